@@ -1,0 +1,69 @@
+from django.contrib import admin
+
+from curation.models import AuditEvent, Conversation, Dataset, ImportBatch, ImportLineError, Membership
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "base_model", "reviews_needed", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "dataset", "role", "created_at"]
+    list_filter = ["role", "dataset"]
+    search_fields = ["user__username", "dataset__name"]
+    autocomplete_fields = ["user", "dataset"]
+
+
+class ImportLineErrorInline(admin.TabularInline):
+    model = ImportLineError
+    extra = 0
+    can_delete = False
+    readonly_fields = ["line", "field", "reason"]
+    max_num = 0
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(admin.ModelAdmin):
+    list_display = ["original_name", "dataset", "status", "read", "imported", "duplicates", "invalid", "created_at"]
+    list_filter = ["status", "dataset"]
+    search_fields = ["original_name", "sha256"]
+    readonly_fields = ["sha256", "size", "rq_job_id", "heartbeat_at", "started_at", "finished_at", "attempts"]
+    inlines = [ImportLineErrorInline]
+
+
+@admin.register(ImportLineError)
+class ImportLineErrorAdmin(admin.ModelAdmin):
+    list_display = ["batch", "line", "field", "reason"]
+    search_fields = ["reason"]
+    list_select_related = ["batch"]
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ["id", "dataset", "status", "token_count", "message_count", "created_at"]
+    list_filter = ["status", "dataset"]
+    search_fields = ["content_hash"]
+    raw_id_fields = ["batch", "leased_to"]
+    readonly_fields = ["content_hash", "created_at", "updated_at"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor", "action", "object_type", "object_id", "dataset"]
+    list_filter = ["action", "dataset"]
+    search_fields = ["action", "object_id"]
+    readonly_fields = ["created_at", "actor", "action", "object_type", "object_id", "dataset", "details"]
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False

@@ -1,0 +1,66 @@
+"""System checks for configuration that would otherwise fail late (ids curation.E0xx/W0xx)."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    problems: list[Any] = []
+    if urlparse(settings.REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
+        problems.append(
+            Error(
+                f"REDIS_URL={settings.REDIS_URL!r} is not a redis:// URL.",
+                hint="Use e.g. redis://127.0.0.1:6379/0",
+                id="curation.E001",
+            )
+        )
+    if settings.CURATOR_MAX_UPLOAD_SIZE <= 0:
+        problems.append(
+            Error("CURATOR_MAX_UPLOAD_SIZE must be positive.", hint="e.g. 4G", id="curation.E002")
+        )
+    if settings.CURATOR_MAX_LINE_BYTES <= 0:
+        problems.append(
+            Error("CURATOR_MAX_LINE_BYTES must be positive.", hint="e.g. 4M", id="curation.E003")
+        )
+    if not 1 <= settings.CURATOR_IMPORT_BATCH_SIZE <= 100_000:
+        problems.append(
+            Error(
+                "CURATOR_IMPORT_BATCH_SIZE must be between 1 and 100000.",
+                hint="The default, 2000, balances progress updates against insert speed.",
+                id="curation.E004",
+            )
+        )
+    if settings.CURATOR_JOB_HEARTBEAT_TIMEOUT < 10:
+        problems.append(
+            Warning(
+                "CURATOR_JOB_HEARTBEAT_TIMEOUT is under 10 seconds: busy jobs may be marked lost.",
+                id="curation.W001",
+            )
+        )
+    if settings.CURATOR_TOKEN_ENCODING not in {"o200k_base", "cl100k_base"}:
+        problems.append(
+            Error(
+                f"CURATOR_TOKEN_ENCODING={settings.CURATOR_TOKEN_ENCODING!r} is not supported.",
+                hint="Use o200k_base (gpt-4o/4.1) or cl100k_base.",
+                id="curation.E005",
+            )
+        )
+    if importlib.util.find_spec(settings.CURATOR_SPACY_MODEL) is None:
+        problems.append(
+            Warning(
+                f"The spaCy model package {settings.CURATOR_SPACY_MODEL!r} is not installed; "
+                "PII detection will fail.",
+                hint="Install the project (pip install -e .) or set CURATOR_SPACY_MODEL.",
+                id="curation.W002",
+            )
+        )
+    if not 0.0 <= settings.CURATOR_VALIDATION_FRACTION < 1.0:
+        problems.append(Error("CURATOR_VALIDATION_FRACTION must be in [0, 1).", id="curation.E006"))
+    return problems

@@ -1,0 +1,75 @@
+"""manage.py import_conversations --dataset SLUG [--create] [--format F] [--json] FILE...
+
+Imports in this process (no worker needed), with the same code the background job runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.files import File
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils.text import slugify
+
+from curation.models import Dataset, ImportBatch, ImportFormat, JobStatus
+from curation.services.imports import create_import_batch, run_import_job
+
+
+class Command(BaseCommand):
+    help = "Import conversation files into a dataset; bad lines are listed, good ones imported."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("files", nargs="+", metavar="FILE")
+        parser.add_argument("--dataset", required=True, metavar="SLUG")
+        parser.add_argument("--create", action="store_true", help="create the dataset if it does not exist")
+        parser.add_argument("--format", default="auto", choices=ImportFormat.values)
+        parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        paths = [Path(name) for name in options["files"]]
+        for path in paths:
+            if not path.is_file():
+                raise CommandError(f"{path}: no such file")
+        slug = options["dataset"]
+        dataset = Dataset.objects.filter(slug=slug).first()
+        if dataset is None:
+            if not options["create"]:
+                raise CommandError(f"no dataset {slug!r} (add --create to create it)")
+            dataset = Dataset.objects.create(name=slug.replace("-", " ").title(), slug=slugify(slug))
+        summaries = []
+        for path in paths:
+            with path.open("rb") as handle, transaction.atomic():
+                batch = create_import_batch(
+                    dataset=dataset, uploaded=File(handle, name=path.name), original_name=path.name,
+                    fmt=options["format"], user=None, enqueue=False,
+                )
+            run_import_job(batch_id=batch.pk)
+            batch = ImportBatch.objects.get(pk=batch.pk)
+            summary = batch.as_summary()
+            summary["file"] = str(path)
+            summaries.append(summary)
+            if batch.status != JobStatus.SUCCEEDED:
+                if options["json"]:
+                    self.stdout.write(json.dumps(summary))
+                raise CommandError(batch.error or f"{path}: import {batch.status}")
+            if not options["json"]:
+                self.stdout.write(
+                    f"{path}: read {batch.read}, imported {batch.imported}, duplicates {batch.duplicates}, "
+                    f"invalid {batch.invalid}, with warnings {batch.warnings}"
+                )
+                for error in summary["errors"][:20]:
+                    self.stdout.write(f"  line {error['line']}: {error['reason']}")
+        result = summaries[0] if len(summaries) == 1 else _combine(summaries)
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+
+
+def _combine(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    combined: dict[str, Any] = {"batch": [s["batch"] for s in summaries], "files": summaries}
+    for key in ("read", "imported", "duplicates", "invalid", "warnings"):
+        combined[key] = sum(s[key] for s in summaries)
+    combined["errors"] = [dict(error, file=s["file"]) for s in summaries for error in s["errors"]]
+    return combined

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.urls import reverse
+
+from curation.models.datasets import Dataset
+from curation.models.imports import ImportBatch
+
+
+class ConversationStatus(models.TextChoices):
+    PENDING_PII = "pending_pii", "Waiting for PII scan"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+# Flags that keep an example out of "passing"; the rest are warnings a reviewer may accept.
+BLOCKING_FLAGS = frozenset(
+    {
+        "over_token_limit",
+        "no_assistant_reply",
+        "empty_assistant_reply",
+        "degenerate_repetition",
+        "duplicate",
+    }
+)
+
+FLAG_LABELS = {
+    "no_system_message": "No system message",
+    "no_user_message": "No user message",
+    "over_token_limit": "Over the token limit",
+    "no_assistant_reply": "No assistant reply",
+    "empty_assistant_reply": "Empty assistant reply",
+    "short_assistant_reply": "Very short assistant reply",
+    "degenerate_repetition": "Degenerate repetition",
+    "duplicate": "Exact duplicate",
+    "near_duplicate": "Near-duplicate",
+}
+
+
+class ConversationQuerySet(models.QuerySet):
+    def with_flag(self, flag: str) -> ConversationQuerySet:
+        return self.filter(flags__contains=[flag])
+
+    def passing(self) -> ConversationQuerySet:
+        return self.exclude(flags__overlap=list(BLOCKING_FLAGS))
+
+    def approved(self) -> ConversationQuerySet:
+        return self.filter(status=ConversationStatus.APPROVED)
+
+
+class Conversation(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="conversations")
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    source_line = models.PositiveIntegerField(null=True, blank=True)
+    # OpenAI chat messages as imported; emptied when originals are purged.
+    original = models.JSONField(default=list)
+    tools = models.JSONField(null=True, blank=True)
+    parallel_tool_calls = models.BooleanField(null=True, blank=True)
+    # Redacted messages as last derived from `original` + findings; kept after a purge.
+    redacted = models.JSONField(null=True, blank=True)
+    originals_purged_at = models.DateTimeField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.PENDING_PII
+    )
+    message_count = models.PositiveIntegerField(default=0)
+    token_count = models.PositiveIntegerField(default=0)
+    assistant_tokens = models.PositiveIntegerField(default=0)
+    flags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    quality_score = models.FloatField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    review_count = models.PositiveSmallIntegerField(default=0)
+    leased_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "content_hash"], name="unique_conversation_per_dataset"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["dataset", "status", "id"]),
+            models.Index(fields=["dataset", "batch", "id"]),
+            GinIndex(fields=["flags"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} ({self.dataset})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("conversation_detail", args=[self.dataset.slug, self.pk])
+
+    @property
+    def flag_labels(self) -> list[tuple[str, str, bool]]:
+        return [
+            (flag, FLAG_LABELS.get(flag, flag.replace("_", " ")), flag in BLOCKING_FLAGS)
+            for flag in self.flags
+        ]
+
+    @property
+    def preview(self) -> str:
+        for message in self.redacted or self.original:
+            if message.get("role") == "user" and isinstance(message.get("content"), str):
+                return message["content"][:160]
+        return ""
+
+    @property
+    def over_limit(self) -> bool:
+        return self.token_count > self.dataset.token_limit
+
+    def messages_for_display(self) -> list[dict[str, Any]]:
+        return self.original if self.original else (self.redacted or [])

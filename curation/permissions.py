@@ -1,0 +1,57 @@
+"""One permission helper per object kind: each returns the object or raises 404/403.
+
+Objects are always looked up through the dataset the user is a member of, so an outsider
+gets a 404 (not a 403) and learns nothing about other datasets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+
+from curation.models import Conversation, Dataset, ImportBatch, Membership, Role
+
+
+def get_dataset_for_user(request: HttpRequest, slug: str, *, admin: bool = False) -> Dataset:
+    """The dataset if the user is a member; with `admin`, only for dataset admins."""
+    user = request.user
+    membership = (
+        Membership.objects.select_related("dataset").filter(dataset__slug=slug, user=user).first()
+        if user.is_authenticated
+        else None
+    )
+    if membership is None:
+        raise Http404("No such dataset.")
+    if admin and membership.role != Role.ADMIN:
+        raise PermissionDenied("Only dataset admins can do this.")
+    dataset = membership.dataset
+    dataset.user_role = membership.role  # type: ignore[attr-defined]
+    return dataset
+
+
+def get_batch_for_user(request: HttpRequest, slug: str, batch_id: int, *, admin: bool = False) -> ImportBatch:
+    dataset = get_dataset_for_user(request, slug, admin=admin)
+    try:
+        batch = ImportBatch.objects.get(pk=batch_id, dataset=dataset)
+    except ImportBatch.DoesNotExist:
+        raise Http404("No such import.") from None
+    batch.dataset = dataset
+    return batch
+
+
+def get_conversation_for_user(
+    request: HttpRequest, slug: str, conversation_id: int, *, admin: bool = False
+) -> Conversation:
+    dataset = get_dataset_for_user(request, slug, admin=admin)
+    try:
+        conversation = Conversation.objects.get(pk=conversation_id, dataset=dataset)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+    conversation.dataset = dataset
+    return conversation
+
+
+def is_dataset_admin(dataset: Any) -> bool:
+    return getattr(dataset, "user_role", None) == Role.ADMIN

@@ -1,0 +1,278 @@
+"""Import workflow: uploaded file → validated, deduplicated, token-counted conversations.
+
+Each chunk of records is one transaction that inserts its conversations, records its bad
+lines and advances the batch's counters together. The counters double as the checkpoint:
+a retry after a killed worker skips the records already accounted for and carries on, so
+nothing is imported twice and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from django.conf import settings
+from django.core.files import File
+from django.db import connection, transaction
+from django.utils import timezone
+
+from curation.importers import (
+    ImportFileError,
+    SourceRecord,
+    detect_format,
+    iter_records,
+    open_binary,
+)
+from curation.models import (
+    AuditEvent,
+    Conversation,
+    Dataset,
+    ImportBatch,
+    ImportLineError,
+    JobStatus,
+)
+from curation.tokens import count_conversations
+
+logger = logging.getLogger(__name__)
+
+STAGE_COLUMNS = (
+    "dataset_id",
+    "batch_id",
+    "source_line",
+    "original",
+    "tools",
+    "parallel_tool_calls",
+    "content_hash",
+    "status",
+    "message_count",
+    "token_count",
+    "assistant_tokens",
+    "flags",
+    "metadata",
+    "review_count",
+    "created_at",
+    "updated_at",
+)
+
+
+def create_import_batch(
+    *,
+    dataset: Dataset,
+    uploaded: File,
+    original_name: str,
+    fmt: str,
+    user: Any,
+    enqueue: bool = True,
+) -> ImportBatch:
+    """Store the upload (kept for retries and audit) and queue its import."""
+    digest = hashlib.sha256()
+    for chunk in uploaded.chunks():
+        digest.update(chunk)
+    uploaded.seek(0)
+    batch = ImportBatch(
+        dataset=dataset,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        original_name=original_name[:255],
+        format=fmt,
+        size=uploaded.size or 0,
+        sha256=digest.hexdigest(),
+    )
+    with transaction.atomic():
+        batch.file.save(original_name, uploaded, save=False)
+        batch.save()
+        AuditEvent.record(
+            actor=user,
+            action="import.upload",
+            obj=batch,
+            dataset=dataset,
+            file=original_name,
+            size=batch.size,
+            sha256=batch.sha256,
+        )
+        if enqueue:
+            batch.enqueue()
+    return batch
+
+
+def _chunks(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
+    iterator = iter(records)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def import_batch(*, batch: ImportBatch) -> ImportBatch:
+    """Run (or resume) the import of a claimed batch. Raises ImportFileError for a bad file."""
+    path = batch.file.path
+    fmt = batch.detected_format or (batch.format if batch.format != "auto" else "")
+    if not fmt:
+        fmt = detect_format(path, original_name=batch.original_name)
+        batch.beat(detected_format=fmt)
+    dataset = batch.dataset
+    token_limit = dataset.token_limit
+    batch.beat(total=batch.size or None)
+    # Progress is bytes of the stored file read so far (compressed bytes for .gz).
+    stream, counter = open_binary(path)
+    with stream:
+        records = iter_records(
+            stream, fmt, max_line_bytes=settings.CURATOR_MAX_LINE_BYTES, skip=batch.read
+        )
+        for chunk in _chunks(records, settings.CURATOR_IMPORT_BATCH_SIZE):
+            _store_chunk(
+                batch=batch,
+                dataset=dataset,
+                chunk=chunk,
+                token_limit=token_limit,
+                done=counter.position,
+            )
+    batch.succeed(done=batch.total or batch.done)
+    return batch
+
+
+def _store_chunk(
+    *,
+    batch: ImportBatch,
+    dataset: Dataset,
+    chunk: list[SourceRecord],
+    token_limit: int,
+    done: int | None,
+) -> None:
+    good = [record for record in chunk if record.normalized is not None]
+    bad = [record for record in chunk if record.normalized is None]
+    seen: set[str] = set()
+    unique: list[tuple[SourceRecord, str]] = []
+    for record in good:
+        digest = record.normalized.content_hash  # type: ignore[union-attr]
+        if digest not in seen:
+            seen.add(digest)
+            unique.append((record, digest))
+    counts = count_conversations([(r.normalized.messages, r.normalized.tools) for r, _ in unique])  # type: ignore[union-attr]
+    now = timezone.now()
+    rows = []
+    for (record, digest), (tokens, assistant_tokens) in zip(unique, counts, strict=True):
+        normalized = record.normalized
+        assert normalized is not None
+        flags = normalized.warnings()
+        if tokens > token_limit:
+            flags.append("over_token_limit")
+        rows.append(
+            (
+                dataset.pk,
+                batch.pk,
+                record.line,
+                normalized.messages,
+                normalized.tools,
+                normalized.parallel_tool_calls,
+                digest,
+                "pending_pii",
+                len(normalized.messages),
+                tokens,
+                assistant_tokens,
+                flags,
+                normalized.metadata,
+                0,
+                now,
+                now,
+            )
+        )
+    with transaction.atomic():
+        inserted, warnings = _copy_insert(rows)
+        ImportLineError.objects.bulk_create(
+            [
+                ImportLineError(batch=batch, line=r.line, field=r.field[:200], reason=r.reason)
+                for r in bad
+            ],
+            ignore_conflicts=True,
+        )
+        fields: dict[str, Any] = {
+            "read": batch.read + len(chunk),
+            "imported": batch.imported + inserted,
+            "duplicates": batch.duplicates + len(good) - inserted,
+            "invalid": batch.invalid + len(bad),
+            "warnings": batch.warnings + warnings,
+        }
+        if done is not None:
+            fields["done"] = max(batch.done, done)
+        batch.beat(**fields)
+
+
+def _copy_insert(rows: list[tuple[Any, ...]]) -> tuple[int, int]:
+    """COPY rows into a session temp table, then insert the ones whose hash is new."""
+    if not rows:
+        return 0, 0
+    table = Conversation._meta.db_table
+    columns = ", ".join(STAGE_COLUMNS)
+    with connection.cursor() as cursor:
+        # Column types copied from the real table, without its identity or constraints.
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS curator_import_stage ON COMMIT DELETE ROWS AS "  # noqa: S608
+            f"SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        raw = cursor.cursor
+        with raw.copy(f"COPY curator_import_stage ({columns}) FROM STDIN") as copy:
+            copy.set_types(
+                [
+                    "int8",
+                    "int8",
+                    "int4",
+                    "jsonb",
+                    "jsonb",
+                    "bool",
+                    "varchar",
+                    "varchar",
+                    "int4",
+                    "int4",
+                    "int4",
+                    "varchar[]",
+                    "jsonb",
+                    "int2",
+                    "timestamptz",
+                    "timestamptz",
+                ]
+            )
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM curator_import_stage "  # noqa: S608
+            "ORDER BY source_line ON CONFLICT (dataset_id, content_hash) DO NOTHING "
+            "RETURNING cardinality(flags) > 0"
+        )
+        flagged = [row[0] for row in cursor.fetchall()]
+        cursor.execute("TRUNCATE curator_import_stage")
+    return len(flagged), sum(flagged)
+
+
+def run_import_job(*, batch_id: int) -> ImportBatch | None:
+    """Claim, run and finish one batch; safe to call again for the same batch."""
+    batch = ImportBatch.objects.select_related("dataset").get(pk=batch_id)
+    if not batch.claim():
+        logger.info("import batch %s is %s; nothing to do", batch_id, batch.status)
+        return None
+    try:
+        import_batch(batch=batch)
+    except ImportFileError as error:
+        batch.fail(f"{batch.original_name}: {error}")
+        return batch
+    except Exception as error:
+        logger.exception("import batch %s failed", batch_id)
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        batch.fail(
+            f"{batch.original_name}: unexpected error ({type(error).__name__}: {first_line}); "
+            "Retry resumes where it stopped"
+        )
+        raise
+    after_import(batch=batch)
+    return batch
+
+
+def after_import(*, batch: ImportBatch) -> None:
+    """Start what follows an import: PII detection of the new conversations."""
+    from curation.services import pii_hooks
+
+    pii_hooks.start_detection_after_import(batch=batch)
+
+
+def batch_is_finished(batch: ImportBatch) -> bool:
+    return batch.status in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}

@@ -1,0 +1,341 @@
+"""Normalize one source record to OpenAI chat messages, or say exactly what is wrong with it.
+
+Each format has a `normalize_*` function returning a `Normalized` record or raising
+`RecordError(reason, field)`. The checks follow OpenAI's fine-tuning format rules as the
+cookbook's data-preparation notebook states them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+MESSAGE_KEYS = frozenset(
+    {"role", "content", "name", "tool_calls", "tool_call_id", "weight", "function_call", "refusal"}
+)
+RECORD_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bard": "assistant",
+    "bing": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "observation": "tool",
+    "function_call": "assistant",
+}
+
+
+class RecordError(Exception):
+    def __init__(self, reason: str, field: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+@dataclass
+class Normalized:
+    messages: list[dict[str, Any]]
+    tools: list[Any] | None = None
+    parallel_tool_calls: bool | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        canonical = json.dumps(
+            {
+                "messages": self.messages,
+                "tools": self.tools,
+                "parallel_tool_calls": self.parallel_tool_calls,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def warnings(self) -> list[str]:
+        roles = {message["role"] for message in self.messages}
+        found = []
+        if not roles & {"system", "developer"}:
+            found.append("no_system_message")
+        if "user" not in roles:
+            found.append("no_user_message")
+        return found
+
+
+def _require_object(record: Any) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise RecordError(f"expected a JSON object, got {_json_type(record)}")
+    return record
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
+
+
+def _check_content(message: dict[str, Any], where: str) -> None:
+    content = message["content"]
+    if content is None:
+        if message["role"] == "assistant" and message.get("tool_calls"):
+            return
+        raise RecordError(
+            "content is null (allowed only on an assistant message with tool_calls)",
+            f"{where}.content",
+        )
+    if isinstance(content, str):
+        return
+    if isinstance(content, list):
+        for index, part in enumerate(content):
+            if (
+                not isinstance(part, dict)
+                or part.get("type") != "text"
+                or not isinstance(part.get("text"), str)
+            ):
+                raise RecordError(
+                    'content parts must be objects like {"type": "text", "text": "..."}',
+                    f"{where}.content[{index}]",
+                )
+        return
+    raise RecordError(f"content must be a string, got {_json_type(content)}", f"{where}.content")
+
+
+def _check_tool_calls(message: dict[str, Any], where: str) -> None:
+    calls = message["tool_calls"]
+    if message["role"] != "assistant":
+        raise RecordError("only assistant messages may have tool_calls", f"{where}.tool_calls")
+    if not isinstance(calls, list) or not calls:
+        raise RecordError("tool_calls must be a non-empty array", f"{where}.tool_calls")
+    for index, call in enumerate(calls):
+        place = f"{where}.tool_calls[{index}]"
+        if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
+            raise RecordError("a tool call needs a function object", place)
+        if not isinstance(call["function"].get("name"), str) or not call["function"]["name"]:
+            raise RecordError("a tool call needs a function name", f"{place}.function.name")
+        arguments = call["function"].get("arguments")
+        if not isinstance(arguments, str):
+            raise RecordError(
+                f"arguments must be a JSON string, got {_json_type(arguments)}",
+                f"{place}.function.arguments",
+            )
+        try:
+            json.loads(arguments)
+        except ValueError:
+            raise RecordError(
+                "arguments is not valid JSON", f"{place}.function.arguments"
+            ) from None
+
+
+def check_messages(messages: Any) -> list[dict[str, Any]]:
+    if messages is None:
+        raise RecordError("missing messages", "messages")
+    if not isinstance(messages, list):
+        raise RecordError(f"messages must be an array, got {_json_type(messages)}", "messages")
+    if not messages:
+        raise RecordError("messages is empty", "messages")
+    has_assistant = False
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise RecordError(f"a message must be an object, got {_json_type(message)}", where)
+        unknown = sorted(set(message) - MESSAGE_KEYS)
+        if unknown:
+            raise RecordError(f"unknown key {unknown[0]!r}", f"{where}.{unknown[0]}")
+        if "role" not in message:
+            raise RecordError("message has no role", f"{where}.role")
+        role = message["role"]
+        if role not in ROLES:
+            raise RecordError(f"unknown role {role!r}", f"{where}.role")
+        if "content" not in message and not (role == "assistant" and message.get("tool_calls")):
+            raise RecordError("message has no content", f"{where}.content")
+        message.setdefault("content", None)
+        if message.get("tool_calls") is not None:
+            _check_tool_calls(message, where)
+        _check_content(message, where)
+        if "weight" in message:
+            if role != "assistant":
+                raise RecordError("weight is allowed only on assistant messages", f"{where}.weight")
+            if message["weight"] not in (0, 1) or isinstance(message["weight"], bool):
+                raise RecordError(
+                    f"weight must be 0 or 1, got {message['weight']!r}", f"{where}.weight"
+                )
+        if role == "tool" and not message.get("tool_call_id"):
+            raise RecordError("tool message without tool_call_id", f"{where}.tool_call_id")
+        if "name" in message and not isinstance(message["name"], str):
+            raise RecordError("name must be a string", f"{where}.name")
+        has_assistant = has_assistant or role == "assistant"
+    if not has_assistant:
+        raise RecordError("no assistant message", "messages")
+    return messages
+
+
+def normalize_openai(record: Any) -> Normalized:
+    record = _require_object(record)
+    messages = check_messages(record.get("messages"))
+    tools = record.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise RecordError(f"tools must be an array, got {_json_type(tools)}", "tools")
+    parallel = record.get("parallel_tool_calls")
+    if parallel is not None and not isinstance(parallel, bool):
+        raise RecordError("parallel_tool_calls must be true or false", "parallel_tool_calls")
+    metadata = {key: value for key, value in record.items() if key not in RECORD_KEYS}
+    return Normalized(
+        messages=messages, tools=tools, parallel_tool_calls=parallel, metadata=metadata
+    )
+
+
+def _require_text(record: dict[str, Any], key: str, *, required: bool = True) -> str:
+    value = record.get(key)
+    if value is None or value == "":
+        if required:
+            raise RecordError(f"missing {key}", key)
+        return ""
+    if not isinstance(value, str):
+        raise RecordError(f"{key} must be a string, got {_json_type(value)}", key)
+    return value
+
+
+def normalize_prompt_completion(record: Any) -> Normalized:
+    record = _require_object(record)
+    prompt = _require_text(record, "prompt")
+    completion = _require_text(record, "completion")
+    metadata = {key: value for key, value in record.items() if key not in {"prompt", "completion"}}
+    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
+    return Normalized(messages=messages, metadata=metadata)
+
+
+def normalize_alpaca(record: Any) -> Normalized:
+    record = _require_object(record)
+    instruction = _require_text(record, "instruction")
+    extra_input = _require_text(record, "input", required=False)
+    output = _require_text(record, "output")
+    system = _require_text(record, "system", required=False)
+    user = f"{instruction}\n\n{extra_input}" if extra_input else instruction
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    messages += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
+    metadata = {
+        key: value
+        for key, value in record.items()
+        if key not in {"instruction", "input", "output", "system"}
+    }
+    return Normalized(messages=messages, metadata=metadata)
+
+
+def normalize_sharegpt(record: Any) -> Normalized:
+    record = _require_object(record)
+    turns = record.get("conversations", record.get("conversation"))
+    if turns is None:
+        raise RecordError("missing conversations", "conversations")
+    if not isinstance(turns, list) or not turns:
+        raise RecordError("conversations must be a non-empty array", "conversations")
+    messages: list[dict[str, Any]] = []
+    last_call_id: str | None = None
+    for index, turn in enumerate(turns):
+        where = f"conversations[{index}]"
+        if not isinstance(turn, dict):
+            raise RecordError(f"a turn must be an object, got {_json_type(turn)}", where)
+        speaker = turn.get("from")
+        if speaker not in SHAREGPT_ROLES:
+            raise RecordError(f"unknown role {speaker!r}", f"{where}.from")
+        value = turn.get("value")
+        if not isinstance(value, str):
+            raise RecordError(f"value must be a string, got {_json_type(value)}", f"{where}.value")
+        role = SHAREGPT_ROLES[speaker]
+        if speaker == "function_call":
+            try:
+                call = json.loads(value)
+                name, arguments = call["name"], call.get("arguments", {})
+            except (ValueError, KeyError, TypeError):
+                raise RecordError(
+                    'a function_call turn must hold {"name": ..., "arguments": ...}',
+                    f"{where}.value",
+                ) from None
+            last_call_id = f"call_{index}"
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": last_call_id,
+                            "type": "function",
+                            "function": {
+                                "name": str(name),
+                                "arguments": arguments
+                                if isinstance(arguments, str)
+                                else json.dumps(arguments),
+                            },
+                        }
+                    ],
+                }
+            )
+        elif role == "tool":
+            if last_call_id is None:
+                raise RecordError("tool turn without a preceding function call", f"{where}.from")
+            messages.append({"role": "tool", "tool_call_id": last_call_id, "content": value})
+        else:
+            messages.append({"role": role, "content": value})
+    check_messages(messages)
+    metadata = {
+        key: value for key, value in record.items() if key not in {"conversations", "conversation"}
+    }
+    return Normalized(messages=messages, metadata=metadata)
+
+
+CSV_LAYOUTS = (("system", "user", "assistant"), ("user", "assistant"), ("prompt", "completion"))
+
+
+def csv_layout(header: list[str]) -> tuple[str, ...]:
+    columns = {name.strip().lower() for name in header}
+    for layout in CSV_LAYOUTS:
+        if set(layout) <= columns:
+            return layout
+    raise RecordError(
+        "the CSV header must name the columns system,user,assistant (system optional) or prompt,completion; "
+        f"found {', '.join(header) or 'no columns'}",
+        "header",
+    )
+
+
+def normalize_csv_row(row: dict[str, str | None], layout: tuple[str, ...]) -> Normalized:
+    clean = {(key or "").strip().lower(): value for key, value in row.items()}
+    if None in row:
+        raise RecordError("the row has more cells than the header has columns")
+    if layout == ("prompt", "completion"):
+        normalized = normalize_prompt_completion(
+            {"prompt": clean.get("prompt"), "completion": clean.get("completion")}
+        )
+    else:
+        user = _require_text(clean, "user")  # type: ignore[arg-type]
+        assistant = _require_text(clean, "assistant")  # type: ignore[arg-type]
+        system = clean.get("system") or ""
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+        normalized = Normalized(messages=messages)
+    normalized.metadata = {
+        key: value for key, value in clean.items() if key not in layout and key and value
+    }
+    return normalized
+
+
+NORMALIZERS = {
+    "openai": normalize_openai,
+    "prompt_completion": normalize_prompt_completion,
+    "sharegpt": normalize_sharegpt,
+    "alpaca": normalize_alpaca,
+}

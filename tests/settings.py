@@ -1,0 +1,18 @@
+"""Test settings: the real Postgres and Redis, isolated from a developer's data."""
+
+import os
+import tempfile
+
+os.environ.setdefault("DEBUG", "true")
+
+from curation.settings import *  # noqa: E402,F403
+from curation.settings import RQ_QUEUES  # noqa: E402
+
+# Redis database 15 keeps test jobs away from a running `make run`.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+for queue in RQ_QUEUES.values():
+    queue["URL"] = REDIS_URL
+MEDIA_ROOT = os.environ.get("TEST_MEDIA_ROOT") or tempfile.mkdtemp(prefix="curator-test-media-")
+os.environ["TEST_MEDIA_ROOT"] = MEDIA_ROOT
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
