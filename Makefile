@@ -25,6 +25,7 @@ run: install
 	@set -euo pipefail; export DEBUG=$${DEBUG:-true}; \
 	$(PY) manage.py prepare_services; \
 	$(PY) manage.py migrate --noinput -v0; \
+	$(PY) manage.py collectstatic --noinput -v0; \
 	$(PY) manage.py setup_demo; \
 	trap 'trap - INT TERM EXIT; kill 0 2>/dev/null; exit 0' INT TERM EXIT; \
 	if [ -z "$${OPENAI_API_KEY:-}" ]; then \

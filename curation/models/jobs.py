@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -150,16 +150,16 @@ class Job(models.Model):
 
     # -- scheduling ----------------------------------------------------------------------
     def enqueue(self) -> None:
-        """Queue the worker function once the surrounding transaction commits."""
-        transaction.on_commit(self._enqueue_now)
+        """Queue the worker function; django-rq sends it once the transaction commits."""
+        import uuid
 
-    def _enqueue_now(self) -> None:
         import django_rq
 
+        job_id = f"{self._meta.app_label}_{self._meta.model_name}-{self.pk}-{uuid.uuid4().hex[:12]}"
+        type(self).objects.filter(pk=self.pk).update(rq_job_id=job_id)
+        self.rq_job_id = job_id
         queue = django_rq.get_queue(self.queue_name)
-        rq_job = queue.enqueue(self.job_function, self.pk, job_timeout=queue._default_timeout)
-        type(self).objects.filter(pk=self.pk).update(rq_job_id=rq_job.id)
-        self.rq_job_id = rq_job.id
+        queue.enqueue(self.job_function, self.pk, job_id=job_id, job_timeout=queue._default_timeout)
 
     def retry(self) -> bool:
         """Put a failed row back on its queue; the job resumes from its checkpoint."""
