@@ -16,6 +16,9 @@ from curation.models.datasets import (
 )
 from curation.models.imports import ImportBatch, ImportFormat, ImportLineError
 from curation.models.jobs import ACTIVE_STATUSES, WORKER_LOST, Job, JobStatus
+from curation.models.pii import FindingDecision, FindingSource, PiiFinding, PiiRun
+from curation.models.reviews import *  # noqa: F403  (review workflow models)
+from curation.models.snapshots import *  # noqa: F403  (dataset version models)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -29,12 +32,16 @@ __all__ = [
     "ConversationQuerySet",
     "ConversationStatus",
     "Dataset",
+    "FindingDecision",
+    "FindingSource",
     "ImportBatch",
     "ImportFormat",
     "ImportLineError",
     "Job",
     "JobStatus",
     "Membership",
+    "PiiFinding",
+    "PiiRun",
     "PiiOperator",
     "Role",
 ]

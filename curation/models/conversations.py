@@ -77,6 +77,8 @@ class Conversation(models.Model):
     flags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
     quality_score = models.FloatField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The detection run that last analyzed this conversation (a retry skips those done).
+    pii_run = models.ForeignKey("curation.PiiRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     review_count = models.PositiveSmallIntegerField(default=0)
     leased_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
