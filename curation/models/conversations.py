@@ -80,6 +80,11 @@ class Conversation(models.Model):
     # The detection run that last analyzed this conversation (a retry skips those done).
     pii_run = models.ForeignKey("curation.PiiRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     review_count = models.PositiveSmallIntegerField(default=0)
+    # Mean rubric score over this conversation's reviews, kept up to date by the review workflow.
+    score_avg = models.FloatField(null=True, blank=True)
+    # MinHash signature over word shingles and the near-duplicate cluster it falls in.
+    minhash = ArrayField(models.BigIntegerField(), null=True, blank=True)
+    near_dup_cluster = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
     leased_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -126,5 +131,9 @@ class Conversation(models.Model):
     def over_limit(self) -> bool:
         return self.token_count > self.dataset.token_limit
 
+    def current_messages(self) -> list[dict[str, Any]]:
+        """The messages as they stand now: the original with reviewers' edits applied."""
+        return self.original
+
     def messages_for_display(self) -> list[dict[str, Any]]:
-        return self.original if self.original else (self.redacted or [])
+        return self.current_messages() if self.original else (self.redacted or [])

@@ -1,0 +1,577 @@
+"""Quality signals for one conversation, and near-duplicate clusters across many.
+
+Everything here is pure Python over OpenAI chat messages (dicts with `role`, `content` as a
+string, None or a list of parts, `tool_calls`, ...): no database access, so callers decide
+when to compute and where to store the results.
+
+Near-duplicates use MinHash over word shingles. A signature is `num_perm` unsigned 32-bit
+values packed little-endian into `bytes` (256 bytes at the default 64 permutations), which
+fits a `BinaryField`; `cluster_near_duplicates` also accepts the same values as a list of
+ints (store those as bigint: they exceed a signed 32-bit integer).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Final
+
+import numpy as np
+from datasketch import MinHash
+
+Message = Mapping[str, Any]
+Signature = bytes | bytearray | memoryview | Sequence[int]
+
+NO_SYSTEM_MESSAGE: Final = "no_system_message"
+NO_USER_MESSAGE: Final = "no_user_message"
+NO_ASSISTANT_REPLY: Final = "no_assistant_reply"
+EMPTY_ASSISTANT_REPLY: Final = "empty_assistant_reply"
+SHORT_ASSISTANT_REPLY: Final = "short_assistant_reply"
+OVER_TOKEN_LIMIT: Final = "over_token_limit"  # noqa: S105 (a flag name, not a secret)
+DEGENERATE_REPETITION: Final = "degenerate_repetition"
+# Set by import (exact content hash) and by near-duplicate clustering, not by `signals`.
+DUPLICATE: Final = "duplicate"
+NEAR_DUPLICATE: Final = "near_duplicate"
+
+# The order `signals` reports flags in, so stored flag lists compare equal.
+SIGNAL_FLAGS: Final = (
+    NO_SYSTEM_MESSAGE,
+    NO_USER_MESSAGE,
+    NO_ASSISTANT_REPLY,
+    EMPTY_ASSISTANT_REPLY,
+    SHORT_ASSISTANT_REPLY,
+    OVER_TOKEN_LIMIT,
+    DEGENERATE_REPETITION,
+)
+
+# Flags that make an example unfit to train on as it stands: it would be rejected by the
+# provider, teach the model nothing, or teach it to loop. The rest are warnings.
+BLOCKING_FLAGS: Final = frozenset(
+    {OVER_TOKEN_LIMIT, NO_ASSISTANT_REPLY, EMPTY_ASSISTANT_REPLY, DEGENERATE_REPETITION, DUPLICATE}
+)
+
+# "Under ~3 words": one- and two-word replies ("Sure.", "You're great!") rarely show the
+# model anything worth learning; three words already make a sentence ("It's easy, really").
+SHORT_REPLY_WORDS: Final = 3
+
+# -- Degenerate repetition ------------------------------------------------------------
+# Two linear-time detectors, because loops come in two shapes:
+#
+# 1. Byte level. zlib (LZ77) encodes text it has already seen as short back-references, so a
+#    window that is mostly a loop compresses far better than any prose, code or table. We
+#    compress 2 KiB windows (stride 1 KiB, so any loop of 3 KiB or more fills a whole window)
+#    rather than the whole text, because a loop at the end of a long, normal answer would be
+#    diluted in a whole-text ratio. Calibration on ~15,000 chunks of real text (Node.js and
+#    Rust Markdown docs, CPython and site-package sources, licences, HTML templates, JSON,
+#    CSV): the highest window ratio was 12.3 (a Markdown table), and generated parser tables
+#    were the only thing above that. Pure loops reach 40-300 ("Eat a banana!" x 2000 gives
+#    ~70 per window), so 20 sits between them with room on both sides. This also catches
+#    loops that have no words at all ("!!!!", emoji, unspaced CJK).
+# 2. Token level. Loops of a long unit (a paragraph said again and again) compress only about
+#    as well as a repetitive table in a 2 KiB window, so we also look for back-to-back copies
+#    in the token sequence (words and punctuation runs): a stretch where every token trigram
+#    recurs exactly `p` tokens after its previous occurrence is `p`-periodic. We flag at
+#    least 4 consecutive copies covering at least 60 tokens. In the same calibration the
+#    longest legitimate stretch with 4+ copies covered 47 tokens (a run of ", 0"); with 3
+#    copies, 69 tokens (test code repeating one statement three times); with 2, 149 (a
+#    passage quoted twice). Real loops run on until the length limit, far past both bars.
+#
+# Both are single passes: zlib over each byte twice, one dict lookup per word.
+# Known gap: a loop whose copies differ only by a counter ("1. Eat a banana 2. Eat a ...")
+# is not periodic word for word, and reference lists such as "[123]: https://…/pull/123"
+# look the same, so we leave those to the reviewer.
+MIN_REPETITION_CHARS: Final = 200
+COMPRESSION_WINDOW: Final = 2048
+COMPRESSION_STRIDE: Final = 1024
+LOOP_COMPRESSION_RATIO: Final = 20.0
+LOOP_MIN_TOKENS: Final = 60
+LOOP_MIN_COPIES: Final = 4
+_LOOP_NGRAM: Final = 3
+
+_WORD = re.compile(r"\w+")
+# Punctuation counts in loop detection: code lines that differ only in their symbols
+# ("(r'\+', Operator)", "(r'-', Operator)") are not copies of each other.
+_LOOP_TOKEN = re.compile(r"\w+|[^\w\s]+")
+# Scripts written without spaces: count each character as a word, or a one-line Chinese
+# answer would look like a single "word".
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def message_text(message: Message) -> str:
+    """The visible text of one message: a string, the text parts of a list, or ``""``."""
+    content = message.get("content")
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list):
+        pieces = []
+        for part in content:
+            if isinstance(part, str):
+                pieces.append(part)
+            elif isinstance(part, Mapping):
+                value = part.get("text") if part.get("type", "text") == "text" else None
+                if value is None and part.get("type") == "refusal":
+                    value = part.get("refusal")
+                if isinstance(value, str):
+                    pieces.append(value)
+        text = "".join(pieces)
+    else:
+        text = ""
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        text = f"{text}\n{refusal}" if text else refusal
+    return text
+
+
+def assistant_text(messages: Iterable[Message]) -> str:
+    """All assistant text of a conversation, one message per paragraph (tool calls excluded)."""
+    return "\n\n".join(
+        text
+        for message in messages
+        if message.get("role") == "assistant" and (text := message_text(message))
+    )
+
+
+def _has_tool_call(message: Message) -> bool:
+    return bool(message.get("tool_calls")) or bool(message.get("function_call"))
+
+
+def word_count(text: str) -> int:
+    """Words as a reader counts them: whitespace-separated, with CJK characters one each."""
+    count = 0
+    for token in text.split():
+        unspaced = len(_UNSPACED.findall(token))
+        if unspaced:
+            # The rest of a mixed token ("OK好的") still counts as one word if it has letters.
+            rest = _UNSPACED.sub("", token)
+            count += unspaced + (1 if _WORD.search(rest) else 0)
+        elif _WORD.search(token):
+            count += 1
+    return count
+
+
+def compression_ratio(data: bytes) -> float:
+    """Raw size over zlib-compressed size (level 6); ``0.0`` for empty input."""
+    if not data:
+        return 0.0
+    return len(data) / len(zlib.compress(data, 6))
+
+
+def _loops_bytewise(data: bytes) -> bool:
+    if len(data) <= COMPRESSION_WINDOW:
+        return compression_ratio(data) >= LOOP_COMPRESSION_RATIO
+    last_start = len(data) - COMPRESSION_WINDOW
+    starts = list(range(0, last_start + 1, COMPRESSION_STRIDE))
+    if starts[-1] != last_start:
+        starts.append(last_start)
+    return any(
+        compression_ratio(data[start : start + COMPRESSION_WINDOW]) >= LOOP_COMPRESSION_RATIO
+        for start in starts
+    )
+
+
+def longest_loop(tokens: Sequence[str]) -> tuple[int, float]:
+    """The longest back-to-back repetition in `tokens`: (tokens it covers, number of copies).
+
+    A run of consecutive positions whose trigram last occurred exactly `p` positions earlier
+    means the span from `p` tokens before the run to the end of its last trigram repeats with
+    period `p`. Spans with fewer than two copies are ignored.
+    """
+    n = _LOOP_NGRAM
+    last_seen: dict[tuple[str, ...], int] = {}
+    best_tokens, best_copies = 0, 0.0
+    run, previous_gap = 0, -1
+    for index, gram in enumerate(zip(*(tokens[offset:] for offset in range(n)), strict=False)):
+        seen_at = last_seen.get(gram)
+        last_seen[gram] = index
+        if seen_at is None:
+            run, previous_gap = 0, -1
+            continue
+        gap = index - seen_at
+        run = run + 1 if gap == previous_gap else 1
+        previous_gap = gap
+        repeated = run + n - 1
+        covered = repeated + gap
+        if repeated >= gap and covered > best_tokens:
+            best_tokens, best_copies = covered, covered / gap
+    return best_tokens, best_copies
+
+
+def is_degenerate_repetition(text: str) -> bool:
+    """Whether `text` loops: see the calibration notes above the thresholds."""
+    if len(text) < MIN_REPETITION_CHARS:
+        return False
+    if _loops_bytewise(text.encode("utf-8")):
+        return True
+    covered, copies = longest_loop(_LOOP_TOKEN.findall(text.casefold()))
+    return covered >= LOOP_MIN_TOKENS and copies >= LOOP_MIN_COPIES
+
+
+def signals(messages: Sequence[Message], *, token_count: int, token_limit: int) -> list[str]:
+    """Quality flags of one conversation, in `SIGNAL_FLAGS` order.
+
+    `token_count` is the conversation's training token count and `token_limit` the most the
+    dataset's target model accepts. System and developer messages both count as a system
+    message. Only the final assistant message can be short; an assistant message that calls
+    a tool is never empty or short.
+    """
+    if token_limit <= 0:
+        raise ValueError("token_limit must be positive")
+    roles = {message.get("role") for message in messages}
+    assistants = [message for message in messages if message.get("role") == "assistant"]
+    found: set[str] = set()
+    if not roles & {"system", "developer"}:
+        found.add(NO_SYSTEM_MESSAGE)
+    if "user" not in roles:
+        found.add(NO_USER_MESSAGE)
+    if not assistants:
+        found.add(NO_ASSISTANT_REPLY)
+    for message in assistants:
+        text = message_text(message)
+        if not text.strip() and not _has_tool_call(message):
+            found.add(EMPTY_ASSISTANT_REPLY)
+        elif DEGENERATE_REPETITION not in found and is_degenerate_repetition(text):
+            found.add(DEGENERATE_REPETITION)
+    if assistants:
+        final = assistants[-1]
+        final_text = message_text(final).strip()
+        if final_text and not _has_tool_call(final) and word_count(final_text) < SHORT_REPLY_WORDS:
+            found.add(SHORT_ASSISTANT_REPLY)
+    if token_count > token_limit:
+        found.add(OVER_TOKEN_LIMIT)
+    return [flag for flag in SIGNAL_FLAGS if flag in found]
+
+
+# -- Quality score ----------------------------------------------------------------------
+# A heuristic for sorting the review queue, not a verdict. It starts at 1.0, subtracts a
+# penalty per warning flag (sized by how much the problem usually costs a fine-tune), and
+# subtracts up to ASSISTANT_SHARE_PENALTY when assistant tokens are a small share of the
+# conversation (the model only learns from those; a short answer to a long document is
+# normal, so the penalty is mild). Any blocking flag caps the score at BLOCKING_CAP, halved
+# for every further blocking flag, so a blocked example always sorts below a clean one.
+# Adding a flag never raises the score, and more assistant tokens never lower it.
+WARNING_PENALTIES: Final[Mapping[str, float]] = {
+    NO_SYSTEM_MESSAGE: 0.1,
+    NO_USER_MESSAGE: 0.25,
+    SHORT_ASSISTANT_REPLY: 0.2,
+    NEAR_DUPLICATE: 0.3,
+}
+UNKNOWN_FLAG_PENALTY: Final = 0.1
+BLOCKING_CAP: Final = 0.2
+ASSISTANT_SHARE_PENALTY: Final = 0.2
+ASSISTANT_SHARE_TARGET: Final = 0.1
+
+
+def quality_score(flags: Iterable[str], *, token_count: int, assistant_tokens: int) -> float:
+    """A score in [0, 1] (4 decimals) from the flags and token counts; see the notes above."""
+    if token_count < 0 or assistant_tokens < 0:
+        raise ValueError("token counts cannot be negative")
+    unique = set(flags)
+    score = 1.0
+    for flag in unique - BLOCKING_FLAGS:
+        score -= WARNING_PENALTIES.get(flag, UNKNOWN_FLAG_PENALTY)
+    share = min(1.0, assistant_tokens / token_count) if token_count else 0.0
+    score -= ASSISTANT_SHARE_PENALTY * max(0.0, 1.0 - share / ASSISTANT_SHARE_TARGET)
+    blocking = len(unique & BLOCKING_FLAGS)
+    if blocking:
+        score = min(score, BLOCKING_CAP / 2 ** (blocking - 1))
+    return round(min(1.0, max(0.0, score)), 4)
+
+
+# -- Near-duplicates --------------------------------------------------------------------
+SHINGLE_WORDS: Final = 5
+DEFAULT_NUM_PERM: Final = 64
+NEAR_DUPLICATE_THRESHOLD: Final = 0.85
+# Fixed so signatures stored in the database stay comparable across processes and releases.
+MINHASH_SEED: Final = 1
+# Chance that a pair exactly at the threshold shares no band and is never compared.
+_MAX_BAND_MISS: Final = 0.01
+# Buckets up to this size are expanded into pairs; bigger ones are compared row by row.
+_PAIR_BUCKET_LIMIT: Final = 32
+_VERIFY_CHUNK: Final = 65536
+_EMPTY_HASH: Final = np.uint32(0xFFFFFFFF)
+
+
+def dedup_text(messages: Iterable[Message]) -> str:
+    """The text near-duplicate detection compares.
+
+    System and developer messages are left out: a dataset usually shares one system prompt,
+    which would make every pair of its conversations look alike. Tool calls count, as they
+    are what the assistant produced.
+    """
+    pieces: list[str] = []
+    for message in messages:
+        if message.get("role") in {"system", "developer"}:
+            continue
+        pieces.append(message_text(message))
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, Mapping) else None
+            if isinstance(function, Mapping):
+                pieces.append(str(function.get("name") or ""))
+                pieces.append(str(function.get("arguments") or ""))
+    return "\n".join(pieces)
+
+
+def shingles(text: str, *, size: int = SHINGLE_WORDS) -> set[bytes]:
+    """Overlapping `size`-word shingles of NFKC-normalised, case-folded words.
+
+    A text shorter than `size` words is one shingle, so two short texts can still match.
+    """
+    words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    if not words:
+        return set()
+    if len(words) <= size:
+        return {" ".join(words).encode("utf-8")}
+    return {" ".join(words[i : i + size]).encode("utf-8") for i in range(len(words) - size + 1)}
+
+
+@lru_cache(maxsize=8)
+def _template(num_perm: int) -> MinHash:
+    # Building the permutations draws num_perm random pairs; share them across signatures.
+    return MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme="affine32")
+
+
+def minhash_signature(messages: Iterable[Message], *, num_perm: int = DEFAULT_NUM_PERM) -> bytes:
+    """MinHash of the conversation's word shingles, as `num_perm` little-endian uint32s.
+
+    A conversation with no words gets the all-0xFFFFFFFF signature of the empty set, which
+    `cluster_near_duplicates` ignores.
+    """
+    template = _template(num_perm)
+    minhash = MinHash(
+        num_perm=num_perm,
+        seed=MINHASH_SEED,
+        hashvalues=template.hashvalues.copy(),
+        permutations=template.permutations,
+        scheme="affine32",
+    )
+    minhash.update_batch(shingles(dedup_text(messages)))
+    return minhash.hashvalues.astype("<u4").tobytes()
+
+
+def _as_array(signature: Signature) -> np.ndarray:
+    if isinstance(signature, bytes | bytearray | memoryview):
+        if len(signature) % 4:
+            raise ValueError("a signature's length in bytes must be a multiple of 4")
+        return np.frombuffer(signature, dtype="<u4").astype(np.uint32)
+    values = np.asarray(signature, dtype=np.int64)
+    if values.ndim != 1 or (values.size and (values.min() < 0 or values.max() > 0xFFFFFFFF)):
+        raise ValueError("a signature is a flat sequence of unsigned 32-bit integers")
+    return values.astype(np.uint32)
+
+
+def signature_jaccard(first: Signature, second: Signature) -> float:
+    """Estimated Jaccard similarity: the share of permutations whose minima agree."""
+    a, b = _as_array(first), _as_array(second)
+    if a.shape != b.shape or not a.size:
+        raise ValueError("signatures must have the same, non-zero number of permutations")
+    return float(np.count_nonzero(a == b)) / a.size
+
+
+def band_parameters(threshold: float, num_perm: int) -> tuple[int, int]:
+    """LSH (bands, rows) for `num_perm` values: the most rows per band (fewest false
+    candidates) that still puts a pair at exactly `threshold` in some shared bucket with
+    probability at least 99%. Candidates are verified afterwards, so false candidates only
+    cost time, while a missed pair is a missed duplicate."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError("threshold must be in (0, 1]")
+    for rows in range(num_perm // 2, 0, -1):
+        bands = num_perm // rows
+        if 1.0 - (1.0 - threshold**rows) ** bands >= 1.0 - _MAX_BAND_MISS:
+            return bands, rows
+    return num_perm, 1
+
+
+class _DisjointSet:
+    def __init__(self, size: int) -> None:
+        self.parent = list(range(size))
+
+    def find(self, item: int) -> int:
+        parent = self.parent
+        root = item
+        while parent[root] != root:
+            root = parent[root]
+        while parent[item] != root:
+            parent[item], item = root, parent[item]
+        return root
+
+    def union(self, first: int, second: int) -> None:
+        a, b = self.find(first), self.find(second)
+        if a != b:
+            # The smaller index wins so that roots do not depend on edge order.
+            self.parent[max(a, b)] = min(a, b)
+
+
+@lru_cache(maxsize=16)
+def _row_multipliers(width: int) -> np.ndarray:
+    # Random odd multipliers make sum(a_j * x_j) mod 2^64 a cheap universal-style hash of a
+    # row; a fixed seed keeps runs reproducible.
+    generator = np.random.default_rng(0x5EED)
+    return generator.integers(0, 2**63, size=width, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def _row_hashes(block: np.ndarray) -> np.ndarray:
+    """One uint64 per row. Equal rows hash equally; unequal rows rarely do, and every use
+    below either checks rows exactly or only gains a candidate that verification drops."""
+    multipliers = _row_multipliers(block.shape[1])
+    hashes = np.zeros(block.shape[0], dtype=np.uint64)
+    # Column by column, so the temporaries stay one column long.
+    for column, multiplier in enumerate(multipliers):
+        hashes += block[:, column].astype(np.uint64) * multiplier
+    return hashes
+
+
+def _groups(keys: np.ndarray) -> Iterable[np.ndarray]:
+    """Index arrays (ascending) of the positions sharing a key, for keys seen twice or more."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    boundaries = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    starts = np.concatenate(([0], boundaries))
+    ends = np.concatenate((boundaries, [ordered.size]))
+    for begin, end in zip(
+        starts[ends - starts >= 2].tolist(), ends[ends - starts >= 2].tolist(), strict=True
+    ):
+        yield order[begin:end]
+
+
+def _collapse_identical(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows, index of each original row among them), first occurrence order."""
+    representative = np.arange(matrix.shape[0])
+    for members in _groups(_row_hashes(matrix)):
+        same = (matrix[members] == matrix[members[0]]).all(axis=1)
+        representative[members[same]] = members[0]
+    keep = representative == np.arange(matrix.shape[0])
+    position = np.cumsum(keep) - 1
+    return matrix[keep], position[representative]
+
+
+def _buckets(matrix: np.ndarray, bands: int, rows: int) -> Iterable[np.ndarray]:
+    """Row-index arrays of every LSH bucket with two or more members, each distinct set of
+    members reported once."""
+    seen: set[bytes] = set()
+    for band in range(bands):
+        for members in _groups(_row_hashes(matrix[:, band * rows : (band + 1) * rows])):
+            fingerprint = members.tobytes()
+            if fingerprint not in seen:
+                seen.add(fingerprint)
+                yield members
+
+
+@lru_cache(maxsize=_PAIR_BUCKET_LIMIT + 1)
+def _pair_positions(size: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(size, k=1)
+
+
+def _bucket_search(
+    matrix: np.ndarray, members: np.ndarray, needed: int
+) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """Edges spanning the components of a big bucket, by breadth-first search.
+
+    Expanding every pair would be quadratic, and big buckets are mostly one cluster of
+    near-copies (a template). Each visited row is compared once with the rows not yet
+    reached, which shrink fast when the bucket is one cluster. No edge is lost: a row left
+    unreached by a finished search was compared with every row that search visited.
+    """
+    pending = members
+    while pending.size > 1:
+        queue = [int(pending[0])]
+        pending = pending[1:]
+        while queue and pending.size:
+            node = queue.pop()
+            close = np.count_nonzero(matrix[pending] == matrix[node], axis=1) >= needed
+            if close.any():
+                hits = pending[close]
+                yield np.full(hits.size, node), hits
+                queue.extend(hits.tolist())
+                pending = pending[~close]
+
+
+def _verified_edges(
+    matrix: np.ndarray, buckets: Iterable[np.ndarray], needed: int
+) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """(left, right) index arrays of candidate pairs whose signatures agree on at least
+    `needed` permutations."""
+    pair_codes: list[np.ndarray] = []
+    size = matrix.shape[0]
+    for members in buckets:
+        if len(members) <= _PAIR_BUCKET_LIMIT:
+            left, right = _pair_positions(len(members))
+            pair_codes.append(members[left].astype(np.int64) * size + members[right])
+            continue
+        yield from _bucket_search(matrix, members, needed)
+    if not pair_codes:
+        return
+    codes = np.unique(np.concatenate(pair_codes))
+    for start in range(0, codes.size, _VERIFY_CHUNK):
+        chunk = codes[start : start + _VERIFY_CHUNK]
+        left, right = chunk // size, chunk % size
+        agree = np.count_nonzero(matrix[left] == matrix[right], axis=1)
+        keep = agree >= needed
+        yield left[keep], right[keep]
+
+
+def _signature_bytes(signature: Signature) -> bytes | bytearray | memoryview:
+    if isinstance(signature, bytes | bytearray | memoryview):
+        return signature
+    return _as_array(signature).astype("<u4").tobytes()
+
+
+def cluster_near_duplicates(
+    items: Iterable[tuple[int, Signature]], *, threshold: float = NEAR_DUPLICATE_THRESHOLD
+) -> list[list[int]]:
+    """Groups of ids whose conversations are near-duplicates.
+
+    Two ids are linked when their signatures' estimated Jaccard similarity is at least
+    `threshold`; a cluster is a connected component of those links (so A~B and B~C put A
+    and C together). Only clusters of two or more are returned, each sorted, ordered by
+    their smallest id. Identical signatures are linked directly; the others are found with
+    LSH banding (see `band_parameters`) and every candidate pair is verified against the
+    signatures, so a shared bucket never links two conversations on its own. Empty-text
+    signatures (all 0xFFFFFFFF) are skipped.
+
+    Banding runs over one numpy matrix of the signatures (about 26 MB for 100k signatures
+    of 64 values; a few seconds) rather than datasketch's MinHashLSH, whose per-key Python
+    dictionaries took about 160 MB and 5 s just to fill for 100k; the tests check that both
+    find the same clusters.
+    """
+    ids: list[int] = []
+    packed = bytearray()
+    width: int | None = None
+    for item_id, signature in items:
+        raw = _signature_bytes(signature)
+        if not raw or len(raw) % 4:
+            raise ValueError("a signature is a non-empty whole number of uint32 values")
+        if width is None:
+            width = len(raw) // 4
+        elif len(raw) != width * 4:
+            raise ValueError("all signatures must have the same number of permutations")
+        ids.append(int(item_id))
+        packed += raw
+    if width is None:
+        return []
+    if len(set(ids)) != len(ids):
+        raise ValueError("ids must be unique")
+    matrix = np.frombuffer(packed, dtype="<u4").astype(np.uint32, copy=False).reshape(-1, width)
+    present = ~(matrix == _EMPTY_HASH).all(axis=1)
+    matrix = matrix[present]
+    kept_ids = [item_id for item_id, keep in zip(ids, present.tolist(), strict=True) if keep]
+    if len(kept_ids) < 2:
+        return []
+    distinct, row_of = _collapse_identical(matrix)
+    del matrix
+    components = _DisjointSet(distinct.shape[0])
+    if distinct.shape[0] > 1:
+        bands, band_rows = band_parameters(threshold, width)
+        needed = math.ceil(threshold * width - 1e-9)
+        for left, right in _verified_edges(distinct, _buckets(distinct, bands, band_rows), needed):
+            for a, b in zip(left.tolist(), right.tolist(), strict=True):
+                components.union(a, b)
+    groups: dict[int, list[int]] = {}
+    for item_id, row in zip(kept_ids, row_of.tolist(), strict=True):
+        groups.setdefault(components.find(row), []).append(item_id)
+    clusters = [sorted(group) for group in groups.values() if len(group) > 1]
+    clusters.sort(key=lambda cluster: cluster[0])
+    return clusters
