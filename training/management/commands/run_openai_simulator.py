@@ -1,0 +1,85 @@
+"""``manage.py run_openai_simulator``: serve the bundled OpenAI fine-tuning simulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from training.simulator import DEFAULT_PORT, FaultSpecError, SimulatorServer, parse_faults
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a local OpenAI-compatible files + fine-tuning API for development and demos. "
+        "Webhooks are signed with OPENAI_WEBHOOK_SECRET when --webhook-url is given."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+        parser.add_argument(
+            "--speed",
+            type=float,
+            default=5.0,
+            help="simulated seconds per real second (a small job takes ~2 minutes at 1)",
+        )
+        parser.add_argument(
+            "--faults",
+            default="",
+            help="scripted failures, e.g. 'jobs.create=500,429;files.create=timeout'",
+        )
+        parser.add_argument("--webhook-url", default="")
+        parser.add_argument(
+            "--api-keys",
+            default="",
+            help="comma-separated keys to accept (default: any key not starting sk-bad)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["speed"] <= 0:
+            raise CommandError("--speed must be positive")
+        try:
+            parse_faults(options["faults"])
+        except FaultSpecError as exc:
+            raise CommandError(str(exc)) from None
+        webhook_url = options["webhook_url"] or None
+        secret = os.environ.get("OPENAI_WEBHOOK_SECRET") or None
+        keys = {k.strip() for k in options["api_keys"].split(",") if k.strip()} or None
+        try:
+            server = SimulatorServer(
+                host=options["host"],
+                port=options["port"],
+                speed=options["speed"],
+                faults=options["faults"] or None,
+                webhook_url=webhook_url,
+                webhook_secret=secret,
+                api_keys=keys,
+            )
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"cannot start the simulator: {exc}") from None
+        self.stdout.write(
+            f"OpenAI simulator listening on {server.base_url} (speed x{server.state.speed:g})"
+        )
+        if webhook_url:
+            self.stdout.write(f"Posting signed webhooks to {webhook_url}")
+            if secret is None:
+                # Without a shared secret the receiver cannot verify anything; print the
+                # generated one so a developer can copy it into the app's environment.
+                self.stdout.write(f"OPENAI_WEBHOOK_SECRET not set; using {server.webhook_secret}")
+        if threading.current_thread() is threading.main_thread():
+            # Containers and process managers stop services with SIGTERM; treat it like
+            # Ctrl-C so the port is released and pending webhooks get their chance.
+            signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            self.stdout.write("Simulator stopped")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,387 @@
+"""Fine-tuning through the official ``openai`` SDK, against OpenAI or any compatible URL.
+
+The SDK's own retries are off (``max_retries=0``): our background job owns retrying, and it
+must look a job up by its metadata tag before re-creating it, which the SDK cannot know.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+from typing import Any, TypeVar
+
+import openai
+
+from training.providers.base import (
+    PermanentProviderError,
+    Provider,
+    ProviderError,
+    RemoteCheckpoint,
+    RemoteEvent,
+    RemoteFile,
+    RemoteJob,
+    RemoteJobError,
+    TransientProviderError,
+)
+
+T = TypeVar("T")
+
+# 429s that mean "not today" rather than "slow down": retrying within minutes is useless.
+PERMANENT_RATE_LIMIT_CODES = frozenset(
+    {
+        "daily_limit_exceeded",
+        "insufficient_quota",
+        "billing_hard_limit_reached",
+        "billing_not_active",
+        "quota_exceeded",
+    }
+)
+_PERMANENT_RATE_LIMIT_WORDS = ("daily limit", "quota", "billing")
+# The SDK itself retries these statuses, as they are typically lock or gateway hiccups.
+_TRANSIENT_STATUSES = frozenset({408, 409})
+# Bounds on how far find_job_by_metadata and list_events page back, so a server that
+# ignores the metadata filter cannot turn one lookup into an unbounded scan.
+MAX_SCANNED_JOBS = 2000
+MAX_SCANNED_EVENTS = 20000
+PAGE_SIZE = 100
+
+
+def _retry_after(response: Any) -> float | None:
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return float(value) / divisor
+            except ValueError:
+                continue
+    return None
+
+
+def _status_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
+        return body["message"]
+    return exc.message
+
+
+def translate_error(exc: openai.OpenAIError, *, label: str) -> ProviderError:
+    """Map an SDK exception onto the transient/permanent split the jobs retry on."""
+    if isinstance(exc, openai.APITimeoutError):
+        return TransientProviderError(f"{label}: the request timed out", code="timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f" ({cause})" if cause else ""
+        return TransientProviderError(
+            f"{label}: connection failed{detail}", code="connection_error"
+        )
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        code = exc.code
+        message = _status_message(exc)
+        text = f"{label}: {message} (HTTP {status}{', ' + code if code else ''})"
+        if status == 429:
+            lowered = message.lower()
+            if code in PERMANENT_RATE_LIMIT_CODES or any(
+                word in lowered for word in _PERMANENT_RATE_LIMIT_WORDS
+            ):
+                return PermanentProviderError(
+                    text, code=code or "quota_exceeded", status_code=status, param=exc.param
+                )
+            return TransientProviderError(
+                text,
+                code=code or "rate_limited",
+                status_code=status,
+                param=exc.param,
+                retry_after=_retry_after(exc.response),
+            )
+        if status >= 500 or status in _TRANSIENT_STATUSES:
+            return TransientProviderError(
+                text,
+                code=code or "server_error",
+                status_code=status,
+                param=exc.param,
+                retry_after=_retry_after(exc.response),
+            )
+        fallback = {401: "invalid_api_key", 403: "permission_denied", 404: "not_found"}
+        return PermanentProviderError(
+            text,
+            code=code or fallback.get(status, f"http_{status}"),
+            status_code=status,
+            param=exc.param,
+        )
+    return PermanentProviderError(f"{label}: {exc}", code="client_error")
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if hasattr(value, "model_dump"):
+        return {k: v for k, v in value.model_dump().items() if v is not None}
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if v is not None}
+    return {}
+
+
+def to_remote_file(obj: Any) -> RemoteFile:
+    return RemoteFile(
+        id=obj.id,
+        filename=getattr(obj, "filename", "") or "",
+        bytes=int(getattr(obj, "bytes", 0) or 0),
+        purpose=getattr(obj, "purpose", "") or "",
+        # Compatible servers that omit the deprecated status field have finished
+        # processing by the time they answer.
+        status=getattr(obj, "status", None) or "processed",
+        created_at=int(getattr(obj, "created_at", 0) or 0),
+        status_details=getattr(obj, "status_details", None),
+    )
+
+
+def to_remote_job(obj: Any) -> RemoteJob:
+    hyperparameters = _plain(getattr(obj, "hyperparameters", None))
+    method = getattr(obj, "method", None)
+    supervised = getattr(method, "supervised", None) if method is not None else None
+    if supervised is not None:
+        # The method block is authoritative; the top-level field is deprecated upstream.
+        hyperparameters = _plain(getattr(supervised, "hyperparameters", None)) or hyperparameters
+    error = getattr(obj, "error", None)
+    remote_error = None
+    if error is not None and (getattr(error, "code", None) or getattr(error, "message", None)):
+        remote_error = RemoteJobError(
+            code=getattr(error, "code", None) or "unknown_error",
+            message=getattr(error, "message", None) or "",
+            param=getattr(error, "param", None),
+        )
+    return RemoteJob(
+        id=obj.id,
+        status=obj.status,
+        model=getattr(obj, "model", "") or "",
+        training_file=getattr(obj, "training_file", "") or "",
+        created_at=int(getattr(obj, "created_at", 0) or 0),
+        validation_file=getattr(obj, "validation_file", None),
+        fine_tuned_model=getattr(obj, "fine_tuned_model", None),
+        trained_tokens=getattr(obj, "trained_tokens", None),
+        finished_at=getattr(obj, "finished_at", None),
+        estimated_finish=getattr(obj, "estimated_finish", None),
+        seed=getattr(obj, "seed", None),
+        suffix=getattr(obj, "user_provided_suffix", None),
+        hyperparameters=hyperparameters,
+        metadata=dict(getattr(obj, "metadata", None) or {}),
+        result_files=tuple(getattr(obj, "result_files", None) or ()),
+        error=remote_error,
+    )
+
+
+def to_remote_event(obj: Any) -> RemoteEvent:
+    data = getattr(obj, "data", None)
+    return RemoteEvent(
+        id=obj.id,
+        created_at=int(getattr(obj, "created_at", 0) or 0),
+        level=getattr(obj, "level", None) or "info",
+        message=getattr(obj, "message", None) or "",
+        type=getattr(obj, "type", None) or "message",
+        data=dict(data) if isinstance(data, dict) else {},
+    )
+
+
+def to_remote_checkpoint(obj: Any) -> RemoteCheckpoint:
+    return RemoteCheckpoint(
+        id=obj.id,
+        created_at=int(getattr(obj, "created_at", 0) or 0),
+        step_number=int(getattr(obj, "step_number", 0) or 0),
+        fine_tuned_model_checkpoint=getattr(obj, "fine_tuned_model_checkpoint", "") or "",
+        metrics=_plain(getattr(obj, "metrics", None)),
+    )
+
+
+def _number(text: str) -> int | float | str:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def decode_result_file(raw: bytes) -> str:
+    """Result files come base64-encoded from OpenAI and as plain CSV from some servers."""
+    stripped = raw.strip()
+    if stripped.startswith(b"step"):
+        return stripped.decode("utf-8")
+    try:
+        decoded = base64.b64decode(stripped, validate=True)
+    except (binascii.Error, ValueError):
+        return stripped.decode("utf-8", "replace")
+    return decoded.decode("utf-8", "replace")
+
+
+def parse_result_csv(text: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for record in csv.DictReader(io.StringIO(text)):
+        row = {
+            key.strip(): _number(value.strip())
+            for key, value in record.items()
+            if key and value is not None and value.strip() != ""
+        }
+        if "step" in row:
+            row["step"] = int(row["step"])
+            rows.append(row)
+    rows.sort(key=lambda row: row["step"])
+    return rows
+
+
+class OpenAIProvider(Provider):
+    """A provider speaking the OpenAI fine-tuning API through the official SDK."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        name: str = "openai",
+        label: str = "OpenAI",
+        is_simulator: bool = False,
+        timeout: float = 60.0,
+        upload_timeout: float = 600.0,
+        client: openai.OpenAI | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_key and client is None:
+            raise PermanentProviderError(f"{label}: no API key configured", code="missing_api_key")
+        self.name = name
+        self.label = label
+        self.is_simulator = is_simulator
+        self.upload_timeout = upload_timeout
+        self._sleep = sleep
+        self.client = client or openai.OpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout
+        )
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except openai.OpenAIError as exc:
+            raise translate_error(exc, label=self.label) from exc
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        with self._translated():
+            return fn()
+
+    def upload_file(self, path: str | Path, *, purpose: str = "fine-tune") -> RemoteFile:
+        path = Path(path)
+        with path.open("rb") as handle:
+            created = self._call(
+                lambda: self.client.files.create(
+                    file=(path.name, handle), purpose=purpose, timeout=self.upload_timeout
+                )
+            )
+        return to_remote_file(created)
+
+    def wait_for_file(
+        self, file_id: str, *, timeout: float = 600.0, poll_interval: float = 2.0
+    ) -> RemoteFile:
+        deadline = time.monotonic() + timeout
+        while True:
+            remote = to_remote_file(self._call(lambda: self.client.files.retrieve(file_id)))
+            if remote.status == "processed":
+                return remote
+            if remote.status == "error":
+                raise PermanentProviderError(
+                    f"{self.label}: file {file_id} failed processing: "
+                    f"{remote.status_details or 'no details given'}",
+                    code="file_processing_failed",
+                )
+            if time.monotonic() >= deadline:
+                raise TransientProviderError(
+                    f"{self.label}: file {file_id} still {remote.status} after {timeout:g}s",
+                    code="file_processing_timeout",
+                )
+            self._sleep(poll_interval)
+
+    def create_job(
+        self,
+        *,
+        model: str,
+        training_file: str,
+        validation_file: str | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        suffix: str | None = None,
+        seed: int | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> RemoteJob:
+        kwargs: dict[str, Any] = {"model": model, "training_file": training_file}
+        if validation_file:
+            kwargs["validation_file"] = validation_file
+        if hyperparameters:
+            kwargs["method"] = {
+                "type": "supervised",
+                "supervised": {"hyperparameters": dict(hyperparameters)},
+            }
+        if suffix:
+            kwargs["suffix"] = suffix
+        if seed is not None:
+            kwargs["seed"] = seed
+        if metadata:
+            kwargs["metadata"] = dict(metadata)
+        return to_remote_job(self._call(lambda: self.client.fine_tuning.jobs.create(**kwargs)))
+
+    def find_job_by_metadata(self, key: str, value: str) -> RemoteJob | None:
+        with self._translated():
+            pages = self.client.fine_tuning.jobs.list(metadata={key: value}, limit=PAGE_SIZE)
+            # Check the tag here too: a compatible server may ignore the filter.
+            for job in islice(pages, MAX_SCANNED_JOBS):
+                if (getattr(job, "metadata", None) or {}).get(key) == value:
+                    return to_remote_job(job)
+        return None
+
+    def get_job(self, job_id: str) -> RemoteJob:
+        return to_remote_job(self._call(lambda: self.client.fine_tuning.jobs.retrieve(job_id)))
+
+    def list_events(self, job_id: str, *, after: str | None = None) -> list[RemoteEvent]:
+        # The API lists newest first and its cursor walks back in time, so "what is new
+        # since event X" means reading from the top until X shows up.
+        events: list[RemoteEvent] = []
+        with self._translated():
+            pages = self.client.fine_tuning.jobs.list_events(job_id, limit=PAGE_SIZE)
+            for event in islice(pages, MAX_SCANNED_EVENTS):
+                if after is not None and event.id == after:
+                    break
+                events.append(to_remote_event(event))
+        events.reverse()
+        return events
+
+    def list_checkpoints(self, job_id: str) -> list[RemoteCheckpoint]:
+        with self._translated():
+            pages = self.client.fine_tuning.jobs.checkpoints.list(job_id, limit=PAGE_SIZE)
+            checkpoints = [to_remote_checkpoint(item) for item in pages]
+        checkpoints.sort(key=lambda checkpoint: checkpoint.step_number)
+        return checkpoints
+
+    def cancel(self, job_id: str) -> RemoteJob:
+        return to_remote_job(self._call(lambda: self.client.fine_tuning.jobs.cancel(job_id)))
+
+    def result_metrics(self, job: RemoteJob) -> list[dict[str, Any]]:
+        if job.result_files:
+            raw = self._call(lambda: self.client.files.content(job.result_files[0]).content)
+            rows = parse_result_csv(decode_result_file(raw))
+            if rows:
+                return rows
+        # Servers without result files still report metrics events along the way.
+        by_step: dict[int, dict[str, Any]] = {}
+        for event in self.list_events(job.id):
+            metrics = event.metrics
+            if metrics and "step" in metrics:
+                by_step[int(metrics["step"])] = {**metrics, "step": int(metrics["step"])}
+        return [by_step[step] for step in sorted(by_step)]

@@ -1,0 +1,119 @@
+"""Scripted failures for the simulator's endpoints.
+
+A spec such as ``jobs.create=500,429;files.create=timeout`` queues outcomes per endpoint:
+each call to that endpoint consumes the next outcome, and once the queue is empty the
+endpoint behaves normally again. That makes retry paths reproducible call by call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+ENDPOINTS: frozenset[str] = frozenset(
+    {
+        "files.create",
+        "files.list",
+        "files.retrieve",
+        "files.content",
+        "files.delete",
+        "jobs.create",
+        "jobs.retrieve",
+        "jobs.list",
+        "jobs.cancel",
+        "jobs.events",
+        "jobs.checkpoints",
+    }
+)
+
+TIMEOUT = "timeout"
+DAILY_LIMIT = "429daily"
+
+
+class FaultSpecError(ValueError):
+    """The fault spec cannot be parsed; the message names the offending part."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted outcome: an HTTP error status, a daily-limit 429, or a dropped reply."""
+
+    kind: str  # "status", "daily_limit" or "timeout"
+    status: int = 0
+
+    @property
+    def takes_effect(self) -> bool:
+        # A dropped reply models a request the server processed before the connection
+        # died, which is the case that makes blind client retries create duplicates.
+        return self.kind == "timeout"
+
+    def __str__(self) -> str:
+        if self.kind == "timeout":
+            return TIMEOUT
+        if self.kind == "daily_limit":
+            return DAILY_LIMIT
+        return str(self.status)
+
+
+def parse_fault(token: str) -> Fault:
+    text = token.strip().lower()
+    if text == TIMEOUT:
+        return Fault(kind="timeout")
+    if text == DAILY_LIMIT:
+        return Fault(kind="daily_limit", status=429)
+    if text.isdigit() and 400 <= int(text) <= 599:
+        return Fault(kind="status", status=int(text))
+    raise FaultSpecError(
+        f"unknown fault {token.strip()!r}: use an HTTP status 400-599, {DAILY_LIMIT!r} or {TIMEOUT!r}"
+    )
+
+
+def parse_faults(spec: str | None) -> dict[str, list[Fault]]:
+    """Parse ``endpoint=outcome,outcome;endpoint=outcome`` into outcomes per endpoint."""
+    plan: dict[str, list[Fault]] = {}
+    if not spec or not spec.strip():
+        return plan
+    for part in spec.split(";"):
+        if not part.strip():
+            continue
+        name, sep, outcomes = part.partition("=")
+        name = name.strip()
+        if not sep or not outcomes.strip():
+            raise FaultSpecError(f"fault entry {part.strip()!r} must look like endpoint=500,429")
+        if name not in ENDPOINTS:
+            known = ", ".join(sorted(ENDPOINTS))
+            raise FaultSpecError(f"unknown endpoint {name!r} in fault spec (known: {known})")
+        plan.setdefault(name, []).extend(
+            parse_fault(token) for token in outcomes.split(",") if token.strip()
+        )
+    return plan
+
+
+class FaultPlan:
+    """Thread-safe queues of pending faults, consumed one per call."""
+
+    def __init__(self, spec: str | dict[str, list[Fault]] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str, deque[Fault]] = {}
+        self.set(spec)
+
+    def set(self, spec: str | dict[str, list[Fault]] | None) -> None:
+        """Replace every pending fault with those of ``spec``."""
+        plan = spec if isinstance(spec, dict) else parse_faults(spec)
+        for name in plan:
+            if name not in ENDPOINTS:
+                raise FaultSpecError(f"unknown endpoint {name!r} in fault plan")
+        with self._lock:
+            self._queues = {name: deque(faults) for name, faults in plan.items() if faults}
+
+    def take(self, endpoint: str) -> Fault | None:
+        with self._lock:
+            queue = self._queues.get(endpoint)
+            if not queue:
+                return None
+            return queue.popleft()
+
+    def pending(self) -> dict[str, list[str]]:
+        with self._lock:
+            return {name: [str(f) for f in queue] for name, queue in self._queues.items() if queue}
