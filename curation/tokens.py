@@ -11,8 +11,10 @@ import base64
 import functools
 import hashlib
 import importlib.resources
+import json
 import os
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -94,43 +96,54 @@ def _message_texts(message: dict[str, Any]) -> list[str]:
     return texts
 
 
+def _encode_lengths(encoding: tiktoken.Encoding, texts: list[str]) -> list[int]:
+    """Token count of each text. tiktoken releases the GIL, so two halves run in parallel."""
+    if len(texts) < 2000:
+        return [len(encoding.encode_ordinary(text)) for text in texts]
+    half = len(texts) // 2
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        second = pool.submit(lambda: [len(encoding.encode_ordinary(text)) for text in texts[half:]])
+        first = [len(encoding.encode_ordinary(text)) for text in texts[:half]]
+        return first + second.result()
+
+
+@functools.cache
+def _constant_tokens(text: str) -> int:
+    return len(get_encoding().encode_ordinary(text))
+
+
 def count_conversations(
     conversations: list[tuple[list[dict[str, Any]], Any]],
 ) -> list[tuple[int, int]]:
-    """(total tokens, assistant tokens) per (messages, tools) pair, encoding in one batch."""
+    """(total tokens, assistant tokens) per (messages, tools) pair, as OpenAI's cookbook counts."""
     encoding = get_encoding()
     texts: list[str] = []
-    plan: list[
-        list[tuple[int, bool, int]]
-    ] = []  # per conversation: (text count, assistant?, extra)
+    # Per conversation: fixed tokens (overheads and roles), then (text count, is assistant) per message.
+    plan: list[tuple[int, list[tuple[int, bool]]]] = []
     for messages, tools in conversations:
-        parts: list[tuple[int, bool, int]] = []
+        fixed = TOKENS_REPLY_PRIMING
+        parts: list[tuple[int, bool]] = []
         for message in messages:
-            message_texts = _message_texts(message)
+            fixed += TOKENS_PER_MESSAGE + _constant_tokens(str(message.get("role", "")))
+            if message.get("name"):
+                fixed += TOKENS_PER_NAME
+            message_texts = _message_texts(message)[1:]  # the role is counted above
             texts.extend(message_texts)
-            extra = TOKENS_PER_MESSAGE + (TOKENS_PER_NAME if message.get("name") else 0)
-            parts.append((len(message_texts), message.get("role") == "assistant", extra))
+            parts.append((len(message_texts), message.get("role") == "assistant"))
         if tools:
-            import json
-
             texts.append(json.dumps(tools, ensure_ascii=False))
-            parts.append((1, False, 0))
-        plan.append(parts)
-    lengths = (
-        [len(tokens) for tokens in encoding.encode_ordinary_batch(texts, num_threads=2)]
-        if texts
-        else []
-    )
+            parts.append((1, False))
+        plan.append((fixed, parts))
+    lengths = _encode_lengths(encoding, texts)
     results: list[tuple[int, int]] = []
     cursor = 0
-    for parts in plan:
-        total, assistant = TOKENS_REPLY_PRIMING, 0
-        for text_count, is_assistant, extra in parts:
-            # The role is the first text of a message; only content tokens count as assistant tokens.
-            message_tokens = sum(lengths[cursor : cursor + text_count])
+    for fixed, parts in plan:
+        total, assistant = fixed, 0
+        for text_count, is_assistant in parts:
+            tokens = sum(lengths[cursor : cursor + text_count])
+            total += tokens
             if is_assistant:
-                assistant += message_tokens - lengths[cursor]
-            total += message_tokens + extra
+                assistant += tokens
             cursor += text_count
         results.append((total, assistant))
     return results

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 MESSAGE_KEYS = frozenset(
     {"role", "content", "name", "tool_calls", "tool_call_id", "weight", "function_call", "refusal"}
@@ -48,17 +50,11 @@ class Normalized:
 
     @property
     def content_hash(self) -> str:
-        canonical = json.dumps(
-            {
-                "messages": self.messages,
-                "tools": self.tools,
-                "parallel_tool_calls": self.parallel_tool_calls,
-            },
-            sort_keys=True,
-            ensure_ascii=False,
-            separators=(",", ":"),
+        canonical = orjson.dumps(
+            {"messages": self.messages, "tools": self.tools, "parallel_tool_calls": self.parallel_tool_calls},
+            option=orjson.OPT_SORT_KEYS,
         )
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return hashlib.sha256(canonical).hexdigest()
 
     def warnings(self) -> list[str]:
         roles = {message["role"] for message in self.messages}

@@ -1,0 +1,127 @@
+"""Import benchmark: 100k generated conversations.
+
+Prints time(import) ÷ time(COPY of the same lines into a one-column jsonb table), target ≤ 3,
+and peak RSS of the import at 100k ÷ at 10k, target ≤ 1.3 (memory must not grow with size).
+Each import runs as `manage.py import_conversations` in its own process against a scratch
+database, so its peak RSS is its own.
+
+    DEBUG=true .venv/bin/python tests/benchmarks/bench_import.py [--n 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_DB = "curator_bench_import"
+WORDS = (
+    "account billing refund password storage sync folder share invoice plan upgrade team seat error "
+    "login device backup restore archive quota limit support ticket order shipping address update"
+).split()
+
+
+def sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def generate(path: Path, count: int, seed: int = 1) -> None:
+    rng = random.Random(seed)
+    with path.open("w") as handle:
+        for number in range(count):
+            messages = [{"role": "system", "content": "You are a helpful support assistant."}]
+            for _ in range(rng.randint(1, 3)):
+                messages.append({"role": "user", "content": f"#{number} " + sentence(rng, rng.randint(8, 30))})
+                messages.append({"role": "assistant", "content": sentence(rng, rng.randint(15, 60))})
+            handle.write(json.dumps({"messages": messages}) + "\n")
+
+
+def reset_database() -> None:  # noqa: D103
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {BENCH_DB}")
+    env = bench_env()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def bench_env() -> dict[str, str]:
+    return {**os.environ, "DEBUG": "true", "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"}
+
+
+def time_copy(path: Path) -> float:
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}", autocommit=True) as connection:
+        connection.execute("DROP TABLE IF EXISTS copy_baseline")
+        connection.execute("CREATE TABLE copy_baseline (doc jsonb)")
+        started = time.perf_counter()
+        with connection.cursor() as cursor, cursor.copy("COPY copy_baseline (doc) FROM STDIN") as copy, path.open("rb") as handle:
+            for line in handle:
+                # COPY's text format treats backslashes as escapes; double them so each line is its JSON.
+                copy.write(line.replace(b"\\", b"\\\\"))
+        elapsed = time.perf_counter() - started
+        connection.execute("DROP TABLE copy_baseline")
+    return elapsed
+
+
+def time_import(path: Path, slug: str) -> tuple[float, int, dict]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "manage.py", "import_conversations", "--dataset", slug, "--create", "--json", str(path)],
+        cwd=ROOT, env=bench_env(), capture_output=True, text=True, check=True,
+    )
+    elapsed = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    return elapsed, max(peak_kb, before), summary
+
+
+def peak_rss_of(path: Path, slug: str) -> int:
+    """Peak RSS (KB) of one import process, measured by /usr/bin/time-free means: a wrapper."""
+    code = (
+        "import resource, subprocess, sys;"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL);"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, sys.executable, "manage.py", "import_conversations", "--dataset", slug, "--create", str(path)],
+        cwd=ROOT, env=bench_env(), capture_output=True, text=True, check=True,
+    )
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=100_000)
+    args = parser.parse_args()
+    reset_database()
+    with tempfile.TemporaryDirectory() as folder:
+        big, small = Path(folder) / "big.jsonl", Path(folder) / "small.jsonl"
+        generate(big, args.n)
+        generate(small, args.n // 10, seed=2)
+        size_mb = big.stat().st_size / 1e6
+        copy_seconds = time_copy(big)
+        import_seconds, _, summary = time_import(big, "bench-big")
+        assert summary["imported"] == args.n, summary
+        rss_big = peak_rss_of(big, "bench-rss-big")
+        rss_small = peak_rss_of(small, "bench-rss-small")
+    print(f"file: {args.n} conversations, {size_mb:.0f} MB")
+    print(f"COPY into a jsonb column: {copy_seconds:.2f} s")
+    print(f"import (validate, normalize, hash, count tokens, dedup, insert): {import_seconds:.2f} s "
+          f"({args.n / import_seconds:,.0f} conversations/s, process start included)")
+    print(f"ratio time(import) / time(COPY) = {import_seconds / copy_seconds:.2f}  (target <= 3)")
+    print(f"peak RSS: {rss_big / 1024:.0f} MB at {args.n}, {rss_small / 1024:.0f} MB at {args.n // 10}")
+    print(f"ratio peak RSS {args.n} / {args.n // 10} = {rss_big / rss_small:.2f}  (target <= 1.3)")
+
+
+if __name__ == "__main__":
+    main()
