@@ -105,6 +105,12 @@ def krippendorff_alpha(units: Units, *, level: Level) -> float | None:
         def delta(c: Value, k: Value) -> float:
             return ordinal[(c, k)]
     else:
+        if level == "interval":
+            try:
+                for value in values:
+                    float(value)
+            except (TypeError, ValueError):
+                raise ValueError("interval values must be numbers") from None
 
         def delta(c: Value, k: Value) -> float:
             return _difference(level, c, k)

@@ -65,25 +65,26 @@ SHORT_REPLY_WORDS: Final = 3
 #    window that is mostly a loop compresses far better than any prose, code or table. We
 #    compress 2 KiB windows (stride 1 KiB, so any loop of 3 KiB or more fills a whole window)
 #    rather than the whole text, because a loop at the end of a long, normal answer would be
-#    diluted in a whole-text ratio. Calibration on ~15,000 chunks of real text (Node.js and
-#    Rust Markdown docs, CPython and site-package sources, licences, HTML templates, JSON,
-#    CSV): the highest window ratio was 12.3 (a Markdown table), and generated parser tables
-#    were the only thing above that. Pure loops reach 40-300 ("Eat a banana!" x 2000 gives
-#    ~70 per window), so 20 sits between them with room on both sides. This also catches
-#    loops that have no words at all ("!!!!", emoji, unspaced CJK).
+#    diluted in a whole-text ratio. Calibration on ~23,000 chunks (1k, 4k and 30k characters)
+#    of real text (Node.js and Rust Markdown docs, CPython and site-package sources,
+#    licences, HTML templates, JSON, text files): the highest window ratio was 12.3 (a
+#    Markdown page of tables); only generated data (parser tables, 0/1 matrices) went higher.
+#    Pure loops reach 40-300 ("Eat a banana!" x 2000 gives ~70 per window), so 20 sits
+#    between them with room on both sides. This also catches loops that have no words at
+#    all ("!!!!", emoji, unspaced CJK).
 # 2. Token level. Loops of a long unit (a paragraph said again and again) compress only about
 #    as well as a repetitive table in a 2 KiB window, so we also look for back-to-back copies
-#    in the token sequence (words and punctuation runs): a stretch where every token trigram
-#    recurs exactly `p` tokens after its previous occurrence is `p`-periodic. We flag at
+#    in the token sequence (words and punctuation runs), see `longest_loop`. We flag at
 #    least 4 consecutive copies covering at least 60 tokens. In the same calibration the
-#    longest legitimate stretch with 4+ copies covered 47 tokens (a run of ", 0"); with 3
-#    copies, 69 tokens (test code repeating one statement three times); with 2, 149 (a
-#    passage quoted twice). Real loops run on until the length limit, far past both bars.
+#    longest legitimate stretch with 4+ copies covered 46 tokens (a run of ", 0"); with 3
+#    copies, 68 tokens (code repeating one statement three times); with 2, 148 (a passage
+#    said twice). Real loops run on until the length limit, far past both bars.
 #
-# Both are single passes: zlib over each byte twice, one dict lookup per word.
-# Known gap: a loop whose copies differ only by a counter ("1. Eat a banana 2. Eat a ...")
-# is not periodic word for word, and reference lists such as "[123]: https://…/pull/123"
-# look the same, so we leave those to the reviewer.
+# Cost: zlib sees each byte twice and each token is looked up and compared a bounded number
+# of times, about 5 ms for 30,000 characters of prose. The loops we do not flag: copies
+# that differ by a counter ("1. Eat a banana 2. Eat a ...") are not periodic token for
+# token, and telling them from reference lists ("[123]: https://…/pull/123") would need
+# more than a threshold, so those are left to the reviewer.
 MIN_REPETITION_CHARS: Final = 200
 COMPRESSION_WINDOW: Final = 2048
 COMPRESSION_STRIDE: Final = 1024
@@ -176,27 +177,36 @@ def _loops_bytewise(data: bytes) -> bool:
 def longest_loop(tokens: Sequence[str]) -> tuple[int, float]:
     """The longest back-to-back repetition in `tokens`: (tokens it covers, number of copies).
 
-    A run of consecutive positions whose trigram last occurred exactly `p` positions earlier
-    means the span from `p` tokens before the run to the end of its last trigram repeats with
-    period `p`. Spans with fewer than two copies are ignored.
+    When a token trigram recurs `p` tokens after its last occurrence, we extend the match
+    token by token while each token equals the one `p` earlier; the matched stretch plus
+    the `p` tokens before it is `p`-periodic. The trigrams inside a stretch are recorded but
+    not extended again, which keeps the scan linear. Stretches with fewer than two copies
+    (a phrase that merely recurs later on) are ignored.
     """
     n = _LOOP_NGRAM
+    size = len(tokens)
+    grams = list(zip(*(tokens[offset:] for offset in range(n)), strict=False))
     last_seen: dict[tuple[str, ...], int] = {}
     best_tokens, best_copies = 0, 0.0
-    run, previous_gap = 0, -1
-    for index, gram in enumerate(zip(*(tokens[offset:] for offset in range(n)), strict=False)):
-        seen_at = last_seen.get(gram)
-        last_seen[gram] = index
+    index = 0
+    while index < len(grams):
+        start = index
+        seen_at = last_seen.get(grams[start])
+        last_seen[grams[start]] = start
+        index += 1
         if seen_at is None:
-            run, previous_gap = 0, -1
             continue
-        gap = index - seen_at
-        run = run + 1 if gap == previous_gap else 1
-        previous_gap = gap
-        repeated = run + n - 1
+        gap = start - seen_at
+        end = start + n
+        while end < size and tokens[end] == tokens[end - gap]:
+            end += 1
+        repeated = end - start
         covered = repeated + gap
         if repeated >= gap and covered > best_tokens:
             best_tokens, best_copies = covered, covered / gap
+        while index < end - n + 1:
+            last_seen[grams[index]] = index
+            index += 1
     return best_tokens, best_copies
 
 
@@ -246,13 +256,14 @@ def signals(messages: Sequence[Message], *, token_count: int, token_limit: int) 
 
 
 # -- Quality score ----------------------------------------------------------------------
-# A heuristic for sorting the review queue, not a verdict. It starts at 1.0, subtracts a
-# penalty per warning flag (sized by how much the problem usually costs a fine-tune), and
-# subtracts up to ASSISTANT_SHARE_PENALTY when assistant tokens are a small share of the
-# conversation (the model only learns from those; a short answer to a long document is
-# normal, so the penalty is mild). Any blocking flag caps the score at BLOCKING_CAP, halved
-# for every further blocking flag, so a blocked example always sorts below a clean one.
-# Adding a flag never raises the score, and more assistant tokens never lower it.
+# A heuristic for sorting the review queue, not a verdict. A raw score starts at 1.0, loses
+# a penalty per warning flag (sized by how much the problem usually costs a fine-tune) and
+# up to ASSISTANT_SHARE_PENALTY when assistant tokens are a small share of the conversation
+# (the model only learns from those; a short answer to a long document is normal, so the
+# penalty is mild), and is clamped to [0, 1]. Without blocking flags the score maps the raw
+# score onto [BLOCKING_CAP, 1]; with k blocking flags it is BLOCKING_CAP * raw / 2**k, at
+# most half the cap. So every blocked example sorts below every unblocked one, adding any
+# flag never raises the score, and more assistant tokens never lower it.
 WARNING_PENALTIES: Final[Mapping[str, float]] = {
     NO_SYSTEM_MESSAGE: 0.1,
     NO_USER_MESSAGE: 0.25,
@@ -270,15 +281,16 @@ def quality_score(flags: Iterable[str], *, token_count: int, assistant_tokens: i
     if token_count < 0 or assistant_tokens < 0:
         raise ValueError("token counts cannot be negative")
     unique = set(flags)
-    score = 1.0
+    raw = 1.0
     for flag in unique - BLOCKING_FLAGS:
-        score -= WARNING_PENALTIES.get(flag, UNKNOWN_FLAG_PENALTY)
+        raw -= WARNING_PENALTIES.get(flag, UNKNOWN_FLAG_PENALTY)
     share = min(1.0, assistant_tokens / token_count) if token_count else 0.0
-    score -= ASSISTANT_SHARE_PENALTY * max(0.0, 1.0 - share / ASSISTANT_SHARE_TARGET)
+    raw -= ASSISTANT_SHARE_PENALTY * max(0.0, 1.0 - share / ASSISTANT_SHARE_TARGET)
+    raw = min(1.0, max(0.0, raw))
     blocking = len(unique & BLOCKING_FLAGS)
     if blocking:
-        score = min(score, BLOCKING_CAP / 2 ** (blocking - 1))
-    return round(min(1.0, max(0.0, score)), 4)
+        return round(BLOCKING_CAP * raw / 2**blocking, 4)
+    return round(BLOCKING_CAP + (1.0 - BLOCKING_CAP) * raw, 4)
 
 
 # -- Near-duplicates --------------------------------------------------------------------
@@ -289,7 +301,7 @@ NEAR_DUPLICATE_THRESHOLD: Final = 0.85
 MINHASH_SEED: Final = 1
 # Chance that a pair exactly at the threshold shares no band and is never compared.
 _MAX_BAND_MISS: Final = 0.01
-# Buckets up to this size are expanded into pairs; bigger ones are compared row by row.
+# Buckets up to this size are expanded into pairs; bigger ones are searched breadth-first.
 _PAIR_BUCKET_LIMIT: Final = 32
 _VERIFY_CHUNK: Final = 65536
 _EMPTY_HASH: Final = np.uint32(0xFFFFFFFF)
@@ -401,7 +413,6 @@ class _DisjointSet:
     def union(self, first: int, second: int) -> None:
         a, b = self.find(first), self.find(second)
         if a != b:
-            # The smaller index wins so that roots do not depend on edge order.
             self.parent[max(a, b)] = min(a, b)
 
 
@@ -532,8 +543,9 @@ def cluster_near_duplicates(
     signatures, so a shared bucket never links two conversations on its own. Empty-text
     signatures (all 0xFFFFFFFF) are skipped.
 
-    Banding runs over one numpy matrix of the signatures (about 26 MB for 100k signatures
-    of 64 values; a few seconds) rather than datasketch's MinHashLSH, whose per-key Python
+    Banding runs over one numpy matrix of the signatures (26 MB for 100k signatures of 64
+    values; under a second for 100k mostly distinct ones, about 3 s when 20k of them are
+    near-copies of one template) rather than datasketch's MinHashLSH, whose per-key Python
     dictionaries took about 160 MB and 5 s just to fill for 100k; the tests check that both
     find the same clusters.
     """

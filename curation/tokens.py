@@ -79,8 +79,10 @@ def get_encoding(name: str | None = None) -> tiktoken.Encoding:
 
 
 def _message_texts(message: dict[str, Any]) -> list[str]:
-    texts = [str(message.get("role", ""))]
     content = message.get("content")
+    if len(message) == 2 and type(content) is str:
+        return [content]
+    texts = []
     if isinstance(content, str):
         texts.append(content)
     elif isinstance(content, list):
@@ -97,14 +99,18 @@ def _message_texts(message: dict[str, Any]) -> list[str]:
 
 
 def _encode_lengths(encoding: tiktoken.Encoding, texts: list[str]) -> list[int]:
-    """Token count of each text. tiktoken releases the GIL, so two halves run in parallel."""
-    if len(texts) < 2000:
-        return [len(encoding.encode_ordinary(text)) for text in texts]
-    half = len(texts) // 2
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        second = pool.submit(lambda: [len(encoding.encode_ordinary(text)) for text in texts[half:]])
-        first = [len(encoding.encode_ordinary(text)) for text in texts[:half]]
-        return first + second.result()
+    """Token count of each text, counting each distinct text once (system prompts repeat)."""
+    distinct = list(dict.fromkeys(texts))
+    if len(distinct) < 2000:
+        counts = [len(encoding.encode_ordinary(text)) for text in distinct]
+    else:
+        # tiktoken releases the GIL, so the two halves run on two cores.
+        half = len(distinct) // 2
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            second = pool.submit(lambda: [len(encoding.encode_ordinary(text)) for text in distinct[half:]])
+            counts = [len(encoding.encode_ordinary(text)) for text in distinct[:half]] + second.result()
+    by_text = dict(zip(distinct, counts, strict=True))
+    return [by_text[text] for text in texts]
 
 
 @functools.cache
@@ -127,7 +133,7 @@ def count_conversations(
             fixed += TOKENS_PER_MESSAGE + _constant_tokens(str(message.get("role", "")))
             if message.get("name"):
                 fixed += TOKENS_PER_NAME
-            message_texts = _message_texts(message)[1:]  # the role is counted above
+            message_texts = _message_texts(message)
             texts.extend(message_texts)
             parts.append((len(message_texts), message.get("role") == "assistant"))
         if tools:

@@ -137,6 +137,39 @@ def _check_tool_calls(message: dict[str, Any], where: str) -> None:
             ) from None
 
 
+_PLAIN_KEYS = frozenset({"role", "content"})
+_PLAIN_ROLES = frozenset({"system", "developer", "user", "assistant"})
+
+
+def _check_message(message: Any, index: int) -> None:
+    where = f"messages[{index}]"
+    if not isinstance(message, dict):
+        raise RecordError(f"a message must be an object, got {_json_type(message)}", where)
+    unknown = sorted(set(message) - MESSAGE_KEYS)
+    if unknown:
+        raise RecordError(f"unknown key {unknown[0]!r}", f"{where}.{unknown[0]}")
+    if "role" not in message:
+        raise RecordError("message has no role", f"{where}.role")
+    role = message["role"]
+    if role not in ROLES:
+        raise RecordError(f"unknown role {role!r}", f"{where}.role")
+    if "content" not in message and not (role == "assistant" and message.get("tool_calls")):
+        raise RecordError("message has no content", f"{where}.content")
+    message.setdefault("content", None)
+    if message.get("tool_calls") is not None:
+        _check_tool_calls(message, where)
+    _check_content(message, where)
+    if "weight" in message:
+        if role != "assistant":
+            raise RecordError("weight is allowed only on assistant messages", f"{where}.weight")
+        if message["weight"] not in (0, 1) or isinstance(message["weight"], bool):
+            raise RecordError(f"weight must be 0 or 1, got {message['weight']!r}", f"{where}.weight")
+    if role == "tool" and not message.get("tool_call_id"):
+        raise RecordError("tool message without tool_call_id", f"{where}.tool_call_id")
+    if "name" in message and not isinstance(message["name"], str):
+        raise RecordError("name must be a string", f"{where}.name")
+
+
 def check_messages(messages: Any) -> list[dict[str, Any]]:
     if messages is None:
         raise RecordError("missing messages", "messages")
@@ -146,35 +179,14 @@ def check_messages(messages: Any) -> list[dict[str, Any]]:
         raise RecordError("messages is empty", "messages")
     has_assistant = False
     for index, message in enumerate(messages):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise RecordError(f"a message must be an object, got {_json_type(message)}", where)
-        unknown = sorted(set(message) - MESSAGE_KEYS)
-        if unknown:
-            raise RecordError(f"unknown key {unknown[0]!r}", f"{where}.{unknown[0]}")
-        if "role" not in message:
-            raise RecordError("message has no role", f"{where}.role")
-        role = message["role"]
-        if role not in ROLES:
-            raise RecordError(f"unknown role {role!r}", f"{where}.role")
-        if "content" not in message and not (role == "assistant" and message.get("tool_calls")):
-            raise RecordError("message has no content", f"{where}.content")
-        message.setdefault("content", None)
-        if message.get("tool_calls") is not None:
-            _check_tool_calls(message, where)
-        _check_content(message, where)
-        if "weight" in message:
-            if role != "assistant":
-                raise RecordError("weight is allowed only on assistant messages", f"{where}.weight")
-            if message["weight"] not in (0, 1) or isinstance(message["weight"], bool):
-                raise RecordError(
-                    f"weight must be 0 or 1, got {message['weight']!r}", f"{where}.weight"
-                )
-        if role == "tool" and not message.get("tool_call_id"):
-            raise RecordError("tool message without tool_call_id", f"{where}.tool_call_id")
-        if "name" in message and not isinstance(message["name"], str):
-            raise RecordError("name must be a string", f"{where}.name")
-        has_assistant = has_assistant or role == "assistant"
+        if type(message) is dict and message.keys() == _PLAIN_KEYS and type(message["content"]) is str:
+            # The common case, a plain text message, checked without building error paths.
+            role = message["role"]
+            if role in _PLAIN_ROLES:
+                has_assistant = has_assistant or role == "assistant"
+                continue
+        _check_message(message, index)
+        has_assistant = has_assistant or message["role"] == "assistant"
     if not has_assistant:
         raise RecordError("no assistant message", "messages")
     return messages

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
@@ -111,34 +114,28 @@ def import_batch(*, batch: ImportBatch) -> ImportBatch:
         fmt = detect_format(path, original_name=batch.original_name)
         batch.beat(detected_format=fmt)
     dataset = batch.dataset
-    token_limit = dataset.token_limit
     batch.beat(total=batch.size or None)
     # Progress is bytes of the stored file read so far (compressed bytes for .gz).
     stream, counter = open_binary(path)
-    with stream:
-        records = iter_records(
-            stream, fmt, max_line_bytes=settings.CURATOR_MAX_LINE_BYTES, skip=batch.read
-        )
+    with stream, _ChunkWriter(batch) as writer:
+        records = iter_records(stream, fmt, max_line_bytes=settings.CURATOR_MAX_LINE_BYTES, skip=batch.read)
         for chunk in _chunks(records, settings.CURATOR_IMPORT_BATCH_SIZE):
-            _store_chunk(
-                batch=batch,
-                dataset=dataset,
-                chunk=chunk,
-                token_limit=token_limit,
-                done=counter.position,
-            )
+            writer.put(_prepare_chunk(batch=batch, dataset=dataset, chunk=chunk, done=counter.position))
     batch.succeed(done=batch.total or batch.done)
     return batch
 
 
-def _store_chunk(
-    *,
-    batch: ImportBatch,
-    dataset: Dataset,
-    chunk: list[SourceRecord],
-    token_limit: int,
-    done: int | None,
-) -> None:
+@dataclass
+class PreparedChunk:
+    rows: list[tuple[Any, ...]]
+    bad: list[SourceRecord]
+    good: int
+    read: int
+    done: int | None
+
+
+def _prepare_chunk(*, batch: ImportBatch, dataset: Dataset, chunk: list[SourceRecord], done: int | None) -> PreparedChunk:
+    """The CPU half of a chunk: dedup inside it, token counts, flags, rows for COPY."""
     good = [record for record in chunk if record.normalized is not None]
     bad = [record for record in chunk if record.normalized is None]
     seen: set[str] = set()
@@ -155,47 +152,82 @@ def _store_chunk(
         normalized = record.normalized
         assert normalized is not None
         flags = normalized.warnings()
-        if tokens > token_limit:
+        if tokens > dataset.token_limit:
             flags.append("over_token_limit")
-        rows.append(
-            (
-                dataset.pk,
-                batch.pk,
-                record.line,
-                normalized.messages,
-                normalized.tools,
-                normalized.parallel_tool_calls,
-                digest,
-                "pending_pii",
-                len(normalized.messages),
-                tokens,
-                assistant_tokens,
-                flags,
-                normalized.metadata,
-                0,
-                now,
-                now,
-            )
-        )
+        rows.append((
+            dataset.pk, batch.pk, record.line, normalized.messages, normalized.tools, normalized.parallel_tool_calls,
+            digest, "pending_pii", len(normalized.messages), tokens, assistant_tokens, flags, normalized.metadata,
+            0, now, now,
+        ))
+    return PreparedChunk(rows=rows, bad=bad, good=len(good), read=len(chunk), done=done)
+
+
+def _write_chunk(batch: ImportBatch, prepared: PreparedChunk) -> None:
+    """The database half: one transaction inserts the rows, records bad lines, moves counters."""
     with transaction.atomic():
-        inserted, warnings = _copy_insert(rows)
+        inserted, warnings = _copy_insert(prepared.rows)
         ImportLineError.objects.bulk_create(
-            [
-                ImportLineError(batch=batch, line=r.line, field=r.field[:200], reason=r.reason)
-                for r in bad
-            ],
+            [ImportLineError(batch=batch, line=r.line, field=r.field[:200], reason=r.reason) for r in prepared.bad],
             ignore_conflicts=True,
         )
         fields: dict[str, Any] = {
-            "read": batch.read + len(chunk),
+            "read": batch.read + prepared.read,
             "imported": batch.imported + inserted,
-            "duplicates": batch.duplicates + len(good) - inserted,
-            "invalid": batch.invalid + len(bad),
+            "duplicates": batch.duplicates + prepared.good - inserted,
+            "invalid": batch.invalid + len(prepared.bad),
             "warnings": batch.warnings + warnings,
         }
-        if done is not None:
-            fields["done"] = max(batch.done, done)
+        if prepared.done is not None:
+            fields["done"] = max(batch.done, prepared.done)
         batch.beat(**fields)
+
+
+class _ChunkWriter:
+    """Writes chunks in order on a second thread, so Postgres works while Python parses.
+
+    Inside an outer transaction (tests, callers that hold one) a second connection could not
+    see the batch row, so chunks are then written inline.
+    """
+
+    def __init__(self, batch: ImportBatch) -> None:
+        self.batch = batch
+        self.threaded = not connection.in_atomic_block
+        self.queue: queue.Queue[PreparedChunk | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=f"import-writer-{batch.pk}", daemon=True)
+
+    def __enter__(self) -> _ChunkWriter:
+        if self.threaded:
+            self.thread.start()
+        return self
+
+    def put(self, prepared: PreparedChunk) -> None:
+        if not self.threaded:
+            _write_chunk(self.batch, prepared)
+            return
+        self._raise_if_failed()
+        self.queue.put(prepared)
+
+    def _run(self) -> None:
+        try:
+            while (prepared := self.queue.get()) is not None:
+                if self.error is None:
+                    try:
+                        _write_chunk(self.batch, prepared)
+                    except BaseException as error:  # re-raised on the importing thread
+                        self.error = error
+        finally:
+            connection.close()
+
+    def _raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.threaded:
+            self.queue.put(None)
+            self.thread.join()
+            self._raise_if_failed()
 
 
 def _copy_insert(rows: list[tuple[Any, ...]]) -> tuple[int, int]:

@@ -214,16 +214,16 @@ def test_a_retry_after_a_killed_worker_completes_without_duplicates(dataset, set
             dataset=dataset, uploaded=File(handle, name="many.jsonl"), original_name="many.jsonl", fmt="auto",
             user=None, enqueue=False,
         )
-    real_store = import_service._store_chunk
+    real_write = import_service._write_chunk
     calls = {"n": 0}
 
-    def dying_store(**kwargs):  # type: ignore[no-untyped-def]
+    def dying_write(batch, prepared):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 4:
             raise WorkerKilled
-        return real_store(**kwargs)
+        return real_write(batch, prepared)
 
-    monkeypatch.setattr(import_service, "_store_chunk", dying_store)
+    monkeypatch.setattr(import_service, "_write_chunk", dying_write)
     with pytest.raises(WorkerKilled):
         run_import_job(batch_id=batch.pk)
     batch.refresh_from_db()
@@ -234,7 +234,7 @@ def test_a_retry_after_a_killed_worker_completes_without_duplicates(dataset, set
     batch.refresh_lost()
     assert batch.status == JobStatus.FAILED and "worker lost" in batch.error
 
-    monkeypatch.setattr(import_service, "_store_chunk", real_store)
+    monkeypatch.setattr(import_service, "_write_chunk", real_write)
     ImportBatch.objects.filter(pk=batch.pk).update(status=JobStatus.QUEUED)
     run_import_job(batch_id=batch.pk)
     batch.refresh_from_db()
