@@ -205,3 +205,5 @@ CURATOR_TRAINING_PROVIDERS = (
     if env_str("OPENAI_API_KEY", "")
     else [{"name": "simulator", "kind": "simulator", "label": "OpenAI simulator", "models": _FINE_TUNE_MODELS}]
 )
+
+RQ = {"WORKER_CLASS": "curation.worker.CuratorWorker"}
