@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from curation.models import AuditEvent, Conversation, Dataset, ImportBatch, ImportLineError, Membership
+from curation.models import (
+    AuditEvent,
+    Conversation,
+    Dataset,
+    ImportBatch,
+    ImportLineError,
+    Membership,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -67,3 +74,69 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
         return False
+
+
+# -- dataset versions (read-only: a built version never changes) ---------------------------
+from curation.models import AccessToken, DatasetVersion, TrainingPrice  # noqa: E402
+
+
+@admin.register(DatasetVersion)
+class DatasetVersionAdmin(admin.ModelAdmin):
+    list_display = ["dataset", "number", "status", "examples", "train_examples", "validation_examples", "created_at"]
+    list_filter = ["status", "dataset"]
+    readonly_fields = [field.name for field in DatasetVersion._meta.fields]
+
+    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        # Deleting is an audited action on the version page that keeps the manifest.
+        return False
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    readonly_fields = ["user", "name", "token_hash", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False  # a secret is only ever shown to its owner, on their own page
+
+
+@admin.register(TrainingPrice)
+class TrainingPriceAdmin(admin.ModelAdmin):
+    list_display = ["provider", "model", "price_per_million", "token_limit", "updated_at", "updated_by"]
+    list_filter = ["provider"]
+    readonly_fields = ["updated_at", "updated_by"]
+
+
+# -- review workflow ---------------------------------------------------------------------
+from curation.models import Adjudication, ConversationRevision, Review  # noqa: E402
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ["conversation", "reviewer", "decision", "dataset", "created_at"]
+    list_filter = ["decision", "dataset"]
+    search_fields = ["reviewer__username", "comment"]
+    raw_id_fields = ["conversation", "reviewer"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(ConversationRevision)
+class ConversationRevisionAdmin(admin.ModelAdmin):
+    list_display = ["conversation", "message_index", "author", "created_at"]
+    raw_id_fields = ["conversation", "author"]
+    readonly_fields = ["before", "after", "created_at"]
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(admin.ModelAdmin):
+    list_display = ["conversation", "dataset", "status", "decision", "resolved_by", "resolved_at"]
+    list_filter = ["status", "dataset"]
+    raw_id_fields = ["conversation", "resolved_by"]

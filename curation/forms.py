@@ -67,7 +67,7 @@ class RubricField(forms.CharField):
 
 
 class DatasetSettingsForm(forms.ModelForm):
-    rubric = RubricField(help_text="One criterion per line as `Name: what a 5 means`. Scored 1–5.")
+    rubric = RubricField(help_text="One criterion per line as `Name: what a 5 means`. Scored 1 to 5.")
 
     class Meta:
         model = Dataset

@@ -7,3 +7,21 @@ from curation.services.imports import run_import_job
 
 def run_import(batch_id: int) -> None:
     run_import_job(batch_id=batch_id)
+
+
+def run_pii(run_id: int) -> None:
+    from curation.services.pii import plan_detection
+
+    plan_detection(run_id=run_id)
+
+
+def detect_pii_chunk(run_id: int, first_id: int, last_id: int) -> None:
+    from curation.services.pii import detect_chunk
+
+    detect_chunk(run_id=run_id, first_id=first_id, last_id=last_id)
+
+
+def build_snapshot(version_id: int) -> None:
+    from curation.services.snapshots import run_build_job
+
+    run_build_job(version_id=version_id)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from curation.views import conversations, datasets, imports
+from curation.views import audit, conversations, datasets, imports, pii, reviews, snapshots, tokens
 
 urlpatterns = [
     path("", datasets.dataset_list, name="dataset_list"),
@@ -25,6 +25,69 @@ urlpatterns = [
         conversations.conversation_detail,
         name="conversation_detail",
     ),
+    path(
+        "d/<slug:slug>/conversations/<int:conversation_id>/chat/", pii.conversation_chat, name="conversation_chat"
+    ),
+    path(
+        "d/<slug:slug>/conversations/<int:conversation_id>/findings/<int:finding_id>/",
+        pii.finding_decide,
+        name="finding_decide",
+    ),
+    path("d/<slug:slug>/conversations/<int:conversation_id>/findings/", pii.finding_add, name="finding_add"),
+    path("d/<slug:slug>/pii/", pii.pii_overview, name="pii_overview"),
+    path("d/<slug:slug>/pii/settings/", pii.pii_settings, name="pii_settings"),
+    path("d/<slug:slug>/pii/rerun/", pii.pii_rerun, name="pii_rerun"),
+    path("d/<slug:slug>/pii/runs/<int:run_id>/retry/", pii.pii_retry, name="pii_retry"),
+    path("d/<slug:slug>/pii/purge/", pii.pii_purge, name="pii_purge"),
+    # Review workflow
+    path("d/<slug:slug>/review/", reviews.review_start, name="review_start"),
+    path("d/<slug:slug>/review/<int:conversation_id>/", reviews.review_conversation, name="review_conversation"),
+    path(
+        "d/<slug:slug>/review/<int:conversation_id>/previous/",
+        reviews.review_step,
+        {"direction": "previous"},
+        name="review_previous",
+    ),
+    path(
+        "d/<slug:slug>/review/<int:conversation_id>/next/",
+        reviews.review_step,
+        {"direction": "next"},
+        name="review_next",
+    ),
+    path(
+        "d/<slug:slug>/review/<int:conversation_id>/messages/<int:index>/edit/",
+        reviews.review_edit,
+        name="review_edit",
+    ),
+    path("d/<slug:slug>/adjudication/", reviews.adjudication_list, name="adjudication_list"),
+    path(
+        "d/<slug:slug>/adjudication/<int:conversation_id>/", reviews.adjudication_detail, name="adjudication_detail"
+    ),
+    path("d/<slug:slug>/stats/", reviews.review_stats, name="review_stats"),
+    path("d/<slug:slug>/duplicates/", reviews.review_clusters, name="review_clusters"),
+    path("d/<slug:slug>/duplicates/<int:cluster>/keep/", reviews.review_keep_one, name="review_keep_one"),
+    path("d/<slug:slug>/bulk/", reviews.review_bulk, name="review_bulk"),
+    path("d/<slug:slug>/audit/", audit.audit_log, name="audit_log"),
+    # Dataset versions (snapshots), downloads, access tokens, training prices
+    path("d/<slug:slug>/versions/", snapshots.version_list, name="version_list"),
+    path("d/<slug:slug>/versions/new/", snapshots.version_create, name="version_create"),
+    path("d/<slug:slug>/versions/<int:number>/", snapshots.version_detail, name="version_detail"),
+    path("d/<slug:slug>/versions/<int:number>/datasheet/", snapshots.version_datasheet, name="version_datasheet"),
+    path("d/<slug:slug>/versions/<int:number>/retry/", snapshots.version_retry, name="version_retry"),
+    path("d/<slug:slug>/versions/<int:number>/delete/", snapshots.version_delete, name="version_delete"),
+    path("d/<slug:slug>/versions/<int:number>/files/<str:name>", snapshots.version_file, name="version_file"),
+    path("d/<slug:slug>/versions/<int:number>/download.zip", snapshots.version_zip, name="version_zip"),
+    path("d/<slug:slug>/versions/<int:number>/diff/<int:other>/", snapshots.version_diff, name="version_diff"),
+    path(
+        "d/<slug:slug>/versions/<int:number>/diff/<int:other>.json",
+        snapshots.version_diff_json,
+        name="version_diff_json",
+    ),
+    path("account/tokens/", tokens.token_list, name="token_list"),
+    path("account/tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token_revoke"),
+    path("prices/", snapshots.price_list, name="price_list"),
+    # Training: fine-tune jobs and the provider webhook
+    path("", include("training.urls")),
     path("admin/", admin.site.urls),
     path("admin/rq/", include("django_rq.urls")),
 ]

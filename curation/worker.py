@@ -28,6 +28,18 @@ class CuratorWorker(Worker):
 
             get_engine()
             logger.info("PII engine loaded for %s", self.name)
+        if "training-gpu" in names:
+            # Nothing is preloaded for GPU jobs: torch is imported (and CUDA set up) in the
+            # forked job itself, since CUDA does not survive a fork. Only say early when
+            # the jobs would fail for want of the extra.
+            from training.local import is_available
+
+            if not is_available():
+                logger.warning(
+                    "%s listens on training-gpu but the local-training extra is missing: "
+                    "pip install -e '.[local-training]'",
+                    self.name,
+                )
         # Nothing loaded above may hold a database connection into the forked children.
         from django.db import connections
 

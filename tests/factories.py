@@ -60,3 +60,125 @@ class ConversationFactory(factory.django.DjangoModelFactory):
     message_count = 3
     token_count = 30
     assistant_tokens = 8
+
+
+class ReviewFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "curation.Review"
+
+    conversation = factory.SubFactory(ConversationFactory)
+    dataset = factory.LazyAttribute(lambda review: review.conversation.dataset)
+    reviewer = factory.SubFactory(UserFactory)
+    decision = "approve"
+    scores = factory.LazyAttribute(lambda review: {c["key"]: 4 for c in review.dataset.criteria})
+    seconds = 30.0
+
+
+class ConversationRevisionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "curation.ConversationRevision"
+
+    conversation = factory.SubFactory(ConversationFactory)
+    message_index = 2
+    before = "Hi! How can I help?"
+    after = "Hello! What can I do for you?"
+
+
+class PiiFindingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "curation.PiiFinding"
+
+    conversation = factory.SubFactory(ConversationFactory)
+    message_index = 1
+    field = "content"
+    start = 0
+    end = 5
+    entity_type = "PERSON"
+    score = 0.85
+
+
+# -- training ---------------------------------------------------------------------------
+
+
+def finetune_example(index: int) -> dict:
+    return {
+        "messages": [
+            {"role": "system", "content": "You answer questions about invoices."},
+            {"role": "user", "content": f"What is the total of invoice {index}?"},
+            {"role": "assistant", "content": f"Invoice {index} totals {index * 10} euros."},
+        ]
+    }
+
+
+def built_version(  # type: ignore[no-untyped-def]
+    dataset,
+    *,
+    train: int = 12,
+    validation: int = 3,
+    number: int | None = None,
+    max_tokens: int = 40,
+    status: str = "succeeded",
+):
+    """A built DatasetVersion whose train/validation files are really in storage, made
+    without the snapshot build (which needs approved conversations)."""
+    import hashlib
+    import json
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from curation.models import DatasetVersion
+
+    if number is None:
+        number = (DatasetVersion.objects.filter(dataset=dataset).count() or 0) + 1
+    files = {}
+    counts = {"train.jsonl": train, "validation.jsonl": validation}
+    start = 0
+    for name, count in counts.items():
+        data = "".join(
+            json.dumps(finetune_example(start + i)) + "\n" for i in range(count)
+        ).encode()
+        start += count
+        stored = default_storage.save(
+            f"test-snapshots/{dataset.pk}/v{number}/{name}", ContentFile(data)
+        )
+        files[name] = {
+            "name": stored,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "examples": count,
+        }
+    return DatasetVersion.objects.create(
+        dataset=dataset,
+        number=number,
+        status=status,
+        examples=train + validation,
+        train_examples=train,
+        validation_examples=validation,
+        total_tokens=30 * (train + validation),
+        assistant_tokens=10 * (train + validation),
+        files=files,
+        stats={
+            "tokens": {
+                "total": 30 * (train + validation),
+                "train": 30 * train,
+                "validation": 30 * validation,
+                "max_per_example": max_tokens,
+            }
+        },
+    )
+
+
+class FineTuneJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "training.FineTuneJob"
+
+    version = factory.LazyAttribute(lambda job: built_version(job.dataset))
+    dataset = factory.SubFactory(DatasetFactory)
+    provider = "simulator"
+    provider_label = "OpenAI simulator"
+    provider_is_simulator = True
+    base_model = "gpt-4.1-mini-2025-04-14"
+    hyperparameters = factory.LazyFunction(
+        lambda: {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"}
+    )

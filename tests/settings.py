@@ -5,8 +5,8 @@ import tempfile
 
 os.environ.setdefault("DEBUG", "true")
 
-from curation.settings import *  # noqa: E402,F403
-from curation.settings import RQ_QUEUES  # noqa: E402
+from curation.settings import *  # noqa: F403
+from curation.settings import RQ_QUEUES
 
 # Redis database 15 keeps test jobs away from a running `make run`.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -17,3 +17,5 @@ os.environ["TEST_MEDIA_ROOT"] = MEDIA_ROOT
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 STATIC_ROOT = tempfile.mkdtemp(prefix="curator-test-static-")
+# A test database per run, so parallel runs on one machine do not drop each other's.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("CURATOR_TEST_DB") or f"test_curator_{os.getpid()}"}  # noqa: F405

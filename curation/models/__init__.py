@@ -41,7 +41,7 @@ __all__ = [
     "JobStatus",
     "Membership",
     "PiiFinding",
-    "PiiRun",
     "PiiOperator",
+    "PiiRun",
     "Role",
 ]

@@ -5,7 +5,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchConfig, SearchQuery, SearchVectorField
 from django.db import models
+from django.db.models.functions import Cast
 from django.urls import reverse
 
 from curation.models.datasets import Dataset
@@ -52,6 +54,36 @@ class ConversationQuerySet(models.QuerySet):
 
     def approved(self) -> ConversationQuerySet:
         return self.filter(status=ConversationStatus.APPROVED)
+
+    def search(self, query: str) -> ConversationQuerySet:
+        """Full-text search over the original messages' strings (websearch syntax:
+        words, "a phrase", -excluded, or). Served by the GIN expression index
+        `conversation_fts` (migration 0003); the expression must stay identical to it."""
+        return self.alias(search_vector=search_vector()).filter(
+            search_vector=SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+        )
+
+    def needing_review(self, needed: int) -> ConversationQuerySet:
+        """In review with fewer reviews than the dataset needs."""
+        return self.filter(status=ConversationStatus.IN_REVIEW, review_count__lt=needed)
+
+    def in_cluster(self) -> ConversationQuerySet:
+        return self.filter(near_dup_cluster__isnull=False)
+
+
+SEARCH_CONFIG = "english"
+
+
+def search_vector() -> models.Func:
+    """jsonb_to_tsvector('english', original, '["string"]'): every string value of the
+    messages (role names included, which are in every row and so harmless)."""
+    return models.Func(
+        SearchConfig(SEARCH_CONFIG),
+        models.F("original"),
+        Cast(models.Value('["string"]'), models.JSONField()),
+        function="jsonb_to_tsvector",
+        output_field=SearchVectorField(),
+    )
 
 
 class Conversation(models.Model):
@@ -132,8 +164,23 @@ class Conversation(models.Model):
         return self.token_count > self.dataset.token_limit
 
     def current_messages(self) -> list[dict[str, Any]]:
-        """The messages as they stand now: the original with reviewers' edits applied."""
-        return self.original
+        """The messages as they stand now: the original with reviewers' edits applied.
+
+        The latest ConversationRevision of a message replaces its content; the original is
+        never changed. Prefetch `revisions` when calling this for many conversations.
+        """
+        revisions = list(self.revisions.all()) if self.pk else []
+        if not revisions:
+            return self.original
+        latest = {revision.message_index: revision for revision in revisions}
+        messages = []
+        for index, message in enumerate(self.original):
+            revision = latest.get(index)
+            if revision is None:
+                messages.append(message)
+            else:
+                messages.append({**message, "content": revision.after})
+        return messages
 
     def messages_for_display(self) -> list[dict[str, Any]]:
         return self.current_messages() if self.original else (self.redacted or [])

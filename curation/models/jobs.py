@@ -94,7 +94,7 @@ class Job(models.Model):
 
     def refresh_lost(self) -> None:
         """Mark this row failed when its worker vanished; pages call this before showing it."""
-        if self.status == JobStatus.RUNNING and type(self).objects.filter(pk=self.pk).mark_lost():
+        if type(self).objects.filter(pk=self.pk).mark_lost():
             self.refresh_from_db()
 
     # -- writing (each a conditional UPDATE so two workers never both own a row) --------

@@ -26,7 +26,7 @@ from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from curation.pii.recognizers import curator_recognizers
+from curation.pii.recognizers import curator_recognizers, more_person_mentions
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,14 @@ class _Candidate(NamedTuple):
     end: int
     entity_type: str
     score: float
-    forced: bool
+    # Deny-list and custom-pattern matches name their group; then rule-based recognizers,
+    # which are more specific than the statistical NER ("74" AGE inside "74 year old" DATE).
+    rank: int
+
+
+_RANK_NER = 0
+_RANK_RULES = 1
+_RANK_FORCED = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +213,7 @@ class _Slot:
     entities: list[str]
     gate: regex.Pattern[str] | None
     context: regex.Pattern[str] | None
+    rank: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,18 +359,24 @@ class PiiEngine:
         self, texts: Iterable[str], plan: _Plan, batch_size: int
     ) -> Iterator[tuple[str, list[_Entity], Doc | None]]:
         """Yield each text with its NER entities, running ``nlp.pipe`` over all of them."""
-        if not plan.needs_ner:
-            for text in texts:
-                yield text, [], None
-            return
 
-        pending: list[str] = []
-        # Each chunk carries (text index, offset, is the text's last chunk).
-        def chunks() -> Iterator[tuple[str, tuple[int, int, bool]]]:
+        def checked() -> Iterator[tuple[int, str]]:
             for index, text in enumerate(texts):
                 if not isinstance(text, str):
                     raise TypeError(f"text {index} is {type(text).__name__}, expected str")
-                pending.append(text)
+                yield index, text
+
+        if not plan.needs_ner:
+            for _, text in checked():
+                yield text, [], None
+            return
+
+        pending: dict[int, str] = {}
+
+        # Each chunk carries (text index, offset, is the text's last chunk).
+        def chunks() -> Iterator[tuple[str, tuple[int, int, bool]]]:
+            for index, text in checked():
+                pending[index] = text
                 if not text.strip():
                     yield "", (index, 0, True)
                     continue
@@ -371,7 +385,6 @@ class PiiEngine:
                     yield chunk, (index, offset, number == len(pieces) - 1)
 
         entities: list[_Entity] = []
-        single_doc: Doc | None = None
         first = True
         for doc, (index, offset, last) in self.nlp.pipe(
             chunks(), as_tuples=True, batch_size=batch_size
@@ -381,12 +394,10 @@ class PiiEngine:
                 for ent in doc.ents
                 if ent.label_ in _NER_LABELS
             )
-            single_doc = doc if first and last else None
+            single = first and last
             first = last
             if last:
-                text = pending[index]
-                pending[index] = ""  # the text itself is yielded; drop the buffer's reference
-                yield text, entities, single_doc
+                yield pending.pop(index), entities, doc if single else None
                 entities = []
 
     def _detect(
@@ -416,11 +427,19 @@ class PiiEngine:
                 if allow and text[result.start : result.end].strip().casefold() in allow:
                     continue
                 candidates.append(
-                    _Candidate(result.start, result.end, result.entity_type, score, False)
+                    _Candidate(result.start, result.end, result.entity_type, score, slot.rank)
                 )
+        if "PERSON" in plan.entities:
+            persons = [(c.start, c.end) for c in candidates if c.entity_type == "PERSON"]
+            candidates.extend(
+                _Candidate(start, end, "PERSON", score, _RANK_RULES)
+                for start, end, score in more_person_mentions(text, persons)
+                if score >= threshold
+                and not (allow and text[start:end].strip().casefold() in allow)
+            )
         if plan.deny is not None:
             candidates.extend(
-                _Candidate(m.start(), m.end(), plan.deny_entity, 1.0, True)
+                _Candidate(m.start(), m.end(), plan.deny_entity, 1.0, _RANK_FORCED)
                 for m in plan.deny.finditer(text)
             )
         for entity, score, compiled in plan.custom:
@@ -428,7 +447,7 @@ class PiiEngine:
                 for match in compiled.finditer(text, timeout=_CUSTOM_PATTERN_TIMEOUT_S):
                     if match.end() > match.start():
                         candidates.append(
-                            _Candidate(match.start(), match.end(), entity, score, True)
+                            _Candidate(match.start(), match.end(), entity, score, _RANK_FORCED)
                         )
             except TimeoutError:
                 raise PatternTimeoutError(
@@ -451,7 +470,8 @@ class PiiEngine:
             gate = getattr(recognizer, "gate", None)
             if gate is None:
                 gate = _PRESIDIO_GATES.get(type(recognizer).__name__)
-            slots.append(_Slot(recognizer, wanted, gate, _context_regex(recognizer.context)))
+            rank = _RANK_NER if isinstance(recognizer, SpacyRecognizer) else _RANK_RULES
+            slots.append(_Slot(recognizer, wanted, gate, _context_regex(recognizer.context), rank))
         deny_values = sorted({v.strip() for v in config.deny_list if v.strip()}, key=len)
         deny = None
         if deny_values:
@@ -477,7 +497,9 @@ class PiiEngine:
 
 
 def _boost(text: str, start: int, end: int, context: regex.Pattern[str], score: float) -> float:
-    window = text[max(0, start - _CONTEXT_BEFORE) : start] + " \n " + text[end : end + _CONTEXT_AFTER]
+    window = (
+        text[max(0, start - _CONTEXT_BEFORE) : start] + " \n " + text[end : end + _CONTEXT_AFTER]
+    )
     if context.search(window.lower()) is None:
         return score
     return min(1.0, max(score + _CONTEXT_BOOST, _CONTEXT_FLOOR))
@@ -509,7 +531,7 @@ def _resolve_overlaps(text: str, candidates: Iterable[_Candidate]) -> list[Detec
             end -= 1
         if start >= end:
             continue
-        best = max(group, key=lambda c: (c.forced, c.end - c.start, c.score))
+        best = max(group, key=lambda c: (c.rank, c.end - c.start, c.score))
         score = round(max(c.score for c in group), 4)
         detections.append(Detection(start, end, best.entity_type, score, text[start:end]))
     return detections

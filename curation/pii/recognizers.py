@@ -12,8 +12,11 @@ self-introductions) rather than sentences of any evaluation set.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import regex
 import tldextract
@@ -134,11 +137,12 @@ class OfflineEmailRecognizer(EmailRecognizer):
 # ---------------------------------------------------------------------------------------------
 # Building blocks
 
-_NAME_WORD = r"\p{Lu}\p{Ll}*(?:(?:\p{Lu}|['’\-]\p{Lu}?)\p{Ll}+)*"
-_FIRST_NAME = r"\p{Lu}\p{Ll}+(?:(?:\p{Lu}|['’\-]\p{Lu}?)\p{Ll}+)*"
+_NAME_WORD = r"\p{Lu}\p{Ll}*(?:(?:\p{Lu}|['\u2019\-]\p{Lu}?)\p{Ll}+)*"
+_FIRST_NAME = r"\p{Lu}\p{Ll}+(?:(?:\p{Lu}|['\u2019\-]\p{Lu}?)\p{Ll}+)*"
 _PARTICLE = r"(?:van|von|der|den|de|del|della|di|da|dos|das|du|le|la|ter|ten|bin|ibn|al|y)"
 _NAME_SEQ = (
     rf"{_FIRST_NAME}(?:[ \t]+(?:{_PARTICLE}[ \t]+)?(?:\p{{Lu}}\.?[ \t]+)?{_NAME_WORD}){{0,3}}"
+    r"(?![\p{L}\d])"
 )
 # Capitalised words that follow greetings and introductions without being names.
 _NOT_NAMES = (
@@ -158,12 +162,19 @@ _GREETING = (
     r"Thanks|Thank[ \t]you|Cheers|Bye|Goodbye|Welcome|Congratulations|Congrats|Sorry)"
 )
 _LINE_LEAD = r"^[ \t>?*|\-]*"
+_RELATIONS = (
+    r"kid|kids|son|daughter|wife|husband|partner|spouse|boyfriend|girlfriend|friend|brother|"
+    r"sister|mom|mum|mother|dad|father|boss|colleague|coworker|co-worker|neighbou?r|child|"
+    r"baby|uncle|aunt|cousin|nephew|niece|grandson|granddaughter|grandma|grandpa|grandmother|"
+    r"grandfather|fianc[ée]e?|manager|teacher|student|doctor|lawyer|landlord|tenant|client|"
+    r"patient|roommate|classmate|assistant|employee|supervisor|stepson|stepdaughter"
+)
 
 
 def _person_rules() -> list[Rule]:
     not_name = rf"(?!(?:{_NOT_NAMES})\b)"
     stop_after = r"(?!(?:and|but|or|so|is|was|i|im|i'm|not|from|at|in|on|the|a|an)\b)"
-    lower_word = r"[\p{L}][\p{L}'’\-]+"
+    lower_word = r"[\p{L}][\p{L}'\u2019\-]+"
     return [
         Rule(
             "honorific",
@@ -180,7 +191,7 @@ def _person_rules() -> list[Rule]:
         ),
         Rule(
             "introduction",
-            rf"\b(?i:i'm|i[ \t]+am|i’m|call[ \t]+me|this[ \t]+is|it's|it’s|they[ \t]+call[ \t]+me|"
+            rf"\b(?i:i'm|i[ \t]+am|i\u2019m|call[ \t]+me|this[ \t]+is|it's|it\u2019s|they[ \t]+call[ \t]+me|"
             rf"named|called|name's)[ \t]+{not_name}(?P<pii>{_NAME_SEQ})"
             rf"(?=[ \t]*(?:[,.!;:)\n]|$|(?i:and|from|here|speaking|by)\b))",
             0.65,
@@ -204,6 +215,25 @@ def _person_rules() -> list[Rule]:
             rf"love|xoxo|-{{1,2}})[ \t]*,?[ \t]*\n[ \t]*(?P<pii>{_NAME_SEQ})[ \t]*$",
             0.7,
         ),
+        Rule(
+            "relation",
+            rf"\b(?i:my|his|her|our|their|your)[ \t]+(?i:{_RELATIONS})[ \t]*,?[ \t]+"
+            rf"{not_name}(?P<pii>{_NAME_SEQ})",
+            0.7,
+        ),
+        Rule(
+            "speech verb",
+            rf"\b(?i:said|asked|told|shouted[ \t]+at|yelled[ \t]+at|replied[ \t]+to|thanked|"
+            rf"hugged|kissed|married|texted|emailed|e-mailed)[ \t]+{not_name}(?P<pii>{_NAME_SEQ})",
+            0.6,
+        ),
+        Rule(
+            "credit",
+            rf"\b(?i:directed|written|composed|painted|authored|edited|signed|approved|"
+            rf"reviewed|prepared|submitted)[ \t]+(?i:by):?[ \t]+"
+            rf"{not_name}(?P<pii>{_NAME_SEQ})",
+            0.7,
+        ),
         # A name line opening a postal address block (letters, envelopes, signatures).
         Rule(
             "name above address",
@@ -217,6 +247,155 @@ def _person_rules() -> list[Rule]:
 def person_recognizer() -> RegexRecognizer:
     """Names the statistical model misses: honorifics, introductions, greetings, sign-offs."""
     return RegexRecognizer(name="CuratorPersonRecognizer", entity="PERSON", rules=_person_rules())
+
+
+# Given names that are also everyday English words, months, places or brands: a capitalised
+# one alone is not evidence of a person.
+_COMMON_WORD_NAMES = frozenset(
+    """
+    will may june april august january march grace hope joy faith mark bill rose art summer
+    autumn winter spring page dawn max amber ray jack frank guy chase hunter dean drew miles
+    king young love christian china india jordan paris victoria georgia virginia florence
+    israel egypt kenya can street sunday monday tuesday wednesday thursday friday saturday
+    best long good man star ever said son don pace key dale gay sol luz paz bo sky river storm
+    rain ivy holly daisy lily violet ruby pearl crystal jewel angel hero tiger honey sugar candy
+    ginger pepper sandy carol lane wade earl major prince sterling price wolf fox bear buck
+    bishop baker carter cook mason porter taylor walker ward rich rob pat sue gene pet else
+    eve val van del per jan mo jo al ed an do la le
+    de di da du el un une the you she her his him are not how who why via das der die den
+    august october november december september february july happy merry lucky early noble
+    precious royal sunny unique miracle memory harmony melody liberty justice trinity genesis
+    destiny heaven paradise journey story blue green gray grey brown black white golden silver
+    north south east west us usa uk europe asia africa america american english french german
+    apple google amazon mercedes porsche tesla lincoln ford chevy dodge jaguar lexus bentley
+    santa santo saint san sun moon mars venus nova luna sierra alpha echo delta bravo
+    meta siri alexa cortana gemini claude llama vicuna alpaca falcon mistral
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+_NAME_TOKEN = regex.compile(
+    r"(?<![\p{L}\d'\u2019\-])\p{Lu}\p{Ll}+(?:['\u2019\-]\p{Lu}?\p{Ll}+)*(?![\p{L}\d])"
+)
+_NAME_TAIL = regex.compile(
+    rf"(?:[ \t]+(?:{_PARTICLE}[ \t]+)?(?:\p{{Lu}}\.?[ \t]+)?{_NAME_WORD}(?![\p{{L}}\d])){{1,2}}"
+)
+_LOWER_PAIR = regex.compile(r"(?<![\p{L}\d'\u2019\-])(\p{Ll}{3,})[ \t]+(\p{Ll}{3,})(?![\p{L}\d])")
+_SENTENCE_START = regex.compile(r"(?:^|[.!?:;\"“(\n])[ \t>*\-]*$")
+
+
+@lru_cache(maxsize=1)
+def given_names() -> tuple[frozenset[str], frozenset[str]]:
+    """First and last names from Faker's person providers of every locale, case-folded.
+
+    These are the multilingual name lists Faker ships for generating test data; as a
+    gazetteer they catch names the small spaCy model does not tag, including non-English ones.
+    """
+    import faker.providers.person as person_providers
+
+    first: set[str] = set()
+    last: set[str] = set()
+    for module_info in pkgutil.iter_modules(person_providers.__path__):
+        module = importlib.import_module(f"{person_providers.__name__}.{module_info.name}")
+        provider = getattr(module, "Provider", None)
+        for attr, target in (
+            ("first_names", first),
+            ("first_names_male", first),
+            ("first_names_female", first),
+            ("first_names_nonbinary", first),
+            ("last_names", last),
+        ):
+            values = getattr(provider, attr, None)
+            if isinstance(values, dict | list | tuple | set | frozenset):
+                target.update(
+                    str(v).casefold() for v in values if " " not in str(v) and len(str(v)) > 2
+                )
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    common = _COMMON_WORD_NAMES | STOP_WORDS
+    return frozenset(first - common), frozenset(last - common)
+
+
+class NameListRecognizer(LocalRecognizer):
+    """Given names from a multilingual list, with the capitalised words that follow them.
+
+    A capitalised given name followed by more name words is a person (0.7); alone it counts
+    0.55, or 0.45 where it opens a sentence (capitalised anyway) without a following comma or
+    colon. In lower-case text only a given name followed by a known family name counts (0.5).
+    """
+
+    def __init__(self) -> None:
+        self.first_names, self.last_names = given_names()
+        super().__init__(supported_entities=["PERSON"], name="CuratorNameListRecognizer")
+
+    def load(self) -> None:
+        """The name lists are loaded (once per process) by the constructor."""
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        """Report given names found in ``text`` as PERSON."""
+        if "PERSON" not in entities:
+            return []
+        metadata = {
+            RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+        }
+        results = []
+        for match in _NAME_TOKEN.finditer(text):
+            if match.group().casefold() not in self.first_names:
+                continue
+            start, end = match.span()
+            tail = _NAME_TAIL.match(text, end)
+            if tail is not None:
+                results.append(RecognizerResult("PERSON", start, tail.end(), 0.7, metadata))
+                continue
+            following = text[end : end + 2].lstrip(" \t")[:1]
+            opens_sentence = _SENTENCE_START.search(text, max(0, start - 40), start)
+            score = 0.45 if opens_sentence and following not in (",", ":") else 0.55
+            results.append(RecognizerResult("PERSON", start, end, score, metadata))
+        for match in _LOWER_PAIR.finditer(text):
+            if match.group(1) in self.first_names and match.group(2) in self.last_names:
+                results.append(RecognizerResult("PERSON", *match.span(), 0.5, metadata))
+        return results
+
+
+_LIST_OF_NAMES = regex.compile(
+    rf"{_NAME_WORD}(?:(?:[ \t]*,[ \t]*(?:(?:and|or|&)[ \t]+)?|[ \t]+(?:and|or|&)[ \t]+){_NAME_WORD})+"
+)
+_LIST_ITEM = regex.compile(_NAME_WORD)
+_NAME_PART = regex.compile(r"\p{Lu}[\p{L}'\u2019\-]{2,}")
+
+
+def more_person_mentions(
+    text: str, persons: Sequence[tuple[int, int]]
+) -> list[tuple[int, int, float]]:
+    """Further mentions of people already found in ``text``.
+
+    Two conventions of writing about people: once introduced in full, a person is referred to by
+    one part of the name ("directed by Maciej Borkowski and starring Borkowski"); and names are
+    listed together ("founders: Eklund, Michael and Hodge"). Returns (start, end, score) spans.
+    """
+    if not persons:
+        return []
+    extra: list[tuple[int, int, float]] = []
+
+    def is_person(start: int, end: int) -> bool:
+        return any(s < end and start < e for s, e in persons)
+
+    parts = set()
+    for start, end in persons:
+        words = _NAME_PART.findall(text, start, end)
+        if len(words) > 1:
+            parts.update(w for w in words if w.casefold() not in _COMMON_WORD_NAMES)
+    if parts:
+        alternatives = "|".join(regex.escape(p) for p in sorted(parts, key=len, reverse=True))
+        for match in regex.finditer(rf"(?<![\p{{L}}\d])(?:{alternatives})(?![\p{{L}}\d])", text):
+            if not is_person(*match.span()):
+                extra.append((match.start(), match.end(), 0.6))
+    for listing in _LIST_OF_NAMES.finditer(text):
+        items = [m.span() for m in _LIST_ITEM.finditer(text, *listing.span())]
+        if len(items) > 1 and any(is_person(*item) for item in items):
+            extra.extend((s, e, 0.55) for s, e in items if not is_person(s, e))
+    return extra
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,7 +412,7 @@ _STREET_SUFFIX = (
     "Isle|Knoll|Lake|Landing|Lodge|Orchard|Oval|Rise|Spur|Vale|Brook|Canyon|Cape|Causeway|"
     "Cliff|Corner|Corners|Curve|Dale|Falls|Ferry|Ford|Fork|Fort|Garden|Gate|Hollow|Inlet|Key|"
     "Neck|Prairie|Ramp|Route|Skyway|Stream|Trace|Tunnel|Bridge|Bluff|Branch|Bend|Beach|"
-    "Arcade|Ways|Wynd|Chase|Drove|Parade|Esplanade|Embankment|Broadway"
+    "Arcade|Ways|Wynd|Chase|Drove|Parade|Esplanade|Embankment|Broadway|Str"
 )
 # Street-type words that other languages write before the name ("rue de la Paix 3").
 _STREET_PREFIX = (
@@ -241,21 +420,23 @@ _STREET_PREFIX = (
     r"carretera|travesía|via|viale|vicolo|piazza|piazzale|largo|corso|strada|praça|travessa|"
     r"estrada|alameda|ul\.|ulica|al\.|aleja|os\.|osiedle|pl\.|plac|bd\.|bulevar|chemin|"
     r"impasse|allée|place|quai|route|platz|straße|strasse|str\.|náměstí|nám\.|ulitsa|"
-    r"prospekt|pr\.|πλατεία|οδός|λεωφόρος|odos|cesta|utca|sokak|caddesi|cad\.|sok\."
+    r"prospekt|pr\.|πλατεία|οδός|λεωφόρος|odos|cesta|utca|sokak|caddesi|cad\.|sok\.|trg|"
+    r"ulica|ulice|calea|strada|bulevardul|aleea|şoseaua|soseaua"
 )
 # Street-type words that other languages glue to the end of the name ("Hauptstraße 5").
 _STREET_WORD_END = (
     r"strasse|straße|str\.|weg|gasse|platz|allee|ring|damm|ufer|steig|laan|straat|plein|"
     r"gracht|kade|dreef|singel|steeg|gade|gata|gatan|vägen|väg|veien|vei|vej|stræde|stræti|"
     r"straeti|vegur|gränd|katu|tie|kuja|polku|kaari|raitti|tee|puiestee|utca|út|ulica|"
-    r"cesta|ulice|třída|sokak|sokağı|caddesi|bulvarı|iela|gatvė|prospektas"
+    r"cesta|ulice|třída|sokak|sokağ\u0131|caddesi|bulvar\u0131|iela|gatvė|prospektas|tér|u\.|krt\.|"
+    r"körút|köz|sor|trg|gate|vegen|vägen|tanav|maantee"
 )
 _UNIT = (
     r"(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Fl\.?|Floor|Room|Rm\.?|Bldg\.?|Building|"
     r"Box|Lot|Dept\.?|#)[ \t]*#?[ \t]*[\p{L}\d]{1,6}\b"
 )
-_WORD = r"[\p{L}\d][\p{L}\d'’.\-]*"
-_CAP_WORD = r"\p{Lu}[\p{L}'’.\-]*"
+_WORD = r"[\p{L}\d][\p{L}\d'\u2019.\-]*"
+_CAP_WORD = r"\p{Lu}[\p{L}'\u2019.\-]*"
 _HOUSE = r"\d{1,6}[A-Za-z]?"
 # Trailing unit on the same line or the next one ("12 Main St, Apt. 4" / "...\n Suite 279").
 _UNIT_TAIL = rf"(?:[ \t]*,?[ \t]*(?:\n[ \t>?*|\-]*)?{_UNIT})?"
@@ -275,7 +456,7 @@ def _street_rules() -> list[Rule]:
         Rule(
             "prefix name number",
             rf"(?<![\p{{L}}])(?P<pii>(?:{_HOUSE}[ \t]+)?(?i:{_STREET_PREFIX})[ \t]+"
-            rf"(?:{_WORD}[ \t]+){{0,4}}?{_HOUSE}(?![\w.,]){_UNIT_TAIL})",
+            rf"(?:{_WORD}[ \t]+){{0,4}}?{_HOUSE}(?![\w]|[.,]\d){_UNIT_TAIL})",
             0.7,
         ),
         Rule(
@@ -288,14 +469,14 @@ def _street_rules() -> list[Rule]:
         Rule(
             "name-suffix number",
             rf"(?<![\p{{L}}])(?P<pii>(?:{_HOUSE}[ \t]+)?(?:{_CAP_WORD}[ \t]+){{0,2}}{word_end}"
-            rf"(?:[ \t]+{_CAP_WORD}){{0,2}}[ \t]+{_HOUSE}(?![\w.,]){_UNIT_TAIL})",
+            rf"(?:[ \t]+{_CAP_WORD}){{0,2}}[ \t]+{_HOUSE}\.?(?![\w]|[.,]\d){_UNIT_TAIL})",
             0.7,
         ),
         # House number, capitalised name, number: common European form written number-first.
         Rule(
             "number name number",
             rf"(?<![\w.,\-/:])(?P<pii>{_HOUSE}[ \t]+(?:{_CAP_WORD}[ \t]+){{1,3}}{_HOUSE}"
-            rf"(?![\w.,%:/]){_UNIT_TAIL})",
+            rf"(?![\w%:/]|[.,]\d){_UNIT_TAIL})",
             0.5,
         ),
         Rule(
@@ -325,7 +506,7 @@ def _street_rules() -> list[Rule]:
             rf"located[ \t]+at|stop[ \t]+at|send[ \t]+(?:it|them|this|a[ \t]new[ \t]one)[ \t]+to|"
             rf"ship(?:ped)?[ \t]+(?:it[ \t]+)?to|deliver(?:ed)?[ \t]+(?:it[ \t]+)?to|"
             rf"restaurant[ \t]+is[ \t]+at|off[ \t]+at)[ \t]+"
-            rf"(?P<pii>(?:{_HOUSE}[ \t]+)?(?:{_CAP_WORD}[ \t]+){{1,4}}{_HOUSE}(?![\w.,]))",
+            rf"(?P<pii>(?:{_HOUSE}[ \t]+)?(?:{_CAP_WORD}[ \t]+){{1,4}}{_HOUSE}(?![\w]|[.,]\d))",
             0.65,
         ),
     ]
@@ -337,6 +518,7 @@ _POSTAL_LINE = regex.compile(
     _FLAGS,
 )
 _UNIT_LINE = regex.compile(rf"^{_UNIT}", _FLAGS)
+_POSTAL_ONLY = regex.compile(r"^[A-Z\d]{2,5}(?:[ \t\-][A-Z\d]{2,4})?$")
 _BLOCK_LINE_LEAD = regex.compile(r"^[ \t>?*|\-]*")
 _MAX_BLOCK_LINES = 5
 
@@ -378,7 +560,7 @@ def extend_address_block(text: str, end: int) -> int:
             or "@" in line
             or "http" in line
             or line[-1] in "?!"
-            or not any(ch.isalpha() for ch in line)
+            or not (any(ch.isalpha() for ch in line) or _POSTAL_ONLY.match(line))
         ):
             break
         line_stop = pos + len(raw.rstrip())
@@ -525,7 +707,7 @@ def age_recognizer() -> RegexRecognizer:
             ),
             _age_rule(
                 "i am N",
-                r"\b(?i:i'm|i’m|i[ \t]+am|im|he's|she's|he[ \t]+is|she[ \t]+is|who[ \t]+is)[ \t]+"
+                r"\b(?i:i'm|i\u2019m|i[ \t]+am|im|he's|she's|he[ \t]+is|she[ \t]+is|who[ \t]+is)[ \t]+"
                 r"(?P<pii>\d{1,3})(?=[ \t]*(?:[,.!?;)\n]|$|(?i:and|but|years?|yrs?)\b))",
                 0.6,
             ),
@@ -559,6 +741,13 @@ def location_recognizer() -> RegexRecognizer:
         entity="LOCATION",
         rules=[
             Rule(
+                "labelled",
+                rf"\b(?i:where|location|city|town|village|country|hometown|birthplace|"
+                rf"place[ \t]of[ \t]birth|born[ \t]in)[ \t]*:[ \t]*(?!(?:{_NOT_PLACES})\b)"
+                rf"(?P<pii>{_PLACE})",
+                0.6,
+            ),
+            Rule(
                 "verb preposition place",
                 rf"\b{verbs}[ \t]+(?i:in|to|at|from|of|near|outside|around)[ \t]+"
                 rf"(?!(?:{_NOT_PLACES})\b)(?P<pii>{_PLACE})",
@@ -572,10 +761,10 @@ def location_recognizer() -> RegexRecognizer:
 # Phone numbers
 
 _PHONE_CANDIDATE = (
-    r"(?<![\w+\-/.,:])"
+    r"(?<![\w+\-/.:])(?<!\d,)"
     r"(?P<pii>(?:\+|00)?(?:\(\d{1,5}\)|\d)(?:[ \t.\-]?(?:\(\d{1,5}\)|\(0\)|\d)){5,20}"
     r"(?:[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6})?)"
-    r"(?![\w\-/]|[.,]\d)"
+    r"(?!\w|-\d|/|[.,]\d)"
 )
 _DATE_LIKE = regex.compile(
     r"^(?:\d{4}[\-./]\d{1,2}[\-./]\d{1,2}|\d{1,2}[\-./]\d{1,2}[\-./]\d{2,4})(?:[ \t]+\d{1,2})?$"
@@ -622,10 +811,64 @@ def phone_recognizer() -> RegexRecognizer:
         entity="PHONE_NUMBER",
         rules=[Rule("phone", _PHONE_CANDIDATE, 0.5, validate=_phone_score)],
         context=[
-            "phone", "telephone", "tel", "cell", "mobile", "mob", "call", "fax", "desk",
-            "office", "home", "work", "contact", "reach", "text", "sms", "whatsapp", "number",
+            "phone",
+            "telephone",
+            "tel",
+            "cell",
+            "mobile",
+            "mob",
+            "call",
+            "fax",
+            "desk",
+            "office",
+            "home",
+            "work",
+            "contact",
+            "reach",
+            "text",
+            "sms",
+            "whatsapp",
         ],
         gate=r"\d{2}",
+    )
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _card_score(value: str) -> float | None:
+    digits = value.replace(" ", "").replace("-", "")
+    if not 12 <= len(digits) <= 19 or len(set(digits)) < 3 or not _luhn_valid(digits):
+        return None
+    return 0.3
+
+
+def card_number_recognizer() -> RegexRecognizer:
+    """Checksum-valid card numbers of any issuer prefix, reported only near card context.
+
+    Presidio's recognizer only knows the major issuers' prefixes; a Luhn-valid 12-19 digit
+    number after "card" is just as sensitive, while without context it is as likely an id.
+    """
+    return RegexRecognizer(
+        name="CuratorCardNumberRecognizer",
+        entity="CREDIT_CARD",
+        rules=[
+            Rule(
+                "luhn",
+                r"(?<![\w\-])(?P<pii>\d(?:[ \-]?\d){11,18})(?![\w\-])",
+                0.3,
+                validate=_card_score,
+            )
+        ],
+        context=["card", "credit", "debit", "visa", "mastercard", "amex", "cc", "payment"],
+        gate=r"\d{4}",
     )
 
 
@@ -643,7 +886,9 @@ def curator_recognizers() -> CuratorRecognizers:
         added=[
             OfflineEmailRecognizer(),
             phone_recognizer(),
+            card_number_recognizer(),
             person_recognizer(),
+            NameListRecognizer(),
             StreetAddressRecognizer(),
             zip_code_recognizer(),
             age_recognizer(),

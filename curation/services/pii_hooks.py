@@ -6,6 +6,7 @@ from curation.models import ImportBatch
 
 
 def start_detection_after_import(*, batch: ImportBatch) -> None:
-    # Detection is wired in by the PII workflow; until a dataset has a detection run the
-    # conversations wait in `pending_pii`.
-    return None
+    from curation.services.pii import start_detection
+
+    if batch.imported:
+        start_detection(dataset=batch.dataset)

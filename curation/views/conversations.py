@@ -1,73 +1,93 @@
 from __future__ import annotations
 
-from typing import Any
-
+from django.db.models import F, FloatField, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from curation.models import FLAG_LABELS, ConversationStatus
-from curation.pagination import keyset_page
+from curation.models import FLAG_LABELS, Conversation, ConversationStatus
+from curation.pagination import KeysetPage, keyset_page
 from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
+from curation.services.reviews import SORTS, ConversationFilter
 
 
 def conversation_list(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
-    conversations = dataset.conversations.all()
-    filters: dict[str, Any] = {}
-    status = request.GET.get("status", "")
-    if status in ConversationStatus.values:
-        conversations = conversations.filter(status=status)
-        filters["status"] = status
-    batch = request.GET.get("batch", "")
-    if batch.isdigit():
-        conversations = conversations.filter(batch_id=int(batch))
-        filters["batch"] = batch
-    flag = request.GET.get("flag", "")
-    if flag == "passing":
-        conversations = conversations.passing()
-        filters["flag"] = flag
-    elif flag == "any":
-        conversations = conversations.exclude(flags=[])
-        filters["flag"] = flag
-    elif flag in FLAG_LABELS:
-        conversations = conversations.with_flag(flag)
-        filters["flag"] = flag
-    page = keyset_page(
-        conversations.only(
-            "id", "status", "flags", "token_count", "assistant_tokens", "message_count", "original", "redacted",
-            "batch_id", "source_line", "dataset_id",
-        ),
-        request,
-        per_page=50,
+    chosen = ConversationFilter.from_params(request.GET)
+    conversations = chosen.apply(dataset.conversations.all()).only(
+        "id", "status", "flags", "token_count", "assistant_tokens", "message_count", "original", "redacted",
+        "batch_id", "source_line", "dataset_id", "quality_score", "score_avg", "review_count", "near_dup_cluster",
     )
+    order = SORTS[chosen.sort][0]
+    next_cursor = ""
+    if order == "-id":
+        page = keyset_page(conversations, request, per_page=50)
+    else:
+        page, next_cursor = _sorted_page(conversations, request, order=order, per_page=50)
     for conversation in page:
         conversation.dataset = dataset
-    query = "&".join(f"{key}={value}" for key, value in filters.items())
     return render(
         request,
         "curation/conversation_list.html",
         {
             "dataset": dataset,
             "page": page,
-            "filters": filters,
-            "query": query,
+            "next_cursor": next_cursor,
+            "filters": chosen.applied,
+            "narrowed": bool(chosen.filters),
+            "query": chosen.query(),
             "statuses": ConversationStatus.choices,
             "flags": sorted(FLAG_LABELS.items(), key=lambda item: item[1]),
+            "sorts": [(key, label) for key, (_, label) in SORTS.items()],
             "batches": dataset.batches.only("id", "original_name")[:200],
+            "reviewers": dataset.memberships.select_related("user").order_by("user__username"),
             "is_admin": is_dataset_admin(dataset),
         },
     )
 
 
+def _sorted_page(
+    conversations: QuerySet[Conversation], request: HttpRequest, *, order: str, per_page: int
+) -> tuple[KeysetPage, str]:
+    """Keyset pages over (sort value, id), forward only; `?cursor=VALUE:ID` continues after
+    a row. Rows without a value (not scored yet) come last in either direction."""
+    descending = order.startswith("-")
+    name = order.lstrip("-")
+    missing = -1e18 if descending else 1e18
+    rows = conversations.annotate(sort_value=Coalesce(F(name), Value(missing), output_field=FloatField()))
+    cursor = request.GET.get("cursor", "")
+    value, _, last_id = cursor.partition(":")
+    try:
+        after = (float(value), int(last_id))
+    except ValueError:
+        after = None
+    if after is not None:
+        if descending:
+            rows = rows.filter(Q(sort_value__lt=after[0]) | Q(sort_value=after[0], id__lt=after[1]))
+        else:
+            rows = rows.filter(Q(sort_value__gt=after[0]) | Q(sort_value=after[0], id__gt=after[1]))
+    rows = rows.order_by("-sort_value", "-id") if descending else rows.order_by("sort_value", "id")
+    found = list(rows[: per_page + 1])
+    items = found[:per_page]
+    next_cursor = f"{items[-1].sort_value!r}:{items[-1].pk}" if len(found) > per_page else ""
+    return KeysetPage(items, None, None, after is None), next_cursor
+
+
 def conversation_detail(request: HttpRequest, slug: str, conversation_id: int) -> HttpResponse:
+    from curation.pii_forms import KNOWN_ENTITIES
+    from curation.views.pii import _chat_context
+
     conversation = get_conversation_for_user(request, slug, conversation_id)
+    context = _chat_context(request, conversation)
     return render(
         request,
         "curation/conversation_detail.html",
         {
             "dataset": conversation.dataset,
-            "conversation": conversation,
-            "messages_list": conversation.messages_for_display(),
+            **context,
+            "can_edit": context["view"] == "original",
+            "finding_count": conversation.findings.count(),
+            "entity_types": KNOWN_ENTITIES,
             "is_admin": is_dataset_admin(conversation.dataset),
         },
     )

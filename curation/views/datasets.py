@@ -8,8 +8,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from curation.forms import DatasetCreateForm, DatasetSettingsForm, MemberAddForm
-from curation.models import AuditEvent, ConversationStatus, Dataset, Membership, Role
+from curation.models import AuditEvent, ConversationStatus, Membership, Role
 from curation.permissions import get_dataset_for_user, is_dataset_admin
+from curation.services.reviews import review_dashboard
 
 
 def dataset_list(request: HttpRequest) -> HttpResponse:
@@ -54,6 +55,7 @@ def dataset_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "statuses": [(status.value, status.label, counts[status.value]) for status in ConversationStatus],
             "batches": batches,
             "is_admin": is_dataset_admin(dataset),
+            **review_dashboard(dataset),
         },
     )
 

@@ -25,10 +25,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DB = "curator_bench_import"
-WORDS = (
-    "account billing refund password storage sync folder share invoice plan upgrade team seat error "
-    "login device backup restore archive quota limit support ticket order shipping address update"
-).split()
+WORDS = ["account", "billing", "refund", "password", "storage", "sync", "folder", "share", "invoice", "plan", "upgrade", "team", "seat", "error", "login", "device", "backup", "restore", "archive", "quota", "limit", "support", "ticket", "order", "shipping", "address", "update"]
 
 
 def sentence(rng: random.Random, n: int) -> str:
@@ -46,7 +43,7 @@ def generate(path: Path, count: int, seed: int = 1) -> None:
             handle.write(json.dumps({"messages": messages}) + "\n")
 
 
-def reset_database() -> None:  # noqa: D103
+def reset_database() -> None:
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         connection.execute(f"CREATE DATABASE {BENCH_DB}")

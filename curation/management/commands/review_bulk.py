@@ -1,0 +1,71 @@
+"""manage.py review_bulk --dataset SLUG (--approve|--reject) [--where passing|all] [--as USER] [--json]
+
+Approves or rejects, as a dataset admin's final decision, every conversation in review:
+`--where passing` (the default) only those without a blocking quality flag.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from curation.models import Dataset, Decision, Membership, Role
+from curation.services.reviews import decide_conversations
+
+
+class Command(BaseCommand):
+    help = "Approve or reject every conversation in review (optionally only passing ones)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--dataset", required=True, metavar="SLUG")
+        choice = parser.add_mutually_exclusive_group(required=True)
+        choice.add_argument("--approve", action="store_true")
+        choice.add_argument("--reject", action="store_true")
+        parser.add_argument("--where", choices=["passing", "all"], default="passing")
+        parser.add_argument(
+            "--as", dest="username", metavar="USER", help="a dataset admin, recorded as the actor"
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON object as the last line"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        dataset = Dataset.objects.filter(slug=options["dataset"]).first()
+        if dataset is None:
+            raise CommandError(f"no dataset {options['dataset']!r}")
+        user = None
+        if options["username"]:
+            user = (
+                get_user_model()
+                .objects.filter(username=options["username"], is_active=True)
+                .first()
+            )
+            if user is None:
+                raise CommandError(f"no active user {options['username']!r}")
+            if not Membership.objects.filter(dataset=dataset, user=user, role=Role.ADMIN).exists():
+                raise CommandError(f"{user.username} is not an admin of {dataset.slug}")
+        decision = Decision.APPROVE if options["approve"] else Decision.REJECT
+        conversations = dataset.conversations.all()
+        if options["where"] == "passing":
+            conversations = conversations.passing()
+        changed = decide_conversations(
+            dataset=dataset,
+            conversations=conversations,
+            decision=decision,
+            user=user,
+            description=f"command line: --where {options['where']}",
+        )
+        result = {
+            "approved": changed if decision == Decision.APPROVE else 0,
+            "rejected": changed if decision == Decision.REJECT else 0,
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            verb = "approved" if decision == Decision.APPROVE else "rejected"
+            self.stdout.write(
+                f"{dataset.slug}: {verb} {changed} conversation(s) in review ({options['where']})."
+            )

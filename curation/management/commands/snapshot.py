@@ -1,0 +1,111 @@
+"""manage.py snapshot --dataset SLUG [--validation-fraction F] [--seed S] [--notes TEXT] [--json]
+
+Freezes the dataset's approved examples as its next version, building in this process (no
+worker needed) with the same code the background job runs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from curation.models import Dataset, DatasetVersion, VersionStatus
+from curation.services.snapshots import (
+    SnapshotError,
+    cli_summary,
+    create_version,
+    normalize_filter,
+    run_build_job,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Freeze a dataset's approved examples as a new immutable version (train/validation JSONL)."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--dataset", required=True, metavar="SLUG")
+        parser.add_argument(
+            "--validation-fraction",
+            type=float,
+            default=None,
+            metavar="F",
+            help="share of examples for validation (default: CURATOR_VALIDATION_FRACTION)",
+        )
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=None,
+            metavar="S",
+            help="split seed (default: the previous version's, else 0)",
+        )
+        parser.add_argument("--notes", default="", metavar="TEXT")
+        parser.add_argument(
+            "--min-score",
+            type=float,
+            default=None,
+            metavar="X",
+            help="only examples whose average review score is at least X",
+        )
+        parser.add_argument(
+            "--exclude-flag",
+            action="append",
+            default=[],
+            metavar="FLAG",
+            help="leave out examples with this quality flag (repeatable)",
+        )
+        parser.add_argument(
+            "--batch",
+            action="append",
+            type=int,
+            default=[],
+            metavar="ID",
+            help="only examples from this import batch (repeatable)",
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON object as the last line"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        dataset = Dataset.objects.filter(slug=options["dataset"]).first()
+        if dataset is None:
+            raise CommandError(f"no dataset {options['dataset']!r}")
+        try:
+            version = create_version(
+                dataset=dataset,
+                user=None,
+                filter=normalize_filter(
+                    min_score=options["min_score"],
+                    exclude_flags=options["exclude_flag"],
+                    batches=options["batch"],
+                ),
+                validation_fraction=options["validation_fraction"],
+                seed=options["seed"],
+                notes=options["notes"],
+                enqueue=False,
+            )
+        except SnapshotError as error:
+            raise CommandError(str(error)) from None
+        try:
+            run_build_job(version_id=version.pk)
+        except Exception:
+            version = DatasetVersion.objects.get(pk=version.pk)
+            raise CommandError(version.error or "the build failed") from None
+        version = DatasetVersion.objects.select_related("dataset").get(pk=version.pk)
+        summary = cli_summary(version)
+        if version.status != VersionStatus.SUCCEEDED:
+            if options["json"]:
+                self.stdout.write(json.dumps(summary))
+            raise CommandError(version.error or f"version {version.number} is {version.status}")
+        if not options["json"]:
+            self.stdout.write(
+                f"{dataset.slug} v{version.number}: {version.examples} examples "
+                f"({version.train_examples} train, {version.validation_examples} validation)"
+            )
+            for name, info in summary["files"].items():
+                self.stdout.write(f"  {name}  {info['sha256']}  {info['path']}")
+        else:
+            self.stdout.write(json.dumps(summary))

@@ -1,0 +1,449 @@
+"""PII workflow: detection runs fanned out over `pii` workers, reviewer corrections, purge.
+
+`redacted_messages` is the one function that derives what may leave the system: the review
+page's redacted view, snapshot files and training uploads all call it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from curation.models import (
+    AuditEvent,
+    Conversation,
+    ConversationStatus,
+    Dataset,
+    FindingDecision,
+    FindingSource,
+    JobStatus,
+    PiiFinding,
+    PiiRun,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# -- the redacted view ------------------------------------------------------------------
+
+
+def redacted_messages(
+    conversation: Conversation, *, findings: Sequence[PiiFinding] | None = None
+) -> list[dict[str, Any]]:
+    """The conversation as it may leave the system: current messages with PII replaced.
+
+    `findings` may be passed pre-fetched (bulk exports); otherwise they are loaded. Once the
+    originals are purged the stored redacted copy is all there is.
+    """
+    if conversation.originals_purged_at is not None:
+        return conversation.redacted or []
+    from curation.pii.redaction import redact_messages
+
+    if findings is None:
+        findings = list(conversation.findings.all())
+    to_redact = [finding for finding in findings if finding.decision == FindingDecision.REDACT]
+    messages = conversation.current_messages()
+    if not to_redact:
+        # Nothing to replace: the messages leave as they are (callers never mutate them).
+        return messages
+    return redact_messages(
+        messages, to_redact, operator=conversation.dataset.pii_operator, seed=conversation.pk
+    )
+
+
+def pii_config_for(dataset: Dataset) -> Any:
+    from curation.pii.engine import PiiConfig
+
+    return PiiConfig(
+        entities=list(dataset.pii_entities),
+        threshold=dataset.pii_threshold,
+        allow_list=list(dataset.pii_allow_list),
+        deny_list=list(dataset.pii_deny_list),
+        patterns=list(dataset.pii_patterns or []),
+    )
+
+
+# -- detection runs ---------------------------------------------------------------------
+
+
+def _targets(run: PiiRun) -> Any:
+    conversations = Conversation.objects.filter(dataset_id=run.dataset_id, originals_purged_at__isnull=True)
+    if not run.rescan_all:
+        conversations = conversations.filter(status=ConversationStatus.PENDING_PII)
+    return conversations
+
+
+def start_detection(
+    *, dataset: Dataset, user: Any = None, rescan_all: bool = False, enqueue: bool = True
+) -> PiiRun | None:
+    """Create a detection run and queue its planner; None when there is nothing to scan."""
+    with transaction.atomic():
+        run = PiiRun(dataset=dataset, rescan_all=rescan_all)
+        if getattr(user, "is_authenticated", False):
+            run.created_by = user
+        total = _targets(run).count()
+        if total == 0 and not rescan_all:
+            return None
+        run.total = total
+        run.save()
+        if user is not None:
+            AuditEvent.record(actor=user, action="pii.run", obj=run, dataset=dataset, rescan_all=rescan_all)
+        if enqueue:
+            run.enqueue()
+    return run
+
+
+def run_detection_here(*, run: PiiRun) -> None:
+    """Do a queued run's whole work in this process (the CLI's --wait), chunk by chunk."""
+    run = PiiRun.objects.get(pk=run.pk)
+    if not run.claim():
+        return
+    ids = list(_targets(run).exclude(pii_run=run).order_by("id").values_list("id", flat=True))
+    size = settings.CURATOR_PII_CHUNK_SIZE
+    try:
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            detect_chunk(run_id=run.pk, first_id=chunk[0], last_id=chunk[-1])
+    except Exception as error:
+        run.fail(f"detection failed: {type(error).__name__}: {error}")
+        raise
+    _finish_if_done(run.pk)
+
+
+def plan_detection(*, run_id: int) -> None:
+    """Split the run's remaining conversations into id chunks, one `pii` job each.
+
+    Runs again on Retry: conversations this run already analyzed are left out, so a
+    retried run finishes the work instead of repeating it.
+    """
+    import django_rq
+
+    run = PiiRun.objects.get(pk=run_id)
+    if not run.claim():
+        return
+    remaining = _targets(run).exclude(pii_run=run).order_by("id").values_list("id", flat=True)
+    size = settings.CURATOR_PII_CHUNK_SIZE
+    queue = django_rq.get_queue("pii")
+    chunk: list[int] = []
+    chunks = 0
+
+    def flush() -> None:
+        nonlocal chunks
+        queue.enqueue("curation.jobs.detect_pii_chunk", run.pk, chunk[0], chunk[-1], job_timeout=3600)
+        chunks += 1
+
+    for conversation_id in remaining.iterator(chunk_size=10_000):
+        chunk.append(conversation_id)
+        if len(chunk) == size:
+            flush()
+            chunk = []
+    if chunk:
+        flush()
+    run.beat(chunks=run.chunks + chunks)
+    if chunks == 0:
+        _finish_if_done(run.pk)
+
+
+def detect_chunk(*, run_id: int, first_id: int, last_id: int) -> int:
+    """Analyze one id range for a run; returns how many conversations it analyzed."""
+    run = PiiRun.objects.select_related("dataset").get(pk=run_id)
+    if run.status != JobStatus.RUNNING:
+        logger.info("PII run %s is %s; skipping chunk %s-%s", run_id, run.status, first_id, last_id)
+        return 0
+    dataset = run.dataset
+    candidates = list(
+        _targets(run)
+        .filter(id__gte=first_id, id__lte=last_id)
+        .exclude(pii_run=run)
+        .order_by("id")
+        .only("id", "original", "dataset_id")
+        .prefetch_related("revisions")
+    )
+    if not candidates:
+        _finish_if_done(run.pk)
+        return 0
+    detections = _detect(candidates, dataset)
+    analyzed = _store_detections(run=run, detections=detections)
+    _finish_if_done(run.pk)
+    return analyzed
+
+
+def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, list[dict[str, Any]]]:
+    from curation.pii.engine import get_engine
+    from curation.pii.redaction import iter_text_fields
+
+    places: list[tuple[int, int, str]] = []
+    texts: list[str] = []
+    for conversation in conversations:
+        for message_index, field, text in iter_text_fields(conversation.current_messages()):
+            places.append((conversation.pk, message_index, field))
+            texts.append(text)
+    found: dict[int, list[dict[str, Any]]] = {conversation.pk: [] for conversation in conversations}
+    engine = get_engine()
+    for (conversation_id, message_index, field), detections in zip(
+        places, engine.iter_analyze(texts, pii_config_for(dataset)), strict=True
+    ):
+        found[conversation_id].extend(
+            {
+                "message_index": message_index,
+                "field": field,
+                "start": detection.start,
+                "end": detection.end,
+                "entity_type": detection.entity_type,
+                "score": round(float(detection.score), 4),
+            }
+            for detection in detections
+        )
+    found["_messages"] = len(texts)  # type: ignore[index]
+    return found
+
+
+def _overlaps(span: dict[str, Any], kept: Iterable[PiiFinding]) -> bool:
+    return any(
+        finding.message_index == span["message_index"]
+        and finding.field == span["field"]
+        and finding.start < span["end"]
+        and span["start"] < finding.end
+        for finding in kept
+    )
+
+
+def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]]) -> int:
+    messages = detections.pop("_messages", 0)  # type: ignore[call-overload]
+    with transaction.atomic():
+        # Lock the rows; another worker holding the same chunk skips them instead of
+        # doubling the findings.
+        locked = list(
+            Conversation.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=list(detections))
+            .exclude(pii_run=run)
+            .select_related("dataset")
+            .prefetch_related("revisions")
+        )
+        if not locked:
+            logger.warning("PII run %s: conversations %s were locked or already scanned", run.pk, list(detections)[:3])
+            return 0
+        ids = [conversation.pk for conversation in locked]
+        PiiFinding.objects.filter(conversation_id__in=ids, decided_by__isnull=True).delete()
+        reviewed: dict[int, list[PiiFinding]] = defaultdict(list)
+        for finding in PiiFinding.objects.filter(conversation_id__in=ids):
+            reviewed[finding.conversation_id].append(finding)
+        new = [
+            PiiFinding(conversation_id=conversation_id, source=FindingSource.DETECTOR, **span)
+            for conversation_id in ids
+            for span in detections[conversation_id]
+            if not _overlaps(span, reviewed[conversation_id])
+        ]
+        PiiFinding.objects.bulk_create(new, batch_size=2000)
+        by_conversation: dict[int, list[PiiFinding]] = defaultdict(list)
+        for finding in [*new, *(f for fs in reviewed.values() for f in fs)]:
+            by_conversation[finding.conversation_id].append(finding)
+        _update_scanned(
+            run=run,
+            ids=ids,
+            redacted=[redacted_messages(c, findings=by_conversation[c.pk]) for c in locked],
+        )
+        PiiRun.objects.filter(pk=run.pk).update(
+            done=F("done") + len(locked),
+            messages_analyzed=F("messages_analyzed") + messages,
+            findings=F("findings") + len(new),
+            heartbeat_at=timezone.now(),
+        )
+    return len(locked)
+
+
+def _update_scanned(*, run: PiiRun, ids: list[int], redacted: list[Any]) -> None:
+    """One UPDATE for the whole chunk: redacted copies, the run that scanned them, status."""
+    import orjson
+
+    table = Conversation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS c
+            SET redacted = v.redacted::jsonb,
+                pii_run_id = %s,
+                status = CASE WHEN c.status = %s THEN %s ELSE c.status END,
+                updated_at = now()
+            FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS redacted) AS v
+            WHERE c.id = v.id
+            """,  # noqa: S608 - the table name is ours
+            [
+                run.pk,
+                ConversationStatus.PENDING_PII,
+                ConversationStatus.IN_REVIEW,
+                ids,
+                [orjson.dumps(messages).decode() for messages in redacted],
+            ],
+        )
+
+
+def _finish_if_done(run_id: int) -> None:
+    PiiRun.objects.filter(pk=run_id, status=JobStatus.RUNNING, done__gte=F("total")).update(
+        status=JobStatus.SUCCEEDED, finished_at=timezone.now()
+    )
+
+
+def start_detection_after_import(*, dataset: Dataset) -> PiiRun | None:
+    return start_detection(dataset=dataset)
+
+
+# -- reviewer corrections -----------------------------------------------------------------
+
+
+def refresh_redacted(conversation: Conversation) -> None:
+    conversation.redacted = redacted_messages(conversation)
+    Conversation.objects.filter(pk=conversation.pk).update(redacted=conversation.redacted, updated_at=timezone.now())
+
+
+def set_finding_decision(*, finding: PiiFinding, decision: str, user: Any) -> PiiFinding:
+    if decision not in FindingDecision.values:
+        raise ValueError(f"unknown decision {decision!r}")
+    with transaction.atomic():
+        previous = finding.decision
+        finding.decision = decision
+        finding.decided_by = user
+        finding.decided_at = timezone.now()
+        finding.save(update_fields=["decision", "decided_by", "decided_at"])
+        refresh_redacted(finding.conversation)
+        AuditEvent.record(
+            actor=user, action="pii.decision", obj=finding, dataset=finding.conversation.dataset,
+            conversation=finding.conversation_id, entity_type=finding.entity_type, before=previous, after=decision,
+        )
+    return finding
+
+
+def add_reviewer_findings(
+    *, conversation: Conversation, text: str, entity_type: str, user: Any,
+    message_index: int | None = None, field: str | None = None, start: int | None = None,
+) -> list[PiiFinding]:
+    """Redact text a detector missed: the exact span given, or every occurrence of `text`."""
+    from curation.pii.redaction import iter_text_fields
+
+    text = text.strip() if start is None else text
+    if not text:
+        raise ValueError("Select or type the text to redact.")
+    entity_type = (entity_type or "PII").strip().upper().replace(" ", "_")[:64]
+    spans: list[tuple[int, str, int]] = []
+    for index, place, value in iter_text_fields(conversation.current_messages()):
+        if message_index is not None and (index != message_index or place != field):
+            continue
+        if start is not None:
+            if value[start : start + len(text)] != text:
+                raise ValueError("The selected text is not at that place in the message; reload and try again.")
+            spans.append((index, place, start))
+            continue
+        position = value.find(text)
+        while position != -1:
+            spans.append((index, place, position))
+            position = value.find(text, position + len(text))
+    if not spans:
+        raise ValueError(f"{text!r} does not occur in this conversation.")
+    now = timezone.now()
+    with transaction.atomic():
+        created = PiiFinding.objects.bulk_create(
+            PiiFinding(
+                conversation=conversation, message_index=index, field=place, start=offset, end=offset + len(text),
+                entity_type=entity_type, score=1.0, source=FindingSource.REVIEWER, decision=FindingDecision.REDACT,
+                decided_by=user, decided_at=now,
+            )
+            for index, place, offset in spans
+        )
+        refresh_redacted(conversation)
+        AuditEvent.record(
+            actor=user, action="pii.add", obj=conversation, dataset=conversation.dataset,
+            entity_type=entity_type, occurrences=len(created),
+        )
+    return created
+
+
+def rescan_messages(*, conversation: Conversation, message_indexes: list[int]) -> None:
+    """Re-run detection on messages whose text changed (a reviewer's edit).
+
+    Findings on those messages pointed into the old text, so all of them go, reviewers'
+    included; the reviewer's own redactions on the edited text are made again if needed.
+    """
+    from curation.pii.engine import get_engine
+    from curation.pii.redaction import iter_text_fields
+
+    indexes = set(message_indexes)
+    fields = [(i, f, t) for i, f, t in iter_text_fields(conversation.current_messages()) if i in indexes]
+    results = get_engine().analyze_texts([text for _, _, text in fields], pii_config_for(conversation.dataset))
+    with transaction.atomic():
+        PiiFinding.objects.filter(conversation=conversation, message_index__in=indexes).delete()
+        PiiFinding.objects.bulk_create(
+            PiiFinding(
+                conversation=conversation, message_index=index, field=field, start=d.start, end=d.end,
+                entity_type=d.entity_type, score=round(float(d.score), 4), source=FindingSource.DETECTOR,
+            )
+            for (index, field, _), detections in zip(fields, results, strict=True)
+            for d in detections
+        )
+        refresh_redacted(conversation)
+
+
+# -- retention ---------------------------------------------------------------------------
+
+
+def purge_originals(*, dataset: Dataset, user: Any, conversation_ids: Iterable[int] | None = None) -> int:
+    """Drop the un-redacted text of approved conversations; the redacted copy stays."""
+    conversations = dataset.conversations.filter(
+        status=ConversationStatus.APPROVED, originals_purged_at__isnull=True
+    ).select_related("dataset")
+    if conversation_ids is not None:
+        conversations = conversations.filter(pk__in=list(conversation_ids))
+    purged = 0
+    for conversation in conversations.iterator(chunk_size=500):
+        with transaction.atomic():
+            redacted = redacted_messages(conversation)
+            Conversation.objects.filter(pk=conversation.pk).update(
+                redacted=redacted, original=[], originals_purged_at=timezone.now(), updated_at=timezone.now()
+            )
+            # Findings point into the purged text; without it they are meaningless.
+            PiiFinding.objects.filter(conversation=conversation).delete()
+            purged += 1
+    if purged:
+        AuditEvent.record(actor=user, action="pii.purge", dataset=dataset, purged=purged)
+    return purged
+
+
+def purge_if_configured(*, conversation: Conversation, user: Any) -> None:
+    """Called when a conversation is approved: honours 'purge originals after approval'."""
+    if conversation.dataset.purge_originals_after_approval:
+        purge_originals(dataset=conversation.dataset, user=user, conversation_ids=[conversation.pk])
+
+
+# -- overview ----------------------------------------------------------------------------
+
+
+def pii_overview(*, dataset: Dataset) -> dict[str, Any]:
+    findings = PiiFinding.objects.filter(conversation__dataset=dataset)
+    per_type = list(
+        findings.values("entity_type")
+        .annotate(total=Count("id"), redacted=Count("id", filter=Q(decision=FindingDecision.REDACT)))
+        .order_by("-total")
+    )
+    top = (
+        dataset.conversations.annotate(finding_count=Count("findings"))
+        .filter(finding_count__gt=0)
+        .order_by("-finding_count", "id")
+        .only("id", "original", "redacted", "status", "dataset_id")[:10]
+    )
+    return {
+        "per_type": per_type,
+        "top": list(top),
+        "pending": dataset.conversations.filter(status=ConversationStatus.PENDING_PII).count(),
+        "reviewer_added": findings.filter(source=FindingSource.REVIEWER).count(),
+        "kept": findings.filter(decision=FindingDecision.KEEP).count(),
+        "purged": dataset.conversations.filter(originals_purged_at__isnull=False).count(),
+        "approved_unpurged": dataset.conversations.filter(
+            status=ConversationStatus.APPROVED, originals_purged_at__isnull=True
+        ).count(),
+    }

@@ -1,0 +1,994 @@
+"""Review workflow: the queue, decisions, approval rules, edits, adjudication and bulk actions.
+
+The queue hands each reviewer the next conversation that needs them with
+`SELECT … FOR UPDATE SKIP LOCKED` and a lease on the row (Conversation.leased_to /
+lease_expires_at), so two reviewers never hold the same conversation at once. A reviewer
+holds at most two leases per dataset: the conversation on screen and the one prefetched
+behind it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Aggregate, Count, Exists, FloatField, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from curation import quality
+from curation.models import (
+    FLAG_LABELS,
+    Adjudication,
+    AdjudicationStatus,
+    AuditEvent,
+    Conversation,
+    ConversationRevision,
+    ConversationStatus,
+    Dataset,
+    Decision,
+    Review,
+    ReviewSkip,
+    text_diff,
+)
+
+REVIEWABLE = (
+    ConversationStatus.IN_REVIEW,
+    ConversationStatus.APPROVED,
+    ConversationStatus.REJECTED,
+)
+
+
+class ReviewError(Exception):
+    """A review action that cannot be done; the message is shown to the reviewer."""
+
+
+# -- the queue ----------------------------------------------------------------------------
+
+
+def lease_seconds() -> int:
+    return settings.CURATOR_REVIEW_LEASE_SECONDS
+
+
+def _open_for(dataset: Dataset, reviewer: Any, now: Any) -> QuerySet[Conversation]:
+    """Conversations this reviewer may be handed: needing reviews, not reviewed or skipped
+    by them, and not under another reviewer's live lease."""
+    return (
+        Conversation.objects.filter(dataset=dataset)
+        .needing_review(dataset.reviews_needed)
+        .filter(Q(leased_to__isnull=True) | Q(lease_expires_at__lt=now) | Q(leased_to=reviewer))
+        .exclude(Exists(Review.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)))
+        .exclude(Exists(ReviewSkip.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)))
+    )
+
+
+def _serialize_claims(dataset: Dataset, reviewer: Any) -> None:
+    """One claim at a time per reviewer and dataset.
+
+    The page claims twice at once (the prefetch beside a decision or a J/K step); without
+    this, one request could skip the row the other has locked and release its lease.
+    Other reviewers are not held up: the lock is keyed by both ids and ends with the
+    transaction.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"curator.review_queue:{dataset.pk}:{reviewer.pk}"],
+        )
+
+
+def _probe_per_row() -> None:
+    """Make the queue query check "not reviewed / skipped by me" row by row.
+
+    With a merge or hash anti-join the planner may read every review of the dataset to find
+    one conversation (seen at 1M rows: 650 ms); as a nested loop each candidate, taken in id
+    order, costs one probe of the (reviewer, conversation) unique index, whatever the size.
+    SET LOCAL ends with the claim's transaction.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_mergejoin = off")
+        cursor.execute("SET LOCAL enable_hashjoin = off")
+
+
+def claim_next(
+    *, dataset: Dataset, reviewer: Any, exclude: Collection[int] = ()
+) -> Conversation | None:
+    """Lease the next conversation that needs this reviewer, or None when none is left.
+
+    A live lease the reviewer already holds comes first (a reload, or the conversation that
+    was prefetched). `exclude` names conversations not to return (the one on screen while
+    prefetching); their leases are kept, every other lease of the reviewer is released.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        _serialize_claims(dataset, reviewer)
+        _probe_per_row()
+        candidates = _open_for(dataset, reviewer, now).exclude(pk__in=list(exclude))
+        # My live leases first, found through the leased_to index (a handful of rows), then
+        # checked against the queue's conditions.
+        mine = list(
+            Conversation.objects.filter(dataset=dataset, leased_to=reviewer, lease_expires_at__gte=now)
+            .exclude(pk__in=list(exclude))
+            .values_list("id", flat=True)[:10]
+        )
+        held = (
+            candidates.filter(pk__in=mine)
+            .order_by("id")
+            .select_for_update(skip_locked=True)
+            .only("id")
+            .first()
+            if mine
+            else None
+        )
+        # SKIP LOCKED: a row another reviewer is claiming right now is passed over, not
+        # waited for; once their lease commits, the lease condition excludes it.
+        chosen = held or (
+            candidates.order_by("id").select_for_update(skip_locked=True).only("id").first()
+        )
+        Conversation.objects.filter(dataset=dataset, leased_to=reviewer).exclude(
+            pk__in=[*exclude, *([chosen.pk] if chosen else [])]
+        ).update(leased_to=None, lease_expires_at=None)
+        if chosen is None:
+            return None
+        Conversation.objects.filter(pk=chosen.pk).update(
+            leased_to=reviewer, lease_expires_at=now + timedelta(seconds=lease_seconds())
+        )
+    conversation = Conversation.objects.select_related("dataset").get(pk=chosen.pk)
+    conversation.dataset = dataset
+    return conversation
+
+
+def claim(*, conversation: Conversation, reviewer: Any) -> bool:
+    """Lease this conversation for the reviewer if it is free and needs them (opening it by
+    its address). Returns whether the reviewer now holds it."""
+    now = timezone.now()
+    with transaction.atomic():
+        _serialize_claims(conversation.dataset, reviewer)
+        _probe_per_row()
+        row = (
+            _open_for(conversation.dataset, reviewer, now)
+            .filter(pk=conversation.pk)
+            .select_for_update(skip_locked=True)
+            .only("id")
+            .first()
+        )
+        if row is None:
+            return False
+        until = now + timedelta(seconds=lease_seconds())
+        Conversation.objects.filter(pk=row.pk).update(leased_to=reviewer, lease_expires_at=until)
+    conversation.leased_to, conversation.lease_expires_at = reviewer, until
+    return True
+
+
+def release(*, conversation: Conversation, reviewer: Any) -> None:
+    Conversation.objects.filter(pk=conversation.pk, leased_to=reviewer).update(
+        leased_to=None, lease_expires_at=None
+    )
+
+
+def leased_by_other(conversation: Conversation, reviewer: Any) -> bool:
+    return (
+        conversation.leased_to_id is not None
+        and conversation.leased_to_id != reviewer.pk
+        and conversation.lease_expires_at is not None
+        and conversation.lease_expires_at >= timezone.now()
+    )
+
+
+def skip(*, conversation: Conversation, reviewer: Any) -> None:
+    """Pass on a conversation: the queue stops offering it to this reviewer."""
+    with transaction.atomic():
+        ReviewSkip.objects.get_or_create(conversation=conversation, reviewer=reviewer)
+        release(conversation=conversation, reviewer=reviewer)
+        AuditEvent.record(
+            actor=reviewer, action="review.skip", obj=conversation, dataset=conversation.dataset
+        )
+
+
+# -- decisions and the approval rule --------------------------------------------------------
+
+
+def outcome(decisions: Iterable[str], *, needed: int, rule: str) -> str | None:
+    """What a conversation's reviews add up to: "approve", "reject", "conflict", or None
+    while fewer than `needed` reviews are in. Unanimous: every review must agree. Majority:
+    more of one than the other; a tie is a conflict."""
+    decisions = list(decisions)
+    if len(decisions) < needed:
+        return None
+    approvals = decisions.count(Decision.APPROVE)
+    rejections = len(decisions) - approvals
+    if rule == "majority":
+        if approvals == rejections:
+            return "conflict"
+        return Decision.APPROVE if approvals > rejections else Decision.REJECT
+    if rejections == 0:
+        return Decision.APPROVE
+    if approvals == 0:
+        return Decision.REJECT
+    return "conflict"
+
+
+def clean_scores(dataset: Dataset, raw: Mapping[str, Any], *, require_all: bool) -> dict[str, int]:
+    scores: dict[str, int] = {}
+    missing = []
+    for criterion in dataset.criteria:
+        value = raw.get(criterion["key"])
+        if value in (None, ""):
+            missing.append(criterion["name"])
+            continue
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ReviewError(
+                f"{criterion['name']}: a score is a whole number from 1 to 5."
+            ) from None
+        if not 1 <= number <= 5:
+            raise ReviewError(f"{criterion['name']}: a score is a whole number from 1 to 5.")
+        scores[criterion["key"]] = number
+    if require_all and missing:
+        raise ReviewError(f"Score every criterion before approving ({', '.join(missing)} missing).")
+    return scores
+
+
+def submit_review(
+    *,
+    conversation: Conversation,
+    reviewer: Any,
+    decision: str,
+    scores: Mapping[str, Any],
+    comment: str = "",
+    seconds: float | None = None,
+) -> Review:
+    """Record (or change) this reviewer's review and settle the conversation's status."""
+    if decision not in Decision.values:
+        raise ReviewError("Choose approve or reject.")
+    dataset = conversation.dataset
+    cleaned = clean_scores(dataset, scores, require_all=decision == Decision.APPROVE)
+    with transaction.atomic():
+        # Row lock: concurrent reviews of one conversation count and settle one at a time.
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        review = Review.objects.filter(conversation=locked, reviewer=reviewer).first()
+        if locked.status not in REVIEWABLE:
+            raise ReviewError("This conversation is not open for review yet (PII scan pending).")
+        if _is_adjudicated(locked):
+            raise ReviewError("A dataset admin has made the final decision on this conversation.")
+        if review is None:
+            if (
+                locked.review_count >= dataset.reviews_needed
+                or locked.status != ConversationStatus.IN_REVIEW
+            ):
+                raise ReviewError("This conversation already has all the reviews it needs.")
+            if leased_by_other(locked, reviewer):
+                raise ReviewError(
+                    "Your lease on this conversation ran out and another reviewer has it now."
+                )
+            review = Review(
+                conversation=locked, dataset=dataset, reviewer=reviewer, seconds=seconds
+            )
+            action = "review.submit"
+        else:
+            action = "review.update"
+        before = {"decision": review.decision, "scores": review.scores} if review.pk else None
+        review.decision, review.scores, review.comment = decision, cleaned, comment.strip()
+        review.save()
+        locked.dataset = dataset
+        _refresh_review_fields(locked)
+        Conversation.objects.filter(pk=locked.pk, leased_to=reviewer).update(
+            leased_to=None, lease_expires_at=None
+        )
+        AuditEvent.record(
+            actor=reviewer,
+            action=action,
+            obj=conversation,
+            dataset=dataset,
+            decision=decision,
+            scores=cleaned,
+            **({"before": before} if before else {}),
+        )
+        status = settle(conversation=locked, actor=reviewer)
+    conversation.status, conversation.review_count = status, locked.review_count
+    return review
+
+
+def _is_adjudicated(conversation: Conversation) -> bool:
+    return Adjudication.objects.filter(
+        conversation=conversation, status=AdjudicationStatus.RESOLVED
+    ).exists()
+
+
+def _refresh_review_fields(conversation: Conversation) -> None:
+    reviews = list(conversation.reviews.values_list("scores", flat=True))
+    values = [v for scores in reviews for v in scores.values() if isinstance(v, int)]
+    conversation.review_count = len(reviews)
+    conversation.score_avg = round(sum(values) / len(values), 3) if values else None
+    Conversation.objects.filter(pk=conversation.pk).update(
+        review_count=conversation.review_count, score_avg=conversation.score_avg
+    )
+
+
+def settle(*, conversation: Conversation, actor: Any = None) -> str:
+    """Apply the dataset's approval rule to the reviews in; a conflict opens an adjudication.
+    A resolved adjudication is final and is never overridden here. Returns the status."""
+    dataset = conversation.dataset
+    if _is_adjudicated(conversation):
+        return conversation.status
+    result = outcome(
+        conversation.reviews.values_list("decision", flat=True),
+        needed=dataset.reviews_needed,
+        rule=dataset.approval_rule,
+    )
+    status = {
+        Decision.APPROVE: ConversationStatus.APPROVED,
+        Decision.REJECT: ConversationStatus.REJECTED,
+    }.get(result, ConversationStatus.IN_REVIEW)
+    if result == "conflict":
+        Adjudication.objects.get_or_create(conversation=conversation, defaults={"dataset": dataset})
+    else:
+        # A reviewer changing their mind can dissolve a conflict nobody has settled yet.
+        Adjudication.objects.filter(
+            conversation=conversation, status=AdjudicationStatus.OPEN
+        ).delete()
+    if status != conversation.status:
+        Conversation.objects.filter(pk=conversation.pk).update(status=status)
+        conversation.status = status
+        if status == ConversationStatus.APPROVED:
+            _after_approval(conversation, actor)
+    return status
+
+
+def _after_approval(conversation: Conversation, actor: Any) -> None:
+    try:
+        from curation.services.pii import purge_if_configured
+    except ImportError:  # the PII workflow is optional to this one
+        return
+    purge_if_configured(conversation=conversation, user=actor)
+
+
+def adjudicate(
+    *, adjudication: Adjudication, admin: Any, decision: str, comment: str = ""
+) -> Adjudication:
+    """A dataset admin's final decision on a conflict."""
+    if decision not in Decision.values:
+        raise ReviewError("Choose approve or reject.")
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=adjudication.conversation_id)
+        conversation.dataset = adjudication.dataset
+        adjudication.status = AdjudicationStatus.RESOLVED
+        adjudication.decision = decision
+        adjudication.comment = comment.strip()
+        adjudication.resolved_by = admin
+        adjudication.resolved_at = timezone.now()
+        adjudication.save()
+        status = (
+            ConversationStatus.APPROVED
+            if decision == Decision.APPROVE
+            else ConversationStatus.REJECTED
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(
+            status=status, leased_to=None, lease_expires_at=None
+        )
+        AuditEvent.record(
+            actor=admin,
+            action="review.adjudicate",
+            obj=conversation,
+            dataset=adjudication.dataset,
+            decision=decision,
+            comment=adjudication.comment,
+        )
+        if status == ConversationStatus.APPROVED and conversation.status != status:
+            conversation.status = status
+            _after_approval(conversation, admin)
+    return adjudication
+
+
+def decide_conversations(
+    *,
+    dataset: Dataset,
+    conversations: QuerySet[Conversation],
+    decision: str,
+    user: Any,
+    any_status: bool = False,
+    audit: bool = True,
+    description: str = "",
+) -> int:
+    """An admin's decision on many conversations at once (bulk action, keep-one). Only
+    conversations in review are touched unless `any_status`; open conflicts among them are
+    resolved by this decision. Returns how many changed."""
+    if decision not in Decision.values:
+        raise ReviewError("Choose approve or reject.")
+    status = (
+        ConversationStatus.APPROVED if decision == Decision.APPROVE else ConversationStatus.REJECTED
+    )
+    targets = conversations.filter(dataset=dataset).exclude(status=status)
+    if not any_status:
+        targets = targets.filter(status=ConversationStatus.IN_REVIEW)
+    else:
+        targets = targets.exclude(status=ConversationStatus.PENDING_PII)
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(targets.values_list("id", flat=True))
+        changed = 0
+        for start in range(0, len(ids), 10000):
+            chunk = ids[start : start + 10000]
+            changed += Conversation.objects.filter(pk__in=chunk).update(
+                status=status, leased_to=None, lease_expires_at=None, updated_at=now
+            )
+            Adjudication.objects.filter(
+                conversation_id__in=chunk, status=AdjudicationStatus.OPEN
+            ).update(
+                status=AdjudicationStatus.RESOLVED,
+                decision=decision,
+                resolved_by=user,
+                resolved_at=now,
+                comment="bulk decision",
+            )
+        if audit:
+            AuditEvent.record(
+                actor=user,
+                action=f"review.bulk_{decision}",
+                dataset=dataset,
+                count=changed,
+                filter=description,
+            )
+        if status == ConversationStatus.APPROVED and dataset.purge_originals_after_approval and ids:
+            try:
+                from curation.services.pii import purge_originals
+            except ImportError:
+                pass
+            else:
+                purge_originals(dataset=dataset, user=user, conversation_ids=ids)
+    return changed
+
+
+# -- edits ----------------------------------------------------------------------------------
+
+
+def can_edit(conversation: Conversation, user: Any, *, is_admin: bool) -> bool:
+    if not conversation.original:
+        return False  # originals purged: only the redacted copy is left
+    if is_admin:
+        return True
+    return conversation.status == ConversationStatus.IN_REVIEW and not leased_by_other(
+        conversation, user
+    )
+
+
+def edit_message(
+    *, conversation: Conversation, user: Any, message_index: int, text: str
+) -> ConversationRevision | None:
+    """Save a reviewer's new text for an assistant message as a revision (the original is
+    kept), then recount tokens, rescan the message for PII and refresh quality signals.
+    Returns None when the text did not change."""
+    messages = conversation.current_messages()
+    if not 0 <= message_index < len(messages) or messages[message_index].get("role") != "assistant":
+        raise ReviewError("Only assistant messages can be edited.")
+    text = text.replace("\r\n", "\n")
+    before = quality.message_text(messages[message_index])
+    if text == before:
+        return None
+    if not text.strip() and not messages[message_index].get("tool_calls"):
+        raise ReviewError("An assistant reply cannot be empty; reject the conversation instead.")
+    with transaction.atomic():
+        revision = ConversationRevision.objects.create(
+            conversation=conversation,
+            message_index=message_index,
+            before=before,
+            after=text,
+            author=user,
+        )
+        _recount_tokens(conversation)
+        AuditEvent.record(
+            actor=user,
+            action="conversation.edit",
+            obj=conversation,
+            dataset=conversation.dataset,
+            message_index=message_index,
+            revision=revision.pk,
+            chars_before=len(before),
+            chars_after=len(text),
+        )
+    _rescan_pii(conversation, [message_index])
+    from curation.services.quality import refresh_quality
+
+    refresh_quality(conversation_ids=[conversation.pk])
+    conversation.refresh_from_db()
+    return revision
+
+
+def _recount_tokens(conversation: Conversation) -> None:
+    from curation.tokens import count_conversations
+
+    [(tokens, assistant_tokens)] = count_conversations(
+        [(conversation.current_messages(), conversation.tools)]
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(
+        token_count=tokens, assistant_tokens=assistant_tokens
+    )
+    conversation.token_count, conversation.assistant_tokens = tokens, assistant_tokens
+
+
+def _rescan_pii(conversation: Conversation, indexes: list[int]) -> None:
+    try:
+        from curation.services.pii import rescan_messages
+    except ImportError:  # the PII workflow is not installed: nothing to rescan
+        return
+    rescan_messages(conversation=conversation, message_indexes=indexes)
+
+
+# -- history (J/K) ---------------------------------------------------------------------------
+
+
+def neighbours(
+    *, dataset: Dataset, reviewer: Any, conversation: Conversation
+) -> tuple[int | None, int | None]:
+    """(previous, next) conversation ids in this reviewer's own review history around
+    `conversation`; next is None at the end of the history (the queue comes next)."""
+    mine = Review.objects.filter(dataset=dataset, reviewer=reviewer)
+    current = mine.filter(conversation=conversation).values_list("id", flat=True).first()
+    if current is None:
+        previous = mine.order_by("-id").values_list("conversation_id", flat=True).first()
+        return previous, None
+    previous = (
+        mine.filter(id__lt=current)
+        .order_by("-id")
+        .values_list("conversation_id", flat=True)
+        .first()
+    )
+    following = (
+        mine.filter(id__gt=current).order_by("id").values_list("conversation_id", flat=True).first()
+    )
+    return previous, following
+
+
+# -- display ------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^[ \t]*```([^\n`]*)\n(.*?)^[ \t]*```[ \t]*$", re.M | re.S)
+
+
+def _blocks(text: str, segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Split highlighted segments at fenced code blocks: [{kind, lang, segments}]. The fence
+    lines themselves are presentation and are not shown."""
+    ranges: list[tuple[int, int, str, str]] = []
+    position = 0
+    for match in _FENCE.finditer(text):
+        if match.start() > position:
+            ranges.append((position, match.start(), "text", ""))
+        end = match.end(2)
+        if end > match.start(2) and text[end - 1] == "\n":
+            end -= 1
+        ranges.append((match.start(2), end, "code", match.group(1).strip()))
+        position = match.end()
+    if position < len(text):
+        ranges.append((position, len(text), "text", ""))
+    if len(ranges) == 1 and ranges[0][2] == "text":
+        return [{"kind": "text", "lang": "", "segments": segments}]
+    placed = []
+    offset = 0
+    for segment in segments:
+        placed.append((offset, offset + len(segment["text"]), segment))
+        offset += len(segment["text"])
+    blocks = []
+    for start, end, kind, lang in ranges:
+        pieces = []
+        for seg_start, seg_end, segment in placed:
+            low, high = max(start, seg_start), min(end, seg_end)
+            if low < high:
+                pieces.append(
+                    {**segment, "text": segment["text"][low - seg_start : high - seg_start]}
+                )
+        blocks.append({"kind": kind, "lang": lang, "segments": pieces})
+    return blocks
+
+
+def _pretty_json(text: str) -> str | None:
+    import json
+
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(value, dict | list):
+        return None
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def message_segments(
+    conversation: Conversation, *, redacted: bool = False, findings: Iterable[Any] | None = None
+) -> list[dict[str, Any]]:
+    """The conversation's current messages ready for `partials/review_chat.html`.
+
+    Each message: index, role, name, tool_call_id, weight, `blocks` (text and fenced code,
+    each a list of segments {text, finding?}), `parts` (non-text content parts), `tool_calls`
+    ({id, name, segments, pretty}), `edited` and `diff` (original → current). A segment with
+    a finding is a PII span; the template escapes every segment's text. With `redacted`, the
+    messages are `redacted_messages(conversation)` and carry no findings.
+    """
+    from curation.pii.highlight import highlighted_messages
+
+    if redacted:
+        from curation.services.pii import redacted_messages
+
+        messages, found = redacted_messages(conversation), []
+    else:
+        messages = conversation.messages_for_display()
+        found = (
+            list(findings)
+            if findings is not None
+            else (list(conversation.findings.all()) if conversation.original else [])
+        )
+    revisions: dict[int, list[ConversationRevision]] = {}
+    for revision in conversation.revisions.all():
+        revisions.setdefault(revision.message_index, []).append(revision)
+    shown = []
+    for index, message in enumerate(highlighted_messages(messages, found)):
+        content = message.get("content")
+        blocks: list[dict[str, Any]] = []
+        parts: list[str] = []
+        if isinstance(content, str):
+            pretty = _pretty_json(content) if message.get("role") == "tool" else None
+            if pretty is not None and not any(s.get("finding") for s in message["segments"]):
+                blocks = [{"kind": "code", "lang": "json", "segments": [{"text": pretty}]}]
+            else:
+                blocks = _blocks(content, message["segments"])
+        elif isinstance(content, list):
+            text_parts = iter(message.get("part_segments", []))
+            for part in content:
+                if not isinstance(part, dict):
+                    continue
+                segments = next(text_parts, [])
+                if part.get("type", "text") == "text":
+                    blocks.extend(_blocks("".join(s["text"] for s in segments), segments))
+                else:
+                    parts.append(str(part.get("type")))
+        calls = []
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            segments = call.get("segments") or []
+            has_pii = any(s.get("finding") for s in segments)
+            calls.append(
+                {
+                    "id": call.get("id", ""),
+                    "name": function.get("name", ""),
+                    "segments": segments,
+                    "pretty": None if has_pii else _pretty_json(str(function.get("arguments", ""))),
+                }
+            )
+        history = revisions.get(index, [])
+        shown.append(
+            {
+                "index": index,
+                "role": message.get("role", ""),
+                "name": message.get("name", ""),
+                "tool_call_id": message.get("tool_call_id", ""),
+                "weight": message.get("weight"),
+                "blocks": blocks,
+                "parts": parts,
+                "tool_calls": calls,
+                "text": quality.message_text(message),
+                # A reply that only calls tools has no text worth editing.
+                "editable": message.get("role") == "assistant"
+                and (message.get("content") is not None or not message.get("tool_calls")),
+                "edited": bool(history) and not redacted,
+                "diff": text_diff(history[0].before, history[-1].after)
+                if history and not redacted
+                else [],
+                "revisions": len(history),
+            }
+        )
+    return shown
+
+
+# -- filters (conversation list, bulk actions) -----------------------------------------------
+
+SORTS = {
+    "newest": ("-id", "Newest first"),
+    "oldest": ("id", "Oldest first"),
+    "quality": ("quality_score", "Lowest quality first"),
+    "-quality": ("-quality_score", "Highest quality first"),
+    "score": ("score_avg", "Lowest review score first"),
+    "-score": ("-score_avg", "Highest review score first"),
+    "tokens": ("token_count", "Fewest tokens first"),
+    "-tokens": ("-token_count", "Most tokens first"),
+}
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class ConversationFilter:
+    """The conversation list's filters, parsed from a query string and applied to a queryset.
+    The list, the bulk-action confirmation and the CLI all filter through this."""
+
+    status: str = ""
+    flag: str = ""
+    batch: int | None = None
+    reviewer: str = ""
+    score_min: float | None = None
+    score_max: float | None = None
+    quality_min: float | None = None
+    quality_max: float | None = None
+    cluster: int | None = None
+    q: str = ""
+    sort: str = "newest"
+    applied: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ConversationFilter:
+        found = cls()
+        get = params.get
+        if get("status") in ConversationStatus.values:
+            found.status = get("status")
+        if get("flag") in {"passing", "any", "none", *FLAG_LABELS}:
+            found.flag = get("flag")
+        if str(get("batch") or "").isdigit():
+            found.batch = int(get("batch"))
+        found.reviewer = str(get("reviewer") or "").strip()[:150]
+        found.score_min, found.score_max = _float(get("score_min")), _float(get("score_max"))
+        found.quality_min, found.quality_max = (
+            _float(get("quality_min")),
+            _float(get("quality_max")),
+        )
+        if str(get("cluster") or "").isdigit():
+            found.cluster = int(get("cluster"))
+        found.q = str(get("q") or "").strip()[:200]
+        if get("sort") in SORTS:
+            found.sort = get("sort")
+        for name in (
+            "status",
+            "flag",
+            "batch",
+            "reviewer",
+            "score_min",
+            "score_max",
+            "quality_min",
+            "quality_max",
+            "cluster",
+            "q",
+        ):
+            value = getattr(found, name)
+            if value not in (None, ""):
+                found.applied[name] = str(value)
+        if found.sort != "newest":
+            found.applied["sort"] = found.sort
+        return found
+
+    def apply(self, conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+        if self.status:
+            conversations = conversations.filter(status=self.status)
+        if self.flag == "passing":
+            conversations = conversations.passing()
+        elif self.flag == "any":
+            conversations = conversations.exclude(flags=[])
+        elif self.flag == "none":
+            conversations = conversations.filter(flags=[])
+        elif self.flag:
+            conversations = conversations.with_flag(self.flag)
+        if self.batch is not None:
+            conversations = conversations.filter(batch_id=self.batch)
+        if self.reviewer:
+            conversations = conversations.filter(
+                Exists(
+                    Review.objects.filter(
+                        conversation=OuterRef("pk"), reviewer__username=self.reviewer
+                    )
+                )
+            )
+        if self.score_min is not None:
+            conversations = conversations.filter(score_avg__gte=self.score_min)
+        if self.score_max is not None:
+            conversations = conversations.filter(score_avg__lte=self.score_max)
+        if self.quality_min is not None:
+            conversations = conversations.filter(quality_score__gte=self.quality_min)
+        if self.quality_max is not None:
+            conversations = conversations.filter(quality_score__lte=self.quality_max)
+        if self.cluster is not None:
+            conversations = conversations.filter(near_dup_cluster=self.cluster)
+        if self.q:
+            conversations = conversations.search(self.q)
+        return conversations
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """Applied filters without the sort order (what narrows the set)."""
+        return {key: value for key, value in self.applied.items() if key != "sort"}
+
+    def query(self, *, sort: bool = True) -> str:
+        return urlencode(self.applied if sort else self.filters)
+
+    def describe(self) -> str:
+        return ", ".join(f"{key}={value}" for key, value in self.filters.items()) or "everything"
+
+
+# -- numbers for the dashboard and the stats page --------------------------------------------
+
+TOKEN_BUCKETS = [0, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536]
+
+
+class Median(Aggregate):
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def review_progress(dataset: Dataset) -> dict[str, Any]:
+    counts = dataset.conversations.aggregate(
+        reviewable=Count("id", filter=Q(status__in=REVIEWABLE)),
+        decided=Count(
+            "id", filter=Q(status__in=[ConversationStatus.APPROVED, ConversationStatus.REJECTED])
+        ),
+    )
+    reviewable = counts["reviewable"]
+    return {
+        **counts,
+        "reviews": Review.objects.filter(dataset=dataset).count(),
+        "conflicts": Adjudication.objects.filter(
+            dataset=dataset, status=AdjudicationStatus.OPEN
+        ).count(),
+        "percent": round(100 * counts["decided"] / reviewable) if reviewable else 0,
+    }
+
+
+def score_histograms(dataset: Dataset) -> list[dict[str, Any]]:
+    """Per rubric criterion, how many reviews gave 1, 2, 3, 4 and 5."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.key, s.value, count(*) FROM {Review._meta.db_table} r, "  # noqa: S608
+            "jsonb_each_text(r.scores) s WHERE r.dataset_id = %s GROUP BY 1, 2",
+            [dataset.pk],
+        )
+        rows = cursor.fetchall()
+    counts: dict[str, list[int]] = {criterion["key"]: [0] * 5 for criterion in dataset.criteria}
+    for key, value, count in rows:
+        if key in counts and value in {"1", "2", "3", "4", "5"}:
+            counts[key][int(value) - 1] = count
+    return [
+        {"key": criterion["key"], "name": criterion["name"], "counts": counts[criterion["key"]]}
+        for criterion in dataset.criteria
+    ]
+
+
+def token_histogram(dataset: Dataset) -> dict[str, list[Any]]:
+    edges = TOKEN_BUCKETS
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT width_bucket(token_count, %s::int[]), count(*) FROM {Conversation._meta.db_table} "  # noqa: S608
+            "WHERE dataset_id = %s GROUP BY 1",
+            [edges[1:], dataset.pk],
+        )
+        found = dict(cursor.fetchall())
+    labels = [f"<{_short(edge)}" for edge in edges[1:]] + [f"≥{_short(edges[-1])}"]
+    return {"labels": labels, "counts": [found.get(bucket, 0) for bucket in range(len(edges))]}
+
+
+def _short(number: int) -> str:
+    return f"{number // 1024}k" if number >= 1024 else str(number)
+
+
+def _multi_reviewed(dataset: Dataset) -> list[tuple[int, int, dict[str, Any], str]]:
+    return list(
+        Review.objects.filter(dataset=dataset, conversation__review_count__gte=2).values_list(
+            "conversation_id", "reviewer_id", "scores", "decision"
+        )
+    )
+
+
+def agreement(
+    dataset: Dataset, rows: list[tuple[int, int, dict[str, Any], str]] | None = None
+) -> dict[str, Any]:
+    """Krippendorff's alpha per criterion (ordinal) and on the decision (nominal), over the
+    conversations with two or more reviews; None where alpha is undefined."""
+    from curation.agreement import krippendorff_alpha, units_from_reviews
+
+    rows = _multi_reviewed(dataset) if rows is None else rows
+    per_criterion: dict[str, dict[int, dict[int, int]]] = {c["key"]: {} for c in dataset.criteria}
+    decisions: dict[int, dict[int, str]] = {}
+    for conversation_id, reviewer_id, scores, decision in rows:
+        decisions.setdefault(reviewer_id, {})[conversation_id] = decision
+        for key, value in scores.items():
+            if key in per_criterion and isinstance(value, int):
+                per_criterion[key].setdefault(reviewer_id, {})[conversation_id] = value
+    criteria = []
+    for criterion in dataset.criteria:
+        by_reviewer = per_criterion[criterion["key"]]
+        alpha = (
+            krippendorff_alpha(units_from_reviews(by_reviewer), level="ordinal")
+            if by_reviewer
+            else None
+        )
+        criteria.append({"key": criterion["key"], "name": criterion["name"], "alpha": alpha})
+    return {
+        "criteria": criteria,
+        "decision": krippendorff_alpha(units_from_reviews(decisions), level="nominal")
+        if decisions
+        else None,
+        "units": len({row[0] for row in rows}),
+    }
+
+
+def reviewer_stats(dataset: Dataset) -> list[dict[str, Any]]:
+    """Per reviewer: reviews done, approval rate, median seconds per review, and how often
+    they agree with the other reviewers of the same conversations (decision, and exact
+    score per criterion averaged over criteria)."""
+    from curation.agreement import pairwise_agreement
+
+    rows = list(
+        Review.objects.filter(dataset=dataset)
+        .values("reviewer_id", "reviewer__username")
+        .annotate(
+            reviews=Count("id"),
+            approvals=Count("id", filter=Q(decision=Decision.APPROVE)),
+            median_seconds=Median("seconds"),
+        )
+        .order_by("reviewer__username")
+    )
+    shared = _multi_reviewed(dataset)
+    decisions: dict[int, dict[int, str]] = {}
+    per_criterion: dict[str, dict[int, dict[int, int]]] = {}
+    for conversation_id, reviewer_id, scores, decision in shared:
+        decisions.setdefault(reviewer_id, {})[conversation_id] = decision
+        for key, value in scores.items():
+            per_criterion.setdefault(key, {}).setdefault(reviewer_id, {})[conversation_id] = value
+    decision_agreement = pairwise_agreement(decisions)
+    score_agreement: dict[int, list[float]] = {}
+    for by_reviewer in per_criterion.values():
+        for reviewer_id, value in pairwise_agreement(by_reviewer).items():
+            if value is not None:
+                score_agreement.setdefault(reviewer_id, []).append(value)
+    return [
+        {
+            "username": row["reviewer__username"],
+            "reviews": row["reviews"],
+            "approval_rate": row["approvals"] / row["reviews"] if row["reviews"] else None,
+            "median_seconds": row["median_seconds"],
+            "decision_agreement": decision_agreement.get(row["reviewer_id"]),
+            "score_agreement": (
+                sum(score_agreement[row["reviewer_id"]]) / len(score_agreement[row["reviewer_id"]])
+                if score_agreement.get(row["reviewer_id"])
+                else None
+            ),
+        }
+        for row in rows
+    ]
+
+
+def pii_counts(dataset: Dataset) -> list[dict[str, Any]]:
+    from curation.models import PiiFinding
+
+    return list(
+        PiiFinding.objects.filter(conversation__dataset=dataset)
+        .values("entity_type")
+        .annotate(count=Count("id"))
+        .order_by("-count", "entity_type")
+    )
+
+
+def review_dashboard(dataset: Dataset) -> dict[str, Any]:
+    """What the dataset overview shows of the review workflow, charts' data included."""
+    histograms = score_histograms(dataset)
+    tokens = token_histogram(dataset)
+    return {
+        "progress": review_progress(dataset),
+        "agreement": agreement(dataset),
+        "pii_counts": pii_counts(dataset),
+        "score_histograms": histograms,
+        "token_histogram": tokens,
+        "token_rows": list(zip(tokens["labels"], tokens["counts"], strict=True)),
+        "chart_scores": {
+            "labels": [str(n) for n in range(1, 6)],
+            "datasets": [{"label": h["name"], "data": h["counts"]} for h in histograms],
+        },
+        "chart_tokens": {
+            "labels": tokens["labels"],
+            "datasets": [{"label": "Conversations", "data": tokens["counts"]}],
+        },
+    }

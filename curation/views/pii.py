@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from curation.models import AuditEvent, ConversationStatus, FindingDecision, PiiFinding
+from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
+from curation.pii.highlight import highlighted_messages
+from curation.pii_forms import AddFindingForm, PiiSettingsForm
+from curation.services import pii as pii_service
+
+
+def pii_overview(request: HttpRequest, slug: str) -> HttpResponse:
+    dataset = get_dataset_for_user(request, slug)
+    run = dataset.pii_runs.first()
+    if run is not None:
+        run.refresh_lost()
+    template = "curation/pii_overview.html"
+    if request.htmx and request.GET.get("fragment") == "progress":
+        template += "#pii-progress"
+    return render(
+        request,
+        template,
+        {"dataset": dataset, "run": run, "overview": pii_service.pii_overview(dataset=dataset), "is_admin": is_dataset_admin(dataset)},
+    )
+
+
+def pii_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    dataset = get_dataset_for_user(request, slug, admin=True)
+    form = PiiSettingsForm(request.POST or None, instance=dataset)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            form.save()
+            AuditEvent.record(actor=request.user, action="pii.settings", obj=dataset, dataset=dataset, changed=sorted(form.changed_data))
+        messages.success(request, "PII settings saved. Re-run detection to apply them to conversations already scanned.")
+        return redirect("pii_overview", slug=dataset.slug)
+    return render(request, "curation/pii_settings.html", {"dataset": dataset, "form": form, "is_admin": True})
+
+
+@require_POST
+def pii_rerun(request: HttpRequest, slug: str) -> HttpResponse:
+    dataset = get_dataset_for_user(request, slug, admin=True)
+    run = pii_service.start_detection(dataset=dataset, user=request.user, rescan_all=True)
+    messages.success(request, f"Detection queued for {run.total if run else 0} conversations.")
+    return redirect("pii_overview", slug=dataset.slug)
+
+
+@require_POST
+def pii_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    dataset = get_dataset_for_user(request, slug, admin=True)
+    run = dataset.pii_runs.filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No such detection run.")
+    run.refresh_lost()
+    if run.retry():
+        AuditEvent.record(actor=request.user, action="pii.retry", obj=run, dataset=dataset)
+        messages.success(request, "Retrying; conversations already analyzed by this run are skipped.")
+    else:
+        messages.error(request, "Only a failed run can be retried.")
+    return redirect("pii_overview", slug=dataset.slug)
+
+
+def pii_purge(request: HttpRequest, slug: str) -> HttpResponse:
+    dataset = get_dataset_for_user(request, slug, admin=True)
+    count = dataset.conversations.filter(status=ConversationStatus.APPROVED, originals_purged_at__isnull=True).count()
+    if request.method == "POST":
+        if request.POST.get("confirm") != str(count):
+            messages.error(request, "The number of conversations changed; check it and confirm again.")
+            return redirect("pii_purge", slug=dataset.slug)
+        purged = pii_service.purge_originals(dataset=dataset, user=request.user)
+        messages.success(request, f"Purged the originals of {purged} approved conversations; their redacted text stays.")
+        return redirect("pii_overview", slug=dataset.slug)
+    return render(request, "curation/pii_purge_confirm.html", {"dataset": dataset, "count": count, "is_admin": True})
+
+
+def _chat_context(request: HttpRequest, conversation) -> dict:  # type: ignore[no-untyped-def]
+    view = request.GET.get("view") or request.POST.get("view") or "original"
+    purged = conversation.originals_purged_at is not None
+    if view == "redacted" or purged:
+        shown = pii_service.redacted_messages(conversation)
+        return {"conversation": conversation, "messages_list": shown, "view": "redacted", "purged": purged}
+    findings = list(conversation.findings.all())
+    return {
+        "conversation": conversation,
+        "messages_list": highlighted_messages(conversation.current_messages(), findings),
+        "findings": findings,
+        "view": "original",
+        "purged": purged,
+    }
+
+
+def conversation_chat(request: HttpRequest, slug: str, conversation_id: int) -> HttpResponse:
+    """The chat panel (original with highlights, or redacted), for htmx view switching."""
+    conversation = get_conversation_for_user(request, slug, conversation_id)
+    context = _chat_context(request, conversation)
+    return render(
+        request, "partials/pii_chat.html", {"dataset": conversation.dataset, "can_edit": context["view"] == "original", **context}
+    )
+
+
+@require_POST
+def finding_decide(request: HttpRequest, slug: str, conversation_id: int, finding_id: int) -> HttpResponse:
+    conversation = get_conversation_for_user(request, slug, conversation_id)
+    finding = PiiFinding.objects.filter(pk=finding_id, conversation=conversation).first()
+    if finding is None:
+        raise Http404("No such finding.")
+    decision = request.POST.get("decision")
+    if decision not in FindingDecision.values:
+        decision = FindingDecision.KEEP if finding.decision == FindingDecision.REDACT else FindingDecision.REDACT
+    finding.conversation = conversation
+    pii_service.set_finding_decision(finding=finding, decision=decision, user=request.user)
+    if request.htmx:
+        return render(
+            request, "partials/pii_chat.html", {"dataset": conversation.dataset, "can_edit": True, **_chat_context(request, conversation)}
+        )
+    return redirect(conversation.get_absolute_url())
+
+
+@require_POST
+def finding_add(request: HttpRequest, slug: str, conversation_id: int) -> HttpResponse:
+    conversation = get_conversation_for_user(request, slug, conversation_id)
+    if conversation.originals_purged_at is not None:
+        raise PermissionDenied("The original text was purged; nothing is left to redact.")
+    form = AddFindingForm(request.POST)
+    error = ""
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            created = pii_service.add_reviewer_findings(
+                conversation=conversation, text=data["text"], entity_type=data["entity_type"], user=request.user,
+                message_index=data.get("message_index"), field=data.get("field") or None, start=data.get("start"),
+            )
+            if not request.htmx:
+                messages.success(request, f"Redacted {len(created)} occurrence(s).")
+        except ValueError as exc:
+            error = str(exc)
+    else:
+        error = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+    if request.htmx:
+        context = _chat_context(request, conversation)
+        return render(
+            request,
+            "partials/pii_chat.html",
+            {"dataset": conversation.dataset, "pii_error": error, "can_edit": context["view"] == "original", **context},
+        )
+    if error:
+        messages.error(request, error)
+    return redirect(conversation.get_absolute_url())

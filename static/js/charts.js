@@ -1,0 +1,40 @@
+/* Bar charts from data the server embeds with json_script.
+ * <canvas data-chart="ID" data-stacked></canvas> reads
+ * {"labels": [...], "datasets": [{"label": "...", "data": [...]}]} from <script id="ID">.
+ * Every chart has a table of the same numbers next to it, so nothing depends on this.
+ */
+(function () {
+  "use strict";
+  var palette = ["#3b5bdb", "#2b8a3e", "#e67700", "#c92a2a", "#862e9c", "#0b7285", "#5c940d"];
+
+  function draw(canvas) {
+    if (canvas.dataset.drawn || typeof Chart === "undefined") return;
+    var source = document.getElementById(canvas.dataset.chart);
+    if (!source) return;
+    var data = JSON.parse(source.textContent);
+    data.datasets.forEach(function (set, n) {
+      set.backgroundColor = set.backgroundColor || palette[n % palette.length];
+    });
+    var stacked = canvas.hasAttribute("data-stacked");
+    canvas.dataset.drawn = "1";
+    new Chart(canvas, {
+      type: "bar",
+      data: data,
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        plugins: { legend: { display: data.datasets.length > 1 } },
+        scales: {
+          x: { stacked: stacked },
+          y: { stacked: stacked, beginAtZero: true, ticks: { precision: 0 } }
+        }
+      }
+    });
+  }
+
+  function drawAll() { document.querySelectorAll("canvas[data-chart]").forEach(draw); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", drawAll);
+  else drawAll();
+  document.addEventListener("htmx:afterSettle", drawAll);
+})();

@@ -1,0 +1,415 @@
+"""Launching a fine-tune: check a version against the provider's rules, estimate, queue.
+
+Everything a launch needs is checked here, in the web request (or the CLI), before any
+byte is sent: a person sees what fails and why. The worker checks the files' sha256 again
+as it reads them for upload.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from curation.models import AuditEvent, DatasetVersion, JobStatus, VersionStatus, training_epochs
+from training.models import AUTO, HYPERPARAMETERS, FineTuneJob, FineTuneMethod, usd
+from training.providers import (
+    ModelInfo,
+    ProviderConfig,
+    ProviderError,
+    ProviderNotConfigured,
+    TransientProviderError,
+    get_config,
+    get_provider,
+)
+from training.services.config import MAX_FILE_BYTES, MIN_TRAIN_EXAMPLES
+
+logger = logging.getLogger(__name__)
+
+# (minimum, maximum, type) accepted for each hyperparameter besides "auto"; OpenAI's ranges.
+HYPERPARAMETER_RANGES: dict[str, tuple[float, float, type]] = {
+    "n_epochs": (1, 50, int),
+    "batch_size": (1, 256, int),
+    "learning_rate_multiplier": (1e-6, 10, float),
+}
+HYPERPARAMETER_LABELS = {
+    "n_epochs": "epochs",
+    "batch_size": "batch size",
+    "learning_rate_multiplier": "learning-rate multiplier",
+}
+
+
+class LaunchError(ValueError):
+    """The launch cannot go ahead; ``problems`` lists every reason, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def clean_hyperparameter(name: str, raw: Any) -> int | float | str:
+    """``"auto"`` (also for empty input) or a number in the provider's range; ValueError."""
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", AUTO}):
+        return AUTO
+    low, high, kind = HYPERPARAMETER_RANGES[name]
+    label = HYPERPARAMETER_LABELS[name]
+    try:
+        number = kind(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError):
+        expected = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{label}: expected 'auto' or {expected}, got {raw!r}") from None
+    if isinstance(raw, float) and kind is int and raw != int(raw):
+        raise ValueError(f"{label}: expected a whole number, got {raw!r}")
+    if not low <= number <= high:
+        raise ValueError(f"{label}: {number} is outside {low:g} to {high:g}")
+    return number
+
+
+def clean_hyperparameters(raw: dict[str, Any]) -> dict[str, int | float | str]:
+    return {name: clean_hyperparameter(name, raw.get(name)) for name in HYPERPARAMETERS}
+
+
+@dataclass
+class LaunchCheck:
+    """What a launch would send and cost, and every rule it breaks."""
+
+    version: DatasetVersion
+    config: ProviderConfig | None
+    model: ModelInfo | None
+    hyperparameters: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+    train_tokens: int = 0
+    epochs: int | None = None
+    billed_tokens: int | None = None
+    cost: Decimal | None = None
+    max_example_tokens: int | None = None
+    # Local providers only: the RQ workers listening on the GPU queue.
+    gpu_workers: tuple[str, ...] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def is_simulator(self) -> bool:
+        return bool(self.config and self.config.is_simulator)
+
+    @property
+    def cost_text(self) -> str:
+        return usd(self.cost)
+
+    @property
+    def is_local(self) -> bool:
+        return bool(self.config and self.config.kind == "local")
+
+
+def _train_tokens(version: DatasetVersion) -> int:
+    tokens = (version.stats or {}).get("tokens") or {}
+    if isinstance(tokens.get("train"), int):
+        return tokens["train"]
+    if not version.examples:
+        return 0
+    return round(version.total_tokens * version.train_examples / version.examples)
+
+
+def _data_files(version: DatasetVersion) -> list[str]:
+    names = ["train.jsonl"]
+    if version.validation_examples:
+        names.append("validation.jsonl")
+    return names
+
+
+def _check_files(version: DatasetVersion, *, verify: bool) -> list[str]:
+    from curation.services.snapshots import TamperedFileError, record_tampered, verify_file
+
+    problems = []
+    for name in _data_files(version):
+        label = version.download_name(name)
+        info = version.file_info(name)
+        if info is None:
+            problems.append(f"{label} is missing from the version's files")
+            continue
+        if info.get("size", 0) > MAX_FILE_BYTES:
+            problems.append(
+                f"{label} is {info['size'] / 1024**2:.0f} MB; providers accept files up to "
+                f"{MAX_FILE_BYTES // 1024**2} MB"
+            )
+        if verify:
+            try:
+                verify_file(version, name)
+            except TamperedFileError as error:
+                record_tampered(error=error, user=None)
+                problems.append(str(error))
+            except FileNotFoundError:
+                problems.append(f"{label} is missing from the version's files")
+            continue
+        # Cheap checks for a page view; the launch itself reads and hashes every byte.
+        if not default_storage.exists(info["name"]):
+            problems.append(f"{label} is missing from storage")
+        elif default_storage.size(info["name"]) != info.get("size"):
+            problems.append(
+                f"{label} is {default_storage.size(info['name'])} bytes, not the "
+                f"{info.get('size')} recorded when it was built: it was changed or damaged"
+            )
+    return problems
+
+
+def check_launch(
+    *,
+    version: DatasetVersion,
+    provider: str,
+    base_model: str,
+    hyperparameters: dict[str, Any] | None = None,
+    verify_files: bool = False,
+) -> LaunchCheck:
+    """Check ``version`` against the provider's rules and estimate the cost.
+
+    With ``verify_files`` the stored files are read and their sha256 compared with the
+    recorded ones; without, only their presence and size are checked (fast enough for
+    every page view).
+    """
+    hyperparameters = dict(hyperparameters or {})
+    problems: list[str] = []
+    config: ProviderConfig | None = None
+    model: ModelInfo | None = None
+    try:
+        config = get_config(provider)
+    except ProviderNotConfigured as error:
+        problems.append(str(error))
+    if config is not None:
+        if not config.is_usable:
+            problems.append(
+                f"{config.label} has no API key: set the environment variable "
+                f"{config.api_key_env or 'named by api_key_env'}"
+            )
+        model = config.model(base_model)
+        if config.models and model is None:
+            allowed = ", ".join(config.models)
+            problems.append(
+                f"{base_model or '(no model)'} is not a base model {config.label} offers here "
+                f"(allowed: {allowed})"
+            )
+    check = LaunchCheck(
+        version=version, config=config, model=model, hyperparameters=hyperparameters
+    )
+    if config is not None and config.kind == "local":
+        problems.extend(_check_local(check, config))
+
+    label = f"{version.dataset.slug} {version.label}"
+    if version.status != VersionStatus.SUCCEEDED:
+        problems.append(
+            f"{label} is not built (it is {version.get_status_display().lower()}); "
+            "only a built version can be trained on"
+        )
+        check.problems = problems
+        return check
+    if version.train_examples < MIN_TRAIN_EXAMPLES:
+        problems.append(
+            f"{label} has {version.train_examples} training example"
+            f"{'s' if version.train_examples != 1 else ''}; fine-tuning needs at least "
+            f"{MIN_TRAIN_EXAMPLES}"
+        )
+    tokens = (version.stats or {}).get("tokens") or {}
+    check.max_example_tokens = tokens.get("max_per_example")
+    if (
+        model is not None
+        and check.max_example_tokens
+        and check.max_example_tokens > model.token_limit
+    ):
+        problems.append(
+            f"the longest example of {label} has {check.max_example_tokens:,} tokens, over the "
+            f"{model.token_limit:,}-token per-example limit of {model.name}"
+        )
+    problems.extend(_check_files(version, verify=verify_files))
+
+    check.train_tokens = _train_tokens(version)
+    epochs = hyperparameters.get("n_epochs", AUTO)
+    if isinstance(epochs, int):
+        check.epochs = epochs
+    elif check.is_local:
+        from training.local import TrainSettings
+
+        check.epochs = TrainSettings().epochs  # the local trainer's "auto" is its default
+    else:
+        check.epochs = training_epochs(version.train_examples)
+    check.billed_tokens = check.train_tokens * check.epochs
+    if model is not None:
+        check.cost = Decimal(str(model.estimate_cost(check.billed_tokens)))
+    check.problems = problems
+    return check
+
+
+def _check_local(check: LaunchCheck, config: ProviderConfig) -> list[str]:
+    """Is a GPU worker alive, and the extra installed here? (Nothing here imports torch.)"""
+    from training.providers.local import LocalProvider
+
+    try:
+        provider = get_provider(config.name)
+    except ProviderError as error:
+        return [str(error)]
+    if not isinstance(provider, LocalProvider):
+        return []
+    availability = provider.availability()
+    check.gpu_workers = availability.workers
+    return list(availability.problems)
+
+
+def create_finetune_job(
+    *,
+    version: DatasetVersion,
+    provider: str,
+    base_model: str,
+    user: Any,
+    hyperparameters: dict[str, Any] | None = None,
+    suffix: str = "",
+    seed: int | None = None,
+    method: str = FineTuneMethod.SUPERVISED,
+    enqueue: bool = True,
+) -> FineTuneJob:
+    """Check everything, then store the job and queue it; LaunchError lists what fails."""
+    try:
+        cleaned = clean_hyperparameters(hyperparameters or {})
+    except ValueError as error:
+        raise LaunchError([str(error)]) from None
+    if method not in FineTuneMethod.values:
+        raise LaunchError([f"method {method!r} is not supported (use supervised)"])
+    check = check_launch(
+        version=version,
+        provider=provider,
+        base_model=base_model,
+        hyperparameters=cleaned,
+        verify_files=True,
+    )
+    if not check.ok:
+        raise LaunchError(check.problems)
+    assert check.config is not None
+    if check.is_local:
+        from training.providers.local import clean_local_hyperparameters
+
+        try:
+            cleaned = {**cleaned, **clean_local_hyperparameters(hyperparameters or {})}
+        except ValueError as error:
+            raise LaunchError([str(error)]) from None
+        if cleaned["learning_rate_multiplier"] != AUTO:
+            raise LaunchError(
+                [
+                    "the local trainer takes an absolute learning rate, not a multiplier: "
+                    "leave the multiplier at auto"
+                ]
+            )
+    with transaction.atomic():
+        job = FineTuneJob.objects.create(
+            dataset=version.dataset,
+            version=version,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            provider=check.config.name,
+            provider_label=check.config.label,
+            provider_is_simulator=check.config.is_simulator,
+            provider_kind=check.config.kind,
+            base_model=base_model,
+            method=method,
+            hyperparameters=cleaned,
+            suffix=suffix.strip(),
+            seed=seed,
+            estimated_epochs=check.epochs,
+            estimated_tokens=check.billed_tokens,
+            estimated_cost=check.cost,
+            timeline=[{"status": "queued", "at": timezone.now().isoformat()}],
+        )
+        AuditEvent.record(
+            actor=user,
+            action="finetune.launch",
+            obj=job,
+            dataset=version.dataset,
+            version=version.number,
+            provider=job.provider,
+            base_model=base_model,
+            hyperparameters=cleaned,
+            suffix=job.suffix,
+            seed=seed,
+            estimated_cost=str(check.cost) if check.cost is not None else None,
+        )
+        if enqueue:
+            job.enqueue()
+    return job
+
+
+def cancel_finetune(*, job: FineTuneJob, user: Any) -> tuple[bool, str]:
+    """Cancel at the provider (if a remote job exists) and here; (done, what happened).
+
+    A transient provider failure changes nothing here, so the person can simply try again.
+    A job still uploading is marked cancelled at once; the worker checks that mark under a
+    row lock before it creates the remote job, and cancels one it created meanwhile.
+    """
+    job.refresh_from_db()
+    if not job.is_active:
+        return False, f"This job is already {job.get_status_display().lower()}."
+    remote_cancelled = False
+    if job.remote_job_id:
+        try:
+            get_provider(job.provider).cancel(job.remote_job_id)
+            remote_cancelled = True
+        except TransientProviderError as error:
+            return False, f"Could not reach the provider to cancel ({error}); try again."
+        except ProviderError as error:
+            # Most often the job ended at the provider meanwhile; the next sync shows how.
+            from training.services.sync import refresh_finetune
+
+            refresh_finetune(job=job)
+            job.refresh_from_db()
+            if not job.is_active:
+                return False, f"The provider had already ended this job: {error}"
+            return False, f"The provider refused to cancel: {error}"
+    FineTuneJob.objects.filter(pk=job.pk).update(cancel_requested_at=timezone.now())
+    cancelled = job.cancel()
+    if cancelled:
+        job.add_timeline("cancelled")
+        FineTuneJob.objects.filter(pk=job.pk).update(next_check_at=None)
+    if cancelled and job.remote_job_id and not remote_cancelled:
+        # The worker created the remote job while we were marking the row cancelled.
+        try:
+            get_provider(job.provider).cancel(job.remote_job_id)
+        except ProviderError:
+            logger.exception("fine-tune %s: cancelling remote job %s", job.pk, job.remote_job_id)
+    AuditEvent.record(
+        actor=user,
+        action="finetune.cancel",
+        obj=job,
+        dataset=job.dataset,
+        remote_job_id=job.remote_job_id,
+        cancelled=cancelled,
+    )
+    if not cancelled:
+        return False, f"This job is already {job.get_status_display().lower()}."
+    return True, "Cancelled." + (" The provider was told to stop." if job.remote_job_id else "")
+
+
+def retry_finetune(*, job: FineTuneJob, user: Any) -> bool:
+    """Queue a failed launch again; it resumes with the files and remote job it has."""
+    job.refresh_lost()
+    if not job.retry():
+        return False
+    job.add_timeline("queued")
+    AuditEvent.record(
+        actor=user, action="finetune.retry", obj=job, dataset=job.dataset, attempts=job.attempts
+    )
+    return True
+
+
+def cli_summary(job: FineTuneJob) -> dict[str, Any]:
+    """The ``manage.py finetune --json`` contract (DESIGN.md)."""
+    summary: dict[str, Any] = {
+        "job": job.pk,
+        "status": job.status,
+        "remote_job_id": job.remote_job_id,
+        "fine_tuned_model": job.fine_tuned_model,
+    }
+    if job.status == JobStatus.FAILED:
+        summary["error"] = job.error
+        summary["error_code"] = job.error_code
+    return summary

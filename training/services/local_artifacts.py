@@ -1,0 +1,259 @@
+"""What a local fine-tune reads and leaves: the snapshot files it trains on (checked
+against their recorded sha256), the adapter, checkpoints and merged weights it writes to
+the default storage, and the sample replies shown on the job page.
+
+Torch-free: the engine is passed in by the GPU job that imported it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+from training.local import LoraSettings, TrainResult, TrainSettings
+from training.models import FineTuneJob
+from training.providers.local import LocalProvider
+from training.services.launch import LaunchError
+
+logger = logging.getLogger(__name__)
+
+DATA_FILES = ("train.jsonl", "validation.jsonl")
+CHUNK = 1024 * 1024
+MAX_SAMPLE_CHARS = 4000
+
+
+class Reporter(Protocol):
+    def on_event(self, level: str, message: str) -> None: ...
+
+
+def storable(text: str, limit: int | None = None) -> str:
+    """Text fit for a Postgres text or jsonb value, which refuse NUL characters (an
+    undertrained model can well generate one)."""
+    text = text.replace("\x00", "\ufffd")
+    return text[:limit] if limit else text
+
+
+def adapter_prefix(job: FineTuneJob) -> str:
+    """Where a job's adapter, checkpoints and merged weights go in the default storage."""
+    root = str(getattr(settings, "CURATOR_ADAPTER_PREFIX", "adapters")).strip("/")
+    return f"{root}/{job.dataset.slug}/v{job.version.number}/{job.uid}"
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+
+def materialize(*, job: FineTuneJob, folder: Path) -> dict[str, Path]:
+    """The version's data files copied from storage under their own names, each checked
+    against the sha256 recorded at build (the model card names those digests)."""
+    from curation.services.snapshots import TamperedFileError, record_tampered
+
+    version = job.version
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for name in DATA_FILES:
+        info = version.file_info(name)
+        if info is None:
+            if name == "train.jsonl":
+                raise LaunchError([f"{version.download_name(name)} is missing from the version"])
+            continue
+        if name == "validation.jsonl" and not version.validation_examples:
+            continue
+        path = folder / name
+        digest = hashlib.sha256()
+        try:
+            with default_storage.open(info["name"], "rb") as source, path.open("wb") as target:
+                for chunk in iter(lambda: source.read(CHUNK), b""):
+                    digest.update(chunk)
+                    target.write(chunk)
+            actual: str | None = digest.hexdigest()
+        except FileNotFoundError:
+            actual = None
+        if actual != info["sha256"]:
+            error = TamperedFileError(version, name, info["sha256"], actual)
+            record_tampered(error=error, user=None)
+            raise LaunchError([f"{error} Nothing was trained."])
+        paths[name] = path
+    return paths
+
+
+def dataset_info(job: FineTuneJob) -> dict[str, Any]:
+    """What the model card and training summary say about the data."""
+    version = job.version
+    return {
+        "dataset": version.dataset.name,
+        "dataset_slug": version.dataset.slug,
+        "version": version.number,
+        "sha256": {
+            name: info["sha256"]
+            for name in DATA_FILES
+            if (info := version.file_info(name)) is not None
+        },
+        "train_examples": version.train_examples,
+        "validation_examples": version.validation_examples,
+        "curator_job": str(job.uid),
+    }
+
+
+def save_tree(local: Path, prefix: str, *, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Copy every file under ``local`` to storage under ``prefix``; (name, size) of each."""
+    stored = []
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        relative = path.relative_to(local)
+        if relative.parts[0] in skip:
+            continue
+        name = f"{prefix}/{relative.as_posix()}"
+        # Storage would pick a fresh name beside an existing file; a rerun replaces it.
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        with path.open("rb") as handle:
+            saved = default_storage.save(name, File(handle, name=path.name))
+        stored.append({"name": saved, "size": path.stat().st_size})
+    return stored
+
+
+def delete_tree(prefix: str) -> None:
+    try:
+        folders, files = default_storage.listdir(prefix)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in files:
+        default_storage.delete(f"{prefix}/{name}")
+    for name in folders:
+        delete_tree(f"{prefix}/{name}")
+
+
+def store_adapter(*, job: FineTuneJob, result: TrainResult) -> dict[str, Any]:
+    """Every file of the trained adapter (model card, summary, tokenizer, merged weights
+    when asked) to storage; checkpoints went up as they were written."""
+    assert result.adapter_dir is not None
+    prefix = adapter_prefix(job)
+    files = save_tree(result.adapter_dir, prefix, skip=("checkpoints",))
+    return {
+        "adapter": prefix,
+        "files": files,
+        "merged": f"{prefix}/merged" if result.merged_dir is not None else None,
+        "model_card": f"{prefix}/README.md",
+        "device": result.device,
+        "precision": result.precision,
+        "seconds": round(result.seconds, 1),
+        "train_loss": result.train_loss,
+        "valid_loss": result.valid_loss,
+    }
+
+
+def resolved_hyperparameters(
+    *, lora: LoraSettings, train: TrainSettings, merge: bool, result: TrainResult
+) -> dict[str, Any]:
+    target = lora.target_modules
+    return {
+        "n_epochs": train.epochs,
+        "batch_size": train.batch_size,
+        "learning_rate": train.learning_rate,
+        "grad_accum": train.grad_accum,
+        "max_seq_length": train.max_seq_length,
+        "packing": train.packing,
+        "bf16": result.precision == "bf16",
+        "lora_rank": lora.rank,
+        "lora_alpha": lora.alpha,
+        "lora_dropout": lora.dropout,
+        "lora_target_modules": target if isinstance(target, str) else ",".join(target),
+        "eval_every": train.eval_every,
+        "save_every": train.save_every,
+        "max_steps": train.max_steps,
+        "merge_weights": merge,
+        "seed": train.seed,
+    }
+
+
+# -- samples -------------------------------------------------------------------------------------
+
+
+def sample_prompts(path: Path, *, count: int) -> list[dict[str, Any]]:
+    """Up to ``count`` conversations of a snapshot file cut before their last assistant
+    reply: the prompt to answer and the reference answer."""
+    samples: list[dict[str, Any]] = []
+    if count <= 0:
+        return samples
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            messages = record.get("messages") if isinstance(record, dict) else None
+            if not isinstance(messages, list):
+                continue
+            last = next(
+                (
+                    index
+                    for index in range(len(messages) - 1, -1, -1)
+                    if isinstance(messages[index], dict)
+                    and messages[index].get("role") == "assistant"
+                    and isinstance(messages[index].get("content"), str)
+                    and messages[index]["content"].strip()
+                ),
+                None,
+            )
+            if last is None or last == 0:
+                continue
+            prompt = [
+                {key: value for key, value in message.items() if key != "weight"}
+                for message in messages[:last]
+                if isinstance(message, dict)
+            ]
+            if not any(message.get("role") == "user" for message in prompt):
+                continue
+            samples.append({"prompt": prompt, "reference": messages[last]["content"]})
+            if len(samples) >= count:
+                break
+    return samples
+
+
+def generate_samples(
+    *,
+    job: FineTuneJob,
+    engine: Any,
+    provider: LocalProvider,
+    result: TrainResult,
+    files: dict[str, Path],
+    callbacks: Reporter,
+) -> list[dict[str, Any]]:
+    """Replies of the trained adapter to a few validation prompts (training prompts when
+    the version has no validation split). A failure here is reported, not fatal: the
+    adapter is trained and stored."""
+    source = "validation.jsonl" if "validation.jsonl" in files else "train.jsonl"
+    prompts = sample_prompts(files[source], count=provider.sample_count)
+    if not prompts:
+        return []
+    callbacks.on_event("info", f"Answering {len(prompts)} prompts of {source} with the adapter")
+    try:
+        replies = engine.generate_samples(
+            base_model=job.base_model,
+            adapter_dir=result.adapter_dir,
+            prompts=[sample["prompt"] for sample in prompts],
+            max_new_tokens=provider.sample_max_new_tokens,
+            cache_dir=provider.cache_dir,
+            device=provider.device,
+        )
+    except Exception as error:
+        logger.exception("local fine-tune %s: sample generation failed", job.pk)
+        callbacks.on_event(
+            "warning", f"Could not generate sample replies ({type(error).__name__}: {error})"
+        )
+        return []
+    return [
+        {
+            "source": source,
+            "prompt": sample["prompt"],
+            "reference": storable(sample["reference"], MAX_SAMPLE_CHARS),
+            "generated": storable(reply, MAX_SAMPLE_CHARS),
+        }
+        for sample, reply in zip(prompts, replies, strict=False)
+    ]
