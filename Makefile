@@ -11,7 +11,7 @@ SIM_PORT ?= 8765
 -include .env
 export
 
-.PHONY: install run worker test lint bench clean
+.PHONY: install run worker gpu-worker test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ run: install
 
 worker: install
 	$(PY) manage.py rqworker default pii training --with-scheduler
+
+gpu-worker: install
+	$(PY) manage.py rqworker training-gpu
 
 test: install
 	@$(PY) -m playwright --version >/dev/null

@@ -217,3 +217,27 @@ CURATOR_TRAINING_RETRY_MAX_SECONDS = env_float("CURATOR_TRAINING_RETRY_MAX_SECON
 CURATOR_TRAINING_MAX_ATTEMPTS = env_int("CURATOR_TRAINING_MAX_ATTEMPTS", 6)
 CURATOR_TRAINING_MAX_POLL_FAILURES = env_int("CURATOR_TRAINING_MAX_POLL_FAILURES", 30)
 CURATOR_TRAINING_FILE_WAIT_SECONDS = env_float("CURATOR_TRAINING_FILE_WAIT_SECONDS", 600.0)
+
+# Local LoRA training on the team's own GPUs (workers: `manage.py rqworker training-gpu`), offered
+# when CURATOR_LOCAL_MODELS names base models: Hugging Face ids or directories on the GPU
+# machines, separated by commas. Models are never downloaded at run time: put them in the cache.
+CURATOR_LOCAL_MODELS = env_list("CURATOR_LOCAL_MODELS", [])
+if CURATOR_LOCAL_MODELS:
+    CURATOR_TRAINING_PROVIDERS = [
+        *CURATOR_TRAINING_PROVIDERS,
+        {
+            "name": "local",
+            "kind": "local",
+            "label": env_str("CURATOR_LOCAL_LABEL", "Local GPU (LoRA)"),
+            # Our own hardware: nothing to pay per token. token_limit is per example.
+            "models": {
+                name: {"token_limit": env_int("CURATOR_LOCAL_TOKEN_LIMIT", 32768), "price_per_million": 0}
+                for name in CURATOR_LOCAL_MODELS
+            },
+            "cache_dir": env_str("CURATOR_LOCAL_CACHE_DIR", "") or None,
+            "device": env_str("CURATOR_LOCAL_DEVICE", "") or None,
+            "work_dir": env_str("CURATOR_LOCAL_WORK_DIR", "") or None,
+        },
+    ]
+# Where trained adapters (with checkpoints, model card, merged weights) go in the storage.
+CURATOR_ADAPTER_PREFIX = env_str("CURATOR_ADAPTER_PREFIX", "adapters")

@@ -112,7 +112,9 @@ def claim_next(
         # My live leases first, found through the leased_to index (a handful of rows), then
         # checked against the queue's conditions.
         mine = list(
-            Conversation.objects.filter(dataset=dataset, leased_to=reviewer, lease_expires_at__gte=now)
+            Conversation.objects.filter(
+                dataset=dataset, leased_to=reviewer, lease_expires_at__gte=now
+            )
             .exclude(pk__in=list(exclude))
             .values_list("id", flat=True)[:10]
         )

@@ -165,13 +165,17 @@ def review_conversation(request: HttpRequest, slug: str, conversation_id: int) -
     return _panel_response(request, _panel_context(request, dataset, conversation))
 
 
-def review_step(request: HttpRequest, slug: str, conversation_id: int, direction: str) -> HttpResponse:
+def review_step(
+    request: HttpRequest, slug: str, conversation_id: int, direction: str
+) -> HttpResponse:
     """J/K: the conversation before or after this one in my review history, worked out when
     asked (a prefetched page cannot know a decision made after it was rendered). Past the
     newest, "next" is the queue."""
     conversation = get_conversation_for_user(request, slug, conversation_id)
     dataset = conversation.dataset
-    previous, following = service.neighbours(dataset=dataset, reviewer=request.user, conversation=conversation)
+    previous, following = service.neighbours(
+        dataset=dataset, reviewer=request.user, conversation=conversation
+    )
     target = previous if direction == "previous" else following
     if target is None and direction == "next":
         return review_start(request, slug)

@@ -47,8 +47,14 @@ def review_pages(dataset):  # type: ignore[no-untyped-def]
             reverse("review_edit", args=[slug, conversation.pk, 2]),
             {"admin", "reviewer"},
         ),
-        "review_previous": (reverse("review_previous", args=[slug, conversation.pk]), {"admin", "reviewer"}),
-        "review_next": (reverse("review_next", args=[slug, conversation.pk]), {"admin", "reviewer"}),
+        "review_previous": (
+            reverse("review_previous", args=[slug, conversation.pk]),
+            {"admin", "reviewer"},
+        ),
+        "review_next": (
+            reverse("review_next", args=[slug, conversation.pk]),
+            {"admin", "reviewer"},
+        ),
         "review_clusters": (reverse("review_clusters", args=[slug]), {"admin", "reviewer"}),
         "adjudication_list": (reverse("adjudication_list", args=[slug]), {"admin"}),
         "adjudication_detail": (
@@ -380,4 +386,7 @@ def test_history_steps_are_worked_out_when_asked(client_for, dataset, reviewer):
     # Past the newest review, "next" is the queue; before the oldest, "previous" stays put.
     queue = client.get(reverse("review_next", args=[dataset.slug, second.pk]), **HTMX)
     assert f'data-conversation="{third.pk}"' in queue.content.decode()
-    assert client.get(reverse("review_previous", args=[dataset.slug, first.pk]), **HTMX).status_code == 204
+    assert (
+        client.get(reverse("review_previous", args=[dataset.slug, first.pk]), **HTMX).status_code
+        == 204
+    )

@@ -292,6 +292,22 @@ def test_bad_settings_fail_the_job_for_good(
     assert not job.can_retry  # the same settings would fail the same way: launch again
 
 
+@pytest.mark.django_db
+def test_a_changed_snapshot_file_is_not_trained_on(
+    local_settings: Any, dataset: Any, gpu_worker: Any, base_dir: Path
+) -> None:
+    job = launch(dataset, base_dir)
+    chain = hand_off(job)
+    name = job.version.file_info("train.jsonl")["name"]
+    with default_storage.open(name, "ab") as handle:
+        handle.write(b'{"messages": []}\n')
+    assert run_local_training_job(job_id=job.pk, chain=chain) == "failed"
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert "does not match its recorded sha256" in job.error
+    assert not job.metrics.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
 def test_real_workers_run_a_local_job(
