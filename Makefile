@@ -26,7 +26,7 @@ run: install
 	$(PY) manage.py prepare_services; \
 	$(PY) manage.py migrate --noinput -v0; \
 	$(PY) manage.py collectstatic --noinput -v0; \
-	$(PY) manage.py setup_demo; \
+	mkdir -p var; $(PY) manage.py setup_demo | tee var/demo-logins.txt; \
 	trap 'trap - INT TERM EXIT; kill 0 2>/dev/null; exit 0' INT TERM EXIT; \
 	if [ -z "$${OPENAI_API_KEY:-}" ]; then \
 	  $(PY) manage.py run_openai_simulator --port $(SIM_PORT) & \
@@ -34,7 +34,8 @@ run: install
 	fi; \
 	$(PY) manage.py rqworker default pii training --with-scheduler & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
-	sleep 2; echo; echo "Curator is running at http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the worker)"; \
+	sleep 4; echo; echo "Curator is running at http://$(HOST):$(PORT)/"; grep -A2 "Demo logins" var/demo-logins.txt; \
+	echo "Ctrl-C stops the web server and the worker."; echo; \
 	wait
 
 worker: install

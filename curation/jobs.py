@@ -25,3 +25,9 @@ def build_snapshot(version_id: int) -> None:
     from curation.services.snapshots import run_build_job
 
     run_build_job(version_id=version_id)
+
+
+def run_quality(run_id: int) -> None:
+    from curation.services.quality import run_quality_job
+
+    run_quality_job(run_id=run_id)

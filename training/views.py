@@ -8,7 +8,8 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -53,17 +54,23 @@ def _simulator_in_use() -> bool:
     return any(config.is_simulator for config in available_providers())
 
 
+def _job_page(request: HttpRequest, jobs: QuerySet[FineTuneJob], template: str) -> tuple[Page, str]:
+    """The requested page of ``jobs``, lost ones marked failed, and what to render it with:
+    both job lists poll their shared job table (``?fragment=table``) while a job runs."""
+    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    for job in page:
+        job.refresh_lost()
+    if request.htmx and request.GET.get("fragment") == "table":
+        template += "#job-table"
+    return page, template
+
+
 def training_jobs(request: HttpRequest) -> HttpResponse:
     """Fine-tunes across the datasets the user administers."""
     jobs = FineTuneJob.objects.administered_by(request.user).select_related(
         "dataset", "version", "created_by"
     )
-    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
-    for job in page:
-        job.refresh_lost()
-    template = "training/training_jobs.html"
-    if request.htmx and request.GET.get("fragment") == "table":
-        template += "#job-table"
+    page, template = _job_page(request, jobs, "training/training_jobs.html")
     return render(
         request,
         template,
@@ -79,13 +86,9 @@ def training_jobs(request: HttpRequest) -> HttpResponse:
 def finetune_list(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
     jobs = FineTuneJob.objects.for_dataset(dataset).select_related("version", "created_by")
-    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    page, template = _job_page(request, jobs, "training/finetune_list.html")
     for job in page:
-        job.refresh_lost()
-        job.dataset = dataset
-    template = "training/finetune_list.html"
-    if request.htmx and request.GET.get("fragment") == "table":
-        template += "#job-table"
+        job.dataset = dataset  # spares the table a query per row
     return render(
         request,
         template,

@@ -17,6 +17,7 @@ from curation.models.datasets import (
 from curation.models.imports import ImportBatch, ImportFormat, ImportLineError
 from curation.models.jobs import ACTIVE_STATUSES, WORKER_LOST, Job, JobStatus
 from curation.models.pii import FindingDecision, FindingSource, PiiFinding, PiiRun
+from curation.models.quality import QualityRun
 from curation.models.reviews import *  # noqa: F403  (review workflow models)
 from curation.models.snapshots import *  # noqa: F403  (dataset version models)
 
@@ -43,5 +44,6 @@ __all__ = [
     "PiiFinding",
     "PiiOperator",
     "PiiRun",
+    "QualityRun",
     "Role",
 ]

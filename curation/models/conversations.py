@@ -57,11 +57,9 @@ class ConversationQuerySet(models.QuerySet):
 
     def search(self, query: str) -> ConversationQuerySet:
         """Full-text search over the original messages' strings (websearch syntax:
-        words, "a phrase", -excluded, or). Served by the GIN expression index
-        `conversation_fts` (migration 0003); the expression must stay identical to it."""
-        return self.alias(search_vector=search_vector()).filter(
-            search_vector=SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
-        )
+        words, "a phrase", -excluded, or) on the stored, GIN-indexed `search_vector`, which the
+        quality job after an import fills (an expression index would tax every insert)."""
+        return self.filter(search_vector=SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch"))
 
     def needing_review(self, needed: int) -> ConversationQuerySet:
         """In review with fewer reviews than the dataset needs."""
@@ -87,7 +85,10 @@ def search_vector() -> models.Func:
 
 
 class Conversation(models.Model):
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="conversations")
+    # Indexed through the composite (dataset, …) indexes below; a lone index would only slow inserts.
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.CASCADE, related_name="conversations", db_index=False
+    )
     batch = models.ForeignKey(
         ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
     )
@@ -110,15 +111,18 @@ class Conversation(models.Model):
     quality_score = models.FloatField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # The detection run that last analyzed this conversation (a retry skips those done).
-    pii_run = models.ForeignKey("curation.PiiRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    pii_run = models.ForeignKey(
+        "curation.PiiRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     review_count = models.PositiveSmallIntegerField(default=0)
     # Mean rubric score over this conversation's reviews, kept up to date by the review workflow.
     score_avg = models.FloatField(null=True, blank=True)
     # MinHash signature over word shingles and the near-duplicate cluster it falls in.
     minhash = ArrayField(models.BigIntegerField(), null=True, blank=True)
-    near_dup_cluster = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    near_dup_cluster = models.PositiveBigIntegerField(null=True, blank=True)
+    search_vector = SearchVectorField(null=True, blank=True, editable=False)
     leased_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -137,6 +141,10 @@ class Conversation(models.Model):
             models.Index(fields=["dataset", "status", "id"]),
             models.Index(fields=["dataset", "batch", "id"]),
             GinIndex(fields=["flags"]),
+            GinIndex(fields=["search_vector"], name="conversation_search"),
+            models.Index(
+                fields=["near_dup_cluster"], name="conversation_cluster", condition=models.Q(near_dup_cluster__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -394,7 +394,8 @@ def more_person_mentions(
     for listing in _LIST_OF_NAMES.finditer(text):
         items = [m.span() for m in _LIST_ITEM.finditer(text, *listing.span())]
         if len(items) > 1 and any(is_person(*item) for item in items):
-            extra.extend((s, e, 0.55) for s, e in items if not is_person(s, e))
+            # "Chris Curtis and I": the pronoun is no name, however a list reads.
+            extra.extend((s, e, 0.55) for s, e in items if not is_person(s, e) and e - s > 1)
     return extra
 
 

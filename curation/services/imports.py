@@ -300,13 +300,12 @@ def run_import_job(*, batch_id: int) -> ImportBatch | None:
 
 
 def after_import(*, batch: ImportBatch) -> None:
-    """Start what follows an import: quality signals and near-duplicate clusters of the new
-    conversations, then PII detection."""
+    """Queue what follows an import: quality signals and clusters, and PII detection."""
     from curation.services import pii_hooks
-    from curation.services.quality import cluster_near_duplicates_for_dataset, refresh_quality
+    from curation.services.quality import start_quality_run
 
-    refresh_quality(conversation_ids=batch.conversations.values_list("id", flat=True))
-    cluster_near_duplicates_for_dataset(dataset=batch.dataset)
+    if batch.imported:
+        start_quality_run(dataset=batch.dataset, batch=batch)
     pii_hooks.start_detection_after_import(batch=batch)
 
 

@@ -221,7 +221,7 @@ def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]
         # Lock the rows; another worker holding the same chunk skips them instead of
         # doubling the findings.
         locked = list(
-            Conversation.objects.select_for_update(skip_locked=True)
+            Conversation.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk__in=list(detections))
             .exclude(pii_run=run)
             .select_related("dataset")
@@ -404,7 +404,12 @@ def purge_originals(*, dataset: Dataset, user: Any, conversation_ids: Iterable[i
         with transaction.atomic():
             redacted = redacted_messages(conversation)
             Conversation.objects.filter(pk=conversation.pk).update(
-                redacted=redacted, original=[], originals_purged_at=timezone.now(), updated_at=timezone.now()
+                redacted=redacted,
+                original=[],
+                # The search index holds the original's words; they go with it.
+                search_vector=None,
+                originals_purged_at=timezone.now(),
+                updated_at=timezone.now(),
             )
             # Findings point into the purged text; without it they are meaningless.
             PiiFinding.objects.filter(conversation=conversation).delete()

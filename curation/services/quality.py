@@ -16,7 +16,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from curation import quality
-from curation.models import AuditEvent, Conversation, ConversationStatus, Dataset
+from curation.models import AuditEvent, Conversation, ConversationStatus, Dataset, QualityRun
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,9 @@ def _store_quality(rows: list[dict[str, Any]]) -> None:
             f"UPDATE {Conversation._meta.db_table} AS c SET "  # noqa: S608
             "flags = ARRAY(SELECT jsonb_array_elements_text(v.flags))::varchar[], "
             "quality_score = v.score, "
-            "minhash = ARRAY(SELECT jsonb_array_elements_text(v.minhash)::bigint) "
+            "minhash = ARRAY(SELECT jsonb_array_elements_text(v.minhash)::bigint), "
+            # Full-text search reads this column; kept here so imports pay for it off the insert path.
+            "search_vector = jsonb_to_tsvector('english', c.original, '[\"string\"]') "
             "FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, flags jsonb, score float8, minhash jsonb) "
             "WHERE c.id = v.id",
             [json.dumps(rows)],
@@ -235,3 +237,31 @@ def keep_one(*, dataset: Dataset, cluster: int, keep: Conversation, user: Any) -
             rejected=rejected_ids,
         )
     return len(rejected_ids)
+
+
+def run_quality_job(*, run_id: int) -> QualityRun | None:
+    """Quality signals, search vectors and near-duplicate clusters after an import."""
+    run = QualityRun.objects.select_related("dataset").get(pk=run_id)
+    if not run.claim():
+        return None
+    try:
+        conversations = Conversation.objects.filter(dataset_id=run.dataset_id)
+        if run.batch_id is not None:
+            conversations = conversations.filter(batch_id=run.batch_id)
+        ids = list(conversations.order_by("id").values_list("id", flat=True))
+        run.beat(total=len(ids) + 1)
+        for start in range(0, len(ids), CHUNK):
+            refresh_quality(conversation_ids=ids[start : start + CHUNK])
+            run.beat(done=min(len(ids), start + CHUNK))
+        clusters = cluster_near_duplicates_for_dataset(dataset=run.dataset)
+        run.succeed(done=len(ids) + 1, clusters=clusters.get("clusters", 0))
+    except Exception as error:
+        run.fail(f"quality analysis failed: {type(error).__name__}: {error}; Retry runs it again")
+        raise
+    return run
+
+
+def start_quality_run(*, dataset: Dataset, batch: Any = None) -> QualityRun:
+    run = QualityRun.objects.create(dataset=dataset, batch=batch)
+    run.enqueue()
+    return run

@@ -121,7 +121,7 @@ def claim_next(
         held = (
             candidates.filter(pk__in=mine)
             .order_by("id")
-            .select_for_update(skip_locked=True)
+            .select_for_update(skip_locked=True, of=("self",))
             .only("id")
             .first()
             if mine
@@ -130,7 +130,7 @@ def claim_next(
         # SKIP LOCKED: a row another reviewer is claiming right now is passed over, not
         # waited for; once their lease commits, the lease condition excludes it.
         chosen = held or (
-            candidates.order_by("id").select_for_update(skip_locked=True).only("id").first()
+            candidates.order_by("id").select_for_update(skip_locked=True, of=("self",)).only("id").first()
         )
         Conversation.objects.filter(dataset=dataset, leased_to=reviewer).exclude(
             pk__in=[*exclude, *([chosen.pk] if chosen else [])]
@@ -155,7 +155,7 @@ def claim(*, conversation: Conversation, reviewer: Any) -> bool:
         row = (
             _open_for(conversation.dataset, reviewer, now)
             .filter(pk=conversation.pk)
-            .select_for_update(skip_locked=True)
+            .select_for_update(skip_locked=True, of=("self",))
             .only("id")
             .first()
         )

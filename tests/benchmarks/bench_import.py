@@ -52,7 +52,13 @@ def reset_database() -> None:
 
 
 def bench_env() -> dict[str, str]:
-    return {**os.environ, "DEBUG": "true", "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"}
+    return {
+        **os.environ,
+        "DEBUG": "true",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}",
+        # Follow-up jobs the import queues go to a scratch Redis database.
+        "REDIS_URL": "redis://127.0.0.1:6379/12",
+    }
 
 
 def time_copy(path: Path) -> float:

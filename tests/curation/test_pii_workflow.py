@@ -324,3 +324,24 @@ def test_redact_command_fails_with_one_line_for_an_unknown_dataset(db):
 
     with pytest.raises(CommandError, match="no dataset 'nope'"):
         call_command("redact", "--dataset", "nope")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_is_not_skipped_while_another_worker_holds_rows_of_the_same_dataset(dataset, queued_nowhere):
+    """Two `pii` workers share a dataset: each one's row locks must not hide the other's chunk."""
+    import psycopg
+    from django.db import connection
+
+    mine = ConversationFactory(dataset=dataset, status=ConversationStatus.PENDING_PII,
+                               original=[{"role": "user", "content": "Mail ann@example.com"}, {"role": "assistant", "content": "ok"}])
+    theirs = ConversationFactory(dataset=dataset, status=ConversationStatus.PENDING_PII)
+    run = pii_service.start_detection(dataset=dataset)
+    pii_service.plan_detection(run_id=run.pk)
+    params = connection.get_connection_params()
+    with psycopg.connect(host=params.get("host"), port=params.get("port"), user=params.get("user"), dbname=params["dbname"]) as other:
+        # The other worker, mid-chunk: its conversation and the dataset row it joined are locked.
+        other.execute("SELECT id FROM curation_conversation WHERE id = %s FOR UPDATE", [theirs.pk])
+        other.execute("SELECT id FROM curation_dataset WHERE id = %s FOR UPDATE", [dataset.pk])
+        assert pii_service.detect_chunk(run_id=run.pk, first_id=mine.pk, last_id=mine.pk) == 1
+    mine.refresh_from_db()
+    assert mine.status == ConversationStatus.IN_REVIEW

@@ -12,8 +12,21 @@ from curation.models import Conversation
 from curation.services.quality import cluster_near_duplicates_for_dataset, refresh_quality
 from curation.services.reviews import edit_message
 from tests.conftest import shared_fixture
-from tests.curation.test_imports import import_file
+from tests.curation.test_imports import import_file as import_only
 from tests.factories import ConversationFactory, UserFactory, chat
+
+
+def import_file(dataset, path):  # type: ignore[no-untyped-def]
+    """Import, then run the follow-up quality job the import queued, as a worker would."""
+    from curation.models import QualityRun
+    from curation.services.quality import run_quality_job
+
+    batch = import_only(dataset, path)
+    run = QualityRun.objects.get(batch=batch)
+    run_quality_job(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    return batch
 
 pytestmark = pytest.mark.django_db
 

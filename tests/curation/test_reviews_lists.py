@@ -53,7 +53,7 @@ def test_search_uses_the_gin_index(dataset):
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "conversation_fts" in plan, plan
+    assert "conversation_search" in plan, plan
 
 
 def test_list_filters_sort_and_paginate(client_for, dataset, reviewer, admin_user):

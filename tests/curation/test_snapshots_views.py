@@ -20,18 +20,9 @@ from curation.models import (
 )
 from curation.services.snapshots import create_version, normalize_filter, run_build_job
 from tests.factories import ConversationFactory, UserFactory
+from tests.helpers import ALL, as_user, assert_admin_actions, assert_page_access
 
 pytestmark = pytest.mark.django_db
-
-ALL = ("admin", "reviewer", "outsider", "anonymous")
-
-
-def as_user(request, name):  # type: ignore[no-untyped-def]
-    return (
-        None
-        if name == "anonymous"
-        else request.getfixturevalue(name if name != "admin" else "admin_user")
-    )
 
 
 @pytest.fixture
@@ -101,16 +92,7 @@ def test_version_pages_permissions(
     request, who, dataset, version, admin_user, reviewer, outsider, client_for
 ):
     client = client_for(as_user(request, who))
-    for name, (url, allowed) in page_urls(dataset, version).items():
-        response = client.get(url)
-        if who == "anonymous":
-            assert response.status_code == 302 and "/accounts/login/" in response["Location"], name
-        elif who in allowed:
-            assert response.status_code == 200, name
-        elif who == "outsider":
-            assert response.status_code == 404, name
-        else:
-            assert response.status_code == 403, name
+    assert_page_access(client, who, page_urls(dataset, version))
 
 
 @pytest.mark.parametrize("who", ALL)
@@ -140,12 +122,7 @@ def test_version_actions_permissions(
         "version_retry": (reverse("version_retry", args=[dataset.slug, version.number]), {}),
         "version_delete": (reverse("version_delete", args=[dataset.slug, version.number]), {}),
     }
-    for name, (url, data) in actions.items():
-        response = client.post(url, data)
-        expected = {"anonymous": 302, "outsider": 404, "reviewer": 403, "admin": 302}[who]
-        assert response.status_code == expected, name
-        if who == "anonymous":
-            assert "/accounts/login/" in response["Location"]
+    assert_admin_actions(client, who, actions)
     version.refresh_from_db()
     assert (version.status == VersionStatus.DELETED) == (who == "admin")
 

@@ -8,18 +8,9 @@ import pytest
 from django.urls import reverse
 
 from curation.models import AccessToken, AuditEvent
+from tests.helpers import ALL, as_user
 
 pytestmark = pytest.mark.django_db
-
-ALL = ("admin", "reviewer", "outsider", "anonymous")
-
-
-def as_user(request, name):  # type: ignore[no-untyped-def]
-    return (
-        None
-        if name == "anonymous"
-        else request.getfixturevalue(name if name != "admin" else "admin_user")
-    )
 
 
 @pytest.mark.parametrize("who", ALL)

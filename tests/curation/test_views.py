@@ -9,14 +9,9 @@ from django.urls import reverse
 
 from curation.models import AuditEvent, Dataset, ImportBatch, JobStatus, Membership, Role
 from tests.factories import ConversationFactory, ImportBatchFactory, UserFactory
+from tests.helpers import ALL, as_user, assert_admin_actions, assert_page_access
 
 pytestmark = pytest.mark.django_db
-
-ALL = ("admin", "reviewer", "outsider", "anonymous")
-
-
-def as_user(request, name):  # type: ignore[no-untyped-def]
-    return None if name == "anonymous" else request.getfixturevalue(name if name != "admin" else "admin_user")
 
 
 def pages(dataset):  # type: ignore[no-untyped-def]
@@ -37,16 +32,7 @@ def pages(dataset):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("who", ALL)
 def test_dataset_pages_permissions(request, who, dataset, admin_user, reviewer, outsider, client_for):
     client = client_for(as_user(request, who))
-    for name, (url, allowed) in pages(dataset).items():
-        response = client.get(url)
-        if who == "anonymous":
-            assert response.status_code == 302 and "/accounts/login/" in response["Location"], name
-        elif who in allowed:
-            assert response.status_code == 200, name
-        elif who == "outsider":
-            assert response.status_code == 404, name
-        else:
-            assert response.status_code == 403, name
+    assert_page_access(client, who, pages(dataset))
 
 
 @pytest.mark.parametrize("who", ALL)
@@ -54,14 +40,12 @@ def test_post_actions_permissions(request, who, dataset, admin_user, reviewer, o
     client = client_for(as_user(request, who))
     batch = ImportBatchFactory(dataset=dataset, status=JobStatus.SUCCEEDED)
     member = Membership.objects.get(user=reviewer, dataset=dataset)
+    data = {"action": "role", "role": "reviewer"}
     actions = {
-        "import_retry": reverse("import_retry", args=[dataset.slug, batch.pk]),
-        "member_update": reverse("member_update", args=[dataset.slug, member.pk]),
+        "import_retry": (reverse("import_retry", args=[dataset.slug, batch.pk]), data),
+        "member_update": (reverse("member_update", args=[dataset.slug, member.pk]), data),
     }
-    for name, url in actions.items():
-        response = client.post(url, {"action": "role", "role": "reviewer"})
-        expected = {"anonymous": 302, "outsider": 404, "reviewer": 403, "admin": 302}[who]
-        assert response.status_code == expected, name
+    assert_admin_actions(client, who, actions)
 
 
 def test_dataset_list_shows_only_my_datasets(client_for, dataset, reviewer, outsider):

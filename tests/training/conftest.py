@@ -1,4 +1,5 @@
-"""Fixtures for the simulator and provider tests: servers on ephemeral local ports only."""
+"""Fixtures for the simulator, provider and local-training tests: servers on ephemeral local
+ports only, models built on the spot."""
 
 from __future__ import annotations
 
@@ -63,6 +64,20 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float = 30.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def torch_stack() -> Iterator[None]:
+    """Skip where the local-training extra is missing; else run torch on one thread, since a
+    64-wide model gains nothing from threads and on a busy 2-core machine they only wait."""
+    for name in ("torch", "transformers", "peft", "tokenizers"):
+        pytest.importorskip(name)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

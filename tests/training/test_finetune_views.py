@@ -15,12 +15,12 @@ from tests.factories import (
     MembershipFactory,
     built_version,
 )
+from tests.helpers import ALL, as_user, assert_admin_actions
 from training.models import FineTuneJob
 from training.providers.registry import DEFAULT_MODELS
 
 pytestmark = pytest.mark.django_db
 
-ALL = ("admin", "reviewer", "outsider", "anonymous")
 MODEL = "gpt-4.1-mini-2025-04-14"
 
 
@@ -45,14 +45,6 @@ def web(user: Any) -> Client:
     return client
 
 
-def who_is(request: Any, who: str) -> Any:
-    return (
-        None
-        if who == "anonymous"
-        else request.getfixturevalue("admin_user" if who == "admin" else who)
-    )
-
-
 @pytest.fixture
 def job(dataset: Any) -> FineTuneJob:
     return FineTuneJobFactory(dataset=dataset, status=JobStatus.RUNNING, remote_status="running")
@@ -72,7 +64,7 @@ def test_dataset_training_pages_are_for_dataset_admins(
     reviewer: Any,
     outsider: Any,
 ) -> None:
-    client = web(who_is(request, who))
+    client = web(as_user(request, who))
     pages = {
         "finetune_list": reverse("finetune_list", args=[dataset.slug]),
         "finetune_launch": reverse("finetune_launch", args=[dataset.slug]),
@@ -92,7 +84,7 @@ def test_dataset_training_pages_are_for_dataset_admins(
 def test_training_actions_are_for_dataset_admins(
     request: Any, who: str, dataset: Any, admin_user: Any, reviewer: Any, outsider: Any
 ) -> None:
-    client = web(who_is(request, who))
+    client = web(as_user(request, who))
     version = built_version(dataset)
     running = FineTuneJobFactory(dataset=dataset, version=version, status=JobStatus.QUEUED)
     failed = FineTuneJobFactory(dataset=dataset, version=version, status=JobStatus.FAILED)
@@ -112,12 +104,7 @@ def test_training_actions_are_for_dataset_admins(
         "cancel": (reverse("finetune_cancel", args=[dataset.slug, running.pk]), {}),
         "retry": (reverse("finetune_retry", args=[dataset.slug, failed.pk]), {}),
     }
-    for name, (url, data) in actions.items():
-        response = client.post(url, data)
-        assert (
-            response.status_code
-            == {"anonymous": 302, "outsider": 404, "reviewer": 403, "admin": 302}[who]
-        ), name
+    assert_admin_actions(client, who, actions)
     launched = FineTuneJob.objects.exclude(pk__in=[running.pk, failed.pk])
     running.refresh_from_db()
     failed.refresh_from_db()
@@ -168,7 +155,7 @@ def test_site_wide_list_shows_only_jobs_of_my_datasets(
 ) -> None:
     elsewhere = DatasetFactory(slug="secret-place", name="Secret place")
     hidden = FineTuneJobFactory(dataset=elsewhere, base_model="gpt-4o-mini-2024-07-18")
-    response = web(who_is(request, who)).get(reverse("training_jobs"))
+    response = web(as_user(request, who)).get(reverse("training_jobs"))
     if who == "anonymous":
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
         return

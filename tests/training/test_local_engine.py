@@ -7,12 +7,12 @@ import json
 import math
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.training.tiny_model import CHATML, save_tiny_base
 from training.local import LoraSettings, NullCallbacks, TrainSettings, defaults_as_dict
 from training.local.modelcard import render_model_card
 
@@ -22,10 +22,6 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 WORDS = ["apple", "river", "stone", "cloud", "tiger", "lemon", "piano", "comet"]
-CHATML = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 CHATML_GENERATION = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
     "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}<|im_end|>"
@@ -40,8 +36,6 @@ CHATML_HIDING_HISTORY = (
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 SYSTEM = "you repeat words"
-# Large enough that a frozen, tied embedding can still give peaked logits to learn towards.
-INIT = 0.3
 
 
 def _conversation(word: str, *, second: str | None = None, weight0: bool = False) -> dict:
@@ -70,60 +64,12 @@ def _write_jsonl(path: Path, records: list[dict]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[None]:
-    for name in ("torch", "transformers", "peft", "tokenizers"):
-        pytest.importorskip(name)
-    import torch
-
-    # A 64-wide model gains nothing from threads; on a busy 2-core machine spinning OpenMP
-    # threads make every tiny matmul wait.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def base_dir(stack: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tokenizer trained on this file's words and a 2-layer Llama sized to it, saved
-    together like a downloaded base model."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    directory = tmp_path_factory.mktemp("base")
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=320,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
+def base_dir(torch_stack: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tokenizer trained on this file's words and a 2-layer Llama sized to it."""
     corpus = [f"system user assistant {SYSTEM} say {word} {word} {word}" for word in WORDS]
-    bpe.train_from_iterator(corpus * 10, trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    return save_tiny_base(
+        tmp_path_factory.mktemp("base"), architecture="llama", corpus=corpus * 10, vocab_size=320
     )
-    tokenizer.chat_template = CHATML
-    tokenizer.save_pretrained(directory)
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        initializer_range=INIT,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")
@@ -431,7 +377,7 @@ def test_packing_keeps_examples_whole_and_targets_inside_them() -> None:
 # Engine --------------------------------------------------------------------------------------
 
 
-def test_linear_cross_entropy_matches_full_logits(stack: None) -> None:
+def test_linear_cross_entropy_matches_full_logits(torch_stack: None) -> None:
     import torch
 
     from training.local.engine import linear_cross_entropy_sum

@@ -18,6 +18,7 @@ from django.test import Client
 
 from curation.models import JobStatus
 from tests.factories import built_version, finetune_example
+from tests.training.tiny_model import save_tiny_base
 from training.models import FineTuneJob
 from training.services import cancel_finetune, create_finetune_job, run_finetune_job
 from training.services.local import JobCallbacks, run_local_training_job
@@ -27,10 +28,6 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:`is_gradient_checkpointing` is deprecated:FutureWarning"
 )
 
-CHATML = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 # Few enough steps to run in seconds on two cores, enough for the loss to fall clearly.
 SETTINGS = {
     "n_epochs": 6,
@@ -46,62 +43,18 @@ SETTINGS = {
 
 
 @pytest.fixture(scope="module")
-def torch_stack() -> Iterator[None]:
-    for name in ("torch", "transformers", "peft", "tokenizers"):
-        pytest.importorskip(name)
-    import torch
-
-    # A 64-wide model gains nothing from threads; on a busy 2-core machine they only wait.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
 def base_dir(torch_stack: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A BPE tokenizer trained on the snapshot's words and a 2-layer Qwen2 sized to it,
-    saved together like a downloaded base model."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    directory = tmp_path_factory.mktemp("tiny-qwen2")
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
+    """A BPE tokenizer trained on the snapshot's words and a 2-layer Qwen2 sized to it."""
     corpus = [
         " ".join(f"{m['role']} {m['content']}" for m in finetune_example(i)["messages"])
         for i in range(40)
     ]
-    bpe.train_from_iterator(corpus * 5, trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    return save_tiny_base(
+        tmp_path_factory.mktemp("tiny-qwen2"),
+        architecture="qwen2",
+        corpus=corpus * 5,
+        vocab_size=400,
     )
-    tokenizer.chat_template = CHATML
-    tokenizer.save_pretrained(directory)
-
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        initializer_range=0.3,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    Qwen2ForCausalLM(config).save_pretrained(directory)
-    return directory
 
 
 def local_entry(base_dir: Path) -> dict[str, Any]:

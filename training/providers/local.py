@@ -79,16 +79,19 @@ class LocalSettingError(ValueError):
         super().__init__(message)
 
 
-def local_defaults() -> dict[str, Any]:
-    """Every local hyperparameter at the engine's default, as stored on a job."""
-    lora, train = LoraSettings(), TrainSettings()
+def settings_record(
+    lora: LoraSettings, train: TrainSettings, *, bf16: bool | str, merge: bool
+) -> dict[str, Any]:
+    """The LOCAL_HYPERPARAMETERS of ``lora`` and ``train`` as a job stores them, in the
+    order the job page lists them. ``bf16`` and ``merge`` are passed in because the
+    defaults keep the setting ("auto") while a finished run records what it used."""
     target = lora.target_modules
     return {
         "learning_rate": train.learning_rate,
         "grad_accum": train.grad_accum,
         "max_seq_length": train.max_seq_length,
         "packing": train.packing,
-        "bf16": train.bf16,
+        "bf16": bf16,
         "lora_rank": lora.rank,
         "lora_alpha": lora.alpha,
         "lora_dropout": lora.dropout,
@@ -96,8 +99,14 @@ def local_defaults() -> dict[str, Any]:
         "eval_every": train.eval_every,
         "save_every": train.save_every,
         "max_steps": train.max_steps,
-        "merge_weights": False,
+        "merge_weights": merge,
     }
+
+
+def local_defaults() -> dict[str, Any]:
+    """Every local hyperparameter at the engine's default, as stored on a job."""
+    lora, train = LoraSettings(), TrainSettings()
+    return settings_record(lora, train, bf16=train.bf16, merge=False)
 
 
 def _boolean(name: str, raw: Any) -> bool:

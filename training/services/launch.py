@@ -7,9 +7,11 @@ as it reads them for upload.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -50,6 +52,33 @@ class LaunchError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("; ".join(problems))
+
+
+COPY_CHUNK = 1024 * 1024
+
+
+def copy_verified(
+    version: DatasetVersion, name: str, info: dict[str, Any], target: Path, *, outcome: str
+) -> None:
+    """Copy the version's stored file ``name`` (its recorded ``info``) to ``target``,
+    hashing the bytes as they are written, so what the worker hands on is exactly what
+    was checked; a mismatch (or a vanished file) is audited and raised as a LaunchError
+    ending with ``outcome`` (what did not happen because of it)."""
+    from curation.services.snapshots import TamperedFileError, record_tampered
+
+    digest = hashlib.sha256()
+    try:
+        with default_storage.open(info["name"], "rb") as source, target.open("wb") as sink:
+            for chunk in iter(lambda: source.read(COPY_CHUNK), b""):
+                digest.update(chunk)
+                sink.write(chunk)
+        actual: str | None = digest.hexdigest()
+    except FileNotFoundError:
+        actual = None
+    if actual != info["sha256"]:
+        error = TamperedFileError(version, name, info["sha256"], actual)
+        record_tampered(error=error, user=None)
+        raise LaunchError([f"{error} {outcome}"])
 
 
 def clean_hyperparameter(name: str, raw: Any) -> int | float | str:

@@ -7,7 +7,6 @@ Torch-free: the engine is passed in by the GPU job that imported it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -19,13 +18,12 @@ from django.core.files.storage import default_storage
 
 from training.local import LoraSettings, TrainResult, TrainSettings
 from training.models import FineTuneJob
-from training.providers.local import LocalProvider
-from training.services.launch import LaunchError
+from training.providers.local import LocalProvider, settings_record
+from training.services.launch import LaunchError, copy_verified
 
 logger = logging.getLogger(__name__)
 
 DATA_FILES = ("train.jsonl", "validation.jsonl")
-CHUNK = 1024 * 1024
 MAX_SAMPLE_CHARS = 4000
 
 
@@ -52,8 +50,6 @@ def adapter_prefix(job: FineTuneJob) -> str:
 def materialize(*, job: FineTuneJob, folder: Path) -> dict[str, Path]:
     """The version's data files copied from storage under their own names, each checked
     against the sha256 recorded at build (the model card names those digests)."""
-    from curation.services.snapshots import TamperedFileError, record_tampered
-
     version = job.version
     folder.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -66,19 +62,7 @@ def materialize(*, job: FineTuneJob, folder: Path) -> dict[str, Path]:
         if name == "validation.jsonl" and not version.validation_examples:
             continue
         path = folder / name
-        digest = hashlib.sha256()
-        try:
-            with default_storage.open(info["name"], "rb") as source, path.open("wb") as target:
-                for chunk in iter(lambda: source.read(CHUNK), b""):
-                    digest.update(chunk)
-                    target.write(chunk)
-            actual: str | None = digest.hexdigest()
-        except FileNotFoundError:
-            actual = None
-        if actual != info["sha256"]:
-            error = TamperedFileError(version, name, info["sha256"], actual)
-            record_tampered(error=error, user=None)
-            raise LaunchError([f"{error} Nothing was trained."])
+        copy_verified(version, name, info, path, outcome="Nothing was trained.")
         paths[name] = path
     return paths
 
@@ -151,23 +135,10 @@ def store_adapter(*, job: FineTuneJob, result: TrainResult) -> dict[str, Any]:
 def resolved_hyperparameters(
     *, lora: LoraSettings, train: TrainSettings, merge: bool, result: TrainResult
 ) -> dict[str, Any]:
-    target = lora.target_modules
     return {
         "n_epochs": train.epochs,
         "batch_size": train.batch_size,
-        "learning_rate": train.learning_rate,
-        "grad_accum": train.grad_accum,
-        "max_seq_length": train.max_seq_length,
-        "packing": train.packing,
-        "bf16": result.precision == "bf16",
-        "lora_rank": lora.rank,
-        "lora_alpha": lora.alpha,
-        "lora_dropout": lora.dropout,
-        "lora_target_modules": target if isinstance(target, str) else ",".join(target),
-        "eval_every": train.eval_every,
-        "save_every": train.save_every,
-        "max_steps": train.max_steps,
-        "merge_weights": merge,
+        **settings_record(lora, train, bf16=result.precision == "bf16", merge=merge),
         "seed": train.seed,
     }
 

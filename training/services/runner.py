@@ -11,7 +11,6 @@ whose reply was lost left behind.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import tempfile
@@ -22,7 +21,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,13 +33,12 @@ from training.providers import (
     get_provider,
 )
 from training.services import config
-from training.services.launch import LaunchError
+from training.services.launch import LaunchError, copy_verified
 from training.services.sync import sync_finetune, timeline_key
 
 logger = logging.getLogger(__name__)
 
 Schedule = Callable[[FineTuneJob, float], None]
-CHUNK = 1024 * 1024
 
 
 def schedule_continuation(job: FineTuneJob, delay: float) -> None:
@@ -193,27 +190,13 @@ def materialized(job: FineTuneJob, name: str) -> Iterator[Path]:
     bytes hashed, for local and remote storage alike. The name tells whoever lists the
     files at the provider which dataset, version and job an upload belongs to.
     """
-    from curation.services.snapshots import TamperedFileError, record_tampered
-
     version = job.version
     info = version.file_info(name)
     if info is None:
         raise LaunchError([f"{version.download_name(name)} is missing from the version's files"])
     with tempfile.TemporaryDirectory(prefix="curator-finetune-") as folder:
         path = Path(folder) / f"{version.dataset.slug}-v{version.number}-ft{job.pk}-{name}"
-        digest = hashlib.sha256()
-        try:
-            with default_storage.open(info["name"], "rb") as source, path.open("wb") as target:
-                for chunk in iter(lambda: source.read(CHUNK), b""):
-                    digest.update(chunk)
-                    target.write(chunk)
-            actual: str | None = digest.hexdigest()
-        except FileNotFoundError:
-            actual = None
-        if actual != info["sha256"]:
-            error = TamperedFileError(version, name, info["sha256"], actual)
-            record_tampered(error=error, user=None)
-            raise LaunchError([f"{error} Nothing was uploaded."])
+        copy_verified(version, name, info, path, outcome="Nothing was uploaded.")
         yield path
 
 
