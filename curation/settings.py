@@ -178,8 +178,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # Presidio logs every recognizer it loads at INFO; that buries the worker's own log.
-    "loggers": {"presidio-analyzer": {"level": "WARNING"}, "presidio-anonymizer": {"level": "WARNING"}},
+    # Presidio logs every recognizer it loads (and skips); that buries the worker's own log.
+    "loggers": {"presidio-analyzer": {"level": "ERROR"}, "presidio-anonymizer": {"level": "ERROR"}},
 }
 
 # Training providers. Keys never live in settings: api_key_env names the variable holding one.
