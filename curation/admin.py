@@ -42,10 +42,27 @@ class ImportLineErrorInline(admin.TabularInline):
 
 @admin.register(ImportBatch)
 class ImportBatchAdmin(admin.ModelAdmin):
-    list_display = ["original_name", "dataset", "status", "read", "imported", "duplicates", "invalid", "created_at"]
+    list_display = [
+        "original_name",
+        "dataset",
+        "status",
+        "read",
+        "imported",
+        "duplicates",
+        "invalid",
+        "created_at",
+    ]
     list_filter = ["status", "dataset"]
     search_fields = ["original_name", "sha256"]
-    readonly_fields = ["sha256", "size", "rq_job_id", "heartbeat_at", "started_at", "finished_at", "attempts"]
+    readonly_fields = [
+        "sha256",
+        "size",
+        "rq_job_id",
+        "heartbeat_at",
+        "started_at",
+        "finished_at",
+        "attempts",
+    ]
     inlines = [ImportLineErrorInline]
 
 
@@ -70,7 +87,15 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["created_at", "actor", "action", "object_type", "object_id", "dataset"]
     list_filter = ["action", "dataset"]
     search_fields = ["action", "object_id"]
-    readonly_fields = ["created_at", "actor", "action", "object_type", "object_id", "dataset", "details"]
+    readonly_fields = [
+        "created_at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "dataset",
+        "details",
+    ]
 
     def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
         return False
@@ -82,7 +107,15 @@ from curation.models import AccessToken, DatasetVersion, TrainingPrice  # noqa: 
 
 @admin.register(DatasetVersion)
 class DatasetVersionAdmin(admin.ModelAdmin):
-    list_display = ["dataset", "number", "status", "examples", "train_examples", "validation_examples", "created_at"]
+    list_display = [
+        "dataset",
+        "number",
+        "status",
+        "examples",
+        "train_examples",
+        "validation_examples",
+        "created_at",
+    ]
     list_filter = ["status", "dataset"]
     readonly_fields = [field.name for field in DatasetVersion._meta.fields]
 
@@ -102,7 +135,15 @@ class AccessTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
-    readonly_fields = ["user", "name", "token_hash", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "user",
+        "name",
+        "token_hash",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
 
     def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
         return False  # a secret is only ever shown to its owner, on their own page
@@ -110,7 +151,14 @@ class AccessTokenAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingPrice)
 class TrainingPriceAdmin(admin.ModelAdmin):
-    list_display = ["provider", "model", "price_per_million", "token_limit", "updated_at", "updated_by"]
+    list_display = [
+        "provider",
+        "model",
+        "price_per_million",
+        "token_limit",
+        "updated_at",
+        "updated_by",
+    ]
     list_filter = ["provider"]
     readonly_fields = ["updated_at", "updated_by"]
 

@@ -42,7 +42,10 @@ class RubricField(forms.CharField):
             except ValueError:
                 return value
         if isinstance(value, list):
-            return "\n".join(f"{item.get('name', '')}: {item.get('description', '')}".rstrip(": ") for item in value)
+            return "\n".join(
+                f"{item.get('name', '')}: {item.get('description', '')}".rstrip(": ")
+                for item in value
+            )
         return ""
 
     def to_python(self, value: Any) -> list[dict[str, str]]:
@@ -55,10 +58,14 @@ class RubricField(forms.CharField):
             name, _, description = line.partition(":")
             name = name.strip()
             if not name:
-                raise forms.ValidationError(f"Line {number}: a criterion needs a name before the colon.")
+                raise forms.ValidationError(
+                    f"Line {number}: a criterion needs a name before the colon."
+                )
             key = slugify(name).replace("-", "_") or f"criterion_{number}"
             if key in keys:
-                raise forms.ValidationError(f"Line {number}: the criterion {name!r} is listed twice.")
+                raise forms.ValidationError(
+                    f"Line {number}: the criterion {name!r} is listed twice."
+                )
             keys.add(key)
             criteria.append({"key": key, "name": name, "description": description.strip()})
         if not criteria:
@@ -67,7 +74,9 @@ class RubricField(forms.CharField):
 
 
 class DatasetSettingsForm(forms.ModelForm):
-    rubric = RubricField(help_text="One criterion per line as `Name: what a 5 means`. Scored 1 to 5.")
+    rubric = RubricField(
+        help_text="One criterion per line as `Name: what a 5 means`. Scored 1 to 5."
+    )
 
     class Meta:
         model = Dataset
@@ -81,7 +90,10 @@ class DatasetSettingsForm(forms.ModelForm):
             "approval_rule",
             "rubric",
         ]
-        widgets = {"description": forms.Textarea(attrs={"rows": 3}), "system_prompt": forms.Textarea(attrs={"rows": 4})}
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "system_prompt": forms.Textarea(attrs={"rows": 4}),
+        }
 
     def clean_reviews_needed(self) -> int:
         value = self.cleaned_data["reviews_needed"]
@@ -102,7 +114,9 @@ class MemberAddForm(forms.Form):
         username = self.cleaned_data["username"].strip()
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
-            raise forms.ValidationError(f"No active user is called {username!r}. Site staff create users in the admin.")
+            raise forms.ValidationError(
+                f"No active user is called {username!r}. Site staff create users in the admin."
+            )
         if Membership.objects.filter(dataset=self.dataset, user=user).exists():
             raise forms.ValidationError(f"{username} is already a member.")
         return user
@@ -114,7 +128,9 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 class MultipleFileField(forms.FileField):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".jsonl,.json,.csv,.gz,.txt"}))
+        kwargs.setdefault(
+            "widget", MultipleFileInput(attrs={"accept": ".jsonl,.json,.csv,.gz,.txt"})
+        )
         super().__init__(*args, **kwargs)
 
     def clean(self, data: Any, initial: Any = None) -> list[Any]:
@@ -125,7 +141,9 @@ class MultipleFileField(forms.FileField):
 
 
 class ImportUploadForm(forms.Form):
-    files = MultipleFileField(help_text="JSONL, JSON, CSV, or any of them gzipped (.gz). Several files at once are fine.")
+    files = MultipleFileField(
+        help_text="JSONL, JSON, CSV, or any of them gzipped (.gz). Several files at once are fine."
+    )
     format = forms.ChoiceField(choices=ImportFormat.choices, initial=ImportFormat.AUTO)
 
     def clean_files(self) -> list[Any]:

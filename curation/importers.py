@@ -203,7 +203,9 @@ def _jsonl_records(stream: IO[bytes], fmt: str, *, max_line_bytes: int) -> Itera
             yield _describe_bad_line(raw, line_number, start_offset)
             continue
         if not isinstance(value, dict):
-            yield SourceRecord(line=line_number, reason=f"not a JSON object but {_type_name(value)}")
+            yield SourceRecord(
+                line=line_number, reason=f"not a JSON object but {_type_name(value)}"
+            )
             continue
         yield _normalize(fmt, line_number, value)
 
@@ -223,7 +225,10 @@ def _describe_bad_line(raw: bytes, line_number: int, start_offset: int) -> Sourc
     try:
         json.loads(text)
     except ValueError as error:
-        return SourceRecord(line=line_number, reason=f"not valid JSON: {error.msg} (column {getattr(error, 'colno', '?')})")
+        return SourceRecord(
+            line=line_number,
+            reason=f"not valid JSON: {error.msg} (column {getattr(error, 'colno', '?')})",
+        )
     return SourceRecord(line=line_number, reason="not valid JSON")
 
 

@@ -37,7 +37,9 @@ def keyset_page(queryset: QuerySet, request: HttpRequest, *, per_page: int = 50)
         has_newer = len(rows) > per_page
         items = list(reversed(rows[:per_page]))
         next_after = items[-1].pk if items else None
-        return KeysetPage(items, next_after, items[0].pk if items and has_newer else None, not has_newer)
+        return KeysetPage(
+            items, next_after, items[0].pk if items and has_newer else None, not has_newer
+        )
     if after is not None:
         queryset = queryset.filter(pk__lt=after)
     rows = list(queryset.order_by("-pk")[: per_page + 1])

@@ -31,7 +31,9 @@ def get_dataset_for_user(request: HttpRequest, slug: str, *, admin: bool = False
     return dataset
 
 
-def get_batch_for_user(request: HttpRequest, slug: str, batch_id: int, *, admin: bool = False) -> ImportBatch:
+def get_batch_for_user(
+    request: HttpRequest, slug: str, batch_id: int, *, admin: bool = False
+) -> ImportBatch:
     dataset = get_dataset_for_user(request, slug, admin=admin)
     try:
         batch = ImportBatch.objects.get(pk=batch_id, dataset=dataset)

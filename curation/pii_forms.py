@@ -42,7 +42,8 @@ class PatternsField(forms.CharField):
     def prepare_value(self, value: Any) -> str:
         if isinstance(value, list):
             return "\n".join(
-                f"{p['entity']}: {p['pattern']}" + (f" | {p['score']}" if p.get("score", 1.0) != 1.0 else "")
+                f"{p['entity']}: {p['pattern']}"
+                + (f" | {p['score']}" if p.get("score", 1.0) != 1.0 else "")
                 for p in value
             )
         return value or ""
@@ -56,33 +57,63 @@ class PatternsField(forms.CharField):
             entity, sep, rest = line.partition(":")
             if not sep or not entity.strip() or not rest.strip():
                 raise forms.ValidationError(f"Line {number}: write `ENTITY: regex`.")
-            pattern, _, score_text = rest.strip().rpartition(" | ") if " | " in rest else (rest.strip(), "", "")
+            pattern, _, score_text = (
+                rest.strip().rpartition(" | ") if " | " in rest else (rest.strip(), "", "")
+            )
             score = 1.0
             if score_text:
                 try:
                     score = float(score_text)
                 except ValueError:
-                    raise forms.ValidationError(f"Line {number}: the score {score_text!r} is not a number.") from None
+                    raise forms.ValidationError(
+                        f"Line {number}: the score {score_text!r} is not a number."
+                    ) from None
             try:
                 regex.compile(pattern)
             except regex.error as error:
-                raise forms.ValidationError(f"Line {number}: the pattern does not compile ({error}).") from None
-            patterns.append({"entity": entity.strip().upper().replace(" ", "_"), "pattern": pattern, "score": score})
+                raise forms.ValidationError(
+                    f"Line {number}: the pattern does not compile ({error})."
+                ) from None
+            patterns.append(
+                {
+                    "entity": entity.strip().upper().replace(" ", "_"),
+                    "pattern": pattern,
+                    "score": score,
+                }
+            )
         return patterns
 
 
 class PiiSettingsForm(forms.ModelForm):
     pii_entities = forms.MultipleChoiceField(
-        label="Entity types", choices=[(e, e) for e in KNOWN_ENTITIES], widget=forms.CheckboxSelectMultiple, required=False
+        label="Entity types",
+        choices=[(e, e) for e in KNOWN_ENTITIES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
     )
-    pii_allow_list = LinesField(label="Allow-list (never redact)", required=False, help_text="One value per line, e.g. product names.")
-    pii_deny_list = LinesField(label="Deny-list (always redact)", required=False, help_text="One value per line.")
-    pii_patterns = PatternsField(label="Custom patterns", required=False, help_text="One per line: `ENTITY: regex`, optionally ` | score`.")
+    pii_allow_list = LinesField(
+        label="Allow-list (never redact)",
+        required=False,
+        help_text="One value per line, e.g. product names.",
+    )
+    pii_deny_list = LinesField(
+        label="Deny-list (always redact)", required=False, help_text="One value per line."
+    )
+    pii_patterns = PatternsField(
+        label="Custom patterns",
+        required=False,
+        help_text="One per line: `ENTITY: regex`, optionally ` | score`.",
+    )
 
     class Meta:
         model = Dataset
         fields = [
-            "pii_entities", "pii_threshold", "pii_operator", "pii_allow_list", "pii_deny_list", "pii_patterns",
+            "pii_entities",
+            "pii_threshold",
+            "pii_operator",
+            "pii_allow_list",
+            "pii_deny_list",
+            "pii_patterns",
             "purge_originals_after_approval",
         ]
 
@@ -94,7 +125,11 @@ class PiiSettingsForm(forms.ModelForm):
 
 
 class AddFindingForm(forms.Form):
-    text = forms.CharField(max_length=2000, strip=False, help_text="Exact text to redact; every occurrence is redacted.")
+    text = forms.CharField(
+        max_length=2000,
+        strip=False,
+        help_text="Exact text to redact; every occurrence is redacted.",
+    )
     entity_type = forms.CharField(max_length=64, initial="PERSON")
     message_index = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     field = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)

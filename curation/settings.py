@@ -150,11 +150,36 @@ CURATOR_VALIDATION_FRACTION = env_float("CURATOR_VALIDATION_FRACTION", 0.1)
 # Seeds the training price table (curation.TrainingPrice) the first time it is read; staff
 # edit the table afterwards at /prices/. USD per million trained tokens, per-example limit.
 CURATOR_TRAINING_PRICES = [
-    {"provider": "openai", "model": "gpt-4.1-2025-04-14", "price_per_million": 25.0, "token_limit": 65536},
-    {"provider": "openai", "model": "gpt-4.1-mini-2025-04-14", "price_per_million": 5.0, "token_limit": 65536},
-    {"provider": "openai", "model": "gpt-4.1-nano-2025-04-14", "price_per_million": 1.5, "token_limit": 65536},
-    {"provider": "openai", "model": "gpt-4o-2024-08-06", "price_per_million": 25.0, "token_limit": 65536},
-    {"provider": "openai", "model": "gpt-4o-mini-2024-07-18", "price_per_million": 3.0, "token_limit": 65536},
+    {
+        "provider": "openai",
+        "model": "gpt-4.1-2025-04-14",
+        "price_per_million": 25.0,
+        "token_limit": 65536,
+    },
+    {
+        "provider": "openai",
+        "model": "gpt-4.1-mini-2025-04-14",
+        "price_per_million": 5.0,
+        "token_limit": 65536,
+    },
+    {
+        "provider": "openai",
+        "model": "gpt-4.1-nano-2025-04-14",
+        "price_per_million": 1.5,
+        "token_limit": 65536,
+    },
+    {
+        "provider": "openai",
+        "model": "gpt-4o-2024-08-06",
+        "price_per_million": 25.0,
+        "token_limit": 65536,
+    },
+    {
+        "provider": "openai",
+        "model": "gpt-4o-mini-2024-07-18",
+        "price_per_million": 3.0,
+        "token_limit": 65536,
+    },
 ]
 # Where snapshot files live in the default storage (local media folder or S3-compatible).
 CURATOR_SNAPSHOT_PREFIX = env_str("CURATOR_SNAPSHOT_PREFIX", "snapshots")
@@ -204,7 +229,14 @@ CURATOR_TRAINING_PROVIDERS = (
         }
     ]
     if env_str("OPENAI_API_KEY", "")
-    else [{"name": "simulator", "kind": "simulator", "label": "OpenAI simulator", "models": _FINE_TUNE_MODELS}]
+    else [
+        {
+            "name": "simulator",
+            "kind": "simulator",
+            "label": "OpenAI simulator",
+            "models": _FINE_TUNE_MODELS,
+        }
+    ]
 )
 
 RQ = {"WORKER_CLASS": "curation.worker.CuratorWorker"}
@@ -232,7 +264,10 @@ if CURATOR_LOCAL_MODELS:
             "label": env_str("CURATOR_LOCAL_LABEL", "Local GPU (LoRA)"),
             # Our own hardware: nothing to pay per token. token_limit is per example.
             "models": {
-                name: {"token_limit": env_int("CURATOR_LOCAL_TOKEN_LIMIT", 32768), "price_per_million": 0}
+                name: {
+                    "token_limit": env_int("CURATOR_LOCAL_TOKEN_LIMIT", 32768),
+                    "price_per_million": 0,
+                }
                 for name in CURATOR_LOCAL_MODELS
             },
             "cache_dir": env_str("CURATOR_LOCAL_CACHE_DIR", "") or None,

@@ -107,8 +107,12 @@ def _encode_lengths(encoding: tiktoken.Encoding, texts: list[str]) -> list[int]:
         # tiktoken releases the GIL, so the two halves run on two cores.
         half = len(distinct) // 2
         with ThreadPoolExecutor(max_workers=1) as pool:
-            second = pool.submit(lambda: [len(encoding.encode_ordinary(text)) for text in distinct[half:]])
-            counts = [len(encoding.encode_ordinary(text)) for text in distinct[:half]] + second.result()
+            second = pool.submit(
+                lambda: [len(encoding.encode_ordinary(text)) for text in distinct[half:]]
+            )
+            counts = [
+                len(encoding.encode_ordinary(text)) for text in distinct[:half]
+            ] + second.result()
     by_text = dict(zip(distinct, counts, strict=True))
     return [by_text[text] for text in texts]
 

@@ -9,7 +9,11 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
-    path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
     path("datasets/new/", datasets.dataset_create, name="dataset_create"),
     path("d/<slug:slug>/", datasets.dataset_detail, name="dataset_detail"),
     path("d/<slug:slug>/settings/", datasets.dataset_settings, name="dataset_settings"),
@@ -17,7 +21,11 @@ urlpatterns = [
     path("d/<slug:slug>/members/<int:member_id>/", datasets.member_update, name="member_update"),
     path("d/<slug:slug>/imports/", imports.import_list, name="import_list"),
     path("d/<slug:slug>/imports/<int:batch_id>/", imports.import_detail, name="import_detail"),
-    path("d/<slug:slug>/imports/<int:batch_id>/errors.csv", imports.import_errors_csv, name="import_errors_csv"),
+    path(
+        "d/<slug:slug>/imports/<int:batch_id>/errors.csv",
+        imports.import_errors_csv,
+        name="import_errors_csv",
+    ),
     path("d/<slug:slug>/imports/<int:batch_id>/retry/", imports.import_retry, name="import_retry"),
     path("d/<slug:slug>/conversations/", conversations.conversation_list, name="conversation_list"),
     path(
@@ -26,14 +34,20 @@ urlpatterns = [
         name="conversation_detail",
     ),
     path(
-        "d/<slug:slug>/conversations/<int:conversation_id>/chat/", pii.conversation_chat, name="conversation_chat"
+        "d/<slug:slug>/conversations/<int:conversation_id>/chat/",
+        pii.conversation_chat,
+        name="conversation_chat",
     ),
     path(
         "d/<slug:slug>/conversations/<int:conversation_id>/findings/<int:finding_id>/",
         pii.finding_decide,
         name="finding_decide",
     ),
-    path("d/<slug:slug>/conversations/<int:conversation_id>/findings/", pii.finding_add, name="finding_add"),
+    path(
+        "d/<slug:slug>/conversations/<int:conversation_id>/findings/",
+        pii.finding_add,
+        name="finding_add",
+    ),
     path("d/<slug:slug>/pii/", pii.pii_overview, name="pii_overview"),
     path("d/<slug:slug>/pii/settings/", pii.pii_settings, name="pii_settings"),
     path("d/<slug:slug>/pii/rerun/", pii.pii_rerun, name="pii_rerun"),
@@ -41,7 +55,11 @@ urlpatterns = [
     path("d/<slug:slug>/pii/purge/", pii.pii_purge, name="pii_purge"),
     # Review workflow
     path("d/<slug:slug>/review/", reviews.review_start, name="review_start"),
-    path("d/<slug:slug>/review/<int:conversation_id>/", reviews.review_conversation, name="review_conversation"),
+    path(
+        "d/<slug:slug>/review/<int:conversation_id>/",
+        reviews.review_conversation,
+        name="review_conversation",
+    ),
     path(
         "d/<slug:slug>/review/<int:conversation_id>/previous/",
         reviews.review_step,
@@ -61,23 +79,51 @@ urlpatterns = [
     ),
     path("d/<slug:slug>/adjudication/", reviews.adjudication_list, name="adjudication_list"),
     path(
-        "d/<slug:slug>/adjudication/<int:conversation_id>/", reviews.adjudication_detail, name="adjudication_detail"
+        "d/<slug:slug>/adjudication/<int:conversation_id>/",
+        reviews.adjudication_detail,
+        name="adjudication_detail",
     ),
     path("d/<slug:slug>/stats/", reviews.review_stats, name="review_stats"),
     path("d/<slug:slug>/duplicates/", reviews.review_clusters, name="review_clusters"),
-    path("d/<slug:slug>/duplicates/<int:cluster>/keep/", reviews.review_keep_one, name="review_keep_one"),
+    path(
+        "d/<slug:slug>/duplicates/<int:cluster>/keep/",
+        reviews.review_keep_one,
+        name="review_keep_one",
+    ),
     path("d/<slug:slug>/bulk/", reviews.review_bulk, name="review_bulk"),
     path("d/<slug:slug>/audit/", audit.audit_log, name="audit_log"),
     # Dataset versions (snapshots), downloads, access tokens, training prices
     path("d/<slug:slug>/versions/", snapshots.version_list, name="version_list"),
     path("d/<slug:slug>/versions/new/", snapshots.version_create, name="version_create"),
     path("d/<slug:slug>/versions/<int:number>/", snapshots.version_detail, name="version_detail"),
-    path("d/<slug:slug>/versions/<int:number>/datasheet/", snapshots.version_datasheet, name="version_datasheet"),
-    path("d/<slug:slug>/versions/<int:number>/retry/", snapshots.version_retry, name="version_retry"),
-    path("d/<slug:slug>/versions/<int:number>/delete/", snapshots.version_delete, name="version_delete"),
-    path("d/<slug:slug>/versions/<int:number>/files/<str:name>", snapshots.version_file, name="version_file"),
-    path("d/<slug:slug>/versions/<int:number>/download.zip", snapshots.version_zip, name="version_zip"),
-    path("d/<slug:slug>/versions/<int:number>/diff/<int:other>/", snapshots.version_diff, name="version_diff"),
+    path(
+        "d/<slug:slug>/versions/<int:number>/datasheet/",
+        snapshots.version_datasheet,
+        name="version_datasheet",
+    ),
+    path(
+        "d/<slug:slug>/versions/<int:number>/retry/", snapshots.version_retry, name="version_retry"
+    ),
+    path(
+        "d/<slug:slug>/versions/<int:number>/delete/",
+        snapshots.version_delete,
+        name="version_delete",
+    ),
+    path(
+        "d/<slug:slug>/versions/<int:number>/files/<str:name>",
+        snapshots.version_file,
+        name="version_file",
+    ),
+    path(
+        "d/<slug:slug>/versions/<int:number>/download.zip",
+        snapshots.version_zip,
+        name="version_zip",
+    ),
+    path(
+        "d/<slug:slug>/versions/<int:number>/diff/<int:other>/",
+        snapshots.version_diff,
+        name="version_diff",
+    ),
     path(
         "d/<slug:slug>/versions/<int:number>/diff/<int:other>.json",
         snapshots.version_diff_json,

@@ -51,7 +51,11 @@ class Normalized:
     @property
     def content_hash(self) -> str:
         canonical = orjson.dumps(
-            {"messages": self.messages, "tools": self.tools, "parallel_tool_calls": self.parallel_tool_calls},
+            {
+                "messages": self.messages,
+                "tools": self.tools,
+                "parallel_tool_calls": self.parallel_tool_calls,
+            },
             option=orjson.OPT_SORT_KEYS,
         )
         return hashlib.sha256(canonical).hexdigest()
@@ -163,7 +167,9 @@ def _check_message(message: Any, index: int) -> None:
         if role != "assistant":
             raise RecordError("weight is allowed only on assistant messages", f"{where}.weight")
         if message["weight"] not in (0, 1) or isinstance(message["weight"], bool):
-            raise RecordError(f"weight must be 0 or 1, got {message['weight']!r}", f"{where}.weight")
+            raise RecordError(
+                f"weight must be 0 or 1, got {message['weight']!r}", f"{where}.weight"
+            )
     if role == "tool" and not message.get("tool_call_id"):
         raise RecordError("tool message without tool_call_id", f"{where}.tool_call_id")
     if "name" in message and not isinstance(message["name"], str):
@@ -179,7 +185,11 @@ def check_messages(messages: Any) -> list[dict[str, Any]]:
         raise RecordError("messages is empty", "messages")
     has_assistant = False
     for index, message in enumerate(messages):
-        if type(message) is dict and message.keys() == _PLAIN_KEYS and type(message["content"]) is str:
+        if (
+            type(message) is dict
+            and message.keys() == _PLAIN_KEYS
+            and type(message["content"]) is str
+        ):
             # The common case, a plain text message, checked without building error paths.
             role = message["role"]
             if role in _PLAIN_ROLES:

@@ -78,8 +78,18 @@ def run_worker(clear_queues) -> Callable[..., subprocess.CompletedProcess]:  # t
             "DATABASE_URL": f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}",
         }
         result = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), "rqworker", *(queues or ("default",)), "--burst"],
-            env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "rqworker",
+                *(queues or ("default",)),
+                "--burst",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         return result

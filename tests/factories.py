@@ -44,9 +44,15 @@ class ImportBatchFactory(factory.django.DjangoModelFactory):
     file = factory.django.FileField(filename="chats.jsonl", data=b"")
 
 
-def chat(user: str = "Hello", assistant: str = "Hi! How can I help?", system: str | None = "Be helpful.") -> list[dict]:
+def chat(
+    user: str = "Hello", assistant: str = "Hi! How can I help?", system: str | None = "Be helpful."
+) -> list[dict]:
     messages = [{"role": "system", "content": system}] if system else []
-    return [*messages, {"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return [
+        *messages,
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": assistant},
+    ]
 
 
 class ConversationFactory(factory.django.DjangoModelFactory):

@@ -18,4 +18,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 STATIC_ROOT = tempfile.mkdtemp(prefix="curator-test-static-")
 # A test database per run, so parallel runs on one machine do not drop each other's.
-DATABASES["default"]["TEST"] = {"NAME": os.environ.get("CURATOR_TEST_DB") or f"test_curator_{os.getpid()}"}  # noqa: F405
+DATABASES["default"]["TEST"] = {  # noqa: F405
+    "NAME": os.environ.get("CURATOR_TEST_DB") or f"test_curator_{os.getpid()}"
+}

@@ -59,7 +59,9 @@ class ConversationQuerySet(models.QuerySet):
         """Full-text search over the original messages' strings (websearch syntax:
         words, "a phrase", -excluded, or) on the stored, GIN-indexed `search_vector`, which the
         quality job after an import fills (an expression index would tax every insert)."""
-        return self.filter(search_vector=SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch"))
+        return self.filter(
+            search_vector=SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+        )
 
     def needing_review(self, needed: int) -> ConversationQuerySet:
         """In review with fewer reviews than the dataset needs."""
@@ -112,7 +114,12 @@ class Conversation(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     # The detection run that last analyzed this conversation (a retry skips those done).
     pii_run = models.ForeignKey(
-        "curation.PiiRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        "curation.PiiRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     review_count = models.PositiveSmallIntegerField(default=0)
     # Mean rubric score over this conversation's reviews, kept up to date by the review workflow.
@@ -122,7 +129,12 @@ class Conversation(models.Model):
     near_dup_cluster = models.PositiveBigIntegerField(null=True, blank=True)
     search_vector = SearchVectorField(null=True, blank=True, editable=False)
     leased_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -143,7 +155,9 @@ class Conversation(models.Model):
             GinIndex(fields=["flags"]),
             GinIndex(fields=["search_vector"], name="conversation_search"),
             models.Index(
-                fields=["near_dup_cluster"], name="conversation_cluster", condition=models.Q(near_dup_cluster__isnull=False)
+                fields=["near_dup_cluster"],
+                name="conversation_cluster",
+                condition=models.Q(near_dup_cluster__isnull=False),
             ),
         ]
 

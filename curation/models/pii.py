@@ -26,7 +26,9 @@ class PiiFinding(models.Model):
     the original leaves no copy behind.
     """
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="findings")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="findings"
+    )
     message_index = models.PositiveIntegerField()
     # Which text of the message: "content", "content.N.text", "name", "tool_calls.N.function.arguments", …
     field = models.CharField(max_length=100, default="content")
@@ -34,8 +36,12 @@ class PiiFinding(models.Model):
     end = models.PositiveIntegerField()
     entity_type = models.CharField(max_length=64)
     score = models.FloatField(default=1.0)
-    source = models.CharField(max_length=16, choices=FindingSource.choices, default=FindingSource.DETECTOR)
-    decision = models.CharField(max_length=16, choices=FindingDecision.choices, default=FindingDecision.REDACT)
+    source = models.CharField(
+        max_length=16, choices=FindingSource.choices, default=FindingSource.DETECTOR
+    )
+    decision = models.CharField(
+        max_length=16, choices=FindingDecision.choices, default=FindingDecision.REDACT
+    )
     # Set when a person decided; such findings survive a re-run of detection.
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -45,9 +51,14 @@ class PiiFinding(models.Model):
 
     class Meta:
         ordering = ["message_index", "field", "start", "id"]
-        indexes = [models.Index(fields=["conversation", "message_index"]), models.Index(fields=["entity_type"])]
+        indexes = [
+            models.Index(fields=["conversation", "message_index"]),
+            models.Index(fields=["entity_type"]),
+        ]
         constraints = [
-            models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="finding_span_not_empty"),
+            models.CheckConstraint(
+                condition=models.Q(end__gt=models.F("start")), name="finding_span_not_empty"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,9 @@ class QualityRun(Job):
     queue_name = "default"
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="quality_runs")
-    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="quality_runs")
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="quality_runs"
+    )
     clusters = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -118,9 +118,13 @@ def import_batch(*, batch: ImportBatch) -> ImportBatch:
     # Progress is bytes of the stored file read so far (compressed bytes for .gz).
     stream, counter = open_binary(path)
     with stream, _ChunkWriter(batch) as writer:
-        records = iter_records(stream, fmt, max_line_bytes=settings.CURATOR_MAX_LINE_BYTES, skip=batch.read)
+        records = iter_records(
+            stream, fmt, max_line_bytes=settings.CURATOR_MAX_LINE_BYTES, skip=batch.read
+        )
         for chunk in _chunks(records, settings.CURATOR_IMPORT_BATCH_SIZE):
-            writer.put(_prepare_chunk(batch=batch, dataset=dataset, chunk=chunk, done=counter.position))
+            writer.put(
+                _prepare_chunk(batch=batch, dataset=dataset, chunk=chunk, done=counter.position)
+            )
     batch.succeed(done=batch.total or batch.done)
     return batch
 
@@ -134,7 +138,9 @@ class PreparedChunk:
     done: int | None
 
 
-def _prepare_chunk(*, batch: ImportBatch, dataset: Dataset, chunk: list[SourceRecord], done: int | None) -> PreparedChunk:
+def _prepare_chunk(
+    *, batch: ImportBatch, dataset: Dataset, chunk: list[SourceRecord], done: int | None
+) -> PreparedChunk:
     """The CPU half of a chunk: dedup inside it, token counts, flags, rows for COPY."""
     good = [record for record in chunk if record.normalized is not None]
     bad = [record for record in chunk if record.normalized is None]
@@ -154,11 +160,26 @@ def _prepare_chunk(*, batch: ImportBatch, dataset: Dataset, chunk: list[SourceRe
         flags = normalized.warnings()
         if tokens > dataset.token_limit:
             flags.append("over_token_limit")
-        rows.append((
-            dataset.pk, batch.pk, record.line, normalized.messages, normalized.tools, normalized.parallel_tool_calls,
-            digest, "pending_pii", len(normalized.messages), tokens, assistant_tokens, flags, normalized.metadata,
-            0, now, now,
-        ))
+        rows.append(
+            (
+                dataset.pk,
+                batch.pk,
+                record.line,
+                normalized.messages,
+                normalized.tools,
+                normalized.parallel_tool_calls,
+                digest,
+                "pending_pii",
+                len(normalized.messages),
+                tokens,
+                assistant_tokens,
+                flags,
+                normalized.metadata,
+                0,
+                now,
+                now,
+            )
+        )
     return PreparedChunk(rows=rows, bad=bad, good=len(good), read=len(chunk), done=done)
 
 
@@ -167,7 +188,10 @@ def _write_chunk(batch: ImportBatch, prepared: PreparedChunk) -> None:
     with transaction.atomic():
         inserted, warnings = _copy_insert(prepared.rows)
         ImportLineError.objects.bulk_create(
-            [ImportLineError(batch=batch, line=r.line, field=r.field[:200], reason=r.reason) for r in prepared.bad],
+            [
+                ImportLineError(batch=batch, line=r.line, field=r.field[:200], reason=r.reason)
+                for r in prepared.bad
+            ],
             ignore_conflicts=True,
         )
         fields: dict[str, Any] = {
@@ -194,7 +218,9 @@ class _ChunkWriter:
         self.threaded = not connection.in_atomic_block
         self.queue: queue.Queue[PreparedChunk | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name=f"import-writer-{batch.pk}", daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, name=f"import-writer-{batch.pk}", daemon=True
+        )
 
     def __enter__(self) -> _ChunkWriter:
         if self.threaded:

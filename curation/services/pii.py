@@ -74,7 +74,9 @@ def pii_config_for(dataset: Dataset) -> Any:
 
 
 def _targets(run: PiiRun) -> Any:
-    conversations = Conversation.objects.filter(dataset_id=run.dataset_id, originals_purged_at__isnull=True)
+    conversations = Conversation.objects.filter(
+        dataset_id=run.dataset_id, originals_purged_at__isnull=True
+    )
     if not run.rescan_all:
         conversations = conversations.filter(status=ConversationStatus.PENDING_PII)
     return conversations
@@ -94,7 +96,9 @@ def start_detection(
         run.total = total
         run.save()
         if user is not None:
-            AuditEvent.record(actor=user, action="pii.run", obj=run, dataset=dataset, rescan_all=rescan_all)
+            AuditEvent.record(
+                actor=user, action="pii.run", obj=run, dataset=dataset, rescan_all=rescan_all
+            )
         if enqueue:
             run.enqueue()
     return run
@@ -136,7 +140,9 @@ def plan_detection(*, run_id: int) -> None:
 
     def flush() -> None:
         nonlocal chunks
-        queue.enqueue("curation.jobs.detect_pii_chunk", run.pk, chunk[0], chunk[-1], job_timeout=3600)
+        queue.enqueue(
+            "curation.jobs.detect_pii_chunk", run.pk, chunk[0], chunk[-1], job_timeout=3600
+        )
         chunks += 1
 
     for conversation_id in remaining.iterator(chunk_size=10_000):
@@ -228,7 +234,11 @@ def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]
             .prefetch_related("revisions")
         )
         if not locked:
-            logger.warning("PII run %s: conversations %s were locked or already scanned", run.pk, list(detections)[:3])
+            logger.warning(
+                "PII run %s: conversations %s were locked or already scanned",
+                run.pk,
+                list(detections)[:3],
+            )
             return 0
         ids = [conversation.pk for conversation in locked]
         PiiFinding.objects.filter(conversation_id__in=ids, decided_by__isnull=True).delete()
@@ -300,7 +310,9 @@ def start_detection_after_import(*, dataset: Dataset) -> PiiRun | None:
 
 def refresh_redacted(conversation: Conversation) -> None:
     conversation.redacted = redacted_messages(conversation)
-    Conversation.objects.filter(pk=conversation.pk).update(redacted=conversation.redacted, updated_at=timezone.now())
+    Conversation.objects.filter(pk=conversation.pk).update(
+        redacted=conversation.redacted, updated_at=timezone.now()
+    )
 
 
 def set_finding_decision(*, finding: PiiFinding, decision: str, user: Any) -> PiiFinding:
@@ -314,15 +326,27 @@ def set_finding_decision(*, finding: PiiFinding, decision: str, user: Any) -> Pi
         finding.save(update_fields=["decision", "decided_by", "decided_at"])
         refresh_redacted(finding.conversation)
         AuditEvent.record(
-            actor=user, action="pii.decision", obj=finding, dataset=finding.conversation.dataset,
-            conversation=finding.conversation_id, entity_type=finding.entity_type, before=previous, after=decision,
+            actor=user,
+            action="pii.decision",
+            obj=finding,
+            dataset=finding.conversation.dataset,
+            conversation=finding.conversation_id,
+            entity_type=finding.entity_type,
+            before=previous,
+            after=decision,
         )
     return finding
 
 
 def add_reviewer_findings(
-    *, conversation: Conversation, text: str, entity_type: str, user: Any,
-    message_index: int | None = None, field: str | None = None, start: int | None = None,
+    *,
+    conversation: Conversation,
+    text: str,
+    entity_type: str,
+    user: Any,
+    message_index: int | None = None,
+    field: str | None = None,
+    start: int | None = None,
 ) -> list[PiiFinding]:
     """Redact text a detector missed: the exact span given, or every occurrence of `text`."""
     from curation.pii.redaction import iter_text_fields
@@ -337,7 +361,9 @@ def add_reviewer_findings(
             continue
         if start is not None:
             if value[start : start + len(text)] != text:
-                raise ValueError("The selected text is not at that place in the message; reload and try again.")
+                raise ValueError(
+                    "The selected text is not at that place in the message; reload and try again."
+                )
             spans.append((index, place, start))
             continue
         position = value.find(text)
@@ -350,16 +376,28 @@ def add_reviewer_findings(
     with transaction.atomic():
         created = PiiFinding.objects.bulk_create(
             PiiFinding(
-                conversation=conversation, message_index=index, field=place, start=offset, end=offset + len(text),
-                entity_type=entity_type, score=1.0, source=FindingSource.REVIEWER, decision=FindingDecision.REDACT,
-                decided_by=user, decided_at=now,
+                conversation=conversation,
+                message_index=index,
+                field=place,
+                start=offset,
+                end=offset + len(text),
+                entity_type=entity_type,
+                score=1.0,
+                source=FindingSource.REVIEWER,
+                decision=FindingDecision.REDACT,
+                decided_by=user,
+                decided_at=now,
             )
             for index, place, offset in spans
         )
         refresh_redacted(conversation)
         AuditEvent.record(
-            actor=user, action="pii.add", obj=conversation, dataset=conversation.dataset,
-            entity_type=entity_type, occurrences=len(created),
+            actor=user,
+            action="pii.add",
+            obj=conversation,
+            dataset=conversation.dataset,
+            entity_type=entity_type,
+            occurrences=len(created),
         )
     return created
 
@@ -374,14 +412,24 @@ def rescan_messages(*, conversation: Conversation, message_indexes: list[int]) -
     from curation.pii.redaction import iter_text_fields
 
     indexes = set(message_indexes)
-    fields = [(i, f, t) for i, f, t in iter_text_fields(conversation.current_messages()) if i in indexes]
-    results = get_engine().analyze_texts([text for _, _, text in fields], pii_config_for(conversation.dataset))
+    fields = [
+        (i, f, t) for i, f, t in iter_text_fields(conversation.current_messages()) if i in indexes
+    ]
+    results = get_engine().analyze_texts(
+        [text for _, _, text in fields], pii_config_for(conversation.dataset)
+    )
     with transaction.atomic():
         PiiFinding.objects.filter(conversation=conversation, message_index__in=indexes).delete()
         PiiFinding.objects.bulk_create(
             PiiFinding(
-                conversation=conversation, message_index=index, field=field, start=d.start, end=d.end,
-                entity_type=d.entity_type, score=round(float(d.score), 4), source=FindingSource.DETECTOR,
+                conversation=conversation,
+                message_index=index,
+                field=field,
+                start=d.start,
+                end=d.end,
+                entity_type=d.entity_type,
+                score=round(float(d.score), 4),
+                source=FindingSource.DETECTOR,
             )
             for (index, field, _), detections in zip(fields, results, strict=True)
             for d in detections
@@ -392,7 +440,9 @@ def rescan_messages(*, conversation: Conversation, message_indexes: list[int]) -
 # -- retention ---------------------------------------------------------------------------
 
 
-def purge_originals(*, dataset: Dataset, user: Any, conversation_ids: Iterable[int] | None = None) -> int:
+def purge_originals(
+    *, dataset: Dataset, user: Any, conversation_ids: Iterable[int] | None = None
+) -> int:
     """Drop the un-redacted text of approved conversations; the redacted copy stays."""
     conversations = dataset.conversations.filter(
         status=ConversationStatus.APPROVED, originals_purged_at__isnull=True
@@ -432,7 +482,9 @@ def pii_overview(*, dataset: Dataset) -> dict[str, Any]:
     findings = PiiFinding.objects.filter(conversation__dataset=dataset)
     per_type = list(
         findings.values("entity_type")
-        .annotate(total=Count("id"), redacted=Count("id", filter=Q(decision=FindingDecision.REDACT)))
+        .annotate(
+            total=Count("id"), redacted=Count("id", filter=Q(decision=FindingDecision.REDACT))
+        )
         .order_by("-total")
     )
     top = (

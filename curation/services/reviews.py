@@ -130,7 +130,10 @@ def claim_next(
         # SKIP LOCKED: a row another reviewer is claiming right now is passed over, not
         # waited for; once their lease commits, the lease condition excludes it.
         chosen = held or (
-            candidates.order_by("id").select_for_update(skip_locked=True, of=("self",)).only("id").first()
+            candidates.order_by("id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .only("id")
+            .first()
         )
         Conversation.objects.filter(dataset=dataset, leased_to=reviewer).exclude(
             pk__in=[*exclude, *([chosen.pk] if chosen else [])]

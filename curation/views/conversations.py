@@ -15,8 +15,21 @@ def conversation_list(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
     chosen = ConversationFilter.from_params(request.GET)
     conversations = chosen.apply(dataset.conversations.all()).only(
-        "id", "status", "flags", "token_count", "assistant_tokens", "message_count", "original", "redacted",
-        "batch_id", "source_line", "dataset_id", "quality_score", "score_avg", "review_count", "near_dup_cluster",
+        "id",
+        "status",
+        "flags",
+        "token_count",
+        "assistant_tokens",
+        "message_count",
+        "original",
+        "redacted",
+        "batch_id",
+        "source_line",
+        "dataset_id",
+        "quality_score",
+        "score_avg",
+        "review_count",
+        "near_dup_cluster",
     )
     order = SORTS[chosen.sort][0]
     next_cursor = ""
@@ -54,7 +67,9 @@ def _sorted_page(
     descending = order.startswith("-")
     name = order.lstrip("-")
     missing = -1e18 if descending else 1e18
-    rows = conversations.annotate(sort_value=Coalesce(F(name), Value(missing), output_field=FloatField()))
+    rows = conversations.annotate(
+        sort_value=Coalesce(F(name), Value(missing), output_field=FloatField())
+    )
     cursor = request.GET.get("cursor", "")
     value, _, last_id = cursor.partition(":")
     try:

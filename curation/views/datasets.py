@@ -31,7 +31,9 @@ def dataset_create(request: HttpRequest) -> HttpResponse:
             dataset.created_by = request.user
             dataset.save()
             Membership.objects.create(dataset=dataset, user=request.user, role=Role.ADMIN)
-            AuditEvent.record(actor=request.user, action="dataset.create", obj=dataset, dataset=dataset)
+            AuditEvent.record(
+                actor=request.user, action="dataset.create", obj=dataset, dataset=dataset
+            )
         messages.success(request, f"Created {dataset.name}. You are its admin.")
         return redirect(dataset)
     return render(request, "curation/dataset_create.html", {"form": form})
@@ -41,7 +43,10 @@ def dataset_detail(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
     counts = dataset.conversations.aggregate(
         total=Count("id"),
-        **{status.value: Count("id", filter=Q(status=status.value)) for status in ConversationStatus},
+        **{
+            status.value: Count("id", filter=Q(status=status.value))
+            for status in ConversationStatus
+        },
     )
     batches = dataset.batches.select_related("created_by")[:5]
     for batch in batches:
@@ -52,7 +57,9 @@ def dataset_detail(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "dataset": dataset,
             "counts": counts,
-            "statuses": [(status.value, status.label, counts[status.value]) for status in ConversationStatus],
+            "statuses": [
+                (status.value, status.label, counts[status.value]) for status in ConversationStatus
+            ],
             "batches": batches,
             "is_admin": is_dataset_admin(dataset),
             **review_dashboard(dataset),
@@ -75,7 +82,11 @@ def dataset_settings(request: HttpRequest, slug: str) -> HttpResponse:
             )
         messages.success(request, "Settings saved.")
         return redirect("dataset_settings", slug=dataset.slug)
-    return render(request, "curation/dataset_settings.html", {"dataset": dataset, "form": form, "is_admin": True})
+    return render(
+        request,
+        "curation/dataset_settings.html",
+        {"dataset": dataset, "form": form, "is_admin": True},
+    )
 
 
 def dataset_members(request: HttpRequest, slug: str) -> HttpResponse:
@@ -90,17 +101,32 @@ def dataset_members(request: HttpRequest, slug: str) -> HttpResponse:
         if form.is_valid():
             user = form.cleaned_data["username"]
             with transaction.atomic():
-                member = Membership.objects.create(dataset=dataset, user=user, role=form.cleaned_data["role"])
-                AuditEvent.record(
-                    actor=request.user, action="member.add", obj=member, dataset=dataset, user=user.username, role=member.role
+                member = Membership.objects.create(
+                    dataset=dataset, user=user, role=form.cleaned_data["role"]
                 )
-            messages.success(request, f"Added {user.username} as {member.get_role_display().lower()}.")
+                AuditEvent.record(
+                    actor=request.user,
+                    action="member.add",
+                    obj=member,
+                    dataset=dataset,
+                    user=user.username,
+                    role=member.role,
+                )
+            messages.success(
+                request, f"Added {user.username} as {member.get_role_display().lower()}."
+            )
             return redirect("dataset_members", slug=dataset.slug)
     members = dataset.memberships.select_related("user").order_by("user__username")
     return render(
         request,
         "curation/dataset_members.html",
-        {"dataset": dataset, "members": members, "form": form, "is_admin": admin, "roles": Role.choices},
+        {
+            "dataset": dataset,
+            "members": members,
+            "form": form,
+            "is_admin": admin,
+            "roles": Role.choices,
+        },
     )
 
 
@@ -113,28 +139,41 @@ def member_update(request: HttpRequest, slug: str, member_id: int) -> HttpRespon
     is_last_admin = member.role == Role.ADMIN and admins.count() == 1
     if action == "remove":
         if is_last_admin:
-            messages.error(request, "A dataset needs at least one admin; make someone else admin first.")
+            messages.error(
+                request, "A dataset needs at least one admin; make someone else admin first."
+            )
         else:
             with transaction.atomic():
                 AuditEvent.record(
-                    actor=request.user, action="member.remove", obj=member, dataset=dataset, user=member.user.username
+                    actor=request.user,
+                    action="member.remove",
+                    obj=member,
+                    dataset=dataset,
+                    user=member.user.username,
                 )
                 member.delete()
             messages.success(request, f"Removed {member.user.username}.")
     elif action == "role" and request.POST.get("role") in Role.values:
         new_role = request.POST["role"]
         if is_last_admin and new_role != Role.ADMIN:
-            messages.error(request, "A dataset needs at least one admin; make someone else admin first.")
+            messages.error(
+                request, "A dataset needs at least one admin; make someone else admin first."
+            )
         else:
             with transaction.atomic():
                 member.role = new_role
                 member.save(update_fields=["role"])
                 AuditEvent.record(
-                    actor=request.user, action="member.role", obj=member, dataset=dataset, user=member.user.username, role=new_role
+                    actor=request.user,
+                    action="member.role",
+                    obj=member,
+                    dataset=dataset,
+                    user=member.user.username,
+                    role=new_role,
                 )
-            messages.success(request, f"{member.user.username} is now {member.get_role_display().lower()}.")
+            messages.success(
+                request, f"{member.user.username} is now {member.get_role_display().lower()}."
+            )
     else:
         messages.error(request, "Unknown action.")
     return redirect("dataset_members", slug=dataset.slug)
-
-

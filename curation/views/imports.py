@@ -37,13 +37,17 @@ def import_list(request: HttpRequest, slug: str) -> HttpResponse:
             if len(batches) == 1:
                 return redirect(batches[0])
             return redirect("import_list", slug=dataset.slug)
-    page = Paginator(dataset.batches.select_related("created_by"), 25).get_page(request.GET.get("page"))
+    page = Paginator(dataset.batches.select_related("created_by"), 25).get_page(
+        request.GET.get("page")
+    )
     for batch in page:
         batch.refresh_lost()
     template = "curation/import_list.html"
     if request.htmx and request.GET.get("fragment") == "table":
         template += "#batch-table"
-    return render(request, template, {"dataset": dataset, "page": page, "form": form, "is_admin": admin})
+    return render(
+        request, template, {"dataset": dataset, "page": page, "form": form, "is_admin": admin}
+    )
 
 
 def import_detail(request: HttpRequest, slug: str, batch_id: int) -> HttpResponse:
@@ -56,7 +60,12 @@ def import_detail(request: HttpRequest, slug: str, batch_id: int) -> HttpRespons
     return render(
         request,
         template,
-        {"dataset": batch.dataset, "batch": batch, "errors": errors, "is_admin": is_dataset_admin(batch.dataset)},
+        {
+            "dataset": batch.dataset,
+            "batch": batch,
+            "errors": errors,
+            "is_admin": is_dataset_admin(batch.dataset),
+        },
     )
 
 
@@ -84,8 +93,13 @@ def import_retry(request: HttpRequest, slug: str, batch_id: int) -> HttpResponse
     batch = get_batch_for_user(request, slug, batch_id, admin=True)
     batch.refresh_lost()
     if batch.retry():
-        AuditEvent.record(actor=request.user, action="import.retry", obj=batch, dataset=batch.dataset)
+        AuditEvent.record(
+            actor=request.user, action="import.retry", obj=batch, dataset=batch.dataset
+        )
         messages.success(request, "Retrying; the import resumes where it stopped.")
     else:
-        messages.error(request, f"Only a failed import can be retried; this one is {batch.get_status_display().lower()}.")
+        messages.error(
+            request,
+            f"Only a failed import can be retried; this one is {batch.get_status_display().lower()}.",
+        )
     return redirect(batch)

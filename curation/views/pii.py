@@ -25,7 +25,12 @@ def pii_overview(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         template,
-        {"dataset": dataset, "run": run, "overview": pii_service.pii_overview(dataset=dataset), "is_admin": is_dataset_admin(dataset)},
+        {
+            "dataset": dataset,
+            "run": run,
+            "overview": pii_service.pii_overview(dataset=dataset),
+            "is_admin": is_dataset_admin(dataset),
+        },
     )
 
 
@@ -35,10 +40,21 @@ def pii_settings(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             form.save()
-            AuditEvent.record(actor=request.user, action="pii.settings", obj=dataset, dataset=dataset, changed=sorted(form.changed_data))
-        messages.success(request, "PII settings saved. Re-run detection to apply them to conversations already scanned.")
+            AuditEvent.record(
+                actor=request.user,
+                action="pii.settings",
+                obj=dataset,
+                dataset=dataset,
+                changed=sorted(form.changed_data),
+            )
+        messages.success(
+            request,
+            "PII settings saved. Re-run detection to apply them to conversations already scanned.",
+        )
         return redirect("pii_overview", slug=dataset.slug)
-    return render(request, "curation/pii_settings.html", {"dataset": dataset, "form": form, "is_admin": True})
+    return render(
+        request, "curation/pii_settings.html", {"dataset": dataset, "form": form, "is_admin": True}
+    )
 
 
 @require_POST
@@ -58,7 +74,9 @@ def pii_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
     run.refresh_lost()
     if run.retry():
         AuditEvent.record(actor=request.user, action="pii.retry", obj=run, dataset=dataset)
-        messages.success(request, "Retrying; conversations already analyzed by this run are skipped.")
+        messages.success(
+            request, "Retrying; conversations already analyzed by this run are skipped."
+        )
     else:
         messages.error(request, "Only a failed run can be retried.")
     return redirect("pii_overview", slug=dataset.slug)
@@ -66,15 +84,26 @@ def pii_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
 
 def pii_purge(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
-    count = dataset.conversations.filter(status=ConversationStatus.APPROVED, originals_purged_at__isnull=True).count()
+    count = dataset.conversations.filter(
+        status=ConversationStatus.APPROVED, originals_purged_at__isnull=True
+    ).count()
     if request.method == "POST":
         if request.POST.get("confirm") != str(count):
-            messages.error(request, "The number of conversations changed; check it and confirm again.")
+            messages.error(
+                request, "The number of conversations changed; check it and confirm again."
+            )
             return redirect("pii_purge", slug=dataset.slug)
         purged = pii_service.purge_originals(dataset=dataset, user=request.user)
-        messages.success(request, f"Purged the originals of {purged} approved conversations; their redacted text stays.")
+        messages.success(
+            request,
+            f"Purged the originals of {purged} approved conversations; their redacted text stays.",
+        )
         return redirect("pii_overview", slug=dataset.slug)
-    return render(request, "curation/pii_purge_confirm.html", {"dataset": dataset, "count": count, "is_admin": True})
+    return render(
+        request,
+        "curation/pii_purge_confirm.html",
+        {"dataset": dataset, "count": count, "is_admin": True},
+    )
 
 
 def _chat_context(request: HttpRequest, conversation) -> dict:  # type: ignore[no-untyped-def]
@@ -82,7 +111,12 @@ def _chat_context(request: HttpRequest, conversation) -> dict:  # type: ignore[n
     purged = conversation.originals_purged_at is not None
     if view == "redacted" or purged:
         shown = pii_service.redacted_messages(conversation)
-        return {"conversation": conversation, "messages_list": shown, "view": "redacted", "purged": purged}
+        return {
+            "conversation": conversation,
+            "messages_list": shown,
+            "view": "redacted",
+            "purged": purged,
+        }
     findings = list(conversation.findings.all())
     return {
         "conversation": conversation,
@@ -98,24 +132,38 @@ def conversation_chat(request: HttpRequest, slug: str, conversation_id: int) -> 
     conversation = get_conversation_for_user(request, slug, conversation_id)
     context = _chat_context(request, conversation)
     return render(
-        request, "partials/pii_chat.html", {"dataset": conversation.dataset, "can_edit": context["view"] == "original", **context}
+        request,
+        "partials/pii_chat.html",
+        {"dataset": conversation.dataset, "can_edit": context["view"] == "original", **context},
     )
 
 
 @require_POST
-def finding_decide(request: HttpRequest, slug: str, conversation_id: int, finding_id: int) -> HttpResponse:
+def finding_decide(
+    request: HttpRequest, slug: str, conversation_id: int, finding_id: int
+) -> HttpResponse:
     conversation = get_conversation_for_user(request, slug, conversation_id)
     finding = PiiFinding.objects.filter(pk=finding_id, conversation=conversation).first()
     if finding is None:
         raise Http404("No such finding.")
     decision = request.POST.get("decision")
     if decision not in FindingDecision.values:
-        decision = FindingDecision.KEEP if finding.decision == FindingDecision.REDACT else FindingDecision.REDACT
+        decision = (
+            FindingDecision.KEEP
+            if finding.decision == FindingDecision.REDACT
+            else FindingDecision.REDACT
+        )
     finding.conversation = conversation
     pii_service.set_finding_decision(finding=finding, decision=decision, user=request.user)
     if request.htmx:
         return render(
-            request, "partials/pii_chat.html", {"dataset": conversation.dataset, "can_edit": True, **_chat_context(request, conversation)}
+            request,
+            "partials/pii_chat.html",
+            {
+                "dataset": conversation.dataset,
+                "can_edit": True,
+                **_chat_context(request, conversation),
+            },
         )
     return redirect(conversation.get_absolute_url())
 
@@ -131,8 +179,13 @@ def finding_add(request: HttpRequest, slug: str, conversation_id: int) -> HttpRe
         data = form.cleaned_data
         try:
             created = pii_service.add_reviewer_findings(
-                conversation=conversation, text=data["text"], entity_type=data["entity_type"], user=request.user,
-                message_index=data.get("message_index"), field=data.get("field") or None, start=data.get("start"),
+                conversation=conversation,
+                text=data["text"],
+                entity_type=data["entity_type"],
+                user=request.user,
+                message_index=data.get("message_index"),
+                field=data.get("field") or None,
+                start=data.get("start"),
             )
             if not request.htmx:
                 messages.success(request, f"Redacted {len(created)} occurrence(s).")
@@ -145,7 +198,12 @@ def finding_add(request: HttpRequest, slug: str, conversation_id: int) -> HttpRe
         return render(
             request,
             "partials/pii_chat.html",
-            {"dataset": conversation.dataset, "pii_error": error, "can_edit": context["view"] == "original", **context},
+            {
+                "dataset": conversation.dataset,
+                "pii_error": error,
+                "can_edit": context["view"] == "original",
+                **context,
+            },
         )
     if error:
         messages.error(request, error)

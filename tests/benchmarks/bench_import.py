@@ -25,7 +25,35 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DB = "curator_bench_import"
-WORDS = ["account", "billing", "refund", "password", "storage", "sync", "folder", "share", "invoice", "plan", "upgrade", "team", "seat", "error", "login", "device", "backup", "restore", "archive", "quota", "limit", "support", "ticket", "order", "shipping", "address", "update"]
+WORDS = [
+    "account",
+    "billing",
+    "refund",
+    "password",
+    "storage",
+    "sync",
+    "folder",
+    "share",
+    "invoice",
+    "plan",
+    "upgrade",
+    "team",
+    "seat",
+    "error",
+    "login",
+    "device",
+    "backup",
+    "restore",
+    "archive",
+    "quota",
+    "limit",
+    "support",
+    "ticket",
+    "order",
+    "shipping",
+    "address",
+    "update",
+]
 
 
 def sentence(rng: random.Random, n: int) -> str:
@@ -38,13 +66,19 @@ def generate(path: Path, count: int, seed: int = 1) -> None:
         for number in range(count):
             messages = [{"role": "system", "content": "You are a helpful support assistant."}]
             for _ in range(rng.randint(1, 3)):
-                messages.append({"role": "user", "content": f"#{number} " + sentence(rng, rng.randint(8, 30))})
-                messages.append({"role": "assistant", "content": sentence(rng, rng.randint(15, 60))})
+                messages.append(
+                    {"role": "user", "content": f"#{number} " + sentence(rng, rng.randint(8, 30))}
+                )
+                messages.append(
+                    {"role": "assistant", "content": sentence(rng, rng.randint(15, 60))}
+                )
             handle.write(json.dumps({"messages": messages}) + "\n")
 
 
 def reset_database() -> None:
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+    with psycopg.connect(
+        "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
+    ) as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         connection.execute(f"CREATE DATABASE {BENCH_DB}")
     env = bench_env()
@@ -62,11 +96,17 @@ def bench_env() -> dict[str, str]:
 
 
 def time_copy(path: Path) -> float:
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}", autocommit=True) as connection:
+    with psycopg.connect(
+        f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}", autocommit=True
+    ) as connection:
         connection.execute("DROP TABLE IF EXISTS copy_baseline")
         connection.execute("CREATE TABLE copy_baseline (doc jsonb)")
         started = time.perf_counter()
-        with connection.cursor() as cursor, cursor.copy("COPY copy_baseline (doc) FROM STDIN") as copy, path.open("rb") as handle:
+        with (
+            connection.cursor() as cursor,
+            cursor.copy("COPY copy_baseline (doc) FROM STDIN") as copy,
+            path.open("rb") as handle,
+        ):
             for line in handle:
                 # COPY's text format treats backslashes as escapes; double them so each line is its JSON.
                 copy.write(line.replace(b"\\", b"\\\\"))
@@ -79,8 +119,21 @@ def time_import(path: Path, slug: str) -> tuple[float, int, dict]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "manage.py", "import_conversations", "--dataset", slug, "--create", "--json", str(path)],
-        cwd=ROOT, env=bench_env(), capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "manage.py",
+            "import_conversations",
+            "--dataset",
+            slug,
+            "--create",
+            "--json",
+            str(path),
+        ],
+        cwd=ROOT,
+        env=bench_env(),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     elapsed = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -96,8 +149,23 @@ def peak_rss_of(path: Path, slug: str) -> int:
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, sys.executable, "manage.py", "import_conversations", "--dataset", slug, "--create", str(path)],
-        cwd=ROOT, env=bench_env(), capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            code,
+            sys.executable,
+            "manage.py",
+            "import_conversations",
+            "--dataset",
+            slug,
+            "--create",
+            str(path),
+        ],
+        cwd=ROOT,
+        env=bench_env(),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return int(result.stdout.strip().splitlines()[-1])
 
@@ -119,10 +187,14 @@ def main() -> None:
         rss_small = peak_rss_of(small, "bench-rss-small")
     print(f"file: {args.n} conversations, {size_mb:.0f} MB")
     print(f"COPY into a jsonb column: {copy_seconds:.2f} s")
-    print(f"import (validate, normalize, hash, count tokens, dedup, insert): {import_seconds:.2f} s "
-          f"({args.n / import_seconds:,.0f} conversations/s, process start included)")
+    print(
+        f"import (validate, normalize, hash, count tokens, dedup, insert): {import_seconds:.2f} s "
+        f"({args.n / import_seconds:,.0f} conversations/s, process start included)"
+    )
     print(f"ratio time(import) / time(COPY) = {import_seconds / copy_seconds:.2f}  (target <= 3)")
-    print(f"peak RSS: {rss_big / 1024:.0f} MB at {args.n}, {rss_small / 1024:.0f} MB at {args.n // 10}")
+    print(
+        f"peak RSS: {rss_big / 1024:.0f} MB at {args.n}, {rss_small / 1024:.0f} MB at {args.n // 10}"
+    )
     print(f"ratio peak RSS {args.n} / {args.n // 10} = {rss_big / rss_small:.2f}  (target <= 1.3)")
 
 

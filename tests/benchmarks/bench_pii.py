@@ -246,11 +246,15 @@ def _setup_django_bench_db() -> None:
 
     import psycopg
 
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+    with psycopg.connect(
+        "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
+    ) as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         connection.execute(f"CREATE DATABASE {BENCH_DB}")
     os.environ.update(_bench_env())
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=_bench_env(), check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=_bench_env(), check=True
+    )
     import django
 
     django.setup()
@@ -264,10 +268,17 @@ def _load_conversations(texts: Sequence[str], copies: int) -> Any:
     rows = []
     for copy in range(copies):
         for index in range(0, len(texts) - 1, 2):
-            rows.append(Conversation(
-                dataset=dataset, status=ConversationStatus.PENDING_PII, content_hash=f"{copy}-{index}",
-                original=[{"role": "user", "content": texts[index]}, {"role": "assistant", "content": texts[index + 1]}],
-            ))
+            rows.append(
+                Conversation(
+                    dataset=dataset,
+                    status=ConversationStatus.PENDING_PII,
+                    content_hash=f"{copy}-{index}",
+                    original=[
+                        {"role": "user", "content": texts[index]},
+                        {"role": "assistant", "content": texts[index + 1]},
+                    ],
+                )
+            )
     Conversation.objects.bulk_create(rows, batch_size=2000)
     return dataset
 
@@ -276,7 +287,9 @@ def _reset(dataset: Any) -> None:
     from curation.models import Conversation, ConversationStatus, PiiFinding
 
     PiiFinding.objects.filter(conversation__dataset=dataset).delete()
-    Conversation.objects.filter(dataset=dataset).update(status=ConversationStatus.PENDING_PII, pii_run=None, redacted=None)
+    Conversation.objects.filter(dataset=dataset).update(
+        status=ConversationStatus.PENDING_PII, pii_run=None, redacted=None
+    )
 
 
 def _timed_workers(dataset: Any, workers: int) -> tuple[float, int, float]:
@@ -293,10 +306,22 @@ def _timed_workers(dataset: Any, workers: int) -> tuple[float, int, float]:
     run = start_detection(dataset=dataset)
     assert run is not None
     # The planner runs first so that every worker starts with chunks waiting for it.
-    subprocess.run([sys.executable, "manage.py", "rqworker", "pii", "--burst", "--max-jobs", "1"], cwd=ROOT, env=_bench_env(), check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "rqworker", "pii", "--burst", "--max-jobs", "1"],
+        cwd=ROOT,
+        env=_bench_env(),
+        check=True,
+        capture_output=True,
+    )
     started = time.perf_counter()
     processes = [
-        subprocess.Popen([sys.executable, "manage.py", "rqworker", "pii", "--burst"], cwd=ROOT, env=_bench_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            [sys.executable, "manage.py", "rqworker", "pii", "--burst"],
+            cwd=ROOT,
+            env=_bench_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(workers)
     ]
     for process in processes:
@@ -316,7 +341,9 @@ def _chunk_span(run_id: int) -> float:
     queue = django_rq.get_queue("pii")
     jobs = [
         job
-        for job in queue.job_class.fetch_many(FinishedJobRegistry(queue=queue).get_job_ids(), connection=queue.connection)
+        for job in queue.job_class.fetch_many(
+            FinishedJobRegistry(queue=queue).get_job_ids(), connection=queue.connection
+        )
         if job is not None and job.func_name.endswith("detect_pii_chunk") and job.args[0] == run_id
     ]
     return (max(job.ended_at for job in jobs) - min(job.started_at for job in jobs)).total_seconds()
@@ -350,7 +377,9 @@ def job_throughput(texts: Sequence[str], copies: int) -> None:
     job_seconds = time.perf_counter() - started
     run = PiiRun.objects.get(pk=run.pk)
     job_rate = run.messages_analyzed / job_seconds
-    print(f"\ndetection job on {run.messages_analyzed} messages in {run.done} conversations (1 process)")
+    print(
+        f"\ndetection job on {run.messages_analyzed} messages in {run.done} conversations (1 process)"
+    )
     print(f"  spaCy nlp.pipe tok2vec+ner : {spacy_rate:8.1f} msg/s")
     print(f"  detection job              : {job_rate:8.1f} msg/s")
     print(f"  ratio job / spaCy          : {job_rate / spacy_rate:8.2f}   (target >= 0.8)")
@@ -358,9 +387,15 @@ def job_throughput(texts: Sequence[str], copies: int) -> None:
     one, analyzed, one_work = _timed_workers(dataset, 1)
     two, _, two_work = _timed_workers(dataset, 2)
     print(f"\nscale-out on {analyzed} messages, burst `pii` workers")
-    print(f"  1 worker : {analyzed / one_work:6.1f} msg/s while working ({one:5.1f} s wall with process start and model load)")
-    print(f"  2 workers: {analyzed / two_work:6.1f} msg/s while working ({two:5.1f} s wall with process start and model load)")
-    print(f"  ratio 2 workers / 1 (throughput)   : {one_work / two_work:8.2f}   (target >= 1.7 on 2 cores)")
+    print(
+        f"  1 worker : {analyzed / one_work:6.1f} msg/s while working ({one:5.1f} s wall with process start and model load)"
+    )
+    print(
+        f"  2 workers: {analyzed / two_work:6.1f} msg/s while working ({two:5.1f} s wall with process start and model load)"
+    )
+    print(
+        f"  ratio 2 workers / 1 (throughput)   : {one_work / two_work:8.2f}   (target >= 1.7 on 2 cores)"
+    )
     print(f"  ratio 2 workers / 1 (wall, incl. start): {one / two:5.2f}")
 
 
@@ -369,8 +404,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--split", choices=["all", "dev", "holdout"], default="all")
     parser.add_argument("--skip-throughput", action="store_true")
-    parser.add_argument("--skip-jobs", action="store_true", help="skip the detection-job and scale-out runs")
-    parser.add_argument("--copies", type=int, default=2, help="copies of the texts the job benchmark analyzes")
+    parser.add_argument(
+        "--skip-jobs", action="store_true", help="skip the detection-job and scale-out runs"
+    )
+    parser.add_argument(
+        "--copies", type=int, default=2, help="copies of the texts the job benchmark analyzes"
+    )
     args = parser.parse_args()
 
     if not args.skip_throughput:

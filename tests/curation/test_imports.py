@@ -21,7 +21,11 @@ pytestmark = pytest.mark.django_db
 def import_file(dataset, path: Path, fmt: str = "auto") -> ImportBatch:  # type: ignore[no-untyped-def]
     with path.open("rb") as handle:
         batch = create_import_batch(
-            dataset=dataset, uploaded=File(handle, name=path.name), original_name=path.name, fmt=fmt, user=None,
+            dataset=dataset,
+            uploaded=File(handle, name=path.name),
+            original_name=path.name,
+            fmt=fmt,
+            user=None,
             enqueue=False,
         )
     run_import_job(batch_id=batch.pk)
@@ -32,7 +36,9 @@ def errors_by_line(batch: ImportBatch) -> dict[int, tuple[str, str]]:
     return {error.line: (error.field, error.reason) for error in batch.line_errors.all()}
 
 
-def test_every_openai_error_is_reported_with_line_and_reason_and_good_lines_imported(dataset, settings):
+def test_every_openai_error_is_reported_with_line_and_reason_and_good_lines_imported(
+    dataset, settings
+):
     settings.CURATOR_MAX_LINE_BYTES = 2000
     batch = import_file(dataset, DATA / "openai_errors.jsonl")
 
@@ -100,7 +106,9 @@ def test_bom_and_crlf_are_accepted(dataset):
         ("prompt_completion.csv", "csv", 2, set()),
     ],
 )
-def test_formats_are_detected_and_normalized_to_chat_messages(dataset, name, fmt, imported, invalid_lines):
+def test_formats_are_detected_and_normalized_to_chat_messages(
+    dataset, name, fmt, imported, invalid_lines
+):
     batch = import_file(dataset, DATA / name)
     assert batch.status == JobStatus.SUCCEEDED, batch.error
     assert batch.detected_format == fmt
@@ -117,7 +125,11 @@ def test_sharegpt_function_calls_become_tool_calls(dataset):
     conversation = Conversation.objects.get(batch=batch, source_line=2)
     call = conversation.original[1]["tool_calls"][0]
     assert call["function"] == {"name": "weather", "arguments": '{"city": "Paris"}'}
-    assert conversation.original[2] == {"role": "tool", "tool_call_id": call["id"], "content": '{"temp": 21}'}
+    assert conversation.original[2] == {
+        "role": "tool",
+        "tool_call_id": call["id"],
+        "content": '{"temp": 21}',
+    }
     assert conversation.metadata == {"id": "a2"}
     assert "unknown role 'robot'" in errors_by_line(batch)[3][1]
 
@@ -143,9 +155,15 @@ def test_gzip_files_are_read(dataset, tmp_path):
     assert (batch.detected_format, batch.imported) == ("sharegpt", 2)
 
 
-def test_duplicates_within_the_file_and_against_the_dataset_are_counted_not_inserted(dataset, tmp_path):
-    line = json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
-    other = json.dumps({"messages": [{"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Ciao"}]})
+def test_duplicates_within_the_file_and_against_the_dataset_are_counted_not_inserted(
+    dataset, tmp_path
+):
+    line = json.dumps(
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    )
+    other = json.dumps(
+        {"messages": [{"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Ciao"}]}
+    )
     path = tmp_path / "dups.jsonl"
     path.write_text(f"{line}\n{line}\n{other}\n")
     first = import_file(dataset, path)
@@ -160,9 +178,25 @@ def test_warnings_for_missing_system_user_and_token_limit(dataset, tmp_path):
     dataset.save()
     path = tmp_path / "warn.jsonl"
     rows = [
-        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]},
-        {"messages": [{"role": "system", "content": "S"}, {"role": "assistant", "content": "Unprompted"}]},
-        {"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "word " * 50}, {"role": "assistant", "content": "ok"}]},
+        {
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello"},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "system", "content": "S"},
+                {"role": "assistant", "content": "Unprompted"},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "system", "content": "S"},
+                {"role": "user", "content": "word " * 50},
+                {"role": "assistant", "content": "ok"},
+            ]
+        },
     ]
     path.write_text("\n".join(json.dumps(row) for row in rows))
     batch = import_file(dataset, path)
@@ -178,8 +212,11 @@ def test_token_counts_follow_the_cookbook_and_the_packaged_encoding_is_the_real_
     encoding = get_encoding("o200k_base")
     assert encoding.encode("hello world") == [24912, 2375]
     assert encoding.n_vocab == 200019
-    messages = [{"role": "user", "content": "hello world"}, {"role": "assistant", "content": "hello world"}]
-    (total, assistant), = count_conversations([(messages, None)])
+    messages = [
+        {"role": "user", "content": "hello world"},
+        {"role": "assistant", "content": "hello world"},
+    ]
+    ((total, assistant),) = count_conversations([(messages, None)])
     # per message: 3 + role (1) + content (2); plus 3 priming tokens.
     assert (total, assistant) == (3 + 2 * (3 + 1 + 2), 2)
 
@@ -201,19 +238,30 @@ class WorkerKilled(BaseException):
     """Stands in for SIGKILL: nothing after it runs, not even `except Exception` handlers."""
 
 
-def test_a_retry_after_a_killed_worker_completes_without_duplicates(dataset, settings, tmp_path, monkeypatch):
+def test_a_retry_after_a_killed_worker_completes_without_duplicates(
+    dataset, settings, tmp_path, monkeypatch
+):
     settings.CURATOR_IMPORT_BATCH_SIZE = 10
     path = tmp_path / "many.jsonl"
     rows = [
-        {"messages": [{"role": "user", "content": f"Question {n}"}, {"role": "assistant", "content": f"Answer {n}"}]}
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {n}"},
+                {"role": "assistant", "content": f"Answer {n}"},
+            ]
+        }
         for n in range(95)
     ]
     rows.insert(40, {"messages": "broken"})
     path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
     with path.open("rb") as handle:
         batch = create_import_batch(
-            dataset=dataset, uploaded=File(handle, name="many.jsonl"), original_name="many.jsonl", fmt="auto",
-            user=None, enqueue=False,
+            dataset=dataset,
+            uploaded=File(handle, name="many.jsonl"),
+            original_name="many.jsonl",
+            fmt="auto",
+            user=None,
+            enqueue=False,
         )
     real_write = import_service._write_chunk
     calls = {"n": 0}
@@ -231,7 +279,9 @@ def test_a_retry_after_a_killed_worker_completes_without_duplicates(dataset, set
     assert batch.status == JobStatus.RUNNING and batch.read == 30
 
     # The heartbeat stops; the row is found lost and offered for retry.
-    ImportBatch.objects.filter(pk=batch.pk).update(heartbeat_at=timezone.now() - timezone.timedelta(hours=1))
+    ImportBatch.objects.filter(pk=batch.pk).update(
+        heartbeat_at=timezone.now() - timezone.timedelta(hours=1)
+    )
     batch.refresh_lost()
     assert batch.status == JobStatus.FAILED and "worker lost" in batch.error
 

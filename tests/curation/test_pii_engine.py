@@ -320,5 +320,7 @@ def test_planted_pii_does_not_survive_analysis_and_redaction(
 
 
 def test_the_pronoun_after_a_name_is_not_a_person(engine: PiiEngine) -> None:
-    (found,) = engine.analyze_texts(["Hi, my name is Chris Curtis and I can't log in."], PiiConfig())
+    (found,) = engine.analyze_texts(
+        ["Hi, my name is Chris Curtis and I can't log in."], PiiConfig()
+    )
     assert [(d.text, d.entity_type) for d in found] == [("Chris Curtis", "PERSON")]

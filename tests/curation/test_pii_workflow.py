@@ -36,29 +36,70 @@ PLANTED = {
 
 def planted_file() -> ContentFile:
     lines = [
-        {"messages": [
-            {"role": "system", "content": "You are a bank's support assistant."},
-            {"role": "user", "content": f"Hi, my name is {PLANTED['name']}. My email is {PLANTED['email']} and my phone is {PLANTED['phone']}."},
-            {"role": "assistant", "content": f"Thanks {PLANTED['name']}! I have noted {PLANTED['email']}."},
-        ]},
-        {"messages": [
-            {"role": "user", "content": f"Charge my card {PLANTED['card']}; my SSN is {PLANTED['ssn']}."},
-            {"role": "assistant", "content": "Please never send card numbers or SSNs in chat."},
-        ]},
-        {"messages": [
-            {"role": "user", "content": f"Wire it to IBAN {PLANTED['iban']} please, from IP {PLANTED['ip']}."},
-            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "transfer", "arguments": json.dumps({"iban": PLANTED["iban"], "note": f"for {PLANTED['name']}"})}}]},
-            {"role": "tool", "tool_call_id": "c1", "content": "ok"},
-            {"role": "assistant", "content": "Done."},
-        ]},
+        {
+            "messages": [
+                {"role": "system", "content": "You are a bank's support assistant."},
+                {
+                    "role": "user",
+                    "content": f"Hi, my name is {PLANTED['name']}. My email is {PLANTED['email']} and my phone is {PLANTED['phone']}.",
+                },
+                {
+                    "role": "assistant",
+                    "content": f"Thanks {PLANTED['name']}! I have noted {PLANTED['email']}.",
+                },
+            ]
+        },
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": f"Charge my card {PLANTED['card']}; my SSN is {PLANTED['ssn']}.",
+                },
+                {"role": "assistant", "content": "Please never send card numbers or SSNs in chat."},
+            ]
+        },
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": f"Wire it to IBAN {PLANTED['iban']} please, from IP {PLANTED['ip']}.",
+                },
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {
+                                "name": "transfer",
+                                "arguments": json.dumps(
+                                    {"iban": PLANTED["iban"], "note": f"for {PLANTED['name']}"}
+                                ),
+                            },
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+                {"role": "assistant", "content": "Done."},
+            ]
+        },
     ]
     return ContentFile("\n".join(json.dumps(line) for line in lines).encode(), name="planted.jsonl")
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
-def test_nothing_planted_survives_redaction_after_import_and_detection_on_workers(dataset, run_worker):
-    batch = create_import_batch(dataset=dataset, uploaded=planted_file(), original_name="planted.jsonl", fmt="auto", user=None)
+def test_nothing_planted_survives_redaction_after_import_and_detection_on_workers(
+    dataset, run_worker
+):
+    batch = create_import_batch(
+        dataset=dataset,
+        uploaded=planted_file(),
+        original_name="planted.jsonl",
+        fmt="auto",
+        user=None,
+    )
     run_worker("default", "pii")
     batch.refresh_from_db()
     assert batch.status == JobStatus.SUCCEEDED, batch.error
@@ -107,7 +148,10 @@ def test_tags_are_consistent_across_turns(dataset, queued_nowhere):
         dataset=dataset,
         status=ConversationStatus.PENDING_PII,
         original=[
-            {"role": "user", "content": "please write to john.smith@example.com or jane@example.com."},
+            {
+                "role": "user",
+                "content": "please write to john.smith@example.com or jane@example.com.",
+            },
             {"role": "assistant", "content": "I will write to john.smith@example.com first."},
         ],
     )
@@ -127,7 +171,10 @@ def test_allow_deny_and_custom_patterns_apply(dataset, queued_nowhere):
         dataset=dataset,
         status=ConversationStatus.PENDING_PII,
         original=[
-            {"role": "user", "content": "Nimbus Cloud lost ticket TCK-123456 about Project Falcon."},
+            {
+                "role": "user",
+                "content": "Nimbus Cloud lost ticket TCK-123456 about Project Falcon.",
+            },
             {"role": "assistant", "content": "Sorry about that."},
         ],
     )
@@ -144,14 +191,19 @@ def test_reviewer_decisions_survive_a_rerun_and_are_audited(dataset, reviewer, q
         dataset=dataset,
         status=ConversationStatus.PENDING_PII,
         original=[
-            {"role": "user", "content": "My email is ana@example.com and the code word is Bluebird."},
+            {
+                "role": "user",
+                "content": "My email is ana@example.com and the code word is Bluebird.",
+            },
             {"role": "assistant", "content": "Thanks!"},
         ],
     )
     detect_now(dataset)
     email = PiiFinding.objects.get(conversation=conversation, entity_type="EMAIL_ADDRESS")
     pii_service.set_finding_decision(finding=email, decision=FindingDecision.KEEP, user=reviewer)
-    pii_service.add_reviewer_findings(conversation=conversation, text="Bluebird", entity_type="SECRET", user=reviewer)
+    pii_service.add_reviewer_findings(
+        conversation=conversation, text="Bluebird", entity_type="SECRET", user=reviewer
+    )
 
     detect_now(dataset, rescan_all=True)
     findings = list(PiiFinding.objects.filter(conversation=conversation))
@@ -159,21 +211,32 @@ def test_reviewer_decisions_survive_a_rerun_and_are_audited(dataset, reviewer, q
     assert len(kept) == 1 and kept[0].decision == FindingDecision.KEEP and kept[0].pk == email.pk
     assert [f.entity_type for f in findings if f.source == FindingSource.REVIEWER] == ["SECRET"]
     conversation.refresh_from_db()
-    assert pii_service.redacted_messages(conversation)[0]["content"] == "My email is ana@example.com and the code word is <SECRET_1>."
+    assert (
+        pii_service.redacted_messages(conversation)[0]["content"]
+        == "My email is ana@example.com and the code word is <SECRET_1>."
+    )
     assert AuditEvent.objects.filter(action="pii.decision", actor=reviewer).count() == 1
     assert AuditEvent.objects.filter(action="pii.add", actor=reviewer).count() == 1
 
 
 def test_a_lost_run_is_retried_without_repeating_done_work(dataset, queued_nowhere):
     first, second = (
-        ConversationFactory(dataset=dataset, status=ConversationStatus.PENDING_PII,
-                            original=[{"role": "user", "content": f"Mail me at u{n}@example.com"}, {"role": "assistant", "content": "ok"}])
+        ConversationFactory(
+            dataset=dataset,
+            status=ConversationStatus.PENDING_PII,
+            original=[
+                {"role": "user", "content": f"Mail me at u{n}@example.com"},
+                {"role": "assistant", "content": "ok"},
+            ],
+        )
         for n in range(2)
     )
     run = pii_service.start_detection(dataset=dataset)
     pii_service.plan_detection(run_id=run.pk)
     pii_service.detect_chunk(run_id=run.pk, first_id=first.pk, last_id=first.pk)
-    PiiRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timezone.timedelta(hours=1))
+    PiiRun.objects.filter(pk=run.pk).update(
+        heartbeat_at=timezone.now() - timezone.timedelta(hours=1)
+    )
     run.refresh_lost()
     assert run.status == JobStatus.FAILED and "worker lost" in run.error
     assert run.retry()
@@ -187,8 +250,12 @@ def test_a_lost_run_is_retried_without_repeating_done_work(dataset, queued_nowhe
 
 def test_purge_removes_originals_and_keeps_redacted_text(dataset, admin_user, queued_nowhere):
     conversation = ConversationFactory(
-        dataset=dataset, status=ConversationStatus.PENDING_PII,
-        original=[{"role": "user", "content": "I'm at bob@example.com"}, {"role": "assistant", "content": "Noted."}],
+        dataset=dataset,
+        status=ConversationStatus.PENDING_PII,
+        original=[
+            {"role": "user", "content": "I'm at bob@example.com"},
+            {"role": "assistant", "content": "Noted."},
+        ],
     )
     detect_now(dataset)
     Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.APPROVED)
@@ -198,7 +265,9 @@ def test_purge_removes_originals_and_keeps_redacted_text(dataset, admin_user, qu
     assert conversation.redacted[0]["content"] == "I'm at <EMAIL_ADDRESS_1>"
     assert pii_service.redacted_messages(conversation)[0]["content"] == "I'm at <EMAIL_ADDRESS_1>"
     assert not PiiFinding.objects.filter(conversation=conversation).exists()
-    assert "bob@example.com" not in json.dumps(list(Conversation.objects.filter(pk=conversation.pk).values()), default=str)
+    assert "bob@example.com" not in json.dumps(
+        list(Conversation.objects.filter(pk=conversation.pk).values()), default=str
+    )
 
 
 def test_purge_after_approval_setting(dataset, admin_user, queued_nowhere):
@@ -214,19 +283,40 @@ def test_purge_after_approval_setting(dataset, admin_user, queued_nowhere):
 
 
 @pytest.mark.parametrize("who", ["admin", "reviewer", "outsider", "anonymous"])
-def test_pii_pages_permissions(request, who, dataset, admin_user, reviewer, outsider, client_for, queued_nowhere):
+def test_pii_pages_permissions(
+    request, who, dataset, admin_user, reviewer, outsider, client_for, queued_nowhere
+):
     user = {"admin": admin_user, "reviewer": reviewer, "outsider": outsider, "anonymous": None}[who]
     client = client_for(user)
-    conversation = ConversationFactory(dataset=dataset, original=[{"role": "user", "content": "Call Ann"}, {"role": "assistant", "content": "ok"}])
-    finding = PiiFinding.objects.create(conversation=conversation, message_index=0, field="content", start=5, end=8, entity_type="PERSON")
+    conversation = ConversationFactory(
+        dataset=dataset,
+        original=[{"role": "user", "content": "Call Ann"}, {"role": "assistant", "content": "ok"}],
+    )
+    finding = PiiFinding.objects.create(
+        conversation=conversation,
+        message_index=0,
+        field="content",
+        start=5,
+        end=8,
+        entity_type="PERSON",
+    )
     members_get = [
         reverse("pii_overview", args=[dataset.slug]),
         reverse("conversation_chat", args=[dataset.slug, conversation.pk]),
     ]
-    admin_get = [reverse("pii_settings", args=[dataset.slug]), reverse("pii_purge", args=[dataset.slug])]
+    admin_get = [
+        reverse("pii_settings", args=[dataset.slug]),
+        reverse("pii_purge", args=[dataset.slug]),
+    ]
     member_post = [
-        (reverse("finding_decide", args=[dataset.slug, conversation.pk, finding.pk]), {"decision": "keep"}),
-        (reverse("finding_add", args=[dataset.slug, conversation.pk]), {"text": "Ann", "entity_type": "PERSON"}),
+        (
+            reverse("finding_decide", args=[dataset.slug, conversation.pk, finding.pk]),
+            {"decision": "keep"},
+        ),
+        (
+            reverse("finding_add", args=[dataset.slug, conversation.pk]),
+            {"text": "Ann", "entity_type": "PERSON"},
+        ),
     ]
     admin_post = [(reverse("pii_rerun", args=[dataset.slug]), {})]
     for url in members_get:
@@ -243,42 +333,103 @@ def test_pii_pages_permissions(request, who, dataset, admin_user, reviewer, outs
         assert code == {"admin": 302, "reviewer": 403, "outsider": 404, "anonymous": 302}[who], url
 
 
-def test_conversation_page_highlights_and_toggles_with_htmx(dataset, reviewer, client_for, queued_nowhere):
+def test_conversation_page_highlights_and_toggles_with_htmx(
+    dataset, reviewer, client_for, queued_nowhere
+):
     conversation = ConversationFactory(
         dataset=dataset,
-        original=[{"role": "user", "content": "<b>Call</b> Ann Lee"}, {"role": "assistant", "content": "ok"}],
+        original=[
+            {"role": "user", "content": "<b>Call</b> Ann Lee"},
+            {"role": "assistant", "content": "ok"},
+        ],
     )
-    finding = PiiFinding.objects.create(conversation=conversation, message_index=0, field="content", start=12, end=19, entity_type="PERSON", score=0.85)
+    finding = PiiFinding.objects.create(
+        conversation=conversation,
+        message_index=0,
+        field="content",
+        start=12,
+        end=19,
+        entity_type="PERSON",
+        score=0.85,
+    )
     client = client_for(reviewer)
-    page = client.get(reverse("conversation_detail", args=[dataset.slug, conversation.pk])).content.decode()
+    page = client.get(
+        reverse("conversation_detail", args=[dataset.slug, conversation.pk])
+    ).content.decode()
     assert "&lt;b&gt;Call&lt;/b&gt; " in page and "<b>Call" not in page
     assert f'data-finding="{finding.pk}"' in page and "Ann Lee" in page and "score 0.85" in page
-    redacted = client.get(reverse("conversation_chat", args=[dataset.slug, conversation.pk]) + "?view=redacted").content.decode()
+    redacted = client.get(
+        reverse("conversation_chat", args=[dataset.slug, conversation.pk]) + "?view=redacted"
+    ).content.decode()
     assert "&lt;PERSON_1&gt;" in redacted and "Ann Lee" not in redacted
     toggled = client.post(
-        reverse("finding_decide", args=[dataset.slug, conversation.pk, finding.pk]), {"decision": "keep"}, headers={"HX-Request": "true"}
+        reverse("finding_decide", args=[dataset.slug, conversation.pk, finding.pk]),
+        {"decision": "keep"},
+        headers={"HX-Request": "true"},
     )
-    assert toggled.status_code == 200 and b'id="chat-panel"' in toggled.content and b"<html" not in toggled.content
+    assert (
+        toggled.status_code == 200
+        and b'id="chat-panel"' in toggled.content
+        and b"<html" not in toggled.content
+    )
     finding.refresh_from_db()
     assert finding.decision == FindingDecision.KEEP and finding.decided_by == reviewer
 
 
 def test_adding_a_selected_span_and_a_bad_selection(dataset, reviewer, client_for, queued_nowhere):
-    conversation = ConversationFactory(dataset=dataset, original=[{"role": "user", "content": "Ann and Ann"}, {"role": "assistant", "content": "ok"}])
+    conversation = ConversationFactory(
+        dataset=dataset,
+        original=[
+            {"role": "user", "content": "Ann and Ann"},
+            {"role": "assistant", "content": "ok"},
+        ],
+    )
     client = client_for(reviewer)
     url = reverse("finding_add", args=[dataset.slug, conversation.pk])
-    client.post(url, {"text": "Ann", "entity_type": "person", "message_index": 0, "field": "content", "start": 8})
-    assert list(PiiFinding.objects.filter(conversation=conversation).values_list("start", "end", "entity_type")) == [(8, 11, "PERSON")]
-    bad = client.post(url, {"text": "Ann", "entity_type": "PERSON", "message_index": 0, "field": "content", "start": 2}, headers={"HX-Request": "true"})
+    client.post(
+        url,
+        {
+            "text": "Ann",
+            "entity_type": "person",
+            "message_index": 0,
+            "field": "content",
+            "start": 8,
+        },
+    )
+    assert list(
+        PiiFinding.objects.filter(conversation=conversation).values_list(
+            "start", "end", "entity_type"
+        )
+    ) == [(8, 11, "PERSON")]
+    bad = client.post(
+        url,
+        {
+            "text": "Ann",
+            "entity_type": "PERSON",
+            "message_index": 0,
+            "field": "content",
+            "start": 2,
+        },
+        headers={"HX-Request": "true"},
+    )
     assert b"not at that place" in bad.content
-    missing = client.post(url, {"text": "Zed", "entity_type": "PERSON"}, headers={"HX-Request": "true"})
+    missing = client.post(
+        url, {"text": "Zed", "entity_type": "PERSON"}, headers={"HX-Request": "true"}
+    )
     assert b"does not occur" in missing.content
 
 
 def test_pii_settings_validate_patterns_and_threshold(dataset, admin_user, client_for):
     client = client_for(admin_user)
     url = reverse("pii_settings", args=[dataset.slug])
-    base = {"pii_entities": ["PERSON", "EMAIL_ADDRESS"], "pii_threshold": 0.6, "pii_operator": "surrogate", "pii_allow_list": "Nimbus\n", "pii_deny_list": "", "pii_patterns": "ticket: TCK-\\d+ | 0.9"}
+    base = {
+        "pii_entities": ["PERSON", "EMAIL_ADDRESS"],
+        "pii_threshold": 0.6,
+        "pii_operator": "surrogate",
+        "pii_allow_list": "Nimbus\n",
+        "pii_deny_list": "",
+        "pii_patterns": "ticket: TCK-\\d+ | 0.9",
+    }
     assert client.post(url, base).status_code == 302
     dataset.refresh_from_db()
     assert dataset.pii_patterns == [{"entity": "TICKET", "pattern": "TCK-\\d+", "score": 0.9}]
@@ -304,8 +455,12 @@ def test_redact_command_runs_here_and_reports(dataset, queued_nowhere):
     from django.core.management import call_command
 
     ConversationFactory(
-        dataset=dataset, status=ConversationStatus.PENDING_PII,
-        original=[{"role": "user", "content": "Reach me at kim@example.com"}, {"role": "assistant", "content": "Sure."}],
+        dataset=dataset,
+        status=ConversationStatus.PENDING_PII,
+        original=[
+            {"role": "user", "content": "Reach me at kim@example.com"},
+            {"role": "assistant", "content": "Sure."},
+        ],
     )
     ConversationFactory(dataset=dataset, status=ConversationStatus.PENDING_PII)
     out = StringIO()
@@ -327,18 +482,31 @@ def test_redact_command_fails_with_one_line_for_an_unknown_dataset(db):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_chunk_is_not_skipped_while_another_worker_holds_rows_of_the_same_dataset(dataset, queued_nowhere):
+def test_a_chunk_is_not_skipped_while_another_worker_holds_rows_of_the_same_dataset(
+    dataset, queued_nowhere
+):
     """Two `pii` workers share a dataset: each one's row locks must not hide the other's chunk."""
     import psycopg
     from django.db import connection
 
-    mine = ConversationFactory(dataset=dataset, status=ConversationStatus.PENDING_PII,
-                               original=[{"role": "user", "content": "Mail ann@example.com"}, {"role": "assistant", "content": "ok"}])
+    mine = ConversationFactory(
+        dataset=dataset,
+        status=ConversationStatus.PENDING_PII,
+        original=[
+            {"role": "user", "content": "Mail ann@example.com"},
+            {"role": "assistant", "content": "ok"},
+        ],
+    )
     theirs = ConversationFactory(dataset=dataset, status=ConversationStatus.PENDING_PII)
     run = pii_service.start_detection(dataset=dataset)
     pii_service.plan_detection(run_id=run.pk)
     params = connection.get_connection_params()
-    with psycopg.connect(host=params.get("host"), port=params.get("port"), user=params.get("user"), dbname=params["dbname"]) as other:
+    with psycopg.connect(
+        host=params.get("host"),
+        port=params.get("port"),
+        user=params.get("user"),
+        dbname=params["dbname"],
+    ) as other:
         # The other worker, mid-chunk: its conversation and the dataset row it joined are locked.
         other.execute("SELECT id FROM curation_conversation WHERE id = %s FOR UPDATE", [theirs.pk])
         other.execute("SELECT id FROM curation_dataset WHERE id = %s FOR UPDATE", [dataset.pk])

@@ -28,6 +28,7 @@ def import_file(dataset, path):  # type: ignore[no-untyped-def]
     assert run.status == "succeeded", run.error
     return batch
 
+
 pytestmark = pytest.mark.django_db
 
 BANANA = "Eat a banana!" * 2000  # the cookbook's degenerate example

@@ -24,9 +24,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("files", nargs="+", metavar="FILE")
         parser.add_argument("--dataset", required=True, metavar="SLUG")
-        parser.add_argument("--create", action="store_true", help="create the dataset if it does not exist")
+        parser.add_argument(
+            "--create", action="store_true", help="create the dataset if it does not exist"
+        )
         parser.add_argument("--format", default="auto", choices=ImportFormat.values)
-        parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON object as the last line"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         paths = [Path(name) for name in options["files"]]
@@ -38,13 +42,19 @@ class Command(BaseCommand):
         if dataset is None:
             if not options["create"]:
                 raise CommandError(f"no dataset {slug!r} (add --create to create it)")
-            dataset = Dataset.objects.create(name=slug.replace("-", " ").title(), slug=slugify(slug))
+            dataset = Dataset.objects.create(
+                name=slug.replace("-", " ").title(), slug=slugify(slug)
+            )
         summaries = []
         for path in paths:
             with path.open("rb") as handle, transaction.atomic():
                 batch = create_import_batch(
-                    dataset=dataset, uploaded=File(handle, name=path.name), original_name=path.name,
-                    fmt=options["format"], user=None, enqueue=False,
+                    dataset=dataset,
+                    uploaded=File(handle, name=path.name),
+                    original_name=path.name,
+                    fmt=options["format"],
+                    user=None,
+                    enqueue=False,
                 )
             run_import_job(batch_id=batch.pk)
             batch = ImportBatch.objects.get(pk=batch.pk)

@@ -23,17 +23,30 @@ class Command(BaseCommand):
         where = f"{db['HOST'] or 'local socket'}:{db['PORT'] or 5432}"
         try:
             with psycopg.connect(
-                dbname="postgres", user=db["USER"], password=db["PASSWORD"], host=db["HOST"], port=db["PORT"] or None,
-                connect_timeout=5, autocommit=True,
+                dbname="postgres",
+                user=db["USER"],
+                password=db["PASSWORD"],
+                host=db["HOST"],
+                port=db["PORT"] or None,
+                connect_timeout=5,
+                autocommit=True,
             ) as connection:
-                exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone()
+                exists = connection.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]
+                ).fetchone()
                 if not exists:
-                    connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
+                    connection.execute(
+                        sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"]))
+                    )
                     self.stdout.write(f"Created database {db['NAME']}.")
         except psycopg.OperationalError as error:
-            raise CommandError(f"PostgreSQL at {where} is unreachable ({str(error).strip()}); {PG_HINT}") from None
+            raise CommandError(
+                f"PostgreSQL at {where} is unreachable ({str(error).strip()}); {PG_HINT}"
+            ) from None
         try:
             redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5).ping()
         except redis.RedisError as error:
-            raise CommandError(f"Redis at {settings.REDIS_URL} is unreachable ({error}); {REDIS_HINT}") from None
+            raise CommandError(
+                f"Redis at {settings.REDIS_URL} is unreachable ({error}); {REDIS_HINT}"
+            ) from None
         self.stdout.write("PostgreSQL and Redis are reachable.")

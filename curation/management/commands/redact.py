@@ -20,17 +20,30 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--dataset", required=True, metavar="SLUG")
-        parser.add_argument("--all", action="store_true", help="re-scan every conversation (after a settings change)")
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            help="re-scan every conversation (after a settings change)",
+        )
         parser.add_argument("--wait", action="store_true", help="run here and wait for the result")
-        parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON object as the last line"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         dataset = Dataset.objects.filter(slug=options["dataset"]).first()
         if dataset is None:
             raise CommandError(f"no dataset {options['dataset']!r}")
-        run = pii_service.start_detection(dataset=dataset, rescan_all=options["all"], enqueue=not options["wait"])
+        run = pii_service.start_detection(
+            dataset=dataset, rescan_all=options["all"], enqueue=not options["wait"]
+        )
         if run is None:
-            result: dict[str, Any] = {"analyzed": 0, "findings": 0, "redacted": 0, "status": "nothing to scan"}
+            result: dict[str, Any] = {
+                "analyzed": 0,
+                "findings": 0,
+                "redacted": 0,
+                "status": "nothing to scan",
+            }
         elif not options["wait"]:
             result = {"run": run.pk, "status": run.status, "conversations": run.total}
         else:
@@ -39,12 +52,19 @@ class Command(BaseCommand):
             if run.status != JobStatus.SUCCEEDED:
                 raise CommandError(run.error or f"detection run {run.pk} ended {run.status}")
             redacted = (
-                PiiFinding.objects.filter(conversation__pii_run=run, decision=FindingDecision.REDACT)
+                PiiFinding.objects.filter(
+                    conversation__pii_run=run, decision=FindingDecision.REDACT
+                )
                 .values("conversation_id")
                 .distinct()
                 .count()
             )
-            result = {"run": run.pk, "analyzed": run.done, "findings": run.findings, "redacted": redacted}
+            result = {
+                "run": run.pk,
+                "analyzed": run.done,
+                "findings": run.findings,
+                "redacted": redacted,
+            }
         if options["json"]:
             self.stdout.write(json.dumps(result))
         else:

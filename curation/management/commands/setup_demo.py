@@ -22,18 +22,24 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--admin-password", default="", help="default: a new random password")
-        parser.add_argument("--reviewer-password", default="", help="default: a new random password")
+        parser.add_argument(
+            "--reviewer-password", default="", help="default: a new random password"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         users = get_user_model()
         admin_password = options["admin_password"] or secrets.token_urlsafe(9)
         reviewer_password = options["reviewer_password"] or secrets.token_urlsafe(9)
         with transaction.atomic():
-            admin, _ = users.objects.get_or_create(username="admin", defaults={"email": "admin@example.com"})
+            admin, _ = users.objects.get_or_create(
+                username="admin", defaults={"email": "admin@example.com"}
+            )
             admin.is_staff = admin.is_superuser = True
             admin.set_password(admin_password)
             admin.save()
-            reviewer, _ = users.objects.get_or_create(username="reviewer", defaults={"email": "reviewer@example.com"})
+            reviewer, _ = users.objects.get_or_create(
+                username="reviewer", defaults={"email": "reviewer@example.com"}
+            )
             reviewer.set_password(reviewer_password)
             reviewer.save()
             dataset, created = Dataset.objects.get_or_create(
@@ -45,17 +51,27 @@ class Command(BaseCommand):
                     "created_by": admin,
                 },
             )
-            Membership.objects.update_or_create(dataset=dataset, user=admin, defaults={"role": Role.ADMIN})
-            Membership.objects.get_or_create(dataset=dataset, user=reviewer, defaults={"role": Role.REVIEWER})
+            Membership.objects.update_or_create(
+                dataset=dataset, user=admin, defaults={"role": Role.ADMIN}
+            )
+            Membership.objects.get_or_create(
+                dataset=dataset, user=reviewer, defaults={"role": Role.REVIEWER}
+            )
         if created or not dataset.batches.exists():
             with DEMO_FILE.open("rb") as handle:
                 batch = create_import_batch(
-                    dataset=dataset, uploaded=File(handle, name=DEMO_FILE.name), original_name=DEMO_FILE.name,
-                    fmt="auto", user=admin, enqueue=False,
+                    dataset=dataset,
+                    uploaded=File(handle, name=DEMO_FILE.name),
+                    original_name=DEMO_FILE.name,
+                    fmt="auto",
+                    user=admin,
+                    enqueue=False,
                 )
             run_import_job(batch_id=batch.pk)
             batch.refresh_from_db()
-            self.stdout.write(f"Loaded the demo dataset: {batch.imported} conversations ({batch.duplicates} duplicates skipped).")
+            self.stdout.write(
+                f"Loaded the demo dataset: {batch.imported} conversations ({batch.duplicates} duplicates skipped)."
+            )
         self.stdout.write(self.style.SUCCESS("Demo logins:"))
         self.stdout.write(f"  admin    / {admin_password}   (dataset admin and site staff)")
         self.stdout.write(f"  reviewer / {reviewer_password}   (reviewer)")
