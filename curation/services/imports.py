@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.files import File
 from django.db import connection, transaction
@@ -131,7 +132,7 @@ def import_batch(*, batch: ImportBatch) -> ImportBatch:
 
 @dataclass
 class PreparedChunk:
-    rows: list[tuple[Any, ...]]
+    rows: bytes
     bad: list[SourceRecord]
     good: int
     read: int
@@ -141,7 +142,11 @@ class PreparedChunk:
 def _prepare_chunk(
     *, batch: ImportBatch, dataset: Dataset, chunk: list[SourceRecord], done: int | None
 ) -> PreparedChunk:
-    """The CPU half of a chunk: dedup inside it, token counts, flags, rows for COPY."""
+    """The CPU half of a chunk: dedup inside it, token counts, flags, and the COPY text itself.
+
+    Rows are serialized here, with orjson, so that the writer thread only ships bytes and
+    does not compete with this one for the interpreter.
+    """
     good = [record for record in chunk if record.normalized is not None]
     bad = [record for record in chunk if record.normalized is None]
     seen: set[str] = set()
@@ -152,35 +157,74 @@ def _prepare_chunk(
             seen.add(digest)
             unique.append((record, digest))
     counts = count_conversations([(r.normalized.messages, r.normalized.tools) for r, _ in unique])  # type: ignore[union-attr]
-    now = timezone.now()
-    rows = []
+    now = timezone.now().isoformat().encode()
+    lines: list[bytes] = []
+    rejected = 0
+    prefix = f"{dataset.pk}\t{batch.pk}\t".encode()
     for (record, digest), (tokens, assistant_tokens) in zip(unique, counts, strict=True):
         normalized = record.normalized
         assert normalized is not None
+        messages = _copy_json(normalized.messages)
+        metadata = _copy_json(normalized.metadata)
+        tools = _copy_json(normalized.tools)
+        if (b"u0000" in messages or b"u0000" in tools or b"u0000" in metadata) and _has_nul(
+            (normalized.messages, normalized.tools, normalized.metadata)
+        ):
+            # PostgreSQL's jsonb cannot hold U+0000; say so for this line, keep the others.
+            record.normalized = None
+            record.reason = "contains a NUL character (\\u0000), which cannot be stored"
+            bad.append(record)
+            rejected += 1
+            continue
         flags = normalized.warnings()
         if tokens > dataset.token_limit:
             flags.append("over_token_limit")
-        rows.append(
-            (
-                dataset.pk,
-                batch.pk,
-                record.line,
-                normalized.messages,
-                normalized.tools,
-                normalized.parallel_tool_calls,
-                digest,
-                "pending_pii",
-                len(normalized.messages),
-                tokens,
-                assistant_tokens,
-                flags,
-                normalized.metadata,
-                0,
-                now,
-                now,
+        parallel = {None: b"\\N", True: b"t", False: b"f"}[normalized.parallel_tool_calls]
+        lines.append(
+            b"\t".join(
+                (
+                    prefix + str(record.line).encode(),
+                    messages,
+                    tools,
+                    parallel,
+                    digest.encode(),
+                    b"pending_pii",
+                    str(len(normalized.messages)).encode(),
+                    str(tokens).encode(),
+                    str(assistant_tokens).encode(),
+                    ("{" + ",".join(flags) + "}").encode(),
+                    metadata,
+                    b"0",
+                    now,
+                    now,
+                )
             )
+            + b"\n"
         )
-    return PreparedChunk(rows=rows, bad=bad, good=len(good), read=len(chunk), done=done)
+    return PreparedChunk(
+        rows=b"".join(lines), bad=bad, good=len(good) - rejected, read=len(chunk), done=done
+    )
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _copy_json(value: Any) -> bytes:
+    """A JSON value as a field of COPY's text format: NULL as \\N, backslashes doubled.
+
+    orjson escapes every control character inside strings, so tabs and newlines never
+    appear raw; only the backslash is special to COPY.
+    """
+    if value is None:
+        return b"\\N"
+    return orjson.dumps(value).replace(b"\\", b"\\\\")
 
 
 def _write_chunk(batch: ImportBatch, prepared: PreparedChunk) -> None:
@@ -256,7 +300,7 @@ class _ChunkWriter:
             self._raise_if_failed()
 
 
-def _copy_insert(rows: list[tuple[Any, ...]]) -> tuple[int, int]:
+def _copy_insert(rows: bytes) -> tuple[int, int]:
     """COPY rows into a session temp table, then insert the ones whose hash is new."""
     if not rows:
         return 0, 0
@@ -268,30 +312,8 @@ def _copy_insert(rows: list[tuple[Any, ...]]) -> tuple[int, int]:
             f"CREATE TEMP TABLE IF NOT EXISTS curator_import_stage ON COMMIT DELETE ROWS AS "  # noqa: S608
             f"SELECT {columns} FROM {table} WITH NO DATA"
         )
-        raw = cursor.cursor
-        with raw.copy(f"COPY curator_import_stage ({columns}) FROM STDIN") as copy:
-            copy.set_types(
-                [
-                    "int8",
-                    "int8",
-                    "int4",
-                    "jsonb",
-                    "jsonb",
-                    "bool",
-                    "varchar",
-                    "varchar",
-                    "int4",
-                    "int4",
-                    "int4",
-                    "varchar[]",
-                    "jsonb",
-                    "int2",
-                    "timestamptz",
-                    "timestamptz",
-                ]
-            )
-            for row in rows:
-                copy.write_row(row)
+        with cursor.cursor.copy(f"COPY curator_import_stage ({columns}) FROM STDIN") as copy:
+            copy.write(rows)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM curator_import_stage "  # noqa: S608
             "ORDER BY source_line ON CONFLICT (dataset_id, content_hash) DO NOTHING "

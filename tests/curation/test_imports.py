@@ -311,3 +311,32 @@ def test_uploaded_file_is_kept_with_its_sha256(dataset):
     assert batch.sha256 == hashlib.sha256((DATA / "alpaca.json").read_bytes()).hexdigest()
     assert Path(batch.file.path).read_bytes() == (DATA / "alpaca.json").read_bytes()
     assert shutil.disk_usage(Path(batch.file.path).parent)
+
+
+def test_a_nul_character_is_refused_for_its_line_only_and_backslashes_survive(dataset, tmp_path):
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "bad\u0000byte"},
+                {"role": "assistant", "content": "ok"},
+            ]
+        },
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": 'C:\\temp\\new "quoted"\ttab\nline and a literal \\u0000',
+                },
+                {"role": "assistant", "content": "Ünïcödé ✓ 日本"},
+            ],
+            "ticket": "a\\b",
+        },
+    ]
+    path = tmp_path / "nul.jsonl"
+    path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    batch = import_file(dataset, path)
+    assert (batch.imported, batch.invalid) == (1, 1)
+    assert "NUL character" in errors_by_line(batch)[1][1]
+    stored = Conversation.objects.get(batch=batch)
+    assert stored.original == rows[1]["messages"]
+    assert stored.metadata == {"ticket": "a\\b"}
