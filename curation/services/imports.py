@@ -36,7 +36,6 @@ from curation.models import (
     Dataset,
     ImportBatch,
     ImportLineError,
-    JobStatus,
 )
 from curation.tokens import count_conversations
 
@@ -349,13 +348,9 @@ def run_import_job(*, batch_id: int) -> ImportBatch | None:
 
 def after_import(*, batch: ImportBatch) -> None:
     """Queue what follows an import: quality signals and clusters, and PII detection."""
-    from curation.services import pii_hooks
+    from curation.services.pii import start_detection
     from curation.services.quality import start_quality_run
 
     if batch.imported:
         start_quality_run(dataset=batch.dataset, batch=batch)
-    pii_hooks.start_detection_after_import(batch=batch)
-
-
-def batch_is_finished(batch: ImportBatch) -> bool:
-    return batch.status in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+        start_detection(dataset=batch.dataset)

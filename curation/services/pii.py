@@ -301,10 +301,6 @@ def _finish_if_done(run_id: int) -> None:
     )
 
 
-def start_detection_after_import(*, dataset: Dataset) -> PiiRun | None:
-    return start_detection(dataset=dataset)
-
-
 # -- reviewer corrections -----------------------------------------------------------------
 
 

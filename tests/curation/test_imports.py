@@ -340,3 +340,17 @@ def test_a_nul_character_is_refused_for_its_line_only_and_backslashes_survive(da
     stored = Conversation.objects.get(batch=batch)
     assert stored.original == rows[1]["messages"]
     assert stored.metadata == {"ticket": "a\\b"}
+
+
+def test_cli_reports_an_unexpected_failure_in_one_line(dataset, monkeypatch):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    def broken(batch, prepared):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(import_service, "_write_chunk", broken)
+    with pytest.raises(CommandError) as raised:
+        call_command("import_conversations", "--dataset", dataset.slug, str(DATA / "alpaca.jsonl"))
+    assert "RuntimeError: disk on fire" in str(raised.value)
+    assert "\n" not in str(raised.value)

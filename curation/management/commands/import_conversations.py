@@ -5,6 +5,7 @@ Imports in this process (no worker needed), with the same code the background jo
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,10 @@ class Command(BaseCommand):
                     user=None,
                     enqueue=False,
                 )
-            run_import_job(batch_id=batch.pk)
+            # An unexpected error is logged with its traceback by the job and recorded on the
+            # batch as one line, which is what the command reports below.
+            with contextlib.suppress(Exception):
+                run_import_job(batch_id=batch.pk)
             batch = ImportBatch.objects.get(pk=batch.pk)
             summary = batch.as_summary()
             summary["file"] = str(path)
