@@ -56,6 +56,18 @@ def get_conversation_for_user(
     return conversation
 
 
+def can_create_datasets(user: Any) -> bool:
+    """Site staff, or anyone signed in where CURATOR_ANYONE_CAN_CREATE_DATASETS opens it."""
+    return bool(
+        user.is_authenticated and (user.is_staff or settings.CURATOR_ANYONE_CAN_CREATE_DATASETS)
+    )
+
+
+def require_dataset_creator(request: HttpRequest) -> None:
+    if not can_create_datasets(request.user):
+        raise PermissionDenied("Only site staff can create datasets.")
+
+
 def is_dataset_admin(dataset: Any) -> bool:
     return getattr(dataset, "user_role", None) == Role.ADMIN
 

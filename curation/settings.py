@@ -128,6 +128,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "curation.permissions.client_ip"
 AXES_VERBOSE = False
+# Who may create datasets: site staff only, unless this opens it to every signed-in user.
+CURATOR_ANYONE_CAN_CREATE_DATASETS = env_bool("CURATOR_ANYONE_CAN_CREATE_DATASETS", False)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dataset_list"
 LOGOUT_REDIRECT_URL = "login"
@@ -255,7 +257,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # Presidio logs every recognizer it loads (and skips); that buries the worker's own log.
-    "loggers": {"presidio-analyzer": {"level": "ERROR"}, "presidio-anonymizer": {"level": "ERROR"}},
+    "loggers": {
+        "presidio-analyzer": {"level": "ERROR"},
+        "presidio-anonymizer": {"level": "ERROR"},
+        # django-axes logs every login at INFO; lockouts and failures stay visible.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # Training providers. Keys never live in settings: api_key_env names the variable holding one.
