@@ -8,6 +8,8 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from curation.params import parse_int
+
 
 @dataclass
 class KeysetPage:
@@ -24,8 +26,7 @@ class KeysetPage:
 
 
 def _int_param(request: HttpRequest, name: str) -> int | None:
-    value = request.GET.get(name, "")
-    return int(value) if value.isdigit() else None
+    return parse_int(request.GET.get(name, ""))
 
 
 def keyset_page(queryset: QuerySet, request: HttpRequest, *, per_page: int = 50) -> KeysetPage:

@@ -36,6 +36,7 @@ from curation.models import (
     ReviewSkip,
     text_diff,
 )
+from curation.params import parse_float, parse_int, parse_text
 
 REVIEWABLE = (
     ConversationStatus.IN_REVIEW,
@@ -703,10 +704,7 @@ SORTS = {
 
 
 def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
+    return parse_float(value)
 
 
 @dataclass
@@ -735,17 +733,15 @@ class ConversationFilter:
             found.status = get("status")
         if get("flag") in {"passing", "any", "none", *FLAG_LABELS}:
             found.flag = get("flag")
-        if str(get("batch") or "").isdigit():
-            found.batch = int(get("batch"))
-        found.reviewer = str(get("reviewer") or "").strip()[:150]
+        found.batch = parse_int(get("batch"))
+        found.reviewer = parse_text(get("reviewer"), max_length=150)
         found.score_min, found.score_max = _float(get("score_min")), _float(get("score_max"))
         found.quality_min, found.quality_max = (
             _float(get("quality_min")),
             _float(get("quality_max")),
         )
-        if str(get("cluster") or "").isdigit():
-            found.cluster = int(get("cluster"))
-        found.q = str(get("q") or "").strip()[:200]
+        found.cluster = parse_int(get("cluster"))
+        found.q = parse_text(get("q"), max_length=200)
         if get("sort") in SORTS:
             found.sort = get("sort")
         for name in (

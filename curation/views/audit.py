@@ -9,6 +9,7 @@ from django.shortcuts import render
 
 from curation.models import AuditEvent
 from curation.pagination import keyset_page
+from curation.params import parse_text
 from curation.permissions import get_dataset_for_user
 
 
@@ -16,11 +17,11 @@ def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
     events = AuditEvent.objects.filter(dataset=dataset).select_related("actor")
     filters: dict[str, str] = {}
-    action = request.GET.get("action", "").strip()
+    action = parse_text(request.GET.get("action"), max_length=100)
     if action:
         events = events.filter(action=action)
         filters["action"] = action
-    user = request.GET.get("user", "").strip()
+    user = parse_text(request.GET.get("user"), max_length=150)
     if user:
         events = events.filter(actor__username=user)
         filters["user"] = user

@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from curation.models import FLAG_LABELS, Conversation, ConversationStatus
 from curation.pagination import KeysetPage, keyset_page
+from curation.params import parse_float, parse_int
 from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
 from curation.services.reviews import SORTS, ConversationFilter
 
@@ -72,10 +73,8 @@ def _sorted_page(
     )
     cursor = request.GET.get("cursor", "")
     value, _, last_id = cursor.partition(":")
-    try:
-        after = (float(value), int(last_id))
-    except ValueError:
-        after = None
+    sort_value, after_id = parse_float(value), parse_int(last_id)
+    after = (sort_value, after_id) if sort_value is not None and after_id is not None else None
     if after is not None:
         if descending:
             rows = rows.filter(Q(sort_value__lt=after[0]) | Q(sort_value=after[0], id__lt=after[1]))

@@ -26,6 +26,7 @@ from curation.models import (
     Decision,
     Review,
 )
+from curation.params import parse_float, parse_int, parse_ints
 from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
 from curation.services import reviews as service
 from curation.services.quality import keep_one
@@ -36,14 +37,13 @@ PANEL = "curation/review.html#panel"
 def _seconds(request: HttpRequest) -> float | None:
     """Time spent on the conversation: measured in the browser when JS runs (it knows when
     a prefetched conversation was shown), else since the server rendered the page."""
-    elapsed = request.POST.get("elapsed_ms", "")
-    if elapsed.isdigit():
-        return min(int(elapsed) / 1000, 3600.0)
-    opened = request.POST.get("opened_at", "")
-    try:
-        return max(0.0, min(time.time() - float(opened), 3600.0))
-    except ValueError:
+    elapsed = parse_int(request.POST.get("elapsed_ms", ""))
+    if elapsed is not None:
+        return min(elapsed / 1000, 3600.0)
+    opened = parse_float(request.POST.get("opened_at", ""))
+    if opened is None:
         return None
+    return max(0.0, min(time.time() - opened, 3600.0))
 
 
 def _criteria(dataset: Dataset, selected: dict[str, Any]) -> list[dict[str, Any]]:
@@ -143,7 +143,7 @@ def _panel_response(request: HttpRequest, context: dict[str, Any]) -> HttpRespon
 def review_start(request: HttpRequest, slug: str) -> HttpResponse:
     """The next conversation that needs me. `?exclude=ID` prefetches the one after ID."""
     dataset = get_dataset_for_user(request, slug)
-    exclude = [int(value) for value in request.GET.getlist("exclude") if value.isdigit()][:5]
+    exclude = parse_ints(request.GET.getlist("exclude"), limit=5)
     conversation = service.claim_next(dataset=dataset, reviewer=request.user, exclude=exclude)
     if exclude and _partial(request):
         if conversation is None:
@@ -423,9 +423,8 @@ def review_clusters(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def review_keep_one(request: HttpRequest, slug: str, cluster: int) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
-    keep_id = request.POST.get("keep", "")
     keep = dataset.conversations.filter(
-        pk=int(keep_id) if keep_id.isdigit() else 0, near_dup_cluster=cluster
+        pk=parse_int(request.POST.get("keep", "")) or 0, near_dup_cluster=cluster
     ).first()
     if keep is None:
         raise Http404("That conversation is not in this cluster.")
@@ -434,7 +433,7 @@ def review_keep_one(request: HttpRequest, slug: str, cluster: int) -> HttpRespon
         request, f"Kept conversation {keep.pk}; rejected {rejected} near-duplicate(s)."
     )
     return redirect(
-        f"{reverse('review_clusters', args=[dataset.slug])}?page={request.POST.get('page', '1')}"
+        f"{reverse('review_clusters', args=[dataset.slug])}?page={parse_int(request.POST.get('page', '')) or 1}"
     )
 
 
