@@ -18,12 +18,13 @@ import unicodedata
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 from datasketch import MinHash
 
-Message = Mapping[str, Any]
+from curation.texts import Message, message_text
+
 Signature = bytes | bytearray | memoryview | Sequence[int]
 
 NO_SYSTEM_MESSAGE: Final = "no_system_message"
@@ -100,31 +101,6 @@ _LOOP_TOKEN = re.compile(r"\w+|[^\w\s]+")
 # Scripts written without spaces: count each character as a word, or a one-line Chinese
 # answer would look like a single "word".
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-
-
-def message_text(message: Message) -> str:
-    """The visible text of one message: a string, the text parts of a list, or ``""``."""
-    content = message.get("content")
-    if isinstance(content, str):
-        text = content
-    elif isinstance(content, list):
-        pieces = []
-        for part in content:
-            if isinstance(part, str):
-                pieces.append(part)
-            elif isinstance(part, Mapping):
-                value = part.get("text") if part.get("type", "text") == "text" else None
-                if value is None and part.get("type") == "refusal":
-                    value = part.get("refusal")
-                if isinstance(value, str):
-                    pieces.append(value)
-        text = "".join(pieces)
-    else:
-        text = ""
-    refusal = message.get("refusal")
-    if isinstance(refusal, str) and refusal:
-        text = f"{text}\n{refusal}" if text else refusal
-    return text
 
 
 def assistant_text(messages: Iterable[Message]) -> str:

@@ -165,6 +165,8 @@ CURATOR_MAX_LINE_BYTES = env_size("CURATOR_MAX_LINE_BYTES", 4 * 1024**2)
 CURATOR_IMPORT_BATCH_SIZE = env_int("CURATOR_IMPORT_BATCH_SIZE", 2000)
 # A running job whose heartbeat is older than this is taken as lost with its worker.
 CURATOR_JOB_HEARTBEAT_TIMEOUT = env_int("CURATOR_JOB_HEARTBEAT_TIMEOUT", 120)
+# A claimed job's heartbeat comes from a timer thread (every timeout / 4 seconds) while it runs.
+CURATOR_JOB_TIMER_HEARTBEATS = env_bool("CURATOR_JOB_TIMER_HEARTBEATS", True)
 # Personal access tokens expire after this many days unless their maker picks another lifetime.
 CURATOR_TOKEN_LIFETIME_DAYS = env_int("CURATOR_TOKEN_LIFETIME_DAYS", 90)
 CURATOR_TOKEN_ENCODING = env_str("CURATOR_TOKEN_ENCODING", "o200k_base")

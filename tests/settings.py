@@ -21,3 +21,6 @@ STATIC_ROOT = tempfile.mkdtemp(prefix="curator-test-static-")
 DATABASES["default"]["TEST"] = {  # noqa: F405
     "NAME": os.environ.get("CURATOR_TEST_DB") or f"test_curator_{os.getpid()}"
 }
+# Services called in-process by tests start no heartbeat timer threads (they would outlive
+# their test); the tests of the timer turn it back on.
+CURATOR_JOB_TIMER_HEARTBEATS = False

@@ -61,8 +61,9 @@ class _Heartbeat(threading.Thread):
                 if not self.owner.is_alive() or not self.beat():
                     break
                 connection.close()
-        except Exception:
-            logger.exception("heartbeat of %s %s stopped", self.model.__name__, self.pk)
+        except Exception as error:
+            # The work goes on; at worst its row is shown lost and a Retry resumes it.
+            logger.warning("heartbeat of %s %s stopped: %s", self.model.__name__, self.pk, error)
         finally:
             connection.close()
             _HEARTBEATS.pop((self.model, self.pk), None)
@@ -191,6 +192,8 @@ class Job(models.Model):
 
     def start_heartbeat(self) -> None:
         """Beat this claimed row from a timer thread until it finishes or this process ends."""
+        if not settings.CURATOR_JOB_TIMER_HEARTBEATS:
+            return
         key = (type(self), self.pk)
         self.stop_heartbeat()
         heartbeat = _Heartbeat(type(self), self.pk, self.attempts)

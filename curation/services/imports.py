@@ -36,6 +36,7 @@ from curation.models import (
     Dataset,
     ImportBatch,
     ImportLineError,
+    QualityRun,
 )
 from curation.tokens import count_conversations
 
@@ -349,8 +350,8 @@ def run_import_job(*, batch_id: int) -> ImportBatch | None:
 def after_import(*, batch: ImportBatch) -> None:
     """Queue what follows an import: quality signals and clusters, and PII detection."""
     from curation.services.pii import start_detection
-    from curation.services.quality import start_quality_run
 
     if batch.imported:
-        start_quality_run(dataset=batch.dataset, batch=batch)
+        # The run row and its message only: the analysis (numpy, MinHash) loads in its job.
+        QualityRun.objects.create(dataset=batch.dataset, batch=batch).enqueue()
         start_detection(dataset=batch.dataset)

@@ -16,7 +16,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from curation import quality
-from curation.models import AuditEvent, Conversation, ConversationStatus, Dataset, QualityRun
+from curation.models import Conversation, Dataset, QualityRun
 
 logger = logging.getLogger(__name__)
 
@@ -206,39 +206,6 @@ def _rescore(ids: list[int]) -> None:
         Conversation.objects.bulk_update(stale, ["quality_score"], batch_size=CHUNK)
 
 
-def keep_one(*, dataset: Dataset, cluster: int, keep: Conversation, user: Any) -> int:
-    """Keep one conversation of a near-duplicate cluster and reject the rest (an admin's
-    decision, like a bulk reject). Returns how many were rejected."""
-    if keep.dataset_id != dataset.pk or keep.near_dup_cluster != cluster:
-        raise ValueError("that conversation is not in this cluster")
-    with transaction.atomic():
-        others = (
-            dataset.conversations.filter(near_dup_cluster=cluster)
-            .exclude(pk=keep.pk)
-            .exclude(status=ConversationStatus.REJECTED)
-        )
-        rejected_ids = list(others.values_list("id", flat=True))
-        from curation.services.reviews import decide_conversations
-
-        decide_conversations(
-            dataset=dataset,
-            conversations=dataset.conversations.filter(pk__in=rejected_ids),
-            decision="reject",
-            user=user,
-            any_status=True,
-            audit=False,
-        )
-        AuditEvent.record(
-            actor=user,
-            action="duplicates.keep_one",
-            obj=keep,
-            dataset=dataset,
-            cluster=cluster,
-            rejected=rejected_ids,
-        )
-    return len(rejected_ids)
-
-
 def run_quality_job(*, run_id: int) -> QualityRun | None:
     """Quality signals, search vectors and near-duplicate clusters after an import."""
     run = QualityRun.objects.select_related("dataset").get(pk=run_id)
@@ -258,10 +225,4 @@ def run_quality_job(*, run_id: int) -> QualityRun | None:
     except Exception as error:
         run.fail(f"quality analysis failed: {type(error).__name__}: {error}; Retry runs it again")
         raise
-    return run
-
-
-def start_quality_run(*, dataset: Dataset, batch: Any = None) -> QualityRun:
-    run = QualityRun.objects.create(dataset=dataset, batch=batch)
-    run.enqueue()
     return run

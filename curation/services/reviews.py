@@ -21,7 +21,6 @@ from django.db import connection, transaction
 from django.db.models import Aggregate, Count, Exists, FloatField, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from curation import quality
 from curation.models import (
     FLAG_LABELS,
     Adjudication,
@@ -37,6 +36,7 @@ from curation.models import (
     text_diff,
 )
 from curation.params import parse_float, parse_int, parse_text
+from curation.texts import message_text
 
 REVIEWABLE = (
     ConversationStatus.IN_REVIEW,
@@ -474,7 +474,7 @@ def edit_message(
     if not 0 <= message_index < len(messages) or messages[message_index].get("role") != "assistant":
         raise ReviewError("Only assistant messages can be edited.")
     text = text.replace("\r\n", "\n")
-    before = quality.message_text(messages[message_index])
+    before = message_text(messages[message_index])
     if text == before:
         return None
     if not text.strip() and not messages[message_index].get("tool_calls"):
@@ -675,7 +675,7 @@ def message_segments(
                 "blocks": blocks,
                 "parts": parts,
                 "tool_calls": calls,
-                "text": quality.message_text(message),
+                "text": message_text(message),
                 # A reply that only calls tools has no text worth editing.
                 "editable": message.get("role") == "assistant"
                 and (message.get("content") is not None or not message.get("tool_calls")),
@@ -993,3 +993,34 @@ def review_dashboard(dataset: Dataset) -> dict[str, Any]:
             "datasets": [{"label": "Conversations", "data": tokens["counts"]}],
         },
     }
+
+
+def keep_one(*, dataset: Dataset, cluster: int, keep: Conversation, user: Any) -> int:
+    """Keep one conversation of a near-duplicate cluster and reject the rest (an admin's
+    decision, like a bulk reject). Returns how many were rejected."""
+    if keep.dataset_id != dataset.pk or keep.near_dup_cluster != cluster:
+        raise ValueError("that conversation is not in this cluster")
+    with transaction.atomic():
+        others = (
+            dataset.conversations.filter(near_dup_cluster=cluster)
+            .exclude(pk=keep.pk)
+            .exclude(status=ConversationStatus.REJECTED)
+        )
+        rejected_ids = list(others.values_list("id", flat=True))
+        decide_conversations(
+            dataset=dataset,
+            conversations=dataset.conversations.filter(pk__in=rejected_ids),
+            decision="reject",
+            user=user,
+            any_status=True,
+            audit=False,
+        )
+        AuditEvent.record(
+            actor=user,
+            action="duplicates.keep_one",
+            obj=keep,
+            dataset=dataset,
+            cluster=cluster,
+            rejected=rejected_ids,
+        )
+    return len(rejected_ids)

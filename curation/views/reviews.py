@@ -29,7 +29,7 @@ from curation.models import (
 from curation.params import parse_float, parse_int, parse_ints
 from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
 from curation.services import reviews as service
-from curation.services.quality import keep_one
+from curation.texts import message_text
 
 PANEL = "curation/review.html#panel"
 
@@ -236,7 +236,7 @@ def review_edit(request: HttpRequest, slug: str, conversation_id: int, index: in
     if not 0 <= index < len(current) or current[index].get("role") != "assistant":
         raise Http404("No such assistant message.")
     error = ""
-    text = service.quality.message_text(current[index])
+    text = message_text(current[index])
     if request.method == "POST":
         text = request.POST.get("text", "")
         try:
@@ -428,7 +428,7 @@ def review_keep_one(request: HttpRequest, slug: str, cluster: int) -> HttpRespon
     ).first()
     if keep is None:
         raise Http404("That conversation is not in this cluster.")
-    rejected = keep_one(dataset=dataset, cluster=cluster, keep=keep, user=request.user)
+    rejected = service.keep_one(dataset=dataset, cluster=cluster, keep=keep, user=request.user)
     messages.success(
         request, f"Kept conversation {keep.pk}; rejected {rejected} near-duplicate(s)."
     )

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def fast_heartbeats(settings):  # type: ignore[no-untyped-def]
     settings.CURATOR_JOB_HEARTBEAT_TIMEOUT = 2  # a beat every 0.5 s
+    settings.CURATOR_JOB_TIMER_HEARTBEATS = True
 
 
 def wait_for(predicate, seconds: float = 10.0) -> bool:  # type: ignore[no-untyped-def]

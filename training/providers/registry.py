@@ -24,7 +24,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from training.providers.base import PermanentProviderError, Provider
-from training.providers.openai_provider import OpenAIProvider
 
 KINDS = frozenset({"openai", "simulator", "local"})
 DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8765/v1"
@@ -32,6 +31,9 @@ DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8765/v1"
 # the simulator usable with no secrets configured at all.
 SIMULATOR_API_KEY = "sk-curator-simulator"
 DEFAULT_BACKENDS = {"local": "training.providers.local.LocalProvider"}
+# By path, like the other backends: the openai SDK takes seconds to import, and pages and
+# commands that only read the configuration (the URL config, system checks) never need it.
+OPENAI_BACKEND = "training.providers.openai_provider.OpenAIProvider"
 
 # Training prices in USD per million trained tokens, and the per-example token limit.
 DEFAULT_MODELS: dict[str, dict[str, float | int]] = {
@@ -206,7 +208,7 @@ def build_provider(config: ProviderConfig) -> Provider:
                 f"{config.label}: set the environment variable "
                 f"{config.api_key_env or '(api_key_env not configured)'} to its API key"
             )
-        return OpenAIProvider(
+        return import_string(OPENAI_BACKEND)(
             api_key=api_key,
             base_url=config.base_url,
             name=config.name,

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import openai
 from django.conf import settings
 
 from training.models import FineTuneJob
 from training.services.sync import refresh_finetune
+
+if TYPE_CHECKING:
+    import openai
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,10 @@ class WebhookRejected(ValueError):
 
 
 def _verifier(secret: str) -> openai.OpenAI:
+    # Imported here, when a delivery arrives: the SDK takes seconds to load, and every page and
+    # command would pay for it through the URL config (CLI start-up, issue 19).
+    import openai
+
     # unwrap() makes no request; the key is a placeholder the constructor insists on.
     return openai.OpenAI(api_key="webhook-verification-only", webhook_secret=secret)
 
