@@ -21,11 +21,12 @@ class MembershipError(Exception):
 
 
 def dataset_create(*, dataset: Dataset, user: Any) -> Dataset:
-    """Save a new dataset with its creator as admin."""
+    """Save a new dataset with its creator as admin (None: made by a command, as the system)."""
     with transaction.atomic():
         dataset.created_by = user
         dataset.save()
-        Membership.objects.create(dataset=dataset, user=user, role=Role.ADMIN)
+        if user is not None:
+            Membership.objects.create(dataset=dataset, user=user, role=Role.ADMIN)
         AuditEvent.record(actor=user, action="dataset.create", obj=dataset, dataset=dataset)
     return dataset
 

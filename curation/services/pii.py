@@ -95,10 +95,10 @@ def start_detection(
             return None
         run.total = total
         run.save()
-        if user is not None:
-            AuditEvent.record(
-                actor=user, action="pii.run", obj=run, dataset=dataset, rescan_all=rescan_all
-            )
+        # Without a user (after an import, or `manage.py redact`) the system started it.
+        AuditEvent.record(
+            actor=user, action="pii.run", obj=run, dataset=dataset, rescan_all=rescan_all
+        )
         if enqueue:
             run.enqueue()
     return run

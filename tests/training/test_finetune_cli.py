@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from curation.models import JobStatus
-from tests.factories import UserFactory, built_version
+from curation.models import JobStatus, Role
+from tests.factories import MembershipFactory, UserFactory, built_version
 from training.models import FineTuneJob
 from training.providers.registry import DEFAULT_MODELS
 from training.simulator import SimulatorServer
@@ -49,7 +49,8 @@ def run(*args: str) -> tuple[str, str]:
 
 def test_wait_json_prints_the_result_last(fast: SimulatorServer, dataset: Any) -> None:
     built_version(dataset)
-    UserFactory(username="ops")
+    # `--as` acts with a dataset admin's permissions.
+    MembershipFactory(dataset=dataset, user=UserFactory(username="ops"), role=Role.ADMIN)
     out, _ = run(
         "--dataset",
         dataset.slug,

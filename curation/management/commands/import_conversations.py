@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from curation.models import Dataset, ImportBatch, ImportFormat, JobStatus
+from curation.services import memberships
 from curation.services.imports import create_import_batch, run_import_job
 
 
@@ -43,8 +44,8 @@ class Command(BaseCommand):
         if dataset is None:
             if not options["create"]:
                 raise CommandError(f"no dataset {slug!r} (add --create to create it)")
-            dataset = Dataset.objects.create(
-                name=slug.replace("-", " ").title(), slug=slugify(slug)
+            dataset = memberships.dataset_create(
+                dataset=Dataset(name=slug.replace("-", " ").title(), slug=slugify(slug)), user=None
             )
         summaries = []
         for path in paths:

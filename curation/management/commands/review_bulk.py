@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from curation.models import Dataset, Decision, Membership, Role
+from curation.management.operator import acting_user, add_as_argument
+from curation.models import Dataset, Decision
 from curation.services.reviews import decide_conversations
 
 
@@ -25,9 +25,7 @@ class Command(BaseCommand):
         choice.add_argument("--approve", action="store_true")
         choice.add_argument("--reject", action="store_true")
         parser.add_argument("--where", choices=["passing", "all"], default="passing")
-        parser.add_argument(
-            "--as", dest="username", metavar="USER", help="a dataset admin, recorded as the actor"
-        )
+        add_as_argument(parser, what="decide")
         parser.add_argument(
             "--json", action="store_true", help="print one JSON object as the last line"
         )
@@ -36,17 +34,7 @@ class Command(BaseCommand):
         dataset = Dataset.objects.filter(slug=options["dataset"]).first()
         if dataset is None:
             raise CommandError(f"no dataset {options['dataset']!r}")
-        user = None
-        if options["username"]:
-            user = (
-                get_user_model()
-                .objects.filter(username=options["username"], is_active=True)
-                .first()
-            )
-            if user is None:
-                raise CommandError(f"no active user {options['username']!r}")
-            if not Membership.objects.filter(dataset=dataset, user=user, role=Role.ADMIN).exists():
-                raise CommandError(f"{user.username} is not an admin of {dataset.slug}")
+        user = acting_user(username=options["username"], dataset=dataset)
         decision = Decision.APPROVE if options["approve"] else Decision.REJECT
         conversations = dataset.conversations.all()
         if options["where"] == "passing":

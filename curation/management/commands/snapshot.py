@@ -1,4 +1,4 @@
-"""manage.py snapshot --dataset SLUG [--validation-fraction F] [--seed S] [--notes TEXT] [--json]
+"""manage.py snapshot --dataset SLUG [--validation-fraction F] [--seed S] [--notes TEXT] [--as USER] [--json]
 
 Freezes the dataset's approved examples as its next version, building in this process (no
 worker needed) with the same code the background job runs.
@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from curation.management.operator import acting_user, add_as_argument
 from curation.models import Dataset, DatasetVersion, VersionStatus
 from curation.services.snapshots import (
     SnapshotError,
@@ -65,6 +66,7 @@ class Command(BaseCommand):
             metavar="ID",
             help="only examples from this import batch (repeatable)",
         )
+        add_as_argument(parser, what="build the version")
         parser.add_argument(
             "--json", action="store_true", help="print one JSON object as the last line"
         )
@@ -73,10 +75,11 @@ class Command(BaseCommand):
         dataset = Dataset.objects.filter(slug=options["dataset"]).first()
         if dataset is None:
             raise CommandError(f"no dataset {options['dataset']!r}")
+        user = acting_user(username=options["username"], dataset=dataset)
         try:
             version = create_version(
                 dataset=dataset,
-                user=None,
+                user=user,
                 filter=normalize_filter(
                     min_score=options["min_score"],
                     exclude_flags=options["exclude_flag"],

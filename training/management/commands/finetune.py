@@ -7,9 +7,9 @@ import sys
 import time
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from curation.management.operator import acting_user, add_as_argument
 from curation.models import Dataset, DatasetVersion, JobStatus
 from training.models import AUTO
 from training.services import LaunchError, cli_summary, create_finetune_job, drive_finetune
@@ -37,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--learning-rate-multiplier", default=AUTO)
         parser.add_argument("--suffix", default="")
         parser.add_argument("--seed", type=int, default=None)
-        parser.add_argument("--as", dest="username", default=None, help="user recorded as launcher")
+        add_as_argument(parser, what="launch")
         parser.add_argument("--wait", action="store_true", help="run it here until it ends")
         parser.add_argument("--json", action="store_true", help="print one JSON object last")
 
@@ -54,11 +54,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"dataset {dataset.slug!r} has no version {options['version']}"
             ) from None
-        user = None
-        if options["username"]:
-            user = get_user_model().objects.filter(username=options["username"]).first()
-            if user is None:
-                raise CommandError(f"no user {options['username']!r}")
+        user = acting_user(username=options["username"], dataset=dataset)
         try:
             job = create_finetune_job(
                 version=version,
