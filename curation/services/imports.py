@@ -14,7 +14,6 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 import orjson
@@ -25,7 +24,9 @@ from django.utils import timezone
 
 from curation.importers import (
     ImportFileError,
+    Limits,
     SourceRecord,
+    check_supported,
     detect_format,
     iter_records,
     open_binary,
@@ -36,6 +37,8 @@ from curation.models import (
     Dataset,
     ImportBatch,
     ImportLineError,
+    ImportOutcome,
+    JobStatus,
 )
 from curation.tokens import count_conversations
 
@@ -100,33 +103,80 @@ def create_import_batch(
     return batch
 
 
-def _chunks(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
-    iterator = iter(records)
-    while chunk := list(islice(iterator, size)):
+def import_limits() -> Limits:
+    return Limits(
+        line_bytes=settings.CURATOR_MAX_LINE_BYTES,
+        file_bytes=settings.CURATOR_IMPORT_MAX_FILE_BYTES,
+    )
+
+
+def _chunks(
+    records: Iterable[SourceRecord], *, size: int, max_bytes: int
+) -> Iterator[list[SourceRecord]]:
+    """Chunks of at most `size` records and about `max_bytes` decompressed bytes, so that a
+    chunk of long lines holds as little memory as a chunk of short ones."""
+    chunk: list[SourceRecord] = []
+    held = 0
+    for record in records:
+        chunk.append(record)
+        held += record.size
+        if len(chunk) >= size or held >= max_bytes:
+            yield chunk
+            chunk, held = [], 0
+    if chunk:
         yield chunk
 
 
 def import_batch(*, batch: ImportBatch) -> ImportBatch:
     """Run (or resume) the import of a claimed batch. Raises ImportFileError for a bad file."""
     path = batch.file.path
+    limits = import_limits()
     fmt = batch.detected_format or (batch.format if batch.format != "auto" else "")
     if not fmt:
-        fmt = detect_format(path, original_name=batch.original_name)
+        fmt = detect_format(path, original_name=batch.original_name, limits=limits)
         batch.beat(detected_format=fmt)
+    elif not batch.read:
+        check_supported(path, limits=limits)
     dataset = batch.dataset
     batch.beat(total=batch.size or None)
     # Progress is bytes of the stored file read so far (compressed bytes for .gz).
     stream, counter = open_binary(path)
     with stream, _ChunkWriter(batch) as writer:
-        records = iter_records(
-            stream, fmt, max_line_bytes=settings.CURATOR_MAX_LINE_BYTES, skip=batch.read
-        )
-        for chunk in _chunks(records, settings.CURATOR_IMPORT_BATCH_SIZE):
+        records = iter_records(stream, fmt, limits=limits, skip=batch.read)
+        for chunk in _chunks(
+            records,
+            size=settings.CURATOR_IMPORT_BATCH_SIZE,
+            max_bytes=settings.CURATOR_IMPORT_CHUNK_BYTES,
+        ):
             writer.put(
                 _prepare_chunk(batch=batch, dataset=dataset, chunk=chunk, done=counter.position)
             )
-    batch.succeed(done=batch.total or batch.done)
+    batch.status = JobStatus.SUCCEEDED
+    batch.succeed(done=batch.total or batch.done, outcome=batch.final_outcome())
     return batch
+
+
+# Distinct unmapped keys tracked per batch; the rest are counted together.
+MAX_UNMAPPED_KEYS = 100
+OTHER_KEYS = "(other keys)"
+
+
+def _count_unmapped(records: Iterable[SourceRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        for key in record.normalized.metadata:  # type: ignore[union-attr]
+            name = str(key)[:100]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _merge_unmapped(known: dict[str, int], new: dict[str, int]) -> dict[str, int]:
+    merged = dict(known)
+    for key, count in new.items():
+        if key not in merged and len(merged) >= MAX_UNMAPPED_KEYS:
+            key = OTHER_KEYS
+        merged[key] = merged.get(key, 0) + count
+    return merged
 
 
 @dataclass
@@ -136,6 +186,7 @@ class PreparedChunk:
     good: int
     read: int
     done: int | None
+    unmapped: dict[str, int]
 
 
 def _prepare_chunk(
@@ -148,6 +199,7 @@ def _prepare_chunk(
     """
     good = [record for record in chunk if record.normalized is not None]
     bad = [record for record in chunk if record.normalized is None]
+    unmapped = _count_unmapped(good)
     seen: set[str] = set()
     unique: list[tuple[SourceRecord, str]] = []
     for record in good:
@@ -201,7 +253,12 @@ def _prepare_chunk(
             + b"\n"
         )
     return PreparedChunk(
-        rows=b"".join(lines), bad=bad, good=len(good) - rejected, read=len(chunk), done=done
+        rows=b"".join(lines),
+        bad=bad,
+        good=len(good) - rejected,
+        read=len(chunk),
+        done=done,
+        unmapped=unmapped,
     )
 
 
@@ -244,6 +301,8 @@ def _write_chunk(batch: ImportBatch, prepared: PreparedChunk) -> None:
             "invalid": batch.invalid + len(prepared.bad),
             "warnings": batch.warnings + warnings,
         }
+        if prepared.unmapped:
+            fields["unmapped_fields"] = _merge_unmapped(batch.unmapped_fields, prepared.unmapped)
         if prepared.done is not None:
             fields["done"] = max(batch.done, prepared.done)
         batch.beat(**fields)
@@ -259,7 +318,8 @@ class _ChunkWriter:
     def __init__(self, batch: ImportBatch) -> None:
         self.batch = batch
         self.threaded = not connection.in_atomic_block
-        self.queue: queue.Queue[PreparedChunk | None] = queue.Queue(maxsize=2)
+        # One chunk waiting while one is written: memory stays a few chunks whatever the file.
+        self.queue: queue.Queue[PreparedChunk | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self.thread = threading.Thread(
             target=self._run, name=f"import-writer-{batch.pk}", daemon=True
@@ -329,17 +389,19 @@ def run_import_job(*, batch_id: int) -> ImportBatch | None:
     if not batch.claim():
         logger.info("import batch %s is %s; nothing to do", batch_id, batch.status)
         return None
+    batch.beat(outcome="")
     try:
         import_batch(batch=batch)
     except ImportFileError as error:
-        batch.fail(f"{batch.original_name}: {error}")
+        batch.fail(f"{batch.original_name}: {error}", outcome=ImportOutcome.FAILED)
         return batch
     except Exception as error:
         logger.exception("import batch %s failed", batch_id)
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         batch.fail(
             f"{batch.original_name}: unexpected error ({type(error).__name__}: {first_line}); "
-            "Retry resumes where it stopped"
+            "Retry resumes where it stopped",
+            outcome=ImportOutcome.FAILED,
         )
         raise
     after_import(batch=batch)
