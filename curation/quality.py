@@ -16,7 +16,6 @@ import math
 import re
 import unicodedata
 import zlib
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final
@@ -402,20 +401,21 @@ def _shingle_batches(text: str, *, size: int = SHINGLE_WORDS) -> Iterator[list[b
         if found:
             yield list(found)
         return
-    window: deque[str] = deque(maxlen=size)
+    carry: list[str] = []  # the last size-1 words of the previous piece
     batch: set[bytes] = set()
     count = 0
     for piece in _pieces(text):
-        for word in _WORD.findall(unicodedata.normalize("NFKC", piece).casefold()):
-            window.append(word)
-            count += 1
-            if count >= size:
-                batch.add(" ".join(window).encode("utf-8"))
-                if len(batch) >= SHINGLE_BATCH:
-                    yield list(batch)
-                    batch = set()
-    if count and count < size:
-        batch.add(" ".join(window).encode("utf-8"))
+        words = carry + _WORD.findall(unicodedata.normalize("NFKC", piece).casefold())
+        count += len(words) - len(carry)
+        batch.update(
+            " ".join(words[i : i + size]).encode("utf-8") for i in range(len(words) - size + 1)
+        )
+        carry = words[-(size - 1) :] if size > 1 else []
+        if len(batch) >= SHINGLE_BATCH:
+            yield list(batch)
+            batch = set()
+    if 0 < count < size:
+        batch.add(" ".join(carry).encode("utf-8"))
     if batch:
         yield list(batch)
 

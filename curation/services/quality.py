@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Func, IntegerField
-from django.db.models.functions import Coalesce
 
 from curation import quality
 from curation.models import AuditEvent, Conversation, ConversationStatus, Dataset, QualityRun
@@ -29,10 +27,23 @@ CHUNK = 1000
 # later feature adds) is kept as it is when signals are refreshed.
 SIGNAL_FLAGS = frozenset(quality.SIGNAL_FLAGS)
 CLUSTER_FLAGS = frozenset({quality.NEAR_DUPLICATE, quality.DUPLICATE})
-# Bytes a row's messages take on disk (compressed when large): the original and the redacted copy.
-_STORED_SIZE = Func(
-    F("original"), function="pg_column_size", output_field=IntegerField()
-) + Coalesce(Func(F("redacted"), function="pg_column_size", output_field=IntegerField()), 0)
+
+
+def _row_sizes(ids: list[int]) -> dict[int, int]:
+    """Bytes of each row's messages (original and redacted). A value stored compressed is
+    measured as text, since compressible rows are exactly those whose stored size says
+    nothing; an uncompressed one by its stored size, which costs no decompression."""
+    size = (
+        "CASE WHEN {c} IS NULL THEN 0 WHEN pg_column_compression({c}) IS NULL "
+        "THEN pg_column_size({c}) ELSE octet_length({c}::text) END"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, {size.format(c='original')} + {size.format(c='redacted')} "  # noqa: S608
+            f"FROM {Conversation._meta.db_table} WHERE id = ANY(%s)",
+            [ids],
+        )
+        return dict(cursor.fetchall())
 
 
 def _signature_ints(signature: bytes) -> list[int]:
@@ -198,20 +209,14 @@ def byte_bounded_chunks(ids: Sequence[int], *, most: int = CHUNK) -> Iterator[li
     CURATOR_IMPORT_CHUNK_BYTES, the bound imports keep, so that a follow-up job over
     megabyte-long conversations needs no more memory than the import did."""
     budget = settings.CURATOR_IMPORT_CHUNK_BYTES
-    # Stored sizes are compressed; text compresses about 2-4x, and no row is over the line limit.
-    row_cap = settings.CURATOR_MAX_LINE_BYTES
     chunk: list[int] = []
     held = 0
     for start in range(0, len(ids), 10 * most):
         window = list(ids[start : start + 10 * most])
-        sizes = dict(
-            Conversation.objects.filter(pk__in=window)
-            .annotate(stored=_STORED_SIZE)
-            .values_list("id", "stored")
-        )
+        sizes = _row_sizes(window)
         for pk in window:
             chunk.append(pk)
-            held += min(row_cap, 4 * (sizes.get(pk) or 0))
+            held += sizes.get(pk, 0)
             if len(chunk) >= most or held >= budget:
                 yield chunk
                 chunk, held = [], 0
