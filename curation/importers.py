@@ -313,11 +313,27 @@ def _jsonl_values(
     stream: IO[bytes], limits: Limits, position: _Position
 ) -> Iterator[tuple[int, int, Any]]:
     """(line, size, parsed object or a SourceRecord saying why the line is bad) per line."""
+    for item in _jsonl_lines(stream, limits, position):
+        if isinstance(item, SourceRecord):
+            yield item.line, 0, item
+        else:
+            line_number, start_offset, raw = item
+            yield line_number, len(raw), parse_line(line_number, start_offset, raw)
+
+
+RawLine = tuple[int, int, bytes]  # (line number, byte offset in the file, the line's bytes)
+
+
+def _jsonl_lines(
+    stream: IO[bytes], limits: Limits, position: _Position
+) -> Iterator[RawLine | SourceRecord]:
+    """The non-blank lines of a JSON Lines file, unparsed, or a record saying why one is
+    refused (over the line limit, or the file limit reached)."""
     lines = _bounded_lines(stream, limits, position)
     try:
         for line_number, raw in lines:
             if raw is None:
-                yield line_number, 0, SourceRecord(line=line_number, reason=_over_line_limit(limits))
+                yield SourceRecord(line=line_number, reason=_over_line_limit(limits))
                 continue
             start_offset = position.bytes - len(raw)
             if line_number == 1 and raw.startswith(BOM):
@@ -325,24 +341,46 @@ def _jsonl_values(
                 start_offset += len(BOM)
             if not raw.strip():
                 continue
-            try:
-                value = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                # The slow path only runs for bad lines, to say exactly what is wrong.
-                yield line_number, len(raw), _describe_bad_line(raw, line_number, start_offset)
-                continue
-            if not isinstance(value, dict):
-                yield (
-                    line_number,
-                    len(raw),
-                    SourceRecord(
-                        line=line_number, reason=f"not a JSON object but {_type_name(value)}"
-                    ),
-                )
-                continue
-            yield line_number, len(raw), value
+            yield line_number, start_offset, raw
     except _FileLimit:
-        yield position.line, 0, _over_file_limit(position.line, limits)
+        yield _over_file_limit(position.line, limits)
+
+
+def iter_raw_lines(
+    stream: IO[bytes], *, limits: Limits, skip: int = 0
+) -> Iterator[RawLine | SourceRecord]:
+    """JSON Lines as `iter_records` would read them, one item per record, left unparsed so
+    other processes can parse them (`record_from_line`)."""
+    position = _Position()
+    for index, item in enumerate(
+        _guard_compressed(_jsonl_lines(stream, limits, position), position)
+    ):  # type: ignore[arg-type]
+        if index >= skip:
+            yield item
+
+
+def parse_line(line_number: int, start_offset: int, raw: bytes) -> Any:
+    """One JSON Lines line as an object, or a SourceRecord saying what is wrong with it."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # The slow path only runs for bad lines, to say exactly what is wrong.
+        return _describe_bad_line(raw, line_number, start_offset)
+    if not isinstance(value, dict):
+        return SourceRecord(line=line_number, reason=f"not a JSON object but {_type_name(value)}")
+    return value
+
+
+def record_from_line(fmt: str, item: RawLine | SourceRecord) -> SourceRecord:
+    """The record of one raw JSON Lines item, normalized for `fmt`."""
+    if isinstance(item, SourceRecord):
+        return item
+    line_number, start_offset, raw = item
+    value = parse_line(line_number, start_offset, raw)
+    if isinstance(value, SourceRecord):
+        value.size = len(raw)
+        return value
+    return _normalize(NORMALIZERS[fmt], line_number, len(raw), value)
 
 
 def _type_name(value: Any) -> str:

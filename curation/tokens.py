@@ -185,10 +185,12 @@ def _count_all(conversations: list[tuple[list[dict[str, Any]], Any]]) -> list[tu
 
 
 def count_conversations(
-    conversations: list[tuple[list[dict[str, Any]], Any]],
+    conversations: list[tuple[list[dict[str, Any]], Any]], *, threads: bool = True
 ) -> list[tuple[int, int]]:
-    """(total tokens, assistant tokens) per (messages, tools) pair, as OpenAI's cookbook counts."""
-    if len(conversations) < 500:
+    """(total tokens, assistant tokens) per (messages, tools) pair, as OpenAI's cookbook counts.
+
+    `threads=False` for callers that already run one process per core."""
+    if len(conversations) < 500 or not threads:
         return _count_all(conversations)
     # The counter releases the GIL: the second half is counted on the other core.
     half = len(conversations) // 2

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +28,14 @@ from django.utils import timezone
 from curation.importers import (
     ImportFileError,
     Limits,
+    RawLine,
     SourceRecord,
     check_supported,
     detect_format,
+    iter_raw_lines,
     iter_records,
     open_binary,
+    record_from_line,
 )
 from curation.models import (
     AuditEvent,
@@ -40,7 +46,7 @@ from curation.models import (
     ImportOutcome,
     JobStatus,
 )
-from curation.tokens import count_conversations
+from curation.tokens import count_conversations, get_counter
 
 logger = logging.getLogger(__name__)
 
@@ -110,21 +116,29 @@ def import_limits() -> Limits:
     )
 
 
-def _chunks(
-    records: Iterable[SourceRecord], *, size: int, max_bytes: int
-) -> Iterator[list[SourceRecord]]:
+def _chunks(records: Iterable[Any], *, size: int, max_bytes: int) -> Iterator[list[Any]]:
     """Chunks of at most `size` records and about `max_bytes` decompressed bytes, so that a
     chunk of long lines holds as little memory as a chunk of short ones."""
-    chunk: list[SourceRecord] = []
+    chunk: list[Any] = []
     held = 0
     for record in records:
         chunk.append(record)
-        held += record.size
+        held += record.size if isinstance(record, SourceRecord) else len(record[2])
         if len(chunk) >= size or held >= max_bytes:
             yield chunk
             chunk, held = [], 0
     if chunk:
         yield chunk
+
+
+@dataclass(frozen=True)
+class ChunkContext:
+    """What preparing a chunk needs to know, picklable for the parsing processes."""
+
+    dataset_id: int
+    batch_id: int
+    token_limit: int
+    fmt: str
 
 
 def import_batch(*, batch: ImportBatch) -> ImportBatch:
@@ -139,21 +153,77 @@ def import_batch(*, batch: ImportBatch) -> ImportBatch:
         check_supported(path, limits=limits)
     dataset = batch.dataset
     batch.beat(total=batch.size or None)
+    context = ChunkContext(
+        dataset_id=dataset.pk, batch_id=batch.pk, token_limit=dataset.token_limit, fmt=fmt
+    )
     # Progress is bytes of the stored file read so far (compressed bytes for .gz).
     stream, counter = open_binary(path)
-    with stream, _ChunkWriter(batch) as writer:
-        records = iter_records(stream, fmt, limits=limits, skip=batch.read)
-        for chunk in _chunks(
-            records,
-            size=settings.CURATOR_IMPORT_BATCH_SIZE,
-            max_bytes=settings.CURATOR_IMPORT_CHUNK_BYTES,
-        ):
-            writer.put(
-                _prepare_chunk(batch=batch, dataset=dataset, chunk=chunk, done=counter.position)
-            )
+    with stream:
+        pool = _parsing_pool(stream, fmt, batch.size)
+        # The pool forks before the writer thread exists: forking a threaded process is unsafe.
+        with _ChunkWriter(batch) as writer:
+            try:
+                for prepared in _prepared_chunks(
+                    stream, counter, context, limits=limits, skip=batch.read, pool=pool
+                ):
+                    writer.put(prepared)
+            finally:
+                if pool is not None:
+                    pool.shutdown(cancel_futures=True)
     batch.status = JobStatus.SUCCEEDED
     batch.succeed(done=batch.total or batch.done, outcome=batch.final_outcome())
     return batch
+
+
+def _parsing_pool(stream: Any, fmt: str, size: int) -> ProcessPoolExecutor | None:
+    """Processes that parse, validate, hash and count JSON Lines chunks in parallel, when
+    the file is JSON Lines and big enough to repay starting them."""
+    processes = settings.CURATOR_IMPORT_PROCESSES
+    if processes < 2 or fmt == "csv" or size < settings.CURATOR_IMPORT_PARALLEL_MIN_BYTES:
+        return None
+    head = stream.peek(16) if hasattr(stream, "peek") else b""
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
+        return None
+    get_counter()  # loaded once here, shared with the forked processes
+    return ProcessPoolExecutor(
+        max_workers=processes, mp_context=multiprocessing.get_context("fork")
+    )
+
+
+def _prepared_chunks(
+    stream: Any,
+    counter: Any,
+    context: ChunkContext,
+    *,
+    limits: Limits,
+    skip: int,
+    pool: ProcessPoolExecutor | None,
+) -> Iterator[PreparedChunk]:
+    """Prepared chunks in file order: in this process, or spread over the pool's processes
+    with a few chunks in flight (memory stays a few chunks whatever the file)."""
+    size = settings.CURATOR_IMPORT_BATCH_SIZE
+    max_bytes = settings.CURATOR_IMPORT_CHUNK_BYTES
+    if pool is None:
+        records = iter_records(stream, context.fmt, limits=limits, skip=skip)
+        for chunk in _chunks(records, size=size, max_bytes=max_bytes):
+            yield prepare_chunk(context, chunk, done=counter.position)
+        return
+    pending: deque[Future[PreparedChunk]] = deque()
+    raw = iter_raw_lines(stream, limits=limits, skip=skip)
+    for chunk in _chunks(raw, size=size, max_bytes=max_bytes):  # type: ignore[arg-type]
+        pending.append(pool.submit(prepare_raw_chunk, context, chunk, counter.position))
+        if len(pending) > pool._max_workers:  # type: ignore[attr-defined]
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def prepare_raw_chunk(
+    context: ChunkContext, items: list[RawLine | SourceRecord], done: int | None
+) -> PreparedChunk:
+    """Runs in a parsing process: raw lines to a prepared chunk."""
+    records = [record_from_line(context.fmt, item) for item in items]
+    return prepare_chunk(context, records, done=done, threads=False)
 
 
 # Distinct unmapped keys tracked per batch; the rest are counted together.
@@ -189,8 +259,8 @@ class PreparedChunk:
     unmapped: dict[str, int]
 
 
-def _prepare_chunk(
-    *, batch: ImportBatch, dataset: Dataset, chunk: list[SourceRecord], done: int | None
+def prepare_chunk(
+    context: ChunkContext, chunk: list[SourceRecord], *, done: int | None, threads: bool = True
 ) -> PreparedChunk:
     """The CPU half of a chunk: dedup inside it, token counts, flags, and the COPY text itself.
 
@@ -207,11 +277,14 @@ def _prepare_chunk(
         if digest not in seen:
             seen.add(digest)
             unique.append((record, digest))
-    counts = count_conversations([(r.normalized.messages, r.normalized.tools) for r, _ in unique])  # type: ignore[union-attr]
+    counts = count_conversations(
+        [(r.normalized.messages, r.normalized.tools) for r, _ in unique],  # type: ignore[union-attr]
+        threads=threads,
+    )
     now = timezone.now().isoformat().encode()
     lines: list[bytes] = []
     rejected = 0
-    prefix = f"{dataset.pk}\t{batch.pk}\t".encode()
+    prefix = f"{context.dataset_id}\t{context.batch_id}\t".encode()
     for (record, digest), (tokens, assistant_tokens) in zip(unique, counts, strict=True):
         normalized = record.normalized
         assert normalized is not None
@@ -228,7 +301,7 @@ def _prepare_chunk(
             rejected += 1
             continue
         flags = normalized.warnings()
-        if tokens > dataset.token_limit:
+        if tokens > context.token_limit:
             flags.append("over_token_limit")
         parallel = {None: b"\\N", True: b"t", False: b"f"}[normalized.parallel_tool_calls]
         lines.append(
