@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import psycopg
 from django.conf import settings
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from curation.importers import (
@@ -251,7 +252,9 @@ def _merge_unmapped(known: dict[str, int], new: dict[str, int]) -> dict[str, int
 
 @dataclass
 class PreparedChunk:
-    rows: bytes
+    rows: list[bytes]  # COPY lines, one per unique conversation
+    hashes: list[str]  # their content hashes, in the same order
+    flagged: list[bool]  # whether each has a warning flag
     bad: list[SourceRecord]
     good: int
     read: int
@@ -283,6 +286,8 @@ def prepare_chunk(
     )
     now = timezone.now().isoformat().encode()
     lines: list[bytes] = []
+    hashes: list[str] = []
+    flagged: list[bool] = []
     rejected = 0
     prefix = f"{context.dataset_id}\t{context.batch_id}\t".encode()
     for (record, digest), (tokens, assistant_tokens) in zip(unique, counts, strict=True):
@@ -303,6 +308,8 @@ def prepare_chunk(
         flags = normalized.warnings()
         if tokens > context.token_limit:
             flags.append("over_token_limit")
+        hashes.append(digest)
+        flagged.append(bool(flags))
         parallel = {None: b"\\N", True: b"t", False: b"f"}[normalized.parallel_tool_calls]
         lines.append(
             b"\t".join(
@@ -326,7 +333,9 @@ def prepare_chunk(
             + b"\n"
         )
     return PreparedChunk(
-        rows=b"".join(lines),
+        rows=lines,
+        hashes=hashes,
+        flagged=flagged,
         bad=bad,
         good=len(good) - rejected,
         read=len(chunk),
@@ -359,7 +368,7 @@ def _copy_json(value: Any) -> bytes:
 def _write_chunk(batch: ImportBatch, prepared: PreparedChunk) -> None:
     """The database half: one transaction inserts the rows, records bad lines, moves counters."""
     with transaction.atomic():
-        inserted, warnings = _copy_insert(prepared.rows)
+        inserted, warnings = _insert_rows(batch.dataset_id, prepared)
         ImportLineError.objects.bulk_create(
             [
                 ImportLineError(batch=batch, line=r.line, field=r.field[:200], reason=r.reason)
@@ -430,6 +439,37 @@ class _ChunkWriter:
             self.queue.put(None)
             self.thread.join()
             self._raise_if_failed()
+
+
+def _insert_rows(dataset_id: int, prepared: PreparedChunk) -> tuple[int, int]:
+    """Insert the chunk's conversations whose hash is new to the dataset; (inserted, flagged).
+
+    The hashes already there are looked up first and the new rows COPied straight into the
+    table: one COPY stream per chunk, no staging. Should another import of the same dataset
+    insert one of them meanwhile, the unique constraint refuses the COPY and the chunk goes
+    through a staging table with ON CONFLICT DO NOTHING instead."""
+    if not prepared.rows:
+        return 0, 0
+    table = Conversation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT content_hash FROM {table} WHERE dataset_id = %s AND content_hash = ANY(%s)",  # noqa: S608
+            [dataset_id, prepared.hashes],
+        )
+        known = {row[0] for row in cursor.fetchall()}
+    new = [i for i, digest in enumerate(prepared.hashes) if digest not in known]
+    if not new:
+        return 0, 0
+    rows = b"".join(prepared.rows[i] for i in new)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            columns = ", ".join(STAGE_COLUMNS)
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                copy.write(rows)
+    except (IntegrityError, psycopg.errors.UniqueViolation):
+        # Raised by psycopg itself: the COPY runs on the raw cursor, outside Django's wrapper.
+        return _copy_insert(rows)
+    return len(new), sum(prepared.flagged[i] for i in new)
 
 
 def _copy_insert(rows: bytes) -> tuple[int, int]:

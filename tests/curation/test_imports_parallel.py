@@ -125,3 +125,38 @@ def test_a_parallel_import_killed_half_way_resumes_without_duplicates(
     serial = import_file(DatasetFactory(slug="serial"), path)
     assert snapshot(batch)[1:] == snapshot(serial)[1:]
     assert [c[:4] for c in snapshot(batch)[0]] == [c[:4] for c in snapshot(serial)[0]]
+
+
+def test_a_conversation_another_import_inserted_meanwhile_is_counted_a_duplicate(dataset, tmp_path):
+    """The hash lookup and the COPY are two statements: when the dataset gains one of the
+    chunk's hashes in between, the chunk falls back to ON CONFLICT DO NOTHING."""
+    from curation.importers import SourceRecord
+    from curation.services.imports import ChunkContext, _insert_rows, prepare_chunk
+    from curation.validation import normalize_openai
+    from tests.factories import ImportBatchFactory
+
+    batch = ImportBatchFactory(dataset=dataset)
+    context = ChunkContext(
+        dataset_id=dataset.pk, batch_id=batch.pk, token_limit=dataset.token_limit, fmt="openai"
+    )
+    records = [
+        SourceRecord(
+            line=n,
+            normalized=normalize_openai(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"Q{n}"},
+                        {"role": "assistant", "content": f"A{n}"},
+                    ]
+                }
+            ),
+        )
+        for n in range(1, 4)
+    ]
+    first = prepare_chunk(context, records[:1], done=None)
+    assert _insert_rows(dataset.pk, first) == (1, 1)
+    prepared = prepare_chunk(context, records, done=None)
+    # As if the lookup ran before the other import committed: it finds nothing.
+    prepared.hashes = ["0" * 64] * len(prepared.hashes)
+    assert _insert_rows(dataset.pk, prepared) == (2, 2)
+    assert Conversation.objects.filter(dataset=dataset).count() == 3
