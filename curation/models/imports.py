@@ -69,6 +69,8 @@ class ImportBatch(Job):
 
     @property
     def format_label(self) -> str:
+        if self.format == ImportFormat.AUTO and not self.detected_format:
+            return "Being detected…" if self.is_active else "Not recognised"
         return ImportFormat(self.detected_format or self.format).label
 
     def final_outcome(self) -> str:

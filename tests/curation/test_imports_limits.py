@@ -173,3 +173,13 @@ def test_reading_stops_at_the_file_limit_keeping_the_lines_before(dataset, setti
     last = batch.line_errors.order_by("-line").first()
     assert "over the size limit of 2,000 bytes once decompressed" in last.reason
     assert "CURATOR_IMPORT_MAX_FILE_BYTES" in last.reason
+
+
+def test_bad_import_limits_are_reported_by_system_checks(settings):
+    from curation.checks import check_import_limits
+
+    settings.CURATOR_IMPORT_CHUNK_BYTES = 0
+    settings.CURATOR_IMPORT_MAX_FILE_BYTES = 1000
+    problems = check_import_limits()
+    assert [p.id for p in problems] == ["curation.E110", "curation.W110"]
+    assert "CURATOR_IMPORT_CHUNK_BYTES" in problems[0].msg
