@@ -64,3 +64,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if not 0.0 <= settings.CURATOR_VALIDATION_FRACTION < 1.0:
         problems.append(Error("CURATOR_VALIDATION_FRACTION must be in [0, 1).", id="curation.E006"))
     return problems
+
+
+@register(Tags.compatibility)
+def check_import_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Import memory bounds and parallelism (ids curation.E11x/W11x)."""
+    problems: list[Any] = []
+    for name, hint in (
+        ("CURATOR_IMPORT_CHUNK_BYTES", "e.g. 16M"),
+        ("CURATOR_IMPORT_MAX_FILE_BYTES", "e.g. 16G"),
+        ("CURATOR_MAX_UPLOAD_FILES", "e.g. 100"),
+        ("CURATOR_IMPORT_PROCESSES", "1 imports in the job's own process"),
+    ):
+        if getattr(settings, name) < 1:
+            problems.append(Error(f"{name} must be positive.", hint=hint, id="curation.E110"))
+    if settings.CURATOR_MAX_LINE_BYTES > settings.CURATOR_IMPORT_MAX_FILE_BYTES:
+        problems.append(
+            Warning(
+                "CURATOR_MAX_LINE_BYTES is larger than CURATOR_IMPORT_MAX_FILE_BYTES: the file "
+                "limit will stop imports before the line limit applies.",
+                id="curation.W110",
+            )
+        )
+    return problems

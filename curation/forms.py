@@ -136,18 +136,27 @@ class MultipleFileField(forms.FileField):
     def clean(self, data: Any, initial: Any = None) -> list[Any]:
         single = super().clean
         if isinstance(data, (list, tuple)):
+            if not data and self.required:
+                raise forms.ValidationError(self.error_messages["required"], code="required")
             return [single(item, initial) for item in data]
         return [single(data, initial)]
 
 
 class ImportUploadForm(forms.Form):
     files = MultipleFileField(
-        help_text="JSONL, JSON, CSV, or any of them gzipped (.gz). Several files at once are fine."
+        help_text="JSONL, JSON, CSV, or any of them gzipped (.gz). Several files at once are fine.",
+        error_messages={"required": "Choose at least one file to upload."},
     )
     format = forms.ChoiceField(choices=ImportFormat.choices, initial=ImportFormat.AUTO)
 
     def clean_files(self) -> list[Any]:
         files = self.cleaned_data["files"]
+        most = settings.CURATOR_MAX_UPLOAD_FILES
+        if len(files) > most:
+            raise forms.ValidationError(
+                f"{len(files)} files chosen; upload at most {most} at once "
+                "(CURATOR_MAX_UPLOAD_FILES), or gzip them together into fewer files."
+            )
         limit = settings.CURATOR_MAX_UPLOAD_SIZE
         for upload in files:
             if upload.size > limit:

@@ -16,7 +16,7 @@ import math
 import re
 import unicodedata
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Final
 
@@ -87,6 +87,7 @@ SHORT_REPLY_WORDS: Final = 3
 # token, and telling them from reference lists ("[123]: https://…/pull/123") would need
 # more than a threshold, so those are left to the reviewer.
 MIN_REPETITION_CHARS: Final = 200
+LOOP_WINDOW_CHARS: Final = 256 * 1024
 COMPRESSION_WINDOW: Final = 2048
 COMPRESSION_STRIDE: Final = 1024
 LOOP_COMPRESSION_RATIO: Final = 20.0
@@ -192,8 +193,14 @@ def is_degenerate_repetition(text: str) -> bool:
         return False
     if _loops_bytewise(text.encode("utf-8")):
         return True
-    covered, copies = longest_loop(_LOOP_TOKEN.findall(text.casefold()))
-    return covered >= LOOP_MIN_TOKENS and copies >= LOOP_MIN_COPIES
+    # Token lists cost ~100 bytes a token: long texts are read in overlapping windows so
+    # memory stays bounded whatever the text's length (a loop of 60 tokens fits in one).
+    for start in range(0, max(1, len(text) - LOOP_WINDOW_CHARS // 2), LOOP_WINDOW_CHARS // 2):
+        window = text[start : start + LOOP_WINDOW_CHARS]
+        covered, copies = longest_loop(_LOOP_TOKEN.findall(window.casefold()))
+        if covered >= LOOP_MIN_TOKENS and copies >= LOOP_MIN_COPIES:
+            return True
+    return False
 
 
 def signals(messages: Sequence[Message], *, token_count: int, token_limit: int) -> list[str]:
@@ -336,8 +343,57 @@ def minhash_signature(messages: Iterable[Message], *, num_perm: int = DEFAULT_NU
         permutations=template.permutations,
         scheme="affine32",
     )
-    minhash.update_batch(shingles(dedup_text(messages)))
+    # Fed in slices: datasketch hashes a batch as an (n, num_perm) array, which for a
+    # megabyte-long conversation would take hundreds of megabytes at once. MinHash keeps
+    # the minimum per permutation, so slices and repeated shingles give the same signature.
+    for batch in _shingle_batches(dedup_text(messages)):
+        minhash.update_batch(batch)
     return minhash.hashvalues.astype("<u4").tobytes()
+
+
+SHINGLE_BATCH: Final = 8192
+_PIECE_CHARS: Final = 64 * 1024
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """`text` in pieces of about 64K characters, cut at whitespace so no word is split (NFKC
+    and case folding never join characters across whitespace)."""
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + _PIECE_CHARS)
+        if end < len(text):
+            cut = max(text.rfind(" ", start, end), text.rfind("\n", start, end))
+            if cut > start:
+                end = cut + 1
+        yield text[start:end]
+        start = end
+
+
+def _shingle_batches(text: str, *, size: int = SHINGLE_WORDS) -> Iterator[list[bytes]]:
+    """The shingles of `shingles()`, in bounded lists (repeats allowed), without holding all
+    the words of a long text."""
+    if len(text) <= 64 * 1024:
+        found = shingles(text, size=size)
+        if found:
+            yield list(found)
+        return
+    carry: list[str] = []  # the last size-1 words of the previous piece
+    batch: set[bytes] = set()
+    count = 0
+    for piece in _pieces(text):
+        words = carry + _WORD.findall(unicodedata.normalize("NFKC", piece).casefold())
+        count += len(words) - len(carry)
+        batch.update(
+            " ".join(words[i : i + size]).encode("utf-8") for i in range(len(words) - size + 1)
+        )
+        carry = words[-(size - 1) :] if size > 1 else []
+        if len(batch) >= SHINGLE_BATCH:
+            yield list(batch)
+            batch = set()
+    if 0 < count < size:
+        batch.add(" ".join(carry).encode("utf-8"))
+    if batch:
+        yield list(batch)
 
 
 def _as_array(signature: Signature) -> np.ndarray:

@@ -339,3 +339,12 @@ if CURATOR_LOCAL_MODELS:
     ]
 # Where trained adapters (with checkpoints, model card, merged weights) go in the storage.
 CURATOR_ADAPTER_PREFIX = env_str("CURATOR_ADAPTER_PREFIX", "adapters")
+# Import memory bounds (decompressed bytes): a chunk of records, and a whole file.
+CURATOR_IMPORT_CHUNK_BYTES = env_size("CURATOR_IMPORT_CHUNK_BYTES", 16 * 1024**2)
+CURATOR_IMPORT_MAX_FILE_BYTES = env_size("CURATOR_IMPORT_MAX_FILE_BYTES", 16 * 1024**3)
+# Files one upload form takes; Django's own cap sits above it so the form can say so.
+CURATOR_MAX_UPLOAD_FILES = env_int("CURATOR_MAX_UPLOAD_FILES", 100)
+DATA_UPLOAD_MAX_NUMBER_FILES = max(1000, CURATOR_MAX_UPLOAD_FILES * 10)
+# Processes that parse, validate and count large JSON Lines imports (1: all in the job's own).
+CURATOR_IMPORT_PROCESSES = env_int("CURATOR_IMPORT_PROCESSES", 2)
+CURATOR_IMPORT_PARALLEL_MIN_BYTES = env_size("CURATOR_IMPORT_PARALLEL_MIN_BYTES", 8 * 1024**2)

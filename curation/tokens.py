@@ -1,8 +1,11 @@
-"""Token counting with tiktoken, loaded offline.
+"""Exact token counts, offline.
 
-tiktoken downloads its BPE ranks on first use. We rebuild the official rank files from the
-copy packaged in `quicktok-v1` and put them where tiktoken's own cache looks; tiktoken then
-checks them against the sha256 it has pinned for each encoding, so a wrong copy fails loudly.
+Counts come from `bpe-openai` (bindings to GitHub's BPE crate), which counts without
+materialising token lists, ships its vocabularies inside the package and releases the GIL,
+so two threads count on two cores. Its counts equal tiktoken's `encode_ordinary` — the
+tests check that on every text they use, against tiktoken loaded from the copy of the
+official rank files packaged in `quicktok-v1` (tiktoken would otherwise download them; it
+checks them against the sha256 it pins for each encoding, so a wrong copy fails loudly).
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import importlib.machinery
 import importlib.resources
+import importlib.util
 import json
 import os
 import struct
@@ -18,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import tiktoken
 from django.conf import settings
 
 _SOURCES = {
@@ -68,7 +72,11 @@ def _prime_cache(name: str, cache_dir: Path) -> None:
 
 
 @functools.cache
-def get_encoding(name: str | None = None) -> tiktoken.Encoding:
+def get_encoding(name: str | None = None) -> Any:
+    """tiktoken's encoding: the reference the counter is checked against (3 s to load, so
+    imported only when asked for)."""
+    import tiktoken
+
     name = name or settings.CURATOR_TOKEN_ENCODING
     if name not in _SOURCES:
         raise ValueError(f"unsupported token encoding {name!r}")
@@ -78,11 +86,52 @@ def get_encoding(name: str | None = None) -> tiktoken.Encoding:
     return tiktoken.get_encoding(name)
 
 
+@functools.cache
+def _bpe_bindings() -> Any:
+    """bpe-openai's compiled module, loaded on its own: the package's `__init__` builds
+    Python dictionaries of all three vocabularies (3 s, 200 MB) that counting never uses."""
+    spec = importlib.util.find_spec("bpe_openai")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("bpe-openai is not installed (see pyproject.toml)")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    library = next(folder.glob("_bindings*.so"), None) or next(folder.glob("_bindings*.pyd"))
+    loader = importlib.machinery.ExtensionFileLoader("bpe_openai._bindings", str(library))
+    module_spec = importlib.util.spec_from_file_location(
+        "bpe_openai._bindings", library, loader=loader
+    )
+    assert module_spec is not None
+    module = importlib.util.module_from_spec(module_spec)
+    loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def get_counter(name: str | None = None) -> Any:
+    """The exact counter for an encoding (`count(text) -> int`), loaded once per process."""
+    name = name or settings.CURATOR_TOKEN_ENCODING
+    if name not in _SOURCES:
+        raise ValueError(f"unsupported token encoding {name!r}")
+    return _bpe_bindings().tokenizer_for_encoding(name)
+
+
+def count_text(text: str) -> int:
+    """Tokens of `text` as tiktoken's `encode_ordinary` counts them."""
+    try:
+        return get_counter().count(text)
+    except UnicodeError:
+        # Lone surrogates (possible from a JSON array's \ud800): replaced as tiktoken does.
+        clean = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return get_counter().count(clean)
+
+
+@functools.cache
+def _constant_tokens(text: str) -> int:
+    return count_text(text)
+
+
 def _message_texts(message: dict[str, Any]) -> list[str]:
-    content = message.get("content")
-    if len(message) == 2 and type(content) is str:
-        return [content]
     texts = []
+    content = message.get("content")
     if isinstance(content, str):
         texts.append(content)
     elif isinstance(content, list):
@@ -98,66 +147,53 @@ def _message_texts(message: dict[str, Any]) -> list[str]:
     return texts
 
 
-def _encode_lengths(encoding: tiktoken.Encoding, texts: list[str]) -> list[int]:
-    """Token count of each text, counting each distinct text once (system prompts repeat)."""
-    distinct = list(dict.fromkeys(texts))
-    if len(distinct) < 2000:
-        counts = [len(encoding.encode_ordinary(text)) for text in distinct]
-    else:
-        # tiktoken releases the GIL, so the two halves run on two cores.
-        half = len(distinct) // 2
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            second = pool.submit(
-                lambda: [len(encoding.encode_ordinary(text)) for text in distinct[half:]]
-            )
-            counts = [
-                len(encoding.encode_ordinary(text)) for text in distinct[:half]
-            ] + second.result()
-    by_text = dict(zip(distinct, counts, strict=True))
-    return [by_text[text] for text in texts]
+def _count_one(
+    messages: list[dict[str, Any]], tools: Any, system_cache: dict[str, int]
+) -> tuple[int, int]:
+    count = get_counter().count
+    total, assistant = TOKENS_REPLY_PRIMING, 0
+    for message in messages:
+        role = message.get("role", "")
+        content = message.get("content")
+        total += TOKENS_PER_MESSAGE + _constant_tokens(str(role))
+        if len(message) == 2 and type(content) is str:
+            # The common case: a plain text message.
+            if role == "system":
+                tokens = system_cache.get(content)
+                if tokens is None:
+                    tokens = system_cache[content] = count_text(content)
+            else:
+                try:
+                    tokens = count(content)
+                except UnicodeError:
+                    tokens = count_text(content)
+        else:
+            if message.get("name"):
+                total += TOKENS_PER_NAME
+            tokens = sum(count_text(text) for text in _message_texts(message))
+        total += tokens
+        if role == "assistant":
+            assistant += tokens
+    if tools:
+        total += count_text(json.dumps(tools, ensure_ascii=False))
+    return total, assistant
 
 
-@functools.cache
-def _constant_tokens(text: str) -> int:
-    return len(get_encoding().encode_ordinary(text))
+def _count_all(conversations: list[tuple[list[dict[str, Any]], Any]]) -> list[tuple[int, int]]:
+    system_cache: dict[str, int] = {}
+    return [_count_one(messages, tools, system_cache) for messages, tools in conversations]
 
 
 def count_conversations(
-    conversations: list[tuple[list[dict[str, Any]], Any]],
+    conversations: list[tuple[list[dict[str, Any]], Any]], *, threads: bool = True
 ) -> list[tuple[int, int]]:
-    """(total tokens, assistant tokens) per (messages, tools) pair, as OpenAI's cookbook counts."""
-    encoding = get_encoding()
-    texts: list[str] = []
-    # Per conversation: fixed tokens (overheads and roles), then (text count, is assistant) per message.
-    plan: list[tuple[int, list[tuple[int, bool]]]] = []
-    for messages, tools in conversations:
-        fixed = TOKENS_REPLY_PRIMING
-        parts: list[tuple[int, bool]] = []
-        for message in messages:
-            fixed += TOKENS_PER_MESSAGE + _constant_tokens(str(message.get("role", "")))
-            if message.get("name"):
-                fixed += TOKENS_PER_NAME
-            message_texts = _message_texts(message)
-            texts.extend(message_texts)
-            parts.append((len(message_texts), message.get("role") == "assistant"))
-        if tools:
-            texts.append(json.dumps(tools, ensure_ascii=False))
-            parts.append((1, False))
-        plan.append((fixed, parts))
-    lengths = _encode_lengths(encoding, texts)
-    results: list[tuple[int, int]] = []
-    cursor = 0
-    for fixed, parts in plan:
-        total, assistant = fixed, 0
-        for text_count, is_assistant in parts:
-            tokens = sum(lengths[cursor : cursor + text_count])
-            total += tokens
-            if is_assistant:
-                assistant += tokens
-            cursor += text_count
-        results.append((total, assistant))
-    return results
+    """(total tokens, assistant tokens) per (messages, tools) pair, as OpenAI's cookbook counts.
 
-
-def count_text(text: str) -> int:
-    return len(get_encoding().encode_ordinary(text))
+    `threads=False` for callers that already run one process per core."""
+    if len(conversations) < 500 or not threads:
+        return _count_all(conversations)
+    # The counter releases the GIL: the second half is counted on the other core.
+    half = len(conversations) // 2
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        second = pool.submit(_count_all, conversations[half:])
+        return _count_all(conversations[:half]) + second.result()

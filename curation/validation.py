@@ -208,6 +208,16 @@ def normalize_openai(record: Any) -> Normalized:
     tools = record.get("tools")
     if tools is not None and not isinstance(tools, list):
         raise RecordError(f"tools must be an array, got {_json_type(tools)}", "tools")
+    functions = record.get("functions")
+    if functions is not None:
+        # The legacy name for function definitions: kept, as tools, rather than dropped.
+        if not isinstance(functions, list):
+            raise RecordError(
+                f"functions must be an array, got {_json_type(functions)}", "functions"
+            )
+        tools = [*(tools or []), *(_function_definition(f, i) for i, f in enumerate(functions))]
+    if tools:
+        _check_depth(tools, "tools")
     parallel = record.get("parallel_tool_calls")
     if parallel is not None and not isinstance(parallel, bool):
         raise RecordError("parallel_tool_calls must be true or false", "parallel_tool_calls")
@@ -237,6 +247,37 @@ def normalize_prompt_completion(record: Any) -> Normalized:
     return Normalized(messages=messages, metadata=metadata)
 
 
+def _alpaca_history(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """LLaMA-Factory's `history`: earlier [instruction, response] rounds, oldest first."""
+    history = record.get("history")
+    if history is None or history == []:
+        return []
+    if not isinstance(history, list):
+        raise RecordError(
+            f"history must be an array of [prompt, response] pairs, got {_json_type(history)}",
+            "history",
+        )
+    messages: list[dict[str, Any]] = []
+    for index, pair in enumerate(history):
+        if (
+            not isinstance(pair, (list, tuple))
+            or len(pair) != 2
+            or not all(isinstance(text, str) for text in pair)
+        ):
+            raise RecordError(
+                "each history item must be a [prompt, response] pair of strings",
+                f"history[{index}]",
+            )
+        messages += [
+            {"role": "user", "content": pair[0]},
+            {"role": "assistant", "content": pair[1]},
+        ]
+    return messages
+
+
+ALPACA_KEYS = frozenset({"instruction", "input", "output", "system", "history"})
+
+
 def normalize_alpaca(record: Any) -> Normalized:
     record = _require_object(record)
     instruction = _require_text(record, "instruction")
@@ -245,13 +286,86 @@ def normalize_alpaca(record: Any) -> Normalized:
     system = _require_text(record, "system", required=False)
     user = f"{instruction}\n\n{extra_input}" if extra_input else instruction
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    messages += _alpaca_history(record)
     messages += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
-    metadata = {
-        key: value
-        for key, value in record.items()
-        if key not in {"instruction", "input", "output", "system"}
-    }
+    metadata = {key: value for key, value in record.items() if key not in ALPACA_KEYS}
     return Normalized(messages=messages, metadata=metadata)
+
+
+def _function_definition(item: Any, index: int) -> dict[str, Any]:
+    """One tool as OpenAI's `{"type": "function", "function": {...}}`, from either shape."""
+    where = f"tools[{index}]"
+    if not isinstance(item, dict):
+        raise RecordError(f"a tool must be an object, got {_json_type(item)}", where)
+    if item.get("type") == "function" and isinstance(item.get("function"), dict):
+        function = item["function"]
+    else:
+        function = item
+    if not isinstance(function.get("name"), str) or not function["name"]:
+        raise RecordError("a tool definition needs a name", f"{where}.name")
+    return {"type": "function", "function": function}
+
+
+def sharegpt_tools(value: Any) -> list[dict[str, Any]] | None:
+    """LLaMA-Factory writes `tools` as a JSON string of function definitions."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as error:
+            raise RecordError(f"tools is not valid JSON: {error}", "tools") from None
+        if value is None or value == []:
+            return None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise RecordError(
+            f"tools must be a JSON array of function definitions, got {_json_type(value)}", "tools"
+        )
+    tools = [_function_definition(item, index) for index, item in enumerate(value)]
+    _check_depth(tools, "tools")
+    return tools
+
+
+def _check_depth(value: Any, field: str) -> None:
+    # Token counting serializes tools with json.dumps, whose recursion stops near 1000 levels.
+    try:
+        json.dumps(value)
+    except RecursionError:
+        raise RecordError("nested too deeply", field) from None
+
+
+def _sharegpt_calls(value: str, where: str, index: int) -> list[dict[str, Any]]:
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        parsed = None
+    calls = parsed if isinstance(parsed, list) else [parsed]
+    found = []
+    for number, call in enumerate(calls):
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            raise RecordError(
+                'a function_call turn must hold {"name": ..., "arguments": ...} (or an array of them)',
+                f"{where}.value",
+            )
+        arguments = call.get("arguments", {})
+        found.append(
+            {
+                "id": f"call_{index}" if len(calls) == 1 else f"call_{index}_{number}",
+                "type": "function",
+                "function": {
+                    "name": call["name"],
+                    "arguments": arguments
+                    if isinstance(arguments, str)
+                    else json.dumps(arguments, ensure_ascii=False),
+                },
+            }
+        )
+    return found
+
+
+SHAREGPT_KEYS = frozenset({"conversations", "conversation", "system", "tools"})
 
 
 def normalize_sharegpt(record: Any) -> Normalized:
@@ -261,7 +375,10 @@ def normalize_sharegpt(record: Any) -> Normalized:
         raise RecordError("missing conversations", "conversations")
     if not isinstance(turns, list) or not turns:
         raise RecordError("conversations must be a non-empty array", "conversations")
+    tools = sharegpt_tools(record.get("tools"))
+    system = _require_text(record, "system", required=False)
     messages: list[dict[str, Any]] = []
+    pending: list[str] = []  # ids of function calls still waiting for their observation
     last_call_id: str | None = None
     for index, turn in enumerate(turns):
         where = f"conversations[{index}]"
@@ -275,44 +392,26 @@ def normalize_sharegpt(record: Any) -> Normalized:
             raise RecordError(f"value must be a string, got {_json_type(value)}", f"{where}.value")
         role = SHAREGPT_ROLES[speaker]
         if speaker == "function_call":
-            try:
-                call = json.loads(value)
-                name, arguments = call["name"], call.get("arguments", {})
-            except (ValueError, KeyError, TypeError):
-                raise RecordError(
-                    'a function_call turn must hold {"name": ..., "arguments": ...}',
-                    f"{where}.value",
-                ) from None
-            last_call_id = f"call_{index}"
-            messages.append(
-                {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": last_call_id,
-                            "type": "function",
-                            "function": {
-                                "name": str(name),
-                                "arguments": arguments
-                                if isinstance(arguments, str)
-                                else json.dumps(arguments),
-                            },
-                        }
-                    ],
-                }
-            )
+            calls = _sharegpt_calls(value, where, index)
+            pending = [call["id"] for call in calls]
+            last_call_id = pending[-1]
+            messages.append({"role": "assistant", "content": None, "tool_calls": calls})
         elif role == "tool":
             if last_call_id is None:
                 raise RecordError("tool turn without a preceding function call", f"{where}.from")
-            messages.append({"role": "tool", "tool_call_id": last_call_id, "content": value})
+            call_id = pending.pop(0) if pending else last_call_id
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": value})
         else:
             messages.append({"role": role, "content": value})
+    metadata = {key: value for key, value in record.items() if key not in SHAREGPT_KEYS}
+    if system:
+        if messages[0]["role"] == "system":
+            # A system turn overrides the column, as in LLaMA-Factory; the column is kept.
+            metadata["system"] = system
+        else:
+            messages.insert(0, {"role": "system", "content": system})
     check_messages(messages)
-    metadata = {
-        key: value for key, value in record.items() if key not in {"conversations", "conversation"}
-    }
-    return Normalized(messages=messages, metadata=metadata)
+    return Normalized(messages=messages, tools=tools, metadata=metadata)
 
 
 CSV_LAYOUTS = (("system", "user", "assistant"), ("user", "assistant"), ("prompt", "completion"))
@@ -349,6 +448,40 @@ def normalize_csv_row(row: dict[str, str | None], layout: tuple[str, ...]) -> No
         key: value for key, value in clean.items() if key not in layout and key and value
     }
     return normalized
+
+
+def unsupported_kind(record: Any) -> str | None:
+    """What a record is when it is a kind of data Curator does not import yet, else None."""
+    if not isinstance(record, dict):
+        return None
+    if "preferred_output" in record or "non_preferred_output" in record:
+        return "OpenAI preference (DPO) data (input, preferred_output, non_preferred_output)"
+    if "chosen" in record and "rejected" in record:
+        return "preference (DPO) data: each record has chosen and rejected answers"
+    if "kto_tag" in record or (
+        isinstance(record.get("label"), bool)
+        and ("completion" in record or "output" in record or "messages" in record)
+    ):
+        return "KTO data: each answer is labelled desirable or not (label / kto_tag)"
+    messages = record.get("messages")
+    if isinstance(messages, list) and any(_is_v1_message(message) for message in messages[:50]):
+        return "LLaMA-Factory v1 data (content parts with value, loss_weight)"
+    return None
+
+
+def _is_v1_message(message: Any) -> bool:
+    if not isinstance(message, dict):
+        return False
+    if "loss_weight" in message:
+        return True
+    content = message.get("content")
+    return (
+        isinstance(content, list)
+        and bool(content)
+        and isinstance(content[0], dict)
+        and "value" in content[0]
+        and "text" not in content[0]
+    )
 
 
 NORMALIZERS = {

@@ -20,9 +20,9 @@ class CuratorWorker(Worker):
         super().bootstrap(*args, **kwargs)
         names = set(self.queue_names())
         if names & {"default", "pii"}:
-            from curation.tokens import get_encoding
+            from curation.tokens import get_counter
 
-            get_encoding()
+            get_counter()
         if "pii" in names:
             from curation.pii.engine import get_engine
 

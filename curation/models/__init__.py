@@ -14,7 +14,7 @@ from curation.models.datasets import (
     PiiOperator,
     Role,
 )
-from curation.models.imports import ImportBatch, ImportFormat, ImportLineError
+from curation.models.imports import ImportBatch, ImportFormat, ImportLineError, ImportOutcome
 from curation.models.jobs import ACTIVE_STATUSES, WORKER_LOST, Job, JobStatus
 from curation.models.pii import FindingDecision, FindingSource, PiiFinding, PiiRun
 from curation.models.quality import QualityRun
@@ -38,6 +38,7 @@ __all__ = [
     "ImportBatch",
     "ImportFormat",
     "ImportLineError",
+    "ImportOutcome",
     "Job",
     "JobStatus",
     "Membership",

@@ -5,7 +5,7 @@ from django.db import models
 from django.urls import reverse
 
 from curation.models.datasets import Dataset
-from curation.models.jobs import Job
+from curation.models.jobs import Job, JobStatus
 
 
 class ImportFormat(models.TextChoices):
@@ -15,6 +15,14 @@ class ImportFormat(models.TextChoices):
     SHAREGPT = "sharegpt", "ShareGPT (JSON or JSONL)"
     ALPACA = "alpaca", "Alpaca (JSON or JSONL)"
     CSV = "csv", "CSV"
+
+
+class ImportOutcome(models.TextChoices):
+    """What an import achieved, beside whether its job ran (the job's status)."""
+
+    SUCCEEDED = "succeeded", "Succeeded"
+    PARTIAL = "partial", "Succeeded with rejected lines"
+    FAILED = "failed", "Failed: nothing imported"
 
 
 def import_upload_path(instance: ImportBatch, filename: str) -> str:
@@ -45,6 +53,9 @@ class ImportBatch(Job):
     duplicates = models.PositiveIntegerField(default=0)
     invalid = models.PositiveIntegerField(default=0)
     warnings = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=ImportOutcome.choices, blank=True)
+    # Record-level keys with no mapping, kept as conversation metadata: {key: lines with it}.
+    unmapped_fields = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -58,13 +69,52 @@ class ImportBatch(Job):
 
     @property
     def format_label(self) -> str:
+        if self.format == ImportFormat.AUTO and not self.detected_format:
+            return "Being detected…" if self.is_active else "Not recognised"
         return ImportFormat(self.detected_format or self.format).label
+
+    def final_outcome(self) -> str:
+        """The outcome of a finished job from its counters: nothing imported is a failure."""
+        if self.status == JobStatus.FAILED or not self.imported:
+            return ImportOutcome.FAILED
+        return ImportOutcome.PARTIAL if self.invalid else ImportOutcome.SUCCEEDED
+
+    @property
+    def outcome_message(self) -> str:
+        """One line saying what the import achieved, for the pages and the CLI."""
+        if not self.outcome:
+            return ""
+        if self.outcome == ImportOutcome.SUCCEEDED:
+            return f"{self.original_name}: {self.imported:,} imported"
+        if self.outcome == ImportOutcome.PARTIAL:
+            return (
+                f"{self.original_name}: {self.imported:,} imported, "
+                f"{self.invalid:,} lines rejected (listed with their reasons)"
+            )
+        if self.status == JobStatus.FAILED and self.error:
+            return self.error
+        if not self.read:
+            return f"{self.original_name}: nothing imported: the file holds no records"
+        parts = []
+        if self.invalid:
+            parts.append(f"{self.invalid:,} of {self.read:,} lines are invalid")
+        if self.duplicates:
+            parts.append(f"{self.duplicates:,} are duplicates of conversations already imported")
+        return f"{self.original_name}: nothing imported: " + "; ".join(parts)
+
+    @property
+    def unmapped_field_list(self) -> list[tuple[str, int]]:
+        return sorted(self.unmapped_fields.items(), key=lambda item: (-item[1], item[0]))
 
     def as_summary(self) -> dict[str, object]:
         """The CLI's `--json` contract (DESIGN.md)."""
         return {
             "batch": self.pk,
             "status": self.status,
+            "outcome": self.outcome or None,
+            "message": self.outcome_message,
+            "format": self.detected_format or self.format,
+            "unmapped_fields": self.unmapped_fields,
             "read": self.read,
             "imported": self.imported,
             "duplicates": self.duplicates,

@@ -10,25 +10,33 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 import orjson
+import psycopg
 from django.conf import settings
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from curation.importers import (
     ImportFileError,
+    Limits,
+    RawLine,
     SourceRecord,
+    check_supported,
     detect_format,
+    iter_raw_lines,
     iter_records,
     open_binary,
+    record_from_line,
 )
 from curation.models import (
     AuditEvent,
@@ -37,8 +45,10 @@ from curation.models import (
     ImportBatch,
     ImportLineError,
     QualityRun,
+    ImportOutcome,
+    JobStatus,
 )
-from curation.tokens import count_conversations
+from curation.tokens import count_conversations, get_counter
 
 logger = logging.getLogger(__name__)
 
@@ -101,46 +111,160 @@ def create_import_batch(
     return batch
 
 
-def _chunks(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
-    iterator = iter(records)
-    while chunk := list(islice(iterator, size)):
+def import_limits() -> Limits:
+    return Limits(
+        line_bytes=settings.CURATOR_MAX_LINE_BYTES,
+        file_bytes=settings.CURATOR_IMPORT_MAX_FILE_BYTES,
+    )
+
+
+def _chunks(records: Iterable[Any], *, size: int, max_bytes: int) -> Iterator[list[Any]]:
+    """Chunks of at most `size` records and about `max_bytes` decompressed bytes, so that a
+    chunk of long lines holds as little memory as a chunk of short ones."""
+    chunk: list[Any] = []
+    held = 0
+    for record in records:
+        chunk.append(record)
+        held += record.size if isinstance(record, SourceRecord) else len(record[2])
+        if len(chunk) >= size or held >= max_bytes:
+            yield chunk
+            chunk, held = [], 0
+    if chunk:
         yield chunk
+
+
+@dataclass(frozen=True)
+class ChunkContext:
+    """What preparing a chunk needs to know, picklable for the parsing processes."""
+
+    dataset_id: int
+    batch_id: int
+    token_limit: int
+    fmt: str
 
 
 def import_batch(*, batch: ImportBatch) -> ImportBatch:
     """Run (or resume) the import of a claimed batch. Raises ImportFileError for a bad file."""
     path = batch.file.path
+    limits = import_limits()
     fmt = batch.detected_format or (batch.format if batch.format != "auto" else "")
     if not fmt:
-        fmt = detect_format(path, original_name=batch.original_name)
+        fmt = detect_format(path, original_name=batch.original_name, limits=limits)
         batch.beat(detected_format=fmt)
+    elif not batch.read:
+        check_supported(path, limits=limits)
     dataset = batch.dataset
     batch.beat(total=batch.size or None)
+    context = ChunkContext(
+        dataset_id=dataset.pk, batch_id=batch.pk, token_limit=dataset.token_limit, fmt=fmt
+    )
     # Progress is bytes of the stored file read so far (compressed bytes for .gz).
     stream, counter = open_binary(path)
-    with stream, _ChunkWriter(batch) as writer:
-        records = iter_records(
-            stream, fmt, max_line_bytes=settings.CURATOR_MAX_LINE_BYTES, skip=batch.read
-        )
-        for chunk in _chunks(records, settings.CURATOR_IMPORT_BATCH_SIZE):
-            writer.put(
-                _prepare_chunk(batch=batch, dataset=dataset, chunk=chunk, done=counter.position)
-            )
-    batch.succeed(done=batch.total or batch.done)
+    with stream:
+        pool = _parsing_pool(stream, fmt, batch.size)
+        # The pool forks before the writer thread exists: forking a threaded process is unsafe.
+        with _ChunkWriter(batch) as writer:
+            try:
+                for prepared in _prepared_chunks(
+                    stream, counter, context, limits=limits, skip=batch.read, pool=pool
+                ):
+                    writer.put(prepared)
+            finally:
+                if pool is not None:
+                    pool.shutdown(cancel_futures=True)
+    batch.status = JobStatus.SUCCEEDED
+    batch.succeed(done=batch.total or batch.done, outcome=batch.final_outcome())
     return batch
+
+
+def _parsing_pool(stream: Any, fmt: str, size: int) -> ProcessPoolExecutor | None:
+    """Processes that parse, validate, hash and count JSON Lines chunks in parallel, when
+    the file is JSON Lines and big enough to repay starting them."""
+    processes = settings.CURATOR_IMPORT_PROCESSES
+    if processes < 2 or fmt == "csv" or size < settings.CURATOR_IMPORT_PARALLEL_MIN_BYTES:
+        return None
+    head = stream.peek(16) if hasattr(stream, "peek") else b""
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
+        return None
+    get_counter()  # loaded once here, shared with the forked processes
+    return ProcessPoolExecutor(
+        max_workers=processes, mp_context=multiprocessing.get_context("fork")
+    )
+
+
+def _prepared_chunks(
+    stream: Any,
+    counter: Any,
+    context: ChunkContext,
+    *,
+    limits: Limits,
+    skip: int,
+    pool: ProcessPoolExecutor | None,
+) -> Iterator[PreparedChunk]:
+    """Prepared chunks in file order: in this process, or spread over the pool's processes
+    with a few chunks in flight (memory stays a few chunks whatever the file)."""
+    size = settings.CURATOR_IMPORT_BATCH_SIZE
+    max_bytes = settings.CURATOR_IMPORT_CHUNK_BYTES
+    if pool is None:
+        records = iter_records(stream, context.fmt, limits=limits, skip=skip)
+        for chunk in _chunks(records, size=size, max_bytes=max_bytes):
+            yield prepare_chunk(context, chunk, done=counter.position)
+        return
+    pending: deque[Future[PreparedChunk]] = deque()
+    raw = iter_raw_lines(stream, limits=limits, skip=skip)
+    for chunk in _chunks(raw, size=size, max_bytes=max_bytes):  # type: ignore[arg-type]
+        pending.append(pool.submit(prepare_raw_chunk, context, chunk, counter.position))
+        if len(pending) > pool._max_workers:  # type: ignore[attr-defined]
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def prepare_raw_chunk(
+    context: ChunkContext, items: list[RawLine | SourceRecord], done: int | None
+) -> PreparedChunk:
+    """Runs in a parsing process: raw lines to a prepared chunk."""
+    records = [record_from_line(context.fmt, item) for item in items]
+    return prepare_chunk(context, records, done=done, threads=False)
+
+
+# Distinct unmapped keys tracked per batch; the rest are counted together.
+MAX_UNMAPPED_KEYS = 100
+OTHER_KEYS = "(other keys)"
+
+
+def _count_unmapped(records: Iterable[SourceRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        for key in record.normalized.metadata:  # type: ignore[union-attr]
+            name = str(key)[:100]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _merge_unmapped(known: dict[str, int], new: dict[str, int]) -> dict[str, int]:
+    merged = dict(known)
+    for key, count in new.items():
+        if key not in merged and len(merged) >= MAX_UNMAPPED_KEYS:
+            key = OTHER_KEYS
+        merged[key] = merged.get(key, 0) + count
+    return merged
 
 
 @dataclass
 class PreparedChunk:
-    rows: bytes
+    rows: list[bytes]  # COPY lines, one per unique conversation
+    hashes: list[str]  # their content hashes, in the same order
+    flagged: list[bool]  # whether each has a warning flag
     bad: list[SourceRecord]
     good: int
     read: int
     done: int | None
+    unmapped: dict[str, int]
 
 
-def _prepare_chunk(
-    *, batch: ImportBatch, dataset: Dataset, chunk: list[SourceRecord], done: int | None
+def prepare_chunk(
+    context: ChunkContext, chunk: list[SourceRecord], *, done: int | None, threads: bool = True
 ) -> PreparedChunk:
     """The CPU half of a chunk: dedup inside it, token counts, flags, and the COPY text itself.
 
@@ -149,6 +273,7 @@ def _prepare_chunk(
     """
     good = [record for record in chunk if record.normalized is not None]
     bad = [record for record in chunk if record.normalized is None]
+    unmapped = _count_unmapped(good)
     seen: set[str] = set()
     unique: list[tuple[SourceRecord, str]] = []
     for record in good:
@@ -156,11 +281,16 @@ def _prepare_chunk(
         if digest not in seen:
             seen.add(digest)
             unique.append((record, digest))
-    counts = count_conversations([(r.normalized.messages, r.normalized.tools) for r, _ in unique])  # type: ignore[union-attr]
+    counts = count_conversations(
+        [(r.normalized.messages, r.normalized.tools) for r, _ in unique],  # type: ignore[union-attr]
+        threads=threads,
+    )
     now = timezone.now().isoformat().encode()
     lines: list[bytes] = []
+    hashes: list[str] = []
+    flagged: list[bool] = []
     rejected = 0
-    prefix = f"{dataset.pk}\t{batch.pk}\t".encode()
+    prefix = f"{context.dataset_id}\t{context.batch_id}\t".encode()
     for (record, digest), (tokens, assistant_tokens) in zip(unique, counts, strict=True):
         normalized = record.normalized
         assert normalized is not None
@@ -177,8 +307,10 @@ def _prepare_chunk(
             rejected += 1
             continue
         flags = normalized.warnings()
-        if tokens > dataset.token_limit:
+        if tokens > context.token_limit:
             flags.append("over_token_limit")
+        hashes.append(digest)
+        flagged.append(bool(flags))
         parallel = {None: b"\\N", True: b"t", False: b"f"}[normalized.parallel_tool_calls]
         lines.append(
             b"\t".join(
@@ -202,7 +334,14 @@ def _prepare_chunk(
             + b"\n"
         )
     return PreparedChunk(
-        rows=b"".join(lines), bad=bad, good=len(good) - rejected, read=len(chunk), done=done
+        rows=lines,
+        hashes=hashes,
+        flagged=flagged,
+        bad=bad,
+        good=len(good) - rejected,
+        read=len(chunk),
+        done=done,
+        unmapped=unmapped,
     )
 
 
@@ -230,7 +369,7 @@ def _copy_json(value: Any) -> bytes:
 def _write_chunk(batch: ImportBatch, prepared: PreparedChunk) -> None:
     """The database half: one transaction inserts the rows, records bad lines, moves counters."""
     with transaction.atomic():
-        inserted, warnings = _copy_insert(prepared.rows)
+        inserted, warnings = _insert_rows(batch.dataset_id, prepared)
         ImportLineError.objects.bulk_create(
             [
                 ImportLineError(batch=batch, line=r.line, field=r.field[:200], reason=r.reason)
@@ -245,6 +384,8 @@ def _write_chunk(batch: ImportBatch, prepared: PreparedChunk) -> None:
             "invalid": batch.invalid + len(prepared.bad),
             "warnings": batch.warnings + warnings,
         }
+        if prepared.unmapped:
+            fields["unmapped_fields"] = _merge_unmapped(batch.unmapped_fields, prepared.unmapped)
         if prepared.done is not None:
             fields["done"] = max(batch.done, prepared.done)
         batch.beat(**fields)
@@ -260,7 +401,8 @@ class _ChunkWriter:
     def __init__(self, batch: ImportBatch) -> None:
         self.batch = batch
         self.threaded = not connection.in_atomic_block
-        self.queue: queue.Queue[PreparedChunk | None] = queue.Queue(maxsize=2)
+        # One chunk waiting while one is written: memory stays a few chunks whatever the file.
+        self.queue: queue.Queue[PreparedChunk | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self.thread = threading.Thread(
             target=self._run, name=f"import-writer-{batch.pk}", daemon=True
@@ -300,6 +442,37 @@ class _ChunkWriter:
             self._raise_if_failed()
 
 
+def _insert_rows(dataset_id: int, prepared: PreparedChunk) -> tuple[int, int]:
+    """Insert the chunk's conversations whose hash is new to the dataset; (inserted, flagged).
+
+    The hashes already there are looked up first and the new rows COPied straight into the
+    table: one COPY stream per chunk, no staging. Should another import of the same dataset
+    insert one of them meanwhile, the unique constraint refuses the COPY and the chunk goes
+    through a staging table with ON CONFLICT DO NOTHING instead."""
+    if not prepared.rows:
+        return 0, 0
+    table = Conversation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT content_hash FROM {table} WHERE dataset_id = %s AND content_hash = ANY(%s)",  # noqa: S608
+            [dataset_id, prepared.hashes],
+        )
+        known = {row[0] for row in cursor.fetchall()}
+    new = [i for i, digest in enumerate(prepared.hashes) if digest not in known]
+    if not new:
+        return 0, 0
+    rows = b"".join(prepared.rows[i] for i in new)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            columns = ", ".join(STAGE_COLUMNS)
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                copy.write(rows)
+    except (IntegrityError, psycopg.errors.UniqueViolation):
+        # Raised by psycopg itself: the COPY runs on the raw cursor, outside Django's wrapper.
+        return _copy_insert(rows)
+    return len(new), sum(prepared.flagged[i] for i in new)
+
+
 def _copy_insert(rows: bytes) -> tuple[int, int]:
     """COPY rows into a session temp table, then insert the ones whose hash is new."""
     if not rows:
@@ -330,17 +503,19 @@ def run_import_job(*, batch_id: int) -> ImportBatch | None:
     if not batch.claim():
         logger.info("import batch %s is %s; nothing to do", batch_id, batch.status)
         return None
+    batch.beat(outcome="")
     try:
         import_batch(batch=batch)
     except ImportFileError as error:
-        batch.fail(f"{batch.original_name}: {error}")
+        batch.fail(f"{batch.original_name}: {error}", outcome=ImportOutcome.FAILED)
         return batch
     except Exception as error:
         logger.exception("import batch %s failed", batch_id)
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         batch.fail(
             f"{batch.original_name}: unexpected error ({type(error).__name__}: {first_line}); "
-            "Retry resumes where it stopped"
+            "Retry resumes where it stopped",
+            outcome=ImportOutcome.FAILED,
         )
         raise
     after_import(batch=batch)

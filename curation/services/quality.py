@@ -7,12 +7,14 @@ conversation (its cluster is refreshed by the next dataset-wide clustering).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
 
 from curation import quality
@@ -25,6 +27,23 @@ CHUNK = 1000
 # later feature adds) is kept as it is when signals are refreshed.
 SIGNAL_FLAGS = frozenset(quality.SIGNAL_FLAGS)
 CLUSTER_FLAGS = frozenset({quality.NEAR_DUPLICATE, quality.DUPLICATE})
+
+
+def _row_sizes(ids: list[int]) -> dict[int, int]:
+    """Bytes of each row's messages (original and redacted). A value stored compressed is
+    measured as text, since compressible rows are exactly those whose stored size says
+    nothing; an uncompressed one by its stored size, which costs no decompression."""
+    size = (
+        "CASE WHEN {c} IS NULL THEN 0 WHEN pg_column_compression({c}) IS NULL "
+        "THEN pg_column_size({c}) ELSE octet_length({c}::text) END"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, {size.format(c='original')} + {size.format(c='redacted')} "  # noqa: S608
+            f"FROM {Conversation._meta.db_table} WHERE id = ANY(%s)",
+            [ids],
+        )
+        return dict(cursor.fetchall())
 
 
 def _signature_ints(signature: bytes) -> list[int]:
@@ -160,27 +179,49 @@ def _exact_duplicates(clusters: list[list[int]]) -> set[int]:
     """Ids whose comparable text equals an earlier id's in the same cluster.
 
     Identical text has identical MinHash signatures, so exact copies are always in one
-    cluster; only clustered rows need their text read."""
-    duplicates: set[int] = set()
-    for start in range(0, len(clusters), 200):
-        group = clusters[start : start + 200]
-        ids = [member for members in group for member in members]
-        texts = {
-            conversation.pk: _normalised(conversation.messages_for_display())
-            for conversation in Conversation.objects.filter(pk__in=ids)
+    cluster; only clustered rows need their text read, in byte-bounded chunks, and only a
+    digest of each text is kept."""
+    members = [member for group in clusters for member in group]
+    digests: dict[int, bytes] = {}
+    for chunk in byte_bounded_chunks(members):
+        for conversation in (
+            Conversation.objects.filter(pk__in=chunk)
             .prefetch_related("revisions")
             .only("id", "original", "redacted")
-        }
-        for members in group:
-            seen: set[str] = set()
-            for member in members:
-                text = texts.get(member)
-                if text is None:
-                    continue
-                if text in seen:
-                    duplicates.add(member)
-                seen.add(text)
+        ):
+            text = _normalised(conversation.messages_for_display())
+            digests[conversation.pk] = hashlib.sha256(text.encode()).digest()
+    duplicates: set[int] = set()
+    for group in clusters:
+        seen: set[bytes] = set()
+        for member in group:
+            digest = digests.get(member)
+            if digest is None:
+                continue
+            if digest in seen:
+                duplicates.add(member)
+            seen.add(digest)
     return duplicates
+
+
+def byte_bounded_chunks(ids: Sequence[int], *, most: int = CHUNK) -> Iterator[list[int]]:
+    """`ids` (in order) in chunks of at most `most` rows whose messages hold about
+    CURATOR_IMPORT_CHUNK_BYTES, the bound imports keep, so that a follow-up job over
+    megabyte-long conversations needs no more memory than the import did."""
+    budget = settings.CURATOR_IMPORT_CHUNK_BYTES
+    chunk: list[int] = []
+    held = 0
+    for start in range(0, len(ids), 10 * most):
+        window = list(ids[start : start + 10 * most])
+        sizes = _row_sizes(window)
+        for pk in window:
+            chunk.append(pk)
+            held += sizes.get(pk, 0)
+            if len(chunk) >= most or held >= budget:
+                yield chunk
+                chunk, held = [], 0
+    if chunk:
+        yield chunk
 
 
 def _normalised(messages: list[dict[str, Any]]) -> str:
@@ -217,9 +258,11 @@ def run_quality_job(*, run_id: int) -> QualityRun | None:
             conversations = conversations.filter(batch_id=run.batch_id)
         ids = list(conversations.order_by("id").values_list("id", flat=True))
         run.beat(total=len(ids) + 1)
-        for start in range(0, len(ids), CHUNK):
-            refresh_quality(conversation_ids=ids[start : start + CHUNK])
-            run.beat(done=min(len(ids), start + CHUNK))
+        done = 0
+        for chunk in byte_bounded_chunks(ids):
+            refresh_quality(conversation_ids=chunk)
+            done += len(chunk)
+            run.beat(done=done)
         clusters = cluster_near_duplicates_for_dataset(dataset=run.dataset)
         run.succeed(done=len(ids) + 1, clusters=clusters.get("clusters", 0))
     except Exception as error:

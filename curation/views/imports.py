@@ -69,6 +69,16 @@ def import_detail(request: HttpRequest, slug: str, batch_id: int) -> HttpRespons
     )
 
 
+# Spreadsheets run cells starting with these as formulas; a leading quote keeps them text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -81,7 +91,12 @@ def import_errors_csv(request: HttpRequest, slug: str, batch_id: int) -> Streami
     def rows():  # type: ignore[no-untyped-def]
         yield writer.writerow(["file", "line", "field", "reason"])
         for error in batch.line_errors.iterator(chunk_size=2000):
-            yield writer.writerow([batch.original_name, error.line, error.field, error.reason])
+            yield writer.writerow(
+                [
+                    spreadsheet_safe(cell)
+                    for cell in (batch.original_name, error.line, error.field, error.reason)
+                ]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-errors.csv"'

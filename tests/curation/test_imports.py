@@ -9,7 +9,7 @@ import pytest
 from django.core.files import File
 from django.utils import timezone
 
-from curation.models import Conversation, ImportBatch, JobStatus
+from curation.models import Conversation, ImportBatch, ImportOutcome, JobStatus
 from curation.services import imports as import_service
 from curation.services.imports import create_import_batch, run_import_job
 from curation.tokens import count_conversations, get_encoding
@@ -43,6 +43,7 @@ def test_every_openai_error_is_reported_with_line_and_reason_and_good_lines_impo
     batch = import_file(dataset, DATA / "openai_errors.jsonl")
 
     assert batch.status == JobStatus.SUCCEEDED
+    assert batch.outcome == ImportOutcome.PARTIAL
     assert batch.detected_format == "openai"
     assert (batch.read, batch.imported, batch.invalid, batch.duplicates) == (18, 2, 16, 0)
     errors = errors_by_line(batch)
@@ -62,7 +63,7 @@ def test_every_openai_error_is_reported_with_line_and_reason_and_good_lines_impo
         14: "arguments must be a JSON string",
         15: "tool message without tool_call_id",
         16: "invalid UTF-8 at byte offset",
-        17: "over the size limit of 2000 bytes",
+        17: "over the size limit of 2,000 bytes",
     }
     assert set(errors) == set(expected)
     for line, text in expected.items():

@@ -1,6 +1,8 @@
 """manage.py import_conversations --dataset SLUG [--create] [--format F] [--json] FILE...
 
 Imports in this process (no worker needed), with the same code the background job runs.
+Exits 0 when anything was imported (outcome succeeded or partial) and non-zero with a
+one-line reason when nothing was (failed); `--json` always ends with the outcome.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.text import slugify
 
-from curation.models import Dataset, ImportBatch, ImportFormat, JobStatus
+from curation.models import Dataset, ImportBatch, ImportFormat
 from curation.services import memberships
+from curation.models import ImportOutcome
 from curation.services.imports import create_import_batch, run_import_job
 
 
@@ -66,20 +69,21 @@ class Command(BaseCommand):
             summary = batch.as_summary()
             summary["file"] = str(path)
             summaries.append(summary)
-            if batch.status != JobStatus.SUCCEEDED:
-                if options["json"]:
-                    self.stdout.write(json.dumps(summary))
-                raise CommandError(batch.error or f"{path}: import {batch.status}")
             if not options["json"]:
                 self.stdout.write(
-                    f"{path}: read {batch.read}, imported {batch.imported}, duplicates {batch.duplicates}, "
+                    f"{path}: {batch.get_outcome_display().lower() or batch.status}: read {batch.read}, "
+                    f"imported {batch.imported}, duplicates {batch.duplicates}, "
                     f"invalid {batch.invalid}, with warnings {batch.warnings}"
                 )
                 for error in summary["errors"][:20]:
                     self.stdout.write(f"  line {error['line']}: {error['reason']}")
         result = summaries[0] if len(summaries) == 1 else _combine(summaries)
         if options["json"]:
+            # The outcome always comes last, whatever happened.
             self.stdout.write(json.dumps(result))
+        if result["outcome"] == ImportOutcome.FAILED:
+            reasons = [s["message"] for s in summaries if s["outcome"] == ImportOutcome.FAILED]
+            raise CommandError(" | ".join(" ".join(r.split()) for r in reasons)[:2000])
 
 
 def _combine(summaries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -87,4 +91,12 @@ def _combine(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("read", "imported", "duplicates", "invalid", "warnings"):
         combined[key] = sum(s[key] for s in summaries)
     combined["errors"] = [dict(error, file=s["file"]) for s in summaries for error in s["errors"]]
+    outcomes = {s["outcome"] for s in summaries}
+    if combined["imported"] == 0:
+        combined["outcome"] = ImportOutcome.FAILED
+    elif outcomes == {ImportOutcome.SUCCEEDED}:
+        combined["outcome"] = ImportOutcome.SUCCEEDED
+    else:
+        combined["outcome"] = ImportOutcome.PARTIAL
+    combined["message"] = "; ".join(s["message"] for s in summaries)
     return combined
