@@ -5,22 +5,8 @@ from typing import Any
 import regex
 from django import forms
 
-from curation.models import DEFAULT_PII_ENTITIES, Dataset
-
-# Types the engine reports; the defaults first, then extras a site may switch on.
-KNOWN_ENTITIES = [
-    *DEFAULT_PII_ENTITIES,
-    "STREET_ADDRESS",
-    "ZIP_CODE",
-    "DATE_TIME",
-    "AGE",
-    "NRP",
-    "ORGANIZATION",
-    "TITLE",
-    "DOMAIN_NAME",
-    "UK_NHS",
-    "MAC_ADDRESS",
-]
+from curation.models import Dataset
+from curation.pii.policy import KNOWN_ENTITIES
 
 
 class LinesField(forms.CharField):
