@@ -93,7 +93,13 @@ class Dataset(models.Model):
     pii_entities = ArrayField(
         models.CharField(max_length=64), default=default_pii_entities, blank=True
     )
-    pii_threshold = models.FloatField("PII score threshold", default=0.5)
+    # Off for data known to hold no personal data: imports go straight to review.
+    pii_detection = models.BooleanField(
+        "PII detection",
+        default=True,
+        help_text="Off: conversations skip detection and go straight to review, unredacted.",
+    )
+    pii_threshold = models.FloatField("PII score threshold", default=0.4)
     pii_operator = models.CharField(
         max_length=16, choices=PiiOperator.choices, default=PiiOperator.TAG
     )

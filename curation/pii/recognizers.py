@@ -916,6 +916,9 @@ def _phone_score(value: str) -> float | None:
     bare = number.lstrip("+")
     if len(set(bare.replace(" ", "").replace("-", "").replace(".", ""))) <= 2:
         return None
+    if number.startswith("00") and digits < 10:
+        # "00" opens an international number only before a country code and a full number.
+        return None
     if number.startswith("+") or number.startswith("00") or "(" in number:
         return 0.7
     if _NANP.match(number):

@@ -207,8 +207,58 @@ def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, li
             }
             for detection in detections
         )
+    texts_by_place = {place: text for place, text in zip(places, texts, strict=True)}
+    for conversation in conversations:
+        _add_other_occurrences(conversation.pk, found[conversation.pk], texts_by_place)
     found["_messages"] = len(texts)  # type: ignore[index]
     return found
+
+
+def _add_other_occurrences(
+    conversation_id: int,
+    spans: list[dict[str, Any]],
+    texts_by_place: dict[tuple[int, int, str], str],
+) -> None:
+    """Findings for every other occurrence of a detected value in the same conversation.
+
+    Redaction applies them anyway (see `other_occurrences`); as findings they are shown to
+    reviewers, counted and can be decided on.
+    """
+    from curation.pii.redaction import other_occurrences
+
+    if not spans:
+        return
+    fields = {
+        (index, field): text
+        for (cid, index, field), text in texts_by_place.items()
+        if cid == conversation_id
+    }
+    values = {
+        fields[(span["message_index"], span["field"])][span["start"] : span["end"]]: span[
+            "entity_type"
+        ]
+        for span in spans
+    }
+    for (index, field), found in other_occurrences(fields, values).items():
+        for start, end, entity_type in found:
+            if any(
+                s["message_index"] == index
+                and s["field"] == field
+                and s["start"] < end
+                and start < s["end"]
+                for s in spans
+            ):
+                continue
+            spans.append(
+                {
+                    "message_index": index,
+                    "field": field,
+                    "start": start,
+                    "end": end,
+                    "entity_type": entity_type,
+                    "score": 1.0,
+                }
+            )
 
 
 def _overlaps(span: dict[str, Any], kept: Iterable[PiiFinding]) -> bool:
@@ -311,25 +361,57 @@ def refresh_redacted(conversation: Conversation) -> None:
     )
 
 
+class PiiDecisionError(ValueError):
+    """A PII decision that may not be made; the message is shown to the person."""
+
+
 def set_finding_decision(*, finding: PiiFinding, decision: str, user: Any) -> PiiFinding:
+    """Decide on a finding and on every other finding of the same value in the conversation.
+
+    A value is redacted everywhere or nowhere (see `other_occurrences`), so one decision
+    covers all its occurrences. Keeping a value un-redacted on an approved conversation
+    would change what leaves the system after the review: it is refused, as for edits.
+    """
+    from curation.pii.redaction import iter_text_fields
+
     if decision not in FindingDecision.values:
         raise ValueError(f"unknown decision {decision!r}")
     with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=finding.conversation_id)
+        if decision == FindingDecision.KEEP and conversation.status == ConversationStatus.APPROVED:
+            raise PiiDecisionError(
+                "This conversation is already approved: its redacted text is what gets "
+                "exported. Reject or re-review it before keeping personal data in it."
+            )
+        texts = {(i, f): t for i, f, t in iter_text_fields(conversation.current_messages())}
+
+        def value_of(item: PiiFinding) -> str:
+            text = texts.get((item.message_index, item.field), "")
+            return " ".join(text[item.start : item.end].split()).casefold()
+
+        value = value_of(finding)
+        same = [
+            other
+            for other in conversation.findings.all()
+            if other.pk == finding.pk or (value and value_of(other) == value)
+        ]
         previous = finding.decision
-        finding.decision = decision
-        finding.decided_by = user
-        finding.decided_at = timezone.now()
-        finding.save(update_fields=["decision", "decided_by", "decided_at"])
-        refresh_redacted(finding.conversation)
+        now = timezone.now()
+        PiiFinding.objects.filter(pk__in=[other.pk for other in same]).update(
+            decision=decision, decided_by=user, decided_at=now
+        )
+        finding.decision, finding.decided_by, finding.decided_at = decision, user, now
+        refresh_redacted(conversation)
         AuditEvent.record(
             actor=user,
             action="pii.decision",
             obj=finding,
-            dataset=finding.conversation.dataset,
-            conversation=finding.conversation_id,
+            dataset=conversation.dataset,
+            conversation=conversation.pk,
             entity_type=finding.entity_type,
             before=previous,
             after=decision,
+            occurrences=len(same),
         )
     return finding
 
