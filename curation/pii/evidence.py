@@ -177,6 +177,8 @@ def looks_like_private_name(text: str, start: int, end: int, *, personal: bool) 
     if _BEFORE_PROPER.search(text, max(0, start - 40), start):
         # Part of a longer proper noun ("the Maasai Mara", "Grand Canyon"), or after "the".
         return False
+    if _PLACE_BEFORE.search(text, max(0, start - 20), start):
+        return False
     words = text[start:end].split()
     if not words or len(words) > 5:
         return False
@@ -199,21 +201,44 @@ def looks_like_private_name(text: str, start: int, end: int, *, personal: bool) 
         if not personal or not _SINGLE_FOLLOW.match(text, end):
             return False
         return (first_listed or last_listed) and lex.zipf(folded[0]) < _SINGLE_ZIPF
-    if not (first_listed or last_listed):
+    surname = folded[-1] in lex.last or lex.zipf(folded[-1]) < _RARE_ZIPF
+    if not ((first_listed and surname) or folded[-1] in lex.last):
+        return False
+    if _shared_head(text, start, end, names[0], names[-1]):
         return False
     common = all(lex.zipf(w) >= _COMMON_ZIPF for w in folded)
     if common and not (first_listed and last_listed):
         return False
-    if not personal:
-        # Without the writer's own life around it, only a full name of a listed given name
-        # and a family name, outside a request for knowledge ("Who was …", "Explain …").
-        surname = folded[-1] in lex.last or lex.zipf(folded[-1]) < _RARE_ZIPF
-        if not (first_listed and surname) or _in_knowledge_request(text, start):
-            return False
+    # Without the writer's own life around it, only a full name of a listed given name and a
+    # family name, outside a request for knowledge ("Who was …", "Explain …").
+    if not personal and (not (first_listed and surname) or _in_knowledge_request(text, start)):
+        return False
     return not _is_company(" ".join(words))
 
 
 _RARE_ZIPF = 3.0
+# Where places go: "visit Petra", "in Wadi Rum". ("to" and "from" take people as often.)
+_PLACE_BEFORE = regex.compile(
+    r"(?i)\b(?:in|at|near|visit|visiting|visited|around|across|through|via|towards?)[ \t]+$"
+)
+_HONORIFIC_WORD = regex.compile(
+    r"(?i)^(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|lord|lady|madam|herr|frau|mme)\.?$"
+)
+
+
+def _shared_head(text: str, start: int, end: int, first: str, last: str) -> bool:
+    """Whether the last word also follows other capitalised words ("Basmati Rice or Jasmine
+    Rice"): then it is the head of compound nouns, not a family name."""
+    pattern = regex.compile(rf"(\p{{Lu}}[\p{{L}}'\u2019\-]*\.?)[ \t]+{regex.escape(last)}\b")
+    for match in pattern.finditer(text):
+        if start <= match.start() < end:
+            continue
+        before = match.group(1)
+        if before != first and not _HONORIFIC_WORD.match(before):
+            return True
+    return False
+
+
 # A sentence ends at ! ? or a line break, or at a full stop that does not close an initial.
 _SENTENCE_END = regex.compile(r"[!?\n]|(?<!(?:^|[^\p{L}])\p{Lu})\.")
 

@@ -299,7 +299,7 @@ def _person_rules() -> list[Rule]:
             "speech verb",
             rf"\b(?i:said|asked|told|shouted[ \t]+at|yelled[ \t]+at|replied[ \t]+to|thanked|"
             rf"hugged|kissed|married|texted|emailed|e-mailed|tell|ask|remind|inform|notify|invite|"
-            rf"thank|call|email|text|meet|met|visit|pay|paid|hire|hired|contact)[ \t]+{not_name}"
+            rf"thank|call|email|text|meet|met|pay|paid|hire|hired|contact)[ \t]+{not_name}"
             rf"(?P<pii>{_NAME_SEQ})",
             0.6,
             validate=_plausible_name(0.6, rare_ok=False),
