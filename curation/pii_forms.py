@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import regex
 from django import forms
 
 from curation.models import Dataset
+from curation.pii.patterns import pattern_problem
 from curation.pii.policy import KNOWN_ENTITIES
 
 
@@ -54,12 +54,9 @@ class PatternsField(forms.CharField):
                     raise forms.ValidationError(
                         f"Line {number}: the score {score_text!r} is not a number."
                     ) from None
-            try:
-                regex.compile(pattern)
-            except regex.error as error:
-                raise forms.ValidationError(
-                    f"Line {number}: the pattern does not compile ({error})."
-                ) from None
+            problem = pattern_problem(pattern)
+            if problem is not None:
+                raise forms.ValidationError(f"Line {number}: {problem}.")
             patterns.append(
                 {
                     "entity": entity.strip().upper().replace(" ", "_"),
