@@ -91,6 +91,7 @@ class PiiSettingsForm(forms.ModelForm):
     class Meta:
         model = Dataset
         fields = [
+            "pii_detection",
             "pii_entities",
             "pii_threshold",
             "pii_operator",

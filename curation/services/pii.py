@@ -670,10 +670,22 @@ def pii_overview(*, dataset: Dataset) -> dict[str, Any]:
         .order_by("-finding_count", "id")
         .only("id", "original", "redacted", "status", "dataset_id")[:10]
     )
+    state = dataset.conversations.aggregate(
+        conversations=Count("id"),
+        pending=Count("id", filter=Q(status=ConversationStatus.PENDING_PII)),
+        analyzed=Count("id", filter=Q(pii_run__isnull=False)),
+    )
+    totals = findings.aggregate(
+        findings=Count("id"),
+        redacted=Count("id", filter=Q(decision=FindingDecision.REDACT)),
+        with_findings=Count("conversation_id", distinct=True),
+    )
     return {
+        **state,
+        **totals,
+        "unscanned": state["conversations"] - state["pending"] - state["analyzed"],
         "per_type": per_type,
         "top": list(top),
-        "pending": dataset.conversations.filter(status=ConversationStatus.PENDING_PII).count(),
         "reviewer_added": findings.filter(source=FindingSource.REVIEWER).count(),
         "kept": findings.filter(decision=FindingDecision.KEEP).count(),
         "purged": dataset.conversations.filter(originals_purged_at__isnull=False).count(),
