@@ -2,25 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import regex
 from django import forms
 
-from curation.models import DEFAULT_PII_ENTITIES, Dataset
-
-# Types the engine reports; the defaults first, then extras a site may switch on.
-KNOWN_ENTITIES = [
-    *DEFAULT_PII_ENTITIES,
-    "STREET_ADDRESS",
-    "ZIP_CODE",
-    "DATE_TIME",
-    "AGE",
-    "NRP",
-    "ORGANIZATION",
-    "TITLE",
-    "DOMAIN_NAME",
-    "UK_NHS",
-    "MAC_ADDRESS",
-]
+from curation.models import Dataset
+from curation.pii.patterns import pattern_problem
+from curation.pii.policy import KNOWN_ENTITIES
 
 
 class LinesField(forms.CharField):
@@ -68,12 +54,9 @@ class PatternsField(forms.CharField):
                     raise forms.ValidationError(
                         f"Line {number}: the score {score_text!r} is not a number."
                     ) from None
-            try:
-                regex.compile(pattern)
-            except regex.error as error:
-                raise forms.ValidationError(
-                    f"Line {number}: the pattern does not compile ({error})."
-                ) from None
+            problem = pattern_problem(pattern)
+            if problem is not None:
+                raise forms.ValidationError(f"Line {number}: {problem}.")
             patterns.append(
                 {
                     "entity": entity.strip().upper().replace(" ", "_"),
@@ -108,6 +91,7 @@ class PiiSettingsForm(forms.ModelForm):
     class Meta:
         model = Dataset
         fields = [
+            "pii_detection",
             "pii_entities",
             "pii_threshold",
             "pii_operator",

@@ -48,6 +48,11 @@ urlpatterns = [
         pii.finding_add,
         name="finding_add",
     ),
+    path(
+        "d/<slug:slug>/review/<int:conversation_id>/findings/<int:finding_id>/",
+        pii.review_finding_decide,
+        name="review_finding_decide",
+    ),
     path("d/<slug:slug>/pii/", pii.pii_overview, name="pii_overview"),
     path("d/<slug:slug>/pii/settings/", pii.pii_settings, name="pii_settings"),
     path("d/<slug:slug>/pii/rerun/", pii.pii_rerun, name="pii_rerun"),

@@ -9,22 +9,10 @@ from django.db import models
 from django.urls import reverse
 from django.utils.text import slugify
 
-DEFAULT_PII_ENTITIES = [
-    "PERSON",
-    "EMAIL_ADDRESS",
-    "PHONE_NUMBER",
-    "CREDIT_CARD",
-    "US_SSN",
-    "IBAN_CODE",
-    "IP_ADDRESS",
-    "LOCATION",
-    "URL",
-    "US_DRIVER_LICENSE",
-    "US_PASSPORT",
-    "US_BANK_NUMBER",
-    "CRYPTO",
-    "MEDICAL_LICENSE",
-]
+from curation.pii.policy import DEFAULT_ENTITIES
+
+# The policy (what counts as personal data) lives with the detector; see curation.pii.policy.
+DEFAULT_PII_ENTITIES = list(DEFAULT_ENTITIES)
 
 
 def default_rubric() -> list[dict[str, str]]:
@@ -105,7 +93,13 @@ class Dataset(models.Model):
     pii_entities = ArrayField(
         models.CharField(max_length=64), default=default_pii_entities, blank=True
     )
-    pii_threshold = models.FloatField("PII score threshold", default=0.5)
+    # Off for data known to hold no personal data: imports go straight to review.
+    pii_detection = models.BooleanField(
+        "PII detection",
+        default=True,
+        help_text="Off: conversations skip detection and go straight to review, unredacted.",
+    )
+    pii_threshold = models.FloatField("PII score threshold", default=0.4)
     pii_operator = models.CharField(
         max_length=16, choices=PiiOperator.choices, default=PiiOperator.TAG
     )

@@ -82,6 +82,9 @@ class PiiRun(Job):
     # Only conversations still waiting for a scan, or every one (after a settings change).
     rescan_all = models.BooleanField(default=False)
     chunks = models.PositiveIntegerField(default=0)
+    # The highest conversation id handed out in chunks: conversations that join a running run
+    # (another import) are planned past it.
+    planned_through = models.BigIntegerField(default=0)
     messages_analyzed = models.PositiveBigIntegerField(default=0)
     findings = models.PositiveBigIntegerField(default=0)
 

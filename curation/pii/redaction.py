@@ -130,6 +130,14 @@ def redact_messages(
     fields = {(index, field): text for index, field, text in iter_text_fields(messages)}
     order = {key: position for position, key in enumerate(fields)}
     spans = _spans_by_field(findings, fields)
+    # A value redacted in one place is redacted wherever else it appears, in any letter case.
+    values = {
+        fields[key][span.start : span.end]: span.entity_type
+        for key, field_spans in spans.items()
+        for span in field_spans
+    }
+    for key, found in other_occurrences(fields, values).items():
+        spans.setdefault(key, []).extend(_Span(start, end, kind) for start, end, kind in found)
 
     replacer = _Replacer(operator, seed)
     edited: dict[tuple[int, str], str] = {}
@@ -146,6 +154,61 @@ def redact_messages(
     for (index, field), text in edited.items():
         _set_field(result[index], field, text)
     return result
+
+
+_MIN_ALNUM = 2
+_WORD_CHAR = r"[^\W_]"
+
+
+def other_occurrences(
+    fields: Mapping[tuple[int, str], str], values: Mapping[str, str]
+) -> dict[tuple[int, str], list[tuple[int, int, str]]]:
+    """Every occurrence of ``values`` (value → entity type) in ``fields``, ignoring case.
+
+    Matches stand alone (no letter or digit right before or after) and may differ in
+    whitespace. In tool-call arguments the decoded JSON strings are searched, so a value
+    written with escapes there is found too; offsets always point into the field's raw text.
+    """
+    wanted: dict[str, str] = {}
+    for value, entity_type in values.items():
+        words = value.split()
+        if sum(ch.isalnum() for ch in value) >= _MIN_ALNUM:
+            wanted.setdefault(" ".join(words).casefold(), entity_type)
+    if not wanted:
+        return {}
+    alternatives = sorted(wanted, key=len, reverse=True)
+    pattern = re.compile(
+        rf"(?<!{_WORD_CHAR})(?:"
+        + "|".join(r"\s+".join(re.escape(w) for w in value.split()) for value in alternatives)
+        + rf")(?!{_WORD_CHAR})",
+        re.IGNORECASE,
+    )
+    found: dict[tuple[int, str], list[tuple[int, int, str]]] = {}
+
+    def add(key: tuple[int, str], start: int, end: int, matched: str) -> None:
+        kind = wanted.get(" ".join(matched.split()).casefold(), "PII")
+        found.setdefault(key, []).append((start, end, kind))
+
+    for key, text in fields.items():
+        if _ARGUMENTS_FIELD.match(key[1]) and _is_json(text):
+            for token in _json_tokens(text):
+                if not token.is_string:
+                    continue
+                body, offsets = _decode_with_offsets(text, token.start + 1, token.end - 1)
+                for match in pattern.finditer(body):
+                    add(key, offsets[match.start()], offsets[match.end()], match.group())
+            continue
+        for match in pattern.finditer(text):
+            add(key, match.start(), match.end(), match.group())
+    return found
+
+
+def _is_json(raw: str) -> bool:
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
 
 
 def _value(finding: Any, name: str, default: Any = None) -> Any:

@@ -17,6 +17,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from curation.models import (
+    ACTIVE_STATUSES,
     AuditEvent,
     Conversation,
     ConversationStatus,
@@ -82,11 +83,39 @@ def _targets(run: PiiRun) -> Any:
     return conversations
 
 
+def _remaining(run: PiiRun) -> Any:
+    """What this run still has to analyze (whoever else analyzed the rest)."""
+    return _targets(run).exclude(pii_run=run)
+
+
 def start_detection(
     *, dataset: Dataset, user: Any = None, rescan_all: bool = False, enqueue: bool = True
 ) -> PiiRun | None:
-    """Create a detection run and queue its planner; None when there is nothing to scan."""
+    """Queue detection for a dataset; None when there is nothing to scan.
+
+    One run per dataset is active at a time, so runs never race for the same conversations:
+    while one is active, new conversations (another import finishing) join it and its
+    planner is queued again to hand them out; a full re-scan takes over from it instead
+    (the earlier run ends cancelled, naming its successor). With PII detection off the
+    dataset's waiting conversations go straight to review.
+    """
     with transaction.atomic():
+        # Serializes starts per dataset (99 imports finishing at once start one run).
+        dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if not dataset.pii_detection:
+            skip_detection(dataset=dataset)
+            return None
+        active = dataset.pii_runs.filter(status__in=ACTIVE_STATUSES).order_by("id").first()
+        if active is not None and active.is_lost:
+            active.refresh_lost()
+            active = None
+        if active is not None and not rescan_all:
+            total = active.done + _remaining(active).count()
+            PiiRun.objects.filter(pk=active.pk).update(total=total)
+            active.total = total
+            if enqueue and active.status == JobStatus.RUNNING:
+                _enqueue_planner(active)
+            return active
         run = PiiRun(dataset=dataset, rescan_all=rescan_all)
         if getattr(user, "is_authenticated", False):
             run.created_by = user
@@ -95,6 +124,12 @@ def start_detection(
             return None
         run.total = total
         run.save()
+        if active is not None:
+            PiiRun.objects.filter(pk=active.pk, status__in=ACTIVE_STATUSES).update(
+                status=JobStatus.CANCELLED,
+                finished_at=timezone.now(),
+                error=f"taken over by run {run.pk} (a full re-scan)",
+            )
         # Without a user (after an import, or `manage.py redact`) the system started it.
         AuditEvent.record(
             actor=user, action="pii.run", obj=run, dataset=dataset, rescan_all=rescan_all
@@ -104,81 +139,149 @@ def start_detection(
     return run
 
 
-def run_detection_here(*, run: PiiRun) -> None:
-    """Do a queued run's whole work in this process (the CLI's --wait), chunk by chunk."""
+def skip_detection(*, dataset: Dataset) -> int:
+    """Send a dataset's waiting conversations to review unscanned (PII detection off)."""
+    return Conversation.objects.filter(
+        dataset=dataset, status=ConversationStatus.PENDING_PII
+    ).update(status=ConversationStatus.IN_REVIEW, updated_at=timezone.now())
+
+
+def _enqueue_planner(run: PiiRun) -> None:
+    import django_rq
+
+    transaction.on_commit(
+        lambda: django_rq.get_queue("pii").enqueue("curation.jobs.run_pii", run.pk)
+    )
+
+
+def run_detection_here(*, run: PiiRun) -> PiiRun:
+    """Do a run's remaining work in this process (the CLI's --wait), chunk by chunk.
+
+    The run may be queued (claimed here) or already running on workers: then this process
+    works through the same remaining conversations beside them (row locks keep any one
+    conversation from being analyzed twice). Returns the run as it ended; a failure ends it
+    failed with the error, never "running".
+    """
     run = PiiRun.objects.get(pk=run.pk)
-    if not run.claim():
-        return
-    ids = list(_targets(run).exclude(pii_run=run).order_by("id").values_list("id", flat=True))
+    run.claim()
     size = settings.CURATOR_PII_CHUNK_SIZE
     try:
-        for start in range(0, len(ids), size):
-            chunk = ids[start : start + size]
-            detect_chunk(run_id=run.pk, first_id=chunk[0], last_id=chunk[-1])
+        while True:
+            run.refresh_from_db()
+            if run.status != JobStatus.RUNNING:
+                break
+            ids = list(_remaining(run).order_by("id").values_list("id", flat=True)[:size])
+            if not ids:
+                break
+            detect_chunk(run_id=run.pk, first_id=ids[0], last_id=ids[-1])
     except Exception as error:
+        logger.exception("PII run %s failed", run.pk)
         run.fail(f"detection failed: {type(error).__name__}: {error}")
-        raise
-    _finish_if_done(run.pk)
+    reconcile_runs(dataset_id=run.dataset_id)
+    return PiiRun.objects.get(pk=run.pk)
 
 
 def plan_detection(*, run_id: int) -> None:
-    """Split the run's remaining conversations into id chunks, one `pii` job each.
+    """Hand the run's conversations out as id chunks, one `pii` job each.
 
-    Runs again on Retry: conversations this run already analyzed are left out, so a
-    retried run finishes the work instead of repeating it.
+    Claims a queued run and plans everything it has left (also on Retry: conversations it
+    already analyzed are left out). On a running run (new conversations joined it) it plans
+    only ids past those planned before; a conditional UPDATE keeps two planners from
+    handing out the same range.
     """
     import django_rq
 
     run = PiiRun.objects.get(pk=run_id)
-    if not run.claim():
+    if run.claim():
+        after = 0
+    elif run.status == JobStatus.RUNNING:
+        after = run.planned_through
+    else:
         return
-    remaining = _targets(run).exclude(pii_run=run).order_by("id").values_list("id", flat=True)
-    size = settings.CURATOR_PII_CHUNK_SIZE
-    queue = django_rq.get_queue("pii")
-    chunk: list[int] = []
-    chunks = 0
-
-    def flush() -> None:
-        nonlocal chunks
-        queue.enqueue(
-            "curation.jobs.detect_pii_chunk", run.pk, chunk[0], chunk[-1], job_timeout=3600
+    try:
+        remaining = _remaining(run).filter(id__gt=after).order_by("id")
+        last = remaining.values_list("id", flat=True).last()
+        if last is None:
+            reconcile_runs(dataset_id=run.dataset_id)
+            return
+        claimed = PiiRun.objects.filter(pk=run.pk, planned_through=run.planned_through).update(
+            planned_through=last, heartbeat_at=timezone.now()
         )
-        chunks += 1
-
-    for conversation_id in remaining.iterator(chunk_size=10_000):
-        chunk.append(conversation_id)
-        if len(chunk) == size:
-            flush()
-            chunk = []
-    if chunk:
-        flush()
-    run.beat(chunks=run.chunks + chunks)
-    if chunks == 0:
-        _finish_if_done(run.pk)
+        if not claimed:
+            return  # another planner took this range
+        size = settings.CURATOR_PII_CHUNK_SIZE
+        queue = django_rq.get_queue("pii")
+        chunk: list[int] = []
+        chunks = 0
+        for conversation_id in (
+            remaining.filter(id__lte=last).values_list("id", flat=True).iterator(chunk_size=10_000)
+        ):
+            chunk.append(conversation_id)
+            if len(chunk) == size:
+                queue.enqueue(
+                    "curation.jobs.detect_pii_chunk", run.pk, chunk[0], chunk[-1], job_timeout=3600
+                )
+                chunks += 1
+                chunk = []
+        if chunk:
+            queue.enqueue(
+                "curation.jobs.detect_pii_chunk", run.pk, chunk[0], chunk[-1], job_timeout=3600
+            )
+            chunks += 1
+        PiiRun.objects.filter(pk=run.pk).update(chunks=F("chunks") + chunks)
+    except Exception as error:
+        logger.exception("PII run %s: planning failed", run.pk)
+        run.fail(f"planning failed: {type(error).__name__}: {error}")
+        raise
 
 
 def detect_chunk(*, run_id: int, first_id: int, last_id: int) -> int:
-    """Analyze one id range for a run; returns how many conversations it analyzed."""
+    """Analyze one id range for a run; returns how many conversations it analyzed.
+
+    Any error ends the run failed with its message (a bad custom pattern, a timeout), so a
+    run never stays "running" after its work stopped; Retry resumes it.
+    """
     run = PiiRun.objects.select_related("dataset").get(pk=run_id)
     if run.status != JobStatus.RUNNING:
         logger.info("PII run %s is %s; skipping chunk %s-%s", run_id, run.status, first_id, last_id)
         return 0
-    dataset = run.dataset
-    candidates = list(
-        _targets(run)
-        .filter(id__gte=first_id, id__lte=last_id)
-        .exclude(pii_run=run)
-        .order_by("id")
-        .only("id", "original", "dataset_id")
-        .prefetch_related("revisions")
-    )
-    if not candidates:
-        _finish_if_done(run.pk)
-        return 0
-    detections = _detect(candidates, dataset)
-    analyzed = _store_detections(run=run, detections=detections)
-    _finish_if_done(run.pk)
+    try:
+        candidates = list(
+            _remaining(run)
+            .filter(id__gte=first_id, id__lte=last_id)
+            .order_by("id")
+            .only("id", "original", "dataset_id")
+            .prefetch_related("revisions")
+        )
+        analyzed = 0
+        if candidates:
+            detections = _detect(candidates, run.dataset)
+            analyzed = _store_detections(run=run, detections=detections)
+    except Exception as error:
+        logger.exception("PII run %s failed on chunk %s-%s", run_id, first_id, last_id)
+        run.fail(f"detection failed on conversations {first_id}-{last_id}: {error}")
+        raise
+    reconcile_runs(dataset_id=run.dataset_id)
     return analyzed
+
+
+def reconcile_runs(*, dataset_id: int | None = None) -> int:
+    """Settle runs whose state no longer matches their work; returns how many changed.
+
+    A running run with nothing left to analyze (others analyzed the rest, or its last chunk
+    just ended) succeeds; one whose workers stopped beating fails as lost (Retry resumes it).
+    Chunks call this for their dataset; pages and the CLI call it before showing a run.
+    """
+    runs = PiiRun.objects.filter(status=JobStatus.RUNNING)
+    if dataset_id is not None:
+        runs = runs.filter(dataset_id=dataset_id)
+    changed = runs.mark_lost()
+    for run in runs:
+        if not _remaining(run).exists():
+            changed += PiiRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING).update(
+                status=JobStatus.SUCCEEDED, finished_at=timezone.now()
+            )
+    return changed
 
 
 def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, list[dict[str, Any]]]:
@@ -207,8 +310,58 @@ def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, li
             }
             for detection in detections
         )
+    texts_by_place = {place: text for place, text in zip(places, texts, strict=True)}
+    for conversation in conversations:
+        _add_other_occurrences(conversation.pk, found[conversation.pk], texts_by_place)
     found["_messages"] = len(texts)  # type: ignore[index]
     return found
+
+
+def _add_other_occurrences(
+    conversation_id: int,
+    spans: list[dict[str, Any]],
+    texts_by_place: dict[tuple[int, int, str], str],
+) -> None:
+    """Findings for every other occurrence of a detected value in the same conversation.
+
+    Redaction applies them anyway (see `other_occurrences`); as findings they are shown to
+    reviewers, counted and can be decided on.
+    """
+    from curation.pii.redaction import other_occurrences
+
+    if not spans:
+        return
+    fields = {
+        (index, field): text
+        for (cid, index, field), text in texts_by_place.items()
+        if cid == conversation_id
+    }
+    values = {
+        fields[(span["message_index"], span["field"])][span["start"] : span["end"]]: span[
+            "entity_type"
+        ]
+        for span in spans
+    }
+    for (index, field), found in other_occurrences(fields, values).items():
+        for start, end, entity_type in found:
+            if any(
+                s["message_index"] == index
+                and s["field"] == field
+                and s["start"] < end
+                and start < s["end"]
+                for s in spans
+            ):
+                continue
+            spans.append(
+                {
+                    "message_index": index,
+                    "field": field,
+                    "start": start,
+                    "end": end,
+                    "entity_type": entity_type,
+                    "score": 1.0,
+                }
+            )
 
 
 def _overlaps(span: dict[str, Any], kept: Iterable[PiiFinding]) -> bool:
@@ -224,12 +377,14 @@ def _overlaps(span: dict[str, Any], kept: Iterable[PiiFinding]) -> bool:
 def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]]) -> int:
     messages = detections.pop("_messages", 0)  # type: ignore[call-overload]
     with transaction.atomic():
-        # Lock the rows; another worker holding the same chunk skips them instead of
-        # doubling the findings.
+        # Lock the rows, waiting for another worker that holds some of them (an earlier run's
+        # last chunk): once it commits, rows it analyzed for this run drop out of the filter,
+        # which PostgreSQL re-checks after the wait, so no finding is stored twice.
         locked = list(
-            Conversation.objects.select_for_update(skip_locked=True, of=("self",))
+            Conversation.objects.select_for_update(of=("self",))
             .filter(pk__in=list(detections))
             .exclude(pii_run=run)
+            .order_by("pk")
             .select_related("dataset")
             .prefetch_related("revisions")
         )
@@ -295,12 +450,6 @@ def _update_scanned(*, run: PiiRun, ids: list[int], redacted: list[Any]) -> None
         )
 
 
-def _finish_if_done(run_id: int) -> None:
-    PiiRun.objects.filter(pk=run_id, status=JobStatus.RUNNING, done__gte=F("total")).update(
-        status=JobStatus.SUCCEEDED, finished_at=timezone.now()
-    )
-
-
 # -- reviewer corrections -----------------------------------------------------------------
 
 
@@ -311,25 +460,57 @@ def refresh_redacted(conversation: Conversation) -> None:
     )
 
 
+class PiiDecisionError(ValueError):
+    """A PII decision that may not be made; the message is shown to the person."""
+
+
 def set_finding_decision(*, finding: PiiFinding, decision: str, user: Any) -> PiiFinding:
+    """Decide on a finding and on every other finding of the same value in the conversation.
+
+    A value is redacted everywhere or nowhere (see `other_occurrences`), so one decision
+    covers all its occurrences. Keeping a value un-redacted on an approved conversation
+    would change what leaves the system after the review: it is refused, as for edits.
+    """
+    from curation.pii.redaction import iter_text_fields
+
     if decision not in FindingDecision.values:
         raise ValueError(f"unknown decision {decision!r}")
     with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=finding.conversation_id)
+        if decision == FindingDecision.KEEP and conversation.status == ConversationStatus.APPROVED:
+            raise PiiDecisionError(
+                "This conversation is already approved: its redacted text is what gets "
+                "exported. Reject or re-review it before keeping personal data in it."
+            )
+        texts = {(i, f): t for i, f, t in iter_text_fields(conversation.current_messages())}
+
+        def value_of(item: PiiFinding) -> str:
+            text = texts.get((item.message_index, item.field), "")
+            return " ".join(text[item.start : item.end].split()).casefold()
+
+        value = value_of(finding)
+        same = [
+            other
+            for other in conversation.findings.all()
+            if other.pk == finding.pk or (value and value_of(other) == value)
+        ]
         previous = finding.decision
-        finding.decision = decision
-        finding.decided_by = user
-        finding.decided_at = timezone.now()
-        finding.save(update_fields=["decision", "decided_by", "decided_at"])
-        refresh_redacted(finding.conversation)
+        now = timezone.now()
+        PiiFinding.objects.filter(pk__in=[other.pk for other in same]).update(
+            decision=decision, decided_by=user, decided_at=now
+        )
+        finding.decision, finding.decided_by, finding.decided_at = decision, user, now
+        refresh_redacted(conversation)
         AuditEvent.record(
             actor=user,
             action="pii.decision",
             obj=finding,
-            dataset=finding.conversation.dataset,
-            conversation=finding.conversation_id,
+            dataset=conversation.dataset,
+            conversation=conversation.pk,
             entity_type=finding.entity_type,
             before=previous,
             after=decision,
+            occurrences=len(same),
         )
     return finding
 
@@ -489,10 +670,22 @@ def pii_overview(*, dataset: Dataset) -> dict[str, Any]:
         .order_by("-finding_count", "id")
         .only("id", "original", "redacted", "status", "dataset_id")[:10]
     )
+    state = dataset.conversations.aggregate(
+        conversations=Count("id"),
+        pending=Count("id", filter=Q(status=ConversationStatus.PENDING_PII)),
+        analyzed=Count("id", filter=Q(pii_run__isnull=False)),
+    )
+    totals = findings.aggregate(
+        findings=Count("id"),
+        redacted=Count("id", filter=Q(decision=FindingDecision.REDACT)),
+        with_findings=Count("conversation_id", distinct=True),
+    )
     return {
+        **state,
+        **totals,
+        "unscanned": state["conversations"] - state["pending"] - state["analyzed"],
         "per_type": per_type,
         "top": list(top),
-        "pending": dataset.conversations.filter(status=ConversationStatus.PENDING_PII).count(),
         "reviewer_added": findings.filter(source=FindingSource.REVIEWER).count(),
         "kept": findings.filter(decision=FindingDecision.KEEP).count(),
         "purged": dataset.conversations.filter(originals_purged_at__isnull=False).count(),

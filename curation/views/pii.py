@@ -1,24 +1,38 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from curation.models import AuditEvent, ConversationStatus, FindingDecision, PiiFinding
+from curation.models import (
+    AuditEvent,
+    Conversation,
+    ConversationStatus,
+    FindingDecision,
+    PiiFinding,
+)
 from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
 from curation.pii.highlight import highlighted_messages
+from curation.pii.policy import KNOWN_ENTITIES
 from curation.pii_forms import AddFindingForm, PiiSettingsForm
 from curation.services import pii as pii_service
+from curation.services import reviews as review_service
+
+RUN_HISTORY = 20
 
 
 def pii_overview(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
-    run = dataset.pii_runs.first()
-    if run is not None:
-        run.refresh_lost()
+    pii_service.reconcile_runs(dataset_id=dataset.pk)
+    runs = list(dataset.pii_runs.select_related("created_by")[:RUN_HISTORY])
+    run = next((r for r in runs if r.is_active), None)
     template = "curation/pii_overview.html"
     if request.htmx and request.GET.get("fragment") == "progress":
         template += "#pii-progress"
@@ -28,6 +42,7 @@ def pii_overview(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "dataset": dataset,
             "run": run,
+            "runs": runs,
             "overview": pii_service.pii_overview(dataset=dataset),
             "is_admin": is_dataset_admin(dataset),
         },
@@ -40,6 +55,8 @@ def pii_settings(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             form.save()
+            if not dataset.pii_detection:
+                pii_service.skip_detection(dataset=dataset)
             AuditEvent.record(
                 actor=request.user,
                 action="pii.settings",
@@ -106,46 +123,49 @@ def pii_purge(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _chat_context(request: HttpRequest, conversation) -> dict:  # type: ignore[no-untyped-def]
+def _chat_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
     view = request.GET.get("view") or request.POST.get("view") or "original"
     purged = conversation.originals_purged_at is not None
+    findings = [] if purged else list(conversation.findings.all())
+    counts = {
+        "total": len(findings),
+        "redacted": sum(f.decision == FindingDecision.REDACT for f in findings),
+        "kept": sum(f.decision == FindingDecision.KEEP for f in findings),
+    }
+    base = {
+        "dataset": conversation.dataset,
+        "conversation": conversation,
+        "purged": purged,
+        "pii_counts": counts,
+        "entity_types": KNOWN_ENTITIES,
+    }
     if view == "redacted" or purged:
         shown = pii_service.redacted_messages(conversation)
-        return {
-            "conversation": conversation,
-            "messages_list": shown,
-            "view": "redacted",
-            "purged": purged,
-        }
-    findings = list(conversation.findings.all())
+        return {**base, "messages_list": shown, "view": "redacted", "can_edit": False}
     return {
-        "conversation": conversation,
+        **base,
         "messages_list": highlighted_messages(conversation.current_messages(), findings),
         "findings": findings,
         "view": "original",
-        "purged": purged,
+        "can_edit": True,
     }
 
 
 def conversation_chat(request: HttpRequest, slug: str, conversation_id: int) -> HttpResponse:
     """The chat panel (original with highlights, or redacted), for htmx view switching."""
     conversation = get_conversation_for_user(request, slug, conversation_id)
-    context = _chat_context(request, conversation)
-    return render(
-        request,
-        "partials/pii_chat.html",
-        {"dataset": conversation.dataset, "can_edit": context["view"] == "original", **context},
-    )
+    return render(request, "partials/pii_chat.html", _chat_context(request, conversation))
 
 
-@require_POST
-def finding_decide(
-    request: HttpRequest, slug: str, conversation_id: int, finding_id: int
-) -> HttpResponse:
-    conversation = get_conversation_for_user(request, slug, conversation_id)
+def _finding(conversation: Conversation, finding_id: int) -> PiiFinding:
     finding = PiiFinding.objects.filter(pk=finding_id, conversation=conversation).first()
     if finding is None:
         raise Http404("No such finding.")
+    return finding
+
+
+def _decide(request: HttpRequest, finding: PiiFinding) -> str:
+    """Apply the posted decision (or toggle); returns an error message, or ""."""
     decision = request.POST.get("decision")
     if decision not in FindingDecision.values:
         decision = (
@@ -153,19 +173,54 @@ def finding_decide(
             if finding.decision == FindingDecision.REDACT
             else FindingDecision.REDACT
         )
-    finding.conversation = conversation
-    pii_service.set_finding_decision(finding=finding, decision=decision, user=request.user)
+    try:
+        pii_service.set_finding_decision(finding=finding, decision=decision, user=request.user)
+    except pii_service.PiiDecisionError as error:
+        return str(error)
+    return ""
+
+
+@require_POST
+def finding_decide(
+    request: HttpRequest, slug: str, conversation_id: int, finding_id: int
+) -> HttpResponse:
+    conversation = get_conversation_for_user(request, slug, conversation_id)
+    error = _decide(request, _finding(conversation, finding_id))
     if request.htmx:
-        return render(
-            request,
-            "partials/pii_chat.html",
-            {
-                "dataset": conversation.dataset,
-                "can_edit": True,
-                **_chat_context(request, conversation),
-            },
-        )
+        context = _chat_context(request, conversation)
+        return render(request, "partials/pii_chat.html", {**context, "pii_error": error})
+    if error:
+        messages.error(request, error)
     return redirect(conversation.get_absolute_url())
+
+
+@require_POST
+def review_finding_decide(
+    request: HttpRequest, slug: str, conversation_id: int, finding_id: int
+) -> HttpResponse:
+    """Keep or redact a finding from the review page; answers with the review chat."""
+    conversation = get_conversation_for_user(request, slug, conversation_id)
+    error = _decide(request, _finding(conversation, finding_id))
+    review_url = reverse("review_conversation", args=[slug, conversation.pk])
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect(review_url)
+    conversation = Conversation.objects.select_related("dataset").get(pk=conversation.pk)
+    dataset = conversation.dataset
+    return render(
+        request,
+        "partials/review_chat.html",
+        {
+            "dataset": dataset,
+            "conversation": conversation,
+            "chat_messages": review_service.message_segments(conversation),
+            "can_edit": review_service.can_edit(
+                conversation, request.user, is_admin=is_dataset_admin(dataset)
+            ),
+            "pii_error": error,
+        },
+    )
 
 
 @require_POST
@@ -175,6 +230,7 @@ def finding_add(request: HttpRequest, slug: str, conversation_id: int) -> HttpRe
         raise PermissionDenied("The original text was purged; nothing is left to redact.")
     form = AddFindingForm(request.POST)
     error = ""
+    created: list[PiiFinding] = []
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -194,17 +250,14 @@ def finding_add(request: HttpRequest, slug: str, conversation_id: int) -> HttpRe
     else:
         error = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
     if request.htmx:
-        context = _chat_context(request, conversation)
-        return render(
-            request,
-            "partials/pii_chat.html",
-            {
-                "dataset": conversation.dataset,
-                "pii_error": error,
-                "can_edit": context["view"] == "original",
-                **context,
-            },
-        )
+        context = {**_chat_context(request, conversation), "pii_error": error}
+        html = render_to_string("partials/pii_chat.html", context, request=request)
+        if not error:
+            # The form comes back empty and the page's finding count follows (out of band).
+            html += render_to_string(
+                "partials/pii_add_form.html", {**context, "oob": True}, request=request
+            )
+        return HttpResponse(html)
     if error:
         messages.error(request, error)
     return redirect(conversation.get_absolute_url())

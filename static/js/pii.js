@@ -2,7 +2,7 @@
 (function () {
   function offsetWithin(container, node, offset) {
     const walker = document.createTreeWalker(container, NodeFilter.SHOW_TEXT, {
-      acceptNode: (n) => (n.parentElement.closest(".pii-toggle, .pii-tag") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+      acceptNode: (n) => (n.parentElement.closest(".pii-tag") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
     });
     let total = 0;
     for (let current = walker.nextNode(); current; current = walker.nextNode()) {

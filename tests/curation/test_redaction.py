@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from curation.pii.redaction import RedactionError, iter_text_fields, redact_messages
+from curation.pii.redaction import (
+    OPERATORS,
+    RedactionError,
+    iter_text_fields,
+    other_occurrences,
+    redact_messages,
+)
 
 
 def finding(
@@ -363,3 +369,47 @@ def test_findings_can_be_objects_with_attributes() -> None:
     out = redact_messages(CONVERSATION, [row], operator="tag", seed=1)
 
     assert out[1]["content"] == "Hi, I'm Ana Silva, mail <EMAIL_ADDRESS_1> please."
+
+
+def test_a_value_redacted_once_is_redacted_everywhere_in_any_letter_case() -> None:
+    arguments = json.dumps({"to": "ZOË KOWALSKI", "note": "call zoë kowalski"}, ensure_ascii=True)
+    messages = [
+        {"role": "user", "content": "Please email Zoë Kowalski about the lease."},
+        {
+            "role": "assistant",
+            "content": "Sure.",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "send", "arguments": arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "Sent to zoë  kowalski."},
+        {"role": "assistant", "content": "Done; Zoë Kowalskiewicz was not contacted."},
+    ]
+    # Only the first mention was found by the detector.
+    findings = [{"message_index": 0, "start": 13, "end": 25, "entity_type": "PERSON"}]
+
+    for operator in OPERATORS:
+        redacted = redact_messages(messages, findings, operator=operator, seed=3)
+        dumped = json.dumps(redacted, ensure_ascii=False).casefold()
+        assert 'kowalski"' not in dumped and "kowalski " not in dumped
+        assert "zoë  kowalski" not in dumped and "\\u00eb" not in dumped.replace("\\\\", "")
+        decoded = json.loads(redacted[1]["tool_calls"][0]["function"]["arguments"])
+        assert set(decoded) == {"to", "note"}
+        # A longer word that merely starts with the value is another word.
+        assert "kowalskiewicz" in redacted[3]["content"].casefold()
+    tagged = redact_messages(messages, findings, operator="tag", seed=3)
+    assert tagged[2]["content"] == "Sent to <PERSON_1>."
+    assert json.loads(tagged[1]["tool_calls"][0]["function"]["arguments"]) == {
+        "to": "<PERSON_1>",
+        "note": "call <PERSON_1>",
+    }
+
+
+def test_other_occurrences_ignore_values_without_two_letters_or_digits() -> None:
+    fields = {(0, "content"): "a + b = c; A is a letter"}
+
+    assert other_occurrences(fields, {"a": "PERSON", "+": "PII"}) == {}

@@ -1,4 +1,4 @@
-"""manage.py import_conversations --dataset SLUG [--create] [--format F] [--json] FILE...
+"""manage.py import_conversations --dataset SLUG [--create] [--pii on|off] [--format F] [--json] FILE...
 
 Imports in this process (no worker needed), with the same code the background job runs.
 Exits 0 when anything was imported (outcome succeeded or partial) and non-zero with a
@@ -32,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--create", action="store_true", help="create the dataset if it does not exist"
         )
+        parser.add_argument(
+            "--pii",
+            choices=["on", "off"],
+            default="on",
+            help="with --create: PII detection for the new dataset (off: straight to review)",
+        )
         parser.add_argument("--format", default="auto", choices=ImportFormat.values)
         parser.add_argument(
             "--json", action="store_true", help="print one JSON object as the last line"
@@ -48,7 +54,12 @@ class Command(BaseCommand):
             if not options["create"]:
                 raise CommandError(f"no dataset {slug!r} (add --create to create it)")
             dataset = memberships.dataset_create(
-                dataset=Dataset(name=slug.replace("-", " ").title(), slug=slugify(slug)), user=None
+                dataset=Dataset(
+                    name=slug.replace("-", " ").title(),
+                    slug=slugify(slug),
+                    pii_detection=options["pii"] == "on",
+                ),
+                user=None,
             )
         summaries = []
         for path in paths:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from curation.models import Dataset, FindingDecision, JobStatus, PiiFinding, PiiRun
+from curation.models import Dataset, FindingDecision, JobStatus, PiiFinding
 from curation.services import pii as pii_service
 
 
@@ -42,13 +42,12 @@ class Command(BaseCommand):
                 "analyzed": 0,
                 "findings": 0,
                 "redacted": 0,
-                "status": "nothing to scan",
+                "status": "nothing to scan" if dataset.pii_detection else "PII detection is off",
             }
         elif not options["wait"]:
             result = {"run": run.pk, "status": run.status, "conversations": run.total}
         else:
-            pii_service.run_detection_here(run=run)
-            run = PiiRun.objects.get(pk=run.pk)
+            run = pii_service.run_detection_here(run=run)
             if run.status != JobStatus.SUCCEEDED:
                 raise CommandError(run.error or f"detection run {run.pk} ended {run.status}")
             redacted = (

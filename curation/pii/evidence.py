@@ -1,0 +1,251 @@
+"""Evidence that a candidate span is personal data, and the places where nothing is.
+
+The statistical NER tags any capitalised word it cannot place (``True``, ``Chicken``,
+``Cook``, ``Java``) as a person, and public figures are persons too. A PERSON candidate that
+only the NER or the name list found must therefore pass three checks before it is reported:
+
+- shape: every word is a name-like word (a capital, then lower-case letters; initials and
+  particles allowed), no dots, digits or brackets inside (``items.reduce``, ``Varchar(255``);
+- it is a name: a given name from Faker's multilingual name lists opens it, or a family name
+  from those lists closes it; ordinary English words (``wordfreq``) are only accepted as
+  names when both ends are listed names; ``probablepeople`` must not read it as a company;
+- the person is private: the message speaks about the writer's own life (first-person words,
+  a greeting or sign-off, or contact details nearby). An encyclopedic question about
+  Einstein has none of these, while "my colleague Priya Raman" or a letter has. A single word
+  also needs this and must not be a common English word.
+
+Candidates that context rules found ("my name is …", "Dear …", "my wife …") carry their own
+evidence and are not checked here.
+
+Text inside fenced code blocks and inline code is code: only identifiers that are personal
+data whatever surrounds them (e-mail addresses, card numbers, IBANs, national ids, IP
+addresses) are reported there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+
+import regex
+
+# Entity types reported inside code: values that are personal data wherever they appear.
+CODE_SAFE_ENTITIES = frozenset(
+    {"EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "UK_NHS", "UK_NINO", "CRYPTO"}
+)
+
+_FENCE = regex.compile(r"(?ms)^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]*\1[ \t]*$|\Z)")
+_INLINE = regex.compile(r"(?<!`)(`{1,2})(?!`)(.+?)(?<!`)\1(?!`)", regex.DOTALL)
+
+
+def code_regions(text: str) -> list[tuple[int, int]]:
+    """Character ranges of fenced code blocks and inline code spans in Markdown-ish text."""
+    if "`" not in text and "~~~" not in text:
+        return []
+    regions = [m.span() for m in _FENCE.finditer(text)]
+
+    def inside(pos: int) -> bool:
+        return any(s <= pos < e for s, e in regions)
+
+    regions.extend(m.span() for m in _INLINE.finditer(text) if not inside(m.start()))
+    return sorted(regions)
+
+
+def in_regions(start: int, end: int, regions: Sequence[tuple[int, int]]) -> bool:
+    return any(s < end and start < e for s, e in regions)
+
+
+# -- personal context ----------------------------------------------------------------------
+
+_SINGULAR = regex.compile(
+    r"(?i)(?<![\p{L}'])(?:i|i'm|i\u2019m|i've|i'd|i'll|me|my|mine|myself|"
+    r"hi|hello|hey|dear|regards|sincerely|cheers|yours|thanks|thank[ \t]+you)(?![\p{L}'])"
+)
+_PLURAL = regex.compile(r"(?i)(?<![\p{L}'])(?:we|we're|our|ours|us)(?![\p{L}'])")
+# Ways of addressing the assistant that contain "me" without being about the writer's life.
+_REQUEST = regex.compile(
+    r"(?i)\b(?:tell|give|show|help|let|remind|teach|quiz|explain[ \t]+to|walk)[ \t]+me\b"
+)
+# A request for knowledge: "our" in it is everyone's ("our understanding of black holes").
+_KNOWLEDGE = regex.compile(
+    r"(?i)^[ \t>*\-]*(?:explain|summari[sz]e|describe|compare|define|who|what|why|how|when|"
+    r"where|which|tell[ \t]+me[ \t]+about)\b"
+)
+
+
+def has_personal_context(text: str) -> bool:
+    """Whether the text talks about the writer's own life (first person, greetings, letters)."""
+    for match in _SINGULAR.finditer(text):
+        if match.group().lower() == "me":
+            before = text[max(0, match.start() - 16) : match.end()]
+            if _REQUEST.search(before):
+                continue
+        return True
+    return _PLURAL.search(text) is not None and _KNOWLEDGE.search(text) is None
+
+
+# -- names -----------------------------------------------------------------------------------
+
+# "Maria", "O'Brien", "McAllister", "Al-Farsi", "Jean-Luc".
+_NAME_WORD = regex.compile(
+    r"^(?:\p{Lu}['\u2019])?\p{Lu}\p{Ll}+(?:(?:['\u2019\-]?\p{Lu}|['\u2019\-])\p{Ll}+)*$"
+)
+_INITIAL = regex.compile(r"^\p{Lu}\.?$")
+_PARTICLES = frozenset(
+    "van von der den de del della di da dos das du le la ter ten bin ibn al y st jr sr".split()  # noqa: SIM905
+)
+_TRIM = regex.compile(r"(?:['\u2019]s?|[.,;:!?)\]])+$")
+_COMMON_ZIPF = 3.5
+# A single listed name more frequent than this is as likely the word ("Will", "Bill", "Cook").
+_SINGLE_ZIPF = 4.5
+
+
+class _Lexicon:
+    """Name lists and word frequencies, loaded once per process (about 60 MB together)."""
+
+    def __init__(self) -> None:
+        from wordfreq import zipf_frequency
+
+        from curation.pii.recognizers import given_names
+
+        self.first, self.last = given_names()
+        self._zipf = zipf_frequency
+        self._cache: dict[str, float] = {}
+
+    def zipf(self, word: str) -> float:
+        value = self._cache.get(word)
+        if value is None:
+            value = self._zipf(word, "en")
+            if len(self._cache) < 200_000:
+                self._cache[word] = value
+        return value
+
+
+_LEXICON: _Lexicon | None = None
+_LEXICON_LOCK = threading.Lock()
+
+
+def lexicon() -> _Lexicon:
+    global _LEXICON
+    if _LEXICON is None:
+        with _LEXICON_LOCK:
+            if _LEXICON is None:
+                _LEXICON = _Lexicon()
+    return _LEXICON
+
+
+@lru_cache(maxsize=4096)
+def _is_company(name: str) -> bool:
+    import probablepeople
+
+    try:
+        return probablepeople.tag(name)[1] == "Corporation"
+    except probablepeople.RepeatedLabelError:
+        return False
+
+
+def person_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The part of ``text[start:end]`` a name would occupy: without "the", possessive "'s"."""
+    value = text[start:end]
+    trimmed = _TRIM.sub("", value.rstrip())
+    if not trimmed:
+        return None
+    end = start + len(trimmed)
+    if trimmed.lower().startswith("the "):
+        return None
+    return start, end
+
+
+# "the" or a capitalised word that does not open the sentence, right before the candidate.
+_BEFORE_PROPER = regex.compile(r"(?:\b[Tt]he|(?<=[\p{L}\d,;][ \t]+)\p{Lu}[\p{L}'\u2019\-]*)[ \t]+$")
+# Head nouns of places, buildings and institutions: "Bryce Canyon" and "Mercy Hospital" are
+# not people, whatever the name lists say about "Bryce" and "Mercy".
+_PLACE_HEADS = frozenset(
+    """canyon mountain mountains mount lake river bay island islands beach valley falls desert
+    ocean sea gulf peninsula cape glacier volcano national park square airport station bridge
+    tower palace castle cathedral church temple mosque museum gallery university college
+    school academy institute hospital clinic hotel restaurant cafe bank company corporation
+    inc ltd llc group foundation empire kingdom republic dynasty province county city state
+    street road avenue boulevard center centre stadium arena theatre theater library zoo""".split()  # noqa: SIM905
+)
+_SINGLE_FOLLOW = regex.compile(r"[ \t]*(?:[,.!?;:)\n]|$)")
+
+
+def looks_like_private_name(text: str, start: int, end: int, *, personal: bool) -> bool:
+    """Whether a NER or name-list PERSON candidate is evidence enough of a private person."""
+    if _BEFORE_PROPER.search(text, max(0, start - 40), start):
+        # Part of a longer proper noun ("the Maasai Mara", "Grand Canyon"), or after "the".
+        return False
+    if _PLACE_BEFORE.search(text, max(0, start - 20), start):
+        return False
+    words = text[start:end].split()
+    if not words or len(words) > 5:
+        return False
+    names = []
+    for word in words:
+        if _INITIAL.match(word) or word.lower() in _PARTICLES:
+            continue
+        if not _NAME_WORD.match(word):
+            return False
+        names.append(word)
+    if not names or names[-1].casefold() in _PLACE_HEADS:
+        return False
+    lex = lexicon()
+    folded = [w.casefold() for w in names]
+    first_listed = folded[0] in lex.first
+    last_listed = folded[-1] in lex.last or folded[-1] in lex.first
+    if len(names) == 1:
+        # A lone name in running text ("a classic Margherita pizza", "in Rome if") is more
+        # often an attribute or a place than a person being talked about.
+        if not personal or not _SINGLE_FOLLOW.match(text, end):
+            return False
+        return (first_listed or last_listed) and lex.zipf(folded[0]) < _SINGLE_ZIPF
+    surname = folded[-1] in lex.last or lex.zipf(folded[-1]) < _RARE_ZIPF
+    if not ((first_listed and surname) or folded[-1] in lex.last):
+        return False
+    if _shared_head(text, start, end, names[0], names[-1]):
+        return False
+    common = all(lex.zipf(w) >= _COMMON_ZIPF for w in folded)
+    if common and not (first_listed and last_listed):
+        return False
+    # Without the writer's own life around it, only a full name of a listed given name and a
+    # family name, outside a request for knowledge ("Who was …", "Explain …").
+    if not personal and (not (first_listed and surname) or _in_knowledge_request(text, start)):
+        return False
+    return not _is_company(" ".join(words))
+
+
+_RARE_ZIPF = 3.0
+# Where places go: "visit Petra", "in Wadi Rum". ("to" and "from" take people as often.)
+_PLACE_BEFORE = regex.compile(
+    r"(?i)\b(?:in|at|near|visit|visiting|visited|around|across|through|via|towards?)[ \t]+$"
+)
+_HONORIFIC_WORD = regex.compile(
+    r"(?i)^(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|lord|lady|madam|herr|frau|mme)\.?$"
+)
+
+
+def _shared_head(text: str, start: int, end: int, first: str, last: str) -> bool:
+    """Whether the last word also follows other capitalised words ("Basmati Rice or Jasmine
+    Rice"): then it is the head of compound nouns, not a family name."""
+    pattern = regex.compile(rf"(\p{{Lu}}[\p{{L}}'\u2019\-]*\.?)[ \t]+{regex.escape(last)}\b")
+    for match in pattern.finditer(text):
+        if start <= match.start() < end:
+            continue
+        before = match.group(1)
+        if before != first and not _HONORIFIC_WORD.match(before):
+            return True
+    return False
+
+
+# A sentence ends at ! ? or a line break, or at a full stop that does not close an initial.
+_SENTENCE_END = regex.compile(r"[!?\n]|(?<!(?:^|[^\p{L}])\p{Lu})\.")
+
+
+def _in_knowledge_request(text: str, position: int) -> bool:
+    """Whether the sentence around ``position`` asks about the world (public figures)."""
+    start = 0
+    for match in _SENTENCE_END.finditer(text, 0, position):
+        start = match.end()
+    return _KNOWLEDGE.match(text[start:position].lstrip()) is not None
