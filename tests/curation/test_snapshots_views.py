@@ -391,7 +391,7 @@ def test_datasheet_and_diff_pages(dataset, version, reviewer, client_for):
 
     document = json.loads(body(data))
     assert document["counts"]["added"] == 2 and len(document["added"]) == 2
-    assert document["removed"] == [] and document["changed"] == []
+    assert document["removed"] == [] and document["edited"] == [] == document["moved"]
     assert {entry["id"] for entry in document["added"]} == set(
         second.members.values_list("conversation_id", flat=True)
     ) - set(version.members.values_list("conversation_id", flat=True))
