@@ -72,6 +72,7 @@ def page_urls(dataset, version):  # type: ignore[no-untyped-def]
             reverse("version_diff", args=[dataset.slug, version.number, second.number]),
             {"admin", "reviewer"},
         ),
+        "version_compare": (reverse("version_compare", args=[dataset.slug]), {"admin", "reviewer"}),
     }
 
 

@@ -13,6 +13,7 @@ import difflib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -60,6 +61,8 @@ class DiffEntry:
     after: dict[str, Any] | None
     reason: str = ""
     merged_into: int | None = None
+    # For the page: the word diff of an edited example, once read from the files.
+    changes: dict[str, Any] | None = None
 
     @property
     def reason_label(self) -> str:
@@ -312,3 +315,27 @@ def edited_text(
             return None
         lines.append(line)
     return example_changes(lines[0], lines[1])
+
+
+@dataclass
+class DiffPage:
+    counts: dict[str, Any]
+    sections: dict[str, list[DiffEntry]]
+    limit: int
+    text_limit: int
+
+
+def diff_page(
+    *, old: DatasetVersion, new: DatasetVersion, limit: int = 500, text_limit: int = 50
+) -> DiffPage:
+    """The first `limit` entries of each kind; the first `text_limit` edited ones carry their
+    changes (`entry.changes`, None when a file is gone)."""
+    sections = {
+        kind: list(islice(iter_diff(old, new, kind=kind), limit))
+        for kind in ("added", "removed", "edited", "moved")
+    }
+    for entry in sections["edited"][:text_limit]:
+        entry.changes = edited_text(entry, old, new)
+    return DiffPage(
+        counts=diff_counts(old, new), sections=sections, limit=limit, text_limit=text_limit
+    )
