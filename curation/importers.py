@@ -60,8 +60,9 @@ class CountingReader(io.RawIOBase):
         return count or 0
 
 
-def open_binary(path: Path | str) -> tuple[IO[bytes], CountingReader]:
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller through the returned stream
+def open_binary(path: Path | str | IO[bytes]) -> tuple[IO[bytes], CountingReader]:
+    # A stream (from curation.storage.open_stream) is read as it is; a path is opened.
+    raw = path if hasattr(path, "read") else open(path, "rb")  # type: ignore[arg-type]  # noqa: SIM115
     counter = CountingReader(raw)
     buffered = io.BufferedReader(counter, CHUNK)
     if buffered.peek(2)[:2] == GZIP_MAGIC:
@@ -88,7 +89,7 @@ def _classify_object(record: Any) -> str | None:
     return None
 
 
-def detect_format(path: Path | str, *, original_name: str = "") -> str:
+def detect_format(path: Path | str | IO[bytes], *, original_name: str = "") -> str:
     stream, _ = open_binary(path)
     with stream:
         head = _peek_text(stream)

@@ -21,6 +21,8 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from django.core.files.storage import Storage, default_storage
+from django.utils.functional import LazyObject, empty
+from storages.utils import clean_name
 
 S3_BACKEND = "storages.backends.s3.S3Storage"
 STREAM_BUFFER = 1024 * 1024
@@ -57,21 +59,30 @@ def storage_settings(value: str, *, endpoint_url: str = "") -> dict[str, Any] | 
         "file_overwrite": True,
         "default_acl": None,
         "querystring_auth": True,
-        "querystring_expire": 300,
     }
     if endpoint_url:
         options["endpoint_url"] = endpoint_url
     return {"BACKEND": S3_BACKEND, "OPTIONS": options}
 
 
+def _target(storage: Storage) -> Any:
+    """The storage itself, behind Django's lazy `default_storage`."""
+    if isinstance(storage, LazyObject):
+        if storage._wrapped is empty:
+            storage._setup()
+        return storage._wrapped
+    return storage
+
+
 def is_s3(storage: Storage | None = None) -> bool:
-    storage = storage or default_storage
-    target = getattr(storage, "_wrapped", storage)
+    # Duck-typed, so that checking costs no import of boto3 on a site without S3.
+    target = _target(storage or default_storage)
     return hasattr(target, "bucket_name") and hasattr(target, "connection")
 
 
-def _s3(storage: Storage) -> Any:
-    return getattr(storage, "_wrapped", storage)
+def _object(storage: Storage, name: str) -> Any:
+    s3 = _target(storage)
+    return s3.bucket.Object(s3._normalize_name(clean_name(name)))
 
 
 class _BodyReader(io.RawIOBase):
@@ -98,10 +109,9 @@ def open_stream(name: str, *, storage: Storage | None = None) -> IO[bytes]:
     """A buffered, forward-only binary stream of a stored file; FileNotFoundError if absent."""
     storage = storage or default_storage
     if is_s3(storage):
-        s3 = _s3(storage)
         try:
-            response = s3.bucket.Object(s3._normalize_name(s3._clean_name(name))).get()
-        except s3.connection.meta.client.exceptions.NoSuchKey:
+            response = _object(storage, name).get()
+        except _target(storage).connection.meta.client.exceptions.NoSuchKey:
             raise FileNotFoundError(name) from None
         return io.BufferedReader(_BodyReader(response["Body"]), STREAM_BUFFER)
     if not storage.exists(name):
@@ -115,10 +125,7 @@ def read_range(name: str, start: int, length: int, *, storage: Storage | None = 
         return b""
     storage = storage or default_storage
     if is_s3(storage):
-        s3 = _s3(storage)
-        response = s3.bucket.Object(s3._normalize_name(s3._clean_name(name))).get(
-            Range=f"bytes={start}-{start + length - 1}"
-        )
+        response = _object(storage, name).get(Range=f"bytes={start}-{start + length - 1}")
         return response["Body"].read()
     with storage.open(name, "rb") as handle:
         handle.seek(start)

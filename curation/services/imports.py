@@ -37,6 +37,7 @@ from curation.models import (
     ImportBatch,
     ImportLineError,
 )
+from curation.storage import open_stream
 from curation.tokens import count_conversations
 
 logger = logging.getLogger(__name__)
@@ -108,15 +109,14 @@ def _chunks(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceR
 
 def import_batch(*, batch: ImportBatch) -> ImportBatch:
     """Run (or resume) the import of a claimed batch. Raises ImportFileError for a bad file."""
-    path = batch.file.path
     fmt = batch.detected_format or (batch.format if batch.format != "auto" else "")
     if not fmt:
-        fmt = detect_format(path, original_name=batch.original_name)
+        fmt = detect_format(open_stream(batch.file.name), original_name=batch.original_name)
         batch.beat(detected_format=fmt)
     dataset = batch.dataset
     batch.beat(total=batch.size or None)
     # Progress is bytes of the stored file read so far (compressed bytes for .gz).
-    stream, counter = open_binary(path)
+    stream, counter = open_binary(open_stream(batch.file.name))
     with stream, _ChunkWriter(batch) as writer:
         records = iter_records(
             stream, fmt, max_line_bytes=settings.CURATOR_MAX_LINE_BYTES, skip=batch.read

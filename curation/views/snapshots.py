@@ -23,6 +23,7 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    HttpResponseRedirect,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
@@ -53,6 +54,7 @@ from curation.services.versions.preview import (
     normalize_filter,
     preview_version,
 )
+from curation.storage import download_url, open_stream
 from curation.views.tokens import download_view
 
 CONTENT_TYPES = {
@@ -522,6 +524,18 @@ def version_file(request: HttpRequest, slug: str, number: int, name: str) -> Htt
     except FileNotFoundError:
         raise Http404("No such file.") from None
     size, etag = info["size"], f'"{info["sha256"]}"'
+    url = download_url(
+        info["name"], filename=version.download_name(name), content_type=CONTENT_TYPES[name]
+    )
+    if url is not None:
+        # Object storage serves the bytes (ranges included) from a short-lived signed URL,
+        # once the permission and sha256 checks above have passed.
+        if request.method == "GET":
+            _record_download(request, version, name)
+        redirect_response = HttpResponseRedirect(url)
+        redirect_response["X-Content-SHA256"] = info["sha256"]
+        redirect_response["Cache-Control"] = "private, no-store"
+        return redirect_response
     byte_range = None
     header = request.headers.get("Range")
     if header and request.headers.get("If-Range", etag) == etag:
@@ -586,7 +600,7 @@ def _zip_chunks(version: DatasetVersion) -> Iterator[bytes]:
             entry.compress_type = zipfile.ZIP_DEFLATED
             with (
                 archive.open(entry, "w", force_zip64=True) as target,
-                default_storage.open(info["name"], "rb") as source,
+                open_stream(info["name"]) as source,
             ):
                 while chunk := source.read(STREAM_CHUNK):
                     target.write(chunk)
