@@ -843,3 +843,15 @@ def test_a_finding_that_does_not_fit_fails_the_build_closed(dataset):
     assert f"conversation {bad.pk} cannot be redacted" in version.error
     assert version.files == {} and not VersionExample.objects.filter(version=version).exists()
     assert not default_storage.exists(snapshot_service.storage_name(version, "train.jsonl"))
+
+
+def test_numbers_beyond_64_bits_are_exported_exactly(dataset):
+    conversation = approved(dataset, 1)[0]
+    big = 123456789012345678901234567890
+    Conversation.objects.filter(pk=conversation.pk).update(
+        original=[*conversation.original, {"role": "user", "content": "x", "weight": big}],
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"maximum": 2**70}}}],
+    )
+    version = build(dataset, validation_fraction=0)
+    text = read(version, "train.jsonl")
+    assert str(big).encode() in text and str(2**70).encode() in text
