@@ -87,17 +87,17 @@ def is_validation_sql(*, seed: int, threshold: int, table: str = "") -> Expressi
 
 def _text_of(message: Mapping[str, Any]) -> str:
     content = message.get("content")
-    if isinstance(content, str):
-        text = content
-    elif isinstance(content, list):
+    calls = message.get("tool_calls")
+    if isinstance(content, str) and not calls:
+        return content
+    if isinstance(content, list):
         text = " ".join(
             part["text"]
             for part in content
             if isinstance(part, Mapping) and isinstance(part.get("text"), str)
         )
     else:
-        text = ""
-    calls = message.get("tool_calls")
+        text = content if isinstance(content, str) else ""
     if isinstance(calls, list):
         for call in calls:
             function = call.get("function") if isinstance(call, Mapping) else None
@@ -110,17 +110,13 @@ def near_duplicate_key(messages: Iterable[Mapping[str, Any]]) -> str:
     """A digest equal for examples that say the same thing: system messages, letter case,
     spacing, punctuation and placeholder numbers are ignored (the build puts examples with the
     same key in one split, so two near-identical examples never sit on both sides)."""
-    digest = hashlib.sha256()
-    for message in messages:
-        role = message.get("role")
-        if role in SYSTEM_ROLES:
-            continue
-        text = _text_of(message)
-        if "<" in text:
-            text = _PLACEHOLDER.sub(r"<\1>", text)
-        if not text.isascii():
-            text = unicodedata.normalize("NFKC", text).casefold()
-        digest.update(f"{role}\x00".encode())
-        digest.update(text.encode().translate(_FOLD, _DROP))
-        digest.update(b"\x01")
-    return digest.hexdigest()[:32]
+    text = "\x01".join(
+        f"{message.get('role')}\x00{_text_of(message)}"
+        for message in messages
+        if message.get("role") not in SYSTEM_ROLES
+    )
+    if "<" in text:
+        text = _PLACEHOLDER.sub(r"<\1>", text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).casefold()
+    return hashlib.sha256(text.encode().translate(_FOLD, _DROP)).hexdigest()[:32]

@@ -243,6 +243,10 @@ def export_part(*, version_id: int, part: Part) -> int:
     prompt_tokens = version.system_prompt_tokens
     # Near-duplicates are judged on tags, whatever the operator: two fake names differ.
     tagged = dataset.pii_operator != "tag"
+    # The split by the example's own key, here in the parallel part; the assembly changes it
+    # only for the few examples whose duplicate group has a smaller key.
+    seed, threshold = version.seed, validation_threshold(version.validation_fraction)
+    split_bytes = {TRAIN: b"train", VALIDATION: b"validation"}
     sha256 = hashlib.sha256
     written = 0
     with (
@@ -295,11 +299,12 @@ def export_part(*, version_id: int, part: Part) -> int:
                 lines.append(line + b"\n")
                 keys.append(b"%d\t%d\t%s\t%s\n" % (conversation.id, key, digest, near))
                 rows.append(
-                    b"%d\t%d\t%s\t%d\t%d\t%d\t%s\t%d\t%d\t%s\n"
+                    b"%d\t%d\t%s\t%s\t%d\t%d\t%d\t%s\t%d\t%d\t%s\n"
                     % (
                         conversation.id,
                         key,
                         digest,
+                        split_bytes[split_for_key(key, seed=seed, threshold=threshold)],
                         len(line),
                         tokens,
                         conversation.assistant_tokens,
@@ -616,8 +621,9 @@ def assemble(
             for row in rows:
                 (
                     raw_id,
-                    raw_key,
+                    _,
                     digest,
+                    raw_split,
                     raw_length,
                     raw_tokens,
                     raw_assistant,
@@ -629,8 +635,10 @@ def assemble(
                 length = int(raw_length)
                 line = lines.read(length + 1)
                 group = groups.get(int(raw_id))
-                key = group.key if group else int(raw_key)
-                split = split_for_key(key, seed=seed, threshold=threshold)
+                if group is None:
+                    split = raw_split.decode()
+                else:
+                    split = split_for_key(group.key, seed=seed, threshold=threshold)
                 if purged == b"1":
                     stats.purged += 1
                 if group is not None and group.duplicate_of is not None:
