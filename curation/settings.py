@@ -298,3 +298,5 @@ if _object_storage:
     STORAGES["default"] = _object_storage
 # Processes that export a large version's id ranges in parallel (0: one per CPU, at most 8).
 CURATOR_BUILD_PROCESSES = env_int("CURATOR_BUILD_PROCESSES", 0)
+# Smaller versions are built in one process: forking would cost more than it saves.
+CURATOR_BUILD_PARALLEL_MIN = env_int("CURATOR_BUILD_PARALLEL_MIN", 20_000)

@@ -82,8 +82,8 @@ def read(version: DatasetVersion, name: str) -> bytes:
         return handle.read()
 
 
-def test_a_parallel_build_writes_the_bytes_of_a_serial_build(dataset, monkeypatch, tmp_path):
-    monkeypatch.setattr(build_module, "PARALLEL_MIN_EXAMPLES", 0)
+def test_a_parallel_build_writes_the_bytes_of_a_serial_build(dataset, settings, tmp_path):
+    settings.CURATOR_BUILD_PARALLEL_MIN = 0
     populate(dataset, 6500)
     parts = build_module.plan_parts(
         select_examples(dataset=dataset, filter=normalize_filter()),
@@ -110,3 +110,19 @@ def test_a_parallel_build_writes_the_bytes_of_a_serial_build(dataset, monkeypatc
 
     assert members(parallel) == members(serial)
     assert serial.stats == parallel.stats
+
+
+@pytest.mark.worker
+def test_an_rq_worker_builds_in_parallel_processes(dataset, monkeypatch, run_worker, settings):
+    populate(dataset, 4500)
+    serial = build(dataset, processes=1)
+    monkeypatch.setenv("CURATOR_BUILD_PARALLEL_MIN", "0")
+    monkeypatch.setenv("CURATOR_BUILD_PROCESSES", "3")
+    version = create_version(
+        dataset=dataset, user=None, filter=normalize_filter(), validation_fraction=0.2, seed=1
+    )
+    run_worker("default")
+    version.refresh_from_db()
+    assert version.status == VersionStatus.SUCCEEDED, version.error
+    for name in ("train.jsonl", "validation.jsonl"):
+        assert version.files[name]["sha256"] == serial.files[name]["sha256"]

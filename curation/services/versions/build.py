@@ -8,7 +8,7 @@ duplicate groups, which only hold examples that have a duplicate):
    one function that decides what may leave the system — and its exported line is written to
    the range's part file, with a row of facts (id, split key, the line's sha256, its
    near-duplicate key, length, tokens…) in a second file. Ranges run in parallel processes
-   (CURATOR_BUILD_PROCESSES) when the version is large; the output does not depend on how
+   (CURATOR_BUILD_PROCESSES) when the version is large (CURATOR_BUILD_PARALLEL_MIN); the output does not depend on how
    many (a serial build writes the same bytes).
 2. Assemble. The rows' keys go to a temporary table; the few examples that share an exported
    line, a near-duplicate key or a near-duplicate cluster are grouped. Of identical lines the
@@ -85,8 +85,6 @@ from curation.splits import (
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 2000
-# Below this many examples a build runs in one process: forking costs more than it saves.
-PARALLEL_MIN_EXAMPLES = 20_000
 # Token histogram bucket edges (an example falls in the last edge ≤ its count).
 TOKEN_BUCKETS = (0, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 SCORE_BUCKETS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0)
@@ -699,7 +697,7 @@ def build_version(*, version: DatasetVersion, processes: int | None = None) -> D
     version.beat(total=total, done=0)
     if processes is None:
         processes = build_processes()
-    if total < PARALLEL_MIN_EXAMPLES or connection.in_atomic_block:
+    if total < settings.CURATOR_BUILD_PARALLEL_MIN or connection.in_atomic_block:
         # Forked processes could not see rows of a transaction that is not committed yet.
         processes = 1
     with tempfile.TemporaryDirectory(
