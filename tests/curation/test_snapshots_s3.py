@@ -154,7 +154,9 @@ def test_a_worker_without_shared_disk_imports_builds_and_the_version_downloads(
         assert f"{PREFIX}/{version.files[name]['name']}" in stored
     # Nothing went through a disk the web machine and the worker would have to share.
     assert list(worker_media.rglob("*")) == []
-    assert not list(Path(settings.MEDIA_ROOT).rglob("*.jsonl"))
+    local = Path(settings.MEDIA_ROOT)
+    assert not (local / batch.file.name).exists()
+    assert not any((local / info["name"]).exists() for info in version.files.values())
 
     client = client_for(reviewer)
     url = reverse("version_file", args=[dataset.slug, version.number, "train.jsonl"])
