@@ -9,6 +9,8 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
+from curation.storage import parse_storage_url
+
 
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
@@ -63,6 +65,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         )
     if not 0.0 <= settings.CURATOR_VALIDATION_FRACTION < 1.0:
         problems.append(Error("CURATOR_VALIDATION_FRACTION must be in [0, 1).", id="curation.E006"))
+    problems.extend(check_storage())
     return problems
 
 
@@ -87,3 +90,27 @@ def check_import_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     return problems
+def check_storage() -> list[Any]:
+    """CURATOR_STORAGE must be s3://bucket/prefix (or empty), with the S3 client installed."""
+    value = getattr(settings, "CURATOR_STORAGE", "")
+    try:
+        location = parse_storage_url(value)
+    except ValueError as error:
+        return [
+            Error(
+                f"CURATOR_STORAGE: {error}.",
+                hint="Use s3://bucket/prefix, or leave it empty for the local MEDIA_ROOT.",
+                id="curation.E030",
+            )
+        ]
+    if location is not None and not (
+        importlib.util.find_spec("storages") and importlib.util.find_spec("boto3")
+    ):
+        return [
+            Error(
+                "CURATOR_STORAGE names an S3 bucket but django-storages or boto3 is missing.",
+                hint="Install the project's dependencies (pip install -e .).",
+                id="curation.E031",
+            )
+        ]
+    return []

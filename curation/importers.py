@@ -18,7 +18,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -95,8 +95,13 @@ class CountingReader(io.RawIOBase):
         super().close()
 
 
-def open_binary(path: Path | str) -> tuple[IO[bytes], CountingReader]:
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller through the returned stream
+# What a file is read from: a local path, or a callable that opens a fresh binary stream
+# (curation.storage.open_stream for files in storage), since detection reads the start twice.
+Source = Path | str | Callable[[], IO[bytes]]
+
+
+def open_binary(path: Source) -> tuple[IO[bytes], CountingReader]:
+    raw = path() if callable(path) else open(path, "rb")  # noqa: SIM115 - closed by the caller
     counter = CountingReader(raw)
     buffered = io.BufferedReader(counter, CHUNK)
     if buffered.peek(2)[:2] == GZIP_MAGIC:
@@ -141,7 +146,7 @@ def _looks_binary(sample: bytes) -> str | None:
     return None
 
 
-def _read_sample(path: Path | str) -> bytes:
+def _read_sample(path: Source) -> bytes:
     stream, _ = open_binary(path)
     with stream:
         try:
@@ -152,7 +157,7 @@ def _read_sample(path: Path | str) -> bytes:
             ) from None
 
 
-def detect_format(path: Path | str, *, original_name: str = "", limits: Limits) -> str:
+def detect_format(path: Source, *, original_name: str = "", limits: Limits) -> str:
     """The file's format, from its content; ImportFileError when it cannot be imported."""
     sample = _read_sample(path)
     if sample.startswith(BOM):
@@ -196,7 +201,7 @@ def detect_format(path: Path | str, *, original_name: str = "", limits: Limits) 
     raise ImportFileError("unknown format: not JSON Lines, a JSON array or CSV")
 
 
-def check_supported(path: Path | str, *, limits: Limits) -> None:
+def check_supported(path: Source, *, limits: Limits) -> None:
     """For an explicitly chosen format: refuse binary files and kinds not imported yet."""
     try:
         detect_format(path, limits=limits)

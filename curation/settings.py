@@ -15,6 +15,7 @@ from curation.env import (
     env_size,
     env_str,
 )
+from curation.storage import storage_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -348,3 +349,25 @@ DATA_UPLOAD_MAX_NUMBER_FILES = max(1000, CURATOR_MAX_UPLOAD_FILES * 10)
 # Processes that parse, validate and count large JSON Lines imports (1: all in the job's own).
 CURATOR_IMPORT_PROCESSES = env_int("CURATOR_IMPORT_PROCESSES", 2)
 CURATOR_IMPORT_PARALLEL_MIN_BYTES = env_size("CURATOR_IMPORT_PARALLEL_MIN_BYTES", 8 * 1024**2)
+
+# Object storage: uploads, version files, adapters and evaluation outputs go to an
+# S3-compatible bucket when CURATOR_STORAGE=s3://bucket/prefix (credentials from the standard
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, read by boto3). A malformed value leaves the local
+# disk in place and is reported by the system check curation.E030.
+CURATOR_STORAGE = env_str("CURATOR_STORAGE", "")
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL", "") or None
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME", "") or None
+# Path-style addressing works with MinIO, moto and most self-hosted endpoints.
+AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE", "path" if AWS_S3_ENDPOINT_URL else "auto")
+# Seconds a presigned download URL stays valid.
+AWS_QUERYSTRING_EXPIRE = env_int("CURATOR_DOWNLOAD_URL_SECONDS", 300)
+try:
+    _object_storage = storage_settings(CURATOR_STORAGE, endpoint_url=AWS_S3_ENDPOINT_URL or "")
+except ValueError:
+    _object_storage = None
+if _object_storage:
+    STORAGES["default"] = _object_storage
+# Processes that export a large version's id ranges in parallel (0: one per CPU, at most 8).
+CURATOR_BUILD_PROCESSES = env_int("CURATOR_BUILD_PROCESSES", 0)
+# Smaller versions are built in one process: forking would cost more than it saves.
+CURATOR_BUILD_PARALLEL_MIN = env_int("CURATOR_BUILD_PARALLEL_MIN", 20_000)

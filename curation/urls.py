@@ -100,6 +100,7 @@ urlpatterns = [
     # Dataset versions (snapshots), downloads, access tokens, training prices
     path("d/<slug:slug>/versions/", snapshots.version_list, name="version_list"),
     path("d/<slug:slug>/versions/new/", snapshots.version_create, name="version_create"),
+    path("d/<slug:slug>/versions/compare/", snapshots.version_compare, name="version_compare"),
     path("d/<slug:slug>/versions/<int:number>/", snapshots.version_detail, name="version_detail"),
     path(
         "d/<slug:slug>/versions/<int:number>/datasheet/",

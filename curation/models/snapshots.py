@@ -95,6 +95,8 @@ class DatasetVersion(Job):
 
     # What the build found and wrote.
     examples = models.PositiveIntegerField(default=0)
+    # Selected examples left out because their exported text equals a kept example's.
+    duplicates_merged = models.PositiveIntegerField(default=0)
     train_examples = models.PositiveIntegerField(default=0)
     validation_examples = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveBigIntegerField(default=0)
@@ -182,17 +184,31 @@ class DatasetVersion(Job):
         return bool(changed)
 
 
+class VersionExampleQuerySet(models.QuerySet):
+    def in_files(self) -> VersionExampleQuerySet:
+        """The examples written to the version's files (not the merged duplicates)."""
+        return self.filter(duplicate_of__isnull=True)
+
+
 class VersionExample(models.Model):
     """One example of a version: the conversation it came from, its line's sha256, its split.
 
     `conversation_id` is a plain id, not a foreign key: a version outlives the
-    conversations it was built from.
+    conversations it was built from. A selected conversation whose exported line equals a
+    kept example's is recorded too, with `duplicate_of` set to the kept conversation's id and
+    no place in the files, so the version can say what it merged and why.
     """
 
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="members")
     conversation_id = models.BigIntegerField()
     content_hash = models.CharField(max_length=64)
     split = models.CharField(max_length=16, choices=Split.choices)
+    duplicate_of = models.BigIntegerField(null=True, blank=True)
+    # Where the line sits in its split's file, to show one example without reading the file.
+    byte_offset = models.PositiveBigIntegerField(null=True, blank=True)
+    byte_length = models.PositiveIntegerField(null=True, blank=True)
+
+    objects = VersionExampleQuerySet.as_manager()
 
     class Meta:
         ordering = ["conversation_id"]

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -44,10 +45,11 @@ from curation.models import (
     Dataset,
     ImportBatch,
     ImportLineError,
-    QualityRun,
     ImportOutcome,
     JobStatus,
+    QualityRun,
 )
+from curation.storage import open_stream
 from curation.tokens import count_conversations, get_counter
 
 logger = logging.getLogger(__name__)
@@ -145,7 +147,8 @@ class ChunkContext:
 
 def import_batch(*, batch: ImportBatch) -> ImportBatch:
     """Run (or resume) the import of a claimed batch. Raises ImportFileError for a bad file."""
-    path = batch.file.path
+    # Read through storage (local disk or S3), never a local .path: workers need no shared disk.
+    path = partial(open_stream, batch.file.name)
     limits = import_limits()
     fmt = batch.detected_format or (batch.format if batch.format != "auto" else "")
     if not fmt:

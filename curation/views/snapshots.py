@@ -23,6 +23,7 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    HttpResponseRedirect,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
@@ -39,20 +40,21 @@ from curation.models import (
     VersionStatus,
 )
 from curation.permissions import get_dataset_for_user, is_dataset_admin
-from curation.services.snapshots import (
+from curation.services.versions.diff import diff_json_chunks, diff_page
+from curation.services.versions.files import (
     SnapshotError,
     TamperedFileError,
-    create_version,
-    default_seed,
     delete_version,
-    diff_counts,
-    diff_json_chunks,
-    iter_diff,
-    normalize_filter,
-    preview_version,
     record_tampered,
     verify_file,
 )
+from curation.services.versions.preview import (
+    create_version,
+    default_seed,
+    normalize_filter,
+    preview_version,
+)
+from curation.storage import download_url, open_stream
 from curation.views.tokens import download_view
 
 CONTENT_TYPES = {
@@ -62,6 +64,9 @@ CONTENT_TYPES = {
 }
 STREAM_CHUNK = 256 * 1024
 DIFF_PAGE_ROWS = 500
+# Edited examples shown with their text (each reads two lines from storage).
+DIFF_TEXT_ROWS = 50
+COMPARED = (VersionStatus.SUCCEEDED, VersionStatus.DELETED)
 
 
 def get_version_for_user(
@@ -147,6 +152,32 @@ class PriceForm(forms.ModelForm):
 PriceFormSet = modelformset_factory(TrainingPrice, form=PriceForm, extra=1, can_delete=True)
 
 
+class VersionPairForm(forms.Form):
+    """Two built (or deleted) versions of a dataset to compare, older first by default."""
+
+    a = forms.TypedChoiceField(label="From", coerce=int)
+    b = forms.TypedChoiceField(label="To", coerce=int)
+
+    def __init__(self, *args: Any, numbers: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(number, f"v{number}") for number in numbers]
+        self.fields["a"].choices = self.fields["b"].choices = choices
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("a") is not None and data.get("a") == data.get("b"):
+            raise forms.ValidationError("Pick two different versions.")
+        return data
+
+
+def comparable_numbers(dataset: Dataset) -> list[int]:
+    return list(
+        dataset.versions.filter(status__in=COMPARED)
+        .order_by("number")
+        .values_list("number", flat=True)
+    )
+
+
 # -- pages --------------------------------------------------------------------------------
 
 
@@ -155,10 +186,19 @@ def version_list(request: HttpRequest, slug: str) -> HttpResponse:
     versions = list(dataset.versions.select_related("created_by"))
     for version in versions:
         version.refresh_lost()
+    numbers = [version.number for version in reversed(versions) if version.status in COMPARED]
+    pair_form = None
+    if len(numbers) >= 2:
+        pair_form = VersionPairForm(initial={"a": numbers[-2], "b": numbers[-1]}, numbers=numbers)
     return render(
         request,
         "curation/version_list.html",
-        {"dataset": dataset, "versions": versions, "is_admin": is_dataset_admin(dataset)},
+        {
+            "dataset": dataset,
+            "versions": versions,
+            "pair_form": pair_form,
+            "is_admin": is_dataset_admin(dataset),
+        },
     )
 
 
@@ -243,7 +283,7 @@ def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse
             "version": version,
             "files": version.available_files(),
             "others": version.dataset.versions.exclude(pk=version.pk)
-            .filter(status__in=[VersionStatus.SUCCEEDED, VersionStatus.DELETED])
+            .filter(status__in=COMPARED)
             .values_list("number", flat=True),
             "is_admin": is_dataset_admin(version.dataset),
         },
@@ -310,11 +350,7 @@ def version_delete(request: HttpRequest, slug: str, number: int) -> HttpResponse
 
 def version_diff(request: HttpRequest, slug: str, number: int, other: int) -> HttpResponse:
     old, new = _diff_pair(request, slug, number, other)
-    entries: dict[str, list[Any]] = {"added": [], "removed": [], "changed": []}
-    for entry in iter_diff(old, new):
-        bucket = entries[entry.kind]
-        if len(bucket) < DIFF_PAGE_ROWS:
-            bucket.append(entry)
+    page = diff_page(old=old, new=new, limit=DIFF_PAGE_ROWS, text_limit=DIFF_TEXT_ROWS)
     return render(
         request,
         "curation/version_diff.html",
@@ -322,10 +358,39 @@ def version_diff(request: HttpRequest, slug: str, number: int, other: int) -> Ht
             "dataset": old.dataset,
             "old": old,
             "new": new,
-            "counts": diff_counts(old, new),
-            "entries": entries,
-            "limit": DIFF_PAGE_ROWS,
+            "counts": page.counts,
+            "entries": page.sections,
+            "limit": page.limit,
+            "text_limit": page.text_limit,
+            "pair_form": VersionPairForm(
+                initial={"a": old.number, "b": new.number},
+                numbers=comparable_numbers(old.dataset),
+            ),
             "is_admin": is_dataset_admin(old.dataset),
+        },
+    )
+
+
+@require_safe
+def version_compare(request: HttpRequest, slug: str) -> HttpResponse:
+    """Pick two versions (a plain GET form, no JS needed); a valid pick goes to their diff."""
+    dataset = get_dataset_for_user(request, slug)
+    numbers = comparable_numbers(dataset)
+    form = VersionPairForm(request.GET or None, numbers=numbers)
+    if form.is_bound and form.is_valid():
+        return redirect(
+            "version_diff", dataset.slug, form.cleaned_data["a"], form.cleaned_data["b"]
+        )
+    if not form.is_bound and len(numbers) >= 2:
+        form = VersionPairForm(initial={"a": numbers[-2], "b": numbers[-1]}, numbers=numbers)
+    return render(
+        request,
+        "curation/version_compare.html",
+        {
+            "dataset": dataset,
+            "pair_form": form,
+            "numbers": numbers,
+            "is_admin": is_dataset_admin(dataset),
         },
     )
 
@@ -335,8 +400,7 @@ def _diff_pair(
 ) -> tuple[DatasetVersion, DatasetVersion]:
     old = get_version_for_user(request, slug, number)
     new = get_version_for_user(request, slug, other)
-    compared = (VersionStatus.SUCCEEDED, VersionStatus.DELETED)
-    if old.status not in compared or new.status not in compared:
+    if old.status not in COMPARED or new.status not in COMPARED:
         raise Http404("Only built versions can be compared.")
     return old, new
 
@@ -460,6 +524,18 @@ def version_file(request: HttpRequest, slug: str, number: int, name: str) -> Htt
     except FileNotFoundError:
         raise Http404("No such file.") from None
     size, etag = info["size"], f'"{info["sha256"]}"'
+    url = download_url(
+        info["name"], filename=version.download_name(name), content_type=CONTENT_TYPES[name]
+    )
+    if url is not None:
+        # Object storage serves the bytes (ranges included) from a short-lived signed URL,
+        # once the permission and sha256 checks above have passed.
+        if request.method == "GET":
+            _record_download(request, version, name)
+        redirect_response = HttpResponseRedirect(url)
+        redirect_response["X-Content-SHA256"] = info["sha256"]
+        redirect_response["Cache-Control"] = "private, no-store"
+        return redirect_response
     byte_range = None
     header = request.headers.get("Range")
     if header and request.headers.get("If-Range", etag) == etag:
@@ -524,7 +600,7 @@ def _zip_chunks(version: DatasetVersion) -> Iterator[bytes]:
             entry.compress_type = zipfile.ZIP_DEFLATED
             with (
                 archive.open(entry, "w", force_zip64=True) as target,
-                default_storage.open(info["name"], "rb") as source,
+                open_stream(info["name"]) as source,
             ):
                 while chunk := source.read(STREAM_CHUNK):
                     target.write(chunk)

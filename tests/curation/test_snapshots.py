@@ -47,6 +47,7 @@ from curation.services.snapshots import (
     preview_version,
     run_build_job,
 )
+from curation.services.versions import build as build_module
 from curation.splits import split_of, validation_threshold
 from tests.factories import ConversationFactory, ImportBatchFactory, chat
 
@@ -532,6 +533,7 @@ def test_manifest_records_everything_needed_to_check_the_version(dataset, admin_
         "examples": 30,
         "train": version.train_examples,
         "validation": version.validation_examples,
+        "duplicates_merged": 0,
     }
     assert data["tokens"]["total"] == 1500 and data["tokens"]["assistant"] == 600
     assert data["redaction"]["pii_settings"]["operator"] == "mask"
@@ -678,13 +680,13 @@ def test_a_failed_build_retried_builds_once(dataset, monkeypatch):
         validation_fraction=0.1,
     )
     calls = {"n": 0}
-    real = snapshot_service._copy_members
+    real = build_module.copy_members
 
     def crash(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         raise RuntimeError("worker killed\nsecond line")
 
-    monkeypatch.setattr(snapshot_service, "_copy_members", crash)
+    monkeypatch.setattr(build_module, "copy_members", crash)
     with pytest.raises(RuntimeError):
         run_build_job(version_id=version.pk)
     version.refresh_from_db()
@@ -692,7 +694,7 @@ def test_a_failed_build_retried_builds_once(dataset, monkeypatch):
     assert "RuntimeError: worker killed" in version.error and "\n" not in version.error
     assert not VersionExample.objects.filter(version=version).exists()
 
-    monkeypatch.setattr(snapshot_service, "_copy_members", real)
+    monkeypatch.setattr(build_module, "copy_members", real)
     monkeypatch.setattr(DatasetVersion, "enqueue", lambda self: None)
     assert version.retry()
     run_build_job(version_id=version.pk)
@@ -724,7 +726,8 @@ def test_diff_lists_added_removed_and_changed_examples(dataset):
     assert set(entries) == {edited.pk, dropped.pk, added.pk}
     assert entries[added.pk].kind == "added" and entries[added.pk].before is None
     assert entries[dropped.pk].kind == "removed" and entries[dropped.pk].after is None
-    assert entries[edited.pk].kind == "changed"
+    assert entries[dropped.pk].reason == "rejected"
+    assert entries[edited.pk].kind == "edited"
     assert entries[edited.pk].before["sha256"] != entries[edited.pk].after["sha256"]
     counts = diff_counts(first, second)
     assert (counts["added"], counts["removed"], counts["changed"], counts["unchanged"]) == (
@@ -840,3 +843,15 @@ def test_a_finding_that_does_not_fit_fails_the_build_closed(dataset):
     assert f"conversation {bad.pk} cannot be redacted" in version.error
     assert version.files == {} and not VersionExample.objects.filter(version=version).exists()
     assert not default_storage.exists(snapshot_service.storage_name(version, "train.jsonl"))
+
+
+def test_numbers_beyond_64_bits_are_exported_exactly(dataset):
+    conversation = approved(dataset, 1)[0]
+    big = 123456789012345678901234567890
+    Conversation.objects.filter(pk=conversation.pk).update(
+        original=[*conversation.original, {"role": "user", "content": "x", "weight": big}],
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"maximum": 2**70}}}],
+    )
+    version = build(dataset, validation_fraction=0)
+    text = read(version, "train.jsonl")
+    assert str(big).encode() in text and str(2**70).encode() in text

@@ -72,6 +72,7 @@ def page_urls(dataset, version):  # type: ignore[no-untyped-def]
             reverse("version_diff", args=[dataset.slug, version.number, second.number]),
             {"admin", "reviewer"},
         ),
+        "version_compare": (reverse("version_compare", args=[dataset.slug]), {"admin", "reviewer"}),
     }
 
 
@@ -389,7 +390,7 @@ def test_datasheet_and_diff_pages(dataset, version, reviewer, client_for):
 
     document = json.loads(body(data))
     assert document["counts"]["added"] == 2 and len(document["added"]) == 2
-    assert document["removed"] == [] and document["changed"] == []
+    assert document["removed"] == [] and document["edited"] == [] == document["moved"]
     assert {entry["id"] for entry in document["added"]} == set(
         second.members.values_list("conversation_id", flat=True)
     ) - set(version.members.values_list("conversation_id", flat=True))

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from curation.models import AuditEvent, DatasetVersion, JobStatus, VersionStatus, training_epochs
+from curation.storage import open_stream
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob, FineTuneMethod, usd
 from training.providers import (
     ModelInfo,
@@ -68,7 +69,7 @@ def copy_verified(
 
     digest = hashlib.sha256()
     try:
-        with default_storage.open(info["name"], "rb") as source, target.open("wb") as sink:
+        with open_stream(info["name"]) as source, target.open("wb") as sink:
             for chunk in iter(lambda: source.read(COPY_CHUNK), b""):
                 digest.update(chunk)
                 sink.write(chunk)

@@ -17,9 +17,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.text import slugify
 
-from curation.models import Dataset, ImportBatch, ImportFormat
+from curation.models import Dataset, ImportBatch, ImportFormat, ImportOutcome
 from curation.services import memberships
-from curation.models import ImportOutcome
 from curation.services.imports import create_import_batch, run_import_job
 
 

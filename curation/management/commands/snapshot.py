@@ -106,7 +106,8 @@ class Command(BaseCommand):
         if not options["json"]:
             self.stdout.write(
                 f"{dataset.slug} v{version.number}: {version.examples} examples "
-                f"({version.train_examples} train, {version.validation_examples} validation)"
+                f"({version.train_examples} train, {version.validation_examples} validation"
+                f"{f'; {version.duplicates_merged} duplicates merged' if version.duplicates_merged else ''})"
             )
             for name, info in summary["files"].items():
                 self.stdout.write(f"  {name}  {info['sha256']}  {info['path']}")
