@@ -277,3 +277,7 @@ if CURATOR_LOCAL_MODELS:
     ]
 # Where trained adapters (with checkpoints, model card, merged weights) go in the storage.
 CURATOR_ADAPTER_PREFIX = env_str("CURATOR_ADAPTER_PREFIX", "adapters")
+
+# Web server start: load the token encoding and the PII engine in a background thread, so a
+# reviewer's first edit does not wait seconds for them (off for web-only sites without PII).
+CURATOR_WARM_UP = env_bool("CURATOR_WARM_UP", True)

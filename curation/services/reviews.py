@@ -3,8 +3,11 @@
 The queue hands each reviewer the next conversation that needs them with
 `SELECT … FOR UPDATE SKIP LOCKED` and a lease on the row (Conversation.leased_to /
 lease_expires_at), so two reviewers never hold the same conversation at once. A reviewer
-holds at most two leases per dataset: the conversation on screen and the one prefetched
-behind it.
+holds one lease per dataset for the conversation on screen, plus, while the page prefetches,
+the one behind it; opening another conversation by its address moves the lease there.
+Exact duplicates (the blocking `duplicate` flag: a later copy of a conversation) are never
+offered: reviewing the first copy is enough, and "keep one" on the duplicates page settles
+the rest.
 """
 
 from __future__ import annotations
@@ -61,10 +64,66 @@ def _open_for(dataset: Dataset, reviewer: Any, now: Any) -> QuerySet[Conversatio
     return (
         Conversation.objects.filter(dataset=dataset)
         .needing_review(dataset.reviews_needed)
+        .exclude(flags__contains=[quality.DUPLICATE])
         .filter(Q(leased_to__isnull=True) | Q(lease_expires_at__lt=now) | Q(leased_to=reviewer))
         .exclude(Exists(Review.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)))
         .exclude(Exists(ReviewSkip.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)))
     )
+
+
+# The cap on "N left" counts: past it the page says "1,000+", so the count stays a bounded
+# walk of the queue's index at any dataset size.
+LEFT_CAP = 1000
+
+
+def queue_position(
+    *, dataset: Dataset, reviewer: Any, exclude: Collection[int] = ()
+) -> dict[str, Any]:
+    """What the review page says about where the reviewer stands: how many conversations are
+    left for them (the one on screen included; at most LEFT_CAP counted) and how many they
+    have reviewed in this dataset. `exclude`: conversations already decided on the screen
+    but not yet here (a prefetched page is rendered before the decision lands)."""
+    with transaction.atomic():
+        _probe_per_row()
+        open_ids = (
+            _open_for(dataset, reviewer, timezone.now())
+            .exclude(pk__in=list(exclude))
+            .order_by("id")
+            .values("id")[: LEFT_CAP + 1]
+        )
+        left = Conversation.objects.filter(pk__in=open_ids).count()
+    reviewed = Review.objects.filter(dataset=dataset, reviewer=reviewer).exclude(
+        conversation_id__in=list(exclude)
+    ).count() + len(exclude)
+    return {"left": min(left, LEFT_CAP), "more": left > LEFT_CAP, "reviewed": reviewed}
+
+
+def queue_explanation(*, dataset: Dataset, reviewer: Any) -> list[dict[str, Any]]:
+    """Why conversations still in review are not offered to this reviewer, as
+    [{"reason": key, "count": N}] for the reasons that apply (the empty queue says this,
+    so "In review: 2" on the dashboard beside "nothing left" is explained)."""
+    now = timezone.now()
+    in_review = Conversation.objects.filter(dataset=dataset, status=ConversationStatus.IN_REVIEW)
+    mine = Review.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)
+    skipped = ReviewSkip.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)
+    counts = in_review.aggregate(
+        duplicate=Count("id", filter=Q(flags__contains=[quality.DUPLICATE])),
+        reviewed=Count("id", filter=Q(Exists(mine))),
+        skipped=Count("id", filter=Q(Exists(skipped)) & ~Q(Exists(mine))),
+        conflict=Count(
+            "id",
+            filter=Q(review_count__gte=dataset.reviews_needed)
+            & Q(Exists(Adjudication.objects.filter(conversation=OuterRef("pk")))),
+        ),
+        held=Count(
+            "id",
+            filter=Q(lease_expires_at__gte=now)
+            & ~Q(leased_to=reviewer)
+            & Q(leased_to__isnull=False)
+            & ~Q(Exists(mine)),
+        ),
+    )
+    return [{"reason": key, "count": value} for key, value in counts.items() if value]
 
 
 def _serialize_claims(dataset: Dataset, reviewer: Any) -> None:
@@ -165,6 +224,11 @@ def claim(*, conversation: Conversation, reviewer: Any) -> bool:
         if row is None:
             return False
         until = now + timedelta(seconds=lease_seconds())
+        # One live lease per reviewer and dataset: opening conversations by their address
+        # (thirty tabs) moves the lease rather than hoarding thirty.
+        Conversation.objects.filter(dataset=conversation.dataset, leased_to=reviewer).exclude(
+            pk=row.pk
+        ).update(leased_to=None, lease_expires_at=None)
         Conversation.objects.filter(pk=row.pk).update(leased_to=reviewer, lease_expires_at=until)
     conversation.leased_to, conversation.lease_expires_at = reviewer, until
     return True
@@ -503,6 +567,17 @@ def edit_message(
     refresh_quality(conversation_ids=[conversation.pk])
     conversation.refresh_from_db()
     return revision
+
+
+def warm_up() -> None:
+    """Load what a reviewer's first edit needs (the token encoding and the PII engine, about
+    seconds each on a small machine) so the first Save after a server start is as quick as
+    the rest. The web server calls this in a background thread at start (CURATOR_WARM_UP)."""
+    from curation.pii.engine import PiiConfig, get_engine
+    from curation.tokens import count_conversations
+
+    count_conversations([([{"role": "assistant", "content": "Warming up."}], None)])
+    get_engine().analyze_texts(["Warming up for Ada Lovelace."], PiiConfig())
 
 
 def _recount_tokens(conversation: Conversation) -> None:

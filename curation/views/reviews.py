@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from typing import Any
 
 from django.contrib import messages
@@ -31,6 +32,8 @@ from curation.services import reviews as service
 from curation.services.quality import keep_one
 
 PANEL = "curation/review.html#panel"
+# The confirmation after a decision (review.js words it the same way for a prefetched swap).
+DONE_LABELS = {"approve": "Approved", "reject": "Rejected", "skip": "Skipped"}
 
 
 def _seconds(request: HttpRequest) -> float | None:
@@ -60,6 +63,8 @@ def _panel_context(
     error: str = "",
     posted: dict[str, Any] | None = None,
     claim: bool = True,
+    decided: Collection[int] = (),
+    confirmation: str = "",
 ) -> dict[str, Any]:
     context: dict[str, Any] = {
         "dataset": dataset,
@@ -67,8 +72,11 @@ def _panel_context(
         "is_admin": is_dataset_admin(dataset),
         "score_range": SCORE_RANGE,
         "error": error,
+        "confirmation": confirmation,
+        "position": service.queue_position(dataset=dataset, reviewer=request.user, exclude=decided),
     }
     if conversation is None:
+        context["not_offered"] = service.queue_explanation(dataset=dataset, reviewer=request.user)
         return context
     user = request.user
     # current_messages() and the chat both read the revisions: load them once.
@@ -148,7 +156,9 @@ def review_start(request: HttpRequest, slug: str) -> HttpResponse:
     if exclude and _partial(request):
         if conversation is None:
             return HttpResponse(status=204)
-        return render(request, PANEL, _panel_context(request, dataset, conversation))
+        # Rendered while the one on screen is still open; its decision will land first.
+        context = _panel_context(request, dataset, conversation, decided=exclude)
+        return render(request, PANEL, context)
     if conversation is not None and not _partial(request):
         return redirect("review_conversation", slug=dataset.slug, conversation_id=conversation.pk)
     return _panel_response(request, _panel_context(request, dataset, conversation))
@@ -216,13 +226,14 @@ def _decide(request: HttpRequest, dataset: Dataset, conversation: Conversation) 
             )
             return _panel_response(request, context)
     if request.htmx and request.headers.get("X-Curator-Prefetched"):
-        # The browser already shows the prefetched next conversation.
+        # The browser already shows the prefetched next conversation (and the confirmation).
         return HttpResponse(status=204)
+    done = f"{DONE_LABELS.get(action, 'Saved')} conversation {conversation.pk}."
     if request.htmx:
         following = service.claim_next(dataset=dataset, reviewer=user)
-        return _panel_response(request, _panel_context(request, dataset, following))
-    label = {"approve": "Approved", "reject": "Rejected", "skip": "Skipped"}[action]
-    messages.success(request, f"{label} conversation {conversation.pk}.")
+        context = _panel_context(request, dataset, following, confirmation=done)
+        return _panel_response(request, context)
+    messages.success(request, done)
     return redirect("review_start", slug=dataset.slug)
 
 
