@@ -885,8 +885,48 @@ class ConversationFilter:
     def query(self, *, sort: bool = True) -> str:
         return urlencode(self.applied if sort else self.filters)
 
+    def summary(self) -> list[tuple[str, str]]:
+        """The applied filters as a person reads them: [("Status", "In review"), …]."""
+        flags = {
+            "passing": "Passing (no blocking flag)",
+            "any": "Has any flag",
+            "none": "No flag at all",
+            **FLAG_LABELS,
+        }
+        shown: list[tuple[str, str]] = []
+        if self.q:
+            shown.append(("Search", f"“{self.q}”"))
+        if self.status:
+            shown.append(("Status", str(ConversationStatus(self.status).label)))
+        if self.flag:
+            shown.append(("Problems", flags.get(self.flag, self.flag)))
+        if self.reviewer:
+            shown.append(("Reviewed by", self.reviewer))
+        for label, low, high in (
+            ("Review score", self.score_min, self.score_max),
+            ("Quality", self.quality_min, self.quality_max),
+        ):
+            if low is not None or high is not None:
+                shown.append((label, _range_text(low, high)))
+        if self.batch is not None:
+            shown.append(("Import", f"#{self.batch}"))
+        if self.cluster is not None:
+            shown.append(("Duplicate cluster", str(self.cluster)))
+        return shown
+
     def describe(self) -> str:
-        return ", ".join(f"{key}={value}" for key, value in self.filters.items()) or "everything"
+        return (
+            "; ".join(f"{label}: {value}" for label, value in self.summary()) or "all conversations"
+        )
+
+
+def _range_text(low: float | None, high: float | None) -> str:
+    def number(value: float) -> str:
+        return f"{value:g}"
+
+    if low is not None and high is not None:
+        return f"{number(low)} to {number(high)}"
+    return f"at least {number(low)}" if low is not None else f"at most {number(high)}"
 
 
 # -- numbers for the dashboard and the stats page --------------------------------------------

@@ -34,6 +34,8 @@ from curation.services.quality import keep_one
 PANEL = "curation/review.html#panel"
 # The confirmation after a decision (review.js words it the same way for a prefetched swap).
 DONE_LABELS = {"approve": "Approved", "reject": "Rejected", "skip": "Skipped"}
+# Rows one bulk form may tick (a page of the list is 50); "select all matching" has no limit.
+MAX_SELECTED = 1000
 
 
 def _seconds(request: HttpRequest) -> float | None:
@@ -456,6 +458,19 @@ def review_bulk(request: HttpRequest, slug: str) -> HttpResponse:
     params = request.POST if request.method == "POST" else request.GET
     chosen = service.ConversationFilter.from_params(params)
     matching = chosen.apply(dataset.conversations.all()).filter(status=ConversationStatus.IN_REVIEW)
+    # Rows ticked in the list narrow the filter to them, unless "select all N matching".
+    selected = (
+        []
+        if params.get("all_matching")
+        else sorted({int(v) for v in params.getlist("id") if v.isdigit() and len(v) < 19})[
+            :MAX_SELECTED
+        ]
+    )
+    if selected:
+        matching = matching.filter(pk__in=selected)
+    description = chosen.describe()
+    if selected:
+        description = f"{len(selected)} selected conversation(s) ({description})"
     if request.method == "POST" and request.POST.get("decision") in Decision.values:
         decision = request.POST["decision"]
         changed = service.decide_conversations(
@@ -463,7 +478,7 @@ def review_bulk(request: HttpRequest, slug: str) -> HttpResponse:
             conversations=matching,
             decision=decision,
             user=request.user,
-            description=chosen.describe(),
+            description=description,
         )
         label = "Approved" if decision == Decision.APPROVE else "Rejected"
         messages.success(request, f"{label} {changed} conversation(s).")
@@ -476,7 +491,9 @@ def review_bulk(request: HttpRequest, slug: str) -> HttpResponse:
             "is_admin": True,
             "count": matching.count(),
             "filter": chosen,
-            "hidden": chosen.filters.items(),
+            "summary": chosen.summary(),
+            "selected": selected,
+            "hidden": [*chosen.filters.items(), *(("id", pk) for pk in selected)],
             "decision": params.get("decision", ""),
             "flag_labels": FLAG_LABELS,
         },
