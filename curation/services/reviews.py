@@ -12,6 +12,7 @@ the rest.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +38,6 @@ from curation.models import (
     Decision,
     Review,
     ReviewSkip,
-    text_diff,
 )
 
 REVIEWABLE = (
@@ -665,6 +665,27 @@ def _blocks(text: str, segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return blocks
 
 
+_WORDS = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
+
+
+def word_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """(kind, text) runs of a word-level diff, kind same, del or add, in reading order: an
+    edit that fixes one word shows that word, not the whole paragraph twice. Templates escape
+    the text like any other conversation text."""
+    old, new = _WORDS.findall(before), _WORDS.findall(after)
+    runs: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            runs.append(("same", "".join(old[i1:i2])))
+            continue
+        if i2 > i1:
+            runs.append(("del", "".join(old[i1:i2])))
+        if j2 > j1:
+            runs.append(("add", "".join(new[j1:j2])))
+    return runs
+
+
 def _pretty_json(text: str) -> str | None:
     import json
 
@@ -754,7 +775,7 @@ def message_segments(
                 "editable": message.get("role") == "assistant"
                 and (message.get("content") is not None or not message.get("tool_calls")),
                 "edited": bool(history) and not redacted,
-                "diff": text_diff(history[0].before, history[-1].after)
+                "diff": word_diff(history[0].before, history[-1].after)
                 if history and not redacted
                 else [],
                 "revisions": len(history),

@@ -119,3 +119,14 @@ def test_a_review_made_seconds_ago_reads_just_now(client, dataset, reviewer):
     text = page.content.decode()
     assert "this just now" in text
     assert "0 minutes" not in text
+
+
+def test_the_edit_diff_is_per_word():
+    runs = service.word_diff("The cat sat on the mat.\nBye.", "The dog sat on the mat.\nBye.")
+    assert runs == [
+        ("same", "The "),
+        ("del", "cat"),
+        ("add", "dog"),
+        ("same", " sat on the mat.\nBye."),
+    ]
+    assert "".join(t for k, t in runs if k != "add") == "The cat sat on the mat.\nBye."
