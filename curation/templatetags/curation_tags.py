@@ -40,3 +40,16 @@ def pretty_json(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+@register.simple_tag
+def provider_models() -> list[dict[str, str]]:
+    """Every base model the configured training providers offer, [{name, provider}], for the
+    base-model suggestions of the dataset forms (the registry is the one owner of the list)."""
+    from training.providers.registry import provider_configs
+
+    seen: dict[str, str] = {}
+    for config in provider_configs():
+        for name in config.models:
+            seen.setdefault(name, config.label)
+    return [{"name": name, "provider": label} for name, label in seen.items()]
