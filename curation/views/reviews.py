@@ -79,6 +79,12 @@ def _panel_context(
     }
     if conversation is None:
         context["not_offered"] = service.queue_explanation(dataset=dataset, reviewer=request.user)
+        context["last_reviewed_id"] = (
+            Review.objects.filter(dataset=dataset, reviewer=request.user)
+            .order_by("-id")
+            .values_list("conversation_id", flat=True)
+            .first()
+        )
         return context
     user = request.user
     # current_messages() and the chat both read the revisions: load them once.
