@@ -65,13 +65,17 @@ class MatchCount:
 
 def count_matches(queryset: QuerySet, *, limit: int = EXACT_COUNT_LIMIT) -> MatchCount:
     """How many rows `queryset` matches: exact up to `limit`, else PostgreSQL's estimate
-    (never below `limit`, which is known to be exceeded)."""
+    (never below `limit`, which is known to be exceeded). When the planner already expects
+    far more than `limit` (the whole of a big dataset), nothing is counted at all."""
+    estimate = estimate_rows(queryset)
+    if estimate > 10 * limit:
+        return MatchCount(estimate, False)
     counted = queryset.model.objects.filter(
         pk__in=queryset.order_by().values("pk")[: limit + 1]
     ).count()
     if counted <= limit:
         return MatchCount(counted, True)
-    return MatchCount(max(limit + 1, estimate_rows(queryset)), False)
+    return MatchCount(max(limit + 1, estimate), False)
 
 
 def estimate_rows(queryset: QuerySet) -> int:
