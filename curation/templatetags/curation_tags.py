@@ -53,3 +53,11 @@ def provider_models() -> list[dict[str, str]]:
         for name in config.models:
             seen.setdefault(name, config.label)
     return [{"name": name, "provider": label} for name, label in seen.items()]
+
+
+@register.simple_tag
+def queue_position(dataset: Any, user: Any) -> dict[str, Any]:
+    """Where `user` stands in `dataset`'s review queue (the dashboard's "N left for you")."""
+    from curation.services.reviews import queue_position as position
+
+    return position(dataset=dataset, reviewer=user)
