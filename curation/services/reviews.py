@@ -108,7 +108,7 @@ def queue_explanation(*, dataset: Dataset, reviewer: Any) -> list[dict[str, Any]
     skipped = ReviewSkip.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)
     counts = in_review.aggregate(
         duplicate=Count("id", filter=Q(flags__contains=[quality.DUPLICATE])),
-        reviewed=Count("id", filter=Q(Exists(mine))),
+        reviewed=Count("id", filter=Q(Exists(mine)) & Q(review_count__lt=dataset.reviews_needed)),
         skipped=Count("id", filter=Q(Exists(skipped)) & ~Q(Exists(mine))),
         conflict=Count(
             "id",
