@@ -11,36 +11,62 @@ SIM_PORT ?= 8765
 -include .env
 export
 
-.PHONY: install run worker gpu-worker test lint bench clean serve
+.PHONY: install install-web install-gpu install-test run worker gpu-worker test lint bench clean serve
 
-$(VENV)/.installed: pyproject.toml
+# Separate installs: the web server and CPU workers need the base package only; torch,
+# transformers and peft (about 2 GB) come with the GPU worker and the test suite.
+$(VENV)/.created:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e ".[dev,local-training]"
 	@touch $@
 
-install: $(VENV)/.installed
+$(VENV)/.installed-web: pyproject.toml $(VENV)/.created
+	$(PIP) install --quiet -e .
+	@touch $@
 
-run: install
+$(VENV)/.installed-gpu: pyproject.toml $(VENV)/.created
+	$(PIP) install --quiet -e ".[local-training]"
+	@touch $@ $(VENV)/.installed-web
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.created
+	$(PIP) install --quiet -e ".[dev,local-training]"
+	@touch $@ $(VENV)/.installed-web $(VENV)/.installed-gpu
+
+install-web: $(VENV)/.installed-web
+install-gpu: $(VENV)/.installed-gpu
+install-test: $(VENV)/.installed-test
+install: install-test
+
+# `make run`: the app on PORT, the OpenAI simulator on SIM_PORT (the app is told where, through
+# CURATOR_SIMULATOR_URL), one worker; the URL and the logins come last, once all of them answer.
+# Demo passwords stay the same across runs (var/demo-logins.json); RESET_DEMO=1 makes new ones.
+run: install-web
 	@set -euo pipefail; export DEBUG=$${DEBUG:-true}; \
+	export CURATOR_SIMULATOR_URL="http://127.0.0.1:$(SIM_PORT)/v1"; \
 	$(PY) manage.py prepare_services; \
 	$(PY) manage.py migrate --noinput -v0; \
 	$(PY) manage.py collectstatic --noinput -v0; \
-	mkdir -p var; $(PY) manage.py setup_demo | tee var/demo-logins.txt; \
+	mkdir -p var; $(PY) manage.py setup_demo $(if $(filter 1 true yes,$(RESET_DEMO)),--reset-passwords) > var/demo-logins.txt; \
+	sed '/Demo logins/,$$d' var/demo-logins.txt; \
 	trap 'trap - INT TERM EXIT; kill 0 2>/dev/null; exit 0' INT TERM EXIT; \
+	waits=""; \
 	if [ -z "$${OPENAI_API_KEY:-}" ]; then \
 	  $(PY) manage.py run_openai_simulator --port $(SIM_PORT) & \
-	  echo "No OPENAI_API_KEY set: fine-tuning goes to the local OpenAI simulator on port $(SIM_PORT)."; \
+	  waits="--wait-url $$CURATOR_SIMULATOR_URL/models"; \
 	fi; \
-	$(PY) manage.py rqworker default pii training --with-scheduler & \
+	$(PY) manage.py rqworker default pii training --with-scheduler & worker=$$!; \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
-	sleep 4; echo; echo "Curator is running at http://$(HOST):$(PORT)/"; grep -A2 "Demo logins" var/demo-logins.txt; \
-	echo "Ctrl-C stops the web server and the worker."; echo; \
+	echo "Starting the web server, the worker$${waits:+ and the OpenAI simulator}…"; \
+	$(PY) manage.py prepare_services --wait-url http://127.0.0.1:$(PORT)/accounts/login/ $$waits --wait-worker-pid $$worker; \
+	echo; echo "Curator is running at http://$(HOST):$(PORT)/"; \
+	if [ -z "$${OPENAI_API_KEY:-}" ]; then echo "No OPENAI_API_KEY: fine-tuning goes to the OpenAI simulator at $$CURATOR_SIMULATOR_URL."; fi; \
+	grep -A2 "Demo logins" var/demo-logins.txt; \
+	echo "Same passwords next time (make run RESET_DEMO=1 for new ones). Ctrl-C stops everything."; echo; \
 	wait
 
 # Production web server: DEBUG off, static files built, deploy checks, gunicorn (curation/gunicorn.py).
 # Needs SECRET_KEY and ALLOWED_HOSTS; over plain HTTP (a local smoke test) CURATOR_SSL_REDIRECT=false.
-serve: install
+serve: install-web
 	@set -euo pipefail; export DEBUG=false; \
 	$(PY) manage.py migrate --noinput -v0; \
 	$(PY) manage.py collectstatic --noinput -v0; \
@@ -48,21 +74,21 @@ serve: install
 	export CURATOR_DB_CONN_MAX_AGE=$${CURATOR_DB_CONN_MAX_AGE:-60}; \
 	exec $(VENV)/bin/gunicorn -c python:curation.gunicorn --bind $(HOST):$(PORT) curation.wsgi:application
 
-worker: install
+worker: install-web
 	$(PY) manage.py rqworker default pii training --with-scheduler
 
-gpu-worker: install
+gpu-worker: install-gpu
 	$(PY) manage.py rqworker training-gpu
 
-test: install
+test: install-test
 	@$(PY) -m playwright --version >/dev/null
 	DEBUG=true $(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check curation training tests
 
-bench: install
+bench: install-test
 	@for bench in tests/benchmarks/bench_*.py; do echo "== $$bench"; DEBUG=true $(PY) $$bench || exit 1; done
 
 clean:

@@ -259,14 +259,19 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"readable": {"()": "curation.logs.ReadableLog"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["readable"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # Presidio logs every recognizer it loads (and skips); that buries the worker's own log.
+    # Django's own console handler would print each of its records a second time.
     "loggers": {
         "presidio-analyzer": {"level": "ERROR"},
         "presidio-anonymizer": {"level": "ERROR"},
         # django-axes logs every login at INFO; lockouts and failures stay visible.
         "axes": {"level": "WARNING"},
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 
@@ -371,3 +376,7 @@ if _object_storage:
 CURATOR_BUILD_PROCESSES = env_int("CURATOR_BUILD_PROCESSES", 0)
 # Smaller versions are built in one process: forking would cost more than it saves.
 CURATOR_BUILD_PARALLEL_MIN = env_int("CURATOR_BUILD_PARALLEL_MIN", 20_000)
+
+# Web server start: load the token encoding and the PII engine in a background thread, so a
+# reviewer's first edit does not wait seconds for them (off for web-only sites without PII).
+CURATOR_WARM_UP = env_bool("CURATOR_WARM_UP", True)

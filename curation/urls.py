@@ -1,10 +1,20 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from curation.views import audit, conversations, datasets, imports, pii, reviews, snapshots, tokens
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
+    path(
+        "favicon.ico",
+        login_not_required(
+            RedirectView.as_view(url=f"/{settings.STATIC_URL.strip('/')}/img/favicon.svg")
+        ),
+    ),
     path("", datasets.dataset_list, name="dataset_list"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

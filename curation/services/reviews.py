@@ -3,12 +3,16 @@
 The queue hands each reviewer the next conversation that needs them with
 `SELECT … FOR UPDATE SKIP LOCKED` and a lease on the row (Conversation.leased_to /
 lease_expires_at), so two reviewers never hold the same conversation at once. A reviewer
-holds at most two leases per dataset: the conversation on screen and the one prefetched
-behind it.
+holds one lease per dataset for the conversation on screen, plus, while the page prefetches,
+the one behind it; opening another conversation by its address moves the lease there.
+Exact duplicates (the blocking `duplicate` flag: a later copy of a conversation) are never
+offered: reviewing the first copy is enough, and "keep one" on the duplicates page settles
+the rest.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +37,6 @@ from curation.models import (
     Decision,
     Review,
     ReviewSkip,
-    text_diff,
 )
 from curation.params import parse_float, parse_int, parse_text
 from curation.texts import message_text
@@ -62,10 +65,66 @@ def _open_for(dataset: Dataset, reviewer: Any, now: Any) -> QuerySet[Conversatio
     return (
         Conversation.objects.filter(dataset=dataset)
         .needing_review(dataset.reviews_needed)
+        .exclude(flags__contains=[quality.DUPLICATE])
         .filter(Q(leased_to__isnull=True) | Q(lease_expires_at__lt=now) | Q(leased_to=reviewer))
         .exclude(Exists(Review.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)))
         .exclude(Exists(ReviewSkip.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)))
     )
+
+
+# The cap on "N left" counts: past it the page says "1,000+", so the count stays a bounded
+# walk of the queue's index at any dataset size.
+LEFT_CAP = 1000
+
+
+def queue_position(
+    *, dataset: Dataset, reviewer: Any, exclude: Collection[int] = ()
+) -> dict[str, Any]:
+    """What the review page says about where the reviewer stands: how many conversations are
+    left for them (the one on screen included; at most LEFT_CAP counted) and how many they
+    have reviewed in this dataset. `exclude`: conversations already decided on the screen
+    but not yet here (a prefetched page is rendered before the decision lands)."""
+    with transaction.atomic():
+        _probe_per_row()
+        open_ids = (
+            _open_for(dataset, reviewer, timezone.now())
+            .exclude(pk__in=list(exclude))
+            .order_by("id")
+            .values("id")[: LEFT_CAP + 1]
+        )
+        left = Conversation.objects.filter(pk__in=open_ids).count()
+    reviewed = Review.objects.filter(dataset=dataset, reviewer=reviewer).exclude(
+        conversation_id__in=list(exclude)
+    ).count() + len(exclude)
+    return {"left": min(left, LEFT_CAP), "more": left > LEFT_CAP, "reviewed": reviewed}
+
+
+def queue_explanation(*, dataset: Dataset, reviewer: Any) -> list[dict[str, Any]]:
+    """Why conversations still in review are not offered to this reviewer, as
+    [{"reason": key, "count": N}] for the reasons that apply (the empty queue says this,
+    so "In review: 2" on the dashboard beside "nothing left" is explained)."""
+    now = timezone.now()
+    in_review = Conversation.objects.filter(dataset=dataset, status=ConversationStatus.IN_REVIEW)
+    mine = Review.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)
+    skipped = ReviewSkip.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)
+    counts = in_review.aggregate(
+        duplicate=Count("id", filter=Q(flags__contains=[quality.DUPLICATE])),
+        reviewed=Count("id", filter=Q(Exists(mine)) & Q(review_count__lt=dataset.reviews_needed)),
+        skipped=Count("id", filter=Q(Exists(skipped)) & ~Q(Exists(mine))),
+        conflict=Count(
+            "id",
+            filter=Q(review_count__gte=dataset.reviews_needed)
+            & Q(Exists(Adjudication.objects.filter(conversation=OuterRef("pk")))),
+        ),
+        held=Count(
+            "id",
+            filter=Q(lease_expires_at__gte=now)
+            & ~Q(leased_to=reviewer)
+            & Q(leased_to__isnull=False)
+            & ~Q(Exists(mine)),
+        ),
+    )
+    return [{"reason": key, "count": value} for key, value in counts.items() if value]
 
 
 def _serialize_claims(dataset: Dataset, reviewer: Any) -> None:
@@ -166,6 +225,11 @@ def claim(*, conversation: Conversation, reviewer: Any) -> bool:
         if row is None:
             return False
         until = now + timedelta(seconds=lease_seconds())
+        # One live lease per reviewer and dataset: opening conversations by their address
+        # (thirty tabs) moves the lease rather than hoarding thirty.
+        Conversation.objects.filter(dataset=conversation.dataset, leased_to=reviewer).exclude(
+            pk=row.pk
+        ).update(leased_to=None, lease_expires_at=None)
         Conversation.objects.filter(pk=row.pk).update(leased_to=reviewer, lease_expires_at=until)
     conversation.leased_to, conversation.lease_expires_at = reviewer, until
     return True
@@ -506,6 +570,17 @@ def edit_message(
     return revision
 
 
+def warm_up() -> None:
+    """Load what a reviewer's first edit needs (the token encoding and the PII engine, about
+    seconds each on a small machine) so the first Save after a server start is as quick as
+    the rest. The web server calls this in a background thread at start (CURATOR_WARM_UP)."""
+    from curation.pii.engine import PiiConfig, get_engine
+    from curation.tokens import count_conversations
+
+    count_conversations([([{"role": "assistant", "content": "Warming up."}], None)])
+    get_engine().analyze_texts(["Warming up for Ada Lovelace."], PiiConfig())
+
+
 def _recount_tokens(conversation: Conversation) -> None:
     from curation.tokens import count_conversations
 
@@ -589,6 +664,27 @@ def _blocks(text: str, segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 )
         blocks.append({"kind": kind, "lang": lang, "segments": pieces})
     return blocks
+
+
+_WORDS = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
+
+
+def word_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """(kind, text) runs of a word-level diff, kind same, del or add, in reading order: an
+    edit that fixes one word shows that word, not the whole paragraph twice. Templates escape
+    the text like any other conversation text."""
+    old, new = _WORDS.findall(before), _WORDS.findall(after)
+    runs: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            runs.append(("same", "".join(old[i1:i2])))
+            continue
+        if i2 > i1:
+            runs.append(("del", "".join(old[i1:i2])))
+        if j2 > j1:
+            runs.append(("add", "".join(new[j1:j2])))
+    return runs
 
 
 def _pretty_json(text: str) -> str | None:
@@ -680,7 +776,7 @@ def message_segments(
                 "editable": message.get("role") == "assistant"
                 and (message.get("content") is not None or not message.get("tool_calls")),
                 "edited": bool(history) and not redacted,
-                "diff": text_diff(history[0].before, history[-1].after)
+                "diff": word_diff(history[0].before, history[-1].after)
                 if history and not redacted
                 else [],
                 "revisions": len(history),
@@ -806,8 +902,48 @@ class ConversationFilter:
     def query(self, *, sort: bool = True) -> str:
         return urlencode(self.applied if sort else self.filters)
 
+    def summary(self) -> list[tuple[str, str]]:
+        """The applied filters as a person reads them: [("Status", "In review"), …]."""
+        flags = {
+            "passing": "Passing (no blocking flag)",
+            "any": "Has any flag",
+            "none": "No flag at all",
+            **FLAG_LABELS,
+        }
+        shown: list[tuple[str, str]] = []
+        if self.q:
+            shown.append(("Search", f"“{self.q}”"))
+        if self.status:
+            shown.append(("Status", str(ConversationStatus(self.status).label)))
+        if self.flag:
+            shown.append(("Problems", flags.get(self.flag, self.flag)))
+        if self.reviewer:
+            shown.append(("Reviewed by", self.reviewer))
+        for label, low, high in (
+            ("Review score", self.score_min, self.score_max),
+            ("Quality", self.quality_min, self.quality_max),
+        ):
+            if low is not None or high is not None:
+                shown.append((label, _range_text(low, high)))
+        if self.batch is not None:
+            shown.append(("Import", f"#{self.batch}"))
+        if self.cluster is not None:
+            shown.append(("Duplicate cluster", str(self.cluster)))
+        return shown
+
     def describe(self) -> str:
-        return ", ".join(f"{key}={value}" for key, value in self.filters.items()) or "everything"
+        return (
+            "; ".join(f"{label}: {value}" for label, value in self.summary()) or "all conversations"
+        )
+
+
+def _range_text(low: float | None, high: float | None) -> str:
+    def number(value: float) -> str:
+        return f"{value:g}"
+
+    if low is not None and high is not None:
+        return f"{number(low)} to {number(high)}"
+    return f"at least {number(low)}" if low is not None else f"at most {number(high)}"
 
 
 # -- numbers for the dashboard and the stats page --------------------------------------------

@@ -6,10 +6,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from curation.models import FLAG_LABELS, Conversation, ConversationStatus
-from curation.pagination import KeysetPage, keyset_page
+from curation.pagination import KeysetPage, count_matches, keyset_page, rows_before
 from curation.params import parse_float, parse_int
 from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
 from curation.services.reviews import SORTS, ConversationFilter
+
+PER_PAGE = 50
 
 
 def conversation_list(request: HttpRequest, slug: str) -> HttpResponse:
@@ -34,10 +36,16 @@ def conversation_list(request: HttpRequest, slug: str) -> HttpResponse:
     )
     order = SORTS[chosen.sort][0]
     next_cursor = ""
+    matches = count_matches(conversations)
+    first_row = 0
     if order == "-id":
-        page = keyset_page(conversations, request, per_page=50)
+        page = keyset_page(conversations, request, per_page=PER_PAGE)
+        if matches.exact and page.items:
+            first_row = rows_before(conversations, page.items[0].pk) + 1
     else:
-        page, next_cursor = _sorted_page(conversations, request, order=order, per_page=50)
+        page, next_cursor = _sorted_page(conversations, request, order=order, per_page=PER_PAGE)
+        if not request.GET.get("cursor") and page.items:
+            first_row = 1
     for conversation in page:
         conversation.dataset = dataset
     return render(
@@ -48,6 +56,11 @@ def conversation_list(request: HttpRequest, slug: str) -> HttpResponse:
             "page": page,
             "next_cursor": next_cursor,
             "filters": chosen.applied,
+            "filter_summary": chosen.summary(),
+            "bulk_hidden": chosen.filters.items(),
+            "matches": matches,
+            "first_row": first_row,
+            "last_row": first_row + len(page) - 1 if first_row else 0,
             "narrowed": bool(chosen.filters),
             "query": chosen.query(),
             "statuses": ConversationStatus.choices,

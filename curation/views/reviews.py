@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from typing import Any
 
 from django.contrib import messages
@@ -32,6 +33,10 @@ from curation.services import reviews as service
 from curation.texts import message_text
 
 PANEL = "curation/review.html#panel"
+# The confirmation after a decision (review.js words it the same way for a prefetched swap).
+DONE_LABELS = {"approve": "Approved", "reject": "Rejected", "skip": "Skipped"}
+# Rows one bulk form may tick (a page of the list is 50); "select all matching" has no limit.
+MAX_SELECTED = 1000
 
 
 def _seconds(request: HttpRequest) -> float | None:
@@ -60,6 +65,8 @@ def _panel_context(
     error: str = "",
     posted: dict[str, Any] | None = None,
     claim: bool = True,
+    decided: Collection[int] = (),
+    confirmation: str = "",
 ) -> dict[str, Any]:
     context: dict[str, Any] = {
         "dataset": dataset,
@@ -67,8 +74,17 @@ def _panel_context(
         "is_admin": is_dataset_admin(dataset),
         "score_range": SCORE_RANGE,
         "error": error,
+        "confirmation": confirmation,
+        "position": service.queue_position(dataset=dataset, reviewer=request.user, exclude=decided),
     }
     if conversation is None:
+        context["not_offered"] = service.queue_explanation(dataset=dataset, reviewer=request.user)
+        context["last_reviewed_id"] = (
+            Review.objects.filter(dataset=dataset, reviewer=request.user)
+            .order_by("-id")
+            .values_list("conversation_id", flat=True)
+            .first()
+        )
         return context
     user = request.user
     # current_messages() and the chat both read the revisions: load them once.
@@ -148,7 +164,9 @@ def review_start(request: HttpRequest, slug: str) -> HttpResponse:
     if exclude and _partial(request):
         if conversation is None:
             return HttpResponse(status=204)
-        return render(request, PANEL, _panel_context(request, dataset, conversation))
+        # Rendered while the one on screen is still open; its decision will land first.
+        context = _panel_context(request, dataset, conversation, decided=exclude)
+        return render(request, PANEL, context)
     if conversation is not None and not _partial(request):
         return redirect("review_conversation", slug=dataset.slug, conversation_id=conversation.pk)
     return _panel_response(request, _panel_context(request, dataset, conversation))
@@ -216,13 +234,14 @@ def _decide(request: HttpRequest, dataset: Dataset, conversation: Conversation) 
             )
             return _panel_response(request, context)
     if request.htmx and request.headers.get("X-Curator-Prefetched"):
-        # The browser already shows the prefetched next conversation.
+        # The browser already shows the prefetched next conversation (and the confirmation).
         return HttpResponse(status=204)
+    done = f"{DONE_LABELS.get(action, 'Saved')} conversation {conversation.pk}."
     if request.htmx:
         following = service.claim_next(dataset=dataset, reviewer=user)
-        return _panel_response(request, _panel_context(request, dataset, following))
-    label = {"approve": "Approved", "reject": "Rejected", "skip": "Skipped"}[action]
-    messages.success(request, f"{label} conversation {conversation.pk}.")
+        context = _panel_context(request, dataset, following, confirmation=done)
+        return _panel_response(request, context)
+    messages.success(request, done)
     return redirect("review_start", slug=dataset.slug)
 
 
@@ -444,6 +463,19 @@ def review_bulk(request: HttpRequest, slug: str) -> HttpResponse:
     params = request.POST if request.method == "POST" else request.GET
     chosen = service.ConversationFilter.from_params(params)
     matching = chosen.apply(dataset.conversations.all()).filter(status=ConversationStatus.IN_REVIEW)
+    # Rows ticked in the list narrow the filter to them, unless "select all N matching".
+    selected = (
+        []
+        if params.get("all_matching")
+        else sorted({int(v) for v in params.getlist("id") if v.isdigit() and len(v) < 19})[
+            :MAX_SELECTED
+        ]
+    )
+    if selected:
+        matching = matching.filter(pk__in=selected)
+    description = chosen.describe()
+    if selected:
+        description = f"{len(selected)} selected conversation(s) ({description})"
     if request.method == "POST" and request.POST.get("decision") in Decision.values:
         decision = request.POST["decision"]
         changed = service.decide_conversations(
@@ -451,7 +483,7 @@ def review_bulk(request: HttpRequest, slug: str) -> HttpResponse:
             conversations=matching,
             decision=decision,
             user=request.user,
-            description=chosen.describe(),
+            description=description,
         )
         label = "Approved" if decision == Decision.APPROVE else "Rejected"
         messages.success(request, f"{label} {changed} conversation(s).")
@@ -464,7 +496,9 @@ def review_bulk(request: HttpRequest, slug: str) -> HttpResponse:
             "is_admin": True,
             "count": matching.count(),
             "filter": chosen,
-            "hidden": chosen.filters.items(),
+            "summary": chosen.summary(),
+            "selected": selected,
+            "hidden": [*chosen.filters.items(), *(("id", pk) for pk in selected)],
             "decision": params.get("decision", ""),
             "flag_labels": FLAG_LABELS,
         },

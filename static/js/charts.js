@@ -1,7 +1,8 @@
 /* Bar charts from data the server embeds with json_script.
  * <canvas data-chart="ID" data-stacked></canvas> reads
  * {"labels": [...], "datasets": [{"label": "...", "data": [...]}]} from <script id="ID">.
- * Every chart has a table of the same numbers next to it, so nothing depends on this.
+ * Every chart has a table of the same numbers next to it, so nothing depends on this. A chart
+ * whose numbers are all zero shows its data-empty text ("No reviews yet") instead of axes.
  */
 (function () {
   "use strict";
@@ -12,6 +13,17 @@
     var source = document.getElementById(canvas.dataset.chart);
     if (!source) return;
     var data = JSON.parse(source.textContent);
+    var total = 0;
+    data.datasets.forEach(function (set) { set.data.forEach(function (v) { total += v || 0; }); });
+    if (!total) {
+      // Bare axes read as broken: say there is nothing yet instead.
+      var empty = document.createElement("div");
+      empty.className = "chart-empty";
+      empty.textContent = canvas.dataset.empty || "Nothing to show yet";
+      canvas.dataset.drawn = "1";
+      canvas.replaceWith(empty);
+      return;
+    }
     data.datasets.forEach(function (set, n) {
       set.backgroundColor = set.backgroundColor || palette[n % palette.length];
     });

@@ -30,14 +30,14 @@
     return tag === "INPUT" && ["radio", "checkbox", "button", "submit", "hidden"].indexOf(el.type) < 0;
   }
 
-  function setFocus(index, moveDomFocus) {
+  function setFocus(index, moveDomFocus, keepScroll) {
     var list = criteria();
     if (!list.length) return;
     focusIndex = Math.max(0, Math.min(list.length - 1, index));
     list.forEach(function (fieldset, n) { fieldset.classList.toggle("is-focused", n === focusIndex); });
     if (moveDomFocus !== false) {
       var target = list[focusIndex].querySelector("input:checked") || list[focusIndex].querySelector("input");
-      if (target) target.focus({ preventScroll: false });
+      if (target) target.focus({ preventScroll: !!keepScroll });
     }
   }
 
@@ -89,12 +89,15 @@
   function onPanel() {
     var p = panel();
     if (!p || p === currentPanel) return;
+    // The next conversation is read from its top (on a phone the decision was made at the bottom).
+    if (currentPanel && p.getBoundingClientRect().top < 0) p.scrollIntoView({ block: "start" });
     currentPanel = p;
     prefetched = null;
     shownAt = performance.now();
     var list = criteria();
     var firstOpen = list.findIndex(function (fieldset) { return !fieldset.querySelector("input:checked"); });
-    if (list.length) setFocus(firstOpen < 0 ? 0 : firstOpen);
+    // A new conversation starts at its top, also where the scores sit below the chat.
+    if (list.length) setFocus(firstOpen < 0 ? 0 : firstOpen, true, true);
     prefetch(Array.from(submitted));
   }
 
@@ -129,10 +132,14 @@
     var request;
     if (prefetched && prefetched.forId === fromId && swapIn(prefetched.html)) {
       if (action !== "skip") linkPrevious();
+      confirm(DONE[action] + " conversation " + fromId + ".");
       // The server answers 204; on a problem it sends this conversation back with the reason.
       request = htmx.ajax("POST", url, { target: PANEL, swap: "outerHTML", values: values,
                                          headers: { "X-Curator-Prefetched": "1" } });
     } else {
+      // No prefetched page to show: the answer brings the next one; until then the form
+      // says it is working and takes no second decision.
+      busy(f, action);
       request = htmx.ajax("POST", url, { target: PANEL, swap: "outerHTML", values: values });
     }
     var settled = Promise.resolve(request).catch(function () {}).then(function () {
@@ -140,6 +147,22 @@
       inFlight = inFlight.filter(function (item) { return item !== settled; });
     });
     inFlight.push(settled);
+  }
+
+  var DONE = { approve: "Approved", reject: "Rejected", skip: "Skipped" };
+
+  function confirm(text) {
+    var toast = document.querySelector(PANEL + " [data-toast]");
+    if (!toast) return;
+    toast.textContent = text;
+    toast.hidden = false;
+  }
+
+  function busy(f, action) {
+    f.querySelectorAll("button").forEach(function (button) {
+      button.disabled = true;
+      if (button.value === action) button.classList.add("is-busy");
+    });
   }
 
   // A prefetched panel was rendered before this decision existed, so it may lack the
@@ -270,7 +293,7 @@
     var area = event.detail && event.detail.elt;
     var box = document.querySelector(PANEL + " textarea[autofocus]");
     if (box && area && area.contains && area.contains(box)) { box.focus(); return; }
-    if (document.activeElement === document.body && criteria().length) setFocus(focusIndex);
+    if (document.activeElement === document.body && criteria().length) setFocus(focusIndex, true, true);
   });
 
   document.addEventListener("DOMContentLoaded", onPanel);

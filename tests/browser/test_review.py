@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from curation.models import Conversation, ConversationRevision, ConversationStatus, Review, Role
+from curation.services.reviews import warm_up
 from tests.factories import (
     ConversationFactory,
     DatasetFactory,
@@ -55,6 +56,7 @@ def eventually(check, what: str, attempts: int = 100) -> None:  # type: ignore[n
 def test_a_reviewer_scores_edits_and_approves_three_conversations_with_the_keyboard(
     live_server, page, login
 ):
+    warm_up()  # as the web server does at start, so the first Save is not a cold one
     dataset = DatasetFactory(slug="kbd")
     reviewer = member(dataset, "kim")
     conversations = [

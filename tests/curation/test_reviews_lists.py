@@ -225,7 +225,10 @@ def test_bulk_confirmation_shows_the_count_then_decides(client_for, dataset, adm
     assert statuses[done.pk] == ConversationStatus.REJECTED
     assert Adjudication.objects.get(conversation=conflict).status == "resolved"
     event = AuditEvent.objects.get(action="review.bulk_approve")
-    assert event.actor == admin_user and event.details == {"count": 3, "filter": "flag=passing"}
+    assert event.actor == admin_user and event.details == {
+        "count": 3,
+        "filter": "Problems: Passing (no blocking flag)",
+    }
 
 
 def test_review_bulk_command_json_contract(dataset, admin_user):

@@ -252,7 +252,9 @@ def test_inline_edit_with_htmx_returns_the_chat_with_a_diff(client_for, dataset,
     content = response.content.decode()
     assert response.status_code == 200 and 'id="review-chat"' in content
     assert "New &lt;i&gt;reply&lt;/i&gt; that is longer" in content and "<i>reply" not in content
-    assert "-Old &lt;b&gt;reply&lt;/b&gt;" in content  # the diff, escaped
+    # The diff is per word, escaped: the removed and added words, the rest kept as it was.
+    assert '<span class="diff-del">Old</span><span class="diff-add">New</span>' in content
+    assert '<span class="diff-same">&gt;reply&lt;/</span>' in content
     assert 'id="review-facts" class="review-facts" hx-swap-oob="true"' in content
     assert ConversationRevision.objects.get(conversation=conversation).before == "Old <b>reply</b>"
 
