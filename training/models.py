@@ -23,10 +23,10 @@ from django.utils import timezone
 
 from curation.models import ACTIVE_STATUSES, Dataset, DatasetVersion, Job, JobStatus
 from curation.models.jobs import JobQuerySet
+from training.pricing import cost_of_tokens
+from training.providers import ProviderNotConfigured, get_config
+from training.providers.base import METADATA_TAG as METADATA_TAG
 
-# The metadata key that tags a remote job with our row, so a create whose reply was lost
-# can be found again instead of being sent twice (DESIGN.md invariant 4).
-METADATA_TAG = "curator_job_uid"
 AUTO = "auto"
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
 # Remote statuses as the OpenAI fine-tuning API names them.
@@ -60,6 +60,7 @@ TIMELINE_LABELS = {
 
 class FineTuneMethod(models.TextChoices):
     SUPERVISED = "supervised", "Supervised"
+    DPO = "dpo", "Preference (DPO)"
 
 
 def usd(amount: Decimal | None) -> str:
@@ -283,15 +284,11 @@ class FineTuneJob(Job):
         """List-price cost of the tokens the provider reports as trained."""
         if self.trained_tokens is None:
             return None
-        from training.providers import ProviderNotConfigured, get_config
-
         try:
-            model = get_config(self.provider).model(self.base_model)
+            config = get_config(self.provider)
         except ProviderNotConfigured:
             return None
-        if model is None:
-            return None
-        return Decimal(str(model.estimate_cost(self.trained_tokens)))
+        return cost_of_tokens(config, self.base_model, self.trained_tokens)
 
     # -- writing -----------------------------------------------------------------------
     def _finish(self, status: str, **fields: Any) -> None:

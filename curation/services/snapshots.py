@@ -70,6 +70,7 @@ from curation.splits import (
     split_of,
     validation_threshold,
 )
+from training.pricing import estimate_cost
 
 logger = logging.getLogger(__name__)
 
@@ -230,9 +231,9 @@ def preview_version(
         prompt_tokens=prompt_tokens,
     )
     for price in prices:
-        estimate = price.estimate(
-            examples=preview.train, capped_tokens=row[f"capped_{price.token_limit}"]
-        )
+        estimate = estimate_cost(
+            price=price, examples=preview.train, capped_tokens=row[f"capped_{price.token_limit}"]
+        ).as_dict()
         preview.estimates.append(
             {"price": price, "is_dataset_model": price.model == dataset.base_model, **estimate}
         )

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from curation.models import JobStatus
 from tests.factories import UserFactory, built_version
 from training.models import FineTuneJob
-from training.providers.registry import DEFAULT_MODELS
+DEFAULT_MODELS = {"gpt-4.1-mini-2025-04-14": {"token_limit": 65536}, "gpt-4o-mini-2024-07-18": {"token_limit": 65536}}
 from training.simulator import SimulatorServer
 
 pytestmark = pytest.mark.django_db

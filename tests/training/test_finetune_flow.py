@@ -20,7 +20,7 @@ from tests.factories import built_version
 from tests.training.conftest import FakeClock
 from training.models import METADATA_TAG, FineTuneEvent, FineTuneJob, FineTuneMetric
 from training.providers import get_provider
-from training.providers.registry import DEFAULT_MODELS
+DEFAULT_MODELS = {"gpt-4.1-mini-2025-04-14": {"token_limit": 65536}, "gpt-4o-mini-2024-07-18": {"token_limit": 65536}}
 from training.services import (
     LaunchError,
     cancel_finetune,

@@ -17,7 +17,7 @@ from tests.factories import (
 )
 from tests.helpers import ALL, as_user, assert_admin_actions
 from training.models import FineTuneJob
-from training.providers.registry import DEFAULT_MODELS
+DEFAULT_MODELS = {"gpt-4.1-mini-2025-04-14": {"token_limit": 65536}, "gpt-4o-mini-2024-07-18": {"token_limit": 65536}}
 
 pytestmark = pytest.mark.django_db
 
