@@ -12,9 +12,8 @@ from django.urls import reverse
 
 from curation.models import JobStatus
 from tests.factories import built_version
-from tests.training.conftest import FakeClock
+from tests.training.conftest import DEFAULT_MODELS, FakeClock
 from training.models import FineTuneJob
-DEFAULT_MODELS = {"gpt-4.1-mini-2025-04-14": {"token_limit": 65536}, "gpt-4o-mini-2024-07-18": {"token_limit": 65536}}
 from training.services import drive_finetune
 from training.simulator import SimulatorServer
 

@@ -16,8 +16,8 @@ from tests.factories import (
     built_version,
 )
 from tests.helpers import ALL, as_user, assert_admin_actions
+from tests.training.conftest import DEFAULT_MODELS
 from training.models import FineTuneJob
-DEFAULT_MODELS = {"gpt-4.1-mini-2025-04-14": {"token_limit": 65536}, "gpt-4o-mini-2024-07-18": {"token_limit": 65536}}
 
 pytestmark = pytest.mark.django_db
 
@@ -25,14 +25,14 @@ MODEL = "gpt-4.1-mini-2025-04-14"
 
 
 @pytest.fixture(autouse=True)
-def simulator_settings(settings: Any) -> None:
-    # No request reaches it in these tests: pages only read the registry.
+def simulator_settings(settings: Any, simulator: Any) -> None:
+    # The launch check reaches the provider, so a simulator answers on a free port.
     settings.CURATOR_TRAINING_PROVIDERS = [
         {
             "name": "simulator",
             "kind": "simulator",
             "label": "OpenAI simulator",
-            "base_url": "http://127.0.0.1:9/v1",
+            "base_url": simulator.base_url,
             "models": DEFAULT_MODELS,
         }
     ]

@@ -52,12 +52,14 @@ def version(dataset: Any) -> DatasetVersion:
 
 
 def listed(server: SimulatorServer) -> dict[str, list[dict[str, Any]]]:
-    with urllib.request.urlopen(f"{server.url}/_simulator/jobs") as response:
+    with urllib.request.urlopen(f"{server.url}/_simulator/jobs") as response:  # noqa: S310
         return json.loads(response.read())
 
 
 def creates(server: SimulatorServer, provider: str) -> list[str]:
-    return [outcome for name, outcome in server.state.request_log if name == f"{provider}:jobs.create"]
+    return [
+        outcome for name, outcome in server.state.request_log if name == f"{provider}:jobs.create"
+    ]
 
 
 @pytest.mark.parametrize("provider", ["together", "fireworks"])

@@ -109,7 +109,7 @@ class ProviderConfig:
     @property
     def url(self) -> str | None:
         """Where its API is reached now (the simulator's, when simulated)."""
-        if self.kind == "simulator" or self.simulated:
+        if self.simulated:
             return simulator_url(self.shape)
         return self.base_url
 
