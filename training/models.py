@@ -273,6 +273,32 @@ class FineTuneJob(Job):
         return list(self.metrics.filter(step__in=steps).order_by("step"))
 
     @property
+    def finish_eta(self) -> datetime | None:
+        """When a running job should end: the provider's estimate while it is still ahead,
+        else the pace so far (steps done since training started) projected to the last
+        step. None when neither says anything useful, so the page never claims "now"
+        while steps remain."""
+        if not self.is_active:
+            return None
+        now = timezone.now()
+        if self.estimated_finish and self.estimated_finish > now + timedelta(seconds=30):
+            return self.estimated_finish
+        started = next(
+            (row["at"] for row in self.timeline_rows if row["status"] == "running" and row["at"]),
+            None,
+        )
+        if started is None or not self.total or not self.done or self.done >= self.total:
+            return None
+        elapsed = (now - started).total_seconds()
+        remaining = elapsed * (self.total - self.done) / self.done
+        return now + timedelta(seconds=max(remaining, 30))
+
+    @property
+    def adapter_files(self) -> list[dict[str, Any]]:
+        """The trained adapter's files in storage (local runs, Together downloads)."""
+        return list((self.artifacts or {}).get("files") or [])
+
+    @property
     def estimated_cost_text(self) -> str:
         return usd(self.estimated_cost)
 

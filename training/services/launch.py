@@ -134,6 +134,8 @@ def clean_hosted_hyperparameters(raw: dict[str, Any]) -> dict[str, Any]:
     full = raw.get("full_training")
     if full not in (None, "", False):
         cleaned["lora"] = str(full).strip().lower() not in {"on", "true", "1", "yes"}
+    if raw.get("lora") is False:
+        cleaned["lora"] = False
     return cleaned
 
 
@@ -159,6 +161,8 @@ class LaunchCheck:
     gpu_workers: tuple[str, ...] | None = None
     # Things to know that do not stop the launch (end dates coming up).
     notices: list[str] = field(default_factory=list)
+    # The price table's row the estimate used, if the model has one.
+    price: Any = None
 
     @property
     def ok(self) -> bool:
@@ -311,8 +315,9 @@ def check_launch(
         check.epochs = TrainSettings().epochs  # the local trainer's "auto" is its default
     else:
         check.epochs = training_epochs(version.train_examples)
+    check.price = price_for(config, base_model) if config is not None else None
     estimate = estimate_cost(
-        price=price_for(config, base_model) if config is not None else None,
+        price=check.price,
         examples=version.train_examples,
         capped_tokens=check.train_tokens,
         epochs=check.epochs,

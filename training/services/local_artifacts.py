@@ -205,13 +205,17 @@ def generate_samples(
         return []
     callbacks.on_event("info", f"Answering {len(prompts)} prompts of {source} with the adapter")
     try:
-        replies = engine.generate_samples(
-            base_model=job.base_model,
-            adapter_dir=result.adapter_dir,
-            prompts=[sample["prompt"] for sample in prompts],
-            max_new_tokens=provider.sample_max_new_tokens,
-            cache_dir=provider.cache_dir,
-            device=provider.device,
+        # The same prompts through the base model alone: the "before" of the comparison.
+        replies, before = (
+            engine.generate_samples(
+                base_model=job.base_model,
+                adapter_dir=adapter,
+                prompts=[sample["prompt"] for sample in prompts],
+                max_new_tokens=provider.sample_max_new_tokens,
+                cache_dir=provider.cache_dir,
+                device=provider.device,
+            )
+            for adapter in (result.adapter_dir, None)
         )
     except Exception as error:
         logger.exception("local fine-tune %s: sample generation failed", job.pk)
@@ -225,6 +229,7 @@ def generate_samples(
             "prompt": sample["prompt"],
             "reference": storable(sample["reference"], MAX_SAMPLE_CHARS),
             "generated": storable(reply, MAX_SAMPLE_CHARS),
+            "before": storable(base_reply, MAX_SAMPLE_CHARS),
         }
-        for sample, reply in zip(prompts, replies, strict=False)
+        for sample, reply, base_reply in zip(prompts, replies, before, strict=False)
     ]
