@@ -78,7 +78,10 @@ def model_info(config: ProviderConfig, model: str) -> ModelInfo | None:
 
 def model_end_date(config: ProviderConfig, model: str) -> date | None:
     """When the model stops being trainable there (``CURATOR_MODEL_END_DATES`` rows:
-    {"provider": key, "model": name, "ends": "YYYY-MM-DD"}), if known."""
+    {"provider": key, "model": name, "ends": "YYYY-MM-DD"}), if known. OpenAI's dates are
+    OpenAI's own API's: Azure, the simulator and compatible servers keep theirs (or none)."""
+    if price_key(config) == "openai" and not config.is_openai_platform:
+        return None
     for row in getattr(settings, "CURATOR_MODEL_END_DATES", []):
         if row.get("provider") == price_key(config) and row.get("model") == model:
             return date.fromisoformat(str(row["ends"]))
