@@ -549,6 +549,7 @@ def cli_summary(job: FineTuneJob) -> dict[str, Any]:
         "status": job.status,
         "remote_job_id": job.remote_job_id,
         "fine_tuned_model": job.fine_tuned_model,
+        "adapter": (job.artifacts or {}).get("adapter") or None,
     }
     if job.status == JobStatus.FAILED:
         summary["error"] = job.error
