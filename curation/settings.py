@@ -329,5 +329,7 @@ if CURATOR_LOCAL_MODELS:
             "work_dir": env_str("CURATOR_LOCAL_WORK_DIR", "") or None,
         },
     ]
+# GPUs one local job trains on (torchrun --nproc-per-node); per job with --gpus / the form.
+CURATOR_LOCAL_GPUS = env_int("CURATOR_LOCAL_GPUS", 1)
 # Where trained adapters (with checkpoints, model card, merged weights) go in the storage.
 CURATOR_ADAPTER_PREFIX = env_str("CURATOR_ADAPTER_PREFIX", "adapters")

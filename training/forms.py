@@ -157,6 +157,14 @@ class LaunchForm(forms.Form):
         help_text="The base model with the adapter folded in, beside the adapter (as large as the base model).",
     )
 
+    gpus = forms.IntegerField(
+        label="GPUs",
+        required=False,
+        min_value=1,
+        max_value=64,
+        help_text="Data-parallel processes on one GPU machine (torchrun).",
+    )
+
     # Together / Fireworks settings: read only when one of those providers is chosen.
     hosted_learning_rate = forms.FloatField(
         label="Learning rate",
