@@ -7,16 +7,23 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.files.storage import default_storage
 
-from curation.models import DatasetVersion, JobStatus
+from curation.models import DatasetVersion, JobStatus, TrainingPrice
 from tests.factories import built_version
 from tests.training.conftest import FakeClock
 from training.models import FineTuneJob
-from training.services import check_launch, create_finetune_job, drive_finetune
+from training.services import (
+    cancel_finetune,
+    check_launch,
+    create_finetune_job,
+    drive_finetune,
+    run_finetune_job,
+)
 from training.simulator import SimulatorServer
 
 pytestmark = pytest.mark.django_db
@@ -134,13 +141,12 @@ def test_the_launch_check_names_the_url_it_cannot_reach(
     assert any("http://127.0.0.1:9/together" in problem for problem in check.problems)
 
 
-def test_a_cancel_stops_the_fireworks_job_at_the_provider(
-    hosted: SimulatorServer, clock: FakeClock, version: DatasetVersion
+@pytest.mark.parametrize("provider", ["together", "fireworks"])
+def test_a_cancel_stops_the_job_at_the_provider(
+    hosted: SimulatorServer, version: DatasetVersion, provider: str
 ) -> None:
-    from training.services import cancel_finetune, run_finetune_job
-
     job = create_finetune_job(
-        version=version, provider="fireworks", base_model=FIREWORKS_MODEL, user=None, enqueue=False
+        version=version, provider=provider, base_model=MODELS[provider], user=None, enqueue=False
     )
     run_finetune_job(job_id=job.pk, schedule=lambda _job, _delay: None)
     job.refresh_from_db()
@@ -148,6 +154,28 @@ def test_a_cancel_stops_the_fireworks_job_at_the_provider(
     done, _message = cancel_finetune(job=job, user=None)
 
     assert done
-    assert listed(hosted)["fireworks"][0]["status"] == "cancelled"
-    assert Counter(n for n, _ in hosted.state.request_log)["fireworks:jobs.cancel"] == 1
+    assert listed(hosted)[provider][0]["status"] == "cancelled"
+    assert Counter(n for n, _ in hosted.state.request_log)[f"{provider}:jobs.cancel"] == 1
     assert FineTuneJob.objects.get(pk=job.pk).status == JobStatus.CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [("together", "meta-llama/Not-A-Model"), ("fireworks", "accounts/fireworks/models/nope")],
+)
+def test_a_model_the_provider_refuses_fails_with_the_providers_message(
+    hosted: SimulatorServer, clock: FakeClock, version: DatasetVersion, provider: str, model: str
+) -> None:
+    TrainingPrice.objects.seeded()
+    TrainingPrice.objects.create(
+        provider=provider, model=model, price_per_million=Decimal(1), token_limit=8192
+    )
+    job = create_finetune_job(
+        version=version, provider=provider, base_model=model, user=None, enqueue=False
+    )
+
+    job = drive_finetune(job_id=job.pk, sleep=clock.advance)
+
+    assert job.status == JobStatus.FAILED
+    assert f"Model {model} is not available for fine-tuning" in job.error
+    assert listed(hosted)[provider] == []

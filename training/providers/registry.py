@@ -34,11 +34,12 @@ from training.providers.base import PermanentProviderError, Provider
 from training.providers.fireworks_provider import FireworksProvider
 from training.providers.openai_provider import OpenAIProvider
 from training.providers.together_provider import TogetherProvider
+from training.simulator.shapes import PREFIXES
 
 KINDS = frozenset({"openai", "simulator", "local", "together", "fireworks"})
 # Hosted kinds; each speaks its own API, which the simulator serves under SIMULATOR_PATHS.
 HOSTED_KINDS = frozenset({"openai", "together", "fireworks"})
-SIMULATOR_PATHS = {"openai": "/v1", "together": "/together", "fireworks": "/fireworks"}
+SIMULATOR_PATHS = {"openai": "/v1", **PREFIXES}
 KIND_LABELS = {"openai": "OpenAI", "together": "Together AI", "fireworks": "Fireworks AI"}
 DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8765/v1"
 # The simulator's Fireworks account when no real one is configured.
