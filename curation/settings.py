@@ -212,6 +212,43 @@ CURATOR_TRAINING_PRICES = [
         "price_per_million": 3.0,
         "token_limit": 65536,
     },
+    # Together AI (LoRA SFT list prices) and Fireworks AI (SFT, models up to 16B).
+    {
+        "provider": "together",
+        "model": "meta-llama/Llama-3.2-3B-Instruct",
+        "price_per_million": 0.48,
+        "token_limit": 8192,
+    },
+    {
+        "provider": "together",
+        "model": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+        "price_per_million": 0.48,
+        "token_limit": 8192,
+    },
+    {
+        "provider": "together",
+        "model": "Qwen/Qwen2.5-7B-Instruct",
+        "price_per_million": 0.48,
+        "token_limit": 8192,
+    },
+    {
+        "provider": "fireworks",
+        "model": "accounts/fireworks/models/llama-v3p2-3b-instruct",
+        "price_per_million": 0.5,
+        "token_limit": 8192,
+    },
+    {
+        "provider": "fireworks",
+        "model": "accounts/fireworks/models/llama-v3p1-8b-instruct",
+        "price_per_million": 0.5,
+        "token_limit": 8192,
+    },
+    {
+        "provider": "fireworks",
+        "model": "accounts/fireworks/models/qwen2p5-7b-instruct",
+        "price_per_million": 0.5,
+        "token_limit": 8192,
+    },
 ]
 # Where snapshot files live in the default storage (local media folder or S3-compatible).
 CURATOR_SNAPSHOT_PREFIX = env_str("CURATOR_SNAPSHOT_PREFIX", "snapshots")
@@ -276,36 +313,56 @@ LOGGING = {
 }
 
 # Training providers. Keys never live in settings: api_key_env names the variable holding one.
-# Prices are USD per 1M trained tokens; token_limit is per example.
-_FINE_TUNE_MODELS = {
-    "gpt-4.1-2025-04-14": {"token_limit": 65536, "price_per_million": 25.0},
-    "gpt-4.1-mini-2025-04-14": {"token_limit": 65536, "price_per_million": 5.0},
-    "gpt-4.1-nano-2025-04-14": {"token_limit": 65536, "price_per_million": 1.5},
-    "gpt-4o-mini-2024-07-18": {"token_limit": 65536, "price_per_million": 3.0},
-}
+# Which models each offers, their prices and per-example token limits are the price table's
+# (CURATOR_TRAINING_PRICES above). A hosted provider whose key is unset goes to the bundled
+# simulator (labelled "simulated") unless CURATOR_SIMULATE_WITHOUT_KEYS is off.
 CURATOR_SIMULATOR_URL = env_str("CURATOR_SIMULATOR_URL", "http://127.0.0.1:8765/v1")
+CURATOR_SIMULATE_WITHOUT_KEYS = env_bool("CURATOR_SIMULATE_WITHOUT_KEYS", True)
 OPENAI_WEBHOOK_SECRET = env_str("OPENAI_WEBHOOK_SECRET", "")
-CURATOR_TRAINING_PROVIDERS = (
-    [
+CURATOR_TRAINING_PROVIDERS = [
+    {
+        "name": "openai",
+        "kind": "openai",
+        "label": "OpenAI",
+        "base_url": env_str("OPENAI_BASE_URL", "") or None,
+        "api_key_env": "OPENAI_API_KEY",
+    },
+    {"name": "together", "kind": "together", "api_key_env": "TOGETHER_API_KEY"},
+    {
+        "name": "fireworks",
+        "kind": "fireworks",
+        "api_key_env": "FIREWORKS_API_KEY",
+        "account_id_env": "FIREWORKS_ACCOUNT_ID",
+    },
+]
+# Azure OpenAI: the openai provider at https://RESOURCE.openai.azure.com (its v1 API).
+if env_str("AZURE_OPENAI_ENDPOINT", ""):
+    CURATOR_TRAINING_PROVIDERS.append(
         {
-            "name": "openai",
+            "name": "azure",
             "kind": "openai",
-            "label": "OpenAI",
-            "base_url": env_str("OPENAI_BASE_URL", "") or None,
-            "api_key_env": "OPENAI_API_KEY",
-            "models": _FINE_TUNE_MODELS,
+            "label": "Azure OpenAI",
+            "base_url": env_str("AZURE_OPENAI_ENDPOINT", "").rstrip("/") + "/openai/v1",
+            "api_key_env": "AZURE_OPENAI_API_KEY",
+            "azure": True,
+            "prices": "azure",
         }
-    ]
-    if env_str("OPENAI_API_KEY", "")
-    else [
-        {
-            "name": "simulator",
-            "kind": "simulator",
-            "label": "OpenAI simulator",
-            "models": _FINE_TUNE_MODELS,
-        }
-    ]
-)
+    )
+# OpenAI stops taking new fine-tuning jobs on its own API (not Azure, not other base URLs):
+# launches warn from WARN_FROM and are refused from ENDS, naming the alternatives.
+CURATOR_OPENAI_FINE_TUNING_WARN_FROM = env_str("CURATOR_OPENAI_FINE_TUNING_WARN_FROM", "2026-05-07")
+CURATOR_OPENAI_FINE_TUNING_ENDS = env_str("CURATOR_OPENAI_FINE_TUNING_ENDS", "2027-01-06")
+# When base models stop being trainable at a provider (price key, model, date).
+CURATOR_MODEL_END_DATES = [
+    {"provider": "openai", "model": model, "ends": "2027-01-14"}
+    for model in (
+        "gpt-4.1-2025-04-14",
+        "gpt-4.1-mini-2025-04-14",
+        "gpt-4.1-nano-2025-04-14",
+        "gpt-4o-2024-08-06",
+        "gpt-4o-mini-2024-07-18",
+    )
+]
 
 RQ = {"WORKER_CLASS": "curation.worker.CuratorWorker"}
 
@@ -332,10 +389,7 @@ if CURATOR_LOCAL_MODELS:
             "label": env_str("CURATOR_LOCAL_LABEL", "Local GPU (LoRA)"),
             # Our own hardware: nothing to pay per token. token_limit is per example.
             "models": {
-                name: {
-                    "token_limit": env_int("CURATOR_LOCAL_TOKEN_LIMIT", 32768),
-                    "price_per_million": 0,
-                }
+                name: {"token_limit": env_int("CURATOR_LOCAL_TOKEN_LIMIT", 32768)}
                 for name in CURATOR_LOCAL_MODELS
             },
             "cache_dir": env_str("CURATOR_LOCAL_CACHE_DIR", "") or None,
@@ -343,6 +397,8 @@ if CURATOR_LOCAL_MODELS:
             "work_dir": env_str("CURATOR_LOCAL_WORK_DIR", "") or None,
         },
     ]
+# GPUs one local job trains on (torchrun --nproc-per-node); per job with --gpus / the form.
+CURATOR_LOCAL_GPUS = env_int("CURATOR_LOCAL_GPUS", 1)
 # Where trained adapters (with checkpoints, model card, merged weights) go in the storage.
 CURATOR_ADAPTER_PREFIX = env_str("CURATOR_ADAPTER_PREFIX", "adapters")
 # Import memory bounds (decompressed bytes): a chunk of records, and a whole file.

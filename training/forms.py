@@ -8,6 +8,7 @@ from django.core.validators import RegexValidator
 from curation.models import Dataset, DatasetVersion, VersionStatus
 from training.local import TrainSettings
 from training.models import AUTO, HYPERPARAMETERS, FineTuneMethod
+from training.pricing import offered_models
 from training.providers import ProviderConfig, available_providers
 from training.providers.local import (
     LOCAL_HYPERPARAMETERS,
@@ -15,13 +16,28 @@ from training.providers.local import (
     clean_local_hyperparameters,
     local_defaults,
 )
-from training.services.launch import clean_hyperparameter
+from training.services.launch import (
+    DPO_KINDS,
+    HOSTED_EXTRA_KINDS,
+    clean_hosted_hyperparameters,
+    clean_hyperparameter,
+)
 
 SIMULATOR_NOTE = "Simulator — no real training"
+# The hosted LoRA fieldset's fields and the hyperparameter each sets (Together, Fireworks).
+HOSTED_FIELDS = {
+    "hosted_learning_rate": "learning_rate",
+    "hosted_lora_rank": "lora_rank",
+    "hosted_lora_alpha": "lora_alpha",
+    "hosted_max_seq_length": "max_seq_length",
+    "full_training": "full_training",
+    "dpo_beta": "dpo_beta",
+}
 
 
 def provider_label(config: ProviderConfig) -> str:
-    return f"{config.label} ({SIMULATOR_NOTE})" if config.is_simulator else config.label
+    label = config.display_label
+    return f"{label} ({SIMULATOR_NOTE})" if config.is_simulator else label
 
 
 class ProviderSelect(forms.Select):
@@ -141,6 +157,42 @@ class LaunchForm(forms.Form):
         help_text="The base model with the adapter folded in, beside the adapter (as large as the base model).",
     )
 
+    gpus = forms.IntegerField(
+        label="GPUs",
+        required=False,
+        min_value=1,
+        max_value=64,
+        help_text="Data-parallel processes on one GPU machine (torchrun).",
+    )
+
+    # Together / Fireworks settings: read only when one of those providers is chosen.
+    hosted_learning_rate = forms.FloatField(
+        label="Learning rate",
+        required=False,
+        min_value=1e-8,
+        max_value=1,
+        help_text="Empty: the provider's default.",
+    )
+    hosted_lora_rank = forms.IntegerField(
+        label="LoRA rank", required=False, min_value=1, max_value=64
+    )
+    hosted_lora_alpha = forms.IntegerField(
+        label="LoRA alpha", required=False, min_value=1, max_value=512
+    )
+    hosted_max_seq_length = forms.IntegerField(
+        label="Max sequence length", required=False, min_value=512, max_value=131072
+    )
+    full_training = forms.BooleanField(
+        label="Full fine-tune (not LoRA)", required=False, help_text="Together only."
+    )
+    dpo_beta = forms.FloatField(
+        label="DPO beta",
+        required=False,
+        min_value=0,
+        max_value=10,
+        help_text="Preference (DPO) runs only.",
+    )
+
     def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dataset = dataset
@@ -159,8 +211,11 @@ class LaunchForm(forms.Form):
             if value is not None:
                 field = self.fields[name]
                 field.initial = "true" if value is True and name == "bf16" else value
+        offered = {c.name: list(offered_models(c)) for c in self.configs}
         self.fields["base_model"].choices = [
-            (provider_label(c), [(m, m) for m in c.models]) for c in self.configs if c.models
+            (provider_label(c), [(m, m) for m in offered[c.name]])
+            for c in self.configs
+            if offered[c.name]
         ]
         if not self.is_bound:
             latest = versions.order_by("-number").first()
@@ -169,7 +224,7 @@ class LaunchForm(forms.Form):
             if self.configs:
                 first = self.configs[0]
                 self.initial.setdefault("provider", first.name)
-                models = list(first.models)
+                models = offered[first.name]
                 default = dataset.base_model if dataset.base_model in models else None
                 self.initial.setdefault("base_model", default or (models[0] if models else ""))
 
@@ -188,6 +243,22 @@ class LaunchForm(forms.Form):
             for name in LOCAL_HYPERPARAMETERS:
                 self._errors.pop(name, None)
                 cleaned.pop(name, None)
+        config = self.selected_config
+        kind = config.kind if config is not None else ""
+        if kind in HOSTED_EXTRA_KINDS:
+            try:
+                cleaned["hosted"] = clean_hosted_hyperparameters(
+                    {key: cleaned.get(field) for field, key in HOSTED_FIELDS.items()}
+                )
+            except ValueError as error:
+                self.add_error(None, str(error))
+        else:
+            for name in HOSTED_FIELDS:
+                self._errors.pop(name, None)
+        if cleaned.get("method") == FineTuneMethod.DPO and kind not in DPO_KINDS:
+            self.add_error(
+                "method", "Preference (DPO) training is offered by Together and Fireworks."
+            )
         return cleaned
 
     def _clean_local(self, cleaned: dict[str, Any]) -> None:
@@ -232,7 +303,19 @@ class LaunchForm(forms.Form):
 
     @property
     def main_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in self.fields if name not in LOCAL_HYPERPARAMETERS]
+        return [
+            self[name]
+            for name in self.fields
+            if name not in LOCAL_HYPERPARAMETERS and name not in HOSTED_FIELDS
+        ]
+
+    @property
+    def hosted_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in HOSTED_FIELDS]
+
+    @property
+    def has_hosted_settings(self) -> bool:
+        return any(config.kind in HOSTED_EXTRA_KINDS for config in self.configs)
 
     @property
     def local_fields(self) -> list[forms.BoundField]:
@@ -245,4 +328,5 @@ class LaunchForm(forms.Form):
             values.update(
                 {n: self.cleaned_data[n] for n in LOCAL_HYPERPARAMETERS if n in self.cleaned_data}
             )
+        values.update(self.cleaned_data.get("hosted") or {})
         return values

@@ -23,10 +23,10 @@ from django.utils import timezone
 
 from curation.models import ACTIVE_STATUSES, Dataset, DatasetVersion, Job, JobStatus
 from curation.models.jobs import JobQuerySet
+from training.pricing import cost_of_tokens
+from training.providers import ProviderNotConfigured, get_config
+from training.providers.base import METADATA_TAG as METADATA_TAG
 
-# The metadata key that tags a remote job with our row, so a create whose reply was lost
-# can be found again instead of being sent twice (DESIGN.md invariant 4).
-METADATA_TAG = "curator_job_uid"
 AUTO = "auto"
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
 # Remote statuses as the OpenAI fine-tuning API names them.
@@ -60,6 +60,7 @@ TIMELINE_LABELS = {
 
 class FineTuneMethod(models.TextChoices):
     SUPERVISED = "supervised", "Supervised"
+    DPO = "dpo", "Preference (DPO)"
 
 
 def usd(amount: Decimal | None) -> str:
@@ -272,6 +273,32 @@ class FineTuneJob(Job):
         return list(self.metrics.filter(step__in=steps).order_by("step"))
 
     @property
+    def finish_eta(self) -> datetime | None:
+        """When a running job should end: the provider's estimate while it is still ahead,
+        else the pace so far (steps done since training started) projected to the last
+        step. None when neither says anything useful, so the page never claims "now"
+        while steps remain."""
+        if not self.is_active:
+            return None
+        now = timezone.now()
+        if self.estimated_finish and self.estimated_finish > now + timedelta(seconds=30):
+            return self.estimated_finish
+        started = next(
+            (row["at"] for row in self.timeline_rows if row["status"] == "running" and row["at"]),
+            None,
+        )
+        if started is None or not self.total or not self.done or self.done >= self.total:
+            return None
+        elapsed = (now - started).total_seconds()
+        remaining = elapsed * (self.total - self.done) / self.done
+        return now + timedelta(seconds=max(remaining, 30))
+
+    @property
+    def adapter_files(self) -> list[dict[str, Any]]:
+        """The trained adapter's files in storage (local runs, Together downloads)."""
+        return list((self.artifacts or {}).get("files") or [])
+
+    @property
     def estimated_cost_text(self) -> str:
         return usd(self.estimated_cost)
 
@@ -283,15 +310,11 @@ class FineTuneJob(Job):
         """List-price cost of the tokens the provider reports as trained."""
         if self.trained_tokens is None:
             return None
-        from training.providers import ProviderNotConfigured, get_config
-
         try:
-            model = get_config(self.provider).model(self.base_model)
+            config = get_config(self.provider)
         except ProviderNotConfigured:
             return None
-        if model is None:
-            return None
-        return Decimal(str(model.estimate_cost(self.trained_tokens)))
+        return cost_of_tokens(config, self.base_model, self.trained_tokens)
 
     # -- writing -----------------------------------------------------------------------
     def _finish(self, status: str, **fields: Any) -> None:

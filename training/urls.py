@@ -13,5 +13,10 @@ urlpatterns = [
         name="finetune_cancel",
     ),
     path("d/<slug:slug>/training/<int:job_id>/retry/", views.finetune_retry, name="finetune_retry"),
+    path(
+        "d/<slug:slug>/training/<int:job_id>/adapter.zip",
+        views.finetune_adapter_zip,
+        name="finetune_adapter_zip",
+    ),
     path("webhooks/openai/", views.openai_webhook, name="openai_webhook"),
 ]

@@ -10,16 +10,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from curation.models import DatasetVersion, JobStatus, VersionStatus
 from curation.permissions import get_dataset_for_user
+from curation.views.tokens import download_view
 from training.forms import LaunchForm
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob
-from training.providers import available_providers
+from training.providers import ProviderConfig, available_providers
 from training.services import (
     LaunchCheck,
     LaunchError,
@@ -29,6 +30,12 @@ from training.services import (
     create_finetune_job,
     handle_openai_webhook,
     retry_finetune,
+)
+from training.services.downloads import (
+    adapter_entries,
+    adapter_zip_chunks,
+    record_adapter_download,
+    zip_name,
 )
 
 logger = logging.getLogger(__name__)
@@ -50,8 +57,9 @@ def get_finetune_for_user(request: HttpRequest, slug: str, job_id: int) -> FineT
     return job
 
 
-def _simulator_in_use() -> bool:
-    return any(config.is_simulator for config in available_providers())
+def _simulator_in_use() -> list[ProviderConfig]:
+    """The offered providers that go to the simulator (the page notes name them)."""
+    return [config for config in available_providers() if config.is_simulator]
 
 
 def _job_page(request: HttpRequest, jobs: QuerySet[FineTuneJob], template: str) -> tuple[Page, str]:
@@ -244,6 +252,26 @@ def finetune_retry(request: HttpRequest, slug: str, job_id: int) -> HttpResponse
             f"Only a failed job can be retried; this one is {job.get_status_display().lower()}.",
         )
     return redirect(job)
+
+
+@download_view
+@require_safe
+def finetune_adapter_zip(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    """The trained adapter (``?merged=1``: with merged weights) and its model card as one
+    zip; scripts fetch it with ``Authorization: Bearer <token>``."""
+    job = get_finetune_for_user(request, slug, job_id)
+    merged = request.GET.get("merged") == "1"
+    if not adapter_entries(job, merged=merged):
+        raise Http404("This job has no trained adapter in storage.")
+    if request.method == "GET":
+        token = getattr(getattr(request, "access_token", None), "prefix", None)
+        record_adapter_download(job=job, user=request.user, merged=merged, token=token)
+    response = StreamingHttpResponse(
+        adapter_zip_chunks(job, merged=merged), content_type="application/zip"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{zip_name(job, merged=merged)}"'
+    response["Cache-Control"] = "private, no-transform"
+    return response
 
 
 @csrf_exempt

@@ -424,12 +424,3 @@ class TrainingPrice(models.Model):
     def __str__(self) -> str:
         return f"{self.provider} {self.model}: ${self.price_per_million}/M tokens"
 
-    def estimate(self, *, examples: int, capped_tokens: int) -> dict[str, Any]:
-        """Epochs, billed tokens and cost for `examples` training examples whose token counts,
-        each capped at this model's limit, add up to `capped_tokens`."""
-        epochs = training_epochs(examples)
-        billed = epochs * capped_tokens
-        cost = (Decimal(billed) * self.price_per_million / Decimal(1_000_000)).quantize(
-            Decimal("0.01")
-        )
-        return {"epochs": epochs, "billed_tokens": billed, "cost": cost}

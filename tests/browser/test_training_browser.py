@@ -12,9 +12,8 @@ from django.urls import reverse
 
 from curation.models import JobStatus
 from tests.factories import built_version
-from tests.training.conftest import FakeClock
+from tests.training.conftest import DEFAULT_MODELS, FakeClock
 from training.models import FineTuneJob
-from training.providers.registry import DEFAULT_MODELS
 from training.services import drive_finetune
 from training.simulator import SimulatorServer
 

@@ -17,10 +17,9 @@ from django.urls import reverse
 
 from curation.models import AuditEvent, DatasetVersion, JobStatus
 from tests.factories import built_version
-from tests.training.conftest import FakeClock
+from tests.training.conftest import DEFAULT_MODELS, FakeClock
 from training.models import METADATA_TAG, FineTuneEvent, FineTuneJob, FineTuneMetric
 from training.providers import get_provider
-from training.providers.registry import DEFAULT_MODELS
 from training.services import (
     LaunchError,
     cancel_finetune,
@@ -272,9 +271,8 @@ def test_daily_limit_fails_at_once(
     assert sim.state.jobs == []
 
 
-def test_bad_key_fails_at_once(
+def test_bad_key_is_refused_at_launch_with_the_providers_message(
     simulator: SimulatorServer,
-    clock: FakeClock,
     version: DatasetVersion,
     settings: Any,
     monkeypatch: Any,
@@ -283,12 +281,12 @@ def test_bad_key_fails_at_once(
     settings.CURATOR_TRAINING_PROVIDERS = [
         simulator_provider(simulator, api_key_env="CURATOR_TEST_BAD_KEY")
     ]
-    job = drive(launch(version), clock)
-    assert job.status == JobStatus.FAILED
-    assert job.error_code == "invalid_api_key"
-    assert "Incorrect API key" in job.error
-    assert calls(simulator, "files.create") == 1
-    assert calls(simulator, "jobs.create") == 0
+    with pytest.raises(LaunchError) as raised:
+        launch(version)
+    assert "Incorrect API key" in str(raised.value)
+    assert simulator.base_url in str(raised.value)
+    assert calls(simulator, "files.create") == 0
+    assert not FineTuneJob.objects.exists()
 
 
 def test_unknown_model_at_the_provider_fails_clearly(
@@ -360,7 +358,9 @@ def test_cancel_before_the_remote_job_exists_sends_nothing(
     done, _ = cancel_finetune(job=job, user=admin_user)
     assert done
     assert run_finetune_job(job_id=job.pk, schedule=lambda *_: None) is None
-    assert sim.state.request_log == []
+    assert [
+        e for e in sim.state.request_log if e[0] != "jobs.list"
+    ] == []  # only the launch check\'s ping
 
 
 def test_cancel_while_uploading_stops_before_create(
@@ -406,7 +406,9 @@ def test_checks_explain_what_fails(sim: SimulatorServer, dataset: Any) -> None:
     with pytest.raises(LaunchError):
         launch(small)
     assert not FineTuneJob.objects.exists()
-    assert sim.state.request_log == []
+    assert [
+        e for e in sim.state.request_log if e[0] != "jobs.list"
+    ] == []  # only the launch check\'s ping
 
 
 def test_a_tampered_file_is_refused_at_launch_and_by_the_worker(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from curation.models import AuditEvent, JobStatus, Role
 from tests.factories import (
@@ -16,8 +18,8 @@ from tests.factories import (
     built_version,
 )
 from tests.helpers import ALL, as_user, assert_admin_actions
+from tests.training.conftest import DEFAULT_MODELS
 from training.models import FineTuneJob
-from training.providers.registry import DEFAULT_MODELS
 
 pytestmark = pytest.mark.django_db
 
@@ -25,14 +27,14 @@ MODEL = "gpt-4.1-mini-2025-04-14"
 
 
 @pytest.fixture(autouse=True)
-def simulator_settings(settings: Any) -> None:
-    # No request reaches it in these tests: pages only read the registry.
+def simulator_settings(settings: Any, simulator: Any) -> None:
+    # The launch check reaches the provider, so a simulator answers on a free port.
     settings.CURATOR_TRAINING_PROVIDERS = [
         {
             "name": "simulator",
             "kind": "simulator",
             "label": "OpenAI simulator",
-            "base_url": "http://127.0.0.1:9/v1",
+            "base_url": simulator.base_url,
             "models": DEFAULT_MODELS,
         }
     ]
@@ -184,7 +186,7 @@ def test_launch_page_shows_checks_estimate_and_the_simulator(dataset: Any, admin
     html = response.content.decode()
     assert response.status_code == 200
     assert "OpenAI simulator (Simulator — no real training)" in html
-    assert "No <code>OPENAI_API_KEY</code> is configured" in html
+    assert "have no API key" in html
     assert "Estimated cost" in html and "360" in html  # 12 examples x 30 tokens per epoch
     assert "At least 10 examples" in html
 
@@ -331,3 +333,39 @@ def test_dataset_nav_links_training_for_admins_only(
 def test_list_page_for_a_dataset_without_versions(admin_user: Any, dataset: Any) -> None:
     html = web(admin_user).get(reverse("finetune_list", args=[dataset.slug])).content.decode()
     assert "build one first" in html
+
+
+def test_a_running_job_never_says_it_finishes_now_or_that_it_ran(
+    dataset: Any, admin_user: Any
+) -> None:
+    job = FineTuneJobFactory(
+        dataset=dataset,
+        status=JobStatus.RUNNING,
+        remote_status="running",
+        estimated_finish=timezone.now() - timedelta(seconds=5),
+        done=5,
+        total=10,
+        timeline=[{"status": "running", "at": (timezone.now() - timedelta(minutes=5)).isoformat()}],
+    )
+
+    html = web(admin_user).get(job.get_absolute_url()).content.decode()
+
+    assert "finish now" not in html
+    assert "expected to finish in about 5" in html  # 5 minutes for 5 steps, 5 to go
+    assert "This job runs on the bundled simulator" in html
+    assert "This job ran" not in html
+
+
+def test_a_finished_job_says_it_ran_and_where_its_model_is_served(
+    dataset: Any, admin_user: Any
+) -> None:
+    job = FineTuneJobFactory(
+        dataset=dataset,
+        status=JobStatus.SUCCEEDED,
+        artifacts={"deployment": "Fireworks model accounts/a/models/m: call it at X"},
+    )
+
+    html = web(admin_user).get(job.get_absolute_url()).content.decode()
+
+    assert "This job ran on the bundled simulator" in html
+    assert "Fireworks model accounts/a/models/m" in html

@@ -206,14 +206,15 @@ def test_a_local_job_trains_and_ends_like_a_hosted_one(
 
 
 @pytest.mark.django_db
-def test_cancel_stops_at_the_next_step(
+def test_cancel_stops_the_training_processes_early(
     local_settings: Any,
     dataset: Any,
     gpu_worker: Any,
     base_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    job = launch(dataset, base_dir)
+    # Long enough that the cancel (passed to the process group as a stop file) lands mid-run.
+    job = launch(dataset, base_dir, max_steps=400, eval_every=0, save_every=0)
     chain = hand_off(job)
     on_step = JobCallbacks.on_step
 
@@ -227,7 +228,7 @@ def test_cancel_stops_at_the_next_step(
     assert run_local_training_job(job_id=job.pk, chain=chain) == "cancelled"
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
-    assert job.metrics.filter(train_loss__isnull=False).count() == 3
+    assert 3 <= job.metrics.filter(train_loss__isnull=False).count() < 400
     assert job.fine_tuned_model == "" and job.artifacts == {} and job.samples == []
     assert job.events.filter(message__startswith="Stopping: the job was cancelled").exists()
 

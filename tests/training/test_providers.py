@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from tests.training.conftest import TEST_KEY, FakeClock, chat_example, wait_until
+from tests.training.conftest import DEFAULT_MODELS, TEST_KEY, FakeClock, chat_example, wait_until
 from training.providers import (
     PermanentProviderError,
     Provider,
@@ -28,7 +28,7 @@ from training.providers.openai_provider import (
     decode_result_file,
     parse_result_csv,
 )
-from training.providers.registry import DEFAULT_MODELS, SIMULATOR_API_KEY
+from training.providers.registry import SIMULATOR_API_KEY
 from training.simulator import SimulatorServer
 
 MODEL = "gpt-4.1-mini-2025-04-14"
@@ -379,13 +379,15 @@ def test_openai_kind_reads_its_key_from_the_named_variable(
     assert isinstance(provider, OpenAIProvider)
     assert provider.client.api_key == "sk-from-env"
     assert provider.is_simulator is False
-    assert config.model(MODEL).estimate_cost(2_000_000) == 10.0
+    assert config.model(MODEL).token_limit == 65536
     assert config.model("gpt-unknown") is None
 
 
 def test_openai_kind_without_its_key_is_not_available(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CURATOR_TEST_OPENAI_KEY", raising=False)
-    with override_settings(CURATOR_TRAINING_PROVIDERS=[OPENAI_ENTRY, SIM_ENTRY]):
+    with override_settings(
+        CURATOR_TRAINING_PROVIDERS=[OPENAI_ENTRY, SIM_ENTRY], CURATOR_SIMULATE_WITHOUT_KEYS=False
+    ):
         offered = [c.name for c in available_providers()]
         listed = [c.name for c in available_providers(include_unusable=True)]
         with pytest.raises(ProviderNotConfigured, match="CURATOR_TEST_OPENAI_KEY"):
@@ -423,18 +425,22 @@ def test_malformed_settings_are_improperly_configured(entries: Any, message: str
         available_providers()
 
 
-def test_default_list_is_openai_when_a_key_is_set(
+def test_default_list_simulates_each_hosted_provider_whose_key_is_unset(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if hasattr(settings, "CURATOR_TRAINING_PROVIDERS"):
         del settings.CURATOR_TRAINING_PROVIDERS
+    settings.CURATOR_SIMULATOR_URL = "http://127.0.0.1:9611/v1"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-real")
-    assert [(c.name, c.kind) for c in available_providers()] == [("openai", "openai")]
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
+    monkeypatch.delenv("FIREWORKS_API_KEY", raising=False)
 
-    monkeypatch.delenv("OPENAI_API_KEY")
-    [config] = available_providers()
-    assert (config.name, config.is_simulator) == ("simulator", True)
-    assert set(config.models) == set(DEFAULT_MODELS)
+    configs = {c.name: c for c in available_providers()}
+
+    assert set(configs) == {"openai", "together", "fireworks"}
+    assert not configs["openai"].is_simulator
+    assert configs["together"].url == "http://127.0.0.1:9611/together"
+    assert configs["fireworks"].display_label == "Fireworks AI (simulated)"
 
 
 class FakeLocalProvider(Provider):

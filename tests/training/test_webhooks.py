@@ -11,9 +11,8 @@ from django.urls import reverse
 
 from curation.models import JobStatus
 from tests.factories import FineTuneJobFactory, built_version
-from tests.training.conftest import FakeClock, wait_until
+from tests.training.conftest import DEFAULT_MODELS, FakeClock, wait_until
 from training.models import FineTuneJob
-from training.providers.registry import DEFAULT_MODELS
 from training.services import create_finetune_job, run_finetune_job
 from training.simulator import SimulatorServer, generate_secret
 from training.simulator.webhooks import signed_headers

@@ -17,6 +17,11 @@ from typing import Any, Literal, Protocol, Self, runtime_checkable
 EXTRA_MODULES = ("torch", "transformers", "peft")
 
 
+# What a checkpoint holds besides the adapter (optimizer, schedule, data position), so a
+# retried run resumes where it stopped.
+TRAINER_STATE = "trainer_state.pt"
+
+
 def is_available() -> bool:
     """Whether the ``local-training`` extra is installed, without importing it."""
     return all(importlib.util.find_spec(name) is not None for name in EXTRA_MODULES)
@@ -175,6 +180,7 @@ class TrainResult:
 
 
 __all__ = [
+    "TRAINER_STATE",
     "LoraSettings",
     "NullCallbacks",
     "TrainResult",

@@ -31,11 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+import torch.distributed as dist
+from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
+from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from training.local import (
+    TRAINER_STATE,
     LoraSettings,
     NullCallbacks,
     TrainingCallbacks,
@@ -346,6 +349,19 @@ class LoopResult:
     history: dict[str, list[list[float]]] = field(default_factory=dict)
 
 
+def world() -> tuple[int, int]:
+    """(rank, world size) of this process in a torchrun group, (0, 1) alone."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _all_sum(tensor: torch.Tensor) -> torch.Tensor:
+    if world()[1] > 1:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
 def _windows(
     rows: list[PackedRow], *, batch_size: int, grad_accum: int, seed: int
 ) -> Iterator[list[list[PackedRow]]]:
@@ -382,13 +398,27 @@ def train_on_examples(
     pad_token_id: int,
     checkpoint_dir: Path | None = None,
     extra_checkpoint_files: Callable[[Path], object] | None = None,
+    resume_from: Path | None = None,
 ) -> LoopResult:
     """The training loop proper, on tokenized examples and a LoRA-wrapped model.
 
     ``extra_checkpoint_files`` is called with each checkpoint directory (the engine saves
-    the tokenizer there) so a checkpoint is usable on its own.
+    the tokenizer there) so a checkpoint is usable on its own. Each checkpoint also holds
+    the optimizer, the schedule and the data position (``trainer_state.pt``):
+    ``resume_from`` one continues at the step after it, on the same batches a run that
+    never stopped would have seen.
+
+    In a torchrun group each process takes its share of every step's micro-batches and
+    the gradients are summed across processes before the optimizer steps, so N processes
+    train like one with N times the batch; only rank 0 reports and writes checkpoints.
     """
     started = time.monotonic()
+    rank, size = world()
+    if rank != 0:
+        # One voice per group: rank 0 reports; its stop decision reaches every rank below.
+        report: TrainingCallbacks = NullCallbacks()
+    else:
+        report = callbacks
     device = next(model.parameters()).device
     use_bf16 = next(p for p in model.parameters() if not p.requires_grad).dtype == torch.bfloat16
     precision = "bf16" if use_bf16 else "fp32"
@@ -407,7 +437,7 @@ def train_on_examples(
     fixed_length = row_length if train.compile else None
 
     micro_per_epoch = math.ceil(len(rows) / train.batch_size)
-    steps_per_epoch = math.ceil(micro_per_epoch / train.grad_accum)
+    steps_per_epoch = math.ceil(micro_per_epoch / (train.grad_accum * size))
     total_steps = train.max_steps or steps_per_epoch * train.epochs
 
     def collate(batch_rows: Sequence[PackedRow]) -> _Batch:
@@ -418,11 +448,12 @@ def train_on_examples(
     loss_path = _LossPath(model, compile_decoder=train.compile and device.type == "cuda")
     model.train()
     fused = loss_path.check_fused(collate(rows[:1]), autocast)
-    callbacks.on_event(
+    report.on_event(
         "info",
         f"{len(train_examples)} examples in {len(rows)} rows of up to {row_length} tokens; "
-        f"{total_steps} steps on {device.type} ({precision}); "
-        f"loss through {'the chunked head' if fused else 'the model head'}",
+        f"{total_steps} steps on {device.type} ({precision})"
+        + (f" x {size} processes" if size > 1 else "")
+        + f"; loss through {'the chunked head' if fused else 'the model head'}",
     )
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -439,59 +470,114 @@ def train_on_examples(
     history: dict[str, list[list[float]]] = {"train": [], "valid": []}
     checkpoints: list[Path] = []
 
+    def stop_requested() -> bool:
+        # Rank 0 asks (the database, a stop file); every rank learns its answer.
+        flag = torch.tensor(float(report.should_stop()) if rank == 0 else 0.0, device=device)
+        return bool(_all_sum(flag).item())
+
     def evaluate(step: int) -> float | None:
         if not valid_rows:
             return None
         model.eval()
         total = torch.zeros((), dtype=torch.float32, device=device)
-        count = 0
+        count = torch.zeros((), dtype=torch.float32, device=device)
+        shard = valid_rows[rank::size]
         with torch.no_grad(), autocast:
-            for start in range(0, len(valid_rows), train.batch_size):
-                if callbacks.should_stop():
-                    model.train()
-                    return None
-                batch = collate(valid_rows[start : start + train.batch_size])
-                total += loss_path.loss_sum(batch)
+            for start in range(0, len(shard), train.batch_size):
+                batch = collate(shard[start : start + train.batch_size])
+                total += loss_path.loss_sum(batch).float()
                 count += batch.trained
         model.train()
-        value = total.item() / count
+        _all_sum(total)
+        _all_sum(count)
+        value = total.item() / max(count.item(), 1.0)
         history["valid"].append([step, value])
-        callbacks.on_eval(step, value)
+        report.on_eval(step, value)
         return value
 
     def checkpoint(step: int) -> None:
-        if checkpoint_dir is None:
+        if checkpoint_dir is None or rank != 0:
             return
         path = checkpoint_dir / f"step-{step:06d}"
         model.save_pretrained(path)
         if extra_checkpoint_files is not None:
             extra_checkpoint_files(path)
+        torch.save(
+            {
+                "step": step,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "tokens_seen": tokens_seen,
+                "trained_tokens": trained_tokens,
+                "history": history,
+                "world_size": size,
+                "seed": train.seed,
+            },
+            path / TRAINER_STATE,
+        )
         checkpoints.append(path)
-        callbacks.on_checkpoint(step, path)
+        report.on_checkpoint(step, path)
 
-    valid_loss = evaluate(0)
     train_loss: float | None = None
     tokens_seen = trained_tokens = 0
     status = "completed"
     step = 0
     windows = _windows(
-        rows, batch_size=train.batch_size, grad_accum=train.grad_accum, seed=train.seed
+        rows,
+        batch_size=train.batch_size,
+        grad_accum=train.grad_accum * size,
+        seed=train.seed,
     )
+    if resume_from is not None:
+        state = torch.load(resume_from / TRAINER_STATE, map_location=device, weights_only=False)
+        set_peft_model_state_dict(
+            model, load_file(str(resume_from / "adapter_model.safetensors"), device=str(device))
+        )
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        tokens_seen = int(state["tokens_seen"])
+        trained_tokens = int(state["trained_tokens"])
+        history = state["history"]
+        # The data position: the same shuffles, so skipping the steps done lands on the
+        # batch the stopped run would have trained next.
+        for _ in range(step):
+            next(windows)
+        if state.get("world_size", 1) != size:
+            report.on_event(
+                "warning",
+                f"Resumed on {size} processes after {state.get('world_size')}: later batches "
+                "differ from an uninterrupted run",
+            )
+        report.on_event("info", f"Resumed from the checkpoint at step {step} of {total_steps}")
+        valid_loss = history["valid"][-1][1] if history.get("valid") else None
+    else:
+        valid_loss = evaluate(0)
     try:
         while step < total_steps:
-            if callbacks.should_stop():
+            if stop_requested():
                 status = "cancelled"
                 break
             window = next(windows)
-            batches = [collate(micro) for micro in window]
-            # One token-level mean over the whole step, however rows split into micro-batches.
-            denominator = sum(batch.trained for batch in batches)
+            batches = [collate(micro) for micro in window[rank::size]]
+            # One token-level mean over the whole step (all processes), however rows split
+            # into micro-batches.
+            denominator_t = torch.tensor(
+                float(sum(batch.trained for batch in batches)), device=device
+            )
+            denominator = int(_all_sum(denominator_t).item())
             step_loss = torch.zeros((), dtype=torch.float32, device=device)
             for batch in batches:
                 with autocast:
                     loss = loss_path.loss_sum(batch) / denominator
                 loss.backward()
-                step_loss += loss.detach()
+                step_loss += loss.detach().float()
+            if size > 1:
+                for param in params:
+                    if param.grad is None:
+                        param.grad = torch.zeros_like(param)
+                    dist.all_reduce(param.grad, op=dist.ReduceOp.SUM)
+                _all_sum(step_loss)
             if train.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(params, train.max_grad_norm)
             learning_rate = scheduler.get_last_lr()[0]
@@ -499,7 +585,8 @@ def train_on_examples(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            tokens_seen += sum(batch.tokens for batch in batches)
+            tokens = torch.tensor(float(sum(batch.tokens for batch in batches)), device=device)
+            tokens_seen += int(_all_sum(tokens).item())
             trained_tokens += denominator
             train_loss = step_loss.item()
             if not math.isfinite(train_loss):
@@ -507,7 +594,7 @@ def train_on_examples(
                     f"the loss became {train_loss} at step {step}; lower the learning rate"
                 )
             history["train"].append([step, train_loss])
-            callbacks.on_step(step, total_steps, train_loss, learning_rate, tokens_seen)
+            report.on_step(step, total_steps, train_loss, learning_rate, tokens_seen)
             if step < total_steps:
                 if train.eval_every and step % train.eval_every == 0:
                     valid_loss = evaluate(step)
@@ -588,8 +675,12 @@ def train_lora(
     dataset_info: dict[str, Any] | None = None,
     merge: bool = False,
     device: str | None = None,
+    resume_from: str | Path | None = None,
 ) -> TrainResult:
     """Train a LoRA adapter on a snapshot's files and save it with its model card.
+
+    ``resume_from`` is a checkpoint folder of an earlier run of the same job: training
+    continues after its step. In a torchrun group only rank 0 writes the adapter.
 
     ``dataset_info`` is recorded verbatim in the card and summary; the card shows
     ``dataset``, ``version`` and a ``sha256`` mapping of file name to digest when present,
@@ -646,6 +737,7 @@ def train_lora(
             target=target,
             use_bf16=use_bf16,
             started=started,
+            resume_from=Path(resume_from) if resume_from else None,
         )
     finally:
         # The model went with _train_and_save's frame; give its memory back to the device
@@ -672,6 +764,7 @@ def _train_and_save(
     target: torch.device,
     use_bf16: bool,
     started: float,
+    resume_from: Path | None = None,
 ) -> TrainResult:
     model = load_base_model(
         base_model,
@@ -694,6 +787,7 @@ def _train_and_save(
         pad_token_id=pad_id,
         checkpoint_dir=output / "checkpoints",
         extra_checkpoint_files=tokenizer.save_pretrained,
+        resume_from=resume_from,
     )
     result = TrainResult(
         status="cancelled" if loop.status == "cancelled" else "completed",
@@ -712,6 +806,10 @@ def _train_and_save(
     )
     if loop.status == "cancelled":
         callbacks.on_event("warning", f"Cancelled after step {loop.steps} of {loop.total_steps}")
+        result.seconds = time.monotonic() - started
+        return result
+    if world()[0] != 0:
+        # The other ranks trained the same weights; rank 0 alone writes them.
         result.seconds = time.monotonic() - started
         return result
 

@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+# The metadata key that tags a remote job with our row, so a create whose reply was lost
+# can be found again instead of being sent twice (DESIGN.md invariant 4). Providers without
+# metadata carry its value in a suffix or a job id of their choosing.
+METADATA_TAG = "curator_job_uid"
 
 
 class ProviderError(Exception):
@@ -104,6 +108,8 @@ class RemoteJob:
     metadata: dict[str, str] = field(default_factory=dict)
     result_files: tuple[str, ...] = ()
     error: RemoteJobError | None = None
+    # Where the trained model can be called, for providers that say (Fireworks).
+    deployment: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -168,9 +174,12 @@ class Provider(ABC):
         suffix: str | None = None,
         seed: int | None = None,
         metadata: dict[str, str] | None = None,
+        method: str = "supervised",
     ) -> RemoteJob:
-        """Start a supervised fine-tune. Put an idempotency tag in ``metadata`` so a
-        create whose reply was lost can be found with find_job_by_metadata."""
+        """Start a fine-tune (``method`` "supervised" or "dpo"). Put an idempotency tag in
+        ``metadata`` so a create whose reply was lost can be found with
+        find_job_by_metadata (providers without metadata carry the tag in the suffix or
+        the job id they choose)."""
 
     @abstractmethod
     def find_job_by_metadata(self, key: str, value: str) -> RemoteJob | None:
@@ -193,3 +202,14 @@ class Provider(ABC):
     @abstractmethod
     def result_metrics(self, job: RemoteJob) -> list[dict[str, Any]]:
         """Per-step metrics of a finished job (``step``, ``train_loss``, …), by step."""
+
+    def ping(self) -> None:
+        """Reach the provider with a cheap authenticated call; raises ProviderError (whose
+        message names the URL) if it cannot be reached or refuses the key. Providers
+        with nothing remote to reach (local training) have nothing to check here."""
+        return None
+
+    def download_adapter(self, job: RemoteJob, folder: Path) -> Path | None:
+        """Download the trained adapter into ``folder``; the archive's path, or None where
+        the provider does not hand adapters out."""
+        return None

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 from training.local import LoraSettings, TrainSettings, is_available
 from training.providers.base import (
     PermanentProviderError,
@@ -62,11 +64,12 @@ LOCAL_HYPERPARAMETERS: dict[str, str] = {
     "save_every": "Checkpoint every (steps)",
     "max_steps": "Max steps",
     "merge_weights": "Merged weights",
+    "gpus": "GPUs",
 }
 _TRAIN_KEYS = ("learning_rate", "grad_accum", "max_seq_length", "packing", "bf16")
 _TRAIN_KEYS += ("eval_every", "save_every", "max_steps")
 _INTEGERS = ("grad_accum", "max_seq_length", "lora_rank", "lora_alpha", "eval_every")
-_INTEGERS += ("save_every", "max_steps")
+_INTEGERS += ("save_every", "max_steps", "gpus")
 _TRUE = {"true", "on", "1", "yes"}
 _FALSE = {"false", "off", "0", "no", ""}
 
@@ -104,9 +107,13 @@ def settings_record(
 
 
 def local_defaults() -> dict[str, Any]:
-    """Every local hyperparameter at the engine's default, as stored on a job."""
+    """Every local hyperparameter at the engine's default, as stored on a job; the GPUs
+    one job uses (torchrun processes) default to ``CURATOR_LOCAL_GPUS``."""
     lora, train = LoraSettings(), TrainSettings()
-    return settings_record(lora, train, bf16=train.bf16, merge=False)
+    return {
+        **settings_record(lora, train, bf16=train.bf16, merge=False),
+        "gpus": int(getattr(settings, "CURATOR_LOCAL_GPUS", 1)),
+    }
 
 
 def _boolean(name: str, raw: Any) -> bool:
@@ -164,6 +171,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "eval_every": (0, None),
     "save_every": (0, None),
     "max_steps": (1, None),
+    "gpus": (1, 64),
 }
 
 

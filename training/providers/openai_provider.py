@@ -33,6 +33,8 @@ from training.providers.base import (
 
 T = TypeVar("T")
 
+OPENAI_HYPERPARAMETERS = frozenset({"n_epochs", "batch_size", "learning_rate_multiplier"})
+
 # 429s that mean "not today" rather than "slow down": retrying within minutes is useless.
 PERMANENT_RATE_LIMIT_CODES = frozenset(
     {
@@ -67,26 +69,49 @@ def _retry_after(response: Any) -> float | None:
     return None
 
 
-def _status_message(exc: openai.APIStatusError) -> str:
+def _status_message(exc: Any) -> str:
     body = exc.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
-        return body["message"]
-    return exc.message
+    if isinstance(body, dict):
+        # OpenAI and Together put the reason in {"error": {"message"}} (the SDKs unwrap
+        # it), Fireworks in a google.rpc.Status {"code", "message"}.
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        if isinstance(inner.get("message"), str) and inner["message"]:
+            return inner["message"]
+    return str(exc.message)
 
 
-def translate_error(exc: openai.OpenAIError, *, label: str) -> ProviderError:
-    """Map an SDK exception onto the transient/permanent split the jobs retry on."""
-    if isinstance(exc, openai.APITimeoutError):
-        return TransientProviderError(f"{label}: the request timed out", code="timeout")
-    if isinstance(exc, openai.APIConnectionError):
+def _where(exc: Any, fallback: str | None) -> str:
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None) if request is not None else None
+    if url is not None:
+        return f"{url.scheme}://{url.host}{':' + str(url.port) if url.port else ''}{url.path}"
+    return fallback or "the provider"
+
+
+def translate_error(
+    exc: Exception, *, label: str, url: str | None = None, sdk: Any = openai
+) -> ProviderError:
+    """Map an SDK exception onto the transient/permanent split the jobs retry on.
+
+    ``sdk`` is the module whose exception classes to recognise: the openai, together and
+    fireworks SDKs are generated alike and raise the same family of errors. Connection
+    errors name the URL that could not be reached.
+    """
+    if isinstance(exc, sdk.APITimeoutError):
+        return TransientProviderError(
+            f"{label}: the request to {_where(exc, url)} timed out", code="timeout"
+        )
+    if isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
         detail = f" ({cause})" if cause else ""
         return TransientProviderError(
-            f"{label}: connection failed{detail}", code="connection_error"
+            f"{label}: connection to {_where(exc, url)} failed{detail}", code="connection_error"
         )
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code
-        code = exc.code
+        code = getattr(exc, "code", None)
+        code = code if isinstance(code, str) else None
+        param = getattr(exc, "param", None)
         message = _status_message(exc)
         text = f"{label}: {message} (HTTP {status}{', ' + code if code else ''})"
         if status == 429:
@@ -95,13 +120,13 @@ def translate_error(exc: openai.OpenAIError, *, label: str) -> ProviderError:
                 word in lowered for word in _PERMANENT_RATE_LIMIT_WORDS
             ):
                 return PermanentProviderError(
-                    text, code=code or "quota_exceeded", status_code=status, param=exc.param
+                    text, code=code or "quota_exceeded", status_code=status, param=param
                 )
             return TransientProviderError(
                 text,
                 code=code or "rate_limited",
                 status_code=status,
-                param=exc.param,
+                param=param,
                 retry_after=_retry_after(exc.response),
             )
         if status >= 500 or status in _TRANSIENT_STATUSES:
@@ -109,7 +134,7 @@ def translate_error(exc: openai.OpenAIError, *, label: str) -> ProviderError:
                 text,
                 code=code or "server_error",
                 status_code=status,
-                param=exc.param,
+                param=param,
                 retry_after=_retry_after(exc.response),
             )
         fallback = {401: "invalid_api_key", 403: "permission_denied", 404: "not_found"}
@@ -117,7 +142,7 @@ def translate_error(exc: openai.OpenAIError, *, label: str) -> ProviderError:
             text,
             code=code or fallback.get(status, f"http_{status}"),
             status_code=status,
-            param=exc.param,
+            param=param,
         )
     return PermanentProviderError(f"{label}: {exc}", code="client_error")
 
@@ -256,6 +281,7 @@ class OpenAIProvider(Provider):
         upload_timeout: float = 600.0,
         client: openai.OpenAI | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        azure: bool = False,
     ) -> None:
         if not api_key and client is None:
             raise PermanentProviderError(f"{label}: no API key configured", code="missing_api_key")
@@ -264,8 +290,16 @@ class OpenAIProvider(Provider):
         self.is_simulator = is_simulator
         self.upload_timeout = upload_timeout
         self._sleep = sleep
+        self.base_url = base_url or "https://api.openai.com/v1"
+        # Azure OpenAI's v1 API is OpenAI's API at https://RESOURCE.openai.azure.com/openai/v1
+        # with the key in an api-key header; the bearer header is then left empty.
+        headers = {"api-key": api_key} if azure else None
         self.client = client or openai.OpenAI(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout,
+            default_headers=headers,
         )
 
     @contextmanager
@@ -273,11 +307,15 @@ class OpenAIProvider(Provider):
         try:
             yield
         except openai.OpenAIError as exc:
-            raise translate_error(exc, label=self.label) from exc
+            raise translate_error(exc, label=self.label, url=self.base_url) from exc
 
     def _call(self, fn: Callable[[], T]) -> T:
         with self._translated():
             return fn()
+
+    def ping(self) -> None:
+        with self._translated():
+            self.client.fine_tuning.jobs.list(limit=1)
 
     def upload_file(self, path: str | Path, *, purpose: str = "fine-tune") -> RemoteFile:
         path = Path(path)
@@ -320,15 +358,20 @@ class OpenAIProvider(Provider):
         suffix: str | None = None,
         seed: int | None = None,
         metadata: dict[str, str] | None = None,
+        method: str = "supervised",
     ) -> RemoteJob:
+        if method != "supervised":
+            raise PermanentProviderError(
+                f"{self.label}: only supervised fine-tuning is offered here",
+                code="unsupported_method",
+            )
         kwargs: dict[str, Any] = {"model": model, "training_file": training_file}
         if validation_file:
             kwargs["validation_file"] = validation_file
-        if hyperparameters:
-            kwargs["method"] = {
-                "type": "supervised",
-                "supervised": {"hyperparameters": dict(hyperparameters)},
-            }
+        # The LoRA settings other providers take mean nothing to OpenAI's API.
+        chosen = {k: v for k, v in (hyperparameters or {}).items() if k in OPENAI_HYPERPARAMETERS}
+        if chosen:
+            kwargs["method"] = {"type": "supervised", "supervised": {"hyperparameters": chosen}}
         if suffix:
             kwargs["suffix"] = suffix
         if seed is not None:

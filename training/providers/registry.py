@@ -6,10 +6,17 @@
      "base_url": None, "api_key_env": "OPENAI_API_KEY",
      "models": {"gpt-4.1-mini-2025-04-14": {"token_limit": 65536, "price_per_million": 5.0}}}
 
-``kind`` is "openai" (any OpenAI-compatible URL), "simulator" (the bundled simulator at
+``kind`` is "openai" (OpenAI, Azure OpenAI with ``"azure": True``, or any compatible URL),
+"together", "fireworks", "simulator" (the bundled simulator's OpenAI shape at
 ``CURATOR_SIMULATOR_URL``) or "local" (LoRA on our own GPU; its class is named by the
 optional ``backend`` dotted path). Keys are never stored in settings, only the name of the
 environment variable that holds one.
+
+A hosted provider whose key is not set goes to the simulator instead (its own API shape
+under ``CURATOR_SIMULATOR_URL``), labelled "(simulated)", unless
+``CURATOR_SIMULATE_WITHOUT_KEYS`` is off; so a fresh install and the tests exercise every
+provider offline. Prices and per-example token limits are not here: they are the price
+table's (``training.pricing``).
 """
 
 from __future__ import annotations
@@ -24,23 +31,26 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from training.providers.base import PermanentProviderError, Provider
+from training.simulator.shapes import PREFIXES
 
-KINDS = frozenset({"openai", "simulator", "local"})
+KINDS = frozenset({"openai", "simulator", "local", "together", "fireworks"})
+# Hosted kinds; each speaks its own API, which the simulator serves under SIMULATOR_PATHS.
+HOSTED_KINDS = frozenset({"openai", "together", "fireworks"})
+SIMULATOR_PATHS = {"openai": "/v1", **PREFIXES}
+KIND_LABELS = {"openai": "OpenAI", "together": "Together AI", "fireworks": "Fireworks AI"}
 DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8765/v1"
+# The simulator's Fireworks account when no real one is configured.
+SIMULATOR_ACCOUNT = "curator-sim"
 # The simulator accepts any key but one starting with "sk-bad"; a fixed one keeps
 # the simulator usable with no secrets configured at all.
 SIMULATOR_API_KEY = "sk-curator-simulator"
 DEFAULT_BACKENDS = {"local": "training.providers.local.LocalProvider"}
-# By path, like the other backends: the openai SDK takes seconds to import, and pages and
-# commands that only read the configuration (the URL config, system checks) never need it.
-OPENAI_BACKEND = "training.providers.openai_provider.OpenAIProvider"
-
-# Training prices in USD per million trained tokens, and the per-example token limit.
-DEFAULT_MODELS: dict[str, dict[str, float | int]] = {
-    "gpt-4.1-2025-04-14": {"token_limit": 65536, "price_per_million": 25.0},
-    "gpt-4.1-mini-2025-04-14": {"token_limit": 65536, "price_per_million": 5.0},
-    "gpt-4.1-nano-2025-04-14": {"token_limit": 65536, "price_per_million": 1.5},
-    "gpt-4o-mini-2024-07-18": {"token_limit": 65536, "price_per_million": 3.0},
+# By path, like the other backends: the providers' SDKs take seconds to import, and pages and
+# commands that only read the configuration (the URL config, system checks) never need them.
+HOSTED_BACKENDS = {
+    "openai": "training.providers.openai_provider.OpenAIProvider",
+    "together": "training.providers.together_provider.TogetherProvider",
+    "fireworks": "training.providers.fireworks_provider.FireworksProvider",
 }
 
 
@@ -53,13 +63,10 @@ class ProviderNotConfigured(PermanentProviderError):
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """A base model a provider offers; its price lives in the price table."""
+
     name: str
     token_limit: int
-    price_per_million: float
-
-    def estimate_cost(self, tokens: int) -> float:
-        """USD for training on ``tokens`` tokens (epochs already multiplied in)."""
-        return round(tokens * self.price_per_million / 1_000_000, 4)
 
 
 @dataclass(frozen=True)
@@ -74,47 +81,94 @@ class ProviderConfig:
     backend: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def is_simulator(self) -> bool:
-        return self.kind == "simulator"
-
-    def api_key(self) -> str | None:
+    def _own_key(self) -> str | None:
         if self.api_key_env:
             value = os.environ.get(self.api_key_env, "").strip()
             if value:
                 return value
+        return None
+
+    @property
+    def simulated(self) -> bool:
+        """A hosted provider without its key, sent to the simulator instead."""
+        return (
+            self.kind in HOSTED_KINDS
+            and self._own_key() is None
+            and not (self.kind == "openai" and self.base_url)
+            and bool(getattr(settings, "CURATOR_SIMULATE_WITHOUT_KEYS", True))
+        )
+
+    @property
+    def is_simulator(self) -> bool:
+        return self.kind == "simulator" or self.simulated
+
+    @property
+    def shape(self) -> str:
+        """The API it speaks: "openai", "together", "fireworks" (or "local")."""
+        return "openai" if self.kind == "simulator" else self.kind
+
+    @property
+    def display_label(self) -> str:
+        return f"{self.label} (simulated)" if self.simulated else self.label
+
+    @property
+    def url(self) -> str | None:
+        """Where its API is reached now (the simulator's, when simulated)."""
+        if self.simulated:
+            return simulator_url(self.shape)
+        return self.base_url
+
+    def api_key(self) -> str | None:
+        own = self._own_key()
+        if own is not None:
+            return own
         if self.is_simulator:
             return SIMULATOR_API_KEY
         return None
 
     @property
     def is_usable(self) -> bool:
-        """Whether it can be called now: remote kinds other than the simulator need a key."""
-        return self.kind != "openai" or self.api_key() is not None
+        """Whether it can be called now: hosted kinds need a key, or the simulator."""
+        return self.kind not in HOSTED_KINDS or self.api_key() is not None
+
+    @property
+    def is_openai_platform(self) -> bool:
+        """OpenAI's own API (not Azure, a compatible server or the simulator): the one
+        OpenAI's fine-tuning end dates apply to."""
+        if self.kind != "openai" or self.is_simulator or self.options.get("azure"):
+            return False
+        return not self.base_url or "api.openai.com" in self.base_url
 
     def model(self, name: str) -> ModelInfo | None:
         return self.models.get(name)
 
 
+def simulator_url(shape: str = "openai") -> str:
+    """The simulator's URL for one API shape, from ``CURATOR_SIMULATOR_URL`` (its OpenAI
+    ``…/v1`` URL): the other shapes live beside it under their own paths."""
+    base = str(getattr(settings, "CURATOR_SIMULATOR_URL", DEFAULT_SIMULATOR_URL)).rstrip("/")
+    root = base.removesuffix("/v1")
+    return base if shape == "openai" else f"{root}{SIMULATOR_PATHS[shape]}"
+
+
 def default_providers() -> list[dict[str, Any]]:
-    """The list used when the setting is absent: OpenAI if a key is set, else the simulator."""
-    if os.environ.get("OPENAI_API_KEY", "").strip():
-        return [
-            {
-                "name": "openai",
-                "kind": "openai",
-                "label": "OpenAI",
-                "api_key_env": "OPENAI_API_KEY",
-                "models": DEFAULT_MODELS,
-            }
-        ]
+    """The list used when the setting is absent: every hosted provider (simulated where
+    its key is missing)."""
     return [
+        {"name": "openai", "kind": "openai", "label": "OpenAI", "api_key_env": "OPENAI_API_KEY"},
         {
-            "name": "simulator",
-            "kind": "simulator",
-            "label": "OpenAI simulator",
-            "models": DEFAULT_MODELS,
-        }
+            "name": "together",
+            "kind": "together",
+            "label": "Together AI",
+            "api_key_env": "TOGETHER_API_KEY",
+        },
+        {
+            "name": "fireworks",
+            "kind": "fireworks",
+            "label": "Fireworks AI",
+            "api_key_env": "FIREWORKS_API_KEY",
+            "account_id_env": "FIREWORKS_ACCOUNT_ID",
+        },
     ]
 
 
@@ -127,13 +181,9 @@ def _model_infos(name: str, raw: Any) -> dict[str, ModelInfo]:
     for model, info in raw.items():
         where = f"CURATOR_TRAINING_PROVIDERS[{name!r}].models[{model!r}]"
         if not isinstance(info, Mapping):
-            raise ImproperlyConfigured(f"{where} must be a dict with token_limit and price")
+            raise ImproperlyConfigured(f"{where} must be a dict with token_limit")
         try:
-            models[model] = ModelInfo(
-                name=model,
-                token_limit=int(info["token_limit"]),
-                price_per_million=float(info["price_per_million"]),
-            )
+            models[model] = ModelInfo(name=model, token_limit=int(info["token_limit"]))
         except KeyError as exc:
             raise ImproperlyConfigured(f"{where} lacks {exc.args[0]!r}") from None
         except (TypeError, ValueError):
@@ -160,7 +210,7 @@ def _parse(entry: Any, index: int) -> ProviderConfig:
     return ProviderConfig(
         name=name,
         kind=kind,
-        label=entry.get("label") or name,
+        label=entry.get("label") or KIND_LABELS.get(kind) or name,
         base_url=base_url,
         api_key_env=entry.get("api_key_env") or None,
         models=_model_infos(name, entry.get("models")),
@@ -201,21 +251,32 @@ def get_config(name: str) -> ProviderConfig:
 
 
 def build_provider(config: ProviderConfig) -> Provider:
-    if config.kind in {"openai", "simulator"}:
+    if config.kind in HOSTED_KINDS | {"simulator"}:
         api_key = config.api_key()
         if api_key is None:
             raise ProviderNotConfigured(
                 f"{config.label}: set the environment variable "
                 f"{config.api_key_env or '(api_key_env not configured)'} to its API key"
             )
-        return import_string(OPENAI_BACKEND)(
-            api_key=api_key,
-            base_url=config.base_url,
-            name=config.name,
-            label=config.label,
-            is_simulator=config.is_simulator,
-            timeout=config.timeout,
-        )
+        common: dict[str, Any] = {
+            "api_key": api_key,
+            "base_url": config.url,
+            "name": config.name,
+            "label": config.display_label,
+            "is_simulator": config.is_simulator,
+            "timeout": config.timeout,
+        }
+        if config.kind == "together":
+            return import_string(HOSTED_BACKENDS["together"])(**common)
+        if config.kind == "fireworks":
+            account_env = str(config.options.get("account_id_env") or "FIREWORKS_ACCOUNT_ID")
+            account = os.environ.get(account_env, "").strip() or str(
+                config.options.get("account_id") or ""
+            )
+            if config.simulated:
+                account = SIMULATOR_ACCOUNT
+            return import_string(HOSTED_BACKENDS["fireworks"])(account_id=account, **common)
+        return import_string(HOSTED_BACKENDS["openai"])(azure=bool(config.options.get("azure")), **common)
     if not config.backend:
         raise ProviderNotConfigured(f"{config.label}: no backend class configured")
     try:

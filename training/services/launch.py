@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
@@ -21,12 +23,14 @@ from django.utils import timezone
 from curation.models import AuditEvent, DatasetVersion, JobStatus, VersionStatus, training_epochs
 from curation.storage import open_stream
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob, FineTuneMethod, usd
+from training.pricing import estimate_cost, model_end_date, offered_models, price_for
 from training.providers import (
     ModelInfo,
     ProviderConfig,
     ProviderError,
     ProviderNotConfigured,
     TransientProviderError,
+    available_providers,
     get_config,
     get_provider,
 )
@@ -100,6 +104,42 @@ def clean_hyperparameter(name: str, raw: Any) -> int | float | str:
     return number
 
 
+# Providers whose API takes LoRA settings and an absolute learning rate (and DPO).
+HOSTED_EXTRA_KINDS = frozenset({"together", "fireworks"})
+DPO_KINDS = frozenset({"together", "fireworks"})
+# name: (minimum, maximum, type, label) of the settings those providers take.
+HOSTED_RANGES: dict[str, tuple[float, float, type, str]] = {
+    "learning_rate": (1e-8, 1.0, float, "learning rate"),
+    "lora_rank": (1, 64, int, "LoRA rank"),
+    "lora_alpha": (1, 512, int, "LoRA alpha"),
+    "max_seq_length": (512, 131072, int, "max sequence length"),
+    "dpo_beta": (0.0, 10.0, float, "DPO beta"),
+}
+
+
+def clean_hosted_hyperparameters(raw: dict[str, Any]) -> dict[str, Any]:
+    """The LoRA and method settings Together and Fireworks take; absent ones are left to
+    the provider's default. ValueError names the setting at fault."""
+    cleaned: dict[str, Any] = {}
+    for name, (low, high, kind, label) in HOSTED_RANGES.items():
+        value = raw.get(name)
+        if value is None or (isinstance(value, str) and value.strip().lower() in {"", AUTO}):
+            continue
+        try:
+            number = kind(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{label}: expected a number, got {value!r}") from None
+        if not low <= number <= high:
+            raise ValueError(f"{label}: {number} is outside {low:g} to {high:g}")
+        cleaned[name] = number
+    full = raw.get("full_training")
+    if full not in (None, "", False):
+        cleaned["lora"] = str(full).strip().lower() not in {"on", "true", "1", "yes"}
+    if raw.get("lora") is False:
+        cleaned["lora"] = False
+    return cleaned
+
+
 def clean_hyperparameters(raw: dict[str, Any]) -> dict[str, int | float | str]:
     return {name: clean_hyperparameter(name, raw.get(name)) for name in HYPERPARAMETERS}
 
@@ -120,6 +160,10 @@ class LaunchCheck:
     max_example_tokens: int | None = None
     # Local providers only: the RQ workers listening on the GPU queue.
     gpu_workers: tuple[str, ...] | None = None
+    # Things to know that do not stop the launch (end dates coming up).
+    notices: list[str] = field(default_factory=list)
+    # The price table's row the estimate used, if the model has one.
+    price: Any = None
 
     @property
     def ok(self) -> bool:
@@ -217,9 +261,10 @@ def check_launch(
                 f"{config.label} has no API key: set the environment variable "
                 f"{config.api_key_env or 'named by api_key_env'}"
             )
-        model = config.model(base_model)
-        if config.models and model is None:
-            allowed = ", ".join(config.models)
+        offered = offered_models(config)
+        model = offered.get(base_model)
+        if offered and model is None:
+            allowed = ", ".join(offered)
             problems.append(
                 f"{base_model or '(no model)'} is not a base model {config.label} offers here "
                 f"(allowed: {allowed})"
@@ -227,6 +272,10 @@ def check_launch(
     check = LaunchCheck(
         version=version, config=config, model=model, hyperparameters=hyperparameters
     )
+    if config is not None and config.kind != "local":
+        problems.extend(_check_dates(check, config, base_model))
+        if config.is_usable and not problems:
+            problems.extend(_check_reachable(config))
     if config is not None and config.kind == "local":
         problems.extend(_check_local(check, config))
 
@@ -267,11 +316,65 @@ def check_launch(
         check.epochs = TrainSettings().epochs  # the local trainer's "auto" is its default
     else:
         check.epochs = training_epochs(version.train_examples)
-    check.billed_tokens = check.train_tokens * check.epochs
+    check.price = price_for(config, base_model) if config is not None else None
+    estimate = estimate_cost(
+        price=check.price,
+        examples=version.train_examples,
+        capped_tokens=check.train_tokens,
+        epochs=check.epochs,
+    )
+    check.billed_tokens = estimate.billed_tokens
     if model is not None:
-        check.cost = Decimal(str(model.estimate_cost(check.billed_tokens)))
+        check.cost = estimate.cost
     check.problems = problems
     return check
+
+
+def _alternatives(config: ProviderConfig) -> str:
+    others = [
+        c.display_label for c in available_providers() if c.name != config.name and c.is_usable
+    ]
+    return ", ".join(others) or "Together AI, Fireworks AI, Azure OpenAI or your own GPUs"
+
+
+def _check_dates(check: LaunchCheck, config: ProviderConfig, base_model: str) -> list[str]:
+    """OpenAI's fine-tuning cutoff (its own API only) and the model's end date, if any."""
+    today = timezone.localdate()
+    problems: list[str] = []
+    if config.is_openai_platform:
+        ends = date.fromisoformat(str(settings.CURATOR_OPENAI_FINE_TUNING_ENDS))
+        warn_from = date.fromisoformat(str(settings.CURATOR_OPENAI_FINE_TUNING_WARN_FROM))
+        if today >= ends:
+            problems.append(
+                f"OpenAI stopped taking new fine-tuning jobs on {ends:%-d %B %Y}; "
+                f"train on {_alternatives(config)} instead"
+            )
+        elif today >= warn_from:
+            days = (ends - today).days
+            check.notices.append(
+                f"OpenAI stops taking new fine-tuning jobs on {ends:%-d %B %Y} "
+                f"({days} day{'s' if days != 1 else ''} from now); later launches need "
+                f"{_alternatives(config)}"
+            )
+    model_ends = model_end_date(config, base_model)
+    if model_ends is not None:
+        if today >= model_ends:
+            problems.append(f"{base_model} was retired at {config.label} on {model_ends:%-d %B %Y}")
+        else:
+            check.notices.append(
+                f"{base_model} and its fine-tunes are retired at {config.label} on "
+                f"{model_ends:%-d %B %Y}"
+            )
+    return problems
+
+
+def _check_reachable(config: ProviderConfig) -> list[str]:
+    """Reach the provider now, so a wrong URL or key shows here and not a minute later."""
+    try:
+        get_provider(config.name).ping()
+    except ProviderError as error:
+        return [f"cannot reach {config.display_label} at {config.url or 'its API'}: {error}"]
+    return []
 
 
 def _check_local(check: LaunchCheck, config: ProviderConfig) -> list[str]:
@@ -307,7 +410,7 @@ def create_finetune_job(
     except ValueError as error:
         raise LaunchError([str(error)]) from None
     if method not in FineTuneMethod.values:
-        raise LaunchError([f"method {method!r} is not supported (use supervised)"])
+        raise LaunchError([f"method {method!r} is not supported (use supervised or dpo)"])
     check = check_launch(
         version=version,
         provider=provider,
@@ -318,6 +421,15 @@ def create_finetune_job(
     if not check.ok:
         raise LaunchError(check.problems)
     assert check.config is not None
+    if method == FineTuneMethod.DPO and check.config.kind not in DPO_KINDS:
+        raise LaunchError(
+            [f"{check.config.display_label} does not offer DPO here; use Together or Fireworks"]
+        )
+    if check.config.kind in HOSTED_EXTRA_KINDS:
+        try:
+            cleaned = {**cleaned, **clean_hosted_hyperparameters(hyperparameters or {})}
+        except ValueError as error:
+            raise LaunchError([str(error)]) from None
     if check.is_local:
         from training.providers.local import clean_local_hyperparameters
 
@@ -338,7 +450,7 @@ def create_finetune_job(
             version=version,
             created_by=user if getattr(user, "is_authenticated", False) else None,
             provider=check.config.name,
-            provider_label=check.config.label,
+            provider_label=check.config.display_label,
             provider_is_simulator=check.config.is_simulator,
             provider_kind=check.config.kind,
             base_model=base_model,
@@ -438,6 +550,7 @@ def cli_summary(job: FineTuneJob) -> dict[str, Any]:
         "status": job.status,
         "remote_job_id": job.remote_job_id,
         "fine_tuned_model": job.fine_tuned_model,
+        "adapter": (job.artifacts or {}).get("adapter") or None,
     }
     if job.status == JobStatus.FAILED:
         summary["error"] = job.error

@@ -16,8 +16,8 @@ Two RQ queues share the row:
   GPU worker shows as "worker lost" with Retry. Retry starts a new chain, which trains
   again from the start.
 
-Cancel is the row's status: the trainer re-reads it (at most every couple of seconds)
-between steps. Importing this module does not import torch; the GPU job imports the engine.
+Cancel is the row's status: the work horse re-reads it (at most every couple of seconds)
+and passes it on to the group. Neither this module nor the work horse imports torch.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from curation.models import JobStatus
-from training.local import NullCallbacks
-from training.local.data import DataError, TokenizerError
+from training.local import NullCallbacks, TrainResult
+from training.local.launcher import LaunchFailed, run_group
 from training.models import FineTuneCheckpoint, FineTuneEvent, FineTuneJob, FineTuneMetric
 from training.providers import (
     PermanentProviderError,
@@ -54,9 +54,12 @@ from training.services.local_artifacts import (
     adapter_prefix,
     dataset_info,
     delete_tree,
-    generate_samples,
+    fetch_resume_checkpoint,
     materialize,
+    pair_samples,
+    resolvable_checkpoint,
     resolved_hyperparameters,
+    sample_prompts,
     save_tree,
     storable,
     store_adapter,
@@ -256,11 +259,17 @@ def claim_gpu(*, job: FineTuneJob, chain: str) -> bool:
     if not claimed:
         return False
     job.refresh_from_db()
-    # A retried job trains again from the start: what an earlier attempt left would mix
-    # two runs in one chart and one folder.
-    FineTuneMetric.objects.filter(job=job).delete()
-    FineTuneCheckpoint.objects.filter(job=job).delete()
-    delete_tree(adapter_prefix(job))
+    resume = resolvable_checkpoint(job)
+    if resume is None:
+        # Nothing to resume from: the run starts over, and what an earlier attempt left
+        # would mix two runs in one chart and one folder.
+        FineTuneMetric.objects.filter(job=job).delete()
+        FineTuneCheckpoint.objects.filter(job=job).delete()
+        delete_tree(adapter_prefix(job))
+    else:
+        # The retry continues from that checkpoint: what came after it is done again.
+        FineTuneMetric.objects.filter(job=job, step__gt=resume.step).delete()
+        FineTuneCheckpoint.objects.filter(job=job, step__gt=resume.step).delete()
     job.add_timeline("running")
     return True
 
@@ -289,7 +298,7 @@ def run_local_training_job(*, job_id: int, chain: str) -> str:
             chain,
             callbacks,
             f"unexpected error ({type(error).__name__}: {_first_line(error)}); "
-            "Retry trains again from the start",
+            "Retry resumes from the last checkpoint",
             code="internal_error",
         )
         raise
@@ -298,61 +307,90 @@ def run_local_training_job(*, job_id: int, chain: str) -> str:
 def _train(
     *, job: FineTuneJob, chain: str, provider: LocalProvider, callbacks: JobCallbacks
 ) -> str:
-    try:
-        from training.local import engine
-    except ImportError as error:
-        _fail(
-            job,
-            chain,
-            callbacks,
-            f"this GPU worker cannot train: {error}. Install the local-training extra there "
-            "(pip install -e '.[local-training]'), restart it, and Retry",
-            code="extra_missing",
-        )
-        return "failed"
     hyperparameters = job.hyperparameters or {}
     lora = lora_settings(hyperparameters)
     train = train_settings(hyperparameters, seed=job.seed)
     merge = bool(hyperparameters.get("merge_weights"))
+    gpus = int(hyperparameters.get("gpus") or getattr(settings, "CURATOR_LOCAL_GPUS", 1))
     with tempfile.TemporaryDirectory(prefix="curator-lora-", dir=provider.work_dir) as folder:
+        root = Path(folder)
         try:
-            files = materialize(job=job, folder=Path(folder) / "data")
-            callbacks.on_event(
-                "info",
-                f"Training {job.base_model} with LoRA on {job.version.dataset.slug} "
-                f"{job.version.label} (worker {_worker_name()})",
-            )
-            result = engine.train_lora(
-                base_model=job.base_model,
-                train_path=files["train.jsonl"],
-                validation_path=files.get("validation.jsonl"),
-                output_dir=Path(folder) / "run",
-                lora=lora,
-                train=train,
-                callbacks=callbacks,
-                cache_dir=provider.cache_dir,
-                dataset_info=dataset_info(job),
-                merge=merge,
-                device=provider.device,
-            )
-        except (engine.TrainingError, DataError, TokenizerError, LaunchError) as error:
-            # Retrying the same settings on the same data fails the same way: the job
-            # ends here, and "Launch again" lets a person change what needs changing.
+            files = materialize(job=job, folder=root / "data")
+        except LaunchError as error:
             _fail(job, chain, callbacks, str(error), code="training_error", terminal=True)
             return "failed"
-        if result.status == "cancelled" or result.adapter_dir is None:
-            logger.info("local fine-tune %s stopped after step %s", job.pk, result.steps)
-            return "cancelled"
-        callbacks.on_event("info", "Saving the adapter to storage")
-        artifacts = store_adapter(job=job, result=result)
-        samples = generate_samples(
-            job=job,
-            engine=engine,
-            provider=provider,
-            result=result,
-            files=files,
-            callbacks=callbacks,
+        resume = fetch_resume_checkpoint(job=job, folder=root / "resume")
+        source = "validation.jsonl" if "validation.jsonl" in files else "train.jsonl"
+        prompts = sample_prompts(files[source], count=provider.sample_count)
+        callbacks.on_event(
+            "info",
+            f"Training {job.base_model} with LoRA on {job.version.dataset.slug} "
+            f"{job.version.label}: {gpus} process{'es' if gpus != 1 else ''} under torchrun "
+            f"(worker {_worker_name()})",
         )
+        spec = {
+            "base_model": job.base_model,
+            "train_path": str(files["train.jsonl"]),
+            "validation_path": str(files["validation.jsonl"])
+            if "validation.jsonl" in files
+            else None,
+            "output_dir": str(root / "run"),
+            "lora": lora.as_dict(),
+            "train": train.as_dict(),
+            "cache_dir": str(provider.cache_dir) if provider.cache_dir else None,
+            "dataset_info": dataset_info(job),
+            "merge": merge,
+            "device": provider.device,
+            "resume_from": str(resume) if resume else None,
+            "sample_prompts": [sample["prompt"] for sample in prompts],
+            "sample_max_new_tokens": provider.sample_max_new_tokens,
+        }
+        try:
+            outcome = run_group(
+                spec=spec,
+                gpus=gpus,
+                folder=root / "group",
+                on_message=lambda message: forward_message(callbacks, message),
+                should_stop=callbacks.should_stop,
+            )
+        except LaunchFailed as error:
+            _fail(
+                job,
+                chain,
+                callbacks,
+                f"the training processes failed: {_first_line(error)}; Retry resumes from "
+                "the last checkpoint",
+                code="training_process",
+            )
+            logger.warning("local fine-tune %s: %s", job.pk, error)
+            return "failed"
+        if outcome.get("error"):
+            # Retrying the same settings on the same data fails the same way: the job
+            # ends here, and "Launch again" lets a person change what needs changing.
+            _fail(job, chain, callbacks, outcome["error"], code="training_error", terminal=True)
+            return "failed"
+        if outcome["status"] == "cancelled" or not outcome.get("adapter_dir"):
+            logger.info("local fine-tune %s stopped after step %s", job.pk, outcome["steps"])
+            return "cancelled"
+        result = TrainResult(
+            status="completed",
+            steps=outcome["steps"],
+            total_steps=outcome["total_steps"],
+            tokens_seen=outcome["tokens_seen"],
+            trained_tokens=outcome["trained_tokens"],
+            train_loss=outcome["train_loss"],
+            valid_loss=outcome["valid_loss"],
+            seconds=outcome["seconds"],
+            device=outcome["device"],
+            precision=outcome["precision"],
+            train_examples=outcome["train_examples"],
+            validation_examples=outcome["validation_examples"],
+            adapter_dir=Path(outcome["adapter_dir"]),
+            merged_dir=Path(outcome["merged_dir"]) if outcome.get("merged_dir") else None,
+        )
+        callbacks.on_event("info", "Saving the adapter to storage")
+        artifacts = {**store_adapter(job=job, result=result), "gpus": outcome.get("gpus", gpus)}
+        samples = pair_samples(prompts, outcome.get("samples") or {}, source=source)
     finished = _finish(
         job,
         chain,
@@ -360,9 +398,10 @@ def _train(
         remote_status="succeeded",
         fine_tuned_model=artifacts["adapter"],
         trained_tokens=result.tokens_seen,
-        resolved_hyperparameters=resolved_hyperparameters(
-            lora=lora, train=train, merge=merge, result=result
-        ),
+        resolved_hyperparameters={
+            **resolved_hyperparameters(lora=lora, train=train, merge=merge, result=result),
+            "gpus": outcome.get("gpus", gpus),
+        },
         artifacts=artifacts,
         samples=samples,
         done=result.steps,
@@ -375,6 +414,25 @@ def _train(
         job.add_timeline("succeeded")
         return "succeeded"
     return "cancelled"
+
+
+def forward_message(callbacks: JobCallbacks, message: dict[str, Any]) -> None:
+    """One line from rank 0 into the job's tables."""
+    kind = message.get("kind")
+    if kind == "event":
+        callbacks.on_event(message["level"], message["message"])
+    elif kind == "step":
+        callbacks.on_step(
+            message["step"],
+            message["total_steps"],
+            message["train_loss"],
+            message["learning_rate"],
+            message["tokens_seen"],
+        )
+    elif kind == "eval":
+        callbacks.on_eval(message["step"], message["valid_loss"])
+    elif kind == "checkpoint":
+        callbacks.on_checkpoint(message["step"], Path(message["path"]))
 
 
 def _finish(job: FineTuneJob, chain: str, status: str, **fields: Any) -> bool:

@@ -10,25 +10,21 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from training.local import LoraSettings, TrainResult, TrainSettings
-from training.models import FineTuneJob
-from training.providers.local import LocalProvider, settings_record
+from training.local import TRAINER_STATE, LoraSettings, TrainResult, TrainSettings
+from training.models import FineTuneCheckpoint, FineTuneJob
+from training.providers.local import settings_record
 from training.services.launch import LaunchError, copy_verified
 
 logger = logging.getLogger(__name__)
 
 DATA_FILES = ("train.jsonl", "validation.jsonl")
 MAX_SAMPLE_CHARS = 4000
-
-
-class Reporter(Protocol):
-    def on_event(self, level: str, message: str) -> None: ...
 
 
 def storable(text: str, limit: int | None = None) -> str:
@@ -113,6 +109,60 @@ def delete_tree(prefix: str) -> None:
         delete_tree(f"{prefix}/{name}")
 
 
+def fetch_tree(prefix: str, local: Path) -> None:
+    """Copy every file under ``prefix`` in storage to ``local``."""
+    folders, files = default_storage.listdir(prefix)
+    local.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        with (
+            default_storage.open(f"{prefix}/{name}", "rb") as source,
+            (local / name).open("wb") as sink,
+        ):
+            for chunk in iter(lambda: source.read(1024 * 1024), b""):
+                sink.write(chunk)
+    for name in folders:
+        fetch_tree(f"{prefix}/{name}", local / name)
+
+
+def resolvable_checkpoint(job: FineTuneJob) -> FineTuneCheckpoint | None:
+    """The latest checkpoint of the job a retry can continue from (it holds the trainer's
+    state, not only the adapter)."""
+    for checkpoint in job.checkpoints.order_by("-step"):
+        where = checkpoint.fine_tuned_model_checkpoint
+        if where and default_storage.exists(f"{where}/{TRAINER_STATE}"):
+            return checkpoint
+    return None
+
+
+def fetch_resume_checkpoint(*, job: FineTuneJob, folder: Path) -> Path | None:
+    """The resumable checkpoint copied from storage to ``folder``, or None."""
+    checkpoint = resolvable_checkpoint(job)
+    if checkpoint is None:
+        return None
+    fetch_tree(checkpoint.fine_tuned_model_checkpoint, folder)
+    return folder
+
+
+def pair_samples(
+    prompts: list[dict[str, Any]], replies: dict[str, list[str]], *, source: str
+) -> list[dict[str, Any]]:
+    """The sample prompts with the dataset's reference, the base model's reply ("before")
+    and the fine-tuned one ("after"), as the job page shows them."""
+    after = replies.get("after") or []
+    before = replies.get("before") or []
+    return [
+        {
+            "source": source,
+            "prompt": sample["prompt"],
+            "reference": storable(sample["reference"], MAX_SAMPLE_CHARS),
+            "generated": storable(after[index], MAX_SAMPLE_CHARS),
+            "before": storable(before[index], MAX_SAMPLE_CHARS) if index < len(before) else None,
+        }
+        for index, sample in enumerate(prompts)
+        if index < len(after)
+    ]
+
+
 def store_adapter(*, job: FineTuneJob, result: TrainResult) -> dict[str, Any]:
     """Every file of the trained adapter (model card, summary, tokenizer, merged weights
     when asked) to storage; checkpoints went up as they were written."""
@@ -185,46 +235,3 @@ def sample_prompts(path: Path, *, count: int) -> list[dict[str, Any]]:
             if len(samples) >= count:
                 break
     return samples
-
-
-def generate_samples(
-    *,
-    job: FineTuneJob,
-    engine: Any,
-    provider: LocalProvider,
-    result: TrainResult,
-    files: dict[str, Path],
-    callbacks: Reporter,
-) -> list[dict[str, Any]]:
-    """Replies of the trained adapter to a few validation prompts (training prompts when
-    the version has no validation split). A failure here is reported, not fatal: the
-    adapter is trained and stored."""
-    source = "validation.jsonl" if "validation.jsonl" in files else "train.jsonl"
-    prompts = sample_prompts(files[source], count=provider.sample_count)
-    if not prompts:
-        return []
-    callbacks.on_event("info", f"Answering {len(prompts)} prompts of {source} with the adapter")
-    try:
-        replies = engine.generate_samples(
-            base_model=job.base_model,
-            adapter_dir=result.adapter_dir,
-            prompts=[sample["prompt"] for sample in prompts],
-            max_new_tokens=provider.sample_max_new_tokens,
-            cache_dir=provider.cache_dir,
-            device=provider.device,
-        )
-    except Exception as error:
-        logger.exception("local fine-tune %s: sample generation failed", job.pk)
-        callbacks.on_event(
-            "warning", f"Could not generate sample replies ({type(error).__name__}: {error})"
-        )
-        return []
-    return [
-        {
-            "source": source,
-            "prompt": sample["prompt"],
-            "reference": storable(sample["reference"], MAX_SAMPLE_CHARS),
-            "generated": storable(reply, MAX_SAMPLE_CHARS),
-        }
-        for sample, reply in zip(prompts, replies, strict=False)
-    ]

@@ -25,13 +25,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from curation.models import JobStatus
-from training.models import METADATA_TAG, FineTuneJob
+from training.models import FineTuneJob
 from training.providers import (
     PermanentProviderError,
     Provider,
     TransientProviderError,
     get_provider,
 )
+from training.providers.base import METADATA_TAG
 from training.services import config
 from training.services.launch import LaunchError, copy_verified
 from training.services.sync import sync_finetune, timeline_key
@@ -240,7 +241,7 @@ def _remote_metadata(job: FineTuneJob) -> dict[str, str]:
     }
 
 
-def _hyperparameters(job: FineTuneJob) -> dict[str, int | float] | None:
+def _hyperparameters(job: FineTuneJob) -> dict[str, int | float | bool] | None:
     # "auto" is the provider's default: send only what was chosen.
     chosen = {k: v for k, v in job.hyperparameters.items() if not isinstance(v, str)}
     return chosen or None
@@ -274,6 +275,7 @@ def create_remote_job(*, job: FineTuneJob, provider: Provider) -> bool:
                 suffix=job.suffix or None,
                 seed=job.seed,
                 metadata=_remote_metadata(job),
+                method=job.method,
             )
         else:
             logger.info("fine-tune %s: found remote job %s by its tag", job.pk, remote.id)

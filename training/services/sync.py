@@ -31,6 +31,7 @@ from training.providers import (
     RemoteJob,
     get_provider,
 )
+from training.services.remote_artifacts import note_deployment, store_remote_adapter
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,8 @@ def finish_from_remote(job: FineTuneJob, provider: Provider, remote: RemoteJob) 
                 last = rows[-1].get("step")
                 if isinstance(last, int):
                     job.beat(done=last, total=max(last, job.total or 0))
+        note_deployment(job=job, remote=remote)
+        store_remote_adapter(job=job, provider=provider, remote=remote)
         job.succeed(
             fine_tuned_model=remote.fine_tuned_model or job.fine_tuned_model,
             trained_tokens=remote.trained_tokens,

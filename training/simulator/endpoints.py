@@ -23,6 +23,8 @@ class Request:
     query: list[tuple[str, str]]
     headers: Any
     body: bytes
+    # Where the client reached the server ("http://host:port"), for URLs in replies.
+    origin: str = ""
 
     def json(self) -> dict[str, Any]:
         if not self.body:
@@ -208,9 +210,10 @@ def jobs_checkpoints(state: SimulatorState, request: Request) -> Response:
 
 
 Handler = Callable[[SimulatorState, Request], Response]
+RouteTable = list[tuple[str, re.Pattern[str], str, Handler]]
 
 _ID = r"(?P<id>[A-Za-z0-9_\-:.]+)"
-ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
+ROUTES: RouteTable = [
     ("POST", re.compile(r"^/v1/files$"), "files.create", files_create),
     ("GET", re.compile(r"^/v1/files$"), "files.list", files_list),
     ("GET", re.compile(rf"^/v1/files/{_ID}$"), "files.retrieve", files_retrieve),
@@ -230,15 +233,42 @@ ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
 ]
 
 
-def route(method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
-    for route_method, pattern, endpoint, handler in ROUTES:
-        match = pattern.match(path)
-        if match and route_method == method:
-            return endpoint, handler, match.groupdict()
+@dataclass(frozen=True)
+class Route:
+    shape: str  # which API is spoken: "openai", "together", "fireworks", …
+    endpoint: str  # the logical name faults are scripted by
+    handler: Handler
+    params: dict[str, str]
+
+
+# Each API shape is one route table mounted under a path prefix: OpenAI's at the root
+# (and under /openai, the path Azure OpenAI serves the same API at), the others under
+# their own name, so their /v1/files and the like never collide. register_routes is the
+# one place a new shape (or a new part of one, such as chat completions) plugs in.
+_TABLES: list[tuple[str, str, RouteTable]] = [
+    ("openai", "", ROUTES),
+    ("openai", "/openai", ROUTES),
+]
+
+
+def register_routes(shape: str, prefix: str, table: RouteTable) -> None:
+    """Serve ``table`` for ``shape`` under the path ``prefix`` (e.g. "/together")."""
+    _TABLES.append((shape, prefix.rstrip("/"), table))
+
+
+def route(method: str, path: str) -> Route | None:
+    for shape, prefix, table in _TABLES:
+        if prefix and not (path == prefix or path.startswith(prefix + "/")):
+            continue
+        rest = path[len(prefix) :] or "/"
+        for route_method, pattern, endpoint, handler in table:
+            match = pattern.match(rest)
+            if match and route_method == method:
+                return Route(shape, endpoint, handler, match.groupdict())
     return None
 
 
-def fault_error(fault: Fault) -> ApiError:
+def fault_error(fault: Fault, *, shape: str = "openai") -> ApiError:
     if fault.kind == "daily_limit":
         return ApiError(
             429,

@@ -3,6 +3,12 @@
 A spec such as ``jobs.create=500,429;files.create=timeout`` queues outcomes per endpoint:
 each call to that endpoint consumes the next outcome, and once the queue is empty the
 endpoint behaves normally again. That makes retry paths reproducible call by call.
+
+Endpoint names are logical (``jobs.create`` is OpenAI's ``POST /v1/fine_tuning/jobs``,
+Together's ``POST /v1/fine-tunes`` and Fireworks' ``supervisedFineTuningJobs`` create), and
+an unprefixed entry gives every API shape its own copy of the queue, so
+``jobs.create=500,timeout`` makes the first two job creations of each shape fail. Prefix
+an entry with a shape (``together:jobs.create=500``) to script one shape only.
 """
 
 from __future__ import annotations
@@ -24,8 +30,13 @@ ENDPOINTS: frozenset[str] = frozenset(
         "jobs.cancel",
         "jobs.events",
         "jobs.checkpoints",
+        "jobs.metrics",
+        "jobs.download",
+        "files.upload",
+        "models.limits",
     }
 )
+SHAPES: tuple[str, ...] = ("openai", "together", "fireworks")
 
 TIMEOUT = "timeout"
 DAILY_LIMIT = "429daily"
@@ -70,7 +81,7 @@ def parse_fault(token: str) -> Fault:
 
 
 def parse_faults(spec: str | None) -> dict[str, list[Fault]]:
-    """Parse ``endpoint=outcome,outcome;endpoint=outcome`` into outcomes per endpoint."""
+    """Parse ``[shape:]endpoint=outcome,outcome;…`` into outcomes per (prefixed) endpoint."""
     plan: dict[str, list[Fault]] = {}
     if not spec or not spec.strip():
         return plan
@@ -81,7 +92,12 @@ def parse_faults(spec: str | None) -> dict[str, list[Fault]]:
         name = name.strip()
         if not sep or not outcomes.strip():
             raise FaultSpecError(f"fault entry {part.strip()!r} must look like endpoint=500,429")
-        if name not in ENDPOINTS:
+        shape, colon, bare = name.rpartition(":")
+        if colon and shape not in SHAPES:
+            raise FaultSpecError(
+                f"unknown API shape {shape!r} in fault spec (known: {', '.join(SHAPES)})"
+            )
+        if (bare if colon else name) not in ENDPOINTS:
             known = ", ".join(sorted(ENDPOINTS))
             raise FaultSpecError(f"unknown endpoint {name!r} in fault spec (known: {known})")
         plan.setdefault(name, []).extend(
@@ -101,19 +117,30 @@ class FaultPlan:
     def set(self, spec: str | dict[str, list[Fault]] | None) -> None:
         """Replace every pending fault with those of ``spec``."""
         plan = spec if isinstance(spec, dict) else parse_faults(spec)
-        for name in plan:
-            if name not in ENDPOINTS:
+        queues: dict[str, deque[Fault]] = {}
+        for name, faults in plan.items():
+            shape, colon, bare = name.rpartition(":")
+            if (bare if colon else name) not in ENDPOINTS or (colon and shape not in SHAPES):
                 raise FaultSpecError(f"unknown endpoint {name!r} in fault plan")
+            # Unprefixed entries script every shape, each with a queue of its own.
+            for target in [name] if colon else [f"{s}:{name}" for s in SHAPES]:
+                queues.setdefault(target, deque()).extend(faults)
         with self._lock:
-            self._queues = {name: deque(faults) for name, faults in plan.items() if faults}
+            self._queues = {name: queue for name, queue in queues.items() if queue}
 
-    def take(self, endpoint: str) -> Fault | None:
+    def take(self, endpoint: str, shape: str = "openai") -> Fault | None:
         with self._lock:
-            queue = self._queues.get(endpoint)
+            queue = self._queues.get(f"{shape}:{endpoint}")
             if not queue:
                 return None
             return queue.popleft()
 
-    def pending(self) -> dict[str, list[str]]:
+    def pending(self, shape: str = "openai") -> dict[str, list[str]]:
+        """What is still scripted for one shape, by endpoint."""
+        prefix = f"{shape}:"
         with self._lock:
-            return {name: [str(f) for f in queue] for name, queue in self._queues.items() if queue}
+            return {
+                name.removeprefix(prefix): [str(f) for f in queue]
+                for name, queue in self._queues.items()
+                if queue and name.startswith(prefix)
+            }

@@ -13,6 +13,10 @@ TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 _ALPHABET = string.ascii_letters + string.digits
 
 
+# HTTP status -> google.rpc.Code, for the Fireworks shape's error bodies.
+_GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 501: 12, 503: 14}
+
+
 def new_id(prefix: str, length: int = 24) -> str:
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
@@ -38,7 +42,10 @@ class ApiError(Exception):
         self.code = code
         self.headers = headers or {}
 
-    def body(self) -> dict[str, Any]:
+    def body(self, shape: str = "openai") -> dict[str, Any]:
+        if shape == "fireworks":
+            # Fireworks answers with a google.rpc.Status: a numeric code and a message.
+            return {"code": _GRPC_CODES.get(self.status, 2), "message": self.message, "details": []}
         return {
             "error": {
                 "message": self.message,
@@ -104,6 +111,10 @@ class SimJob:
     finished_at: int | None = None
     estimated_finish: int | None = None
     error: dict[str, Any] | None = None
+    # The API shape that created it ("openai", "together", "fireworks") and what that
+    # shape keeps beside the common fields (LoRA settings, method, names).
+    shape: str = "openai"
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def created_at(self) -> int:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 from training.simulator.endpoints import Request, Response, fault_error, route
 from training.simulator.faults import Fault, FaultPlan
 from training.simulator.records import ApiError, new_id
+from training.simulator.shapes import install as install_shapes
 from training.simulator.state import Clock, SimulatorState
 from training.simulator.webhooks import WebhookSender, generate_secret
 
@@ -48,6 +49,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
 
@@ -72,8 +76,25 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(413, "Request body too large", code="request_too_large")
         return self.rfile.read(length) if length else b""
 
-    def _authenticate(self) -> None:
+    def _authenticate(self, path: str) -> None:
         simulator = self.server.simulator
+        if path.startswith("/openai/"):
+            # Azure OpenAI's shape: the key travels in an api-key header, not as a bearer.
+            key = self.headers.get("api-key", "").strip()
+            if not key:
+                raise ApiError(
+                    401,
+                    "Access denied due to missing subscription key. Make sure to include "
+                    "subscription key when making requests to an API.",
+                    code="401",
+                )
+            if not simulator.accepts_key(key):
+                raise ApiError(
+                    401,
+                    "Access denied due to invalid subscription key or wrong API endpoint.",
+                    code="401",
+                )
+            return
         header = self.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         key = key.strip()
@@ -99,37 +120,47 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         endpoint = f"{method} {url.path}"
         fault: Fault | None = None
+        shape = "openai"
         try:
             body = self._read_body()
-            found = route(method, url.path.rstrip("/") or "/")
+            path = url.path.rstrip("/") or "/"
+            if method == "GET" and path == "/_simulator/jobs":
+                self._send(Response(body=state.jobs_by_shape()))
+                return
+            found = route(method, path)
             if found is None:
                 raise ApiError(404, f"Invalid URL ({method} {url.path})")
-            endpoint, handler, params = found
-            self._authenticate()
-            fault = simulator.faults.take(endpoint)
+            shape, endpoint = found.shape, found.endpoint
+            if not endpoint.startswith("_"):
+                # "_"-named routes stand for signed URLs: the URL itself is the credential.
+                self._authenticate(path)
+            fault = simulator.faults.take(endpoint, shape)
             if fault is not None and not fault.takes_effect:
-                raise fault_error(fault)
+                raise fault_error(fault, shape=shape)
             request = Request(
                 method=method,
-                params=params,
+                params=found.params,
                 query=parse_qsl(url.query, keep_blank_values=True),
                 headers=self.headers,
                 body=body,
+                origin=f"http://{self.headers.get('host') or simulator.url.removeprefix('http://')}",
             )
-            response = handler(state, request)
+            response = found.handler(state, request)
         except ApiError as exc:
-            response = Response(status=exc.status, body=exc.body(), headers=exc.headers)
+            response = Response(status=exc.status, body=exc.body(shape), headers=exc.headers)
         except Exception as exc:
             logger.exception("simulator error on %s", endpoint)
             error = ApiError(500, f"Simulator error: {exc}", type="server_error")
-            response = Response(status=500, body=error.body())
+            response = Response(status=500, body=error.body(shape))
         if fault is not None and fault.takes_effect:
             # The work is done; dropping the connection without a reply is what a client
             # sees when the network dies after the server acted.
-            state.log_request(endpoint, str(fault))
+            state.log_request(f"{shape}:{endpoint}" if shape != "openai" else endpoint, str(fault))
             self.close_connection = True
             return
-        state.log_request(endpoint, str(response.status))
+        state.log_request(
+            f"{shape}:{endpoint}" if shape != "openai" else endpoint, str(response.status)
+        )
         if response.status == 413:
             # The body was not read, so the connection cannot carry another request.
             self.close_connection = True
@@ -179,6 +210,7 @@ class SimulatorServer:
             assert self.webhook_secret is not None
             self.webhooks = WebhookSender(url=webhook_url, secret=self.webhook_secret, clock=clock)
             self.state.add_listener(self.webhooks.on_job_finished)
+        install_shapes()
         self._httpd = _HTTPServer((host, port), _Handler)
         self._httpd.simulator = self
         self._serve_thread: threading.Thread | None = None

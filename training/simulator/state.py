@@ -50,6 +50,24 @@ MODEL_ALIASES: dict[str, str] = {
     "gpt-3.5-turbo": "gpt-3.5-turbo-0125",
 }
 
+# What the other API shapes accept for fine-tuning (the ids their own APIs use).
+SHAPE_MODELS: dict[str, frozenset[str]] = {
+    "together": frozenset(
+        {
+            "meta-llama/Llama-3.2-3B-Instruct",
+            "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+            "Qwen/Qwen2.5-7B-Instruct",
+        }
+    ),
+    "fireworks": frozenset(
+        {
+            "accounts/fireworks/models/llama-v3p2-3b-instruct",
+            "accounts/fireworks/models/llama-v3p1-8b-instruct",
+            "accounts/fireworks/models/qwen2p5-7b-instruct",
+        }
+    ),
+}
+
 FILE_PURPOSES = frozenset({"fine-tune", "assistants", "batch", "vision", "user_data", "evals"})
 
 
@@ -131,6 +149,8 @@ class SimulatorState:
         self._fine_tuned_models: dict[str, str] = {}
         self._listeners: list[JobListener] = []
         self.request_log: list[tuple[str, str]] = []
+        # What the other shapes keep of their own (pending uploads, datasets), by shape.
+        self.shape_data: dict[str, dict[str, Any]] = {}
 
     # -- inspection helpers for tests and the management command --------------------------
 
@@ -140,6 +160,34 @@ class SimulatorState:
         with self._lock:
             self.advance_all()
             return [job.to_api() for job in self._jobs.values()]
+
+    def jobs_by_shape(self) -> dict[str, list[dict[str, Any]]]:
+        """``GET /_simulator/jobs``: every job, oldest first, under the shape that made it,
+        each as the OpenAI shape shows it (one format for tests to read)."""
+        with self._lock:
+            self.advance_all()
+            listing: dict[str, list[dict[str, Any]]] = {
+                "openai": [],
+                "together": [],
+                "fireworks": [],
+            }
+            for job in self._jobs.values():
+                listing.setdefault(job.shape, []).append(job.to_api())
+            return listing
+
+    def sim_job(self, job_id: str, *, shape: str) -> SimJob:
+        """The job (advanced to now) as another shape's adapter needs it; 404 if unknown
+        or made through another shape."""
+        with self._lock:
+            job = self._job(job_id)
+            if job.shape != shape:
+                raise ApiError(404, f"Could not find fine-tuning job: {job_id}")
+            return job
+
+    def shape_jobs(self, shape: str) -> list[SimJob]:
+        with self._lock:
+            self.advance_all()
+            return [job for job in self._jobs.values() if job.shape == shape]
 
     @property
     def files(self) -> list[dict[str, Any]]:
@@ -157,7 +205,9 @@ class SimulatorState:
 
     # -- files -----------------------------------------------------------------------------
 
-    def create_file(self, *, filename: str, purpose: str, data: bytes) -> dict[str, Any]:
+    def create_file(
+        self, *, filename: str, purpose: str, data: bytes, file_id: str | None = None
+    ) -> dict[str, Any]:
         if purpose not in FILE_PURPOSES:
             raise ApiError(
                 400,
@@ -174,7 +224,7 @@ class SimulatorState:
             )
         with self._lock:
             stored = StoredFile(
-                id=new_id("file-", 22),
+                id=file_id or new_id("file-", 22),
                 filename=filename,
                 purpose=purpose,
                 data=data,
@@ -182,6 +232,10 @@ class SimulatorState:
             )
             self._files[stored.id] = stored
             return stored.to_api()
+
+    def stored_file(self, file_id: str) -> StoredFile:
+        with self._lock:
+            return self._file(file_id)
 
     def _file(self, file_id: str) -> StoredFile:
         stored = self._files.get(file_id)
@@ -205,10 +259,19 @@ class SimulatorState:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def _resolve_model(self, model: Any) -> tuple[str, str]:
+    def _resolve_model(self, model: Any, shape: str = "openai") -> tuple[str, str]:
         """Return (model as the job shows it, base snapshot used in the new model's name)."""
         if not isinstance(model, str) or not model:
             raise ApiError(400, "Missing required parameter: 'model'.", param="model")
+        if shape != "openai":
+            if model in SHAPE_MODELS.get(shape, ()) or model in self._fine_tuned_models:
+                return model, self._fine_tuned_models.get(model, model)
+            raise ApiError(
+                400,
+                f"Model {model} is not available for fine-tuning or does not exist.",
+                param="model",
+                code="model_not_available",
+            )
         if model in BASE_MODELS:
             return model, model
         if model in MODEL_ALIASES:
@@ -242,9 +305,19 @@ class SimulatorState:
             )
         return stored
 
-    def create_job(self, body: dict[str, Any]) -> dict[str, Any]:
+    def create_job(
+        self,
+        body: dict[str, Any],
+        *,
+        shape: str = "openai",
+        job_id: str | None = None,
+        planned_model: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Create a job; the other shapes' adapters call this with their own id and
+        model name, and get the job back in the OpenAI shape (they translate it)."""
         with self._lock:
-            model, base_model = self._resolve_model(body.get("model"))
+            model, base_model = self._resolve_model(body.get("model"), shape)
             training = self._fine_tune_file(body.get("training_file"), param="training_file")
             validation = None
             if body.get("validation_file") is not None:
@@ -264,7 +337,9 @@ class SimulatorState:
                 raise ApiError(400, "seed must be an integer", param="seed", code="invalid_type")
             metadata = _validate_metadata(body.get("metadata"))
 
-            job_id = new_id("ftjob-")
+            job_id = job_id or new_id("ftjob-")
+            if job_id in self._jobs:
+                raise ApiError(409, f"Job {job_id} already exists", code="already_exists")
             name_suffix = re.sub(r"[^A-Za-z0-9_-]", "-", suffix) if suffix else ""
             job = SimJob(
                 id=job_id,
@@ -278,7 +353,10 @@ class SimulatorState:
                 resolved_hyperparameters={},
                 created_clock=self.clock(),
                 speed=self.speed,
-                planned_model=f"ft:{base_model}:{self.org_slug}:{name_suffix}:{new_id('', 8)}",
+                planned_model=planned_model
+                or f"ft:{base_model}:{self.org_slug}:{name_suffix}:{new_id('', 8)}",
+                shape=shape,
+                extra=dict(extra or {}),
                 hyperparameters={
                     key: requested.get(key, "auto")
                     for key in ("n_epochs", "batch_size", "learning_rate_multiplier")
@@ -408,6 +486,8 @@ class SimulatorState:
             self.advance_all()
             found = []
             for job in reversed(list(self._jobs.values())):
+                if job.shape != "openai":
+                    continue
                 if null_metadata and job.metadata:
                     continue
                 if metadata and any(

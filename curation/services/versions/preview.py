@@ -21,6 +21,7 @@ from curation.models import (
 )
 from curation.services.versions.files import SnapshotError
 from curation.splits import is_validation_sql, validation_threshold
+from training.pricing import estimate_cost
 
 # -- choosing examples ------------------------------------------------------------------
 
@@ -128,9 +129,9 @@ def preview_version(
         prompt_tokens=prompt_tokens,
     )
     for price in prices:
-        estimate = price.estimate(
-            examples=preview.train, capped_tokens=row[f"capped_{price.token_limit}"]
-        )
+        estimate = estimate_cost(
+            price=price, examples=preview.train, capped_tokens=row[f"capped_{price.token_limit}"]
+        ).as_dict()
         preview.estimates.append(
             {"price": price, "is_dataset_model": price.model == dataset.base_model, **estimate}
         )

@@ -11,8 +11,19 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from curation.management.operator import acting_user, add_as_argument
 from curation.models import Dataset, DatasetVersion, JobStatus
-from training.models import AUTO
+from training.models import AUTO, FineTuneMethod
+from training.providers import ProviderNotConfigured, get_config
 from training.services import LaunchError, cli_summary, create_finetune_job, drive_finetune
+
+# --method as the CLI names it -> as jobs store it.
+METHODS = {"sft": FineTuneMethod.SUPERVISED, "dpo": FineTuneMethod.DPO}
+# LoRA flags -> the hyperparameter each sets (local and hosted LoRA providers alike).
+LORA_FLAGS = {
+    "lora_rank": "lora_rank",
+    "lora_alpha": "lora_alpha",
+    "learning_rate": "learning_rate",
+    "max_seq_len": "max_seq_length",
+}
 
 
 class Command(BaseCommand):
@@ -34,7 +45,15 @@ class Command(BaseCommand):
         parser.add_argument("--model", required=True, help="base model")
         parser.add_argument("--epochs", default=AUTO, help="auto (default) or a number")
         parser.add_argument("--batch-size", default=AUTO)
-        parser.add_argument("--learning-rate-multiplier", default=AUTO)
+        parser.add_argument("--learning-rate-multiplier", default=AUTO, help="OpenAI only")
+        parser.add_argument("--method", choices=sorted(METHODS), default="sft")
+        parser.add_argument("--lora-rank", type=int, default=None)
+        parser.add_argument("--lora-alpha", type=int, default=None)
+        parser.add_argument("--learning-rate", type=float, default=None, help="absolute")
+        parser.add_argument("--max-seq-len", type=int, default=None, help="tokens per row")
+        parser.add_argument(
+            "--gpus", type=int, default=None, help="local: GPUs for this job (CURATOR_LOCAL_GPUS)"
+        )
         parser.add_argument("--suffix", default="")
         parser.add_argument("--seed", type=int, default=None)
         add_as_argument(parser, what="launch")
@@ -55,16 +74,34 @@ class Command(BaseCommand):
                 f"dataset {dataset.slug!r} has no version {options['version']}"
             ) from None
         user = acting_user(username=options["username"], dataset=dataset)
+        hyperparameters: dict[str, Any] = {
+            "n_epochs": options["epochs"],
+            "batch_size": options["batch_size"],
+            "learning_rate_multiplier": options["learning_rate_multiplier"],
+        }
+        chosen = {
+            key: options[flag] for flag, key in LORA_FLAGS.items() if options[flag] is not None
+        }
+        if options["gpus"] is not None:
+            chosen["gpus"] = options["gpus"]
+        if chosen:
+            try:
+                kind = get_config(options["provider"]).kind
+            except ProviderNotConfigured as error:
+                raise CommandError(str(error)) from None
+            if kind not in {"local", "together", "fireworks"}:
+                flags = ", ".join("--" + name.replace("_", "-") for name in chosen)
+                raise CommandError(f"{flags}: not taken by {options['provider']} ({kind})")
+            if "gpus" in chosen and kind != "local":
+                raise CommandError("--gpus is for local training only")
+            hyperparameters.update(chosen)
         try:
             job = create_finetune_job(
                 version=version,
                 provider=options["provider"],
                 base_model=options["model"],
-                hyperparameters={
-                    "n_epochs": options["epochs"],
-                    "batch_size": options["batch_size"],
-                    "learning_rate_multiplier": options["learning_rate_multiplier"],
-                },
+                method=METHODS[options["method"]],
+                hyperparameters=hyperparameters,
                 suffix=options["suffix"],
                 seed=options["seed"],
                 user=user,

@@ -1,4 +1,5 @@
-"""``manage.py run_openai_simulator``: serve the bundled OpenAI fine-tuning simulator."""
+"""``manage.py run_openai_simulator``: serve the bundled fine-tuning simulator (OpenAI's,
+Together's and Fireworks' API shapes) on the port of ``CURATOR_SIMULATOR_URL``."""
 
 from __future__ import annotations
 
@@ -7,21 +8,33 @@ import signal
 import threading
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from training.providers.registry import simulator_url
 from training.simulator import DEFAULT_PORT, FaultSpecError, SimulatorServer, parse_faults
+
+
+def configured_port() -> int:
+    """The port the app calls the simulator on (CURATOR_SIMULATOR_URL), so both agree."""
+    url = str(getattr(settings, "CURATOR_SIMULATOR_URL", "") or "")
+    return urlsplit(url).port or DEFAULT_PORT
 
 
 class Command(BaseCommand):
     help = (
-        "Run a local OpenAI-compatible files + fine-tuning API for development and demos. "
+        "Run a local stand-in for OpenAI's, Together's and Fireworks' fine-tuning APIs "
+        "for development and demos. "
         "Webhooks are signed with OPENAI_WEBHOOK_SECRET when --webhook-url is given."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+        parser.add_argument(
+            "--port", type=int, default=None, help="default: the port of CURATOR_SIMULATOR_URL"
+        )
         parser.add_argument(
             "--speed",
             type=float,
@@ -53,7 +66,7 @@ class Command(BaseCommand):
         try:
             server = SimulatorServer(
                 host=options["host"],
-                port=options["port"],
+                port=options["port"] if options["port"] is not None else configured_port(),
                 speed=options["speed"],
                 faults=options["faults"] or None,
                 webhook_url=webhook_url,
@@ -63,8 +76,15 @@ class Command(BaseCommand):
         except (OSError, ValueError) as exc:
             raise CommandError(f"cannot start the simulator: {exc}") from None
         self.stdout.write(
-            f"OpenAI simulator listening on {server.base_url} (speed x{server.state.speed:g})"
+            f"Fine-tuning simulator listening on {server.url} (speed x{server.state.speed:g}): "
+            f"OpenAI at {server.base_url}, Together at {server.url}/together, "
+            f"Fireworks at {server.url}/fireworks, Azure OpenAI at {server.url}/openai/v1"
         )
+        if server.base_url != simulator_url("openai"):
+            self.stdout.write(
+                f"Note: CURATOR_SIMULATOR_URL is {simulator_url('openai')}; set it to "
+                f"{server.base_url} so the app calls this simulator"
+            )
         if webhook_url:
             self.stdout.write(f"Posting signed webhooks to {webhook_url}")
             if secret is None:

@@ -1,0 +1,42 @@
+"""The simulator's fault scripts per API shape, and the command's port from the setting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from training.management.commands.run_openai_simulator import configured_port
+from training.simulator import FaultSpecError
+from training.simulator.faults import FaultPlan
+
+
+def test_an_unprefixed_fault_scripts_each_shape_separately() -> None:
+    plan = FaultPlan("jobs.create=500,timeout")
+
+    assert [str(plan.take("jobs.create", "together")) for _ in range(3)] == [
+        "500",
+        "timeout",
+        "None",
+    ]
+    assert str(plan.take("jobs.create", "fireworks")) == "500"
+    assert str(plan.take("jobs.create", "openai")) == "500"
+
+
+def test_a_shape_prefix_scripts_that_shape_only() -> None:
+    plan = FaultPlan("together:jobs.create=503")
+
+    assert plan.take("jobs.create", "openai") is None
+    assert plan.take("jobs.create", "fireworks") is None
+    assert str(plan.take("jobs.create", "together")) == "503"
+
+
+def test_an_unknown_shape_is_named_in_the_error() -> None:
+    with pytest.raises(FaultSpecError, match="unknown API shape 'mistral'"):
+        FaultPlan("mistral:jobs.create=500")
+
+
+def test_the_command_serves_on_the_port_the_app_calls(settings: Any) -> None:
+    settings.CURATOR_SIMULATOR_URL = "http://127.0.0.1:9612/v1"
+
+    assert configured_port() == 9612

@@ -1,0 +1,96 @@
+"""The one price table and the one cost estimator.
+
+Prices and per-example token limits live in the ``TrainingPrice`` table (seeded from
+``CURATOR_TRAINING_PRICES``, edited by staff at /prices/), keyed by the provider's price
+key: its ``prices`` option, else the API it speaks ("openai", "together", "fireworks").
+The version cost preview, the launch check and the job page all estimate through
+:func:`estimate_cost`, so an edit at /prices/ changes every estimate at once.
+Which models a provider offers is the table's too, unless its settings entry lists
+``models`` itself (local GPUs, a self-hosted server).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from curation.models import TrainingPrice, training_epochs
+from training.providers import ModelInfo, ProviderConfig
+
+MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    epochs: int
+    billed_tokens: int
+    cost: Decimal
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "billed_tokens": self.billed_tokens, "cost": self.cost}
+
+
+def estimate_cost(
+    *,
+    price: TrainingPrice | None,
+    examples: int,
+    capped_tokens: int,
+    epochs: int | None = None,
+) -> Estimate:
+    """Epochs, billed tokens and USD to train on ``examples`` examples whose token counts,
+    each capped at the model's per-example limit, add up to ``capped_tokens``. ``epochs``
+    None means the provider's default for that many examples. Without a price (own GPUs,
+    a model missing from the table) the cost is zero."""
+    chosen = training_epochs(examples) if epochs is None else epochs
+    billed = chosen * capped_tokens
+    cost = Decimal(0)
+    if price is not None:
+        cost = (Decimal(billed) * price.price_per_million / MILLION).quantize(Decimal("0.0001"))
+        # Cents where that loses nothing (most estimates); tiny runs keep their 4 places.
+        if cost == cost.quantize(Decimal("0.01")):
+            cost = cost.quantize(Decimal("0.01"))
+    return Estimate(epochs=chosen, billed_tokens=billed, cost=cost)
+
+
+def price_key(config: ProviderConfig) -> str:
+    return str(config.options.get("prices") or config.shape)
+
+
+def price_for(config: ProviderConfig, model: str) -> TrainingPrice | None:
+    return TrainingPrice.objects.seeded().filter(provider=price_key(config), model=model).first()
+
+
+def offered_models(config: ProviderConfig) -> dict[str, ModelInfo]:
+    """The base models to offer for ``config``: its own list, else the price table's."""
+    if config.models:
+        return dict(config.models)
+    rows = TrainingPrice.objects.seeded().filter(provider=price_key(config)).order_by("model")
+    return {row.model: ModelInfo(name=row.model, token_limit=row.token_limit) for row in rows}
+
+
+def model_info(config: ProviderConfig, model: str) -> ModelInfo | None:
+    return offered_models(config).get(model)
+
+
+def model_end_date(config: ProviderConfig, model: str) -> date | None:
+    """When the model stops being trainable there (``CURATOR_MODEL_END_DATES`` rows:
+    {"provider": key, "model": name, "ends": "YYYY-MM-DD"}), if known. OpenAI's dates are
+    OpenAI's own API's: Azure, the simulator and compatible servers keep theirs (or none)."""
+    if price_key(config) == "openai" and not config.is_openai_platform:
+        return None
+    for row in getattr(settings, "CURATOR_MODEL_END_DATES", []):
+        if row.get("provider") == price_key(config) and row.get("model") == model:
+            return date.fromisoformat(str(row["ends"]))
+    return None
+
+
+def cost_of_tokens(config: ProviderConfig, model: str, tokens: int) -> Decimal | None:
+    """List price of ``tokens`` trained tokens (epochs included), None if unpriced."""
+    price = price_for(config, model)
+    if price is None:
+        return None
+    return estimate_cost(price=price, examples=1, capped_tokens=tokens, epochs=1).cost

@@ -1,0 +1,424 @@
+"""Fine-tuning on Fireworks AI through the official ``fireworks-ai`` SDK.
+
+Fireworks lets the client name what it creates, which is how this provider stays
+idempotent: a dataset's id is derived from the file's name and content, a job's id from
+our row's tag. A create whose reply was lost is found by that id (or answered 409
+ALREADY_EXISTS), never made twice. Supervised jobs go to ``supervisedFineTuningJobs``,
+preference (DPO) jobs to ``dpoJobs``. Per-step metrics come from the job's metrics file;
+the trained model lives at ``accounts/{account}/models/{id}`` and is served from the
+inference API once deployed, which the job page shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import fireworks
+import httpx
+
+from training.providers.base import (
+    METADATA_TAG,
+    PermanentProviderError,
+    Provider,
+    RemoteCheckpoint,
+    RemoteEvent,
+    RemoteFile,
+    RemoteJob,
+    RemoteJobError,
+    TransientProviderError,
+)
+from training.providers.openai_provider import translate_error
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://api.fireworks.ai"
+STATES = {
+    "JOB_STATE_VALIDATING": "validating_files",
+    "JOB_STATE_CREATING": "validating_files",
+    "JOB_STATE_CREATING_INPUT_DATASET": "validating_files",
+    "JOB_STATE_PENDING": "queued",
+    "JOB_STATE_RE_QUEUEING": "queued",
+    "JOB_STATE_IDLE": "queued",
+    "JOB_STATE_RUNNING": "running",
+    "JOB_STATE_WRITING_RESULTS": "running",
+    "JOB_STATE_CANCELLING": "running",
+    "JOB_STATE_PAUSED": "paused",
+    "JOB_STATE_COMPLETED": "succeeded",
+    "JOB_STATE_EARLY_STOPPED": "succeeded",
+    "JOB_STATE_FAILED": "failed",
+    "JOB_STATE_EXPIRED": "failed",
+    "JOB_STATE_CANCELLED": "cancelled",
+    "JOB_STATE_DELETING": "cancelled",
+    "JOB_STATE_DELETING_CLEANING_UP": "cancelled",
+}
+COLLECTIONS = {"supervisedFineTuningJobs": "supervised", "dpoJobs": "dpo"}
+
+
+def job_id_for(tag: str) -> str:
+    """Fireworks job ids: lowercase letters, digits and hyphens, at most 63."""
+    return "curator-" + re.sub(r"[^0-9a-f]", "", tag.lower())[:32]
+
+
+def _epoch(value: Any) -> int | None:
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    return None
+
+
+class FireworksProvider(Provider):
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        account_id: str,
+        base_url: str | None = None,
+        inference_url: str | None = None,
+        name: str = "fireworks",
+        label: str = "Fireworks AI",
+        is_simulator: bool = False,
+        timeout: float = 60.0,
+        upload_timeout: float = 600.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_key:
+            raise PermanentProviderError(f"{label}: no API key configured", code="missing_api_key")
+        if not account_id:
+            raise PermanentProviderError(
+                f"{label}: no account id configured (FIREWORKS_ACCOUNT_ID)", code="missing_account"
+            )
+        self.name = name
+        self.label = label
+        self.is_simulator = is_simulator
+        self.account_id = account_id
+        self.base_url = base_url or DEFAULT_BASE_URL
+        self.inference_url = inference_url or f"{self.base_url.rstrip('/')}/inference/v1"
+        self._sleep = sleep
+        self.timeout = timeout
+        self.client = fireworks.Fireworks(
+            api_key=api_key,
+            account_id=account_id,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=timeout,
+        )
+        self.upload_client = self.client.with_options(timeout=upload_timeout)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except fireworks.FireworksError as exc:
+            raise translate_error(exc, label=self.label, url=self.base_url, sdk=fireworks) from exc
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        with self._translated():
+            return fn()
+
+    def ping(self) -> None:
+        self._call(lambda: self.client.supervised_fine_tuning_jobs.list(page_size=1))
+
+    # -- datasets --------------------------------------------------------------------------
+
+    def _dataset_name(self, dataset_id: str) -> str:
+        return f"accounts/{self.account_id}/datasets/{dataset_id}"
+
+    def upload_file(self, path: str | Path, *, purpose: str = "fine-tune") -> RemoteFile:
+        path = Path(path)
+        digest = hashlib.sha256()
+        lines = 0
+        with path.open("rb") as handle:
+            for line in handle:
+                digest.update(line)
+                lines += bool(line.strip())
+        # Named by content: a retried upload finds the dataset it made before.
+        stem = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")[:30]
+        dataset_id = f"{stem}-{digest.hexdigest()[:16]}".strip("-")
+        try:
+            self._call(
+                lambda: self.client.datasets.create(
+                    dataset_id=dataset_id,
+                    dataset={
+                        "displayName": path.name[:64],
+                        "exampleCount": str(lines),
+                        "format": "CHAT",
+                        "userUploaded": {},
+                    },
+                )
+            )
+        except PermanentProviderError as error:
+            if error.status_code != 409:
+                raise
+        current = self._call(lambda: self.client.datasets.get(dataset_id))
+        if current.state != "READY":
+            with path.open("rb") as handle:
+                self._call(
+                    lambda: self.upload_client.datasets.upload(
+                        dataset_id, file=(path.name, handle, "application/jsonl")
+                    )
+                )
+        return RemoteFile(
+            id=self._dataset_name(dataset_id),
+            filename=path.name,
+            bytes=path.stat().st_size,
+            purpose=purpose,
+            status="uploaded",
+            created_at=int(time.time()),
+        )
+
+    def wait_for_file(
+        self, file_id: str, *, timeout: float = 600.0, poll_interval: float = 2.0
+    ) -> RemoteFile:
+        dataset_id = file_id.rsplit("/", 1)[-1]
+        deadline = time.monotonic() + timeout
+        while True:
+            dataset = self._call(lambda: self.client.datasets.get(dataset_id))
+            status = dataset.status
+            if status is not None and status.code not in (None, "OK"):
+                raise PermanentProviderError(
+                    f"{self.label}: dataset {dataset_id} was refused: {status.message or status.code}",
+                    code="file_processing_failed",
+                )
+            if dataset.state == "READY":
+                return RemoteFile(
+                    id=file_id,
+                    filename=dataset.display_name or dataset_id,
+                    bytes=0,
+                    purpose="fine-tune",
+                    status="processed",
+                    created_at=_epoch(dataset.create_time) or 0,
+                )
+            if time.monotonic() >= deadline:
+                raise TransientProviderError(
+                    f"{self.label}: dataset {dataset_id} still {dataset.state} after {timeout:g}s",
+                    code="file_processing_timeout",
+                )
+            self._sleep(poll_interval)
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def _resource(self, job_id: str) -> tuple[Any, str]:
+        """The SDK resource of a job and its bare id, from the id we store
+        (``supervisedFineTuningJobs/ID`` or ``dpoJobs/ID``)."""
+        collection, _, bare = job_id.rpartition("/")
+        if collection.endswith("dpoJobs"):
+            return self.client.dpo_jobs, bare
+        return self.client.supervised_fine_tuning_jobs, bare or job_id
+
+    def create_job(
+        self,
+        *,
+        model: str,
+        training_file: str,
+        validation_file: str | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        suffix: str | None = None,
+        seed: int | None = None,
+        metadata: dict[str, str] | None = None,
+        method: str = "supervised",
+    ) -> RemoteJob:
+        chosen = dict(hyperparameters or {})
+        tag = (metadata or {}).get(METADATA_TAG, "")
+        job_id = job_id_for(tag) if tag else None
+        output = (
+            re.sub(r"[^a-z0-9-]+", "-", f"{suffix}-{job_id}".lower()).strip("-")[:63]
+            if suffix and job_id
+            else job_id
+        )
+        config: dict[str, Any] = {"base_model": model}
+        if output:
+            config["output_model"] = output
+        if isinstance(chosen.get("n_epochs"), int):
+            config["epochs"] = chosen["n_epochs"]
+        if isinstance(chosen.get("batch_size"), int):
+            config["batch_size_samples"] = chosen["batch_size"]
+        if isinstance(chosen.get("learning_rate"), float | int):
+            config["learning_rate"] = float(chosen["learning_rate"])
+        if isinstance(chosen.get("lora_rank"), int):
+            config["lora_rank"] = chosen["lora_rank"]
+        if isinstance(chosen.get("max_seq_length"), int):
+            config["max_context_length"] = chosen["max_seq_length"]
+        display = (suffix or tag or "curator")[:60]
+        try:
+            if method == "dpo":
+                camel = {
+                    "base_model": "baseModel",
+                    "output_model": "outputModel",
+                    "epochs": "epochs",
+                    "batch_size_samples": "batchSizeSamples",
+                    "learning_rate": "learningRate",
+                    "lora_rank": "loraRank",
+                    "max_context_length": "maxContextLength",
+                }
+                kwargs: dict[str, Any] = {
+                    "dataset": training_file,
+                    "display_name": display,
+                    "training_config": {camel[k]: v for k, v in config.items()},
+                }
+                if job_id:
+                    kwargs["dpo_job_id"] = job_id
+                created = self._call(lambda: self.client.dpo_jobs.create(**kwargs))
+            else:
+                kwargs = {"dataset": training_file, "display_name": display, **config}
+                if validation_file:
+                    kwargs["evaluation_dataset"] = validation_file
+                if job_id:
+                    kwargs["supervised_fine_tuning_job_id"] = job_id
+                created = self._call(
+                    lambda: self.client.supervised_fine_tuning_jobs.create(**kwargs)
+                )
+        except PermanentProviderError as error:
+            # ALREADY_EXISTS: the earlier create whose reply was lost did go through.
+            if error.status_code == 409 and tag:
+                found = self.find_job_by_metadata("", tag, method=method)
+                if found is not None:
+                    return found
+            raise
+        return self._job(created)
+
+    def find_job_by_metadata(
+        self, key: str, value: str, *, method: str | None = None
+    ) -> RemoteJob | None:
+        bare = job_id_for(value)
+        resources = {
+            "supervised": self.client.supervised_fine_tuning_jobs,
+            "dpo": self.client.dpo_jobs,
+        }
+        for kind, resource in resources.items():
+            if method is not None and kind != method:
+                continue
+            try:
+                return self._job(self._call(lambda r=resource: r.get(bare)))
+            except PermanentProviderError as error:
+                if error.status_code != 404:
+                    raise
+        return None
+
+    def get_job(self, job_id: str) -> RemoteJob:
+        resource, bare = self._resource(job_id)
+        return self._job(self._call(lambda: resource.get(bare)))
+
+    def _job(self, obj: Any) -> RemoteJob:
+        name = obj.name or ""
+        collection = name.split("/")[-2] if name.count("/") >= 3 else "supervisedFineTuningJobs"
+        stored_id = f"{collection}/{name.rsplit('/', 1)[-1]}"
+        status = STATES.get(str(obj.state or ""), "queued")
+        config = getattr(obj, "training_config", None) or obj
+        output = getattr(config, "output_model", None)
+        if output and "/" not in output:
+            output = f"accounts/{self.account_id}/models/{output}"
+        error = None
+        if status == "failed":
+            detail = obj.status.message if obj.status is not None else ""
+            code = (obj.status.code if obj.status is not None else None) or "failed"
+            error = RemoteJobError(code=code, message=detail or "the provider reports it failed")
+        hyperparameters = {
+            key: value
+            for key, value in {
+                "n_epochs": getattr(config, "epochs", None),
+                "batch_size": getattr(config, "batch_size_samples", None)
+                or getattr(config, "batch_size", None),
+                "learning_rate": getattr(config, "learning_rate", None),
+                "lora_rank": getattr(config, "lora_rank", None),
+            }.items()
+            if value is not None
+        }
+        return RemoteJob(
+            id=stored_id,
+            status=status,
+            model=getattr(config, "base_model", None) or "",
+            training_file=obj.dataset or "",
+            created_at=_epoch(obj.create_time) or 0,
+            validation_file=getattr(obj, "evaluation_dataset", None),
+            fine_tuned_model=output if status == "succeeded" else None,
+            finished_at=_epoch(getattr(obj, "completed_time", None)),
+            hyperparameters=hyperparameters,
+            metadata={"metrics_url": getattr(obj, "metrics_file_signed_url", None) or ""},
+            error=error,
+            deployment=self.deployment_text(output) if status == "succeeded" and output else None,
+        )
+
+    def deployment_text(self, model: str) -> str:
+        return (
+            f"Fireworks model {model}: deploy it (serverless LoRA or on-demand), then call "
+            f"{self.inference_url}/chat/completions with model={model}"
+        )
+
+    def _metric_rows(self, job_id: str, metrics_url: str | None = None) -> list[dict[str, Any]]:
+        resource, bare = self._resource(job_id)
+        url = metrics_url
+        if not url and resource is self.client.dpo_jobs:
+            url = self._call(
+                lambda: self.client.dpo_jobs.get_metrics_file_endpoint(bare)
+            ).signed_url
+        if not url:
+            url = self.get_job(job_id).metadata.get("metrics_url")
+        if not url:
+            return []
+        try:
+            # A signed URL: the URL is the credential, no API key goes with it.
+            response = httpx.get(url, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise TransientProviderError(
+                f"{self.label}: connection to {url.split('?')[0]} failed ({exc})",
+                code="connection_error",
+            ) from exc
+        if response.status_code == 404:
+            return []
+        if response.status_code >= 400:
+            raise TransientProviderError(
+                f"{self.label}: metrics file answered HTTP {response.status_code}",
+                code="server_error",
+                status_code=response.status_code,
+            )
+        rows: dict[int, dict[str, Any]] = {}
+        for line in response.text.splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(item, dict) or not isinstance(item.get("step"), int | float):
+                continue
+            row: dict[str, Any] = {"step": int(item["step"])}
+            if isinstance(item.get("train/loss"), int | float):
+                row["train_loss"] = item["train/loss"]
+            if isinstance(item.get("eval/loss"), int | float):
+                row["valid_loss"] = item["eval/loss"]
+            rows[row["step"]] = row
+        return [rows[step] for step in sorted(rows)]
+
+    def list_events(self, job_id: str, *, after: str | None = None) -> list[RemoteEvent]:
+        # Fireworks has no event log: each metrics row becomes a metrics event, keyed by
+        # step, so the chart fills while the job runs.
+        seen = int(after[1:]) if after and after[1:].isdigit() else 0
+        now = int(time.time())
+        return [
+            RemoteEvent(
+                id=f"m{row['step']}",
+                created_at=now,
+                level="info",
+                message=f"Step {row['step']}: training loss={row.get('train_loss', 0):.4f}",
+                type="metrics",
+                data=row,
+            )
+            for row in self._metric_rows(job_id)
+            if row["step"] > seen
+        ]
+
+    def list_checkpoints(self, job_id: str) -> list[RemoteCheckpoint]:
+        return []
+
+    def cancel(self, job_id: str) -> RemoteJob:
+        resource, bare = self._resource(job_id)
+        self._call(lambda: resource.cancel(bare, body={}))
+        return self.get_job(job_id)
+
+    def result_metrics(self, job: RemoteJob) -> list[dict[str, Any]]:
+        return self._metric_rows(job.id, job.metadata.get("metrics_url") or None)

@@ -1,0 +1,350 @@
+"""Fine-tuning on Together AI through the official ``together`` SDK.
+
+Together's jobs take no metadata, so the idempotency tag rides in the suffix (Together
+puts it into the output model's name): before a create is retried, the job list is
+searched for that suffix. The SDK's own retries are off; our jobs own retrying. Events
+carry no ids on Together, so an event's id is its position in the job's event list (the
+list only grows); per-step metrics come from the metrics endpoint as metrics events.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import together
+
+from training.providers.base import (
+    METADATA_TAG,
+    PermanentProviderError,
+    Provider,
+    RemoteCheckpoint,
+    RemoteEvent,
+    RemoteFile,
+    RemoteJob,
+    RemoteJobError,
+    TransientProviderError,
+)
+from training.providers.openai_provider import translate_error
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://api.together.ai"
+# Together's suffix limit; the tag takes 16 of it, the person's suffix the rest.
+MAX_SUFFIX = 40
+STATUS = {
+    "pending": "validating_files",
+    "queued": "queued",
+    "running": "running",
+    "compressing": "running",
+    "uploading": "running",
+    "cancel_requested": "running",
+    "completed": "succeeded",
+    "error": "failed",
+    "user_error": "failed",
+    "cancelled": "cancelled",
+}
+
+
+def suffix_tag(uid: str) -> str:
+    """The part of the suffix that identifies our row (Together suffixes are short)."""
+    return "cur-" + re.sub(r"[^0-9a-f]", "", uid.lower())[:12]
+
+
+def _epoch(value: Any) -> int | None:
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    if isinstance(value, str) and value:
+        try:
+            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+        except ValueError:
+            return None
+    return None
+
+
+class TogetherProvider(Provider):
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        name: str = "together",
+        label: str = "Together AI",
+        is_simulator: bool = False,
+        timeout: float = 60.0,
+        upload_timeout: float = 600.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_key:
+            raise PermanentProviderError(f"{label}: no API key configured", code="missing_api_key")
+        self.name = name
+        self.label = label
+        self.is_simulator = is_simulator
+        self.base_url = base_url or DEFAULT_BASE_URL
+        self._sleep = sleep
+        self.client = together.Together(
+            api_key=api_key, base_url=self.base_url, max_retries=0, timeout=timeout
+        )
+        self.upload_client = self.client.with_options(timeout=upload_timeout)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except together.TogetherError as exc:
+            raise translate_error(exc, label=self.label, url=self.base_url, sdk=together) from exc
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        with self._translated():
+            return fn()
+
+    def ping(self) -> None:
+        self._call(self.client.fine_tuning.list)
+
+    # -- files -----------------------------------------------------------------------------
+
+    def upload_file(self, path: str | Path, *, purpose: str = "fine-tune") -> RemoteFile:
+        path = Path(path)
+        # check=False: the version was validated when it was built; the SDK's own check
+        # would read the whole file again in the worker.
+        uploaded = self._call(
+            lambda: self.upload_client.files.upload(path, purpose=purpose, check=False)
+        )
+        return self._file(uploaded)
+
+    def _file(self, obj: Any) -> RemoteFile:
+        status = (getattr(obj, "processing_status", None) or "COMPLETED").upper()
+        return RemoteFile(
+            id=obj.id,
+            filename=obj.filename or "",
+            bytes=int(obj.bytes or 0),
+            purpose=str(obj.purpose or ""),
+            status={"COMPLETED": "processed", "FAILED": "error", "INVALID_FORMAT": "error"}.get(
+                status, "uploaded"
+            ),
+            created_at=int(obj.created_at or 0),
+            status_details=getattr(getattr(obj, "validation_report", None), "error", None),
+        )
+
+    def wait_for_file(
+        self, file_id: str, *, timeout: float = 600.0, poll_interval: float = 2.0
+    ) -> RemoteFile:
+        deadline = time.monotonic() + timeout
+        while True:
+            remote = self._file(self._call(lambda: self.client.files.retrieve(file_id)))
+            if remote.status == "processed":
+                return remote
+            if remote.status == "error":
+                raise PermanentProviderError(
+                    f"{self.label}: file {file_id} failed validation: "
+                    f"{remote.status_details or 'no details given'}",
+                    code="file_processing_failed",
+                )
+            if time.monotonic() >= deadline:
+                raise TransientProviderError(
+                    f"{self.label}: file {file_id} still being validated after {timeout:g}s",
+                    code="file_processing_timeout",
+                )
+            self._sleep(poll_interval)
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        *,
+        model: str,
+        training_file: str,
+        validation_file: str | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        suffix: str | None = None,
+        seed: int | None = None,
+        metadata: dict[str, str] | None = None,
+        method: str = "supervised",
+    ) -> RemoteJob:
+        chosen = dict(hyperparameters or {})
+        tag = suffix_tag((metadata or {}).get(METADATA_TAG, "")) if metadata else ""
+        full_suffix = "-".join(
+            part for part in ((suffix or "")[: MAX_SUFFIX - len(tag) - 1], tag) if part
+        )
+        kwargs: dict[str, Any] = {
+            "training_file": training_file,
+            "model": model,
+            "suffix": full_suffix or None,
+            "lora": bool(chosen.get("lora", True)),
+            "training_method": "dpo" if method == "dpo" else "sft",
+        }
+        if validation_file:
+            kwargs["validation_file"] = validation_file
+            kwargs["n_evals"] = 10
+        if isinstance(chosen.get("n_epochs"), int):
+            kwargs["n_epochs"] = chosen["n_epochs"]
+        if isinstance(chosen.get("batch_size"), int):
+            kwargs["batch_size"] = chosen["batch_size"]
+        if isinstance(chosen.get("learning_rate"), float | int):
+            kwargs["learning_rate"] = float(chosen["learning_rate"])
+        if isinstance(chosen.get("lora_rank"), int):
+            kwargs["lora_r"] = chosen["lora_rank"]
+        if isinstance(chosen.get("lora_alpha"), int | float):
+            kwargs["lora_alpha"] = chosen["lora_alpha"]
+        if isinstance(chosen.get("max_seq_length"), int):
+            kwargs["max_seq_length"] = chosen["max_seq_length"]
+        if method == "dpo" and isinstance(chosen.get("dpo_beta"), float | int):
+            kwargs["dpo_beta"] = float(chosen["dpo_beta"])
+        if seed is not None:
+            kwargs["random_seed"] = seed
+        created = self._call(lambda: self.client.fine_tuning.create(**kwargs))
+        return self._job(created)
+
+    def find_job_by_metadata(self, key: str, value: str) -> RemoteJob | None:
+        tag = suffix_tag(value)
+        for job in self._call(self.client.fine_tuning.list).data:
+            if (job.suffix or "").endswith(tag):
+                return self._job(job)
+        return None
+
+    def get_job(self, job_id: str) -> RemoteJob:
+        return self._job(self._call(lambda: self.client.fine_tuning.retrieve(job_id)))
+
+    def _job(self, obj: Any) -> RemoteJob:
+        status = STATUS.get(str(obj.status or "pending"), "running")
+        output = getattr(obj, "x_model_output_name", None) or getattr(obj, "output_name", None)
+        kind = getattr(obj, "training_type", None)
+        hyperparameters: dict[str, Any] = {
+            key: value
+            for key, value in {
+                "n_epochs": getattr(obj, "n_epochs", None),
+                "batch_size": getattr(obj, "batch_size", None),
+                "learning_rate": getattr(obj, "learning_rate", None),
+                "lora_rank": getattr(kind, "lora_r", None),
+                "lora_alpha": getattr(kind, "lora_alpha", None),
+            }.items()
+            if value is not None
+        }
+        progress = getattr(obj, "progress", None)
+        estimated_finish = None
+        if progress is not None and getattr(progress, "estimate_available", False):
+            estimated_finish = int(time.time()) + int(progress.seconds_remaining or 0)
+        error = None
+        if status == "failed":
+            error = RemoteJobError(code=str(obj.status), message=self._failure(obj.id))
+        return RemoteJob(
+            id=obj.id,
+            status=status,
+            model=obj.model or "",
+            training_file=getattr(obj, "training_file", None) or "",
+            created_at=_epoch(obj.created_at) or 0,
+            validation_file=getattr(obj, "validation_file", None) or None,
+            fine_tuned_model=output if status == "succeeded" else None,
+            trained_tokens=getattr(obj, "token_count", None) if status == "succeeded" else None,
+            finished_at=_epoch(obj.updated_at)
+            if status in {"succeeded", "failed", "cancelled"}
+            else None,
+            estimated_finish=estimated_finish if status != "succeeded" else None,
+            seed=getattr(obj, "random_seed", None),
+            suffix=getattr(obj, "suffix", None),
+            hyperparameters=hyperparameters,
+            error=error,
+        )
+
+    def _failure(self, job_id: str) -> str:
+        """Together says why a job failed in its last error event."""
+        for event in reversed(self.list_events(job_id)):
+            if event.level == "error" and event.message:
+                return event.message
+        return "the provider reports it failed"
+
+    def list_events(self, job_id: str, *, after: str | None = None) -> list[RemoteEvent]:
+        raw = self._call(lambda: self.client.fine_tuning.list_events(job_id)).data
+        start = int(after) + 1 if after and after.isdigit() else 0
+        events = []
+        for index, event in enumerate(raw):
+            if index < start:
+                continue
+            data: dict[str, Any] = {}
+            if event.step is not None:
+                data = {"step": event.step, "total_steps": event.total_steps}
+            events.append(
+                RemoteEvent(
+                    id=str(index),
+                    created_at=_epoch(event.created_at) or 0,
+                    level="error" if event.level == "error" else "info",
+                    message=event.message or "",
+                    type="message",
+                    data={k: v for k, v in data.items() if v is not None},
+                )
+            )
+        if events:
+            events.extend(self._metric_events(job_id, events))
+        return events
+
+    def _metric_events(self, job_id: str, events: list[RemoteEvent]) -> list[RemoteEvent]:
+        # Progress events say how many steps there are; metrics say what each step did.
+        total = next(
+            (e.data["total_steps"] for e in reversed(events) if e.data.get("total_steps")), None
+        )
+        rows = self.metrics(job_id)
+        return [
+            RemoteEvent(
+                id=f"m{row['step']}",
+                created_at=events[-1].created_at,
+                level="info",
+                message=f"Step {row['step']}: training loss={row['train_loss']:.4f}",
+                type="metrics",
+                data={**row, **({"total_steps": total} if total else {})},
+            )
+            for row in rows
+            if "train_loss" in row
+        ]
+
+    def metrics(self, job_id: str) -> list[dict[str, Any]]:
+        raw = self._call(lambda: self.client.fine_tuning.list_metrics(job_id)).metrics or []
+        rows = []
+        for item in raw:
+            if "global_step" not in item:
+                continue
+            row: dict[str, Any] = {"step": int(item["global_step"])}
+            if "train_loss" in item:
+                row["train_loss"] = item["train_loss"]
+            if "eval_loss" in item:
+                row["valid_loss"] = item["eval_loss"]
+            rows.append(row)
+        return sorted(rows, key=lambda row: row["step"])
+
+    def list_checkpoints(self, job_id: str) -> list[RemoteCheckpoint]:
+        raw = self._call(lambda: self.client.fine_tuning.list_checkpoints(job_id)).data
+        checkpoints = [
+            RemoteCheckpoint(
+                id=item.path,
+                created_at=_epoch(item.created_at) or 0,
+                step_number=int(item.step),
+                fine_tuned_model_checkpoint=item.path,
+            )
+            for item in raw
+        ]
+        return sorted(checkpoints, key=lambda checkpoint: checkpoint.step_number)
+
+    def cancel(self, job_id: str) -> RemoteJob:
+        self._call(lambda: self.client.fine_tuning.cancel(job_id))
+        return self.get_job(job_id)
+
+    def result_metrics(self, job: RemoteJob) -> list[dict[str, Any]]:
+        return self.metrics(job.id)
+
+    def download_adapter(self, job: RemoteJob, folder: Path) -> Path | None:
+        """The adapter archive as Together serves it (a tar, compressed)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._translated():
+            response = self.upload_client.fine_tuning.content(ft_id=job.id, checkpoint="adapter")
+            disposition = response.headers.get("content-disposition", "")
+            match = re.search(r'filename="?([^";]+)"?', disposition)
+            name = Path(match.group(1)).name if match else f"{job.id}-adapter.tar.zst"
+            target = folder / name
+            with target.open("wb") as sink:
+                for chunk in response.iter_bytes(1024 * 1024):
+                    sink.write(chunk)
+        return target

@@ -1,0 +1,31 @@
+"""The API shapes the simulator speaks besides OpenAI's, each mounted under its own prefix.
+
+Every shape is a thin translation over the one job engine in ``state``: the same status
+progression, loss curve, checkpoints and faults, shown the way that provider's API shows
+them. ``install`` registers their route tables once (see ``endpoints.register_routes``).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from training.simulator.endpoints import register_routes
+from training.simulator.shapes import fireworks, together
+
+PREFIXES = {"together": "/together", "fireworks": "/fireworks"}
+
+_installed = False
+_lock = threading.Lock()
+
+
+def install() -> None:
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        register_routes("together", PREFIXES["together"], together.ROUTES)
+        register_routes("fireworks", PREFIXES["fireworks"], fireworks.ROUTES)
+        _installed = True
+
+
+__all__ = ["PREFIXES", "install"]

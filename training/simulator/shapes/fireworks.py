@@ -1,0 +1,257 @@
+"""Fireworks AI's datasets and fine-tuning jobs, as the official ``fireworks-ai`` SDK calls
+them: resources named ``accounts/{account}/…``, ids chosen by the client (a second create
+with the same id answers 409 ALREADY_EXISTS), google.rpc error bodies, ``JOB_STATE_*``."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from training.simulator.endpoints import Request, Response, RouteTable, parse_multipart
+from training.simulator.records import ApiError, SimJob
+from training.simulator.shapes.common import iso, metric_rows
+from training.simulator.state import SimulatorState
+
+SHAPE = "fireworks"
+STATE = {
+    "validating_files": "JOB_STATE_VALIDATING",
+    "queued": "JOB_STATE_PENDING",
+    "running": "JOB_STATE_RUNNING",
+    "succeeded": "JOB_STATE_COMPLETED",
+    "failed": "JOB_STATE_FAILED",
+    "cancelled": "JOB_STATE_CANCELLED",
+}
+COLLECTIONS = {"supervisedFineTuningJobs": "sft", "dpoJobs": "dpo"}
+
+
+def _datasets(state: SimulatorState) -> dict[str, dict[str, Any]]:
+    return state.shape_data.setdefault(SHAPE, {}).setdefault("datasets", {})
+
+
+def _dataset_api(account: str, dataset_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": f"accounts/{account}/datasets/{dataset_id}",
+        "displayName": record.get("displayName") or dataset_id,
+        "createTime": iso(record["created"]),
+        "state": "READY" if record.get("file_id") else "UPLOADING",
+        "format": "CHAT",
+        "exampleCount": str(record.get("examples", 0)),
+        "status": {"code": "OK", "message": ""},
+        "userUploaded": {},
+    }
+
+
+def datasets_create(state: SimulatorState, request: Request) -> Response:
+    body = request.json()
+    dataset_id = body.get("datasetId") or body.get("dataset_id")
+    if not isinstance(dataset_id, str) or not re.fullmatch(r"[a-z0-9-]{1,63}", dataset_id):
+        raise ApiError(400, "datasetId must be 1-63 lowercase letters, digits or hyphens")
+    datasets = _datasets(state)
+    if dataset_id in datasets:
+        raise ApiError(409, f'Dataset "{dataset_id}" already exists')
+    dataset = body.get("dataset") or {}
+    datasets[dataset_id] = {"created": state.clock(), "displayName": dataset.get("displayName")}
+    return Response(body=_dataset_api(request.params["account"], dataset_id, datasets[dataset_id]))
+
+
+def datasets_upload(state: SimulatorState, request: Request) -> Response:
+    record = _datasets(state).get(request.params["id"])
+    if record is None:
+        raise ApiError(404, f'Dataset "{request.params["id"]}" not found')
+    parts = parse_multipart(request.headers.get("content-type", ""), request.body)
+    upload = parts.get("file")
+    if upload is None:
+        raise ApiError(400, "Missing the file part")
+    stored = state.create_file(
+        filename=upload.filename or "dataset.jsonl", purpose="fine-tune", data=upload.data
+    )
+    record["file_id"] = stored["id"]
+    record["examples"] = sum(1 for line in upload.data.splitlines() if line.strip())
+    return Response(
+        body={
+            "id": stored["id"],
+            "bytes": stored["bytes"],
+            "created_at": stored["created_at"],
+            "filename": stored["filename"],
+            "object": "file",
+            "purpose": "fine-tune",
+        }
+    )
+
+
+def datasets_get(state: SimulatorState, request: Request) -> Response:
+    record = _datasets(state).get(request.params["id"])
+    if record is None:
+        raise ApiError(404, f'Dataset "{request.params["id"]}" not found')
+    return Response(body=_dataset_api(request.params["account"], request.params["id"], record))
+
+
+def _file_of(state: SimulatorState, name: Any, *, param: str) -> str:
+    dataset_id = str(name or "").rsplit("/", 1)[-1]
+    record = _datasets(state).get(dataset_id)
+    if record is None or not record.get("file_id"):
+        raise ApiError(400, f"{param}: dataset {name!r} does not exist or has no data")
+    return str(record["file_id"])
+
+
+def jobs_create(state: SimulatorState, request: Request) -> Response:
+    account = request.params["account"]
+    collection = request.params["collection"]
+    method = COLLECTIONS[collection]
+    body = request.json()
+    key = "supervisedFineTuningJobId" if method == "sft" else "dpoJobId"
+    job_id = request.query_value(key) or ""
+    if not re.fullmatch(r"[a-z0-9-]{1,63}", job_id):
+        raise ApiError(400, f"{key} must be 1-63 lowercase letters, digits or hyphens")
+    config = body if method == "sft" else (body.get("trainingConfig") or {})
+    hyperparameters: dict[str, Any] = {}
+    if isinstance(config.get("epochs"), int):
+        hyperparameters["n_epochs"] = config["epochs"]
+    if isinstance(config.get("batchSize"), int):
+        hyperparameters["batch_size"] = max(1, min(256, config["batchSize"]))
+    output = config.get("outputModel") or job_id
+    try:
+        state.create_job(
+            {
+                "model": config.get("baseModel"),
+                "training_file": _file_of(state, body.get("dataset"), param="dataset"),
+                "validation_file": _file_of(
+                    state, body["evaluationDataset"], param="evaluationDataset"
+                )
+                if body.get("evaluationDataset")
+                else None,
+                "hyperparameters": hyperparameters,
+            },
+            shape=SHAPE,
+            job_id=job_id,
+            planned_model=f"accounts/{account}/models/{output}",
+            extra={
+                "collection": collection,
+                "account": account,
+                "dataset": body.get("dataset"),
+                "evaluation_dataset": body.get("evaluationDataset"),
+                "display_name": body.get("displayName"),
+                "lora_r": config.get("loraRank"),
+                "learning_rate": config.get("learningRate"),
+                "max_context_length": config.get("maxContextLength"),
+            },
+        )
+    except ApiError as error:
+        if error.status == 409:
+            raise ApiError(409, f'Job "{job_id}" already exists') from None
+        raise
+    return Response(body=to_api(state.sim_job(job_id, shape=SHAPE), request))
+
+
+def to_api(job: SimJob, request: Request) -> dict[str, Any]:
+    account = job.extra["account"]
+    collection = job.extra["collection"]
+    percent = 0
+    rows = metric_rows(job)
+    if rows and rows[-1].get("total_steps"):
+        percent = int(100 * rows[-1]["step"] / rows[-1]["total_steps"])
+    if job.status == "succeeded":
+        percent = 100
+    status = {"code": "OK", "message": ""}
+    if job.error:
+        status = {"code": "INVALID_ARGUMENT", "message": job.error.get("message", "")}
+    elif job.status == "cancelled":
+        status = {"code": "CANCELLED", "message": "cancelled by the user"}
+    hp = job.hyperparameters
+    fields: dict[str, Any] = {
+        "name": f"accounts/{account}/{collection}/{job.id}",
+        "displayName": job.extra.get("display_name") or job.id,
+        "createTime": iso(job.created_clock),
+        "updateTime": iso(job.finished_at or job.created_clock),
+        "completedTime": iso(job.finished_at),
+        "state": STATE.get(job.status, "JOB_STATE_UNSPECIFIED"),
+        "status": status,
+        "dataset": job.extra.get("dataset"),
+        "jobProgress": {"percent": percent, "epoch": 0},
+    }
+    config = {
+        "baseModel": job.model,
+        "outputModel": job.planned_model,
+        "epochs": hp.get("n_epochs") if isinstance(hp.get("n_epochs"), int) else None,
+        "batchSize": hp.get("batch_size") if isinstance(hp.get("batch_size"), int) else None,
+        "learningRate": job.extra.get("learning_rate"),
+        "loraRank": job.extra.get("lora_r"),
+        "maxContextLength": job.extra.get("max_context_length"),
+    }
+    if collection == "supervisedFineTuningJobs":
+        fields.update(config)
+        fields["evaluationDataset"] = job.extra.get("evaluation_dataset")
+        fields["metricsFileSignedUrl"] = f"{request.origin}/fireworks/_metrics/{job.id}.jsonl"
+    else:
+        fields["trainingConfig"] = config
+    return fields
+
+
+def _job(state: SimulatorState, request: Request) -> SimJob:
+    job = state.sim_job(request.params["id"], shape=SHAPE)
+    if job.extra.get("collection") != request.params["collection"]:
+        raise ApiError(404, f'Job "{request.params["id"]}" not found')
+    return job
+
+
+def jobs_get(state: SimulatorState, request: Request) -> Response:
+    return Response(body=to_api(_job(state, request), request))
+
+
+def jobs_list(state: SimulatorState, request: Request) -> Response:
+    collection = request.params["collection"]
+    jobs = [
+        to_api(job, request)
+        for job in reversed(state.shape_jobs(SHAPE))
+        if job.extra.get("collection") == collection
+    ]
+    return Response(body={collection: jobs, "nextPageToken": "", "totalSize": len(jobs)})
+
+
+def jobs_cancel(state: SimulatorState, request: Request) -> Response:
+    job = _job(state, request)
+    state.cancel_job(job.id)
+    return Response(body={})
+
+
+def metrics_endpoint(state: SimulatorState, request: Request) -> Response:
+    job = _job(state, request)
+    return Response(body={"signedUrl": f"{request.origin}/fireworks/_metrics/{job.id}.jsonl"})
+
+
+def metrics_file(state: SimulatorState, request: Request) -> Response:
+    job = state.sim_job(request.params["id"], shape=SHAPE)
+    lines = [
+        json.dumps(
+            {
+                "step": row["step"],
+                "epoch": row.get("epoch"),
+                "train/loss": row["train_loss"],
+                **({"eval/loss": row["valid_loss"]} if row.get("valid_loss") is not None else {}),
+            }
+        )
+        for row in metric_rows(job)
+    ]
+    return Response(raw=("\n".join(lines) + "\n").encode(), content_type="application/jsonl")
+
+
+_ACCOUNT = r"/v1/accounts/(?P<account>[a-z0-9-]+)"
+_COLLECTION = r"(?P<collection>supervisedFineTuningJobs|dpoJobs)"
+_ID = r"(?P<id>[a-z0-9-]+)"
+ROUTES: RouteTable = [
+    ("POST", re.compile(rf"^{_ACCOUNT}/datasets$"), "files.create", datasets_create),
+    ("POST", re.compile(rf"^{_ACCOUNT}/datasets/{_ID}:upload$"), "files.upload", datasets_upload),
+    ("GET", re.compile(rf"^{_ACCOUNT}/datasets/{_ID}$"), "files.retrieve", datasets_get),
+    ("POST", re.compile(rf"^{_ACCOUNT}/{_COLLECTION}$"), "jobs.create", jobs_create),
+    ("GET", re.compile(rf"^{_ACCOUNT}/{_COLLECTION}$"), "jobs.list", jobs_list),
+    ("GET", re.compile(rf"^{_ACCOUNT}/{_COLLECTION}/{_ID}$"), "jobs.retrieve", jobs_get),
+    ("POST", re.compile(rf"^{_ACCOUNT}/{_COLLECTION}/{_ID}:cancel$"), "jobs.cancel", jobs_cancel),
+    (
+        "GET",
+        re.compile(rf"^{_ACCOUNT}/{_COLLECTION}/{_ID}:getMetricsFileEndpoint$"),
+        "jobs.metrics",
+        metrics_endpoint,
+    ),
+    ("GET", re.compile(rf"^/_metrics/{_ID}\.jsonl$"), "_metrics", metrics_file),
+]

@@ -1,0 +1,333 @@
+"""Together AI's files and fine-tuning API, as the official ``together`` SDK calls it.
+
+Uploads go the way Together's do: ``POST /v1/files`` answers 302 with a storage URL and a
+file id, the SDK PUTs the bytes there, then asks ``/v1/files/{id}/preprocess``. Jobs carry
+no metadata, so a client finds its own by the suffix it chose; events have no ids.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from training.simulator.endpoints import Request, Response, RouteTable
+from training.simulator.records import ApiError, SimJob
+from training.simulator.shapes.common import adapter_archive, form, iso, metric_rows
+from training.simulator.state import SHAPE_MODELS, SimulatorState
+
+SHAPE = "together"
+USER = "curator-sim"
+STATUS = {
+    "validating_files": "pending",
+    "queued": "queued",
+    "running": "running",
+    "succeeded": "completed",
+    "failed": "error",
+    "cancelled": "cancelled",
+}
+LIMITS = {
+    "default_gradient_accumulation_steps": 1,
+    "lora_training": {
+        "default_rank": 8,
+        "max_batch_size": 32,
+        "max_batch_size_dpo": 16,
+        "max_rank": 64,
+        "min_batch_size": 8,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
+    },
+    "full_training": {"max_batch_size": 32, "max_batch_size_dpo": 16, "min_batch_size": 8},
+    "max_learning_rate": 1.0,
+    "max_num_checkpoints": 10,
+    "max_num_epochs": 20,
+    "max_num_evals": 10,
+    "max_seq_length_dpo": 8192,
+    "max_seq_length_sft": 8192,
+    "merge_output_lora": True,
+    "min_learning_rate": 0.0,
+    "min_max_seq_length": 512,
+    "supports_full_training": True,
+    "supports_reasoning": False,
+    "supports_tools": True,
+    "supports_vision": False,
+}
+
+
+def _uploads(state: SimulatorState) -> dict[str, dict[str, str]]:
+    return state.shape_data.setdefault(SHAPE, {}).setdefault("uploads", {})
+
+
+def _file_api(stored: Any) -> dict[str, Any]:
+    return {
+        "id": stored.id,
+        "object": "file",
+        "bytes": len(stored.data),
+        "created_at": stored.created_at,
+        "filename": stored.filename,
+        "FileType": "jsonl",
+        "purpose": stored.purpose,
+        "processing_status": "COMPLETED",
+    }
+
+
+def files_create(state: SimulatorState, request: Request) -> Response:
+    fields = form(request)
+    name = str(fields.get("file_name") or "")
+    if not name:
+        raise ApiError(400, "Missing required parameter: 'file_name'.", param="file_name")
+    file_id = "file-" + secrets.token_hex(12)
+    _uploads(state)[file_id] = {"filename": name, "purpose": str(fields.get("purpose") or "")}
+    return Response(
+        status=302,
+        body={},
+        headers={
+            "Location": f"{request.origin}/together/_upload/{file_id}",
+            "X-Together-File-Id": file_id,
+        },
+    )
+
+
+def files_put(state: SimulatorState, request: Request) -> Response:
+    pending = _uploads(state).get(request.params["id"])
+    if pending is None:
+        raise ApiError(404, "No upload is pending under this URL")
+    state.create_file(
+        filename=pending["filename"],
+        purpose=pending["purpose"],
+        data=request.body,
+        file_id=request.params["id"],
+    )
+    return Response(body={})
+
+
+def files_preprocess(state: SimulatorState, request: Request) -> Response:
+    return Response(body=_file_api(state.stored_file(request.params["id"])))
+
+
+def files_retrieve(state: SimulatorState, request: Request) -> Response:
+    return Response(body=_file_api(state.stored_file(request.params["id"])))
+
+
+def model_limits(state: SimulatorState, request: Request) -> Response:
+    model = request.query_value("model_name") or ""
+    if model not in SHAPE_MODELS[SHAPE]:
+        raise ApiError(404, f"Model {model} is not available for fine-tuning", param="model_name")
+    return Response(body={**LIMITS, "model_name": model})
+
+
+def estimate_price(state: SimulatorState, request: Request) -> Response:
+    body = request.json()
+    stored = state.stored_file(str(body.get("training_file") or ""))
+    tokens = max(1, len(stored.data) // 4) * int(body.get("n_epochs") or 1)
+    return Response(
+        body={
+            "estimation_available": True,
+            "allowed_to_proceed": True,
+            "estimated_train_token_count": tokens,
+            "estimated_eval_token_count": 0,
+            "estimated_total_price": round(tokens * 0.48 / 1_000_000, 6),
+            "user_limit": 1000.0,
+        }
+    )
+
+
+def _training_type(body: dict[str, Any]) -> dict[str, Any]:
+    kind = body.get("training_type") or {"type": "Lora", "lora_r": 8, "lora_alpha": 16}
+    if not isinstance(kind, dict) or kind.get("type") not in {"Lora", "Full"}:
+        raise ApiError(400, "training_type.type must be 'Lora' or 'Full'", param="training_type")
+    return kind
+
+
+def _training_method(body: dict[str, Any]) -> dict[str, Any]:
+    method = body.get("training_method") or {"method": "sft"}
+    if not isinstance(method, dict) or method.get("method") not in {"sft", "dpo"}:
+        raise ApiError(
+            400, "training_method.method must be 'sft' or 'dpo'", param="training_method"
+        )
+    return method
+
+
+def jobs_create(state: SimulatorState, request: Request) -> Response:
+    body = request.json()
+    model = body.get("model")
+    suffix = body.get("suffix")
+    if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 40):
+        raise ApiError(400, "suffix must be a string of at most 40 characters", param="suffix")
+    kind = _training_type(body)
+    method = _training_method(body)
+    n_epochs = body.get("n_epochs", 1)
+    hyperparameters: dict[str, Any] = {"n_epochs": n_epochs}
+    if isinstance(body.get("batch_size"), int):
+        hyperparameters["batch_size"] = min(256, body["batch_size"])
+    base = str(model).rsplit("/", 1)[-1] if isinstance(model, str) else "model"
+    tail = f"-{re.sub(r'[^A-Za-z0-9_-]', '-', suffix)}" if suffix else ""
+    output = f"{USER}/{base}{tail}-{secrets.token_hex(4)}"
+    job = state.create_job(
+        {
+            "model": model,
+            "training_file": body.get("training_file"),
+            "validation_file": body.get("validation_file") or None,
+            "hyperparameters": hyperparameters,
+            "suffix": suffix,
+            "seed": body.get("random_seed"),
+        },
+        shape=SHAPE,
+        job_id="ft-" + secrets.token_hex(16),
+        planned_model=output,
+        extra={
+            "training_type": kind,
+            "training_method": method,
+            "lora_r": kind.get("lora_r"),
+            "lora_alpha": kind.get("lora_alpha"),
+            "learning_rate": body.get("learning_rate"),
+        },
+    )
+    return Response(body=to_api(state.sim_job(job["id"], shape=SHAPE)))
+
+
+def to_api(job: SimJob) -> dict[str, Any]:
+    status = STATUS.get(job.status, job.status)
+    hp = job.hyperparameters
+    remaining = max(0, (job.estimated_finish or 0) - int(job.created_clock))
+    return {
+        "id": job.id,
+        "object": "finetune",
+        "status": status,
+        "user_id": USER,
+        "model": job.model,
+        "model_output_name": job.planned_model,
+        "suffix": job.suffix,
+        "created_at": iso(job.created_clock),
+        "updated_at": iso(job.finished_at or job.created_clock),
+        "started_at": iso(job.created_clock),
+        "training_file": job.training_file,
+        "validation_file": job.validation_file or "",
+        "n_epochs": hp.get("n_epochs") if isinstance(hp.get("n_epochs"), int) else None,
+        "batch_size": hp.get("batch_size") if isinstance(hp.get("batch_size"), int) else None,
+        "learning_rate": job.extra.get("learning_rate"),
+        "random_seed": job.seed,
+        "training_type": job.extra.get("training_type"),
+        "training_method": job.extra.get("training_method"),
+        "token_count": job.trained_tokens,
+        "progress": {
+            "estimate_available": job.estimated_finish is not None,
+            "seconds_remaining": remaining,
+        },
+        "adapter_object_name": f"{job.planned_model}-adapter" if status == "completed" else None,
+        "events": [],
+        # The failure reason travels as the last error event, as on Together.
+    }
+
+
+def jobs_list(state: SimulatorState, request: Request) -> Response:
+    return Response(body={"data": [to_api(job) for job in reversed(state.shape_jobs(SHAPE))]})
+
+
+def jobs_retrieve(state: SimulatorState, request: Request) -> Response:
+    return Response(body=to_api(state.sim_job(request.params["id"], shape=SHAPE)))
+
+
+def jobs_cancel(state: SimulatorState, request: Request) -> Response:
+    state.sim_job(request.params["id"], shape=SHAPE)
+    state.cancel_job(request.params["id"])
+    return Response(body=to_api(state.sim_job(request.params["id"], shape=SHAPE)))
+
+
+def _event_type(event: dict[str, Any]) -> str:
+    message = str(event.get("message", ""))
+    if event.get("level") == "error":
+        return "job_error"
+    if event.get("type") == "metrics":
+        return (
+            "epoch_complete" if event.get("data", {}).get("full_valid_loss") else "training_start"
+        )
+    if "Checkpoint" in message:
+        return "checkpoint_save"
+    if "cancelled" in message:
+        return "job_stopped"
+    if "successfully completed" in message:
+        return "job_complete"
+    return "job_start" if "started" in message else "job_pending"
+
+
+def jobs_events(state: SimulatorState, request: Request) -> Response:
+    job = state.sim_job(request.params["id"], shape=SHAPE)
+    events = []
+    for event in job.events:
+        data = event.get("data") or {}
+        events.append(
+            {
+                "object": "fine-tune-event",
+                "created_at": iso(event["created_at"]),
+                "level": "error" if event.get("level") == "error" else "info",
+                "message": event.get("message", ""),
+                "type": _event_type(event),
+                "step": data.get("step"),
+                "total_steps": data.get("total_steps"),
+            }
+        )
+    return Response(body={"data": events})
+
+
+def jobs_checkpoints(state: SimulatorState, request: Request) -> Response:
+    job = state.sim_job(request.params["id"], shape=SHAPE)
+    data = [
+        {
+            "checkpoint_type": "Final"
+            if ckpt["fine_tuned_model_checkpoint"] == job.planned_model
+            else f"Intermediate (step {ckpt['step_number']})",
+            "created_at": iso(ckpt["created_at"]),
+            "path": f"{job.id}/{ckpt['fine_tuned_model_checkpoint']}:{ckpt['step_number']}",
+            "step": ckpt["step_number"],
+            "checkpoint": "adapter",
+        }
+        for ckpt in job.checkpoints
+    ]
+    return Response(body={"data": data})
+
+
+def jobs_metrics(state: SimulatorState, request: Request) -> Response:
+    job = state.sim_job(request.params["id"], shape=SHAPE)
+    rows = []
+    for row in metric_rows(job):
+        metric = {"global_step": float(row["step"]), "train_loss": row["train_loss"]}
+        if row.get("valid_loss") is not None:
+            metric["eval_loss"] = row["valid_loss"]
+        rows.append(metric)
+    return Response(body={"metrics": rows})
+
+
+def jobs_download(state: SimulatorState, request: Request) -> Response:
+    job = state.sim_job(request.query_value("ft_id") or "", shape=SHAPE)
+    if job.status != "succeeded":
+        raise ApiError(400, f"Job {job.id} has no trained model to download yet", param="ft_id")
+    name = job.planned_model.rsplit("/", 1)[-1]
+    return Response(
+        raw=adapter_archive(job),
+        content_type="application/gzip",
+        headers={"content-disposition": f'attachment; filename="{name}-adapter.tar.gz"'},
+    )
+
+
+_ID = r"(?P<id>[A-Za-z0-9_\-.]+)"
+ROUTES: RouteTable = [
+    ("POST", re.compile(r"^/v1/files$"), "files.create", files_create),
+    ("PUT", re.compile(rf"^/_upload/{_ID}$"), "_upload", files_put),
+    ("POST", re.compile(rf"^/v1/files/{_ID}/preprocess$"), "files.upload", files_preprocess),
+    ("GET", re.compile(rf"^/v1/files/{_ID}$"), "files.retrieve", files_retrieve),
+    ("GET", re.compile(r"^/v1/fine-tunes/models/limits$"), "models.limits", model_limits),
+    ("POST", re.compile(r"^/v1/fine-tunes/estimate-price$"), "models.limits", estimate_price),
+    ("POST", re.compile(r"^/v1/fine-tunes$"), "jobs.create", jobs_create),
+    ("GET", re.compile(r"^/v1/fine-tunes$"), "jobs.list", jobs_list),
+    ("GET", re.compile(rf"^/v1/fine-tunes/{_ID}$"), "jobs.retrieve", jobs_retrieve),
+    ("POST", re.compile(rf"^/v1/fine-tunes/{_ID}/cancel$"), "jobs.cancel", jobs_cancel),
+    ("GET", re.compile(rf"^/v1/fine-tunes/{_ID}/events$"), "jobs.events", jobs_events),
+    (
+        "GET",
+        re.compile(rf"^/v1/fine-tunes/{_ID}/checkpoints$"),
+        "jobs.checkpoints",
+        jobs_checkpoints,
+    ),
+    ("GET", re.compile(rf"^/v1/fine-tunes/{_ID}/metrics$"), "jobs.metrics", jobs_metrics),
+    ("GET", re.compile(r"^/v1/finetune/download$"), "jobs.download", jobs_download),
+]
