@@ -32,14 +32,14 @@ run: install
 	  $(PY) manage.py run_openai_simulator --port $(SIM_PORT) & \
 	  echo "No OPENAI_API_KEY set: fine-tuning goes to the local OpenAI simulator on port $(SIM_PORT)."; \
 	fi; \
-	$(PY) manage.py rqworker default pii training --with-scheduler & \
+	$(PY) manage.py rqworker default pii training eval --with-scheduler & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	sleep 4; echo; echo "Curator is running at http://$(HOST):$(PORT)/"; grep -A2 "Demo logins" var/demo-logins.txt; \
 	echo "Ctrl-C stops the web server and the worker."; echo; \
 	wait
 
 worker: install
-	$(PY) manage.py rqworker default pii training --with-scheduler
+	$(PY) manage.py rqworker default pii training eval --with-scheduler
 
 gpu-worker: install
 	$(PY) manage.py rqworker training-gpu

@@ -10,6 +10,7 @@ from curation.env import (
     env_bool,
     env_float,
     env_int,
+    env_json,
     env_list,
     env_size,
     env_str,
@@ -91,6 +92,7 @@ RQ_QUEUES = {
         ("pii", 3600),
         ("training", 3600),
         ("training-gpu", 86400),
+        ("eval", 86400),
     )
 }
 # Tests point RQ at their own key prefix-free Redis database so they never see a
@@ -277,3 +279,16 @@ if CURATOR_LOCAL_MODELS:
     ]
 # Where trained adapters (with checkpoints, model card, merged weights) go in the storage.
 CURATOR_ADAPTER_PREFIX = env_str("CURATOR_ADAPTER_PREFIX", "adapters")
+
+# Evaluation (training.evaluation). Extra OpenAI-compatible endpoints to evaluate, as JSON:
+# [{"name": "vllm", "base_url": "http://gpu1:8000/v1", "model": "llama-3-8b",
+#   "api_key_env": "VLLM_API_KEY", "max_concurrency": 16,
+#   "price_per_million_input": 0, "price_per_million_output": 0}]
+# Keys never live in settings or the database: api_key_env names the variable holding one.
+CURATOR_EVAL_ENDPOINTS = env_json("CURATOR_EVAL_ENDPOINTS", [])
+CURATOR_EVAL_CONCURRENCY = env_int("CURATOR_EVAL_CONCURRENCY", 8)
+CURATOR_EVAL_MAX_ATTEMPTS = env_int("CURATOR_EVAL_MAX_ATTEMPTS", 5)
+CURATOR_EVAL_RETRY_SECONDS = env_float("CURATOR_EVAL_RETRY_SECONDS", 1.0)
+CURATOR_EVAL_TIMEOUT = env_float("CURATOR_EVAL_TIMEOUT", 120.0)
+# The judge offered by default (a model REF as `manage.py evaluate --judge` takes).
+CURATOR_EVAL_JUDGE = env_str("CURATOR_EVAL_JUDGE", "")

@@ -24,6 +24,7 @@ ENDPOINTS: frozenset[str] = frozenset(
         "jobs.cancel",
         "jobs.events",
         "jobs.checkpoints",
+        "chat.completions",
     }
 )
 
