@@ -152,3 +152,11 @@ def eval_queue() -> Iterator[None]:
     django_rq.get_queue("eval").empty()
     yield
     django_rq.get_queue("eval").empty()
+
+
+@pytest.fixture
+def client() -> Any:
+    """Django's test client (tests/training/conftest.py's ``client`` is an OpenAI SDK one)."""
+    from django.test import Client
+
+    return Client()
