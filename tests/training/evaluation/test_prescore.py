@@ -73,3 +73,29 @@ def test_prescoring_scores_each_conversation_and_review_bulk_rejects_the_weak_on
 def test_review_bulk_refuses_a_where_it_cannot_read(dataset: Any) -> None:
     with pytest.raises(CommandError, match="not a judge condition"):
         call_command("review_bulk", "--dataset", dataset.slug, "--approve", "--where", "judge?3")
+
+
+def test_the_review_page_shows_the_prescore_as_a_hint(
+    dataset: Any, conversations: dict[str, Any], client_for: Any, reviewer: Any
+) -> None:
+    from training.evaluation.models import PreScoreRun
+    from training.registry.models import Model
+
+    judge = Model.objects.create(kind="base", provider="simulator", name=BASE)
+    run = PreScoreRun.objects.create(dataset=dataset, judge=judge, status="succeeded")
+    PreScore.objects.create(
+        conversation=conversations["bad"],
+        dataset=dataset,
+        run=run,
+        scores={"tone": 2},
+        mean=2.0,
+        judge=judge.ref,
+        prompt_version="rubric-judge/1",
+        reason="<b>too short</b>",
+    )
+    url = f"/d/{dataset.slug}/review/{conversations['bad'].pk}/"
+    html = client_for(reviewer).get(url).content.decode()
+    assert "Judge pre-score (a hint, not a review)" in html
+    assert "&lt;b&gt;too short&lt;/b&gt;" in html
+    other = client_for(reviewer).get(f"/d/{dataset.slug}/review/{conversations['good'].pk}/")
+    assert "Judge pre-score" not in other.content.decode()
