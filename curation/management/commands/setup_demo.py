@@ -13,6 +13,7 @@ from django.db import transaction
 
 from curation.models import Dataset, Membership, Role
 from curation.services.imports import create_import_batch, run_import_job
+from training.evaluation.services.demo import ensure_demo_finetune
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "support_chats.jsonl"
 
@@ -72,6 +73,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Loaded the demo dataset: {batch.imported} conversations ({batch.duplicates} duplicates skipped)."
             )
+        if ensure_demo_finetune(dataset=dataset, user=admin) is not None:
+            self.stdout.write("The demo has a finished (simulated) fine-tune to evaluate.")
         self.stdout.write(self.style.SUCCESS("Demo logins:"))
         self.stdout.write(f"  admin    / {admin_password}   (dataset admin and site staff)")
         self.stdout.write(f"  reviewer / {reviewer_password}   (reviewer)")

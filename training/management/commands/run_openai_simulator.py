@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from training.evaluation.services.demo import teach_simulator
 from training.simulator import DEFAULT_PORT, FaultSpecError, SimulatorServer, parse_faults
 
 
@@ -34,6 +35,9 @@ class Command(BaseCommand):
             help="scripted failures, e.g. 'jobs.create=500,429;files.create=timeout'",
         )
         parser.add_argument("--webhook-url", default="")
+        parser.add_argument(
+            "--chat-latency", type=float, default=0.0, help="seconds per chat completion"
+        )
         parser.add_argument(
             "--api-keys",
             default="",
@@ -62,9 +66,12 @@ class Command(BaseCommand):
             )
         except (OSError, ValueError) as exc:
             raise CommandError(f"cannot start the simulator: {exc}") from None
+        server.state.chat_latency = options["chat_latency"]
+        taught = teach_simulator(server.state)
         self.stdout.write(
             f"OpenAI simulator listening on {server.base_url} (speed x{server.state.speed:g})"
         )
+        self.stdout.write(f"Chat completions also for {taught} fine-tuned model(s) in the database")
         if webhook_url:
             self.stdout.write(f"Posting signed webhooks to {webhook_url}")
             if secret is None:
