@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from queue import Empty, Queue
 from threading import Event
 from typing import Any
 
@@ -222,24 +223,31 @@ def generate_remote(
             return Generated(item=item, completion=None, error=str(error))
 
     workers = max(1, min(run.concurrency, endpoint.max_concurrency, len(items) or 1))
+    # Finished futures arrive on a queue: waiting on the set of pending futures instead
+    # would cost O(pending) per completion.
+    finished: Queue[Future[Generated]] = Queue()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"eval-{run.pk}") as pool:
-        pending: set[Future[Generated]] = {pool.submit(one, item) for item in items}
+        futures = [pool.submit(one, item) for item in items]
+        for future in futures:
+            future.add_done_callback(finished.put)
         try:
-            while pending:
-                finished, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    result = future.result()
-                    if result.error == "stopped":
-                        continue
-                    if result.completion is not None:
-                        succeeded.append(True)
-                        store.simulated = store.simulated or result.completion.simulated
-                    store.add(_row(run, result, endpoint))
-                if not finished:
-                    store.flush()  # heartbeat while every request is slow
+            for _ in range(len(futures)):
+                while True:
+                    try:
+                        future = finished.get(timeout=5)
+                        break
+                    except Empty:
+                        store.flush()  # heartbeat while every request is slow
+                result = future.result()
+                if result.error == "stopped":
+                    continue
+                if result.completion is not None:
+                    succeeded.append(True)
+                    store.simulated = store.simulated or result.completion.simulated
+                store.add(_row(run, result, endpoint))
         except EndpointError:
             stop.set()
-            for future in pending:
+            for future in futures:
                 future.cancel()
             raise
         finally:
