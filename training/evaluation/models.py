@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from curation.models import Dataset, DatasetVersion, Job, JobStatus
 from curation.models.jobs import JobQuerySet
+from training.evaluation import checks  # noqa: F401  (registers the evaluation settings checks)
 
 __all__ = [
     "BlindPair",
