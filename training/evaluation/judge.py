@@ -13,7 +13,7 @@ from typing import Any
 
 from training.evaluation import judge_format as jf
 from training.evaluation.client import ChatEndpoint, EndpointError, complete
-from training.evaluation.metrics import text_of
+from training.evaluation.messages import text_of
 
 RUBRIC_SYSTEM = (
     "You are an impartial judge of assistant replies. Score the RESPONSE on each criterion "

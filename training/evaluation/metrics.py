@@ -15,11 +15,13 @@ import random
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 from rouge_score import rouge_scorer
 
-_scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+from training.evaluation.messages import text_of
+
 _SPACE = re.compile(r"\s+")
 _PUNCT_EDGE = re.compile(r"^[\W_]+|[\W_]+$")
 
@@ -34,17 +36,6 @@ METRIC_LABELS = {
     "judge_mean": "Judge score (1-5)",
     "latency_ms": "Latency (ms)",
 }
-
-
-def text_of(message: dict[str, Any] | None) -> str:
-    if not message:
-        return ""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
 
 
 def normalize(text: str) -> str:
@@ -70,6 +61,11 @@ def _calls(message: dict[str, Any] | None) -> list[tuple[str, Any]]:
     return calls
 
 
+@cache
+def _scorer() -> rouge_scorer.RougeScorer:
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
 def _is_json(text: str) -> bool:
     stripped = text.strip()
     if not stripped or stripped[0] not in "[{":
@@ -90,7 +86,7 @@ def example_metrics(reference: dict[str, Any], output: dict[str, Any]) -> dict[s
         "exact_match": float(calls_match)
         if ref_calls
         else float(calls_match and normalize(ref_text) == normalize(out_text)),
-        "rouge_l": _scorer.score(ref_text, out_text)["rougeL"].fmeasure if ref_text else None,
+        "rouge_l": _scorer().score(ref_text, out_text)["rougeL"].fmeasure if ref_text else None,
         "length_ratio": (len(out_text) / len(ref_text)) if ref_text else None,
         "tool_call": float(calls_match) if ref_calls else None,
         "json_valid": float(_is_json(out_text)) if _is_json(ref_text) else None,

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from curation.models import Dataset, Decision, Membership, Role
 from curation.services.reviews import decide_conversations
-from training.evaluation.services.prescore import PreScoreError, filter_by_prescore
+from training.evaluation.prescore_filter import PreScoreError, filter_by_prescore
 
 
 class Command(BaseCommand):

@@ -16,12 +16,12 @@ from curation.models import AuditEvent
 from training.evaluation import judge as judging
 from training.evaluation.client import EndpointError, EndpointNotConfigured, endpoint_for
 from training.evaluation.judge_format import PAIRWISE_PROMPT_VERSION
+from training.evaluation.messages import text_of
 from training.evaluation.metrics import (
     MEAN_METRICS,
     METRIC_LABELS,
     bootstrap_ci,
     mean,
-    text_of,
     win_rate,
 )
 from training.evaluation.models import (

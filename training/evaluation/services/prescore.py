@@ -9,7 +9,6 @@ a reference. A pre-score is a hint for reviewers and a filter for bulk actions
 from __future__ import annotations
 
 import logging
-import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,37 +23,13 @@ from training.evaluation.client import EndpointError, EndpointNotConfigured, end
 from training.evaluation.evalset import split_example
 from training.evaluation.judge_format import JUDGE_PROMPT_VERSION
 from training.evaluation.models import PreScore, PreScoreRun
+from training.evaluation.prescore_filter import PreScoreError
 from training.registry.models import Model
 from training.registry.services import UnknownModel, resolve_model
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 100
-_WHERE = re.compile(r"^\s*judge\s*(<=|>=|<|>|=)\s*([0-9]+(?:\.[0-9]+)?)\s*$")
-_LOOKUPS = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte", "=": "exact"}
-
-
-class PreScoreError(ValueError):
-    pass
-
-
-def parse_judge_where(expression: str) -> tuple[str, float] | None:
-    """``judge<3`` → ("lt", 3.0); None when the expression is not a judge condition."""
-    match = _WHERE.match(expression)
-    if not match:
-        return None
-    return _LOOKUPS[match.group(1)], float(match.group(2))
-
-
-def filter_by_prescore(
-    conversations: QuerySet[Conversation], expression: str
-) -> QuerySet[Conversation]:
-    """Conversations whose judge pre-score meets ``judge<3``-style ``expression``."""
-    parsed = parse_judge_where(expression)
-    if parsed is None:
-        raise PreScoreError(f"{expression!r} is not a judge condition like 'judge<3'")
-    lookup, value = parsed
-    return conversations.filter(**{f"prescore__mean__{lookup}": value})
 
 
 def create_prescore_run(
