@@ -84,6 +84,19 @@ def test_members_see_evaluation_pages_and_admins_alone_start_runs(
     )
     response = client.post(f"{base}/runs/{a.pk}/retry/")
     assert response.status_code == expected
+    comparisons_before = Comparison.objects.count()
+    response = client.post(
+        f"{base}/comparisons/new/", {"run_a": a.pk, "run_b": b.pk, "reviews_needed": "1"}
+    )
+    assert response.status_code == expected
+    assert Comparison.objects.count() == comparisons_before + (1 if who == "admin" else 0)
+    pair = comparison.pairs.first()
+    response = client.post(
+        f"{base}/comparisons/{comparison.pk}/blind/", {"pair": pair.pk, "choice": "tie"}
+    )
+    member = who in members
+    assert response.status_code == {"anonymous": 302, "outsider": 404}.get(who, 302)
+    assert HumanVerdict.objects.filter(pair=pair).exists() == member
 
 
 def test_the_comparison_page_shows_both_models_escaped_with_intervals(
