@@ -8,7 +8,10 @@
   document.addEventListener("keydown", function (event) {
     if (sent || event.altKey || event.ctrlKey || event.metaKey) return;
     const target = event.target;
-    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    // Typing in a text field is not a verdict; a radio (per-criterion choice) may have focus.
+    const typing = target && (target.isContentEditable || /^(TEXTAREA|SELECT)$/.test(target.tagName) ||
+      (target.tagName === "INPUT" && !/^(radio|checkbox|button|submit)$/.test(target.type)));
+    if (typing) return;
     const key = event.key.toLowerCase();
     const button = form.querySelector('button[data-key="' + key + '"]');
     if (!button) return;

@@ -341,11 +341,17 @@ def eval_blind(request: HttpRequest, slug: str, comparison_id: int) -> HttpRespo
                 started = float(request.POST.get("started") or 0)
             except ValueError:
                 started = 0
+            criteria = {
+                c["key"]: request.POST[f"criterion_{c['key']}"]
+                for c in comparison.dataset.criteria
+                if request.POST.get(f"criterion_{c['key']}") in {"left", "right", "tie"}
+            }
             try:
                 blind.submit_verdict(
                     pair=pair,
                     reviewer=request.user,
                     choice=choice,
+                    criteria=criteria,
                     seconds=(time.time() - started) if started else None,
                 )
             except blind.VerdictError as error:
@@ -360,6 +366,7 @@ def eval_blind(request: HttpRequest, slug: str, comparison_id: int) -> HttpRespo
             comparison=comparison,
             pair=pair,
             sides=blind.pair_sides(pair) if pair else None,
+            criteria=comparison.dataset.criteria,
             progress=blind.blind_progress(comparison, request.user),
             started=time.time(),
         ),

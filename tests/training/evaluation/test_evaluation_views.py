@@ -142,9 +142,12 @@ def test_blind_review_hides_names_and_unblinds_the_verdict(
     assert "ft:" not in html and "job:" not in html and BASE not in html
     pair = comparison.pairs.get(leased_to=reviewer)
     # "left" is better; whichever run was drawn to the left wins.
-    assert client.post(url, {"pair": pair.pk, "choice": "left"}).status_code == 302
+    key = dataset.criteria[0]["key"]
+    response = client.post(url, {"pair": pair.pk, "choice": "left", f"criterion_{key}": "tie"})
+    assert response.status_code == 302
     verdict = HumanVerdict.objects.get(pair=pair, reviewer=reviewer)
     assert verdict.winner == ("a" if pair.left_is_a else "b")
+    assert verdict.criteria == {key: "tie"}
     assert AuditEvent.objects.filter(action="eval.blind_verdict").exists()
     # A second reviewer is not handed a pair the first one holds.
     other = UserFactory(username="second")
