@@ -16,7 +16,6 @@ from training.evaluation.models import (
     PreScore,
     PreScoreRun,
 )
-from training.models import FineTuneJob
 from training.registry.models import Model, ModelKind
 
 
@@ -41,12 +40,6 @@ def finetunes_to_evaluate(dataset: Dataset) -> list[Model]:
         .select_related("base", "version", "job")
         .order_by("-created_at")
     )
-
-
-def finished_jobs_without_model(dataset: Dataset) -> QuerySet[FineTuneJob]:
-    return FineTuneJob.objects.filter(
-        dataset=dataset, status="succeeded", registered_model__isnull=True
-    ).exclude(fine_tuned_model="")
 
 
 def run_examples(run: EvalRun, *, show: str = "") -> QuerySet[EvalExample]:

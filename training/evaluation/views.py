@@ -39,7 +39,7 @@ from training.evaluation.services.runs import (
     retry_eval_run,
 )
 from training.registry.models import Model
-from training.registry.services import model_choices, register_finetuned_model
+from training.registry.services import model_choices
 
 
 def get_run_for_user(
@@ -78,10 +78,6 @@ def _context(dataset: Dataset, **extra: Any) -> dict[str, Any]:
 
 def eval_home(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
-    if is_dataset_admin(dataset):
-        # Jobs that finished before the registry existed get their model row on first look.
-        for job in selectors.finished_jobs_without_model(dataset):
-            register_finetuned_model(job=job)
     runs = Paginator(selectors.runs_for(dataset), 25).get_page(request.GET.get("page"))
     for run in runs:
         run.refresh_lost()

@@ -5,6 +5,35 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def register_finished_jobs(apps, schema_editor):
+    """Fine-tunes that succeeded before the registry existed get their model rows (the
+    same rows training.registry.services.register_finetuned_model writes from now on)."""
+    FineTuneJob = apps.get_model("training", "FineTuneJob")
+    Model = apps.get_model("training", "Model")
+    jobs = FineTuneJob.objects.filter(status="succeeded").exclude(fine_tuned_model="")
+    for job in jobs.select_related("dataset", "version"):
+        local = job.provider_kind == "local"
+        base, _ = Model.objects.get_or_create(
+            provider=job.provider,
+            name=job.base_model,
+            defaults={"kind": "base", "is_simulated": job.provider_is_simulator},
+        )
+        Model.objects.get_or_create(
+            provider="local" if local else job.provider,
+            name=job.fine_tuned_model,
+            defaults={
+                "kind": "local_adapter" if local else "hosted_finetune",
+                "label": f"{job.dataset.slug} v{job.version.number} fine-tune #{job.pk}",
+                "base": base,
+                "dataset_id": job.dataset_id,
+                "version_id": job.version_id,
+                "job": job,
+                "files": list((job.artifacts or {}).get("files", [])) if local else [],
+                "is_simulated": job.provider_is_simulator,
+            },
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -285,4 +314,5 @@ class Migration(migrations.Migration):
             model_name='prescore',
             index=models.Index(fields=['dataset', 'mean'], name='training_pr_dataset_5befc0_idx'),
         ),
+        migrations.RunPython(register_finished_jobs, migrations.RunPython.noop),
     ]
