@@ -301,17 +301,19 @@ def eval_comparison_export(
     writer = csv.writer(Echo())
     columns = list(rows[0]) if rows else ["position"]
 
+    def cell(value: Any) -> Any:
+        if isinstance(value, list | dict):
+            value = json.dumps(value, ensure_ascii=False)
+        # Conversation text is untrusted: a cell a spreadsheet would run as a formula is
+        # quoted (OWASP's advice against CSV injection).
+        if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            value = "'" + value
+        return value
+
     def lines() -> Any:
         yield writer.writerow(columns)
         for row in rows:
-            yield writer.writerow(
-                [
-                    json.dumps(row[c], ensure_ascii=False)
-                    if isinstance(row[c], list | dict)
-                    else row[c]
-                    for c in columns
-                ]
-            )
+            yield writer.writerow([cell(row[c]) for c in columns])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'

@@ -158,3 +158,31 @@ def test_blind_review_hides_names_and_unblinds_the_verdict(
     held = comparison.pairs.get(leased_to=reviewer)
     client_for(other).get(url)
     assert comparison.pairs.get(leased_to=other).pk != held.pk
+
+
+def test_the_csv_export_quotes_cells_a_spreadsheet_would_run(
+    client_for: Any, admin_user: Any, dataset: Any, eval_version: Any
+) -> None:
+    from training.evaluation.models import EvalExample
+    from training.registry.models import Model
+
+    model = Model.objects.create(kind="base", provider="simulator", name="m")
+    runs = []
+    for output in ('=HYPERLINK("http://x")', "fine"):
+        run = EvalRun.objects.create(
+            dataset=dataset, version=eval_version, model=model, status="succeeded"
+        )
+        EvalExample.objects.create(
+            run=run,
+            position=0,
+            key="k",
+            status="ok",
+            output={"role": "assistant", "content": output},
+            reference={"role": "assistant", "content": "ok"},
+            metrics={},
+        )
+        runs.append(run)
+    comparison = create_comparison(run_a=runs[0], run_b=runs[1])
+    url = f"/d/{dataset.slug}/evaluation/comparisons/{comparison.pk}/export.csv"
+    text = b"".join(client_for(admin_user).get(url).streaming_content).decode()
+    assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text

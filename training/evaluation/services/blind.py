@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, When
 from django.utils import timezone
 
 from curation.models import AuditEvent
@@ -49,8 +49,8 @@ def claim_next_pair(*, comparison: Comparison, reviewer: Any) -> BlindPair | Non
     now = timezone.now()
     with transaction.atomic():
         candidates = _open_for(comparison, reviewer, now).order_by(
-            # A live lease of mine comes back first (a reload); then in order.
-            F("leased_to").asc(nulls_last=True),
+            # A pair I hold comes back first (a reload), then the rest in order.
+            Case(When(leased_to=reviewer, then=0), default=1),
             "position",
         )
         chosen = candidates.select_for_update(skip_locked=True, of=("self",)).only("id").first()
