@@ -54,7 +54,7 @@ run: install-web
 	  $(PY) manage.py run_openai_simulator --port $(SIM_PORT) & \
 	  waits="--wait-url $$CURATOR_SIMULATOR_URL/models"; \
 	fi; \
-	$(PY) manage.py rqworker default pii training --with-scheduler & worker=$$!; \
+	$(PY) manage.py rqworker default pii training eval --with-scheduler & worker=$$!; \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	echo "Starting the web server, the worker$${waits:+ and the OpenAI simulator}…"; \
 	$(PY) manage.py prepare_services --wait-url http://127.0.0.1:$(PORT)/accounts/login/ $$waits --wait-worker-pid $$worker; \
@@ -75,7 +75,7 @@ serve: install-web
 	exec $(VENV)/bin/gunicorn -c python:curation.gunicorn --bind $(HOST):$(PORT) curation.wsgi:application
 
 worker: install-web
-	$(PY) manage.py rqworker default pii training --with-scheduler
+	$(PY) manage.py rqworker default pii training eval --with-scheduler
 
 gpu-worker: install-gpu
 	$(PY) manage.py rqworker training-gpu

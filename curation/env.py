@@ -6,7 +6,9 @@ typo in production surfaces at start-up rather than as odd behaviour later.
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 
@@ -60,6 +62,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None or value == "":
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_json(name: str, default: Any) -> Any:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise EnvError(f"environment variable {name} is not valid JSON ({exc})") from None
 
 
 def env_size(name: str, default: int) -> int:

@@ -23,20 +23,21 @@ from typing import Final
 import numpy as np
 from datasketch import MinHash
 
+from curation.flags import (
+    DEGENERATE_REPETITION,
+    DUPLICATE,
+    EMPTY_ASSISTANT_REPLY,
+    NEAR_DUPLICATE,
+    NO_ASSISTANT_REPLY,
+    NO_SYSTEM_MESSAGE,
+    NO_USER_MESSAGE,
+    OVER_TOKEN_LIMIT,
+    SHORT_ASSISTANT_REPLY,
+)
 from curation.texts import Message, message_text
 
 Signature = bytes | bytearray | memoryview | Sequence[int]
 
-NO_SYSTEM_MESSAGE: Final = "no_system_message"
-NO_USER_MESSAGE: Final = "no_user_message"
-NO_ASSISTANT_REPLY: Final = "no_assistant_reply"
-EMPTY_ASSISTANT_REPLY: Final = "empty_assistant_reply"
-SHORT_ASSISTANT_REPLY: Final = "short_assistant_reply"
-OVER_TOKEN_LIMIT: Final = "over_token_limit"  # noqa: S105 (a flag name, not a secret)
-DEGENERATE_REPETITION: Final = "degenerate_repetition"
-# Set by import (exact content hash) and by near-duplicate clustering, not by `signals`.
-DUPLICATE: Final = "duplicate"
-NEAR_DUPLICATE: Final = "near_duplicate"
 
 # The order `signals` reports flags in, so stored flag lists compare equal.
 SIGNAL_FLAGS: Final = (

@@ -11,6 +11,7 @@ from curation.env import (
     env_bool,
     env_float,
     env_int,
+    env_json,
     env_list,
     env_size,
     env_str,
@@ -103,6 +104,7 @@ RQ_QUEUES = {
         ("pii", 3600),
         ("training", 3600),
         ("training-gpu", 86400),
+        ("eval", 86400),
     )
 }
 # Tests point RQ at their own key prefix-free Redis database so they never see a
@@ -436,3 +438,16 @@ CURATOR_BUILD_PARALLEL_MIN = env_int("CURATOR_BUILD_PARALLEL_MIN", 20_000)
 # Web server start: load the token encoding and the PII engine in a background thread, so a
 # reviewer's first edit does not wait seconds for them (off for web-only sites without PII).
 CURATOR_WARM_UP = env_bool("CURATOR_WARM_UP", True)
+
+# Evaluation (training.evaluation). Extra OpenAI-compatible endpoints to evaluate, as JSON:
+# [{"name": "vllm", "base_url": "http://gpu1:8000/v1", "model": "llama-3-8b",
+#   "api_key_env": "VLLM_API_KEY", "max_concurrency": 16,
+#   "price_per_million_input": 0, "price_per_million_output": 0}]
+# Keys never live in settings or the database: api_key_env names the variable holding one.
+CURATOR_EVAL_ENDPOINTS = env_json("CURATOR_EVAL_ENDPOINTS", [])
+CURATOR_EVAL_CONCURRENCY = env_int("CURATOR_EVAL_CONCURRENCY", 8)
+CURATOR_EVAL_MAX_ATTEMPTS = env_int("CURATOR_EVAL_MAX_ATTEMPTS", 5)
+CURATOR_EVAL_RETRY_SECONDS = env_float("CURATOR_EVAL_RETRY_SECONDS", 1.0)
+CURATOR_EVAL_TIMEOUT = env_float("CURATOR_EVAL_TIMEOUT", 120.0)
+# The judge offered by default (a model REF as `manage.py evaluate --judge` takes).
+CURATOR_EVAL_JUDGE = env_str("CURATOR_EVAL_JUDGE", "")

@@ -150,6 +150,7 @@ urlpatterns = [
     path("prices/", snapshots.price_list, name="price_list"),
     # Training: fine-tune jobs and the provider webhook
     path("", include("training.urls")),
+    path("", include("training.evaluation.urls")),
     path("admin/", admin.site.urls),
     path("admin/rq/", include("django_rq.urls")),
 ]

@@ -23,9 +23,11 @@ from django.utils import timezone
 
 from curation.models import ACTIVE_STATUSES, Dataset, DatasetVersion, Job, JobStatus
 from curation.models.jobs import JobQuerySet
+from training.evaluation.models import *  # noqa: F403  (evaluation runs, comparisons, verdicts)
 from training.pricing import cost_of_tokens
 from training.providers import ProviderNotConfigured, get_config
 from training.providers.base import METADATA_TAG as METADATA_TAG
+from training.registry.models import *  # noqa: F403  (the model registry)
 
 AUTO = "auto"
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")

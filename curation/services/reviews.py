@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.db.models import Aggregate, Count, Exists, FloatField, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from curation.flags import DUPLICATE
 from curation.models import (
     FLAG_LABELS,
     Adjudication,
@@ -65,7 +66,7 @@ def _open_for(dataset: Dataset, reviewer: Any, now: Any) -> QuerySet[Conversatio
     return (
         Conversation.objects.filter(dataset=dataset)
         .needing_review(dataset.reviews_needed)
-        .exclude(flags__contains=[quality.DUPLICATE])
+        .exclude(flags__contains=[DUPLICATE])
         .filter(Q(leased_to__isnull=True) | Q(lease_expires_at__lt=now) | Q(leased_to=reviewer))
         .exclude(Exists(Review.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)))
         .exclude(Exists(ReviewSkip.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)))
@@ -108,7 +109,7 @@ def queue_explanation(*, dataset: Dataset, reviewer: Any) -> list[dict[str, Any]
     mine = Review.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)
     skipped = ReviewSkip.objects.filter(conversation=OuterRef("pk"), reviewer=reviewer)
     counts = in_review.aggregate(
-        duplicate=Count("id", filter=Q(flags__contains=[quality.DUPLICATE])),
+        duplicate=Count("id", filter=Q(flags__contains=[DUPLICATE])),
         reviewed=Count("id", filter=Q(Exists(mine)) & Q(review_count__lt=dataset.reviews_needed)),
         skipped=Count("id", filter=Q(Exists(skipped)) & ~Q(Exists(mine))),
         conflict=Count(

@@ -48,6 +48,7 @@ from training.providers import (
     get_provider,
 )
 from training.providers.local import LocalProvider, lora_settings, train_settings
+from training.registry.services import register_finetuned_model
 from training.services import config
 from training.services.launch import LaunchError
 from training.services.local_artifacts import (
@@ -410,6 +411,7 @@ def _train(
         last_problem="",
     )
     if finished:
+        register_finetuned_model(job=job)
         callbacks.on_event("info", f"Fine-tune succeeded: adapter at {artifacts['adapter']}")
         job.add_timeline("succeeded")
         return "succeeded"

@@ -31,6 +31,7 @@ from training.providers import (
     RemoteJob,
     get_provider,
 )
+from training.registry.services import register_finetuned_model
 from training.services.remote_artifacts import note_deployment, store_remote_adapter
 
 logger = logging.getLogger(__name__)
@@ -178,6 +179,7 @@ def finish_from_remote(job: FineTuneJob, provider: Provider, remote: RemoteJob) 
             fine_tuned_model=remote.fine_tuned_model or job.fine_tuned_model,
             trained_tokens=remote.trained_tokens,
         )
+        register_finetuned_model(job=job)
     elif remote.status == "failed":
         error = remote.error
         message = error.message if error and error.message else "the provider reports it failed"

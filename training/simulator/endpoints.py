@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from training.simulator.chat import chat_completions
 from training.simulator.faults import Fault
 from training.simulator.records import ApiError
 from training.simulator.state import SimulatorState
@@ -209,6 +210,10 @@ def jobs_checkpoints(state: SimulatorState, request: Request) -> Response:
     return Response(body=page)
 
 
+def chat_create(state: SimulatorState, request: Request) -> Response:
+    return Response(body=chat_completions(state, request.json()))
+
+
 Handler = Callable[[SimulatorState, Request], Response]
 RouteTable = list[tuple[str, re.Pattern[str], str, Handler]]
 
@@ -230,6 +235,7 @@ ROUTES: RouteTable = [
         "jobs.checkpoints",
         jobs_checkpoints,
     ),
+    ("POST", re.compile(r"^/v1/chat/completions$"), "chat.completions", chat_create),
 ]
 
 

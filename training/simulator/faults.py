@@ -34,6 +34,7 @@ ENDPOINTS: frozenset[str] = frozenset(
         "jobs.download",
         "files.upload",
         "models.limits",
+        "chat.completions",
     }
 )
 SHAPES: tuple[str, ...] = ("openai", "together", "fireworks")

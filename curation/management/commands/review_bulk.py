@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from curation.management.operator import acting_user, add_as_argument
 from curation.models import Dataset, Decision
 from curation.services.reviews import decide_conversations
+from training.evaluation.prescore_filter import PreScoreError, filter_by_prescore
 
 
 class Command(BaseCommand):
@@ -24,7 +25,11 @@ class Command(BaseCommand):
         choice = parser.add_mutually_exclusive_group(required=True)
         choice.add_argument("--approve", action="store_true")
         choice.add_argument("--reject", action="store_true")
-        parser.add_argument("--where", choices=["passing", "all"], default="passing")
+        parser.add_argument(
+            "--where",
+            default="passing",
+            help="passing, all, or a judge pre-score condition such as 'judge<3'",
+        )
         add_as_argument(parser, what="decide")
         parser.add_argument(
             "--json", action="store_true", help="print one JSON object as the last line"
@@ -39,6 +44,11 @@ class Command(BaseCommand):
         conversations = dataset.conversations.all()
         if options["where"] == "passing":
             conversations = conversations.passing()
+        elif options["where"] != "all":
+            try:
+                conversations = filter_by_prescore(conversations, options["where"])
+            except PreScoreError as error:
+                raise CommandError(f"--where: {error} (or passing, all)") from None
         changed = decide_conversations(
             dataset=dataset,
             conversations=conversations,

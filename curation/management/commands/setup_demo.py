@@ -21,6 +21,7 @@ from django.db import transaction
 
 from curation.models import Dataset, Membership, Role
 from curation.services.imports import create_import_batch, run_import_job
+from training.evaluation.services.demo import ensure_demo_finetune
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "support_chats.jsonl"
 DEMO_DESCRIPTION = (
@@ -126,6 +127,8 @@ class Command(BaseCommand):
                 f"Loaded the demo dataset: {batch.read} lines, {batch.imported} conversations "
                 f"imported, {batch.duplicates} exact duplicates skipped."
             )
+        if ensure_demo_finetune(dataset=dataset, user=admin) is not None:
+            self.stdout.write("The demo has a finished (simulated) fine-tune to evaluate.")
         self.stdout.write(self.style.SUCCESS("Demo logins:"))
         self.stdout.write(f"  admin    / {passwords['admin']}   (dataset admin and site staff)")
         self.stdout.write(f"  reviewer / {passwords['reviewer']}   (reviewer)")

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from training.evaluation.services.demo import teach_simulator
 from training.providers.registry import simulator_url
 from training.simulator import DEFAULT_PORT, FaultSpecError, SimulatorServer, parse_faults
 
@@ -48,6 +49,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--webhook-url", default="")
         parser.add_argument(
+            "--chat-latency", type=float, default=0.0, help="seconds per chat completion"
+        )
+        parser.add_argument(
             "--api-keys",
             default="",
             help="comma-separated keys to accept (default: any key not starting sk-bad)",
@@ -75,6 +79,8 @@ class Command(BaseCommand):
             )
         except (OSError, ValueError) as exc:
             raise CommandError(f"cannot start the simulator: {exc}") from None
+        server.state.chat_latency = options["chat_latency"]
+        taught = teach_simulator(server.state)
         self.stdout.write(
             f"Fine-tuning simulator listening on {server.url} (speed x{server.state.speed:g}): "
             f"OpenAI at {server.base_url}, Together at {server.url}/together, "
@@ -85,6 +91,7 @@ class Command(BaseCommand):
                 f"Note: CURATOR_SIMULATOR_URL is {simulator_url('openai')}; set it to "
                 f"{server.base_url} so the app calls this simulator"
             )
+        self.stdout.write(f"Chat completions also for {taught} fine-tuned model(s) in the database")
         if webhook_url:
             self.stdout.write(f"Posting signed webhooks to {webhook_url}")
             if secret is None:

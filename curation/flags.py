@@ -1,0 +1,18 @@
+"""Quality flag names: stored on conversations, read by pages, imports and the quality job.
+
+Pure constants with no imports, so light modules can name a flag without loading the
+quality code (numpy, datasketch).
+"""
+
+from typing import Final
+
+NO_SYSTEM_MESSAGE: Final = "no_system_message"
+NO_USER_MESSAGE: Final = "no_user_message"
+NO_ASSISTANT_REPLY: Final = "no_assistant_reply"
+EMPTY_ASSISTANT_REPLY: Final = "empty_assistant_reply"
+SHORT_ASSISTANT_REPLY: Final = "short_assistant_reply"
+OVER_TOKEN_LIMIT: Final = "over_token_limit"  # noqa: S105 (a flag name, not a secret)
+DEGENERATE_REPETITION: Final = "degenerate_repetition"
+# Set by import (exact content hash) and by near-duplicate clustering, not by `signals`.
+DUPLICATE: Final = "duplicate"
+NEAR_DUPLICATE: Final = "near_duplicate"

@@ -1,0 +1,184 @@
+"""Automatic metrics per example and per run, and the statistics comparisons report.
+
+Per example: exact match after normalisation, ROUGE-L F1 (Google's ``rouge-score``), length
+ratio, tool-call accuracy (same function names and JSON-equal arguments, in order) where the
+reference calls tools, JSON validity where the reference is JSON. Per run: their means over
+the scored examples, latency p50/p95 and cost. Intervals: a percentile bootstrap over
+examples for means and differences, Wilson's score interval for win rates.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from rouge_score import rouge_scorer
+
+from training.evaluation.messages import text_of
+
+_SPACE = re.compile(r"\s+")
+_PUNCT_EDGE = re.compile(r"^[\W_]+|[\W_]+$")
+
+# Per-example metrics that are means over a run (None where an example has no value).
+MEAN_METRICS = ("exact_match", "rouge_l", "length_ratio", "tool_call", "json_valid")
+METRIC_LABELS = {
+    "exact_match": "Exact match",
+    "rouge_l": "ROUGE-L",
+    "length_ratio": "Length ratio",
+    "tool_call": "Tool-call accuracy",
+    "json_valid": "JSON validity",
+    "judge_mean": "Judge score (1-5)",
+    "latency_ms": "Latency (ms)",
+}
+
+
+def normalize(text: str) -> str:
+    """Case, Unicode form, whitespace and edge punctuation do not count as differences."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _PUNCT_EDGE.sub("", _SPACE.sub(" ", text).strip())
+
+
+def _arguments(raw: Any) -> Any:
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def _calls(message: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    calls = []
+    for call in (message or {}).get("tool_calls") or []:
+        function = call.get("function") or {}
+        calls.append((function.get("name"), _arguments(function.get("arguments"))))
+    return calls
+
+
+@cache
+def _scorer() -> rouge_scorer.RougeScorer:
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
+def _is_json(text: str) -> bool:
+    stripped = text.strip()
+    if not stripped or stripped[0] not in "[{":
+        return False
+    try:
+        json.loads(stripped)
+    except ValueError:
+        return False
+    return True
+
+
+def example_metrics(reference: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
+    ref_text, out_text = text_of(reference), text_of(output)
+    ref_calls = _calls(reference)
+    calls_match = ref_calls == _calls(output)
+    metrics: dict[str, Any] = {
+        # A tool turn matches exactly when its calls do; a text turn when its text does.
+        "exact_match": float(calls_match)
+        if ref_calls
+        else float(calls_match and normalize(ref_text) == normalize(out_text)),
+        "rouge_l": _scorer().score(ref_text, out_text)["rougeL"].fmeasure if ref_text else None,
+        "length_ratio": (len(out_text) / len(ref_text)) if ref_text else None,
+        "tool_call": float(calls_match) if ref_calls else None,
+        "json_valid": float(_is_json(out_text)) if _is_json(ref_text) else None,
+    }
+    return metrics
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear-interpolation percentile (numpy's default), q in 0..100."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def run_metrics(rows: Sequence[dict[str, Any]], *, examples: int) -> dict[str, Any]:
+    """Aggregate per-example rows ({"status", "metrics", "latency_ms", "cost_usd",
+    "judge_mean", "judge_scores"}) into the run's metrics."""
+    scored = [row for row in rows if row["status"] == "ok"]
+    result: dict[str, Any] = {
+        "examples": examples,
+        "scored": len(scored),
+        "failed": sum(1 for row in rows if row["status"] != "ok"),
+    }
+    for name in MEAN_METRICS:
+        values = [row["metrics"].get(name) for row in scored]
+        result[name if name != "tool_call" else "tool_call_accuracy"] = mean(values)
+        result[f"{name}_n"] = sum(1 for v in values if v is not None)
+    latencies = [row["latency_ms"] for row in scored if row["latency_ms"] is not None]
+    result["latency_p50_ms"] = percentile(latencies, 50)
+    result["latency_p95_ms"] = percentile(latencies, 95)
+    costs = [row["cost_usd"] for row in rows if row["cost_usd"] is not None]
+    result["cost_usd"] = round(sum(costs), 6) if costs else None
+    judged = [row for row in scored if row.get("judge_mean") is not None]
+    result["judge_mean"] = mean([row["judge_mean"] for row in judged])
+    result["judged"] = len(judged)
+    criteria: dict[str, list[float]] = {}
+    for row in judged:
+        for key, value in (row.get("judge_scores") or {}).items():
+            if isinstance(value, int | float):
+                criteria.setdefault(key, []).append(float(value))
+    result["judge_criteria"] = {key: sum(v) / len(v) for key, v in criteria.items()}
+    return result
+
+
+def bootstrap_ci(
+    values: Sequence[float],
+    *,
+    statistic: Callable[[Sequence[float]], float] | None = None,
+    resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of ``statistic`` (the mean) over the values."""
+    if len(values) < 2:
+        return None
+    stat = statistic or (lambda sample: sum(sample) / len(sample))
+    rng = random.Random(seed)
+    n = len(values)
+    estimates = sorted(stat([values[rng.randrange(n)] for _ in range(n)]) for _ in range(resamples))
+    tail = (1 - level) / 2
+    low = estimates[math.floor(tail * (resamples - 1))]
+    high = estimates[math.ceil((1 - tail) * (resamples - 1))]
+    return (low, high)
+
+
+def wilson_interval(
+    successes: float, total: int, *, z: float = 1.959964
+) -> tuple[float, float] | None:
+    """Wilson's score interval for a proportion (ties counted as half a win by callers)."""
+    if total <= 0:
+        return None
+    p = successes / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    margin = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return (max(0.0, centre - margin), min(1.0, centre + margin))
+
+
+def win_rate(
+    a_wins: int, b_wins: int, ties: int
+) -> tuple[float | None, tuple[float, float] | None]:
+    """B's win rate over decided-or-tied pairs (a tie is half a win) and its Wilson interval."""
+    total = a_wins + b_wins + ties
+    if not total:
+        return None, None
+    successes = b_wins + ties / 2
+    return successes / total, wilson_interval(successes, total)

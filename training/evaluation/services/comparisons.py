@@ -1,0 +1,373 @@
+"""Comparisons of two runs: pairwise judge verdicts (a job), blind pairs for people, and the
+numbers the comparison page and the CLI report."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.db import transaction
+
+from curation.agreement import krippendorff_alpha
+from curation.models import AuditEvent
+from training.evaluation import judge as judging
+from training.evaluation.client import EndpointError, EndpointNotConfigured, endpoint_for
+from training.evaluation.judge_format import PAIRWISE_PROMPT_VERSION
+from training.evaluation.messages import text_of
+from training.evaluation.metrics import (
+    MEAN_METRICS,
+    METRIC_LABELS,
+    bootstrap_ci,
+    mean,
+    win_rate,
+)
+from training.evaluation.models import (
+    BlindPair,
+    Comparison,
+    EvalExample,
+    EvalRun,
+    ExampleStatus,
+    HumanVerdict,
+    JudgeVerdict,
+    Winner,
+)
+from training.registry.models import Model
+from training.registry.services import UnknownModel, resolve_model
+
+logger = logging.getLogger(__name__)
+
+
+class ComparisonError(ValueError):
+    """Runs that cannot be compared; the message says why."""
+
+
+def shared_outputs(run_a: EvalRun, run_b: EvalRun) -> list[tuple[EvalExample, EvalExample]]:
+    """Pairs of scored outputs of the two runs on the same examples, in A's order."""
+    b_rows = {
+        row.key: row for row in EvalExample.objects.filter(run=run_b, status=ExampleStatus.OK)
+    }
+    return [
+        (row, b_rows[row.key])
+        for row in EvalExample.objects.filter(run=run_a, status=ExampleStatus.OK).order_by(
+            "position"
+        )
+        if row.key in b_rows
+    ]
+
+
+def create_comparison(
+    *,
+    run_a: EvalRun,
+    run_b: EvalRun,
+    judge: Model | str | None = None,
+    reviews_needed: int = 1,
+    user: Any = None,
+    enqueue: bool = True,
+) -> Comparison:
+    if run_a.pk == run_b.pk:
+        raise ComparisonError("pick two different runs")
+    if run_a.dataset_id != run_b.dataset_id:
+        raise ComparisonError("the runs evaluate different datasets")
+    for run in (run_a, run_b):
+        if run.status != "succeeded":
+            raise ComparisonError(f"run {run.pk} is {run.status}; compare finished runs")
+    try:
+        chosen_judge = resolve_model(judge) if isinstance(judge, str) and judge else judge or None
+    except UnknownModel as error:
+        raise ComparisonError(str(error)) from None
+    pairs = shared_outputs(run_a, run_b)
+    if not pairs:
+        raise ComparisonError("the runs share no scored example")
+    rng = random.SystemRandom()
+    with transaction.atomic():
+        comparison = Comparison.objects.create(
+            dataset_id=run_a.dataset_id,
+            run_a=run_a,
+            run_b=run_b,
+            judge=chosen_judge,
+            judge_prompt_version=PAIRWISE_PROMPT_VERSION if chosen_judge else "",
+            judge_prompt=judging.prompt_template([], pairwise=True) if chosen_judge else "",
+            reviews_needed=max(1, reviews_needed),
+            examples=len(pairs),
+            total=len(pairs),
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        BlindPair.objects.bulk_create(
+            [
+                BlindPair(
+                    comparison=comparison,
+                    key=a.key,
+                    position=a.position,
+                    # Drawn once per pair, so a reload shows the same sides.
+                    left_is_a=rng.random() < 0.5,
+                )
+                for a, _b in pairs
+            ]
+        )
+        AuditEvent.record(
+            actor=user,
+            action="eval.compare",
+            obj=comparison,
+            dataset=run_a.dataset,
+            runs=[run_a.pk, run_b.pk],
+            judge=chosen_judge.ref if chosen_judge else None,
+        )
+        if chosen_judge is None:
+            comparison.succeed(done=0)
+        elif enqueue:
+            transaction.on_commit(comparison.enqueue)
+    return comparison
+
+
+def run_comparison_job(*, comparison_id: int) -> Comparison:
+    comparison = Comparison.objects.select_related("run_a", "run_b", "judge").get(pk=comparison_id)
+    if not comparison.claim():
+        return comparison
+    try:
+        endpoint = endpoint_for(comparison.judge)
+        judged = set(
+            JudgeVerdict.objects.filter(comparison=comparison).values_list("key", flat=True)
+        )
+        pairs = [
+            pair
+            for pair in shared_outputs(comparison.run_a, comparison.run_b)
+            if pair[0].key not in judged
+        ]
+        comparison.beat(total=len(judged) + len(pairs), done=len(judged))
+
+        def one(pair: tuple[EvalExample, EvalExample]) -> JudgeVerdict | None:
+            a, b = pair
+            try:
+                first, second, winner, reasons = judging.pairwise(
+                    endpoint,
+                    prompt=a.prompt,
+                    tools=a.tools,
+                    a=a.output,
+                    b=b.output,
+                    reference=a.reference,
+                )
+            except judging.JudgeError as error:
+                logger.warning("comparison %s: %s", comparison.pk, error)
+                return None
+            return JudgeVerdict(
+                comparison=comparison,
+                key=a.key,
+                first=first,
+                second=second,
+                winner=winner,
+                reasons=reasons,
+            )
+
+        done = len(judged)
+        workers = max(1, min(comparison.run_a.concurrency, endpoint.max_concurrency))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            batch: list[JudgeVerdict] = []
+            for verdict in pool.map(one, pairs):
+                if verdict is not None:
+                    batch.append(verdict)
+                if len(batch) >= 25:
+                    JudgeVerdict.objects.bulk_create(batch, ignore_conflicts=True)
+                    done += len(batch)
+                    batch = []
+                    comparison.beat(done=done)
+            JudgeVerdict.objects.bulk_create(batch, ignore_conflicts=True)
+            done += len(batch)
+        comparison.succeed(done=done)
+    except (EndpointError, EndpointNotConfigured) as error:
+        comparison.fail(f"judge: {error}")
+    except Exception as error:
+        logger.exception("comparison %s failed", comparison_id)
+        comparison.fail(f"unexpected error ({type(error).__name__}: {error})")
+        raise
+    return comparison
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _tally(winners: list[str]) -> dict[str, Any]:
+    counts = Counter(winners)
+    a, b, ties = counts[Winner.A], counts[Winner.B], counts[Winner.TIE] + counts[Winner.BOTH_BAD]
+    rate, interval = win_rate(a, b, ties)
+    return {
+        "a_wins": a,
+        "b_wins": b,
+        "ties": counts[Winner.TIE],
+        "both_bad": counts[Winner.BOTH_BAD],
+        "total": a + b + ties,
+        "b_win_rate": rate,
+        "ci95": list(interval) if interval else None,
+    }
+
+
+def human_agreement(comparison: Comparison) -> dict[str, Any]:
+    """Krippendorff's alpha (nominal) over pairs that two or more people judged."""
+    units: dict[int, list[str]] = {}
+    for pair_id, winner in HumanVerdict.objects.filter(pair__comparison=comparison).values_list(
+        "pair_id", "winner"
+    ):
+        units.setdefault(pair_id, []).append(winner)
+    multi = {unit: values for unit, values in units.items() if len(values) >= 2}
+    return {
+        "pairs": len(multi),
+        "alpha": krippendorff_alpha(multi, level="nominal") if multi else None,
+    }
+
+
+def metric_table(runs: list[EvalRun]) -> list[dict[str, Any]]:
+    """Per metric: each run's value, and each later run's delta from the first with a 95 %
+    bootstrap interval of the paired difference over the examples they share."""
+    by_run = {
+        run.pk: {
+            row["key"]: row
+            for row in EvalExample.objects.filter(run=run, status=ExampleStatus.OK).values(
+                "key", "metrics", "judge_mean", "latency_ms"
+            )
+        }
+        for run in runs
+    }
+
+    def value(row: dict[str, Any], name: str) -> float | None:
+        if name in ("judge_mean", "latency_ms"):
+            return row[name]
+        return row["metrics"].get(name)
+
+    base = runs[0]
+    table = []
+    for name in (*MEAN_METRICS, "judge_mean", "latency_ms"):
+        cells = []
+        for run in runs:
+            values = [value(row, name) for row in by_run[run.pk].values()]
+            cell: dict[str, Any] = {
+                "run": run.pk,
+                "value": mean(values),
+                "n": sum(v is not None for v in values),
+            }
+            if run.pk != base.pk:
+                differences = []
+                for key, row in by_run[run.pk].items():
+                    other = by_run[base.pk].get(key)
+                    if other is None:
+                        continue
+                    x, y = value(row, name), value(other, name)
+                    if x is not None and y is not None:
+                        differences.append(x - y)
+                cell["delta"] = mean(differences)
+                interval = bootstrap_ci(differences, resamples=1000)
+                cell["ci95"] = list(interval) if interval else None
+            cells.append(cell)
+        if any(cell["n"] for cell in cells):
+            table.append({"metric": name, "label": METRIC_LABELS.get(name, name), "cells": cells})
+    return table
+
+
+def regressions(comparison: Comparison, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Shared examples sorted by how much worse B did than A (judge score, then ROUGE-L)."""
+    rows = []
+    for a, b in shared_outputs(comparison.run_a, comparison.run_b):
+        judge_delta = (
+            (b.judge_mean - a.judge_mean)
+            if a.judge_mean is not None and b.judge_mean is not None
+            else None
+        )
+        rouge_a, rouge_b = a.metrics.get("rouge_l"), b.metrics.get("rouge_l")
+        rouge_delta = (rouge_b - rouge_a) if rouge_a is not None and rouge_b is not None else None
+        rows.append(
+            {
+                "key": a.key,
+                "position": a.position,
+                "prompt": a.prompt,
+                "reference": a.reference,
+                "a": a.output,
+                "b": b.output,
+                "judge_delta": judge_delta,
+                "rouge_delta": rouge_delta,
+                "a_judge": a.judge_mean,
+                "b_judge": b.judge_mean,
+            }
+        )
+    rows.sort(
+        key=lambda r: (
+            r["judge_delta"] if r["judge_delta"] is not None else 0,
+            r["rouge_delta"] or 0,
+        )
+    )
+    return rows[:limit]
+
+
+def comparison_summary(comparison: Comparison) -> dict[str, Any]:
+    judge_winners = list(
+        JudgeVerdict.objects.filter(comparison=comparison).values_list("winner", flat=True)
+    )
+    human_winners = list(
+        HumanVerdict.objects.filter(pair__comparison=comparison).values_list("winner", flat=True)
+    )
+    criteria = [c["key"] for c in comparison.dataset.criteria]
+    per_criterion = []
+    for key in criteria:
+        per_criterion.append(
+            {
+                "key": key,
+                "a": (comparison.run_a.metrics.get("judge_criteria") or {}).get(key),
+                "b": (comparison.run_b.metrics.get("judge_criteria") or {}).get(key),
+            }
+        )
+    return {
+        "examples": comparison.examples,
+        "judge": _tally(judge_winners),
+        "human": _tally(human_winners),
+        "human_agreement": human_agreement(comparison),
+        "per_criterion": per_criterion,
+    }
+
+
+def cli_summary(comparison: Comparison) -> dict[str, Any]:
+    summary = comparison_summary(comparison)
+    # The judge decides the headline; without a judge, people's verdicts do.
+    source = summary["judge"] if comparison.judge_id else summary["human"]
+    return {
+        "comparison": comparison.pk,
+        "status": comparison.status,
+        "runs": [comparison.run_a_id, comparison.run_b_id],
+        "examples": comparison.examples,
+        "a_wins": source["a_wins"],
+        "b_wins": source["b_wins"],
+        "ties": source["ties"] + source["both_bad"],
+        "b_win_rate": source["b_win_rate"],
+        "ci95": source["ci95"],
+        "error": comparison.error or None,
+    }
+
+
+def export_rows(comparison: Comparison) -> list[dict[str, Any]]:
+    """One row per shared example, for the CSV and JSON exports."""
+    verdicts = dict(JudgeVerdict.objects.filter(comparison=comparison).values_list("key", "winner"))
+    humans: dict[str, list[str]] = {}
+    for key, winner in HumanVerdict.objects.filter(pair__comparison=comparison).values_list(
+        "pair__key", "winner"
+    ):
+        humans.setdefault(key, []).append(winner)
+    rows = []
+    for a, b in shared_outputs(comparison.run_a, comparison.run_b):
+        rows.append(
+            {
+                "position": a.position,
+                "key": a.key,
+                "prompt": a.prompt,
+                "reference": text_of(a.reference),
+                "a_output": text_of(a.output),
+                "b_output": text_of(b.output),
+                "a_rouge_l": a.metrics.get("rouge_l"),
+                "b_rouge_l": b.metrics.get("rouge_l"),
+                "a_exact_match": a.metrics.get("exact_match"),
+                "b_exact_match": b.metrics.get("exact_match"),
+                "a_judge": a.judge_mean,
+                "b_judge": b.judge_mean,
+                "judge_winner": verdicts.get(a.key),
+                "human_winners": humans.get(a.key, []),
+            }
+        )
+    return rows
