@@ -11,7 +11,7 @@ SIM_PORT ?= 8765
 -include .env
 export
 
-.PHONY: install run worker gpu-worker test lint bench clean
+.PHONY: install run worker gpu-worker test lint bench clean serve
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ run: install
 	sleep 4; echo; echo "Curator is running at http://$(HOST):$(PORT)/"; grep -A2 "Demo logins" var/demo-logins.txt; \
 	echo "Ctrl-C stops the web server and the worker."; echo; \
 	wait
+
+# Production web server: DEBUG off, static files built, deploy checks, gunicorn (curation/gunicorn.py).
+# Needs SECRET_KEY and ALLOWED_HOSTS; over plain HTTP (a local smoke test) CURATOR_SSL_REDIRECT=false.
+serve: install
+	@set -euo pipefail; export DEBUG=false; \
+	$(PY) manage.py migrate --noinput -v0; \
+	$(PY) manage.py collectstatic --noinput -v0; \
+	$(PY) manage.py check --deploy --fail-level ERROR; \
+	export CURATOR_DB_CONN_MAX_AGE=$${CURATOR_DB_CONN_MAX_AGE:-60}; \
+	exec $(VENV)/bin/gunicorn -c python:curation.gunicorn --bind $(HOST):$(PORT) curation.wsgi:application
 
 worker: install
 	$(PY) manage.py rqworker default pii training eval --with-scheduler

@@ -91,7 +91,18 @@ def env_size(name: str, default: int) -> int:
         raise EnvError(f"environment variable {name}={value!r} is not a size like 512M") from None
 
 
-def database_from_url(url: str) -> dict[str, object]:
+def database_from_url(url: str, *, conn_max_age: int = 0, pool_size: int = 0) -> dict[str, object]:
+    """Django's DATABASES entry for a postgres:// URL.
+
+    `conn_max_age` keeps a connection per thread for that many seconds (only for servers that
+    reuse their threads); `pool_size` > 0 uses psycopg's pool instead, bounding connections
+    per process whatever the number of threads.
+    """
+    if conn_max_age and pool_size:
+        raise EnvError(
+            "CURATOR_DB_CONN_MAX_AGE and CURATOR_DB_POOL_SIZE exclude each other: "
+            "a pooled connection goes back to the pool after each request"
+        )
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql"}:
         raise EnvError(f"DATABASE_URL must be a postgres:// URL, got scheme {parsed.scheme!r}")
@@ -102,6 +113,9 @@ def database_from_url(url: str) -> dict[str, object]:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
+        "CONN_MAX_AGE": conn_max_age,
+        "CONN_HEALTH_CHECKS": bool(conn_max_age),
+        "OPTIONS": (
+            {"pool": {"min_size": 1, "max_size": pool_size, "timeout": 30}} if pool_size else {}
+        ),
     }

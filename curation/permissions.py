@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
@@ -55,5 +56,32 @@ def get_conversation_for_user(
     return conversation
 
 
+def can_create_datasets(user: Any) -> bool:
+    """Site staff, or anyone signed in where CURATOR_ANYONE_CAN_CREATE_DATASETS opens it."""
+    return bool(
+        user.is_authenticated and (user.is_staff or settings.CURATOR_ANYONE_CAN_CREATE_DATASETS)
+    )
+
+
+def require_dataset_creator(request: HttpRequest) -> None:
+    if not can_create_datasets(request.user):
+        raise PermissionDenied("Only site staff can create datasets.")
+
+
 def is_dataset_admin(dataset: Any) -> bool:
     return getattr(dataset, "user_role", None) == Role.ADMIN
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The address a request came from, for login throttling.
+
+    Behind a proxy (CURATOR_BEHIND_PROXY) every request comes from the proxy, so the last
+    X-Forwarded-For entry (the one our proxy appended; earlier ones are the client's to forge)
+    is taken instead.
+    """
+    if settings.CURATOR_BEHIND_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        last = forwarded.rsplit(",", 1)[-1].strip()
+        if last:
+            return last
+    return request.META.get("REMOTE_ADDR", "")

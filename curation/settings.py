@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from curation.env import (
@@ -42,12 +43,15 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_rq",
+    "csp",
+    "axes",
     "curation",
     "training",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -57,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "curation.urls"
@@ -79,7 +85,12 @@ TEMPLATES = [
 
 DATABASES = {
     "default": database_from_url(
-        env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/curator")
+        env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/curator"),
+        # Persistent connections only where the server reuses its threads (gunicorn, which
+        # `make serve` sets this for): runserver starts a thread per request, and each would
+        # keep its own idle connection until PostgreSQL runs out.
+        conn_max_age=env_int("CURATOR_DB_CONN_MAX_AGE", 0),
+        pool_size=env_int("CURATOR_DB_POOL_SIZE", 0),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -105,6 +116,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes), for the site's login and the admin's alike: after
+# CURATOR_LOGIN_FAILURE_LIMIT wrong passwords for one account, or from one address, further
+# attempts are refused for CURATOR_LOGIN_LOCKOUT_MINUTES (site staff can unlock in the admin).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("CURATOR_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("CURATOR_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "curation.permissions.client_ip"
+AXES_VERBOSE = False
+# Who may create datasets: site staff only, unless this opens it to every signed-in user.
+CURATOR_ANYONE_CAN_CREATE_DATASETS = env_bool("CURATOR_ANYONE_CAN_CREATE_DATASETS", False)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dataset_list"
 LOGOUT_REDIRECT_URL = "login"
@@ -125,7 +152,7 @@ STORAGES = {
         "BACKEND": env_str("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
     },
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "curation.static_storage.ManifestStaticStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
@@ -140,6 +167,8 @@ CURATOR_MAX_LINE_BYTES = env_size("CURATOR_MAX_LINE_BYTES", 4 * 1024**2)
 CURATOR_IMPORT_BATCH_SIZE = env_int("CURATOR_IMPORT_BATCH_SIZE", 2000)
 # A running job whose heartbeat is older than this is taken as lost with its worker.
 CURATOR_JOB_HEARTBEAT_TIMEOUT = env_int("CURATOR_JOB_HEARTBEAT_TIMEOUT", 120)
+# Personal access tokens expire after this many days unless their maker picks another lifetime.
+CURATOR_TOKEN_LIFETIME_DAYS = env_int("CURATOR_TOKEN_LIFETIME_DAYS", 90)
 CURATOR_TOKEN_ENCODING = env_str("CURATOR_TOKEN_ENCODING", "o200k_base")
 CURATOR_DEFAULT_TOKEN_LIMIT = env_int("CURATOR_DEFAULT_TOKEN_LIMIT", 65536)
 CURATOR_TIKTOKEN_CACHE_DIR = env_str(
@@ -186,18 +215,44 @@ CURATOR_TRAINING_PRICES = [
 # Where snapshot files live in the default storage (local media folder or S3-compatible).
 CURATOR_SNAPSHOT_PREFIX = env_str("CURATOR_SNAPSHOT_PREFIX", "snapshots")
 
-# Production hardening; `manage.py check --deploy` is clean when DEBUG is off.
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Production hardening; `manage.py check --deploy` is clean with the defaults when DEBUG is off.
+# Behind a TLS-terminating proxy, CURATOR_BEHIND_PROXY=true trusts its X-Forwarded-Proto (and
+# only then: a client talking to the app directly could otherwise claim https).
+CURATOR_BEHIND_PROXY = env_bool("CURATOR_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if CURATOR_BEHIND_PROXY else None
+# On by default in production; off for a proxy that redirects itself, or a plain-HTTP smoke test.
+CURATOR_SSL_REDIRECT = env_bool("CURATOR_SSL_REDIRECT", not DEBUG)
+SECURE_SSL_REDIRECT = CURATOR_SSL_REDIRECT
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# The operator turned the redirect off on purpose (documented in the README): the deploy check
+# about it would only repeat that choice.
+SILENCED_SYSTEM_CHECKS = [] if CURATOR_SSL_REDIRECT or DEBUG else ["security.W008"]
+
+# Content-Security-Policy, enforced: scripts only from our own static files (no inline script,
+# no eval; htmx is configured without eval in base.html). Styles allow inline attributes, which
+# templates use for computed widths; a style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,
@@ -206,7 +261,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # Presidio logs every recognizer it loads (and skips); that buries the worker's own log.
-    "loggers": {"presidio-analyzer": {"level": "ERROR"}, "presidio-anonymizer": {"level": "ERROR"}},
+    "loggers": {
+        "presidio-analyzer": {"level": "ERROR"},
+        "presidio-anonymizer": {"level": "ERROR"},
+        # django-axes logs every login at INFO; lockouts and failures stay visible.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # Training providers. Keys never live in settings: api_key_env names the variable holding one.

@@ -44,3 +44,9 @@ class CuratorWorker(Worker):
         from django.db import connections
 
         connections.close_all()
+        # A psycopg pool (CURATOR_DB_POOL_SIZE) must not be inherited by forked children
+        # either: its sockets and threads belong to this process.
+        # (Only an existing pool: reading `.pool` would open one.)
+        for connection in connections.all(initialized_only=True):
+            if connection.alias in getattr(connection, "_connection_pools", {}):
+                connection.close_pool()

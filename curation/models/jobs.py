@@ -1,23 +1,88 @@
 """The durable job row pattern shared by every long task (imports, PII runs, snapshots, training).
 
 A job row is the source of truth for a background task: the RQ job only carries its id.
-Workers claim a row with a conditional UPDATE, beat its heartbeat while working and record
-progress; a row whose heartbeat stops while running is taken as lost with its worker.
+Workers claim a row with a conditional UPDATE; from then on a timer thread beats its heartbeat
+for as long as the claiming process lives (whatever one step of the work takes), and the work
+records progress. A row whose heartbeat stops while running is taken as lost with its worker;
+Retry refuses while the heartbeat is fresh, so two workers never hold one row.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import uuid
 from datetime import timedelta
 from typing import Any, ClassVar
 
+import django_rq
 from django.conf import settings
-from django.db import models
+from django.db import connection, models, transaction
+from django.db.models import Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
 WORKER_LOST = "worker lost: the job stopped sending heartbeats (was its worker killed?)"
+QUEUE_UNREACHABLE = (
+    "could not be queued: the task queue (Redis) did not answer ({error}). "
+    "Nothing was lost; Retry once the queue is back."
+)
+
+
+def heartbeat_interval() -> float:
+    """Seconds between timer beats: four beats fit in the time after which a job counts lost."""
+    return max(0.2, settings.CURATOR_JOB_HEARTBEAT_TIMEOUT / 4)
+
+
+def heartbeat_cutoff() -> Any:
+    return timezone.now() - timedelta(seconds=settings.CURATOR_JOB_HEARTBEAT_TIMEOUT)
+
+
+class _Heartbeat(threading.Thread):
+    """Beats one claimed row while the thread that claimed it is alive and still owns it.
+
+    Owning means: the row is running under the claim's attempt number. A row that a page
+    marked lost while this process was in fact alive (a step that held the interpreter past
+    the timeout) is taken back, since the work goes on. Each beat uses a short-lived
+    connection, so an idle heartbeat holds none.
+    """
+
+    def __init__(self, model: type[Job], pk: int, attempts: int) -> None:
+        super().__init__(name=f"heartbeat-{model._meta.label_lower}-{pk}", daemon=True)
+        self.model, self.pk, self.attempts = model, pk, attempts
+        self.owner = threading.current_thread()
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(heartbeat_interval()):
+                if not self.owner.is_alive() or not self.beat():
+                    break
+                connection.close()
+        except Exception:
+            logger.exception("heartbeat of %s %s stopped", self.model.__name__, self.pk)
+        finally:
+            connection.close()
+            _HEARTBEATS.pop((self.model, self.pk), None)
+
+    def beat(self) -> bool:
+        rows = self.model.objects.filter(pk=self.pk, attempts=self.attempts)
+        now = timezone.now()
+        if rows.filter(status=JobStatus.RUNNING).update(heartbeat_at=now):
+            return True
+        revived = rows.filter(status=JobStatus.FAILED, error=WORKER_LOST).update(
+            status=JobStatus.RUNNING, error="", finished_at=None, heartbeat_at=now
+        )
+        if revived:
+            logger.warning(
+                "%s %s was marked lost but its worker lives", self.model.__name__, self.pk
+            )
+        return bool(revived)
+
+
+_HEARTBEATS: dict[tuple[type, int], _Heartbeat] = {}
 
 
 class JobStatus(models.TextChoices):
@@ -36,8 +101,13 @@ class JobQuerySet(models.QuerySet):
         return self.filter(status__in=ACTIVE_STATUSES)
 
     def stale(self) -> JobQuerySet:
-        limit = timezone.now() - timedelta(seconds=settings.CURATOR_JOB_HEARTBEAT_TIMEOUT)
-        return self.filter(status=JobStatus.RUNNING, heartbeat_at__lt=limit)
+        return self.filter(status=JobStatus.RUNNING, heartbeat_at__lt=heartbeat_cutoff())
+
+    def retryable(self) -> JobQuerySet:
+        """Failed rows that no live worker holds (no heartbeat within the timeout)."""
+        return self.filter(status=JobStatus.FAILED).filter(
+            Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=heartbeat_cutoff())
+        )
 
     def mark_lost(self) -> int:
         """Fail running rows whose heartbeat stopped; returns how many were marked."""
@@ -84,7 +154,9 @@ class Job(models.Model):
 
     @property
     def can_retry(self) -> bool:
-        return self.status == JobStatus.FAILED
+        if self.status != JobStatus.FAILED:
+            return False
+        return self.heartbeat_at is None or self.heartbeat_at < heartbeat_cutoff()
 
     @property
     def percent(self) -> int | None:
@@ -114,7 +186,21 @@ class Job(models.Model):
         )
         if claimed:
             self.refresh_from_db()
+            self.start_heartbeat()
         return bool(claimed)
+
+    def start_heartbeat(self) -> None:
+        """Beat this claimed row from a timer thread until it finishes or this process ends."""
+        key = (type(self), self.pk)
+        self.stop_heartbeat()
+        heartbeat = _Heartbeat(type(self), self.pk, self.attempts)
+        _HEARTBEATS[key] = heartbeat
+        heartbeat.start()
+
+    def stop_heartbeat(self) -> None:
+        heartbeat = _HEARTBEATS.pop((type(self), self.pk), None)
+        if heartbeat is not None:
+            heartbeat.stopped.set()
 
     def beat(self, *, done: int | None = None, total: int | None = None, **fields: Any) -> None:
         values: dict[str, Any] = {"heartbeat_at": timezone.now(), **fields}
@@ -127,13 +213,16 @@ class Job(models.Model):
             setattr(self, name, value)
 
     def succeed(self, **fields: Any) -> None:
+        self.stop_heartbeat()
         self._finish(JobStatus.SUCCEEDED, **fields)
 
     def fail(self, error: str, **fields: Any) -> None:
+        self.stop_heartbeat()
         logger.warning("%s %s failed: %s", type(self).__name__, self.pk, error)
         self._finish(JobStatus.FAILED, error=error[:10000], **fields)
 
     def cancel(self) -> bool:
+        self.stop_heartbeat()
         cancelled = (
             type(self)
             .objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES)
@@ -150,22 +239,46 @@ class Job(models.Model):
 
     # -- scheduling ----------------------------------------------------------------------
     def enqueue(self) -> None:
-        """Queue the worker function; django-rq sends it once the transaction commits."""
-        import uuid
+        """Queue the worker function once the surrounding transaction commits.
 
-        import django_rq
-
+        Every job is queued through here. If Redis cannot take the message, the committed row
+        is marked failed with that reason (and Retry puts it back) instead of answering 500
+        and leaving it "Queued" with nothing to run it.
+        """
         job_id = f"{self._meta.app_label}_{self._meta.model_name}-{self.pk}-{uuid.uuid4().hex[:12]}"
         type(self).objects.filter(pk=self.pk).update(rq_job_id=job_id)
         self.rq_job_id = job_id
-        queue = django_rq.get_queue(self.queue_name)
-        queue.enqueue(self.job_function, self.pk, job_id=job_id, job_timeout=queue._default_timeout)
+        transaction.on_commit(lambda: self._send(job_id))
+
+    def _send(self, job_id: str) -> None:
+        try:
+            queue = django_rq.get_queue(self.queue_name, commit_mode="auto")
+            queue.enqueue(
+                self.job_function, self.pk, job_id=job_id, job_timeout=queue._default_timeout
+            )
+        except (RedisError, OSError) as error:
+            logger.error("%s %s could not be queued: %s", type(self).__name__, self.pk, error)
+            failed = (
+                type(self)
+                .objects.filter(pk=self.pk, status=JobStatus.QUEUED, rq_job_id=job_id)
+                .update(
+                    status=JobStatus.FAILED,
+                    error=QUEUE_UNREACHABLE.format(error=error),
+                    finished_at=timezone.now(),
+                )
+            )
+            if failed:
+                self.refresh_from_db()
 
     def retry(self) -> bool:
-        """Put a failed row back on its queue; the job resumes from its checkpoint."""
+        """Put a failed row back on its queue; the job resumes from its checkpoint.
+
+        Refused while the row's heartbeat is fresh: a worker still holds it.
+        """
         reset = (
             type(self)
-            .objects.filter(pk=self.pk, status=JobStatus.FAILED)
+            .objects.retryable()
+            .filter(pk=self.pk)
             .update(status=JobStatus.QUEUED, error="", finished_at=None)
         )
         if reset:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -212,16 +213,32 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def password_fingerprint(user: Any) -> str:
+    """Changes whenever the user's password does, by whatever path (page, admin, shell)."""
+    return hashlib.sha256(f"curator-token:{user.password}".encode()).hexdigest()[:32]
+
+
+def default_token_expiry() -> Any:
+    return timezone.now() + timedelta(days=settings.CURATOR_TOKEN_LIFETIME_DAYS)
+
+
 class AccessTokenQuerySet(models.QuerySet):
     def active(self) -> AccessTokenQuerySet:
-        return self.filter(revoked_at__isnull=True, user__is_active=True)
+        return self.filter(
+            revoked_at__isnull=True, user__is_active=True, expires_at__gt=timezone.now()
+        )
+
+    def revoke_all(self) -> int:
+        return self.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 class AccessToken(models.Model):
     """A personal token for `Authorization: Bearer …` downloads from scripts.
 
     Only the sha256 of the secret is stored; the secret is shown once, when it is made.
-    A token acts as its user, for downloads only.
+    A token acts as its user, for downloads only, until it expires (CURATOR_TOKEN_LIFETIME_DAYS
+    by default), is revoked, its user is deactivated, or its user's password changes: it
+    remembers a fingerprint of the password hash it was issued under.
     """
 
     SECRET_PREFIX = "cur_"  # noqa: S105  (a marker, not a secret: lets scanners spot leaked tokens)
@@ -233,6 +250,8 @@ class AccessToken(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=16)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(default=default_token_expiry)
+    password_fingerprint = models.CharField(max_length=32, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -248,8 +267,29 @@ class AccessToken(models.Model):
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
 
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    @property
+    def password_changed(self) -> bool:
+        return self.password_fingerprint != password_fingerprint(self.user)
+
+    @property
+    def state(self) -> str:
+        """What the token list shows: active, revoked, expired or 'password changed'."""
+        if self.is_revoked:
+            return "revoked"
+        if not self.user.is_active:
+            return "user deactivated"
+        if self.password_changed:
+            return "password changed"
+        if self.is_expired:
+            return "expired"
+        return "active"
+
     @classmethod
-    def issue(cls, *, user: Any, name: str) -> tuple[AccessToken, str]:
+    def issue(cls, *, user: Any, name: str, days: int | None = None) -> tuple[AccessToken, str]:
         """A new token and its secret (the only time the secret exists in clear)."""
         secret = cls.SECRET_PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(
@@ -257,23 +297,37 @@ class AccessToken(models.Model):
             name=name.strip()[:100],
             token_hash=hash_token(secret),
             prefix=secret[: len(cls.SECRET_PREFIX) + 6],
+            expires_at=timezone.now()
+            + timedelta(days=days or settings.CURATOR_TOKEN_LIFETIME_DAYS),
+            password_fingerprint=password_fingerprint(user),
         )
         return token, secret
 
     @classmethod
     def authenticate(cls, secret: str) -> AccessToken | None:
-        """The active token with this secret, its last use stamped; None if there is none."""
+        """The active token with this secret, its last use stamped; None if there is none.
+
+        A token whose user was deactivated, or whose user's password changed since it was
+        issued, is revoked here, for good (reactivating the user does not bring it back).
+        """
         if not secret.startswith(cls.SECRET_PREFIX):
             return None
         token = (
-            cls.objects.active()
+            cls.objects.filter(
+                token_hash=hash_token(secret),
+                revoked_at__isnull=True,
+                expires_at__gt=timezone.now(),
+            )
             .select_related("user")
-            .filter(token_hash=hash_token(secret))
             .first()
         )
-        if token is not None:
-            token.last_used_at = timezone.now()
-            cls.objects.filter(pk=token.pk).update(last_used_at=token.last_used_at)
+        if token is None:
+            return None
+        if not token.user.is_active or token.password_changed:
+            token.revoke()
+            return None
+        token.last_used_at = timezone.now()
+        cls.objects.filter(pk=token.pk).update(last_used_at=token.last_used_at)
         return token
 
     def revoke(self) -> bool:

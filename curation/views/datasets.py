@@ -1,15 +1,23 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from curation.forms import DatasetCreateForm, DatasetSettingsForm, MemberAddForm
 from curation.models import AuditEvent, ConversationStatus, Membership, Role
-from curation.permissions import get_dataset_for_user, is_dataset_admin
+from curation.permissions import (
+    can_create_datasets,
+    get_dataset_for_user,
+    is_dataset_admin,
+    require_dataset_creator,
+)
+from curation.services import memberships
+from curation.services.memberships import MembershipError
 from curation.services.reviews import review_dashboard
 
 
@@ -20,20 +28,18 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
         .annotate(conversation_count=Count("dataset__conversations"))
         .order_by("dataset__name")
     )
-    return render(request, "curation/dataset_list.html", {"memberships": memberships})
+    return render(
+        request,
+        "curation/dataset_list.html",
+        {"memberships": memberships, "can_create": can_create_datasets(request.user)},
+    )
 
 
 def dataset_create(request: HttpRequest) -> HttpResponse:
+    require_dataset_creator(request)
     form = DatasetCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            dataset = form.save(commit=False)
-            dataset.created_by = request.user
-            dataset.save()
-            Membership.objects.create(dataset=dataset, user=request.user, role=Role.ADMIN)
-            AuditEvent.record(
-                actor=request.user, action="dataset.create", obj=dataset, dataset=dataset
-            )
+        dataset = memberships.dataset_create(dataset=form.save(commit=False), user=request.user)
         messages.success(request, f"Created {dataset.name}. You are its admin.")
         return redirect(dataset)
     return render(request, "curation/dataset_create.html", {"form": form})
@@ -95,27 +101,20 @@ def dataset_members(request: HttpRequest, slug: str) -> HttpResponse:
     form = MemberAddForm(request.POST or None, dataset=dataset)
     if request.method == "POST":
         if not admin:
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied("Only dataset admins can add members.")
         if form.is_valid():
             user = form.cleaned_data["username"]
-            with transaction.atomic():
-                member = Membership.objects.create(
-                    dataset=dataset, user=user, role=form.cleaned_data["role"]
+            try:
+                member = memberships.membership_add(
+                    dataset=dataset, actor=request.user, user=user, role=form.cleaned_data["role"]
                 )
-                AuditEvent.record(
-                    actor=request.user,
-                    action="member.add",
-                    obj=member,
-                    dataset=dataset,
-                    user=user.username,
-                    role=member.role,
+            except MembershipError as error:
+                form.add_error("username", str(error))
+            else:
+                messages.success(
+                    request, f"Added {user.username} as {member.get_role_display().lower()}."
                 )
-            messages.success(
-                request, f"Added {user.username} as {member.get_role_display().lower()}."
-            )
-            return redirect("dataset_members", slug=dataset.slug)
+                return redirect("dataset_members", slug=dataset.slug)
     members = dataset.memberships.select_related("user").order_by("user__username")
     return render(
         request,
@@ -133,47 +132,25 @@ def dataset_members(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def member_update(request: HttpRequest, slug: str, member_id: int) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
-    member = get_object_or_404(Membership, pk=member_id, dataset=dataset)
     action = request.POST.get("action")
-    admins = dataset.memberships.filter(role=Role.ADMIN)
-    is_last_admin = member.role == Role.ADMIN and admins.count() == 1
-    if action == "remove":
-        if is_last_admin:
-            messages.error(
-                request, "A dataset needs at least one admin; make someone else admin first."
+    try:
+        if action == "remove":
+            member = memberships.membership_remove(
+                dataset=dataset, actor=request.user, member_id=member_id
             )
-        else:
-            with transaction.atomic():
-                AuditEvent.record(
-                    actor=request.user,
-                    action="member.remove",
-                    obj=member,
-                    dataset=dataset,
-                    user=member.user.username,
-                )
-                member.delete()
             messages.success(request, f"Removed {member.user.username}.")
-    elif action == "role" and request.POST.get("role") in Role.values:
-        new_role = request.POST["role"]
-        if is_last_admin and new_role != Role.ADMIN:
-            messages.error(
-                request, "A dataset needs at least one admin; make someone else admin first."
+        elif action == "role":
+            member = memberships.membership_change_role(
+                dataset=dataset,
+                actor=request.user,
+                member_id=member_id,
+                role=request.POST.get("role", ""),
             )
-        else:
-            with transaction.atomic():
-                member.role = new_role
-                member.save(update_fields=["role"])
-                AuditEvent.record(
-                    actor=request.user,
-                    action="member.role",
-                    obj=member,
-                    dataset=dataset,
-                    user=member.user.username,
-                    role=new_role,
-                )
             messages.success(
                 request, f"{member.user.username} is now {member.get_role_display().lower()}."
             )
-    else:
-        messages.error(request, "Unknown action.")
+        else:
+            messages.error(request, "Unknown action.")
+    except MembershipError as error:
+        messages.error(request, str(error))
     return redirect("dataset_members", slug=dataset.slug)

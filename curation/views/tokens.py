@@ -7,6 +7,7 @@ from functools import wraps
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
@@ -18,12 +19,31 @@ from django.views.decorators.http import require_POST
 
 from curation.models import AccessToken, AuditEvent
 
+LIFETIMES = (7, 30, 90, 365)
+
 
 class TokenForm(forms.Form):
     name = forms.CharField(
         max_length=100,
         help_text="What the token is for, e.g. “training cluster download script”.",
     )
+    days = forms.TypedChoiceField(
+        label="Expires after",
+        coerce=int,
+        choices=[(days, f"{days} days") for days in LIFETIMES],
+        required=False,
+        empty_value=None,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        default = settings.CURATOR_TOKEN_LIFETIME_DAYS
+        if default not in LIFETIMES:
+            self.fields["days"].choices = [
+                (default, f"{default} days"),
+                *self.fields["days"].choices,
+            ]
+        self.fields["days"].initial = default
 
 
 def _unauthorized(reason: str) -> HttpResponse:
@@ -36,24 +56,26 @@ def download_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
     """For downloads that scripts fetch: a session user or `Authorization: Bearer <token>`.
 
     The view is exempt from LoginRequiredMiddleware and authenticates itself: a bearer
-    header, when present, decides (401 if it is not a valid, unrevoked token); without one a
-    browser that is not logged in is sent to the login page. The view then checks dataset
+    header, when present, decides (401 if it is not a valid, unrevoked, unexpired token); any
+    other Authorization scheme (a proxy's Basic auth, say) is not ours and the session decides,
+    as without a header: a browser that is not logged in is sent to the login page. The view then checks dataset
     membership for whichever user this is, as any page does.
     """
 
     @login_not_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        header = request.headers.get("Authorization", "")
-        if header:
-            scheme, _, secret = header.partition(" ")
-            if scheme.lower() != "bearer" or not secret.strip():
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            if not secret.strip():
                 return _unauthorized(
                     "Send a personal access token as: Authorization: Bearer <token>"
                 )
             token = AccessToken.authenticate(secret.strip())
             if token is None:
-                return _unauthorized("This access token is not valid or has been revoked.")
+                return _unauthorized(
+                    "This access token is not valid, has expired or has been revoked."
+                )
             request.user = token.user
             request.access_token = token  # type: ignore[attr-defined]
         elif not request.user.is_authenticated:
@@ -69,18 +91,23 @@ def token_list(request: HttpRequest) -> HttpResponse:
     new_secret = None
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
-            token, new_secret = AccessToken.issue(user=request.user, name=form.cleaned_data["name"])
+            token, new_secret = AccessToken.issue(
+                user=request.user,
+                name=form.cleaned_data["name"],
+                days=form.cleaned_data["days"],
+            )
             AuditEvent.record(
                 actor=request.user,
                 action="token.create",
                 obj=token,
                 name=token.name,
                 prefix=token.prefix,
+                expires_at=token.expires_at.isoformat(),
             )
         # Rendered, not redirected: the secret is shown this once and never stored in clear,
         # not even in a flash message.
         form = TokenForm()
-    tokens = AccessToken.objects.filter(user=request.user)
+    tokens = AccessToken.objects.filter(user=request.user).select_related("user")
     return render(
         request,
         "curation/token_list.html",

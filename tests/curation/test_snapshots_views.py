@@ -276,8 +276,6 @@ def test_bearer_token_downloads_without_a_session(dataset, version, reviewer, ou
         "Bearer cur_not-a-real-token",
         "Bearer nonsense",
         "Bearer ",
-        "Basic dXNlcjpwYXNz",
-        "Token abc",
     ],
 )
 def test_bad_credentials_get_401(dataset, version, reviewer, client, header):

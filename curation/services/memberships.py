@@ -1,0 +1,115 @@
+"""Dataset creation and membership changes, each checked inside its transaction.
+
+Membership changes of one dataset are serialized on the dataset row (SELECT … FOR UPDATE), and
+every rule is checked after the lock: two admins demoting each other at once cannot both see
+"another admin remains", and an admin demoted a moment ago can no longer act as one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from curation.models import AuditEvent, Dataset, Membership, Role
+
+LAST_ADMIN = "A dataset needs at least one admin; make someone else admin first."
+
+
+class MembershipError(Exception):
+    """A change the rules refuse; the message says why, for the person who asked."""
+
+
+def dataset_create(*, dataset: Dataset, user: Any) -> Dataset:
+    """Save a new dataset with its creator as admin."""
+    with transaction.atomic():
+        dataset.created_by = user
+        dataset.save()
+        Membership.objects.create(dataset=dataset, user=user, role=Role.ADMIN)
+        AuditEvent.record(actor=user, action="dataset.create", obj=dataset, dataset=dataset)
+    return dataset
+
+
+def _lock(dataset: Dataset, actor: Any) -> None:
+    """Lock the dataset row, then check the actor is (still) one of its admins."""
+    Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+    if not Membership.objects.filter(dataset=dataset, user=actor, role=Role.ADMIN).exists():
+        raise MembershipError("Only dataset admins can change members.")
+
+
+def _check_grant(*, actor: Any, user: Any) -> None:
+    if user.is_staff and not actor.is_staff:
+        raise MembershipError(
+            f"{user.get_username()} is a site staff account; only site staff can add it."
+        )
+
+
+def membership_add(*, dataset: Dataset, actor: Any, user: Any, role: str) -> Membership:
+    with transaction.atomic():
+        _lock(dataset, actor)
+        _check_grant(actor=actor, user=user)
+        if Membership.objects.filter(dataset=dataset, user=user).exists():
+            raise MembershipError(f"{user.get_username()} is already a member.")
+        member = Membership.objects.create(dataset=dataset, user=user, role=role)
+        AuditEvent.record(
+            actor=actor,
+            action="member.add",
+            obj=member,
+            dataset=dataset,
+            user=user.get_username(),
+            role=role,
+        )
+    return member
+
+
+def _member(dataset: Dataset, member_id: int) -> Membership:
+    member = Membership.objects.select_related("user").filter(pk=member_id, dataset=dataset).first()
+    if member is None:
+        raise MembershipError("That person is no longer a member.")
+    return member
+
+
+def _others_admin(dataset: Dataset, member: Membership) -> bool:
+    return (
+        Membership.objects.filter(dataset=dataset, role=Role.ADMIN).exclude(pk=member.pk).exists()
+    )
+
+
+def membership_change_role(
+    *, dataset: Dataset, actor: Any, member_id: int, role: str
+) -> Membership:
+    if role not in Role.values:
+        raise MembershipError(f"Unknown role {role!r}.")
+    with transaction.atomic():
+        _lock(dataset, actor)
+        member = _member(dataset, member_id)
+        if member.role == Role.ADMIN and role != Role.ADMIN and not _others_admin(dataset, member):
+            raise MembershipError(LAST_ADMIN)
+        member.role = role
+        member.save(update_fields=["role"])
+        AuditEvent.record(
+            actor=actor,
+            action="member.role",
+            obj=member,
+            dataset=dataset,
+            user=member.user.get_username(),
+            role=role,
+        )
+    return member
+
+
+def membership_remove(*, dataset: Dataset, actor: Any, member_id: int) -> Membership:
+    with transaction.atomic():
+        _lock(dataset, actor)
+        member = _member(dataset, member_id)
+        if member.role == Role.ADMIN and not _others_admin(dataset, member):
+            raise MembershipError(LAST_ADMIN)
+        AuditEvent.record(
+            actor=actor,
+            action="member.remove",
+            obj=member,
+            dataset=dataset,
+            user=member.user.get_username(),
+        )
+        member.delete()
+    return member
