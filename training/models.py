@@ -25,6 +25,7 @@ from curation.models import ACTIVE_STATUSES, Dataset, DatasetVersion, Job, JobSt
 from curation.models.jobs import JobQuerySet
 from training.evaluation.models import *  # noqa: F403  (evaluation runs, comparisons, verdicts)
 from training.registry.models import *  # noqa: F403  (the model registry)
+from training.registry.stages import *  # noqa: F403  (stages, promotions, retraining)
 
 # The metadata key that tags a remote job with our row, so a create whose reply was lost
 # can be found again instead of being sent twice (DESIGN.md invariant 4).

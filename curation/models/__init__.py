@@ -20,6 +20,7 @@ from curation.models.pii import FindingDecision, FindingSource, PiiFinding, PiiR
 from curation.models.quality import QualityRun
 from curation.models.reviews import *  # noqa: F403  (review workflow models)
 from curation.models.snapshots import *  # noqa: F403  (dataset version models)
+from curation.models.api import IngestRequest  # noqa: E402  (after AccessToken it refers to)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -38,6 +39,7 @@ __all__ = [
     "ImportBatch",
     "ImportFormat",
     "ImportLineError",
+    "IngestRequest",
     "Job",
     "JobStatus",
     "Membership",

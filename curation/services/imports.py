@@ -129,6 +129,15 @@ def import_batch(*, batch: ImportBatch) -> ImportBatch:
     return batch
 
 
+def import_records(*, batch: ImportBatch, records: Iterable[SourceRecord]) -> ImportBatch:
+    """Write already-read records into a claimed batch exactly as a file import does (the
+    ingest API's entry: same dedup, token counts, flags, bad-record errors, counters)."""
+    with _ChunkWriter(batch) as writer:
+        for chunk in _chunks(records, settings.CURATOR_IMPORT_BATCH_SIZE):
+            writer.put(_prepare_chunk(batch=batch, dataset=batch.dataset, chunk=chunk, done=None))
+    return batch
+
+
 @dataclass
 class PreparedChunk:
     rows: bytes

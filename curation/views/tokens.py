@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from curation.models import AccessToken, AuditEvent
+from curation.models import AccessToken, AuditEvent, TokenScope
 
 LIFETIMES = (7, 30, 90, 365)
 
@@ -75,6 +75,15 @@ def download_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
             if token is None:
                 return _unauthorized(
                     "This access token is not valid, has expired or has been revoked."
+                )
+            if not token.allows(TokenScope.READ) or (
+                token.dataset_id is not None
+                and kwargs.get("slug") not in (None, getattr(token.dataset, "slug", None))
+            ):
+                return HttpResponse(
+                    "This token's scope or dataset does not cover this download.\n",
+                    status=403,
+                    content_type="text/plain; charset=utf-8",
                 )
             request.user = token.user
             request.access_token = token  # type: ignore[attr-defined]
