@@ -66,7 +66,7 @@ def test_a_refused_promotion_is_a_one_line_error_with_the_numbers(
     old, new = make_model("ft:old"), make_model("ft:new")
     run("promote", "--dataset", dataset.slug, "--model", old.ref)
     make_comparison(old, new, winners=["a"] * 10 + ["b"] * 10)
-    with pytest.raises(CommandError, match="judge win rate 0.500"):
+    with pytest.raises(CommandError, match=r"judge win rate 0\.500"):
         run("promote", "--dataset", dataset.slug, "--model", new.ref)
     with pytest.raises(CommandError, match="--reason"):
         run("promote", "--dataset", dataset.slug, "--model", new.ref, "--force")
