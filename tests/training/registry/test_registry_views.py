@@ -27,7 +27,7 @@ def staged(dataset, make_model, admin_user):
 def test_registry_pages_are_for_members(
     request, who, dataset, staged, client_for, admin_user, reviewer, outsider
 ):
-    production, candidate, run = staged
+    _production, candidate, run = staged
     slug = dataset.slug
     member = ("admin", "reviewer")
     assert_page_access(
@@ -46,7 +46,7 @@ def test_registry_pages_are_for_members(
 def test_registry_actions_are_for_dataset_admins(
     request, who, dataset, staged, client_for, admin_user, reviewer, outsider
 ):
-    production, candidate, run = staged
+    production, candidate, _run = staged
     slug = dataset.slug
     assert_admin_actions(
         client_for(as_user(request, who)),
@@ -90,7 +90,7 @@ def test_the_page_refuses_a_promotion_with_the_numbers_and_staff_can_override(
 def test_the_model_page_shows_lineage_and_the_home_page_the_timeline(
     dataset, staged, client_for, reviewer
 ):
-    production, candidate, _ = staged
+    production, _candidate, _ = staged
     page = client_for(reviewer).get(reverse("registry_model", args=[dataset.slug, production.pk]))
     assert f"v{production.version.number}".encode() in page.content
     assert b"Fine-tune job" not in page.content  # a model registered without a job
