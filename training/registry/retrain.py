@@ -126,6 +126,7 @@ def _step(run: RetrainRun, *, inline: bool, sleep: Callable[[float], None]) -> b
             if inline:
                 run_build_job(version_id=version.pk)
         version = DatasetVersion.objects.get(pk=run.version_id)
+        run.version = version
         if version.status in FAILED:
             run.fail(f"version {version.number} {version.status}: {version.error}")
             return True
@@ -133,6 +134,7 @@ def _step(run: RetrainRun, *, inline: bool, sleep: Callable[[float], None]) -> b
             return False
         _move(run, RetrainStep.FINETUNE, 1)
     if run.step == RetrainStep.FINETUNE:
+        run.version = DatasetVersion.objects.get(pk=run.version_id)
         if run.finetune_id is None:
             like = run.like
             try:
