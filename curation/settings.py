@@ -451,3 +451,15 @@ CURATOR_EVAL_RETRY_SECONDS = env_float("CURATOR_EVAL_RETRY_SECONDS", 1.0)
 CURATOR_EVAL_TIMEOUT = env_float("CURATOR_EVAL_TIMEOUT", 120.0)
 # The judge offered by default (a model REF as `manage.py evaluate --judge` takes).
 CURATOR_EVAL_JUDGE = env_str("CURATOR_EVAL_JUDGE", "")
+
+# JSON API and the production loop (curation.api, training.registry).
+# Ingest: the largest request body, and requests per minute per token (0: no limit).
+CURATOR_INGEST_MAX_BYTES = env_size("CURATOR_INGEST_MAX_BYTES", 64 * 1024 * 1024)
+CURATOR_INGEST_MAX_ITEMS = env_int("CURATOR_INGEST_MAX_ITEMS", 20000)
+CURATOR_INGEST_RATE_LIMIT = env_int("CURATOR_INGEST_RATE_LIMIT", 600)
+# Signed outgoing webhook on promotion and rollback (HMAC-SHA256 of the body with the secret,
+# header X-Curator-Signature: sha256=<hex>). Empty URL: no webhook.
+CURATOR_REGISTRY_WEBHOOK_URL = env_str("CURATOR_REGISTRY_WEBHOOK_URL", "")
+CURATOR_REGISTRY_WEBHOOK_SECRET = env_str("CURATOR_REGISTRY_WEBHOOK_SECRET", "")
+# Seconds between checks of a retraining's current step when it runs on the workers.
+CURATOR_RETRAIN_POLL_SECONDS = env_float("CURATOR_RETRAIN_POLL_SECONDS", 10.0)

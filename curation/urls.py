@@ -151,6 +151,8 @@ urlpatterns = [
     # Training: fine-tune jobs and the provider webhook
     path("", include("training.urls")),
     path("", include("training.evaluation.urls")),
+    path("api/v1/", include(("curation.api.urls", "api-v1"), namespace="api-v1")),
+    path("", include("training.registry.urls")),
     path("admin/", admin.site.urls),
     path("admin/rq/", include("django_rq.urls")),
 ]

@@ -28,6 +28,7 @@ from training.pricing import cost_of_tokens
 from training.providers import ProviderNotConfigured, get_config
 from training.providers.base import METADATA_TAG as METADATA_TAG
 from training.registry.models import *  # noqa: F403  (the model registry)
+from training.registry.stages import *  # noqa: F403  (stages, promotions, retraining)
 
 AUTO = "auto"
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")

@@ -1,3 +1,4 @@
+from curation.models.api import IngestRequest
 from curation.models.conversations import (
     BLOCKING_FLAGS,
     FLAG_LABELS,
@@ -39,6 +40,7 @@ __all__ = [
     "ImportFormat",
     "ImportLineError",
     "ImportOutcome",
+    "IngestRequest",
     "Job",
     "JobStatus",
     "Membership",

@@ -29,6 +29,7 @@ __all__ = [
     "DatasetVersion",
     "ImmutableVersionError",
     "Split",
+    "TokenScope",
     "TrainingPrice",
     "VersionExample",
     "VersionStatus",
@@ -238,6 +239,12 @@ def default_token_expiry() -> Any:
     return timezone.now() + timedelta(days=settings.CURATOR_TOKEN_LIFETIME_DAYS)
 
 
+class TokenScope(models.TextChoices):
+    READ = "read", "Read (downloads, API reads)"
+    INGEST = "ingest", "Ingest (post production conversations, read the production model)"
+    ADMIN = "admin", "Admin (everything the user may do)"
+
+
 class AccessTokenQuerySet(models.QuerySet):
     def active(self) -> AccessTokenQuerySet:
         return self.filter(
@@ -270,6 +277,12 @@ class AccessToken(models.Model):
     password_fingerprint = models.CharField(max_length=32, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # API scope (curation.api): read < ingest (posts conversations) and admin (everything).
+    scope = models.CharField(max_length=16, choices=TokenScope.choices, default=TokenScope.READ)
+    # When set, the token works for this dataset only (other datasets answer 403).
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
 
     objects = AccessTokenQuerySet.as_manager()
 
@@ -305,7 +318,15 @@ class AccessToken(models.Model):
         return "active"
 
     @classmethod
-    def issue(cls, *, user: Any, name: str, days: int | None = None) -> tuple[AccessToken, str]:
+    def issue(
+        cls,
+        *,
+        user: Any,
+        name: str,
+        days: int | None = None,
+        scope: str = TokenScope.READ,
+        dataset: Dataset | None = None,
+    ) -> tuple[AccessToken, str]:
         """A new token and its secret (the only time the secret exists in clear)."""
         secret = cls.SECRET_PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(
@@ -316,8 +337,21 @@ class AccessToken(models.Model):
             expires_at=timezone.now()
             + timedelta(days=days or settings.CURATOR_TOKEN_LIFETIME_DAYS),
             password_fingerprint=password_fingerprint(user),
+            scope=scope,
+            dataset=dataset,
         )
         return token, secret
+
+    def allows(self, scope: str) -> bool:
+        """Admin tokens may do anything; read and ingest tokens only what they name.
+
+        Ingest tokens do not read conversations: a serving system that posts production
+        traffic has no business downloading the curated data.
+        """
+        return self.scope == TokenScope.ADMIN or self.scope == scope
+
+    def allows_dataset(self, dataset: Dataset) -> bool:
+        return self.dataset_id is None or self.dataset_id == dataset.pk
 
     @classmethod
     def authenticate(cls, secret: str) -> AccessToken | None:

@@ -254,6 +254,25 @@ def _merge_unmapped(known: dict[str, int], new: dict[str, int]) -> dict[str, int
     return merged
 
 
+def import_records(*, batch: ImportBatch, records: Iterable[SourceRecord]) -> ImportBatch:
+    """Write already-read records into a claimed batch exactly as a file import does (the
+    ingest API's entry: same dedup, token counts, flags, bad-record errors, counters)."""
+    context = ChunkContext(
+        dataset_id=batch.dataset_id,
+        batch_id=batch.pk,
+        token_limit=batch.dataset.token_limit,
+        fmt=batch.detected_format or "openai",
+    )
+    with _ChunkWriter(batch) as writer:
+        for chunk in _chunks(
+            records,
+            size=settings.CURATOR_IMPORT_BATCH_SIZE,
+            max_bytes=settings.CURATOR_IMPORT_CHUNK_BYTES,
+        ):
+            writer.put(prepare_chunk(context, chunk, done=None))
+    return batch
+
+
 @dataclass
 class PreparedChunk:
     rows: list[bytes]  # COPY lines, one per unique conversation

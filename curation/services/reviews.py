@@ -804,6 +804,19 @@ def _float(value: str | None) -> float | None:
     return parse_float(value)
 
 
+# Feedback that came with ingested production conversations (kept in their metadata).
+FEEDBACK_FILTERS: dict[str, tuple[str, Q]] = {
+    "negative": (
+        "Negative (thumbs down or score ≤ 2)",
+        Q(metadata__feedback="down") | Q(metadata__score__lte=2),
+    ),
+    "down": ("Thumbs down", Q(metadata__feedback="down")),
+    "low_score": ("Score ≤ 2", Q(metadata__score__lte=2)),
+    "up": ("Thumbs up", Q(metadata__feedback="up")),
+    "rated": ("Any feedback", Q(metadata__has_key="feedback") | Q(metadata__has_key="score")),
+}
+
+
 @dataclass
 class ConversationFilter:
     """The conversation list's filters, parsed from a query string and applied to a queryset.
@@ -819,6 +832,8 @@ class ConversationFilter:
     quality_max: float | None = None
     cluster: int | None = None
     q: str = ""
+    # Production feedback of ingested conversations (see FEEDBACK_FILTERS).
+    feedback: str = ""
     sort: str = "newest"
     applied: dict[str, str] = field(default_factory=dict)
 
@@ -839,6 +854,8 @@ class ConversationFilter:
         )
         found.cluster = parse_int(get("cluster"))
         found.q = parse_text(get("q"), max_length=200)
+        if get("feedback") in FEEDBACK_FILTERS:
+            found.feedback = get("feedback")
         if get("sort") in SORTS:
             found.sort = get("sort")
         for name in (
@@ -852,6 +869,7 @@ class ConversationFilter:
             "quality_max",
             "cluster",
             "q",
+            "feedback",
         ):
             value = getattr(found, name)
             if value not in (None, ""):
@@ -893,6 +911,8 @@ class ConversationFilter:
             conversations = conversations.filter(near_dup_cluster=self.cluster)
         if self.q:
             conversations = conversations.search(self.q)
+        if self.feedback:
+            conversations = conversations.filter(FEEDBACK_FILTERS[self.feedback][1])
         return conversations
 
     @property

@@ -9,7 +9,7 @@ from curation.models import FLAG_LABELS, Conversation, ConversationStatus
 from curation.pagination import KeysetPage, count_matches, keyset_page, rows_before
 from curation.params import parse_float, parse_int
 from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
-from curation.services.reviews import SORTS, ConversationFilter
+from curation.services.reviews import FEEDBACK_FILTERS, SORTS, ConversationFilter
 
 PER_PAGE = 50
 
@@ -66,6 +66,7 @@ def conversation_list(request: HttpRequest, slug: str) -> HttpResponse:
             "statuses": ConversationStatus.choices,
             "flags": sorted(FLAG_LABELS.items(), key=lambda item: item[1]),
             "sorts": [(key, label) for key, (_, label) in SORTS.items()],
+            "feedback_filters": [(key, label) for key, (label, _) in FEEDBACK_FILTERS.items()],
             "batches": dataset.batches.only("id", "original_name")[:200],
             "reviewers": dataset.memberships.select_related("user").order_by("user__username"),
             "is_admin": is_dataset_admin(dataset),

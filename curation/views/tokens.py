@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from curation.models import AccessToken, AuditEvent
+from curation.models import AccessToken, AuditEvent, Dataset, TokenScope
 
 LIFETIMES = (7, 30, 90, 365)
 
@@ -35,8 +35,23 @@ class TokenForm(forms.Form):
         empty_value=None,
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    scope = forms.ChoiceField(
+        choices=TokenScope.choices,
+        initial=TokenScope.READ,
+        help_text="Read: downloads and API reads. Ingest: post production conversations and "
+        "read the production model. Admin: everything you may do.",
+    )
+    dataset = forms.ModelChoiceField(
+        queryset=Dataset.objects.none(),
+        required=False,
+        empty_label="All my datasets",
+        help_text="Restrict the token to one dataset (others answer 403).",
+    )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if user is not None:
+            self.fields["dataset"].queryset = Dataset.objects.for_user(user).order_by("name")
         default = settings.CURATOR_TOKEN_LIFETIME_DAYS
         if default not in LIFETIMES:
             self.fields["days"].choices = [
@@ -76,6 +91,15 @@ def download_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
                 return _unauthorized(
                     "This access token is not valid, has expired or has been revoked."
                 )
+            if not token.allows(TokenScope.READ) or (
+                token.dataset_id is not None
+                and kwargs.get("slug") not in (None, getattr(token.dataset, "slug", None))
+            ):
+                return HttpResponse(
+                    "This token's scope or dataset does not cover this download.\n",
+                    status=403,
+                    content_type="text/plain; charset=utf-8",
+                )
             request.user = token.user
             request.access_token = token  # type: ignore[attr-defined]
         elif not request.user.is_authenticated:
@@ -87,7 +111,7 @@ def download_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
 
 @never_cache
 def token_list(request: HttpRequest) -> HttpResponse:
-    form = TokenForm(request.POST or None)
+    form = TokenForm(request.POST or None, user=request.user)
     new_secret = None
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -95,6 +119,8 @@ def token_list(request: HttpRequest) -> HttpResponse:
                 user=request.user,
                 name=form.cleaned_data["name"],
                 days=form.cleaned_data["days"],
+                scope=form.cleaned_data["scope"],
+                dataset=form.cleaned_data["dataset"],
             )
             AuditEvent.record(
                 actor=request.user,
@@ -103,11 +129,13 @@ def token_list(request: HttpRequest) -> HttpResponse:
                 name=token.name,
                 prefix=token.prefix,
                 expires_at=token.expires_at.isoformat(),
+                scope=token.scope,
+                dataset_slug=token.dataset.slug if token.dataset else None,
             )
         # Rendered, not redirected: the secret is shown this once and never stored in clear,
         # not even in a flash message.
-        form = TokenForm()
-    tokens = AccessToken.objects.filter(user=request.user).select_related("user")
+        form = TokenForm(user=request.user)
+    tokens = AccessToken.objects.filter(user=request.user).select_related("user", "dataset")
     return render(
         request,
         "curation/token_list.html",

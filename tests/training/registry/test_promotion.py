@@ -1,0 +1,145 @@
+"""Promotion through the gate, staff overrides, rollback, and their audit and timeline."""
+
+from __future__ import annotations
+
+import pytest
+
+from curation.models import AuditEvent
+from tests.factories import UserFactory
+from training.registry.promotion import (
+    PromotionRefused,
+    production_stage,
+    promote_model,
+    rollback_production,
+)
+from training.registry.stages import ModelStage, StageAction, StageEvent
+
+pytestmark = pytest.mark.django_db
+
+WINS = ["b"] * 18 + ["a"] * 2  # the candidate (B) clearly better
+CLOSE = ["b"] * 6 + ["a"] * 5 + ["tie"] * 4  # not enough to say
+
+
+def test_the_first_promotion_needs_no_comparison(dataset, make_model, admin_user):
+    first = make_model("ft:first")
+    event = promote_model(dataset=dataset, model=first, user=admin_user)
+    assert production_stage(dataset).model == first
+    assert event.previous is None and event.details == {"first_promotion": True}
+    assert AuditEvent.objects.filter(action="model.promote", actor=admin_user).count() == 1
+
+
+def test_a_candidate_that_wins_clearly_is_promoted(
+    dataset, make_model, make_comparison, admin_user
+):
+    old, new = make_model("ft:old"), make_model("ft:new")
+    promote_model(dataset=dataset, model=old, user=admin_user)
+    comparison = make_comparison(old, new, winners=WINS)
+    event = promote_model(dataset=dataset, model=new, user=admin_user)
+    assert production_stage(dataset).model == new
+    assert event.comparison == comparison and event.previous == old and not event.forced
+    assert event.details["judge"]["ci95"][0] > 0.5
+    assert ModelStage.objects.get(dataset=dataset, model=old).stage == "archived"
+
+
+def test_the_gate_reads_the_comparison_from_the_candidates_side(
+    dataset, make_model, make_comparison, admin_user
+):
+    old, new = make_model("ft:old"), make_model("ft:new")
+    promote_model(dataset=dataset, model=old, user=admin_user)
+    # The candidate is run A here: A's wins are its wins.
+    make_comparison(new, old, winners=["a"] * 18 + ["b"] * 2)
+    promote_model(dataset=dataset, model=new, user=admin_user)
+    assert production_stage(dataset).model == new
+
+
+def test_a_refused_promotion_changes_nothing_and_gives_the_numbers(
+    dataset, make_model, make_comparison, admin_user
+):
+    old, new = make_model("ft:old"), make_model("ft:new")
+    promote_model(dataset=dataset, model=old, user=admin_user)
+    make_comparison(old, new, winners=CLOSE)
+    stages = list(ModelStage.objects.values_list("model_id", "stage", "since"))
+    events = StageEvent.objects.count()
+    with pytest.raises(PromotionRefused) as refused:
+        promote_model(dataset=dataset, model=new, user=admin_user)
+    assert "judge win rate" in refused.value.reason and "95% CI" in refused.value.reason
+    assert refused.value.details["judge"]["pairs"] == len(CLOSE)
+    assert list(ModelStage.objects.values_list("model_id", "stage", "since")) == stages
+    assert StageEvent.objects.count() == events
+    assert not AuditEvent.objects.filter(action="model.promote", object_id=str(new.pk)).exists()
+
+
+def test_without_a_comparison_a_second_promotion_is_refused(dataset, make_model, admin_user):
+    old, new = make_model("ft:old"), make_model("ft:new")
+    promote_model(dataset=dataset, model=old, user=admin_user)
+    with pytest.raises(PromotionRefused, match="no finished comparison"):
+        promote_model(dataset=dataset, model=new, user=admin_user)
+    assert production_stage(dataset).model == old
+
+
+def test_a_metric_whose_difference_interval_is_above_zero_passes(
+    dataset, make_model, make_comparison, admin_user
+):
+    old, new = make_model("ft:old"), make_model("ft:new")
+    promote_model(dataset=dataset, model=old, user=admin_user)
+    comparison = make_comparison(
+        old,
+        new,
+        winners=CLOSE,
+        metric={
+            "rouge_l": ([0.2 + i / 100 for i in range(15)], [0.6 + i / 100 for i in range(15)])
+        },
+    )
+    with pytest.raises(PromotionRefused):
+        promote_model(dataset=dataset, model=new, user=admin_user, comparison=comparison)
+    event = promote_model(
+        dataset=dataset, model=new, user=admin_user, comparison=comparison, metric="rouge_l"
+    )
+    assert event.details["passed_by"] == ["rouge_l"] and event.details["metric"]["ci95"][0] > 0
+
+
+def test_a_comparison_of_other_models_is_refused(dataset, make_model, make_comparison, admin_user):
+    old, new, stranger = make_model("ft:old"), make_model("ft:new"), make_model("ft:x")
+    promote_model(dataset=dataset, model=old, user=admin_user)
+    comparison = make_comparison(stranger, new, winners=WINS)
+    with pytest.raises(PromotionRefused, match="not between"):
+        promote_model(dataset=dataset, model=new, user=admin_user, comparison=comparison)
+
+
+def test_staff_override_with_a_reason_is_recorded(dataset, make_model, make_comparison, admin_user):
+    staff = UserFactory(username="staff", is_staff=True)
+    old, new = make_model("ft:old"), make_model("ft:new")
+    promote_model(dataset=dataset, model=old, user=admin_user)
+    make_comparison(old, new, winners=CLOSE)
+    with pytest.raises(PromotionRefused, match="written reason"):
+        promote_model(dataset=dataset, model=new, user=staff, force=True)
+    with pytest.raises(PromotionRefused, match="site staff"):
+        promote_model(dataset=dataset, model=new, user=admin_user, force=True, reason="urgent")
+    event = promote_model(dataset=dataset, model=new, user=staff, force=True, reason="hotfix")
+    assert event.forced and event.reason == "hotfix"
+    audit = AuditEvent.objects.get(action="model.promote", object_id=str(new.pk))
+    assert audit.details["forced"] is True and audit.details["reason"] == "hotfix"
+
+
+def test_rollback_returns_to_the_previous_model_step_by_step(
+    dataset, make_model, make_comparison, admin_user
+):
+    v1, v2, v3 = make_model("ft:1"), make_model("ft:2"), make_model("ft:3")
+    promote_model(dataset=dataset, model=v1, user=admin_user)
+    make_comparison(v1, v2, winners=WINS)
+    promote_model(dataset=dataset, model=v2, user=admin_user)
+    make_comparison(v2, v3, winners=WINS)
+    promote_model(dataset=dataset, model=v3, user=admin_user)
+    assert rollback_production(dataset=dataset, user=admin_user).model == v2
+    assert production_stage(dataset).model == v2
+    assert rollback_production(dataset=dataset, user=None).model == v1
+    with pytest.raises(PromotionRefused, match="nothing to roll back"):
+        rollback_production(dataset=dataset, user=admin_user)
+    actions = list(StageEvent.objects.order_by("id").values_list("action", flat=True))
+    assert actions == [StageAction.PROMOTE] * 3 + [StageAction.ROLLBACK] * 2
+    assert AuditEvent.objects.filter(action="model.rollback").count() == 2
+
+
+def test_rollback_without_production_is_refused(dataset, admin_user):
+    with pytest.raises(PromotionRefused, match="no production model"):
+        rollback_production(dataset=dataset, user=admin_user)

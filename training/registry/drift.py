@@ -1,0 +1,254 @@
+"""Production vs training: recent ingested conversations against the version the production
+model was trained on — token lengths, turn counts, tool use, novelty (no near-duplicate
+prompt in the training data, by MinHash as the duplicate finder uses) and feedback over time.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import orjson
+from django.core.files.storage import default_storage
+from django.db.models import Count
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from curation.models import Dataset, DatasetVersion
+from curation.quality import band_parameters, minhash_signature
+from curation.tokens import count_conversations
+from training.registry.feedback import NEGATIVE, RATED, feedback_counts, ingested, settings_for
+from training.registry.promotion import production_stage
+
+TOKEN_EDGES = [0, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
+TURN_EDGES = [1, 2, 3, 4, 6, 8, 12, 20]
+# A production prompt with a training prompt at least this similar (MinHash Jaccard) is
+# "seen"; below it, novel.
+NOVELTY_JACCARD = 0.5
+NUM_PERM = 64
+MAX_TRAINING = 20000
+MAX_PRODUCTION = 2000
+
+
+def _bucket_labels(edges: list[int]) -> list[str]:
+    labels = [f"{low}-{high - 1}" for low, high in itertools.pairwise(edges)]
+    return [*labels, f"{edges[-1]}+"]
+
+
+def _histogram(values: list[int], edges: list[int]) -> list[float]:
+    counts = [0] * len(edges)
+    for value in values:
+        counts[max(0, bisect.bisect_right(edges, value) - 1)] += 1
+    total = len(values) or 1
+    return [round(count / total, 4) for count in counts]
+
+
+def _prompt(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation up to its last assistant turn: what the user asked."""
+    last = max(
+        (i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=len(messages)
+    )
+    return messages[:last] or messages
+
+
+def _turns(messages: list[dict[str, Any]]) -> int:
+    return sum(1 for message in messages if message.get("role") == "user")
+
+
+def _uses_tools(messages: list[dict[str, Any]], tools: Any) -> bool:
+    return bool(tools) or any(message.get("tool_calls") for message in messages)
+
+
+def _training_examples(version: DatasetVersion) -> list[dict[str, Any]]:
+    info = version.file_info("train.jsonl")
+    if not info or not version.is_built:
+        return []
+    examples = []
+    with default_storage.open(info["name"], "rb") as handle:
+        for line in handle:
+            if line.strip():
+                examples.append(orjson.loads(line))
+            if len(examples) >= MAX_TRAINING:
+                break
+    return examples
+
+
+class _NeighbourIndex:
+    """LSH buckets over training prompts, verified by the share of equal MinHash values."""
+
+    def __init__(self, signatures: list[bytes]) -> None:
+        self.bands, self.rows = band_parameters(NOVELTY_JACCARD, NUM_PERM)
+        self.matrix = (
+            np.frombuffer(b"".join(signatures), dtype="<u4").reshape(len(signatures), NUM_PERM)
+            if signatures
+            else np.zeros((0, NUM_PERM), dtype="<u4")
+        )
+        self.buckets: dict[tuple[int, bytes], list[int]] = {}
+        for index, signature in enumerate(signatures):
+            for band, key in self._keys(signature):
+                self.buckets.setdefault((band, key), []).append(index)
+
+    def _keys(self, signature: bytes) -> list[tuple[int, bytes]]:
+        width = self.rows * 4
+        return [(band, signature[band * width : (band + 1) * width]) for band in range(self.bands)]
+
+    def has_neighbour(self, signature: bytes) -> bool:
+        candidates: set[int] = set()
+        for key in self._keys(signature):
+            candidates.update(self.buckets.get(key, ()))
+        if not candidates:
+            return False
+        probe = np.frombuffer(signature, dtype="<u4")
+        rows = self.matrix[sorted(candidates)]
+        similarity = (rows == probe).mean(axis=1)
+        return bool((similarity >= NOVELTY_JACCARD).any())
+
+
+def drift_report(dataset: Dataset) -> dict[str, Any]:
+    """Everything the drift page shows (also the dashboard's warnings)."""
+    settings = settings_for(dataset)
+    since = timezone.now() - timedelta(days=settings.drift_window_days)
+    production = production_stage(dataset)
+    version = production.model.version if production else None
+    recent = list(
+        ingested(dataset)
+        .filter(created_at__gte=since)
+        .order_by("-created_at")
+        .values("original", "tools", "token_count")[:MAX_PRODUCTION]
+    )
+    training = _training_examples(version) if version else []
+    train_tokens = [
+        total
+        for total, _ in count_conversations(
+            [(example.get("messages") or [], example.get("tools")) for example in training]
+        )
+    ]
+    novelty: float | None = None
+    if training and recent:
+        index = _NeighbourIndex(
+            [
+                minhash_signature(_prompt(example.get("messages") or []), num_perm=NUM_PERM)
+                for example in training
+            ]
+        )
+        novel = sum(
+            not index.has_neighbour(minhash_signature(_prompt(row["original"]), num_perm=NUM_PERM))
+            for row in recent
+        )
+        novelty = novel / len(recent)
+    production_tools = Counter(_uses_tools(row["original"], row["tools"]) for row in recent)
+    training_tools = Counter(
+        _uses_tools(example.get("messages") or [], example.get("tools")) for example in training
+    )
+    days = list(
+        ingested(dataset)
+        .filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(
+            total=Count("id"),
+            rated=Count("id", filter=RATED),
+            negative=Count("id", filter=NEGATIVE),
+        )
+        .order_by("day")
+    )
+    counts = feedback_counts(dataset)
+    negative_total = sum(day["negative"] for day in days)
+    rated_total = sum(day["rated"] for day in days)
+    negative_rate = negative_total / rated_total if rated_total else None
+    warnings = []
+    if (
+        settings.novelty_threshold is not None
+        and novelty is not None
+        and novelty > settings.novelty_threshold
+    ):
+        warnings.append(
+            f"{novelty:.0%} of recent production prompts have no near-duplicate in the "
+            f"training data (threshold {settings.novelty_threshold:.0%})"
+        )
+    if (
+        settings.negative_feedback_threshold is not None
+        and negative_rate is not None
+        and negative_rate > settings.negative_feedback_threshold
+    ):
+        warnings.append(
+            f"{negative_rate:.0%} of rated production conversations got negative feedback "
+            f"(threshold {settings.negative_feedback_threshold:.0%})"
+        )
+    tokens = {
+        "labels": _bucket_labels(TOKEN_EDGES),
+        "production": _histogram([row["token_count"] for row in recent], TOKEN_EDGES),
+        "training": _histogram(train_tokens, TOKEN_EDGES),
+    }
+    turns = {
+        "labels": _bucket_labels(TURN_EDGES),
+        "production": _histogram([_turns(row["original"]) for row in recent], TURN_EDGES),
+        "training": _histogram(
+            [_turns(example.get("messages") or []) for example in training], TURN_EDGES
+        ),
+    }
+    for part in (tokens, turns):
+        part["rows"] = list(zip(part["labels"], part["production"], part["training"], strict=True))
+    return {
+        "production": production.model if production else None,
+        "version": version,
+        "window_days": settings.drift_window_days,
+        "recent": len(recent),
+        "training": len(training),
+        "novelty": novelty,
+        "negative_rate": negative_rate,
+        "counts": counts,
+        "warnings": warnings,
+        "tokens": tokens,
+        "turns": turns,
+        "tools": {
+            "production": production_tools[True] / len(recent) if recent else None,
+            "training": training_tools[True] / len(training) if training else None,
+        },
+        "days": [
+            {
+                "day": day["day"].isoformat(),
+                "total": day["total"],
+                "rated": day["rated"],
+                "negative": day["negative"],
+                "rate": day["negative"] / day["rated"] if day["rated"] else None,
+            }
+            for day in days
+        ],
+    }
+
+
+def chart(report: dict[str, Any], key: str) -> dict[str, Any]:
+    """A charts.js bar chart (shares in percent) of production vs training."""
+    part = report[key]
+    return {
+        "labels": part["labels"],
+        "datasets": [
+            {"label": "Production", "data": [round(100 * v, 1) for v in part["production"]]},
+            {"label": "Training", "data": [round(100 * v, 1) for v in part["training"]]},
+        ],
+    }
+
+
+def feedback_chart(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "labels": [day["day"] for day in report["days"]],
+        "datasets": [
+            {"label": "Rated", "data": [day["rated"] for day in report["days"]]},
+            {"label": "Negative", "data": [day["negative"] for day in report["days"]]},
+        ],
+    }
+
+
+def dashboard_warnings(dataset: Dataset) -> list[str]:
+    """The drift warnings, only computed where an admin set a threshold."""
+    settings = settings_for(dataset)
+    if settings.novelty_threshold is None and settings.negative_feedback_threshold is None:
+        return []
+    if not ingested(dataset).exists():
+        return []
+    return drift_report(dataset)["warnings"]

@@ -1,0 +1,116 @@
+"""Forms of the registry pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from training.evaluation.models import Comparison
+from training.models import FineTuneJob
+from training.registry.promotion import GATE_METRICS
+from training.registry.stages import RegistrySettings
+
+
+class PromoteForm(forms.Form):
+    comparison = forms.ModelChoiceField(
+        queryset=Comparison.objects.none(),
+        required=False,
+        empty_label="Latest comparison with production",
+        help_text="The comparison of this model with the production model the gate reads.",
+    )
+    metric = forms.ChoiceField(
+        choices=[("", "Judge or people's win rate"), *[(m, m) for m in GATE_METRICS]],
+        required=False,
+        label="Or pass on a metric",
+        help_text="Passes when the 95 % interval of the metric's difference lies above 0.",
+    )
+    force = forms.BooleanField(required=False, label="Override the gate (site staff)")
+    reason = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Reason for the override"
+    )
+
+    def __init__(self, *args: Any, comparisons: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if comparisons is not None:
+            self.fields["comparison"].queryset = comparisons
+            self.fields["comparison"].label_from_instance = lambda c: (
+                f"#{c.pk}: {c.run_a.model.ref} vs {c.run_b.model.ref} ({c.run_a.eval_set})"
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("force") and not (data.get("reason") or "").strip():
+            self.add_error("reason", "An override needs a written reason.")
+        return data
+
+
+class CanaryForm(forms.Form):
+    fraction = forms.FloatField(
+        min_value=0.001,
+        max_value=0.5,
+        initial=0.05,
+        help_text="Share of traffic the canary answers (0.05 is 5 %).",
+    )
+
+
+class RegistrySettingsForm(forms.ModelForm):
+    class Meta:
+        model = RegistrySettings
+        fields = [
+            "canary_max_excess",
+            "canary_min_feedback",
+            "novelty_threshold",
+            "negative_feedback_threshold",
+            "drift_window_days",
+            "retrain_like",
+            "retrain_weekly",
+        ]
+        labels = {
+            "canary_max_excess": "Roll the canary back when its negative-feedback rate exceeds "
+            "production's by more than (0 to 1)",
+            "canary_min_feedback": "…once each has at least this many rated conversations",
+            "novelty_threshold": "Warn when this share of production prompts is novel (0 to 1)",
+            "negative_feedback_threshold": "Warn when this share of rated production "
+            "conversations is negative (0 to 1)",
+            "drift_window_days": "Drift window (days)",
+            "retrain_like": "Weekly retraining like job",
+            "retrain_weekly": "Retrain weekly",
+        }
+
+    def __init__(self, *args: Any, dataset: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["retrain_like"].queryset = FineTuneJob.objects.filter(dataset=dataset)
+        self.fields["retrain_like"].required = False
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in ("canary_max_excess", "novelty_threshold", "negative_feedback_threshold"):
+            value = data.get(name)
+            if value is not None and not 0 <= value <= 1:
+                self.add_error(name, "Between 0 and 1.")
+        if data.get("retrain_weekly") and not data.get("retrain_like"):
+            self.add_error("retrain_like", "Choose the job to retrain like.")
+        return data
+
+
+class RetrainForm(forms.Form):
+    like = forms.ModelChoiceField(
+        queryset=FineTuneJob.objects.none(),
+        label="Retrain like",
+        help_text="Same provider, base model and settings as this job.",
+    )
+    judge = forms.CharField(
+        required=False,
+        label="Judge for the comparison with production",
+        help_text="A model REF (empty: the default judge, else people compare blind).",
+    )
+
+    def __init__(self, *args: Any, dataset: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["like"].queryset = FineTuneJob.objects.filter(dataset=dataset).order_by(
+            "-created_at"
+        )
+        self.fields["like"].label_from_instance = lambda job: (
+            f"#{job.pk} {job.provider} {job.base_model} on v{job.version.number} ({job.status})"
+        )

@@ -1,0 +1,177 @@
+"""Stages of models per dataset (candidate, canary, production, archived), the timeline of
+promotions and rollbacks, the admin's thresholds, and retraining runs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from curation.models import Dataset, DatasetVersion, Job
+
+__all__ = [
+    "ModelStage",
+    "RegistrySettings",
+    "RetrainRun",
+    "RetrainStep",
+    "StageAction",
+    "StageEvent",
+    "StageName",
+]
+
+
+class StageName(models.TextChoices):
+    CANDIDATE = "candidate", "Candidate"
+    CANARY = "canary", "Canary"
+    PRODUCTION = "production", "Production"
+    ARCHIVED = "archived", "Archived"
+
+
+class ModelStage(models.Model):
+    """Where a model stands for one dataset. At most one production and one canary each."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="model_stages")
+    model = models.ForeignKey("training.Model", on_delete=models.CASCADE, related_name="stages")
+    stage = models.CharField(max_length=16, choices=StageName.choices)
+    # Share of traffic a canary gets (0 < fraction < 1); null for other stages.
+    fraction = models.FloatField(null=True, blank=True)
+    since = models.DateTimeField()
+
+    class Meta:
+        ordering = ["dataset", "stage", "-since"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "model"], name="one_stage_per_model"),
+            models.UniqueConstraint(
+                fields=["dataset"],
+                condition=Q(stage="production"),
+                name="one_production_model_per_dataset",
+            ),
+            models.UniqueConstraint(
+                fields=["dataset"], condition=Q(stage="canary"), name="one_canary_per_dataset"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} is {self.stage} for {self.dataset_id}"
+
+
+class StageAction(models.TextChoices):
+    PROMOTE = "promote", "Promoted to production"
+    ROLLBACK = "rollback", "Rolled back"
+    CANARY_START = "canary_start", "Canary started"
+    CANARY_STOP = "canary_stop", "Canary stopped"
+    CANARY_ROLLBACK = "canary_rollback", "Canary rolled back automatically"
+
+
+class StageEvent(models.Model):
+    """One line of a dataset's registry timeline (the audit log has the same, in general)."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="stage_events")
+    action = models.CharField(max_length=32, choices=StageAction.choices)
+    # The model production (or the canary) now is; `previous` what it was before.
+    model = models.ForeignKey(
+        "training.Model", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    previous = models.ForeignKey(
+        "training.Model", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comparison = models.ForeignKey(
+        "training.Comparison", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    forced = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    # The gate's numbers (win rates, intervals, metric deltas) or the canary's feedback rates.
+    details = models.JSONField(default=dict, blank=True)
+    fraction = models.FloatField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["dataset", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.model}"
+
+
+class RegistrySettings(models.Model):
+    """What a dataset admin sets for the production loop (all optional)."""
+
+    dataset = models.OneToOneField(
+        Dataset, on_delete=models.CASCADE, related_name="registry_settings"
+    )
+    # The canary is rolled back when its negative-feedback rate exceeds production's by more
+    # than this (the lower end of the 95 % interval of the difference), once it has
+    # `canary_min_feedback` rated conversations.
+    canary_max_excess = models.FloatField(null=True, blank=True)
+    canary_min_feedback = models.PositiveIntegerField(default=30)
+    # Dashboard warnings: share of recent production prompts with no near-duplicate in the
+    # training version, and share of rated conversations that got a thumbs down.
+    novelty_threshold = models.FloatField(null=True, blank=True)
+    negative_feedback_threshold = models.FloatField(null=True, blank=True)
+    # How many days of ingested conversations the drift page compares.
+    drift_window_days = models.PositiveIntegerField(default=30)
+    # Weekly retraining like this job (None: no schedule).
+    retrain_like = models.ForeignKey(
+        "training.FineTuneJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    retrain_weekly = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Registry settings of {self.dataset_id}"
+
+
+class RetrainStep(models.TextChoices):
+    VERSION = "version", "Build a version"
+    FINETUNE = "finetune", "Fine-tune"
+    EVALUATE = "evaluate", "Evaluate against production"
+    COMPARE = "compare", "Compare with production"
+    DONE = "done", "Done"
+
+
+class RetrainRun(Job):
+    """Retraining: a version from everything approved, a fine-tune like an earlier job, then
+    an evaluation against production. Each step is its own job; this row drives them."""
+
+    job_function = "training.registry.jobs.advance_retrain"
+    queue_name = "default"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="retrain_runs")
+    like = models.ForeignKey(
+        "training.FineTuneJob", on_delete=models.PROTECT, related_name="retrains_like"
+    )
+    step = models.CharField(max_length=16, choices=RetrainStep.choices, default="version")
+    version = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    finetune = models.ForeignKey(
+        "training.FineTuneJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    candidate_run = models.ForeignKey(
+        "training.EvalRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    production_run = models.ForeignKey(
+        "training.EvalRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comparison = models.ForeignKey(
+        "training.Comparison", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The judge REF for the comparison with production (empty: people compare, blind).
+    judge = models.CharField(max_length=300, blank=True)
+    scheduled = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Retrain #{self.pk} of {self.dataset_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("retrain_detail", args=[self.dataset.slug, self.pk])
