@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from curation.models import DatasetVersion
-from training.providers.registry import DEFAULT_MODELS
+from tests.training.conftest import DEFAULT_MODELS
 from training.simulator import SimulatorServer
 
 BASE = "gpt-4o-mini-2024-07-18"
