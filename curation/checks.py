@@ -66,6 +66,30 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if not 0.0 <= settings.CURATOR_VALIDATION_FRACTION < 1.0:
         problems.append(Error("CURATOR_VALIDATION_FRACTION must be in [0, 1).", id="curation.E006"))
     problems.extend(check_storage())
+    if settings.CURATOR_TOKEN_LIFETIME_DAYS < 1:
+        problems.append(
+            Error(
+                "CURATOR_TOKEN_LIFETIME_DAYS must be at least 1.",
+                hint="e.g. 90",
+                id="curation.E007",
+            )
+        )
+    if settings.AXES_FAILURE_LIMIT < 1:
+        problems.append(
+            Error(
+                "CURATOR_LOGIN_FAILURE_LIMIT must be at least 1.",
+                hint="The default, 5, pauses logins after five wrong passwords.",
+                id="curation.E008",
+            )
+        )
+    if settings.CURATOR_BEHIND_PROXY and not settings.CSRF_TRUSTED_ORIGINS and not settings.DEBUG:
+        problems.append(
+            Warning(
+                "CURATOR_BEHIND_PROXY is on but CSRF_TRUSTED_ORIGINS is empty.",
+                hint="Set it to the public https:// origin, e.g. https://curator.example.com",
+                id="curation.W003",
+            )
+        )
     return problems
 
 
@@ -90,6 +114,8 @@ def check_import_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     return problems
+
+
 def check_storage() -> list[Any]:
     """CURATOR_STORAGE must be s3://bucket/prefix (or empty), with the S3 client installed."""
     value = getattr(settings, "CURATOR_STORAGE", "")

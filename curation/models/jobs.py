@@ -105,10 +105,13 @@ class JobQuerySet(models.QuerySet):
         return self.filter(status=JobStatus.RUNNING, heartbeat_at__lt=heartbeat_cutoff())
 
     def retryable(self) -> JobQuerySet:
-        """Failed rows that no live worker holds (no heartbeat within the timeout)."""
-        return self.filter(status=JobStatus.FAILED).filter(
-            Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=heartbeat_cutoff())
-        )
+        """Failed rows that no live worker holds.
+
+        A row failed as "worker lost" whose heartbeat has since moved again still has its
+        worker (it was only slow to beat): Retry waits until that heartbeat is stale.
+        """
+        held = Q(error=WORKER_LOST, heartbeat_at__gte=heartbeat_cutoff())
+        return self.filter(status=JobStatus.FAILED).exclude(held)
 
     def mark_lost(self) -> int:
         """Fail running rows whose heartbeat stopped; returns how many were marked."""
@@ -157,7 +160,10 @@ class Job(models.Model):
     def can_retry(self) -> bool:
         if self.status != JobStatus.FAILED:
             return False
-        return self.heartbeat_at is None or self.heartbeat_at < heartbeat_cutoff()
+        held = self.error == WORKER_LOST and (
+            self.heartbeat_at is not None and self.heartbeat_at >= heartbeat_cutoff()
+        )
+        return not held
 
     @property
     def percent(self) -> int | None:

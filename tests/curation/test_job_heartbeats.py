@@ -101,3 +101,12 @@ def test_only_one_of_two_claims_wins(dataset):
         assert [batch.claim(), other.claim()] == [True, False]
     finally:
         batch.succeed()
+
+
+def test_a_job_its_worker_failed_is_retryable_at_once(dataset, clear_queues):
+    batch = ImportBatchFactory(dataset=dataset)
+    assert batch.claim()
+    batch.fail("the file is truncated after line 3")
+    batch.refresh_from_db()
+    assert batch.can_retry and batch.retry()
+    assert ImportBatch.objects.get(pk=batch.pk).status == JobStatus.QUEUED

@@ -31,8 +31,18 @@ def test_system_checks_flag_bad_values(settings):
     settings.REDIS_URL = "http://nope"
     settings.CURATOR_IMPORT_BATCH_SIZE = 0
     settings.CURATOR_JOB_HEARTBEAT_TIMEOUT = 1
+    settings.CURATOR_TOKEN_LIFETIME_DAYS = 0
+    settings.AXES_FAILURE_LIMIT = 0
+    settings.CURATOR_BEHIND_PROXY, settings.DEBUG, settings.CSRF_TRUSTED_ORIGINS = True, False, []
     ids = {problem.id for problem in check_settings()}
-    assert {"curation.E001", "curation.E004", "curation.W001"} <= ids
+    assert {
+        "curation.E001",
+        "curation.E004",
+        "curation.E007",
+        "curation.E008",
+        "curation.W001",
+        "curation.W003",
+    } <= ids
 
 
 def test_system_checks_pass_with_defaults():
@@ -78,3 +88,25 @@ def test_check_deploy_is_clean_with_production_settings():
 def test_migrations_are_current():
     out = StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+
+
+def test_ssl_redirect_and_proxy_trust_follow_the_environment():
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.SECURE_SSL_REDIRECT, s.SECURE_PROXY_SSL_HEADER, s.SILENCED_SYSTEM_CHECKS)"
+    )
+    production = {"DEBUG": "false", "SECRET_KEY": "k" * 60, "ALLOWED_HOSTS": "example.com"}
+    default = _manage("shell", "--no-imports", "-c", code, **production)
+    assert default.stdout.split("\n")[0] == "True None []", default.stderr[-2000:]
+    proxied = _manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        code,
+        CURATOR_BEHIND_PROXY="true",
+        CURATOR_SSL_REDIRECT="false",
+        **production,
+    )
+    assert proxied.stdout.split("\n")[0] == (
+        "False ('HTTP_X_FORWARDED_PROTO', 'https') ['security.W008']"
+    ), proxied.stderr[-2000:]
