@@ -260,11 +260,11 @@ def export_part(*, version_id: int, part: Part) -> int:
                 findings = conversation.redact_findings
                 purged = conversation.originals_purged_at is not None
                 try:
-                    if findings or purged or conversation.id in chunk.edited:
-                        messages = redacted_messages(conversation, findings=findings)
-                    else:
+                    if type(conversation) is Row:
                         # What redacted_messages returns for it, without its per-row work.
                         messages = conversation.original
+                    else:
+                        messages = redacted_messages(conversation, findings=findings)
                     grouped = messages
                     if tagged and findings and not purged:
                         grouped = redact_messages(
@@ -336,8 +336,41 @@ _ROW_FIELDS = (
 )
 
 
+class Row:
+    """A selected conversation that leaves as stored (no finding, no edit, not purged)."""
+
+    __slots__ = (
+        "assistant_tokens",
+        "id",
+        "near_dup_cluster",
+        "original",
+        "parallel_tool_calls",
+        "score_avg",
+        "token_count",
+        "tools",
+    )
+    originals_purged_at = None
+    redact_findings: tuple[()] = ()
+
+    def __init__(
+        self,
+        pk: int,
+        original: list[dict[str, Any]],
+        tools: Any,
+        parallel: bool | None,
+        tokens: int,
+        assistant: int,
+        cluster: int | None,
+        score: float | None,
+    ) -> None:
+        self.id, self.original, self.tools, self.parallel_tool_calls = pk, original, tools, parallel
+        self.token_count, self.assistant_tokens = tokens, assistant
+        self.near_dup_cluster, self.score_avg = cluster, score
+
+
 class Chunk(list):
-    """A page of conversations and the ids among them that reviewers edited."""
+    """A page of conversations (model instances where redaction must run, `Row`s elsewhere)
+    and the ids among them that reviewers edited."""
 
     def __init__(self, conversations: list[Conversation], edited: set[int]) -> None:
         super().__init__(conversations)
@@ -404,7 +437,23 @@ def _chunks(conversations: QuerySet[Conversation], dataset: Dataset) -> Iterator
             rows = cursor.fetchall()
         if not rows:
             return
-        chunk = []
+        # The page's ids as a subquery (same filter, id range of the page): a list of 2000
+        # bound ids costs PostgreSQL more to plan than the query costs to run.
+        in_page = conversations.filter(id__gt=last_id, id__lte=rows[-1][0]).values("id")
+        # Whole rows (no .only()): a deferred field read by the redaction would cost a query
+        # per finding.
+        findings: dict[int, list[PiiFinding]] = {}
+        for finding in PiiFinding.objects.filter(
+            conversation_id__in=in_page, decision=FindingDecision.REDACT
+        ):
+            findings.setdefault(finding.conversation_id, []).append(finding)
+        edited = set(
+            ConversationRevision.objects.filter(conversation_id__in=in_page)
+            .values_list("conversation_id", flat=True)
+            .distinct()
+        )
+        chunk: list[Any] = []
+        needs_model = []
         for (
             pk,
             original,
@@ -417,6 +466,21 @@ def _chunks(conversations: QuerySet[Conversation], dataset: Dataset) -> Iterator
             score,
             stored,
         ) in rows:
+            if purged_at is None and pk not in findings and pk not in edited:
+                # Exported as stored: a plain row, no model instance needed.
+                chunk.append(
+                    Row(
+                        pk,
+                        loads(original),
+                        loads(tools) if tools is not None else None,
+                        parallel,
+                        tokens,
+                        assistant,
+                        cluster,
+                        score,
+                    )
+                )
+                continue
             conversation = Conversation.__new__(Conversation)
             state = ModelState()
             state.adding, state.db, state.fields_cache = False, db, {"dataset": dataset}
@@ -433,32 +497,17 @@ def _chunks(conversations: QuerySet[Conversation], dataset: Dataset) -> Iterator
                 assistant_tokens=assistant,
                 near_dup_cluster=cluster,
                 score_avg=score,
+                redact_findings=findings.get(pk, []),
             )
+            if pk not in edited:
+                conversation._prefetched_objects_cache = {"revisions": no_revisions}
             chunk.append(conversation)
-        # The page's ids as a subquery (same filter, id range of the page): a list of 2000
-        # bound ids costs PostgreSQL more to plan than the query costs to run.
-        in_page = conversations.filter(id__gt=last_id, id__lte=rows[-1][0]).values("id")
-        # Whole rows (no .only()): a deferred field read by the redaction would cost a query
-        # per finding.
-        findings: dict[int, list[PiiFinding]] = {}
-        for finding in PiiFinding.objects.filter(
-            conversation_id__in=in_page, decision=FindingDecision.REDACT
-        ):
-            findings.setdefault(finding.conversation_id, []).append(finding)
-        edited = set(
-            ConversationRevision.objects.filter(conversation_id__in=in_page)
-            .values_list("conversation_id", flat=True)
-            .distinct()
-        )
+            needs_model.append(conversation)
         if edited:
             prefetch_related_objects(
-                [conversation for conversation in chunk if conversation.id in edited],
+                [conversation for conversation in needs_model if conversation.id in edited],
                 Prefetch("revisions", queryset=ordered_revisions),
             )
-        for conversation in chunk:
-            conversation.redact_findings = findings.get(conversation.id, [])
-            if conversation.id not in edited:
-                conversation._prefetched_objects_cache = {"revisions": no_revisions}
         yield Chunk(chunk, edited)
         last_id = rows[-1][0]
 
