@@ -108,6 +108,13 @@ def test_originals_that_redact_to_the_same_text_are_merged_into_the_smallest_id(
     assert sorted(merged.values_list("conversation_id", flat=True)) == [c.pk for c in copies[1:]]
     assert not merged.filter(byte_offset__isnull=False).exists()
     assert VersionExample.objects.filter(version=version).in_files().count() == 5
+    # The datasheet counts what was written: one of the six tagged copies.
+    assert version.stats["pii"] == [
+        {"entity_type": "ORGANIZATION", "redactions": 1, "conversations": 1}
+    ]
+    assert version.stats["duplicates_merged"] == 5
+    assert version.stats["tokens"]["total"] == 5 * 30 == version.total_tokens
+    assert sum(row["examples"] for row in version.stats["tokens"]["histogram"]) == 5
 
 
 def test_a_reviewer_edit_that_makes_two_examples_identical_merges_them(dataset):

@@ -133,26 +133,56 @@ class Stats:
         assistant_tokens: int,
         score: float | None,
         pii: dict[str, int],
+        prepended: bool = False,
+        sign: int = 1,
     ) -> None:
+        """Count one written example (sign -1: take back one counted before; the maximum
+        stays, since a merged duplicate has the same text as the example kept)."""
         if score is None:
-            self.unscored += 1
+            self.unscored += sign
         elif score >= SCORE_BUCKETS[0]:
-            self.scores[bisect.bisect_right(SCORE_BUCKETS, score) - 1] += 1
+            self.scores[bisect.bisect_right(SCORE_BUCKETS, score) - 1] += sign
         for entity_type, redactions in pii.items():
             counts = self.pii.setdefault(entity_type, [0, 0])
-            counts[0] += redactions
-            counts[1] += 1
-        self.examples += 1
-        self.total_tokens += tokens
-        self.assistant_tokens += assistant_tokens
+            counts[0] += sign * redactions
+            counts[1] += sign
+        self.examples += sign
+        self.prepended += sign * prepended
+        self.total_tokens += sign * tokens
+        self.assistant_tokens += sign * assistant_tokens
         if split == TRAIN:
-            self.train += 1
-            self.train_tokens += tokens
+            self.train += sign
+            self.train_tokens += sign * tokens
         else:
-            self.validation += 1
-            self.validation_tokens += tokens
-        self.max_tokens = max(self.max_tokens, tokens)
-        self.histogram[bisect.bisect_right(TOKEN_BUCKETS, tokens) - 1] += 1
+            self.validation += sign
+            self.validation_tokens += sign * tokens
+        if sign > 0:
+            self.max_tokens = max(self.max_tokens, tokens)
+        self.histogram[bisect.bisect_right(TOKEN_BUCKETS, tokens) - 1] += sign
+
+    def merge(self, other: Stats) -> None:
+        for name in (
+            "examples",
+            "train",
+            "validation",
+            "total_tokens",
+            "assistant_tokens",
+            "train_tokens",
+            "validation_tokens",
+            "prepended",
+            "purged",
+            "merged",
+            "unscored",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.max_tokens = max(self.max_tokens, other.max_tokens)
+        self.histogram = [a + b for a, b in zip(self.histogram, other.histogram, strict=True)]
+        self.scores = [a + b for a, b in zip(self.scores, other.scores, strict=True)]
+        for entity_type, (redactions, examples) in other.pii.items():
+            counts = self.pii.setdefault(entity_type, [0, 0])
+            counts[0] += redactions
+            counts[1] += examples
+        self.pii = {name: counts for name, counts in self.pii.items() if counts[1] > 0}
 
     def datasheet(self) -> dict[str, Any]:
         return {
@@ -169,6 +199,7 @@ class Stats:
                 for entity_type, (redactions, examples) in sorted(
                     self.pii.items(), key=lambda item: (-item[1][0], item[0])
                 )
+                if examples > 0
             ],
             "system_prompt_prepended": self.prepended,
             "originals_purged": self.purged,
@@ -217,17 +248,31 @@ class Part:
         return Path(self.folder) / f"part-{self.index:04d}.keys"
 
 
-def _pii_field(findings: list[PiiFinding]) -> bytes:
-    if not findings:
-        return b"-"
+def _pii_counts(findings: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     for finding in findings:
         counts[finding.entity_type] = counts.get(finding.entity_type, 0) + 1
+    return counts
+
+
+def _pii_field(counts: dict[str, int]) -> bytes:
+    if not counts:
+        return b"-"
     return ",".join(f"{name}:{count}" for name, count in sorted(counts.items())).encode()
 
 
-def export_part(*, version_id: int, part: Part) -> int:
-    """Export the selected examples of one id range to the part's files; the number written.
+def _parse_pii(field: bytes) -> dict[str, int]:
+    if field == b"-":
+        return {}
+    return {
+        name.decode(): int(count)
+        for name, count in (item.split(b":") for item in field.split(b","))
+    }
+
+
+def export_part(*, version_id: int, part: Part) -> Stats:
+    """Export the selected examples of one id range to the part's files; their figures as if
+    every one were kept in its own split (the assembly corrects the few that are not).
 
     Runs in the build's process or in a forked one: it reads everything it needs by id.
     """
@@ -246,7 +291,7 @@ def export_part(*, version_id: int, part: Part) -> int:
     seed, threshold = version.seed, validation_threshold(version.validation_fraction)
     split_bytes = {TRAIN: b"train", VALIDATION: b"validation"}
     sha256 = hashlib.sha256
-    written = 0
+    stats = Stats()
     with (
         part.lines.open("wb", buffering=1024 * 1024) as lines_file,
         part.rows.open("wb", buffering=256 * 1024) as rows_file,
@@ -260,11 +305,11 @@ def export_part(*, version_id: int, part: Part) -> int:
                 findings = conversation.redact_findings
                 purged = conversation.originals_purged_at is not None
                 try:
-                    if findings or purged or conversation.id in chunk.edited:
-                        messages = redacted_messages(conversation, findings=findings)
-                    else:
+                    if type(conversation) is Row:
                         # What redacted_messages returns for it, without its per-row work.
                         messages = conversation.original
+                    else:
+                        messages = redacted_messages(conversation, findings=findings)
                     grouped = messages
                     if tagged and findings and not purged:
                         grouped = redact_messages(
@@ -294,6 +339,17 @@ def export_part(*, version_id: int, part: Part) -> int:
                 near = near_duplicate_key(grouped).encode()
                 key = split_key(conversation.id, conversation.near_dup_cluster)
                 score = conversation.score_avg
+                split = split_for_key(key, seed=seed, threshold=threshold)
+                pii = _pii_counts(findings)
+                stats.purged += purged
+                stats.add(
+                    split=split,
+                    tokens=tokens,
+                    assistant_tokens=conversation.assistant_tokens,
+                    score=score,
+                    pii=pii,
+                    prepended=bool(prepended),
+                )
                 lines.append(line + b"\n")
                 keys.append(b"%d\t%d\t%s\t%s\n" % (conversation.id, key, digest, near))
                 rows.append(
@@ -302,24 +358,23 @@ def export_part(*, version_id: int, part: Part) -> int:
                         conversation.id,
                         key,
                         digest,
-                        split_bytes[split_for_key(key, seed=seed, threshold=threshold)],
+                        split_bytes[split],
                         len(line),
                         tokens,
                         conversation.assistant_tokens,
                         repr(score).encode() if score is not None else b"-",
                         prepended,
                         purged,
-                        _pii_field(findings),
+                        _pii_field(pii),
                     )
                 )
             lines_file.write(b"".join(lines))
             rows_file.write(b"".join(rows))
             keys_file.write(b"".join(keys))
-            written += len(chunk)
             DatasetVersion.objects.filter(pk=version_id).update(
                 done=F("done") + len(chunk), heartbeat_at=timezone.now()
             )
-    return written
+    return stats
 
 
 _ROW_FIELDS = (
@@ -336,8 +391,41 @@ _ROW_FIELDS = (
 )
 
 
+class Row:
+    """A selected conversation that leaves as stored (no finding, no edit, not purged)."""
+
+    __slots__ = (
+        "assistant_tokens",
+        "id",
+        "near_dup_cluster",
+        "original",
+        "parallel_tool_calls",
+        "score_avg",
+        "token_count",
+        "tools",
+    )
+    originals_purged_at = None
+    redact_findings: tuple[()] = ()
+
+    def __init__(
+        self,
+        pk: int,
+        original: list[dict[str, Any]],
+        tools: Any,
+        parallel: bool | None,
+        tokens: int,
+        assistant: int,
+        cluster: int | None,
+        score: float | None,
+    ) -> None:
+        self.id, self.original, self.tools, self.parallel_tool_calls = pk, original, tools, parallel
+        self.token_count, self.assistant_tokens = tokens, assistant
+        self.near_dup_cluster, self.score_avg = cluster, score
+
+
 class Chunk(list):
-    """A page of conversations and the ids among them that reviewers edited."""
+    """A page of conversations (model instances where redaction must run, `Row`s elsewhere)
+    and the ids among them that reviewers edited."""
 
     def __init__(self, conversations: list[Conversation], edited: set[int]) -> None:
         super().__init__(conversations)
@@ -404,7 +492,23 @@ def _chunks(conversations: QuerySet[Conversation], dataset: Dataset) -> Iterator
             rows = cursor.fetchall()
         if not rows:
             return
-        chunk = []
+        # The page's ids as a subquery (same filter, id range of the page): a list of 2000
+        # bound ids costs PostgreSQL more to plan than the query costs to run.
+        in_page = conversations.filter(id__gt=last_id, id__lte=rows[-1][0]).values("id")
+        # Whole rows (no .only()): a deferred field read by the redaction would cost a query
+        # per finding.
+        findings: dict[int, list[PiiFinding]] = {}
+        for finding in PiiFinding.objects.filter(
+            conversation_id__in=in_page, decision=FindingDecision.REDACT
+        ):
+            findings.setdefault(finding.conversation_id, []).append(finding)
+        edited = set(
+            ConversationRevision.objects.filter(conversation_id__in=in_page)
+            .values_list("conversation_id", flat=True)
+            .distinct()
+        )
+        chunk: list[Any] = []
+        needs_model = []
         for (
             pk,
             original,
@@ -417,6 +521,21 @@ def _chunks(conversations: QuerySet[Conversation], dataset: Dataset) -> Iterator
             score,
             stored,
         ) in rows:
+            if purged_at is None and pk not in findings and pk not in edited:
+                # Exported as stored: a plain row, no model instance needed.
+                chunk.append(
+                    Row(
+                        pk,
+                        loads(original),
+                        loads(tools) if tools is not None else None,
+                        parallel,
+                        tokens,
+                        assistant,
+                        cluster,
+                        score,
+                    )
+                )
+                continue
             conversation = Conversation.__new__(Conversation)
             state = ModelState()
             state.adding, state.db, state.fields_cache = False, db, {"dataset": dataset}
@@ -433,32 +552,17 @@ def _chunks(conversations: QuerySet[Conversation], dataset: Dataset) -> Iterator
                 assistant_tokens=assistant,
                 near_dup_cluster=cluster,
                 score_avg=score,
+                redact_findings=findings.get(pk, []),
             )
+            if pk not in edited:
+                conversation._prefetched_objects_cache = {"revisions": no_revisions}
             chunk.append(conversation)
-        # The page's ids as a subquery (same filter, id range of the page): a list of 2000
-        # bound ids costs PostgreSQL more to plan than the query costs to run.
-        in_page = conversations.filter(id__gt=last_id, id__lte=rows[-1][0]).values("id")
-        # Whole rows (no .only()): a deferred field read by the redaction would cost a query
-        # per finding.
-        findings: dict[int, list[PiiFinding]] = {}
-        for finding in PiiFinding.objects.filter(
-            conversation_id__in=in_page, decision=FindingDecision.REDACT
-        ):
-            findings.setdefault(finding.conversation_id, []).append(finding)
-        edited = set(
-            ConversationRevision.objects.filter(conversation_id__in=in_page)
-            .values_list("conversation_id", flat=True)
-            .distinct()
-        )
+            needs_model.append(conversation)
         if edited:
             prefetch_related_objects(
-                [conversation for conversation in chunk if conversation.id in edited],
+                [conversation for conversation in needs_model if conversation.id in edited],
                 Prefetch("revisions", queryset=ordered_revisions),
             )
-        for conversation in chunk:
-            conversation.redact_findings = findings.get(conversation.id, [])
-            if conversation.id not in edited:
-                conversation._prefetched_objects_cache = {"revisions": no_revisions}
         yield Chunk(chunk, edited)
         last_id = rows[-1][0]
 
@@ -496,7 +600,7 @@ def plan_parts(
     ]
 
 
-def _export_in_child(version_id: int, part: Part) -> int:
+def _export_in_child(version_id: int, part: Part) -> Stats:
     return export_part(version_id=version_id, part=part)
 
 
@@ -506,22 +610,25 @@ def _child_start() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def export_parts(*, version_id: int, parts: list[Part]) -> int:
-    """Export every part, in forked processes when there are several; examples written."""
+def export_parts(*, version_id: int, parts: list[Part]) -> Stats:
+    """Export every part, in forked processes when there are several; their figures."""
     if len(parts) == 1:
         return export_part(version_id=version_id, part=parts[0])
     # Each child opens its own database connection; none may inherit the parent's.
     connections.close_all()
     pool = multiprocessing.get_context("fork").Pool(len(parts), initializer=_child_start)
     try:
-        written = pool.starmap(_export_in_child, [(version_id, part) for part in parts])
+        results = pool.starmap(_export_in_child, [(version_id, part) for part in parts])
         pool.close()
     except BaseException:
         pool.terminate()
         raise
     finally:
         pool.join()
-    return sum(written)
+    stats = Stats()
+    for result in results:
+        stats.merge(result)
+    return stats
 
 
 # -- phase 2: group, split, assemble ------------------------------------------------------------
@@ -605,77 +712,62 @@ def assemble(
     groups: dict[int, Group],
     writers: dict[str, HashingWriter],
     members: HashingWriter,
+    stats: Stats,
 ) -> Stats:
-    """Append the kept lines of every part, in id order, to their split's file."""
+    """Append the kept lines of every part, in id order, to their split's file; correct the
+    parts' figures for the examples merged or moved with their duplicate group."""
     threshold = validation_threshold(version.validation_fraction)
     seed = version.seed
-    stats = Stats()
     version_id = b"%d" % version.pk
     for part in parts:
         with part.rows.open("rb") as rows, part.lines.open("rb", buffering=1024 * 1024) as lines:
-            batch: dict[str, list[bytes]] = {TRAIN: [], VALIDATION: []}
-            pending = {TRAIN: 0, VALIDATION: 0}
+            batch: dict[bytes, list[bytes]] = {b"train": [], b"validation": []}
+            pending = {b"train": 0, b"validation": 0}
+            files = {b"train": writers[TRAIN], b"validation": writers[VALIDATION]}
             records: list[bytes] = []
             for row in rows:
-                (
-                    raw_id,
-                    _,
-                    digest,
-                    raw_split,
-                    raw_length,
-                    raw_tokens,
-                    raw_assistant,
-                    raw_score,
-                    prepended,
-                    purged,
-                    pii,
-                ) = row.rstrip(b"\n").split(b"\t")
+                fields = row.split(b"\t", 5)
+                raw_id, digest, split, raw_length = fields[0], fields[2], fields[3], fields[4]
                 length = int(raw_length)
                 line = lines.read(length + 1)
-                group = groups.get(int(raw_id))
-                if group is None:
-                    split = raw_split.decode()
-                else:
-                    split = split_for_key(group.key, seed=seed, threshold=threshold)
-                if purged == b"1":
-                    stats.purged += 1
-                if group is not None and group.duplicate_of is not None:
-                    stats.merged += 1
-                    records.append(
-                        b"%s\t%s\t%s\t%s\t%d\t\\N\t\\N\n"
-                        % (raw_id, digest, split.encode(), version_id, group.duplicate_of)
-                    )
-                    continue
-                offset = writers[split].size + pending[split]
+                group = groups.get(int(raw_id)) if groups else None
+                if group is not None:
+                    (_, _, _, _, _, tokens, assistant, score, prepended, _, pii) = row.rstrip(
+                        b"\n"
+                    ).split(b"\t")
+                    figures = {
+                        "tokens": int(tokens),
+                        "assistant_tokens": int(assistant),
+                        "score": None if score == b"-" else float(score),
+                        "pii": _parse_pii(pii),
+                        "prepended": prepended == b"1",
+                    }
+                    stats.add(split=split.decode(), sign=-1, **figures)
+                    split = split_for_key(group.key, seed=seed, threshold=threshold).encode()
+                    if group.duplicate_of is not None:
+                        stats.merged += 1
+                        records.append(
+                            b"%s\t%s\t%s\t%s\t%d\t\\N\t\\N\n"
+                            % (raw_id, digest, split, version_id, group.duplicate_of)
+                        )
+                        continue
+                    stats.add(split=split.decode(), **figures)
+                offset = files[split].size + pending[split]
                 batch[split].append(line)
-                pending[split] += len(line)
+                pending[split] += length + 1
                 records.append(
                     b"%s\t%s\t%s\t%s\t\\N\t%d\t%d\n"
-                    % (raw_id, digest, split.encode(), version_id, offset, length)
-                )
-                if prepended == b"1":
-                    stats.prepended += 1
-                stats.add(
-                    split=split,
-                    tokens=int(raw_tokens),
-                    assistant_tokens=int(raw_assistant),
-                    score=None if raw_score == b"-" else float(raw_score),
-                    pii={}
-                    if pii == b"-"
-                    else {
-                        name.decode(): int(count)
-                        for name, count in (item.split(b":") for item in pii.split(b","))
-                    },
+                    % (raw_id, digest, split, version_id, offset, length)
                 )
                 if len(records) >= CHUNK_SIZE:
                     for name, split_lines in batch.items():
-                        writers[name].write_lines(split_lines)
+                        files[name].write_lines(split_lines)
                         split_lines.clear()
                         pending[name] = 0
                     members.write_lines(records)
                     records = []
             for name, split_lines in batch.items():
-                writers[name].write_lines(split_lines)
+                files[name].write_lines(split_lines)
             members.write_lines(records)
     return stats
 
@@ -705,7 +797,7 @@ def build_version(*, version: DatasetVersion, processes: int | None = None) -> D
     ) as folder:
         work = Path(folder)
         parts = plan_parts(conversations, total=total, processes=processes, folder=folder)
-        export_parts(version_id=version.pk, parts=parts)
+        exported = export_parts(version_id=version.pk, parts=parts)
         writers = {
             TRAIN: HashingWriter(work / "train.jsonl"),
             VALIDATION: HashingWriter(work / "validation.jsonl"),
@@ -714,7 +806,12 @@ def build_version(*, version: DatasetVersion, processes: int | None = None) -> D
         with transaction.atomic():
             groups = duplicate_groups(parts)
             stats = assemble(
-                version=version, parts=parts, groups=groups, writers=writers, members=members
+                version=version,
+                parts=parts,
+                groups=groups,
+                writers=writers,
+                members=members,
+                stats=exported,
             )
             for part in parts:
                 part.lines.unlink()
