@@ -119,3 +119,17 @@ def test_an_endpoint_that_is_down_fails_the_run_naming_its_url(
     assert run.status == JobStatus.FAILED
     assert f"cannot reach {url}" in run.error
     assert not EvalExample.objects.filter(run=run).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_local_step_keeps_the_run_alive(dataset: Any, eval_version: Any) -> None:
+    from tests.training.conftest import wait_until
+    from training.evaluation.services.runs import beating
+
+    run = create_eval_run(dataset=dataset, version=eval_version, model="local:tiny", enqueue=False)
+    assert run.claim()
+    EvalRun.objects.filter(pk=run.pk).update(heartbeat_at=run.created_at.replace(year=2000))
+    with beating(run, every=0.01):
+        wait_until(lambda: EvalRun.objects.get(pk=run.pk).heartbeat_at.year > 2000, timeout=30)
+    run.refresh_lost()
+    assert run.status == JobStatus.RUNNING

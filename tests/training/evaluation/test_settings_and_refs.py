@@ -64,3 +64,29 @@ def test_endpoint_settings_are_checked(settings: Any) -> None:
     assert {"training.E103", "training.E105", "training.E106", "training.E107"} <= ids
     settings.CURATOR_EVAL_ENDPOINTS = [{"name": "ok", "base_url": "http://x/v1", "model": "m"}]
     assert check_eval_settings() == []
+
+
+def test_a_local_finetune_registers_its_adapter_with_lineage(
+    dataset: Any, eval_version: Any
+) -> None:
+    from tests.factories import FineTuneJobFactory
+    from training.registry.services import register_finetuned_model
+
+    job = FineTuneJobFactory(
+        dataset=dataset,
+        version=eval_version,
+        provider="local",
+        provider_kind="local",
+        base_model="/models/tiny",
+        status="succeeded",
+        fine_tuned_model="adapters/support/v1/1",
+        artifacts={
+            "adapter": "adapters/support/v1/1",
+            "files": [{"name": "adapter_model.safetensors", "size": 10}],
+        },
+    )
+    model = register_finetuned_model(job=job)
+    assert model.kind == ModelKind.LOCAL_ADAPTER and model.is_local
+    assert (model.base.provider, model.base.name) == ("local", "/models/tiny")
+    assert model.files[0]["name"] == "adapter_model.safetensors"
+    assert resolve_model(f"job:{job.pk}") == model and register_finetuned_model(job=job) == model

@@ -68,7 +68,7 @@ def ensure_demo_finetune(*, dataset: Dataset, user: Any) -> FineTuneJob | None:
             dataset=dataset,
             user=user,
             filter={},
-            validation_fraction=0.25,
+            validation_fraction=0.3,
             notes="Demo version (built by setup_demo)",
             enqueue=False,
         )

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from queue import Empty, Queue
-from threading import Event
+from threading import Event, Thread
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from curation.models import AuditEvent, Dataset, DatasetVersion, JobStatus
 from training.evaluation import judge as judging
@@ -254,6 +256,28 @@ def generate_remote(
             store.flush()
 
 
+@contextmanager
+def beating(run: EvalRun, *, every: float = 20.0) -> Iterator[None]:
+    """Keep the run's heartbeat going from a thread while this one is busy for long
+    stretches (loading a large local model, a slow batch), so it is not taken as lost."""
+    stop = Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(every):
+                EvalRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = Thread(target=beat, name=f"eval-{run.pk}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def generate_local(run: EvalRun, items: list[EvalItem], store: _Store) -> None:
     model = run.model
     adapter = model.name if model.base_id and model.kind == "local_adapter" else None
@@ -356,7 +380,8 @@ def run_eval_job(*, run_id: int) -> EvalRun:
         run.beat(total=total, done=total - len(items), examples=total)
         store = _Store(run, total - len(items))
         if run.model.is_local:
-            generate_local(run, items, store)
+            with beating(run):
+                generate_local(run, items, store)
             store.flush()
         else:
             endpoint = endpoint_for(run.model)
