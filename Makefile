@@ -28,9 +28,9 @@ run: install
 	$(PY) manage.py collectstatic --noinput -v0; \
 	mkdir -p var; $(PY) manage.py setup_demo | tee var/demo-logins.txt; \
 	trap 'trap - INT TERM EXIT; kill 0 2>/dev/null; exit 0' INT TERM EXIT; \
-	if [ -z "$${OPENAI_API_KEY:-}" ]; then \
+	if [ -z "$${OPENAI_API_KEY:-}" ] || [ -z "$${TOGETHER_API_KEY:-}" ] || [ -z "$${FIREWORKS_API_KEY:-}" ]; then \
 	  $(PY) manage.py run_openai_simulator --port $(SIM_PORT) & \
-	  echo "No OPENAI_API_KEY set: fine-tuning goes to the local OpenAI simulator on port $(SIM_PORT)."; \
+	  echo "Providers without a key (OPENAI_API_KEY, TOGETHER_API_KEY, FIREWORKS_API_KEY) train on the local simulator on port $(SIM_PORT)."; \
 	fi; \
 	$(PY) manage.py rqworker default pii training --with-scheduler & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
