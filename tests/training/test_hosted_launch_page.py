@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import built_version
+from tests.factories import FineTuneJobFactory, built_version
 from training.models import FineTuneJob
 from training.simulator import SimulatorServer
 
@@ -109,3 +109,18 @@ def test_dpo_is_refused_for_a_provider_without_it(
         in response.content.decode()
     )
     assert not FineTuneJob.objects.exists()
+
+
+def test_launch_again_keeps_the_together_settings(dataset: Any) -> None:
+    job = FineTuneJobFactory(
+        dataset=dataset,
+        provider="together",
+        provider_kind="together",
+        method="dpo",
+        hyperparameters={"n_epochs": 2, "lora_rank": 16, "learning_rate": 0.0001, "lora": False},
+    )
+
+    query = job.relaunch_query
+
+    assert "hosted_lora_rank=16" in query and "hosted_learning_rate=0.0001" in query
+    assert "full_training=on" in query and "method=dpo" in query
