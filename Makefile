@@ -50,7 +50,7 @@ run: install-web
 	sed '/Demo logins/,$$d' var/demo-logins.txt; \
 	trap 'trap - INT TERM EXIT; kill 0 2>/dev/null; exit 0' INT TERM EXIT; \
 	waits=""; \
-	if [ -z "$${OPENAI_API_KEY:-}" ]; then \
+	if [ -z "$${OPENAI_API_KEY:-}" ] || [ -z "$${TOGETHER_API_KEY:-}" ] || [ -z "$${FIREWORKS_API_KEY:-}" ]; then \
 	  $(PY) manage.py run_openai_simulator --port $(SIM_PORT) & \
 	  waits="--wait-url $$CURATOR_SIMULATOR_URL/models"; \
 	fi; \
@@ -59,7 +59,7 @@ run: install-web
 	echo "Starting the web server, the worker$${waits:+ and the OpenAI simulator}…"; \
 	$(PY) manage.py prepare_services --wait-url http://127.0.0.1:$(PORT)/accounts/login/ $$waits --wait-worker-pid $$worker; \
 	echo; echo "Curator is running at http://$(HOST):$(PORT)/"; \
-	if [ -z "$${OPENAI_API_KEY:-}" ]; then echo "No OPENAI_API_KEY: fine-tuning goes to the OpenAI simulator at $$CURATOR_SIMULATOR_URL."; fi; \
+	if [ -n "$$waits" ]; then echo "Providers without a key (OPENAI_API_KEY, TOGETHER_API_KEY, FIREWORKS_API_KEY) train on the local simulator at $$CURATOR_SIMULATOR_URL."; fi; \
 	grep -A2 "Demo logins" var/demo-logins.txt; \
 	echo "Same passwords next time (make run RESET_DEMO=1 for new ones). Ctrl-C stops everything."; echo; \
 	wait

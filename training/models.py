@@ -245,6 +245,15 @@ class FineTuneJob(Job):
             from training.providers.local import relaunch_values
 
             params.update(relaunch_values(self.hyperparameters))
+        elif self.provider_kind in {"together", "fireworks"}:
+            # The launch form's Together / Fireworks fields, named apart from the local ones.
+            for key in ("learning_rate", "lora_rank", "lora_alpha", "max_seq_length"):
+                if key in self.hyperparameters:
+                    params[f"hosted_{key}"] = self.hyperparameters[key]
+            if "dpo_beta" in self.hyperparameters:
+                params["dpo_beta"] = self.hyperparameters["dpo_beta"]
+            if self.hyperparameters.get("lora") is False:
+                params["full_training"] = "on"
         if self.seed is not None:
             params["seed"] = self.seed
         return urlencode(params)

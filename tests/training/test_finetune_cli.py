@@ -74,6 +74,7 @@ def test_wait_json_prints_the_result_last(fast: SimulatorServer, dataset: Any) -
         "status": "succeeded",
         "remote_job_id": job.remote_job_id,
         "fine_tuned_model": job.fine_tuned_model,
+        "adapter": None,  # OpenAI keeps the trained weights
     }
     assert job.fine_tuned_model and job.created_by.username == "ops"
     assert job.hyperparameters["n_epochs"] == 2

@@ -24,7 +24,8 @@ def live_simulator(settings: Any, monkeypatch: Any) -> Iterator[SimulatorServer]
     """The simulator on a free port, as the default provider here and in the worker process
     (which reads CURATOR_SIMULATOR_URL from its environment)."""
     with SimulatorServer(port=0, speed=20) as server:
-        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        for name in ("OPENAI_API_KEY", "TOGETHER_API_KEY", "FIREWORKS_API_KEY"):
+            monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("CURATOR_SIMULATOR_URL", server.base_url)
         settings.CURATOR_SIMULATOR_URL = server.base_url
         yield server
@@ -35,10 +36,13 @@ def test_a_real_worker_runs_the_job_to_success(
 ) -> None:
     # Simulated seconds run 20 times faster: the job takes about 1.5 s of real time, so it
     # is still running when the first worker run schedules its poll.
-    assert [c.name for c in available_providers()] == ["simulator"]  # no OPENAI_API_KEY
+    # No keys: every hosted provider goes to the simulator.
+    configs = available_providers()
+    assert [c.name for c in configs] == ["openai", "together", "fireworks"]
+    assert all(c.is_simulator for c in configs)
     job = create_finetune_job(
         version=built_version(dataset),
-        provider="simulator",
+        provider="openai",
         base_model="gpt-4.1-mini-2025-04-14",
         hyperparameters={"n_epochs": 1},
         user=None,

@@ -179,3 +179,30 @@ def test_a_model_the_provider_refuses_fails_with_the_providers_message(
     assert job.status == JobStatus.FAILED
     assert f"Model {model} is not available for fine-tuning" in job.error
     assert listed(hosted)[provider] == []
+
+
+@pytest.mark.parametrize("provider", ["together", "fireworks"])
+def test_a_dpo_job_runs_on_the_providers_preference_endpoint(
+    hosted: SimulatorServer, clock: FakeClock, version: DatasetVersion, provider: str
+) -> None:
+    job = create_finetune_job(
+        version=version,
+        provider=provider,
+        base_model=MODELS[provider],
+        method="dpo",
+        hyperparameters={"dpo_beta": 0.2, "lora_rank": 8},
+        user=None,
+        enqueue=False,
+    )
+
+    job = drive_finetune(job_id=job.pk, sleep=clock.advance)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    [remote] = hosted.state.shape_jobs(provider)
+    if provider == "together":
+        assert remote.extra["training_method"]["method"] == "dpo"
+        assert remote.extra["training_method"]["dpo_beta"] == 0.2
+    else:
+        assert remote.extra["collection"] == "dpoJobs"
+        assert job.remote_job_id.startswith("dpoJobs/")
+    assert job.metrics.exists()

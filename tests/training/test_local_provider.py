@@ -532,15 +532,13 @@ def test_finetune_wait_follows_the_gpu_worker_to_the_end(
 def test_a_gpu_worker_without_the_extra_fails_the_job_with_a_retry(
     local_settings: Any, dataset: Any, gpu_worker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import training.local
     from training.local_jobs import run_local_training
 
     job = launch(dataset)
     run_finetune_job(job_id=job.pk, schedule=lambda *_: None)
     job.refresh_from_db()
-    # As on a machine without torch: the engine cannot be imported.
-    monkeypatch.delattr(training.local, "engine", raising=False)
-    monkeypatch.setitem(sys.modules, "training.local.engine", None)
+    # As on a machine without torch: the extra's packages cannot be found.
+    monkeypatch.setattr("training.services.local.is_available", lambda: False)
     assert run_local_training(job.pk, job.chain) == "failed"
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error_code == "extra_missing"

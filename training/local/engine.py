@@ -471,9 +471,17 @@ def train_on_examples(
     checkpoints: list[Path] = []
 
     def stop_requested() -> bool:
+        if size == 1:
+            return report.should_stop()
         # Rank 0 asks (the database, a stop file); every rank learns its answer.
         flag = torch.tensor(float(report.should_stop()) if rank == 0 else 0.0, device=device)
         return bool(_all_sum(flag).item())
+
+    def summed(value: int) -> int:
+        # Across the group; alone, no tensor (and no device sync) is needed.
+        if size == 1:
+            return value
+        return int(_all_sum(torch.tensor(float(value), device=device)).item())
 
     def evaluate(step: int) -> float | None:
         if not valid_rows:
@@ -562,10 +570,7 @@ def train_on_examples(
             batches = [collate(micro) for micro in window[rank::size]]
             # One token-level mean over the whole step (all processes), however rows split
             # into micro-batches.
-            denominator_t = torch.tensor(
-                float(sum(batch.trained for batch in batches)), device=device
-            )
-            denominator = int(_all_sum(denominator_t).item())
+            denominator = summed(sum(batch.trained for batch in batches))
             step_loss = torch.zeros((), dtype=torch.float32, device=device)
             for batch in batches:
                 with autocast:
@@ -585,8 +590,7 @@ def train_on_examples(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            tokens = torch.tensor(float(sum(batch.tokens for batch in batches)), device=device)
-            tokens_seen += int(_all_sum(tokens).item())
+            tokens_seen += summed(sum(batch.tokens for batch in batches))
             trained_tokens += denominator
             train_loss = step_loss.item()
             if not math.isfinite(train_loss):

@@ -38,7 +38,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from curation.models import JobStatus
-from training.local import NullCallbacks, TrainResult
+from training.local import NullCallbacks, TrainResult, is_available
 from training.local.launcher import LaunchFailed, run_group
 from training.models import FineTuneCheckpoint, FineTuneEvent, FineTuneJob, FineTuneMetric
 from training.providers import (
@@ -313,6 +313,17 @@ def _train(
     train = train_settings(hyperparameters, seed=job.seed)
     merge = bool(hyperparameters.get("merge_weights"))
     gpus = int(hyperparameters.get("gpus") or getattr(settings, "CURATOR_LOCAL_GPUS", 1))
+    if not is_available():
+        _fail(
+            job,
+            chain,
+            callbacks,
+            "this GPU worker cannot train: the local-training extra (torch, transformers, "
+            "peft) is missing. Install it there (pip install -e '.[local-training]'), "
+            "restart it, and Retry",
+            code="extra_missing",
+        )
+        return "failed"
     with tempfile.TemporaryDirectory(prefix="curator-lora-", dir=provider.work_dir) as folder:
         root = Path(folder)
         try:
