@@ -73,7 +73,7 @@ def _open_for(dataset: Dataset, reviewer: Any, now: Any) -> QuerySet[Conversatio
 
 # The cap on "N left" counts: past it the page says "1,000+", so the count stays a bounded
 # walk of the queue's index at any dataset size.
-LEFT_CAP = 1000
+LEFT_CAP = 500
 
 
 def queue_position(
@@ -85,13 +85,12 @@ def queue_position(
     but not yet here (a prefetched page is rendered before the decision lands)."""
     with transaction.atomic():
         _probe_per_row()
-        open_ids = (
+        left = len(
             _open_for(dataset, reviewer, timezone.now())
             .exclude(pk__in=list(exclude))
             .order_by("id")
-            .values("id")[: LEFT_CAP + 1]
+            .values_list("id", flat=True)[: LEFT_CAP + 1]
         )
-        left = Conversation.objects.filter(pk__in=open_ids).count()
     reviewed = Review.objects.filter(dataset=dataset, reviewer=reviewer).exclude(
         conversation_id__in=list(exclude)
     ).count() + len(exclude)
