@@ -39,6 +39,7 @@ from curation.models import (
     Review,
     ReviewSkip,
 )
+from curation.pagination import estimate_rows
 
 REVIEWABLE = (
     ConversationStatus.IN_REVIEW,
@@ -960,17 +961,64 @@ class Median(Aggregate):
     output_field = FloatField()
 
 
-def review_progress(dataset: Dataset) -> dict[str, Any]:
-    counts = dataset.conversations.aggregate(
-        reviewable=Count("id", filter=Q(status__in=REVIEWABLE)),
-        decided=Count(
-            "id", filter=Q(status__in=[ConversationStatus.APPROVED, ConversationStatus.REJECTED])
-        ),
+# Past this many conversations (the planner's estimate) the dashboard stops counting rows on
+# every view: counts come from PostgreSQL's estimates ("about"), and agreement and score
+# histograms from the latest reviews (a bounded sample), so a page view costs the same at
+# 1M conversations as at 10k.
+DASHBOARD_EXACT_LIMIT = 200_000
+AGREEMENT_SAMPLE = 2_000  # conversations with two or more reviews, the latest ones
+SCORE_SAMPLE = 10_000  # reviews, the latest ones
+
+
+def is_large_dataset(dataset: Dataset) -> bool:
+    return estimate_rows(dataset.conversations.all()) > DASHBOARD_EXACT_LIMIT
+
+
+def status_counts(dataset: Dataset) -> dict[str, Any]:
+    """Conversations per status and in total, for the dashboard; PostgreSQL's estimates for a
+    large dataset ("estimated": True), exact counts otherwise."""
+    conversations = dataset.conversations.all()
+    if is_large_dataset(dataset):
+        counts: dict[str, Any] = {
+            status.value: estimate_rows(conversations.filter(status=status.value))
+            for status in ConversationStatus
+        }
+        counts["total"] = sum(counts.values())
+        counts["estimated"] = True
+        return counts
+    counts = conversations.aggregate(
+        total=Count("id"),
+        **{
+            status.value: Count("id", filter=Q(status=status.value))
+            for status in ConversationStatus
+        },
     )
+    counts["estimated"] = False
+    return counts
+
+
+def review_progress(dataset: Dataset) -> dict[str, Any]:
+    decided_statuses = [ConversationStatus.APPROVED, ConversationStatus.REJECTED]
+    if is_large_dataset(dataset):
+        conversations = dataset.conversations.all()
+        counts = {
+            "reviewable": estimate_rows(conversations.filter(status__in=REVIEWABLE)),
+            "decided": estimate_rows(conversations.filter(status__in=decided_statuses)),
+        }
+        reviews = estimate_rows(Review.objects.filter(dataset=dataset))
+        estimated = True
+    else:
+        counts = dataset.conversations.aggregate(
+            reviewable=Count("id", filter=Q(status__in=REVIEWABLE)),
+            decided=Count("id", filter=Q(status__in=decided_statuses)),
+        )
+        reviews = Review.objects.filter(dataset=dataset).count()
+        estimated = False
     reviewable = counts["reviewable"]
     return {
         **counts,
-        "reviews": Review.objects.filter(dataset=dataset).count(),
+        "estimated": estimated,
+        "reviews": reviews,
         "conflicts": Adjudication.objects.filter(
             dataset=dataset, status=AdjudicationStatus.OPEN
         ).count(),
@@ -978,13 +1026,20 @@ def review_progress(dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def score_histograms(dataset: Dataset) -> list[dict[str, Any]]:
-    """Per rubric criterion, how many reviews gave 1, 2, 3, 4 and 5."""
+def score_histograms(dataset: Dataset, *, sample: int | None = None) -> list[dict[str, Any]]:
+    """Per rubric criterion, how many reviews gave 1, 2, 3, 4 and 5 (over the latest
+    `sample` reviews when given: a large dataset's dashboard)."""
+    table = Review._meta.db_table
+    reviews = (
+        f"(SELECT scores FROM {table} WHERE dataset_id = %s ORDER BY id DESC LIMIT %s)"  # noqa: S608
+        if sample
+        else f"(SELECT scores FROM {table} WHERE dataset_id = %s)"  # noqa: S608
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT s.key, s.value, count(*) FROM {Review._meta.db_table} r, "  # noqa: S608
-            "jsonb_each_text(r.scores) s WHERE r.dataset_id = %s GROUP BY 1, 2",
-            [dataset.pk],
+            f"SELECT s.key, s.value, count(*) FROM {reviews} r, "  # noqa: S608
+            "jsonb_each_text(r.scores) s GROUP BY 1, 2",
+            [dataset.pk, sample] if sample else [dataset.pk],
         )
         rows = cursor.fetchall()
     counts: dict[str, list[int]] = {criterion["key"]: [0] * 5 for criterion in dataset.criteria}
@@ -997,15 +1052,29 @@ def score_histograms(dataset: Dataset) -> list[dict[str, Any]]:
     ]
 
 
-def token_histogram(dataset: Dataset) -> dict[str, list[Any]]:
+def _sample_percent(rows: int) -> float:
+    """TABLESAMPLE SYSTEM percentage that reads about ROW_SAMPLE of `rows` rows."""
+    return min(100.0, 100.0 * ROW_SAMPLE / max(rows, 1))
+
+
+# Rows a large dataset's token and PII charts read (a TABLESAMPLE of pages), scaled up.
+ROW_SAMPLE = 10_000
+
+
+def token_histogram(dataset: Dataset, *, large: bool = False) -> dict[str, list[Any]]:
+    """Conversations per token-count bucket; for a large dataset, estimated from a sample of
+    the table's pages ("estimated": True)."""
     edges = TOKEN_BUCKETS
+    table = Conversation._meta.db_table
+    percent = _sample_percent(estimate_rows(dataset.conversations.all())) if large else 100.0
+    sample = f"TABLESAMPLE SYSTEM ({percent:.4f})" if percent < 100 else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT width_bucket(token_count, %s::int[]), count(*) FROM {Conversation._meta.db_table} "  # noqa: S608
+            f"SELECT width_bucket(token_count, %s::int[]), count(*) FROM {table} {sample} "  # noqa: S608
             "WHERE dataset_id = %s GROUP BY 1",
             [edges[1:], dataset.pk],
         )
-        found = dict(cursor.fetchall())
+        found = {bucket: round(count * 100 / percent) for bucket, count in cursor.fetchall()}
     labels = [f"<{_short(edge)}" for edge in edges[1:]] + [f"≥{_short(edges[-1])}"]
     return {"labels": labels, "counts": [found.get(bucket, 0) for bucket in range(len(edges))]}
 
@@ -1014,12 +1083,20 @@ def _short(number: int) -> str:
     return f"{number // 1024}k" if number >= 1024 else str(number)
 
 
-def _multi_reviewed(dataset: Dataset) -> list[tuple[int, int, dict[str, Any], str]]:
-    return list(
-        Review.objects.filter(dataset=dataset, conversation__review_count__gte=2).values_list(
-            "conversation_id", "reviewer_id", "scores", "decision"
+def _multi_reviewed(
+    dataset: Dataset, *, sample: int | None = None
+) -> list[tuple[int, int, dict[str, Any], str]]:
+    """Reviews of conversations with two or more of them; with `sample`, of the latest
+    `sample` such conversations only (agreement is then an estimate over them)."""
+    reviews = Review.objects.filter(dataset=dataset, conversation__review_count__gte=2)
+    if sample:
+        latest = (
+            Conversation.objects.filter(dataset=dataset, review_count__gte=2)
+            .order_by("-id")
+            .values("id")[:sample]
         )
-    )
+        reviews = Review.objects.filter(dataset=dataset, conversation_id__in=latest)
+    return list(reviews.values_list("conversation_id", "reviewer_id", "scores", "decision"))
 
 
 def agreement(
@@ -1029,7 +1106,10 @@ def agreement(
     conversations with two or more reviews; None where alpha is undefined."""
     from curation.agreement import krippendorff_alpha, units_from_reviews
 
-    rows = _multi_reviewed(dataset) if rows is None else rows
+    sample_units = None
+    if rows is None:
+        sample_units = AGREEMENT_SAMPLE if is_large_dataset(dataset) else None
+        rows = _multi_reviewed(dataset, sample=sample_units)
     per_criterion: dict[str, dict[int, dict[int, int]]] = {c["key"]: {} for c in dataset.criteria}
     decisions: dict[int, dict[int, str]] = {}
     for conversation_id, reviewer_id, scores, decision in rows:
@@ -1038,6 +1118,7 @@ def agreement(
             if key in per_criterion and isinstance(value, int):
                 per_criterion[key].setdefault(reviewer_id, {})[conversation_id] = value
     criteria = []
+    sampled = sample_units is not None and len({row[0] for row in rows}) >= sample_units
     for criterion in dataset.criteria:
         by_reviewer = per_criterion[criterion["key"]]
         alpha = (
@@ -1052,6 +1133,8 @@ def agreement(
         if decisions
         else None,
         "units": len({row[0] for row in rows}),
+        # True when only the latest AGREEMENT_SAMPLE conversations were looked at.
+        "sampled": sampled,
     }
 
 
@@ -1071,7 +1154,9 @@ def reviewer_stats(dataset: Dataset) -> list[dict[str, Any]]:
         )
         .order_by("reviewer__username")
     )
-    shared = _multi_reviewed(dataset)
+    shared = _multi_reviewed(
+        dataset, sample=AGREEMENT_SAMPLE if is_large_dataset(dataset) else None
+    )
     decisions: dict[int, dict[int, str]] = {}
     per_criterion: dict[str, dict[int, dict[int, int]]] = {}
     for conversation_id, reviewer_id, scores, decision in shared:
@@ -1101,9 +1186,26 @@ def reviewer_stats(dataset: Dataset) -> list[dict[str, Any]]:
     ]
 
 
-def pii_counts(dataset: Dataset) -> list[dict[str, Any]]:
+def pii_counts(dataset: Dataset, *, large: bool = False) -> list[dict[str, Any]]:
+    """Findings per entity type; for a large dataset, estimated from a sample of pages."""
     from curation.models import PiiFinding
 
+    if large:
+        findings = PiiFinding._meta.db_table
+        percent = _sample_percent(estimate_rows(PiiFinding.objects.all()))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT f.entity_type, count(*) FROM {findings} f "  # noqa: S608
+                f"TABLESAMPLE SYSTEM ({percent:.4f}) "
+                f"JOIN {Conversation._meta.db_table} c ON c.id = f.conversation_id "
+                "WHERE c.dataset_id = %s GROUP BY 1",
+                [dataset.pk],
+            )
+            found = [
+                {"entity_type": entity, "count": round(count * 100 / percent)}
+                for entity, count in cursor.fetchall()
+            ]
+        return sorted(found, key=lambda row: (-row["count"], row["entity_type"]))
     return list(
         PiiFinding.objects.filter(conversation__dataset=dataset)
         .values("entity_type")
@@ -1114,12 +1216,13 @@ def pii_counts(dataset: Dataset) -> list[dict[str, Any]]:
 
 def review_dashboard(dataset: Dataset) -> dict[str, Any]:
     """What the dataset overview shows of the review workflow, charts' data included."""
-    histograms = score_histograms(dataset)
-    tokens = token_histogram(dataset)
+    large = is_large_dataset(dataset)
+    histograms = score_histograms(dataset, sample=SCORE_SAMPLE if large else None)
+    tokens = token_histogram(dataset, large=large)
     return {
         "progress": review_progress(dataset),
         "agreement": agreement(dataset),
-        "pii_counts": pii_counts(dataset),
+        "pii_counts": pii_counts(dataset, large=large),
         "score_histograms": histograms,
         "token_histogram": tokens,
         "token_rows": list(zip(tokens["labels"], tokens["counts"], strict=True)),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from curation.forms import DatasetCreateForm, DatasetSettingsForm, MemberAddForm
 from curation.models import AuditEvent, ConversationStatus, Membership, Role
 from curation.permissions import get_dataset_for_user, is_dataset_admin
-from curation.services.reviews import review_dashboard
+from curation.services.reviews import review_dashboard, status_counts
 
 
 def dataset_list(request: HttpRequest) -> HttpResponse:
@@ -41,13 +41,7 @@ def dataset_create(request: HttpRequest) -> HttpResponse:
 
 def dataset_detail(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
-    counts = dataset.conversations.aggregate(
-        total=Count("id"),
-        **{
-            status.value: Count("id", filter=Q(status=status.value))
-            for status in ConversationStatus
-        },
-    )
+    counts = status_counts(dataset)
     batches = dataset.batches.select_related("created_by")[:5]
     for batch in batches:
         batch.refresh_lost()
