@@ -569,15 +569,35 @@ def edit_message(
     return revision
 
 
+# Datasets whose PII settings the warm-up prepares (the most recent ones).
+WARM_UP_DATASETS = 20
+
+
 def warm_up() -> None:
-    """Load what a reviewer's first edit needs (the token encoding and the PII engine, about
-    seconds each on a small machine) so the first Save after a server start is as quick as
-    the rest. The web server calls this in a background thread at start (CURATOR_WARM_UP)."""
+    """Load what a reviewer's first edit needs (the token encoding, the PII engine, and the
+    recognizers of each recent dataset's PII settings, whose patterns compile on first use:
+    seconds in all on a small machine) so the first Save after a server start is as quick
+    as the rest. The web server calls this in a background thread at start
+    (CURATOR_WARM_UP)."""
+    from django.db import DatabaseError, connections
+
     from curation.pii.engine import PiiConfig, get_engine
+    from curation.services.pii import pii_config_for
     from curation.tokens import count_conversations
 
     count_conversations([([{"role": "assistant", "content": "Warming up."}], None)])
-    get_engine().analyze_texts(["Warming up for Ada Lovelace."], PiiConfig())
+    engine = get_engine()
+    configs = {PiiConfig().cache_key(): PiiConfig()}
+    try:
+        for dataset in Dataset.objects.order_by("-id")[:WARM_UP_DATASETS]:
+            config = pii_config_for(dataset)
+            configs.setdefault(config.cache_key(), config)
+    except DatabaseError:
+        pass  # not migrated yet: the defaults are still worth loading
+    finally:
+        connections.close_all()
+    for config in configs.values():
+        engine.analyze_texts(["Warming up for Ada Lovelace, ada@example.com."], config)
 
 
 def _recount_tokens(conversation: Conversation) -> None:
