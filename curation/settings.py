@@ -304,13 +304,14 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # Presidio logs every recognizer it loads (and skips); that buries the worker's own log.
-    # Django's own console handler would print each of its records a second time.
+    # Django's own console handler would print each of its records a second time: its
+    # records go to the root handler only.
     "loggers": {
         "presidio-analyzer": {"level": "ERROR"},
         "presidio-anonymizer": {"level": "ERROR"},
         # django-axes logs every login at INFO; lockouts and failures stay visible.
         "axes": {"level": "WARNING"},
-        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
     },
 }
 

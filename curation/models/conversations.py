@@ -154,6 +154,13 @@ class Conversation(models.Model):
             models.Index(fields=["dataset", "batch", "id"]),
             GinIndex(fields=["flags"]),
             GinIndex(fields=["search_vector"], name="conversation_search"),
+            # The review queue finds a reviewer's leases through this (a handful of rows);
+            # partial, so imported rows (never leased) cost nothing to index.
+            models.Index(
+                fields=["leased_to", "dataset"],
+                name="conversation_lease",
+                condition=models.Q(leased_to__isnull=False),
+            ),
             models.Index(
                 fields=["near_dup_cluster"],
                 name="conversation_cluster",

@@ -39,6 +39,7 @@ from curation.models import (
     Review,
     ReviewSkip,
 )
+from curation.pagination import estimate_rows
 from curation.params import parse_float, parse_int, parse_text
 from curation.texts import message_text
 
@@ -75,7 +76,7 @@ def _open_for(dataset: Dataset, reviewer: Any, now: Any) -> QuerySet[Conversatio
 
 # The cap on "N left" counts: past it the page says "1,000+", so the count stays a bounded
 # walk of the queue's index at any dataset size.
-LEFT_CAP = 1000
+LEFT_CAP = 500
 
 
 def queue_position(
@@ -87,13 +88,12 @@ def queue_position(
     but not yet here (a prefetched page is rendered before the decision lands)."""
     with transaction.atomic():
         _probe_per_row()
-        open_ids = (
+        left = len(
             _open_for(dataset, reviewer, timezone.now())
             .exclude(pk__in=list(exclude))
             .order_by("id")
-            .values("id")[: LEFT_CAP + 1]
+            .values_list("id", flat=True)[: LEFT_CAP + 1]
         )
-        left = Conversation.objects.filter(pk__in=open_ids).count()
     reviewed = Review.objects.filter(dataset=dataset, reviewer=reviewer).exclude(
         conversation_id__in=list(exclude)
     ).count() + len(exclude)
@@ -571,15 +571,35 @@ def edit_message(
     return revision
 
 
+# Datasets whose PII settings the warm-up prepares (the most recent ones).
+WARM_UP_DATASETS = 20
+
+
 def warm_up() -> None:
-    """Load what a reviewer's first edit needs (the token encoding and the PII engine, about
-    seconds each on a small machine) so the first Save after a server start is as quick as
-    the rest. The web server calls this in a background thread at start (CURATOR_WARM_UP)."""
+    """Load what a reviewer's first edit needs (the token encoding, the PII engine, and the
+    recognizers of each recent dataset's PII settings, whose patterns compile on first use:
+    seconds in all on a small machine) so the first Save after a server start is as quick
+    as the rest. The web server calls this in a background thread at start
+    (CURATOR_WARM_UP)."""
+    from django.db import DatabaseError, connections
+
     from curation.pii.engine import PiiConfig, get_engine
+    from curation.services.pii import pii_config_for
     from curation.tokens import count_conversations
 
     count_conversations([([{"role": "assistant", "content": "Warming up."}], None)])
-    get_engine().analyze_texts(["Warming up for Ada Lovelace."], PiiConfig())
+    engine = get_engine()
+    configs = {PiiConfig().cache_key(): PiiConfig()}
+    try:
+        for dataset in Dataset.objects.order_by("-id")[:WARM_UP_DATASETS]:
+            config = pii_config_for(dataset)
+            configs.setdefault(config.cache_key(), config)
+    except DatabaseError:
+        pass  # not migrated yet: the defaults are still worth loading
+    finally:
+        connections.close_all()
+    for config in configs.values():
+        engine.analyze_texts(["Warming up for Ada Lovelace, ada@example.com."], config)
 
 
 def _recount_tokens(conversation: Conversation) -> None:
@@ -978,17 +998,64 @@ class Median(Aggregate):
     output_field = FloatField()
 
 
-def review_progress(dataset: Dataset) -> dict[str, Any]:
-    counts = dataset.conversations.aggregate(
-        reviewable=Count("id", filter=Q(status__in=REVIEWABLE)),
-        decided=Count(
-            "id", filter=Q(status__in=[ConversationStatus.APPROVED, ConversationStatus.REJECTED])
-        ),
+# Past this many conversations (the planner's estimate) the dashboard stops counting rows on
+# every view: counts come from PostgreSQL's estimates ("about"), and agreement and score
+# histograms from the latest reviews (a bounded sample), so a page view costs the same at
+# 1M conversations as at 10k.
+DASHBOARD_EXACT_LIMIT = 200_000
+AGREEMENT_SAMPLE = 2_000  # conversations with two or more reviews, the latest ones
+SCORE_SAMPLE = 10_000  # reviews, the latest ones
+
+
+def is_large_dataset(dataset: Dataset) -> bool:
+    return estimate_rows(dataset.conversations.all()) > DASHBOARD_EXACT_LIMIT
+
+
+def status_counts(dataset: Dataset) -> dict[str, Any]:
+    """Conversations per status and in total, for the dashboard; PostgreSQL's estimates for a
+    large dataset ("estimated": True), exact counts otherwise."""
+    conversations = dataset.conversations.all()
+    if is_large_dataset(dataset):
+        counts: dict[str, Any] = {
+            status.value: estimate_rows(conversations.filter(status=status.value))
+            for status in ConversationStatus
+        }
+        counts["total"] = sum(counts.values())
+        counts["estimated"] = True
+        return counts
+    counts = conversations.aggregate(
+        total=Count("id"),
+        **{
+            status.value: Count("id", filter=Q(status=status.value))
+            for status in ConversationStatus
+        },
     )
+    counts["estimated"] = False
+    return counts
+
+
+def review_progress(dataset: Dataset) -> dict[str, Any]:
+    decided_statuses = [ConversationStatus.APPROVED, ConversationStatus.REJECTED]
+    if is_large_dataset(dataset):
+        conversations = dataset.conversations.all()
+        counts = {
+            "reviewable": estimate_rows(conversations.filter(status__in=REVIEWABLE)),
+            "decided": estimate_rows(conversations.filter(status__in=decided_statuses)),
+        }
+        reviews = estimate_rows(Review.objects.filter(dataset=dataset))
+        estimated = True
+    else:
+        counts = dataset.conversations.aggregate(
+            reviewable=Count("id", filter=Q(status__in=REVIEWABLE)),
+            decided=Count("id", filter=Q(status__in=decided_statuses)),
+        )
+        reviews = Review.objects.filter(dataset=dataset).count()
+        estimated = False
     reviewable = counts["reviewable"]
     return {
         **counts,
-        "reviews": Review.objects.filter(dataset=dataset).count(),
+        "estimated": estimated,
+        "reviews": reviews,
         "conflicts": Adjudication.objects.filter(
             dataset=dataset, status=AdjudicationStatus.OPEN
         ).count(),
@@ -996,13 +1063,20 @@ def review_progress(dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def score_histograms(dataset: Dataset) -> list[dict[str, Any]]:
-    """Per rubric criterion, how many reviews gave 1, 2, 3, 4 and 5."""
+def score_histograms(dataset: Dataset, *, sample: int | None = None) -> list[dict[str, Any]]:
+    """Per rubric criterion, how many reviews gave 1, 2, 3, 4 and 5 (over the latest
+    `sample` reviews when given: a large dataset's dashboard)."""
+    table = Review._meta.db_table
+    reviews = (
+        f"(SELECT scores FROM {table} WHERE dataset_id = %s ORDER BY id DESC LIMIT %s)"  # noqa: S608
+        if sample
+        else f"(SELECT scores FROM {table} WHERE dataset_id = %s)"  # noqa: S608
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT s.key, s.value, count(*) FROM {Review._meta.db_table} r, "  # noqa: S608
-            "jsonb_each_text(r.scores) s WHERE r.dataset_id = %s GROUP BY 1, 2",
-            [dataset.pk],
+            f"SELECT s.key, s.value, count(*) FROM {reviews} r, "  # noqa: S608
+            "jsonb_each_text(r.scores) s GROUP BY 1, 2",
+            [dataset.pk, sample] if sample else [dataset.pk],
         )
         rows = cursor.fetchall()
     counts: dict[str, list[int]] = {criterion["key"]: [0] * 5 for criterion in dataset.criteria}
@@ -1015,15 +1089,29 @@ def score_histograms(dataset: Dataset) -> list[dict[str, Any]]:
     ]
 
 
-def token_histogram(dataset: Dataset) -> dict[str, list[Any]]:
+def _sample_percent(rows: int) -> float:
+    """TABLESAMPLE SYSTEM percentage that reads about ROW_SAMPLE of `rows` rows."""
+    return min(100.0, 100.0 * ROW_SAMPLE / max(rows, 1))
+
+
+# Rows a large dataset's token and PII charts read (a TABLESAMPLE of pages), scaled up.
+ROW_SAMPLE = 10_000
+
+
+def token_histogram(dataset: Dataset, *, large: bool = False) -> dict[str, list[Any]]:
+    """Conversations per token-count bucket; for a large dataset, estimated from a sample of
+    the table's pages ("estimated": True)."""
     edges = TOKEN_BUCKETS
+    table = Conversation._meta.db_table
+    percent = _sample_percent(estimate_rows(dataset.conversations.all())) if large else 100.0
+    sample = f"TABLESAMPLE SYSTEM ({percent:.4f})" if percent < 100 else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT width_bucket(token_count, %s::int[]), count(*) FROM {Conversation._meta.db_table} "  # noqa: S608
+            f"SELECT width_bucket(token_count, %s::int[]), count(*) FROM {table} {sample} "  # noqa: S608
             "WHERE dataset_id = %s GROUP BY 1",
             [edges[1:], dataset.pk],
         )
-        found = dict(cursor.fetchall())
+        found = {bucket: round(count * 100 / percent) for bucket, count in cursor.fetchall()}
     labels = [f"<{_short(edge)}" for edge in edges[1:]] + [f"≥{_short(edges[-1])}"]
     return {"labels": labels, "counts": [found.get(bucket, 0) for bucket in range(len(edges))]}
 
@@ -1032,12 +1120,20 @@ def _short(number: int) -> str:
     return f"{number // 1024}k" if number >= 1024 else str(number)
 
 
-def _multi_reviewed(dataset: Dataset) -> list[tuple[int, int, dict[str, Any], str]]:
-    return list(
-        Review.objects.filter(dataset=dataset, conversation__review_count__gte=2).values_list(
-            "conversation_id", "reviewer_id", "scores", "decision"
+def _multi_reviewed(
+    dataset: Dataset, *, sample: int | None = None
+) -> list[tuple[int, int, dict[str, Any], str]]:
+    """Reviews of conversations with two or more of them; with `sample`, of the latest
+    `sample` such conversations only (agreement is then an estimate over them)."""
+    reviews = Review.objects.filter(dataset=dataset, conversation__review_count__gte=2)
+    if sample:
+        latest = (
+            Conversation.objects.filter(dataset=dataset, review_count__gte=2)
+            .order_by("-id")
+            .values("id")[:sample]
         )
-    )
+        reviews = Review.objects.filter(dataset=dataset, conversation_id__in=latest)
+    return list(reviews.values_list("conversation_id", "reviewer_id", "scores", "decision"))
 
 
 def agreement(
@@ -1047,7 +1143,10 @@ def agreement(
     conversations with two or more reviews; None where alpha is undefined."""
     from curation.agreement import krippendorff_alpha, units_from_reviews
 
-    rows = _multi_reviewed(dataset) if rows is None else rows
+    sample_units = None
+    if rows is None:
+        sample_units = AGREEMENT_SAMPLE if is_large_dataset(dataset) else None
+        rows = _multi_reviewed(dataset, sample=sample_units)
     per_criterion: dict[str, dict[int, dict[int, int]]] = {c["key"]: {} for c in dataset.criteria}
     decisions: dict[int, dict[int, str]] = {}
     for conversation_id, reviewer_id, scores, decision in rows:
@@ -1056,6 +1155,7 @@ def agreement(
             if key in per_criterion and isinstance(value, int):
                 per_criterion[key].setdefault(reviewer_id, {})[conversation_id] = value
     criteria = []
+    sampled = sample_units is not None and len({row[0] for row in rows}) >= sample_units
     for criterion in dataset.criteria:
         by_reviewer = per_criterion[criterion["key"]]
         alpha = (
@@ -1070,6 +1170,8 @@ def agreement(
         if decisions
         else None,
         "units": len({row[0] for row in rows}),
+        # True when only the latest AGREEMENT_SAMPLE conversations were looked at.
+        "sampled": sampled,
     }
 
 
@@ -1089,7 +1191,9 @@ def reviewer_stats(dataset: Dataset) -> list[dict[str, Any]]:
         )
         .order_by("reviewer__username")
     )
-    shared = _multi_reviewed(dataset)
+    shared = _multi_reviewed(
+        dataset, sample=AGREEMENT_SAMPLE if is_large_dataset(dataset) else None
+    )
     decisions: dict[int, dict[int, str]] = {}
     per_criterion: dict[str, dict[int, dict[int, int]]] = {}
     for conversation_id, reviewer_id, scores, decision in shared:
@@ -1119,9 +1223,26 @@ def reviewer_stats(dataset: Dataset) -> list[dict[str, Any]]:
     ]
 
 
-def pii_counts(dataset: Dataset) -> list[dict[str, Any]]:
+def pii_counts(dataset: Dataset, *, large: bool = False) -> list[dict[str, Any]]:
+    """Findings per entity type; for a large dataset, estimated from a sample of pages."""
     from curation.models import PiiFinding
 
+    if large:
+        findings = PiiFinding._meta.db_table
+        percent = _sample_percent(estimate_rows(PiiFinding.objects.all()))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT f.entity_type, count(*) FROM {findings} f "  # noqa: S608
+                f"TABLESAMPLE SYSTEM ({percent:.4f}) "
+                f"JOIN {Conversation._meta.db_table} c ON c.id = f.conversation_id "
+                "WHERE c.dataset_id = %s GROUP BY 1",
+                [dataset.pk],
+            )
+            found = [
+                {"entity_type": entity, "count": round(count * 100 / percent)}
+                for entity, count in cursor.fetchall()
+            ]
+        return sorted(found, key=lambda row: (-row["count"], row["entity_type"]))
     return list(
         PiiFinding.objects.filter(conversation__dataset=dataset)
         .values("entity_type")
@@ -1132,12 +1253,13 @@ def pii_counts(dataset: Dataset) -> list[dict[str, Any]]:
 
 def review_dashboard(dataset: Dataset) -> dict[str, Any]:
     """What the dataset overview shows of the review workflow, charts' data included."""
-    histograms = score_histograms(dataset)
-    tokens = token_histogram(dataset)
+    large = is_large_dataset(dataset)
+    histograms = score_histograms(dataset, sample=SCORE_SAMPLE if large else None)
+    tokens = token_histogram(dataset, large=large)
     return {
         "progress": review_progress(dataset),
         "agreement": agreement(dataset),
-        "pii_counts": pii_counts(dataset),
+        "pii_counts": pii_counts(dataset, large=large),
         "score_histograms": histograms,
         "token_histogram": tokens,
         "token_rows": list(zip(tokens["labels"], tokens["counts"], strict=True)),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -18,7 +18,7 @@ from curation.permissions import (
 )
 from curation.services import memberships
 from curation.services.memberships import MembershipError
-from curation.services.reviews import review_dashboard
+from curation.services.reviews import review_dashboard, status_counts
 
 
 def dataset_list(request: HttpRequest) -> HttpResponse:
@@ -47,13 +47,7 @@ def dataset_create(request: HttpRequest) -> HttpResponse:
 
 def dataset_detail(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
-    counts = dataset.conversations.aggregate(
-        total=Count("id"),
-        **{
-            status.value: Count("id", filter=Q(status=status.value))
-            for status in ConversationStatus
-        },
-    )
+    counts = status_counts(dataset)
     batches = dataset.batches.select_related("created_by")[:5]
     for batch in batches:
         batch.refresh_lost()

@@ -379,7 +379,9 @@ def adjudication_detail(request: HttpRequest, slug: str, conversation_id: int) -
 
 def review_stats(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
-    histograms = service.score_histograms(dataset)
+    histograms = service.score_histograms(
+        dataset, sample=service.SCORE_SAMPLE if service.is_large_dataset(dataset) else None
+    )
     return render(
         request,
         "curation/stats.html",

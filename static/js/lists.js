@@ -16,6 +16,16 @@
       search.addEventListener("search", function () { form.requestSubmit(); });
     }
     form.classList.add("is-live");
+    // On a phone the less used filters fold away behind "More filters".
+    var toggle = form.querySelector("[data-filters-toggle]");
+    var more = form.querySelector(".filters-more");
+    if (toggle && more) {
+      toggle.hidden = false;
+      toggle.addEventListener("click", function () {
+        var open = more.classList.toggle("is-open");
+        toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      });
+    }
   }
 
   function selection(form) {
