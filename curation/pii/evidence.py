@@ -135,6 +135,12 @@ def lexicon() -> _Lexicon:
     return _LEXICON
 
 
+def warm_up_evidence() -> None:
+    """Load everything the checks read, so that no detection pays for it."""
+    lexicon().zipf("warm")
+    _is_company("Jane Doe")
+
+
 @lru_cache(maxsize=4096)
 def _is_company(name: str) -> bool:
     import probablepeople
