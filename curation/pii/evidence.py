@@ -227,6 +227,7 @@ _RARE_ZIPF = 3.0
 _PLACE_BEFORE = regex.compile(
     r"(?i)\b(?:in|at|near|visit|visiting|visited|around|across|through|via|towards?)[ \t]+$"
 )
+_WORD_BEFORE = regex.compile(r"(\p{Lu}[\p{L}'\u2019\-]*\.?)[ \t]+$")
 _HONORIFIC_WORD = regex.compile(
     r"(?i)^(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|lord|lady|madam|herr|frau|mme)\.?$"
 )
@@ -235,13 +236,17 @@ _HONORIFIC_WORD = regex.compile(
 def _shared_head(text: str, start: int, end: int, first: str, last: str) -> bool:
     """Whether the last word also follows other capitalised words ("Basmati Rice or Jasmine
     Rice"): then it is the head of compound nouns, not a family name."""
-    pattern = regex.compile(rf"(\p{{Lu}}[\p{{L}}'\u2019\-]*\.?)[ \t]+{regex.escape(last)}\b")
-    for match in pattern.finditer(text):
-        if start <= match.start() < end:
-            continue
-        before = match.group(1)
-        if before != first and not _HONORIFIC_WORD.match(before):
-            return True
+    position = text.find(last)
+    while position != -1:
+        after = position + len(last)
+        standalone = not (after < len(text) and (text[after].isalnum() or text[after] == "_"))
+        if standalone and not start <= position < end:
+            match = _WORD_BEFORE.search(text, max(0, position - 40), position)
+            if match is not None:
+                before = match.group(1)
+                if before != first and not _HONORIFIC_WORD.match(before):
+                    return True
+        position = text.find(last, after)
     return False
 
 
