@@ -34,6 +34,7 @@ from curation.pii.evidence import (
     in_regions,
     looks_like_private_name,
     person_span,
+    warm_up_evidence,
 )
 from curation.pii.policy import DEFAULT_ENTITIES
 from curation.pii.recognizers import (
@@ -321,6 +322,9 @@ class PiiEngine:
             registry=registry, nlp_engine=self.nlp_engine, supported_languages=[language]
         )
         self.registry = registry
+        # Word frequencies, name lists and the name parser's model load here, once per
+        # process (the worker builds the engine before forking its jobs).
+        warm_up_evidence()
         self._plans: dict[str, _Plan] = {}
         self._plans_lock = threading.Lock()
 

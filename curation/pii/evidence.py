@@ -24,6 +24,8 @@ addresses) are reported there.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -54,6 +56,70 @@ def code_regions(text: str) -> list[tuple[int, int]]:
 
 def in_regions(start: int, end: int, regions: Sequence[tuple[int, int]]) -> bool:
     return any(s < end and start < e for s, e in regions)
+
+
+# -- name lists ----------------------------------------------------------------------------
+
+# Given names that are also everyday English words, months, places or brands: a capitalised
+# one alone is not evidence of a person.
+COMMON_WORD_NAMES = frozenset(
+    """
+    will may june april august january march grace hope joy faith mark bill rose art summer
+    autumn winter spring page dawn max amber ray jack frank guy chase hunter dean drew miles
+    king young love christian china india jordan paris victoria georgia virginia florence
+    israel egypt kenya can street sunday monday tuesday wednesday thursday friday saturday
+    best long good man star ever said son don pace key dale gay sol luz paz bo sky river storm
+    rain ivy holly daisy lily violet ruby pearl crystal jewel angel hero tiger honey sugar candy
+    ginger pepper sandy carol lane wade earl major prince sterling price wolf fox bear buck
+    bishop baker carter cook mason porter taylor walker ward rich rob pat sue gene pet else
+    eve val van del per jan mo jo al ed an do la le
+    de di da du el un une the you she her his him are not how who why via das der die den
+    august october november december september february july happy merry lucky early noble
+    precious royal sunny unique miracle memory harmony melody liberty justice trinity genesis
+    destiny heaven paradise journey story blue green gray grey brown black white golden silver
+    north south east west us usa uk europe asia africa america american english french german
+    apple google amazon mercedes porsche tesla lincoln ford chevy dodge jaguar lexus bentley
+    santa santo saint san sun moon mars venus nova luna sierra alpha echo delta bravo
+    meta siri alexa cortana gemini claude llama vicuna alpaca falcon mistral
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+
+
+@lru_cache(maxsize=1)
+def given_names() -> tuple[frozenset[str], frozenset[str]]:
+    """First and last names from Faker's person providers of every locale, case-folded.
+
+    These are the multilingual name lists Faker ships for generating test data; as a
+    gazetteer they catch names the small spaCy model does not tag, including non-English ones.
+    """
+    import faker.providers.person as person_providers
+
+    first: set[str] = set()
+    last: set[str] = set()
+    for module_info in pkgutil.iter_modules(person_providers.__path__):
+        module = importlib.import_module(f"{person_providers.__name__}.{module_info.name}")
+        provider = getattr(module, "Provider", None)
+        for attr, target in (
+            ("first_names", first),
+            ("first_names_male", first),
+            ("first_names_female", first),
+            ("first_names_nonbinary", first),
+            ("last_names", last),
+            # Japanese, Chinese and Korean providers also list names in Latin letters.
+            ("first_romanized_names", first),
+            ("first_romanized_names_male", first),
+            ("first_romanized_names_female", first),
+            ("last_romanized_names", last),
+        ):
+            values = getattr(provider, attr, None)
+            if isinstance(values, dict | list | tuple | set | frozenset):
+                target.update(
+                    str(v).casefold() for v in values if " " not in str(v) and len(str(v)) > 2
+                )
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    common = COMMON_WORD_NAMES | STOP_WORDS
+    return frozenset(first - common), frozenset(last - common)
 
 
 # -- personal context ----------------------------------------------------------------------
@@ -107,8 +173,6 @@ class _Lexicon:
     def __init__(self) -> None:
         from wordfreq import zipf_frequency
 
-        from curation.pii.recognizers import given_names
-
         self.first, self.last = given_names()
         self._zipf = zipf_frequency
         self._cache: dict[str, float] = {}
@@ -133,6 +197,12 @@ def lexicon() -> _Lexicon:
             if _LEXICON is None:
                 _LEXICON = _Lexicon()
     return _LEXICON
+
+
+def warm_up_evidence() -> None:
+    """Load everything the checks read, so that no detection pays for it."""
+    lexicon().zipf("warm")
+    _is_company("Jane Doe")
 
 
 @lru_cache(maxsize=4096)
@@ -221,6 +291,7 @@ _RARE_ZIPF = 3.0
 _PLACE_BEFORE = regex.compile(
     r"(?i)\b(?:in|at|near|visit|visiting|visited|around|across|through|via|towards?)[ \t]+$"
 )
+_WORD_BEFORE = regex.compile(r"(\p{Lu}[\p{L}'\u2019\-]*\.?)[ \t]+$")
 _HONORIFIC_WORD = regex.compile(
     r"(?i)^(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|lord|lady|madam|herr|frau|mme)\.?$"
 )
@@ -229,13 +300,17 @@ _HONORIFIC_WORD = regex.compile(
 def _shared_head(text: str, start: int, end: int, first: str, last: str) -> bool:
     """Whether the last word also follows other capitalised words ("Basmati Rice or Jasmine
     Rice"): then it is the head of compound nouns, not a family name."""
-    pattern = regex.compile(rf"(\p{{Lu}}[\p{{L}}'\u2019\-]*\.?)[ \t]+{regex.escape(last)}\b")
-    for match in pattern.finditer(text):
-        if start <= match.start() < end:
-            continue
-        before = match.group(1)
-        if before != first and not _HONORIFIC_WORD.match(before):
-            return True
+    position = text.find(last)
+    while position != -1:
+        after = position + len(last)
+        standalone = not (after < len(text) and (text[after].isalnum() or text[after] == "_"))
+        if standalone and not start <= position < end:
+            match = _WORD_BEFORE.search(text, max(0, position - 40), position)
+            if match is not None:
+                before = match.group(1)
+                if before != first and not _HONORIFIC_WORD.match(before):
+                    return True
+        position = text.find(last, after)
     return False
 
 

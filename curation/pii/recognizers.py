@@ -12,17 +12,17 @@ self-introductions) rather than sentences of any evaluation set.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import regex
 import tldextract
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, UkNinoRecognizer
+
+from curation.pii.evidence import COMMON_WORD_NAMES as _COMMON_WORD_NAMES
+from curation.pii.evidence import given_names, lexicon
 
 # The module-level tldextract extractor downloads the public suffix list on first use; this one
 # only ever reads the snapshot bundled with the package and never writes a cache.
@@ -181,8 +181,6 @@ def _plausible_name(score: float, *, rare_ok: bool = True) -> Validator:
     """
 
     def validate(value: str) -> float | None:
-        from curation.pii.evidence import lexicon
-
         lex = lexicon()
         words = [w.strip(".,'\u2019").casefold() for w in value.split()]
         words = [w for w in words if len(w) > 1]
@@ -327,29 +325,6 @@ def person_recognizer() -> RegexRecognizer:
     return RegexRecognizer(name="CuratorPersonRecognizer", entity="PERSON", rules=_person_rules())
 
 
-# Given names that are also everyday English words, months, places or brands: a capitalised
-# one alone is not evidence of a person.
-_COMMON_WORD_NAMES = frozenset(
-    """
-    will may june april august january march grace hope joy faith mark bill rose art summer
-    autumn winter spring page dawn max amber ray jack frank guy chase hunter dean drew miles
-    king young love christian china india jordan paris victoria georgia virginia florence
-    israel egypt kenya can street sunday monday tuesday wednesday thursday friday saturday
-    best long good man star ever said son don pace key dale gay sol luz paz bo sky river storm
-    rain ivy holly daisy lily violet ruby pearl crystal jewel angel hero tiger honey sugar candy
-    ginger pepper sandy carol lane wade earl major prince sterling price wolf fox bear buck
-    bishop baker carter cook mason porter taylor walker ward rich rob pat sue gene pet else
-    eve val van del per jan mo jo al ed an do la le
-    de di da du el un une the you she her his him are not how who why via das der die den
-    august october november december september february july happy merry lucky early noble
-    precious royal sunny unique miracle memory harmony melody liberty justice trinity genesis
-    destiny heaven paradise journey story blue green gray grey brown black white golden silver
-    north south east west us usa uk europe asia africa america american english french german
-    apple google amazon mercedes porsche tesla lincoln ford chevy dodge jaguar lexus bentley
-    santa santo saint san sun moon mars venus nova luna sierra alpha echo delta bravo
-    meta siri alexa cortana gemini claude llama vicuna alpaca falcon mistral
-    """.split()  # noqa: SIM905 - a word list reads better as text
-)
 _NAME_TOKEN = regex.compile(
     r"(?<![\p{L}\d'\u2019\-])\p{Lu}\p{Ll}+(?:['\u2019\-]\p{Lu}?\p{Ll}+)*(?![\p{L}\d])"
 )
@@ -358,43 +333,6 @@ _NAME_TAIL = regex.compile(
 )
 _LOWER_PAIR = regex.compile(r"(?<![\p{L}\d'\u2019\-])(\p{Ll}{3,})[ \t]+(\p{Ll}{3,})(?![\p{L}\d])")
 _SENTENCE_START = regex.compile(r"(?:^|[.!?:;\"“(\n])[ \t>*\-]*$")
-
-
-@lru_cache(maxsize=1)
-def given_names() -> tuple[frozenset[str], frozenset[str]]:
-    """First and last names from Faker's person providers of every locale, case-folded.
-
-    These are the multilingual name lists Faker ships for generating test data; as a
-    gazetteer they catch names the small spaCy model does not tag, including non-English ones.
-    """
-    import faker.providers.person as person_providers
-
-    first: set[str] = set()
-    last: set[str] = set()
-    for module_info in pkgutil.iter_modules(person_providers.__path__):
-        module = importlib.import_module(f"{person_providers.__name__}.{module_info.name}")
-        provider = getattr(module, "Provider", None)
-        for attr, target in (
-            ("first_names", first),
-            ("first_names_male", first),
-            ("first_names_female", first),
-            ("first_names_nonbinary", first),
-            ("last_names", last),
-            # Japanese, Chinese and Korean providers also list names in Latin letters.
-            ("first_romanized_names", first),
-            ("first_romanized_names_male", first),
-            ("first_romanized_names_female", first),
-            ("last_romanized_names", last),
-        ):
-            values = getattr(provider, attr, None)
-            if isinstance(values, dict | list | tuple | set | frozenset):
-                target.update(
-                    str(v).casefold() for v in values if " " not in str(v) and len(str(v)) > 2
-                )
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    common = _COMMON_WORD_NAMES | STOP_WORDS
-    return frozenset(first - common), frozenset(last - common)
 
 
 class NameListRecognizer(LocalRecognizer):

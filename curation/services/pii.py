@@ -310,18 +310,16 @@ def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, li
             }
             for detection in detections
         )
-    texts_by_place = {place: text for place, text in zip(places, texts, strict=True)}
+    texts_by_conversation: dict[int, dict[tuple[int, str], str]] = defaultdict(dict)
+    for (conversation_id, message_index, field), text in zip(places, texts, strict=True):
+        texts_by_conversation[conversation_id][(message_index, field)] = text
     for conversation in conversations:
-        _add_other_occurrences(conversation.pk, found[conversation.pk], texts_by_place)
+        _add_other_occurrences(found[conversation.pk], texts_by_conversation[conversation.pk])
     found["_messages"] = len(texts)  # type: ignore[index]
     return found
 
 
-def _add_other_occurrences(
-    conversation_id: int,
-    spans: list[dict[str, Any]],
-    texts_by_place: dict[tuple[int, int, str], str],
-) -> None:
+def _add_other_occurrences(spans: list[dict[str, Any]], fields: dict[tuple[int, str], str]) -> None:
     """Findings for every other occurrence of a detected value in the same conversation.
 
     Redaction applies them anyway (see `other_occurrences`); as findings they are shown to
@@ -331,11 +329,6 @@ def _add_other_occurrences(
 
     if not spans:
         return
-    fields = {
-        (index, field): text
-        for (cid, index, field), text in texts_by_place.items()
-        if cid == conversation_id
-    }
     values = {
         fields[(span["message_index"], span["field"])][span["start"] : span["end"]]: span[
             "entity_type"

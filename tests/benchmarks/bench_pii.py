@@ -317,7 +317,7 @@ def labelled() -> None:
 
 
 BENCH_DB = "curator_bench_pii"
-BENCH_REDIS = "redis://127.0.0.1:6379/12"
+BENCH_REDIS = os.environ.get("CURATOR_BENCH_REDIS", "redis://127.0.0.1:6379/12")
 
 
 def _bench_env() -> dict[str, str]:

@@ -234,9 +234,9 @@ def test_pii_is_highlighted_and_the_redacted_view_hides_it(client_for, dataset, 
     client = client_for(reviewer)
     url = reverse("review_conversation", args=[dataset.slug, conversation.pk])
     content = client.get(url).content.decode()
-    assert (
-        '<mark class="pii" data-entity="PERSON" title="PERSON 0.85">Maria Lopez</mark>' in content
-    )
+    # The highlight is a keep/redact control (partials/pii_mark.html); the text stays escaped.
+    assert '<mark class="pii pii-redact"' in content and 'data-entity="PERSON"' in content
+    assert 'data-label="PERSON">Maria Lopez</button>' in content
     redacted = client.get(f"{url}?fragment=chat&view=redacted", **HTMX).content.decode()
     assert "Maria Lopez" not in redacted
     assert 'id="review-chat"' in redacted and "<html" not in redacted
