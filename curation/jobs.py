@@ -31,3 +31,10 @@ def run_quality(run_id: int) -> None:
     from curation.services.quality import run_quality_job
 
     run_quality_job(run_id=run_id)
+
+
+def after_ingest(batch_id: int) -> None:
+    from curation.models import ImportBatch
+    from curation.services.imports import after_import
+
+    after_import(batch=ImportBatch.objects.select_related("dataset").get(pk=batch_id))

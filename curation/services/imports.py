@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 import orjson
@@ -132,8 +132,16 @@ def import_batch(*, batch: ImportBatch) -> ImportBatch:
 def import_records(*, batch: ImportBatch, records: Iterable[SourceRecord]) -> ImportBatch:
     """Write already-read records into a claimed batch exactly as a file import does (the
     ingest API's entry: same dedup, token counts, flags, bad-record errors, counters)."""
+    chunks = _chunks(records, settings.CURATOR_IMPORT_BATCH_SIZE)
+    head = list(islice(chunks, 2))
+    if len(head) == 1:
+        # One chunk: nothing to overlap, so no writer thread and second connection.
+        _write_chunk(
+            batch, _prepare_chunk(batch=batch, dataset=batch.dataset, chunk=head[0], done=None)
+        )
+        return batch
     with _ChunkWriter(batch) as writer:
-        for chunk in _chunks(records, settings.CURATOR_IMPORT_BATCH_SIZE):
+        for chunk in chain(head, chunks):
             writer.put(_prepare_chunk(batch=batch, dataset=batch.dataset, chunk=chunk, done=None))
     return batch
 

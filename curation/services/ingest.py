@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import django_rq
 import orjson
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from curation.importers import SourceRecord
-from curation.models import AccessToken, AuditEvent, Dataset, ImportBatch, IngestRequest
+from curation.models import (
+    AccessToken,
+    AuditEvent,
+    Dataset,
+    ImportBatch,
+    IngestRequest,
+    JobStatus,
+)
 from curation.services.imports import after_import, import_records
 from curation.validation import RecordError, normalize_openai
 
@@ -188,55 +198,73 @@ def ingest_conversations(
     records = [to_record(index, item) for index, item in items]
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
     name = f"api-ingest-{stamp}.{'json' if body.lstrip()[:1] == b'[' else 'jsonl'}"
+    # A request of one chunk is one transaction (fewer commits for the many small requests of
+    # a serving system); a bigger one commits chunk by chunk while the next is parsed.
+    single = len(records) <= settings.CURATOR_IMPORT_BATCH_SIZE
     batch = None
     try:
-        batch = ImportBatch(
-            dataset=dataset,
-            created_by=token.user,
-            original_name=name,
-            format="openai",
-            detected_format="openai",
-            size=len(body),
-            sha256=digest,
-            total=len(body),
-        )
-        with transaction.atomic():
-            batch.file.save(name, ContentFile(body), save=False)
-            batch.save()
-            IngestRequest.objects.filter(pk=request_row.pk).update(batch=batch)
-        batch.claim()
-        import_records(batch=batch, records=records)
-        batch.succeed(done=len(body))
-        batch.refresh_from_db()
+        with transaction.atomic() if single else nullcontext():
+            batch = ImportBatch(
+                dataset=dataset,
+                created_by=token.user,
+                original_name=name,
+                format="openai",
+                detected_format="openai",
+                size=len(body),
+                sha256=digest,
+                total=len(body),
+                # Written within this request, which holds it from start to end: no worker
+                # to claim it, no heartbeat to keep.
+                status=JobStatus.RUNNING,
+                started_at=timezone.now(),
+                attempts=1,
+            )
+            with transaction.atomic():
+                batch.file.save(name, ContentFile(body), save=False)
+                batch.save()
+            import_records(batch=batch, records=records)
+            batch.succeed(done=len(body))
+            errors = [
+                {"index": record.line - 1, "field": record.field, "reason": record.reason}
+                for record in records
+                if record.normalized is None
+            ]
+            response = {
+                "imported": batch.imported,
+                "duplicates": batch.duplicates,
+                "errors": errors,
+                "batch": batch.pk,
+            }
+            status = 422 if errors and not (batch.imported or batch.duplicates) else 200
+            IngestRequest.objects.filter(pk=request_row.pk).update(
+                batch=batch, status_code=status, response=response
+            )
+            AuditEvent.record(
+                actor=token.user,
+                action="import.ingest",
+                obj=batch,
+                dataset=dataset,
+                token=token.prefix,
+                imported=batch.imported,
+                duplicates=batch.duplicates,
+                invalid=len(errors),
+                idempotency_key=key or None,
+            )
     except Exception as error:
         if batch is not None and batch.pk:
             batch.fail(f"{name}: unexpected error ({type(error).__name__}: {error})")
         # Free the key so the client's retry runs again (dedup keeps rows from doubling).
         IngestRequest.objects.filter(pk=request_row.pk).delete()
         raise
-    errors = [
-        {"index": record.line - 1, "field": record.field, "reason": record.reason}
-        for record in records
-        if record.normalized is None
-    ]
-    response = {
-        "imported": batch.imported,
-        "duplicates": batch.duplicates,
-        "errors": errors,
-        "batch": batch.pk,
-    }
-    status = 422 if errors and not (batch.imported or batch.duplicates) else 200
-    IngestRequest.objects.filter(pk=request_row.pk).update(status_code=status, response=response)
-    AuditEvent.record(
-        actor=token.user,
-        action="import.ingest",
-        obj=batch,
-        dataset=dataset,
-        token=token.prefix,
-        imported=batch.imported,
-        duplicates=batch.duplicates,
-        invalid=len(errors),
-        idempotency_key=key or None,
-    )
-    after_import(batch=batch)
+    if batch.imported:
+        _queue_follow_up(batch)
     return IngestResult(status, response)
+
+
+def _queue_follow_up(batch: ImportBatch) -> None:
+    """What follows an import (quality signals, PII detection), started by a worker as a file
+    import's own job does; inline when Redis cannot take the job, so nothing is skipped."""
+    try:
+        django_rq.get_queue("default").enqueue("curation.jobs.after_ingest", batch.pk)
+    except (RedisError, OSError):
+        after_import(batch=batch)
