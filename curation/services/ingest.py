@@ -152,7 +152,8 @@ def _claim_key(
 ) -> tuple[IngestRequest, IngestResult | None]:
     """The request row for this key, or the stored answer when the key was seen before."""
     if not key:
-        return IngestRequest.objects.create(dataset=dataset, token=token, body_sha256=digest), None
+        # Saved with its batch and answer, in the request's transaction.
+        return IngestRequest(dataset=dataset, token=token, body_sha256=digest), None
     try:
         with transaction.atomic():
             return (
@@ -219,9 +220,13 @@ def ingest_conversations(
                 started_at=timezone.now(),
                 attempts=1,
             )
-            with transaction.atomic():
+            with nullcontext() if single else transaction.atomic():
                 batch.file.save(name, ContentFile(body), save=False)
                 batch.save()
+                request_row.batch = batch
+                if not single:
+                    # Chunks commit one by one: mark the batch as ingested from the start.
+                    request_row.save()
             import_records(batch=batch, records=records)
             batch.succeed(done=len(body))
             errors = [
@@ -236,9 +241,8 @@ def ingest_conversations(
                 "batch": batch.pk,
             }
             status = 422 if errors and not (batch.imported or batch.duplicates) else 200
-            IngestRequest.objects.filter(pk=request_row.pk).update(
-                batch=batch, status_code=status, response=response
-            )
+            request_row.status_code, request_row.response = status, response
+            request_row.save()
             AuditEvent.record(
                 actor=token.user,
                 action="import.ingest",
@@ -254,7 +258,8 @@ def ingest_conversations(
         if batch is not None and batch.pk:
             batch.fail(f"{name}: unexpected error ({type(error).__name__}: {error})")
         # Free the key so the client's retry runs again (dedup keeps rows from doubling).
-        IngestRequest.objects.filter(pk=request_row.pk).delete()
+        if request_row.pk is not None:
+            IngestRequest.objects.filter(pk=request_row.pk).delete()
         raise
     if batch.imported:
         _queue_follow_up(batch)
