@@ -40,4 +40,12 @@ def check_registry_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]
         problems.append(
             Error("CURATOR_INGEST_RATE_LIMIT must be 0 (no limit) or more.", id="registry.E003")
         )
+    if settings.CURATOR_RETRAIN_POLL_SECONDS >= settings.CURATOR_JOB_HEARTBEAT_TIMEOUT:
+        problems.append(
+            Error(
+                "CURATOR_RETRAIN_POLL_SECONDS must be shorter than CURATOR_JOB_HEARTBEAT_TIMEOUT, "
+                "or a retraining waiting on its fine-tune looks lost between checks.",
+                id="registry.E004",
+            )
+        )
     return problems

@@ -260,6 +260,8 @@ def advance_retrain_job(*, run_id: int) -> RetrainRun:
         return run
     if run.status != JobStatus.RUNNING:
         return run
+    # Between checks nothing else beats for this row; each check shows it is alive.
+    run.beat()
     try:
         finished = _step(run, inline=False, sleep=time.sleep)
     except Exception as error:

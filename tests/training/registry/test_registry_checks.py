@@ -18,4 +18,11 @@ def test_bad_settings_are_named(settings):
     settings.CURATOR_REGISTRY_WEBHOOK_SECRET = ""
     settings.CURATOR_INGEST_MAX_BYTES = 0
     settings.CURATOR_INGEST_RATE_LIMIT = -1
-    assert ids(settings) == {"registry.E001", "registry.W001", "registry.E002", "registry.E003"}
+    settings.CURATOR_RETRAIN_POLL_SECONDS = 600
+    assert ids(settings) == {
+        "registry.E001",
+        "registry.W001",
+        "registry.E002",
+        "registry.E003",
+        "registry.E004",
+    }
