@@ -31,7 +31,7 @@ from training.registry.promotion import (
     stop_canary,
     timeline,
 )
-from training.registry.retrain import RetrainError, create_retrain
+from training.registry.retrain import RetrainError, create_retrain, retry_retrain
 from training.registry.stages import ModelStage, RetrainRun, StageName
 
 
@@ -263,6 +263,22 @@ def retrain_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse
         else "training/registry/retrain_detail.html"
     )
     return render(request, template, _context(dataset, run=run))
+
+
+@require_POST
+def retrain_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    dataset = get_dataset_for_user(request, slug, admin=True)
+    run = RetrainRun.objects.filter(dataset=dataset, pk=run_id).first()
+    if run is None:
+        raise Http404("No such retraining.")
+    run.dataset = dataset
+    if retry_retrain(run=run, user=request.user):
+        messages.success(
+            request, f"Retraining #{run.pk} goes on from step “{run.get_step_display()}”."
+        )
+    else:
+        messages.info(request, "Only a failed retraining whose worker is gone can be retried.")
+    return redirect("retrain_detail", dataset.slug, run.pk)
 
 
 def drift(request: HttpRequest, slug: str) -> HttpResponse:
