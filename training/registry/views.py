@@ -121,6 +121,11 @@ def model_detail(request: HttpRequest, slug: str, model_id: int) -> HttpResponse
             .select_related("version")
             .order_by("-created_at"),
             comparisons=all_comparisons,
+            other_stages=ModelStage.objects.filter(
+                model=model, dataset__memberships__user=request.user
+            )
+            .exclude(dataset=dataset)
+            .select_related("dataset"),
             promote_form=PromoteForm(comparisons=comparisons),
             canary_form=CanaryForm(),
             is_staff=request.user.is_staff,
