@@ -115,6 +115,7 @@ def model_detail(request: HttpRequest, slug: str, model_id: int) -> HttpResponse
         _context(
             dataset,
             model=model,
+            manifest=model.version.file_info("manifest.json") if model.version else None,
             stage=stage.stage if stage else StageName.CANDIDATE,
             production=production,
             runs=EvalRun.objects.filter(dataset=dataset, model=model)

@@ -100,6 +100,14 @@ def test_the_model_page_shows_lineage_and_the_home_page_the_timeline(
     assert b"Roll back" not in home.content  # reviewers see, never act
 
 
+def test_the_admin_forms_show_their_fields(dataset, staged, client_for, admin_user):
+    _production, candidate, _ = staged
+    home = client_for(admin_user).get(reverse("registry_home", args=[dataset.slug]))
+    assert b'name="like"' in home.content and b'name="canary_max_excess"' in home.content
+    page = client_for(admin_user).get(reverse("registry_model", args=[dataset.slug, candidate.pk]))
+    assert b'name="comparison"' in page.content and b'name="fraction"' in page.content
+
+
 def test_settings_are_saved_and_audited(dataset, client_for, admin_user):
     client_for(admin_user).post(
         reverse("registry_settings", args=[dataset.slug]),
