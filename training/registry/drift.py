@@ -37,7 +37,10 @@ MAX_PRODUCTION = 2000
 
 
 def _bucket_labels(edges: list[int]) -> list[str]:
-    labels = [f"{low}-{high - 1}" for low, high in itertools.pairwise(edges)]
+    labels = [
+        str(low) if high - 1 == low else f"{low}-{high - 1}"
+        for low, high in itertools.pairwise(edges)
+    ]
     return [*labels, f"{edges[-1]}+"]
 
 
