@@ -33,8 +33,7 @@ def run_quality(run_id: int) -> None:
     run_quality_job(run_id=run_id)
 
 
-def after_ingest(batch_id: int) -> None:
-    from curation.models import ImportBatch
-    from curation.services.imports import after_import
+def follow_up_ingests(dataset_id: int) -> None:
+    from curation.services.ingest import follow_up_ingests
 
-    after_import(batch=ImportBatch.objects.select_related("dataset").get(pk=batch_id))
+    follow_up_ingests(dataset_id=dataset_id)

@@ -32,8 +32,11 @@ from curation.models import (
     ImportBatch,
     IngestRequest,
     JobStatus,
+    QualityRun,
 )
 from curation.services.imports import after_import, import_records
+from curation.services.pii import start_detection
+from curation.services.quality import start_quality_run
 from curation.validation import RecordError, normalize_openai
 
 FEEDBACK_VALUES = ("up", "down")
@@ -266,10 +269,40 @@ def ingest_conversations(
     return IngestResult(status, response)
 
 
+FOLLOW_UP_KEY = "curator:ingest-follow-up:{dataset}"
+
+
 def _queue_follow_up(batch: ImportBatch) -> None:
-    """What follows an import (quality signals, PII detection), started by a worker as a file
-    import's own job does; inline when Redis cannot take the job, so nothing is skipped."""
+    """Queue what follows an import (quality signals, PII detection) on a worker, as a file
+    import's own job does. Requests that arrive while one follow-up waits share it (a serving
+    system posts often); inline when Redis cannot take the job, so nothing is skipped."""
     try:
-        django_rq.get_queue("default").enqueue("curation.jobs.after_ingest", batch.pk)
+        waiting = django_rq.get_connection("default").set(
+            FOLLOW_UP_KEY.format(dataset=batch.dataset_id), "1", nx=True, ex=300
+        )
+        if waiting:
+            django_rq.get_queue("default").enqueue(
+                "curation.jobs.follow_up_ingests", batch.dataset_id
+            )
     except (RedisError, OSError):
         after_import(batch=batch)
+
+
+def follow_up_ingests(*, dataset_id: int) -> int:
+    """Quality signals for every ingested batch that has none yet, then one PII detection
+    run for all of them; returns how many batches were followed up."""
+    django_rq.get_connection("default").delete(FOLLOW_UP_KEY.format(dataset=dataset_id))
+    done = QualityRun.objects.filter(dataset_id=dataset_id, batch__isnull=False).values("batch_id")
+    batches = list(
+        ImportBatch.objects.filter(
+            dataset_id=dataset_id, ingest_request__isnull=False, imported__gt=0
+        )
+        .exclude(pk__in=done)
+        .select_related("dataset")
+        .order_by("pk")
+    )
+    for batch in batches:
+        start_quality_run(dataset=batch.dataset, batch=batch)
+    if batches:
+        start_detection(dataset=batches[0].dataset)
+    return len(batches)
