@@ -31,3 +31,9 @@ def run_quality(run_id: int) -> None:
     from curation.services.quality import run_quality_job
 
     run_quality_job(run_id=run_id)
+
+
+def follow_up_ingests(dataset_id: int) -> None:
+    from curation.services.ingest import follow_up_ingests
+
+    follow_up_ingests(dataset_id=dataset_id)

@@ -7,4 +7,6 @@ class TrainingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from training import checks  # noqa: F401  (registers system checks)
+        # Imported for their side effect: they register the apps' system checks.
+        import training.checks  # noqa: F401
+        import training.registry.checks  # noqa: F401

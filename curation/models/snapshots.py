@@ -239,6 +239,9 @@ def default_token_expiry() -> Any:
     return timezone.now() + timedelta(days=settings.CURATOR_TOKEN_LIFETIME_DAYS)
 
 
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
 class TokenScope(models.TextChoices):
     READ = "read", "Read (downloads, API reads)"
     INGEST = "ingest", "Ingest (post production conversations, read the production model)"
@@ -376,8 +379,12 @@ class AccessToken(models.Model):
         if not token.user.is_active or token.password_changed:
             token.revoke()
             return None
-        token.last_used_at = timezone.now()
-        cls.objects.filter(pk=token.pk).update(last_used_at=token.last_used_at)
+        now = timezone.now()
+        # Stamped at most once a minute: a serving system posting many requests a second
+        # would otherwise pay a write (and a commit) per request for the same minute.
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
+            token.last_used_at = now
+            cls.objects.filter(pk=token.pk).update(last_used_at=now)
         return token
 
     def revoke(self) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from itertools import chain, islice
 from typing import Any
 
 import orjson
@@ -263,12 +264,18 @@ def import_records(*, batch: ImportBatch, records: Iterable[SourceRecord]) -> Im
         token_limit=batch.dataset.token_limit,
         fmt=batch.detected_format or "openai",
     )
+    chunks = _chunks(
+        records,
+        size=settings.CURATOR_IMPORT_BATCH_SIZE,
+        max_bytes=settings.CURATOR_IMPORT_CHUNK_BYTES,
+    )
+    head = list(islice(chunks, 2))
+    if len(head) == 1:
+        # One chunk: nothing to overlap, so no writer thread and second connection.
+        _write_chunk(batch, prepare_chunk(context, head[0], done=None))
+        return batch
     with _ChunkWriter(batch) as writer:
-        for chunk in _chunks(
-            records,
-            size=settings.CURATOR_IMPORT_BATCH_SIZE,
-            max_bytes=settings.CURATOR_IMPORT_CHUNK_BYTES,
-        ):
+        for chunk in chain(head, chunks):
             writer.put(prepare_chunk(context, chunk, done=None))
     return batch
 

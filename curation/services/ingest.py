@@ -11,19 +11,32 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import django_rq
 import orjson
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from curation.importers import SourceRecord
-from curation.models import AccessToken, AuditEvent, Dataset, ImportBatch, IngestRequest
+from curation.models import (
+    AccessToken,
+    AuditEvent,
+    Dataset,
+    ImportBatch,
+    IngestRequest,
+    JobStatus,
+    QualityRun,
+)
 from curation.services.imports import after_import, import_records
+from curation.services.pii import start_detection
+from curation.services.quality import start_quality_run
 from curation.validation import RecordError, normalize_openai
 
 FEEDBACK_VALUES = ("up", "down")
@@ -142,7 +155,8 @@ def _claim_key(
 ) -> tuple[IngestRequest, IngestResult | None]:
     """The request row for this key, or the stored answer when the key was seen before."""
     if not key:
-        return IngestRequest.objects.create(dataset=dataset, token=token, body_sha256=digest), None
+        # Saved with its batch and answer, in the request's transaction.
+        return IngestRequest(dataset=dataset, token=token, body_sha256=digest), None
     try:
         with transaction.atomic():
             return (
@@ -188,55 +202,107 @@ def ingest_conversations(
     records = [to_record(index, item) for index, item in items]
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
     name = f"api-ingest-{stamp}.{'json' if body.lstrip()[:1] == b'[' else 'jsonl'}"
+    # A request of one chunk is one transaction (fewer commits for the many small requests of
+    # a serving system); a bigger one commits chunk by chunk while the next is parsed.
+    single = len(records) <= settings.CURATOR_IMPORT_BATCH_SIZE
     batch = None
     try:
-        batch = ImportBatch(
-            dataset=dataset,
-            created_by=token.user,
-            original_name=name,
-            format="openai",
-            detected_format="openai",
-            size=len(body),
-            sha256=digest,
-            total=len(body),
-        )
-        with transaction.atomic():
-            batch.file.save(name, ContentFile(body), save=False)
-            batch.save()
-            IngestRequest.objects.filter(pk=request_row.pk).update(batch=batch)
-        batch.claim()
-        import_records(batch=batch, records=records)
-        batch.succeed(done=len(body))
-        batch.refresh_from_db()
+        with transaction.atomic() if single else nullcontext():
+            batch = ImportBatch(
+                dataset=dataset,
+                created_by=token.user,
+                original_name=name,
+                format="openai",
+                detected_format="openai",
+                size=len(body),
+                sha256=digest,
+                total=len(body),
+                # Written within this request, which holds it from start to end: no worker
+                # to claim it, no heartbeat to keep.
+                status=JobStatus.RUNNING,
+                started_at=timezone.now(),
+                attempts=1,
+            )
+            with nullcontext() if single else transaction.atomic():
+                batch.file.save(name, ContentFile(body), save=False)
+                batch.save()
+                request_row.batch = batch
+                if not single:
+                    # Chunks commit one by one: mark the batch as ingested from the start.
+                    request_row.save()
+            import_records(batch=batch, records=records)
+            batch.succeed(done=len(body))
+            errors = [
+                {"index": record.line - 1, "field": record.field, "reason": record.reason}
+                for record in records
+                if record.normalized is None
+            ]
+            response = {
+                "imported": batch.imported,
+                "duplicates": batch.duplicates,
+                "errors": errors,
+                "batch": batch.pk,
+            }
+            status = 422 if errors and not (batch.imported or batch.duplicates) else 200
+            request_row.status_code, request_row.response = status, response
+            request_row.save()
+            AuditEvent.record(
+                actor=token.user,
+                action="import.ingest",
+                obj=batch,
+                dataset=dataset,
+                token=token.prefix,
+                imported=batch.imported,
+                duplicates=batch.duplicates,
+                invalid=len(errors),
+                idempotency_key=key or None,
+            )
     except Exception as error:
         if batch is not None and batch.pk:
             batch.fail(f"{name}: unexpected error ({type(error).__name__}: {error})")
         # Free the key so the client's retry runs again (dedup keeps rows from doubling).
-        IngestRequest.objects.filter(pk=request_row.pk).delete()
+        if request_row.pk is not None:
+            IngestRequest.objects.filter(pk=request_row.pk).delete()
         raise
-    errors = [
-        {"index": record.line - 1, "field": record.field, "reason": record.reason}
-        for record in records
-        if record.normalized is None
-    ]
-    response = {
-        "imported": batch.imported,
-        "duplicates": batch.duplicates,
-        "errors": errors,
-        "batch": batch.pk,
-    }
-    status = 422 if errors and not (batch.imported or batch.duplicates) else 200
-    IngestRequest.objects.filter(pk=request_row.pk).update(status_code=status, response=response)
-    AuditEvent.record(
-        actor=token.user,
-        action="import.ingest",
-        obj=batch,
-        dataset=dataset,
-        token=token.prefix,
-        imported=batch.imported,
-        duplicates=batch.duplicates,
-        invalid=len(errors),
-        idempotency_key=key or None,
-    )
-    after_import(batch=batch)
+    if batch.imported:
+        _queue_follow_up(batch)
     return IngestResult(status, response)
+
+
+FOLLOW_UP_KEY = "curator:ingest-follow-up:{dataset}"
+
+
+def _queue_follow_up(batch: ImportBatch) -> None:
+    """Queue what follows an import (quality signals, PII detection) on a worker, as a file
+    import's own job does. Requests that arrive while one follow-up waits share it (a serving
+    system posts often); inline when Redis cannot take the job, so nothing is skipped."""
+    try:
+        waiting = django_rq.get_connection("default").set(
+            FOLLOW_UP_KEY.format(dataset=batch.dataset_id), "1", nx=True, ex=300
+        )
+        if waiting:
+            django_rq.get_queue("default").enqueue(
+                "curation.jobs.follow_up_ingests", batch.dataset_id
+            )
+    except (RedisError, OSError):
+        after_import(batch=batch)
+
+
+def follow_up_ingests(*, dataset_id: int) -> int:
+    """Quality signals for every ingested batch that has none yet, then one PII detection
+    run for all of them; returns how many batches were followed up."""
+    django_rq.get_connection("default").delete(FOLLOW_UP_KEY.format(dataset=dataset_id))
+    done = QualityRun.objects.filter(dataset_id=dataset_id, batch__isnull=False).values("batch_id")
+    batches = list(
+        ImportBatch.objects.filter(
+            dataset_id=dataset_id, ingest_request__isnull=False, imported__gt=0
+        )
+        .exclude(pk__in=done)
+        .select_related("dataset")
+        .order_by("pk")
+    )
+    for batch in batches:
+        start_quality_run(dataset=batch.dataset, batch=batch)
+    if batches:
+        start_detection(dataset=batches[0].dataset)
+    return len(batches)

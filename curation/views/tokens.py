@@ -35,9 +35,11 @@ class TokenForm(forms.Form):
         empty_value=None,
     )
 
-    scope = forms.ChoiceField(
+    scope = forms.TypedChoiceField(
         choices=TokenScope.choices,
         initial=TokenScope.READ,
+        required=False,
+        empty_value=TokenScope.READ,
         help_text="Read: downloads and API reads. Ingest: post production conversations and "
         "read the production model. Admin: everything you may do.",
     )

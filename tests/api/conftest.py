@@ -59,3 +59,14 @@ def post_items(
         content_type="application/jsonl" if jsonl else "application/json",
         **bearer(secret, **headers),
     )
+
+
+@pytest.fixture(autouse=True)
+def no_waiting_follow_up() -> None:
+    """Dataset ids repeat across test databases; a follow-up flag left in Redis by an earlier
+    test would make a new ingest think its follow-up is already queued."""
+    import django_rq
+
+    connection = django_rq.get_connection("default")
+    for key in connection.scan_iter("curator:ingest-follow-up:*"):
+        connection.delete(key)

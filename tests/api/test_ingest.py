@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 
+import django_rq
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from curation.models import Conversation, ConversationStatus, ImportLineError, IngestRequest
+from curation.models import (
+    Conversation,
+    ConversationStatus,
+    ImportLineError,
+    IngestRequest,
+    PiiRun,
+    QualityRun,
+)
 from curation.services.imports import create_import_batch, run_import_job
+from curation.services.ingest import follow_up_ingests
 from tests.api.conftest import item, post_items
 from tests.conftest import DATA
 
@@ -113,8 +122,6 @@ def test_too_many_items_answer_413(api, dataset, admin_user, make_token, setting
 
 
 def test_rate_limit_answers_429_with_retry_after(api, dataset, admin_user, make_token, settings):
-    import django_rq
-
     settings.CURATOR_INGEST_RATE_LIMIT = 2
     django_rq.get_connection("default").flushdb()
     secret = make_token(admin_user, "ingest")
@@ -155,3 +162,22 @@ def test_ingest_reports_the_same_errors_as_a_file_import(
     assert len(body["errors"]) == len(file_errors)
     batch.refresh_from_db()
     assert body["imported"] == batch.imported
+
+
+def test_requests_share_one_follow_up_job_that_covers_each_batch(
+    api, dataset, admin_user, make_token, django_capture_on_commit_callbacks
+):
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    secret = make_token(admin_user, "ingest")
+    with django_capture_on_commit_callbacks(execute=True):
+        post_items(api, dataset.slug, secret, [item(1)])
+        post_items(api, dataset.slug, secret, [item(2), item(3)])
+    assert queue.count == 1
+    assert follow_up_ingests(dataset_id=dataset.pk) == 2
+    assert QualityRun.objects.filter(dataset=dataset, batch__isnull=False).count() == 2
+    assert PiiRun.objects.filter(dataset=dataset).count() == 1
+    assert follow_up_ingests(dataset_id=dataset.pk) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        post_items(api, dataset.slug, secret, [item(4)])
+    assert queue.count == 2  # the flag went with the follow-up that ran

@@ -6,8 +6,10 @@ prompt in the training data, by MinHash as the duplicate finder uses) and feedba
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 from collections import Counter
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -35,7 +37,10 @@ MAX_PRODUCTION = 2000
 
 
 def _bucket_labels(edges: list[int]) -> list[str]:
-    labels = [f"{low}-{high - 1}" for low, high in itertools.pairwise(edges)]
+    labels = [
+        str(low) if high - 1 == low else f"{low}-{high - 1}"
+        for low, high in itertools.pairwise(edges)
+    ]
     return [*labels, f"{edges[-1]}+"]
 
 
@@ -75,6 +80,48 @@ def _training_examples(version: DatasetVersion) -> list[dict[str, Any]]:
             if len(examples) >= MAX_TRAINING:
                 break
     return examples
+
+
+@dataclass(frozen=True)
+class TrainingProfile:
+    count: int
+    tokens: list[int]
+    turns: list[int]
+    tool_share: float
+    signatures: list[bytes]
+
+
+@functools.lru_cache(maxsize=8)
+def _profile_of(version_id: int, sha256: str) -> TrainingProfile:
+    """The training side of the drift page. A built version never changes (its file's sha256
+    is part of the key), so it is computed once per process."""
+    version = DatasetVersion.objects.get(pk=version_id)
+    examples = _training_examples(version)
+    messages = [example.get("messages") or [] for example in examples]
+    return TrainingProfile(
+        count=len(examples),
+        tokens=[
+            total
+            for total, _ in count_conversations(
+                [(m, example.get("tools")) for m, example in zip(messages, examples, strict=True)]
+            )
+        ],
+        turns=[_turns(m) for m in messages],
+        tool_share=(
+            sum(_uses_tools(m, e.get("tools")) for m, e in zip(messages, examples, strict=True))
+            / len(examples)
+            if examples
+            else 0.0
+        ),
+        signatures=[minhash_signature(_prompt(m), num_perm=NUM_PERM) for m in messages],
+    )
+
+
+def _training_profile(version: DatasetVersion) -> TrainingProfile | None:
+    info = version.file_info("train.jsonl")
+    if not info or not version.is_built:
+        return None
+    return _profile_of(version.pk, str(info.get("sha256", "")))
 
 
 class _NeighbourIndex:
@@ -120,30 +167,19 @@ def drift_report(dataset: Dataset) -> dict[str, Any]:
         .order_by("-created_at")
         .values("original", "tools", "token_count")[:MAX_PRODUCTION]
     )
-    training = _training_examples(version) if version else []
-    train_tokens = [
-        total
-        for total, _ in count_conversations(
-            [(example.get("messages") or [], example.get("tools")) for example in training]
-        )
-    ]
+    profile = _training_profile(version) if version else None
     novelty: float | None = None
-    if training and recent:
-        index = _NeighbourIndex(
-            [
-                minhash_signature(_prompt(example.get("messages") or []), num_perm=NUM_PERM)
-                for example in training
-            ]
-        )
+    if profile and profile.signatures and recent:
+        index = _NeighbourIndex(profile.signatures)
         novel = sum(
             not index.has_neighbour(minhash_signature(_prompt(row["original"]), num_perm=NUM_PERM))
             for row in recent
         )
         novelty = novel / len(recent)
     production_tools = Counter(_uses_tools(row["original"], row["tools"]) for row in recent)
-    training_tools = Counter(
-        _uses_tools(example.get("messages") or [], example.get("tools")) for example in training
-    )
+    training_count = profile.count if profile else 0
+    train_tokens = profile.tokens if profile else []
+    training_turns = profile.turns if profile else []
     days = list(
         ingested(dataset)
         .filter(created_at__gte=since)
@@ -187,9 +223,7 @@ def drift_report(dataset: Dataset) -> dict[str, Any]:
     turns = {
         "labels": _bucket_labels(TURN_EDGES),
         "production": _histogram([_turns(row["original"]) for row in recent], TURN_EDGES),
-        "training": _histogram(
-            [_turns(example.get("messages") or []) for example in training], TURN_EDGES
-        ),
+        "training": _histogram(training_turns, TURN_EDGES),
     }
     for part in (tokens, turns):
         part["rows"] = list(zip(part["labels"], part["production"], part["training"], strict=True))
@@ -198,7 +232,7 @@ def drift_report(dataset: Dataset) -> dict[str, Any]:
         "version": version,
         "window_days": settings.drift_window_days,
         "recent": len(recent),
-        "training": len(training),
+        "training": training_count,
         "novelty": novelty,
         "negative_rate": negative_rate,
         "counts": counts,
@@ -207,7 +241,7 @@ def drift_report(dataset: Dataset) -> dict[str, Any]:
         "turns": turns,
         "tools": {
             "production": production_tools[True] / len(recent) if recent else None,
-            "training": training_tools[True] / len(training) if training else None,
+            "training": profile.tool_share if profile and profile.count else None,
         },
         "days": [
             {

@@ -260,6 +260,8 @@ def advance_retrain_job(*, run_id: int) -> RetrainRun:
         return run
     if run.status != JobStatus.RUNNING:
         return run
+    # Between checks nothing else beats for this row; each check shows it is alive.
+    run.beat()
     try:
         finished = _step(run, inline=False, sleep=time.sleep)
     except Exception as error:
@@ -344,3 +346,11 @@ def ensure_retrain_schedule(*, delay_seconds: float = 60) -> None:
         "training.registry.jobs.scheduled_retrains",
         job_id=SCHEDULE_JOB_ID,
     )
+
+
+def retry_retrain(*, run: RetrainRun, user: Any) -> bool:
+    """Put a failed retraining back on the workers; it goes on from the step it stopped at."""
+    if not run.retry():
+        return False
+    AuditEvent.record(actor=user, action="model.retrain_retry", obj=run, dataset=run.dataset)
+    return True

@@ -28,5 +28,10 @@ urlpatterns = [
     path(
         "d/<slug:slug>/registry/retrain/<int:run_id>/", views.retrain_detail, name="retrain_detail"
     ),
+    path(
+        "d/<slug:slug>/registry/retrain/<int:run_id>/retry/",
+        views.retrain_retry,
+        name="retrain_retry",
+    ),
     path("d/<slug:slug>/drift/", views.drift, name="registry_drift"),
 ]

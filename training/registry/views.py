@@ -31,7 +31,7 @@ from training.registry.promotion import (
     stop_canary,
     timeline,
 )
-from training.registry.retrain import RetrainError, create_retrain
+from training.registry.retrain import RetrainError, create_retrain, retry_retrain
 from training.registry.stages import ModelStage, RetrainRun, StageName
 
 
@@ -115,12 +115,18 @@ def model_detail(request: HttpRequest, slug: str, model_id: int) -> HttpResponse
         _context(
             dataset,
             model=model,
+            manifest=model.version.file_info("manifest.json") if model.version else None,
             stage=stage.stage if stage else StageName.CANDIDATE,
             production=production,
             runs=EvalRun.objects.filter(dataset=dataset, model=model)
             .select_related("version")
             .order_by("-created_at"),
             comparisons=all_comparisons,
+            other_stages=ModelStage.objects.filter(
+                model=model, dataset__memberships__user=request.user
+            )
+            .exclude(dataset=dataset)
+            .select_related("dataset"),
             promote_form=PromoteForm(comparisons=comparisons),
             canary_form=CanaryForm(),
             is_staff=request.user.is_staff,
@@ -263,6 +269,22 @@ def retrain_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse
         else "training/registry/retrain_detail.html"
     )
     return render(request, template, _context(dataset, run=run))
+
+
+@require_POST
+def retrain_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    dataset = get_dataset_for_user(request, slug, admin=True)
+    run = RetrainRun.objects.filter(dataset=dataset, pk=run_id).first()
+    if run is None:
+        raise Http404("No such retraining.")
+    run.dataset = dataset
+    if retry_retrain(run=run, user=request.user):
+        messages.success(
+            request, f"Retraining #{run.pk} goes on from step “{run.get_step_display()}”."
+        )
+    else:
+        messages.info(request, "Only a failed retraining whose worker is gone can be retried.")
+    return redirect("retrain_detail", dataset.slug, run.pk)
 
 
 def drift(request: HttpRequest, slug: str) -> HttpResponse:

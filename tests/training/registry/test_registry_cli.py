@@ -92,3 +92,25 @@ def test_production_model_without_promotion_is_404_json(dataset, admin_user, tok
     )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "no_production_model"
+
+
+def test_admin_tokens_promote_and_roll_back_through_the_api(
+    dataset, make_model, make_comparison, admin_user, token_for
+):
+    old, new = make_model("ft:old"), make_model("ft:new")
+    api = Client()
+    admin = {"HTTP_AUTHORIZATION": f"Bearer {token_for(admin_user, 'admin')}"}
+    url = f"/api/v1/datasets/{dataset.slug}/production-model"
+    first = api.post(url, {"model": old.ref}, content_type="application/json", **admin)
+    assert first.status_code == 200 and first.json()["model"] == old.name
+    refused = api.post(url, {"model": new.ref}, content_type="application/json", **admin)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "gate_refused"
+    make_comparison(old, new, winners=["b"] * 20)
+    assert (
+        api.post(url, {"model": new.ref}, content_type="application/json", **admin).json()["model"]
+        == new.name
+    )
+    read = {"HTTP_AUTHORIZATION": f"Bearer {token_for(admin_user, 'read')}"}
+    assert api.post(f"/api/v1/datasets/{dataset.slug}/rollback", **read).status_code == 403
+    back = api.post(f"/api/v1/datasets/{dataset.slug}/rollback", **admin)
+    assert back.json()["model"] == old.name

@@ -46,7 +46,7 @@ def test_registry_pages_are_for_members(
 def test_registry_actions_are_for_dataset_admins(
     request, who, dataset, staged, client_for, admin_user, reviewer, outsider
 ):
-    production, candidate, _run = staged
+    production, candidate, run = staged
     slug = dataset.slug
     assert_admin_actions(
         client_for(as_user(request, who)),
@@ -61,6 +61,7 @@ def test_registry_actions_are_for_dataset_admins(
             "promote": (reverse("registry_promote", args=[slug, candidate.pk]), {}),
             "rollback": (reverse("registry_rollback", args=[slug]), {}),
             "retrain": (reverse("retrain_start", args=[slug]), {}),
+            "retry": (reverse("retrain_retry", args=[slug, run.pk]), {}),
         },
     )
     if who != "admin":
@@ -99,6 +100,14 @@ def test_the_model_page_shows_lineage_and_the_home_page_the_timeline(
     assert b"Roll back" not in home.content  # reviewers see, never act
 
 
+def test_the_admin_forms_show_their_fields(dataset, staged, client_for, admin_user):
+    _production, candidate, _ = staged
+    home = client_for(admin_user).get(reverse("registry_home", args=[dataset.slug]))
+    assert b'name="like"' in home.content and b'name="canary_max_excess"' in home.content
+    page = client_for(admin_user).get(reverse("registry_model", args=[dataset.slug, candidate.pk]))
+    assert b'name="comparison"' in page.content and b'name="fraction"' in page.content
+
+
 def test_settings_are_saved_and_audited(dataset, client_for, admin_user):
     client_for(admin_user).post(
         reverse("registry_settings", args=[dataset.slug]),
@@ -112,3 +121,12 @@ def test_settings_are_saved_and_audited(dataset, client_for, admin_user):
     saved = RegistrySettings.objects.get(dataset=dataset)
     assert saved.canary_max_excess == 0.05 and saved.novelty_threshold == 0.4
     assert AuditEvent.objects.filter(action="registry.settings", actor=admin_user).exists()
+
+
+def test_a_failed_retraining_is_retried_from_its_step(dataset, staged, client_for, admin_user):
+    _, _, run = staged
+    RetrainRun.objects.filter(pk=run.pk).update(status="failed", step="finetune", error="boom")
+    client_for(admin_user).post(reverse("retrain_retry", args=[dataset.slug, run.pk]))
+    run.refresh_from_db()
+    assert (run.status, run.step, run.error) == ("queued", "finetune", "")
+    assert AuditEvent.objects.filter(action="model.retrain_retry", actor=admin_user).exists()

@@ -39,7 +39,11 @@ def approve_conversations(dataset: Any, count: int = 24) -> None:
 
 
 @pytest.mark.django_db
-def test_retrain_wait_runs_every_step_and_compares_with_production(sim, finetune, dataset):
+def test_retrain_wait_runs_every_step_and_compares_with_production(
+    sim, finetune, dataset, settings
+):
+    # Splits hash the ids: 30 % makes an empty validation split (0.7^24) all but impossible.
+    settings.CURATOR_VALIDATION_FRACTION = 0.3
     approve_conversations(dataset)
     promote_model(dataset=dataset, model=resolve_model(f"job:{finetune.pk}"), user=None)
     out = io.StringIO()
@@ -80,6 +84,8 @@ def test_retrain_on_real_workers_shows_each_step_as_a_job(
     monkeypatch.setenv("CURATOR_TRAINING_POLL_SECONDS", "0.05")
     monkeypatch.setenv("CURATOR_TRAINING_POLL_MAX_SECONDS", "0.2")
     settings.CURATOR_RETRAIN_POLL_SECONDS = 0.3
+    settings.CURATOR_VALIDATION_FRACTION = 0.3
+    monkeypatch.setenv("CURATOR_VALIDATION_FRACTION", "0.3")
     approve_conversations(dataset)
     run = create_retrain(dataset=dataset, like=finetune, user=None, judge="")
     deadline = time.monotonic() + 240  # guards against a hang only
