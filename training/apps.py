@@ -8,5 +8,5 @@ class TrainingConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported for their side effect: they register the apps' system checks.
-        import training.checks  # noqa: F401
+        import training.checks
         import training.registry.checks  # noqa: F401

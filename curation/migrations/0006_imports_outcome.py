@@ -13,20 +13,27 @@ def backfill_outcomes(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('curation', '0005_search_vector_quality_runs'),
+        ("curation", "0005_search_vector_quality_runs"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='importbatch',
-            name='outcome',
-            field=models.CharField(blank=True, choices=[('succeeded', 'Succeeded'), ('partial', 'Succeeded with rejected lines'), ('failed', 'Failed: nothing imported')], max_length=16),
+            model_name="importbatch",
+            name="outcome",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("succeeded", "Succeeded"),
+                    ("partial", "Succeeded with rejected lines"),
+                    ("failed", "Failed: nothing imported"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='importbatch',
-            name='unmapped_fields',
+            model_name="importbatch",
+            name="unmapped_fields",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.RunPython(backfill_outcomes, migrations.RunPython.noop),

@@ -47,7 +47,6 @@ from curation.models import (
     ImportBatch,
     ImportLineError,
     ImportOutcome,
-    JobStatus,
     QualityRun,
 )
 from curation.storage import open_stream
@@ -176,7 +175,6 @@ def import_batch(*, batch: ImportBatch) -> ImportBatch:
             finally:
                 if pool is not None:
                     pool.shutdown(cancel_futures=True)
-    batch.status = JobStatus.SUCCEEDED
     batch.succeed(done=batch.total or batch.done, outcome=batch.final_outcome())
     return batch
 
@@ -218,7 +216,8 @@ def _prepared_chunks(
     raw = iter_raw_lines(stream, limits=limits, skip=skip)
     for chunk in _chunks(raw, size=size, max_bytes=max_bytes):  # type: ignore[arg-type]
         pending.append(pool.submit(prepare_raw_chunk, context, chunk, counter.position))
-        if len(pending) > pool._max_workers:  # type: ignore[attr-defined]
+        # One chunk per process in flight, and one more read ahead.
+        if len(pending) > settings.CURATOR_IMPORT_PROCESSES:
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()

@@ -23,6 +23,8 @@ from curation.models import Conversation, Dataset, QualityRun
 logger = logging.getLogger(__name__)
 
 CHUNK = 1000
+# Characters of a long conversation the search index covers (a tsvector is at most 1 MB).
+SEARCH_TEXT_CHARS = 256 * 1024
 # Flags `quality.signals` owns; any other flag on a row (duplicate, near_duplicate, flags a
 # later feature adds) is kept as it is when signals are refreshed.
 SIGNAL_FLAGS = frozenset(quality.SIGNAL_FLAGS)
@@ -112,10 +114,14 @@ def _store_quality(rows: list[dict[str, Any]]) -> None:
             "quality_score = v.score, "
             "minhash = ARRAY(SELECT jsonb_array_elements_text(v.minhash)::bigint), "
             # Full-text search reads this column; kept here so imports pay for it off the insert path.
-            "search_vector = jsonb_to_tsvector('english', c.original, '[\"string\"]') "
+            # A tsvector holds at most 1 MB: a long conversation is indexed by its first part
+            # (seconds per row otherwise, and an error that would fail the whole job).
+            "search_vector = CASE WHEN pg_column_size(c.original) > %s "
+            "THEN to_tsvector('english', left(c.original::text, %s)) "
+            "ELSE jsonb_to_tsvector('english', c.original, '[\"string\"]') END "
             "FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, flags jsonb, score float8, minhash jsonb) "
             "WHERE c.id = v.id",
-            [json.dumps(rows)],
+            [SEARCH_TEXT_CHARS, SEARCH_TEXT_CHARS, json.dumps(rows)],
         )
 
 

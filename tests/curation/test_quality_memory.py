@@ -82,3 +82,25 @@ def test_the_quality_job_reads_conversations_in_byte_bounded_chunks(dataset, set
     assert run.status == "succeeded"
     assert sum(seen) == 6 and max(seen) <= 2
     assert Conversation.objects.filter(dataset=dataset, minhash__isnull=True).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_conversation_too_long_for_a_tsvector_is_indexed_by_its_start(dataset):
+    rng = random.Random(6)
+    unique_words = " ".join(f"w{rng.getrandbits(64):x}" for _ in range(200_000))
+    # Built and saved as an import stores it: the search column is the quality job's to fill.
+    long = ConversationFactory.build(
+        dataset=dataset,
+        original=[
+            {"role": "user", "content": "Findme " + unique_words},
+            {"role": "assistant", "content": "Noted."},
+        ],
+    )
+    long.save()
+    short = ConversationFactory(dataset=dataset)
+    run = QualityRun.objects.create(dataset=dataset)
+    quality_service.run_quality_job(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert Conversation.objects.filter(pk=long.pk, search_vector="findme").exists()
+    assert Conversation.objects.filter(pk=short.pk, search_vector__isnull=False).exists()
