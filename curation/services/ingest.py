@@ -36,7 +36,6 @@ from curation.models import (
 )
 from curation.services.imports import after_import, import_records
 from curation.services.pii import start_detection
-from curation.services.quality import start_quality_run
 from curation.validation import RecordError, normalize_openai
 
 FEEDBACK_VALUES = ("up", "down")
@@ -302,7 +301,7 @@ def follow_up_ingests(*, dataset_id: int) -> int:
         .order_by("pk")
     )
     for batch in batches:
-        start_quality_run(dataset=batch.dataset, batch=batch)
+        QualityRun.objects.create(dataset=batch.dataset, batch=batch).enqueue()
     if batches:
         start_detection(dataset=batches[0].dataset)
     return len(batches)
