@@ -10,9 +10,11 @@ from training.evaluation.models import EvalRun
 from training.evaluation.services.runs import MAX_CONCURRENCY
 
 MODEL_HELP = (
-    "job:<id>, <provider>:<model> (simulator:gpt-4o-mini-2024-07-18), local:<model or adapter>, "
+    "job:<id>, <provider>:<model> (openai:gpt-4o-mini-2024-07-18), local:<model or adapter>, "
     "or a configured endpoint's name"
 )
+# Model fields suggest the known REFs from the page's <datalist id="model-refs">.
+REF_INPUT = forms.TextInput(attrs={"list": "model-refs"})
 
 
 class RunForm(forms.Form):
@@ -22,11 +24,12 @@ class RunForm(forms.Form):
     split = forms.ChoiceField(
         choices=[("validation", "validation"), ("train", "train")], initial="validation"
     )
-    model = forms.CharField(max_length=400, help_text=MODEL_HELP)
+    model = forms.CharField(max_length=400, help_text=MODEL_HELP, widget=REF_INPUT)
     judge = forms.CharField(
         max_length=400,
         required=False,
         help_text="Optional: a model that scores each reply on the dataset's rubric.",
+        widget=REF_INPUT,
     )
     temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0)
     max_tokens = forms.IntegerField(min_value=1, max_value=32768, initial=512)
@@ -48,7 +51,9 @@ class RunForm(forms.Form):
 class ComparisonForm(forms.Form):
     run_a = forms.ModelChoiceField(queryset=EvalRun.objects.none(), label="Run A (baseline)")
     run_b = forms.ModelChoiceField(queryset=EvalRun.objects.none(), label="Run B (candidate)")
-    judge = forms.CharField(max_length=400, required=False, help_text="Optional pairwise judge.")
+    judge = forms.CharField(
+        max_length=400, required=False, help_text="Optional pairwise judge.", widget=REF_INPUT
+    )
     reviews_needed = forms.IntegerField(
         min_value=1, max_value=5, initial=1, help_text="People's verdicts wanted per pair."
     )
@@ -67,7 +72,7 @@ class ComparisonForm(forms.Form):
 
 
 class PreScoreForm(forms.Form):
-    judge = forms.CharField(max_length=400, help_text=MODEL_HELP)
+    judge = forms.CharField(max_length=400, help_text=MODEL_HELP, widget=REF_INPUT)
     threshold = forms.FloatField(min_value=1, max_value=5, initial=3.0)
     status = forms.ChoiceField(
         required=False,

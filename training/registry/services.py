@@ -4,8 +4,9 @@ REF forms (``manage.py evaluate --model REF``):
 
 - ``job:<id>`` — the model a fine-tune job produced (registered when the job succeeded);
 - ``<provider>:<model>`` — a model answered by a configured training provider's endpoint
-  (``simulator:gpt-4o-mini-2024-07-18``); ``openai:<model>`` also works when no provider is
-  named "openai", through ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``;
+  (``openai:gpt-4o-mini-2024-07-18``, answered by the simulator when no key is set), or one
+  the registry already holds; ``openai:<model>`` also works when no provider is named
+  "openai", through ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``;
 - ``local:<base or adapter>`` — a local base model (HF id or directory) or an adapter prefix;
 - ``<endpoint name>`` — one of ``CURATOR_EVAL_ENDPOINTS``.
 """
@@ -84,8 +85,11 @@ def _provider_model(provider: str, name: str) -> Model:
         )
         model, _ = Model.objects.get_or_create(provider=LOCAL, name=name, defaults={"kind": kind})
         return model
+    registered = Model.objects.filter(provider=provider, name=name).first()
+    if registered is not None:
+        return registered
     if provider not in known and provider != "openai":
-        names = ", ".join(sorted([*known, "openai", LOCAL, *endpoint_configs()]))
+        names = ", ".join(sorted({*known, "openai", LOCAL, *endpoint_configs()}))
         raise UnknownModel(f"no provider or endpoint named {provider!r} (known: {names})")
     config = known.get(provider)
     model, _ = Model.objects.get_or_create(

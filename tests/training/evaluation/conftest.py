@@ -101,7 +101,7 @@ def eval_version(dataset: Any) -> DatasetVersion:
 def simulator_settings(settings: Any, server: SimulatorServer) -> None:
     settings.CURATOR_TRAINING_PROVIDERS = [
         {
-            "name": "simulator",
+            "name": "openai",
             "kind": "simulator",
             "label": "OpenAI simulator",
             "base_url": server.base_url,

@@ -23,7 +23,7 @@ def test_a_real_worker_runs_the_evaluation_on_the_eval_queue(
     sim: Any, dataset: Any, eval_version: Any, run_worker: Any, eval_queue: None
 ) -> None:
     run = create_eval_run(
-        dataset=dataset, version=eval_version, model=f"simulator:{BASE}", judge=f"simulator:{BASE}"
+        dataset=dataset, version=eval_version, model=f"openai:{BASE}", judge=f"openai:{BASE}"
     )
     run_worker("eval")
     run.refresh_from_db()
@@ -39,7 +39,7 @@ def test_a_run_whose_worker_died_resumes_without_generating_stored_examples_agai
     sim: Any, dataset: Any, eval_version: Any, run_worker: Any, eval_queue: None
 ) -> None:
     run = create_eval_run(
-        dataset=dataset, version=eval_version, model=f"simulator:{BASE}", enqueue=False
+        dataset=dataset, version=eval_version, model=f"openai:{BASE}", enqueue=False
     )
     # What a worker killed half-way leaves: a running row and three stored outputs.
     assert run.claim()
@@ -75,7 +75,7 @@ def test_rate_limits_server_errors_and_dropped_replies_are_retried(
     run = create_eval_run(
         dataset=dataset,
         version=eval_version,
-        model=f"simulator:{BASE}",
+        model=f"openai:{BASE}",
         concurrency=1,
         enqueue=False,
     )
@@ -93,7 +93,7 @@ def test_examples_the_model_refuses_are_marked_failed_with_the_reason(
     run = create_eval_run(
         dataset=dataset,
         version=eval_version,
-        model=f"simulator:{BASE}",
+        model=f"openai:{BASE}",
         concurrency=1,
         enqueue=False,
     )

@@ -36,9 +36,9 @@ def test_the_finetune_beats_its_base_and_the_comparison_says_so(
         "--version",
         "1",
         "--model",
-        f"simulator:{BASE}",
+        f"openai:{BASE}",
         "--judge",
-        f"simulator:{BASE}",
+        f"openai:{BASE}",
         "--wait",
     )
     tuned = run(
@@ -50,7 +50,7 @@ def test_the_finetune_beats_its_base_and_the_comparison_says_so(
         "--model",
         f"job:{finetune.pk}",
         "--judge",
-        f"simulator:{BASE}",
+        f"openai:{BASE}",
         "--wait",
     )
     assert base["status"] == tuned["status"] == "succeeded"
@@ -67,7 +67,7 @@ def test_the_finetune_beats_its_base_and_the_comparison_says_so(
         str(base["run"]),
         str(tuned["run"]),
         "--judge",
-        f"simulator:{BASE}",
+        f"openai:{BASE}",
         "--wait",
     )
     assert compared["runs"] == [base["run"], tuned["run"]]
@@ -87,7 +87,7 @@ def test_limit_caps_the_examples_and_outputs_are_stored_once(
         "--version",
         "1",
         "--model",
-        f"simulator:{BASE}",
+        f"openai:{BASE}",
         "--limit",
         "3",
         "--concurrency",

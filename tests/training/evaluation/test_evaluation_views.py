@@ -21,9 +21,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def evaluated(finetune: Any, dataset: Any, eval_version: Any) -> dict[str, Any]:
     """The fine-tune and its base evaluated with a judge, and a comparison of the two."""
-    judge = f"simulator:{BASE}"
+    judge = f"openai:{BASE}"
     runs = []
-    for ref in (f"simulator:{BASE}", f"job:{finetune.pk}"):
+    for ref in (f"openai:{BASE}", f"job:{finetune.pk}"):
         run = create_eval_run(
             dataset=dataset, version=eval_version, model=ref, judge=judge, enqueue=False
         )
@@ -64,7 +64,7 @@ def test_members_see_evaluation_pages_and_admins_alone_start_runs(
         {
             "version": "1",
             "split": "validation",
-            "model": f"simulator:{BASE}",
+            "model": f"openai:{BASE}",
             "temperature": "0",
             "max_tokens": "64",
             "seed": "0",
@@ -77,7 +77,7 @@ def test_members_see_evaluation_pages_and_admins_alone_start_runs(
     model_id = b.model_id
     response = client.post(f"{base}/quick/{model_id}/")
     assert response.status_code == expected
-    response = client.post(f"{base}/prescore/", {"judge": f"simulator:{BASE}", "threshold": "3"})
+    response = client.post(f"{base}/prescore/", {"judge": f"openai:{BASE}", "threshold": "3"})
     assert (
         response.status_code
         == {"anonymous": 302, "outsider": 404, "reviewer": 403, "admin": 302}[who]

@@ -38,7 +38,7 @@ def test_prescoring_scores_each_conversation_and_review_bulk_rejects_the_weak_on
     sim: Any, dataset: Any, conversations: dict[str, Any], client_for: Any, reviewer: Any
 ) -> None:
     run = create_prescore_run(
-        dataset=dataset, judge=f"simulator:{BASE}", threshold=3, enqueue=False
+        dataset=dataset, judge=f"openai:{BASE}", threshold=3, enqueue=False
     )
     run = run_prescore_job(run_id=run.pk)
     assert run.status == "succeeded", run.error

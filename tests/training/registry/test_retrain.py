@@ -21,7 +21,7 @@ from training.registry.retrain import create_retrain
 from training.registry.services import resolve_model
 from training.registry.stages import RetrainRun, RetrainStep
 
-JUDGE = "simulator:gpt-4o-mini-2024-07-18"
+JUDGE = "openai:gpt-4o-mini-2024-07-18"
 
 
 def approve_conversations(dataset: Any, count: int = 24) -> None:
