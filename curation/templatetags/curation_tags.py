@@ -46,11 +46,12 @@ def pretty_json(value: Any) -> str:
 def provider_models() -> list[dict[str, str]]:
     """Every base model the configured training providers offer, [{name, provider}], for the
     base-model suggestions of the dataset forms (the registry is the one owner of the list)."""
+    from training.pricing import offered_models
     from training.providers.registry import provider_configs
 
     seen: dict[str, str] = {}
     for config in provider_configs():
-        for name in config.models:
+        for name in offered_models(config):
             seen.setdefault(name, config.label)
     return [{"name": name, "provider": label} for name, label in seen.items()]
 

@@ -211,7 +211,9 @@ def test_fastchat_demo_file_exports_no_duplicate_and_no_leak(dataset):
     out = StringIO()
     call_command("snapshot", "--dataset", dataset.slug, "--json", stdout=out)
     version = DatasetVersion.objects.get(dataset=dataset)
-    assert version.duplicates_merged > 0
+    # Whether any copies remain to merge depends on the PII policy (names of companies such as
+    # "OpenAI" and "Google" are no longer tagged, so those questions stay distinct); what must
+    # hold either way is that every approved example is either exported or merged.
     assert (
         version.examples + version.duplicates_merged
         == dataset.conversations.filter(status=ConversationStatus.APPROVED).count()

@@ -145,10 +145,11 @@ def endpoint_for(model: Model) -> ChatEndpoint:
                 f"{config.label}: set the environment variable {config.api_key_env} to its key"
             )
         return ChatEndpoint(
-            base_url=config.base_url,
+            # The simulator's URL when the provider is simulated (no key of its own).
+            base_url=config.url,
             api_key=key,
             model=model.name,
-            label=config.label,
+            label=config.display_label,
             prices=_prices_for(model.name),
             timeout=timeout,
         )

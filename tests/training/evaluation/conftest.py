@@ -134,7 +134,7 @@ def finetune(sim: SimulatorServer, dataset: Any, eval_version: DatasetVersion) -
 
     job = create_finetune_job(
         version=eval_version,
-        provider="simulator",
+        provider="openai",
         base_model=BASE,
         hyperparameters={"n_epochs": 1},
         user=None,

@@ -38,7 +38,7 @@ def make_model(dataset: Any, version: Any) -> Callable[..., Model]:
     def make(name: str, *, trained: bool = True) -> Model:
         return Model.objects.create(
             kind=ModelKind.HOSTED_FINETUNE if trained else ModelKind.BASE,
-            provider="simulator",
+            provider="openai",
             name=name,
             dataset=dataset if trained else None,
             version=version if trained else None,
@@ -50,7 +50,7 @@ def make_model(dataset: Any, version: Any) -> Callable[..., Model]:
 @pytest.fixture
 def make_comparison(dataset: Any, version: Any) -> Callable[..., Comparison]:
     """make_comparison(a, b, winners=["b", "a", "tie", ...], metric={"rouge_l": (a, b)})."""
-    judge = Model.objects.create(kind=ModelKind.BASE, provider="simulator", name="judge-model")
+    judge = Model.objects.create(kind=ModelKind.BASE, provider="openai", name="judge-model")
 
     def run_for(model: Model, values: list[dict[str, float]]) -> EvalRun:
         run = EvalRun.objects.create(

@@ -44,7 +44,7 @@ def test_promote_rollback_and_read_production_from_the_api(
     answer = api.get(
         f"/api/v1/datasets/{dataset.slug}/production-model", HTTP_AUTHORIZATION=f"Bearer {secret}"
     ).json()
-    assert answer["model"] == new.name and answer["provider"] == "simulator"
+    assert answer["model"] == new.name and answer["provider"] == "openai"
     assert answer["version"] == new.version.number and answer["canary"] is None
     assert answer["promoted_at"]
     start_canary(dataset=dataset, model=old, fraction=0.05, user=admin_user)
