@@ -15,6 +15,7 @@ class ImportFormat(models.TextChoices):
     SHAREGPT = "sharegpt", "ShareGPT (JSON or JSONL)"
     ALPACA = "alpaca", "Alpaca (JSON or JSONL)"
     CSV = "csv", "CSV"
+    PREFERENCE = "preference", "Preference pairs / labelled replies (DPO, KTO)"
 
 
 class ImportOutcome(models.TextChoices):
@@ -117,6 +118,9 @@ class ImportBatch(Job):
             "unmapped_fields": self.unmapped_fields,
             "read": self.read,
             "imported": self.imported,
+            # Preference data among them (curation.models.preferences).
+            "pairs": self.conversations.filter(preference__isnull=False).count(),
+            "labelled": self.conversations.filter(reply_label__isnull=False).count(),
             "duplicates": self.duplicates,
             "invalid": self.invalid,
             "warnings": self.warnings,
