@@ -143,3 +143,27 @@ def test_a_preference_snapshot_without_pairs_is_refused_with_a_reason(dataset):
     ConversationFactory(dataset=dataset, status=ConversationStatus.APPROVED)
     with pytest.raises(CommandError, match="no approved preference pair"):
         call_command("snapshot", "--dataset", dataset.slug, "--format", "preference")
+
+
+def test_the_page_freezes_a_preference_version_and_shows_its_kind(
+    dataset, admin_user, reviewer, client_for
+):
+    from django.urls import reverse
+
+    from curation.models import DatasetVersion
+
+    pair(dataset, user="Page?")
+    url = reverse("version_create", args=[dataset.slug])
+    form = {"validation_fraction": "0", "seed": "0", "format": "preference", "action": "create"}
+    assert client_for(reviewer).post(url, form).status_code == 403
+    response = client_for(admin_user).post(url, form)
+    assert response.status_code == 302
+    version = DatasetVersion.objects.get(dataset=dataset)
+    assert version.format == "preference"
+    from curation.services.snapshots import run_build_job
+
+    run_build_job(version_id=version.pk)
+    page = client_for(reviewer).get(reverse("version_detail", args=[dataset.slug, 1]))
+    assert b"Preference pairs (DPO)" in page.content
+    listing = client_for(reviewer).get(reverse("version_list", args=[dataset.slug]))
+    assert b">preference</span>" in listing.content

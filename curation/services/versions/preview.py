@@ -96,6 +96,7 @@ def preview_version(
     validation_fraction: float,
     seed: int,
     prepend_system_prompt: bool = True,
+    format: str = VersionFormat.SFT,
 ) -> Preview:
     """Counts, token totals and cost estimates for a version, in one aggregate query."""
     threshold = validation_threshold(validation_fraction)
@@ -121,7 +122,7 @@ def preview_version(
     for limit in limits:
         aggregates[f"capped_{limit}"] = Coalesce(Sum(Least(tokens, Value(limit)), filter=train), 0)
     row = (
-        select_examples(dataset=dataset, filter=filter)
+        select_examples(dataset=dataset, filter=filter, format=format)
         .annotate(in_validation=is_validation_sql(seed=seed, threshold=threshold))
         .aggregate(**aggregates)
     )
