@@ -12,6 +12,7 @@ or, for KTO, the reply with its boolean `label`. Shapes read:
 - TRL / Argilla: `prompt` + `chosen`/`rejected`, each a string or a message list (a reply
   that repeats the prompt has it removed); without `prompt`, the shared prefix is the prompt.
 - Anthropic HH-RLHF: `chosen`/`rejected` transcripts ("\\n\\nHuman: … \\n\\nAssistant: …").
+- Unranked: `prompt` + `responses` (two replies, no choice yet): reviewed side by side.
 - KTO: `label` (TRL) or `kto_tag` (LLaMA-Factory), on prompt/completion, messages,
   conversations or instruction/output records.
 """
@@ -46,6 +47,8 @@ def preference_kind(record: Any) -> str | None:
         return "pair"
     if "chosen" in record and "rejected" in record:
         return "pair"
+    if "prompt" in record and isinstance(record.get("responses"), list):
+        return "pair"
     if "kto_tag" in record:
         return "label"
     if isinstance(record.get("label"), bool) and any(
@@ -68,6 +71,8 @@ def normalize_preference(record: Any) -> Normalized:
         )
     if "preferred_output" in record or "non_preferred_output" in record:
         return _openai_pair(record)
+    if "responses" in record and "chosen" not in record:
+        return _unranked_pair(record)
     if "conversations" in record or "conversation" in record:
         return _sharegpt_pair(record)
     if "instruction" in record:
@@ -322,4 +327,26 @@ def _labelled(record: dict[str, Any]) -> Normalized:
         raise RecordError("a labelled reply needs a prompt and a final assistant reply", key)
     normalized.label = label
     normalized.reply_start = start
+    return normalized
+
+
+def _unranked_pair(record: dict[str, Any]) -> Normalized:
+    """Two replies without a choice: the pair goes to pairwise review before any export."""
+    responses = record["responses"]
+    if len(responses) != 2:
+        raise RecordError(f"responses must hold two replies, got {len(responses)}", "responses")
+    prompt_raw = record.get("prompt")
+    if isinstance(prompt_raw, str) and prompt_raw:
+        prompt = [{"role": "user", "content": prompt_raw}]
+    elif isinstance(prompt_raw, list):
+        prompt = _check_prompt(prompt_raw, "prompt")
+    else:
+        raise RecordError("prompt must be a non-empty string or a list of messages", "prompt")
+    first, second = (
+        _check_reply(_text_reply(reply, f"responses[{index}]"), f"responses[{index}]")
+        for index, reply in enumerate(responses)
+    )
+    metadata = {key: value for key, value in record.items() if key not in {"prompt", "responses"}}
+    normalized = _pair(prompt, first, second, metadata=metadata)
+    normalized.unranked = True  # type: ignore[attr-defined]
     return normalized

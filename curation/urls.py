@@ -93,6 +93,17 @@ urlpatterns = [
         reviews.review_edit,
         name="review_edit",
     ),
+    path("d/<slug:slug>/pairwise/", preference_views.pairwise_next, name="pairwise_next"),
+    path(
+        "d/<slug:slug>/pairwise/adjudication/",
+        preference_views.pairwise_adjudication,
+        name="pairwise_adjudication",
+    ),
+    path(
+        "d/<slug:slug>/pairwise/<int:pair_id>/",
+        preference_views.pairwise_decide,
+        name="pairwise_decide",
+    ),
     path(
         "d/<slug:slug>/review/<int:conversation_id>/pair/",
         preference_views.review_pair,

@@ -18,7 +18,14 @@ from curation.models.datasets import (
 from curation.models.imports import ImportBatch, ImportFormat, ImportLineError, ImportOutcome
 from curation.models.jobs import ACTIVE_STATUSES, WORKER_LOST, Job, JobStatus
 from curation.models.pii import FindingDecision, FindingSource, PiiFinding, PiiRun
-from curation.models.preferences import LabelledReply, PairChoice, PairSource, PreferencePair
+from curation.models.preferences import (
+    LabelledReply,
+    PairChoice,
+    PairSource,
+    PairVerdict,
+    PairwiseVerdict,
+    PreferencePair,
+)
 from curation.models.quality import QualityRun
 from curation.models.reviews import *  # noqa: F403  (review workflow models)
 from curation.models.snapshots import *  # noqa: F403  (dataset version models)
@@ -48,6 +55,8 @@ __all__ = [
     "Membership",
     "PairChoice",
     "PairSource",
+    "PairVerdict",
+    "PairwiseVerdict",
     "PiiFinding",
     "PiiOperator",
     "PiiRun",

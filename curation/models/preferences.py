@@ -15,7 +15,14 @@ from django.db import models
 
 from curation.models.conversations import Conversation
 
-__all__ = ["LabelledReply", "PairChoice", "PairSource", "PreferencePair"]
+__all__ = [
+    "LabelledReply",
+    "PairChoice",
+    "PairSource",
+    "PairVerdict",
+    "PairwiseVerdict",
+    "PreferencePair",
+]
 
 
 class PairSource(models.TextChoices):
@@ -61,6 +68,17 @@ class PreferencePair(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Pairwise review of an unranked pair: verdicts so far and the reviewer holding it.
+    verdict_count = models.PositiveSmallIntegerField(default=0)
+    leased_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     objects = PreferencePairQuerySet.as_manager()
 
@@ -100,3 +118,33 @@ class LabelledReply(models.Model):
 
     def __str__(self) -> str:
         return f"Reply of conversation {self.conversation_id}: {'good' if self.label else 'bad'}"
+
+
+class PairVerdict(models.TextChoices):
+    """A reviewer's pairwise verdict, with the sides un-blinded (a = the conversation's reply)."""
+
+    A = "a", "A better"
+    B = "b", "B better"
+    TIE = "tie", "Tie (both fine)"
+    BOTH_BAD = "both_bad", "Both bad"
+    SKIP = "skip", "Skipped"
+
+
+class PairwiseVerdict(models.Model):
+    pair = models.ForeignKey(PreferencePair, on_delete=models.CASCADE, related_name="verdicts")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    verdict = models.CharField(max_length=8, choices=PairVerdict.choices)
+    # Which side the reviewer saw on the left (the order is drawn per pair and reviewer).
+    left_is_a = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "reviewer"], name="one_pairwise_verdict")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} on pair {self.pair_id}: {self.verdict}"

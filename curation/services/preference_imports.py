@@ -23,12 +23,18 @@ class PreferenceFacts(NamedTuple):
     reply_start: int
     alternative: list[dict[str, Any]] | None
     label: bool | None
+    unranked: bool = False
 
 
 def preference_facts(normalized: Normalized) -> PreferenceFacts | None:
     if normalized.reply_start is None:
         return None
-    return PreferenceFacts(normalized.reply_start, normalized.alternative, normalized.label)
+    return PreferenceFacts(
+        normalized.reply_start,
+        normalized.alternative,
+        normalized.label,
+        getattr(normalized, "unranked", False),
+    )
 
 
 def insert_preferences(*, batch_id: int, preferences: dict[str, PreferenceFacts]) -> None:
@@ -44,7 +50,7 @@ def insert_preferences(*, batch_id: int, preferences: dict[str, PreferenceFacts]
                     conversation_id=conversation_id,
                     reply_start=facts.reply_start,
                     alternative=facts.alternative,
-                    choice=PairChoice.A,
+                    choice=PairChoice.UNRANKED if facts.unranked else PairChoice.A,
                     source=PairSource.IMPORTED,
                 )
             )
