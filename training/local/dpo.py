@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,13 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoTokenizer
 
-from training.local import LoraSettings
+from training.local import (
+    LoraSettings,
+    NullCallbacks,
+    TrainingCallbacks,
+    TrainResult,
+    TrainSettings,
+)
 from training.local.data import DataError, normalize_message
 from training.local.engine import TrainingError, apply_lora, load_base_model, pick_device
 
@@ -40,6 +47,9 @@ class DpoResult:
     losses: list[float] = field(default_factory=list)
     margins: list[float] = field(default_factory=list)  # mean reward margin per step
     adapter_dir: Path | None = None
+    total_steps: int = 0
+    tokens: int = 0
+    examples: int = 0
 
 
 def _render(tokenizer: Any, messages: list[dict[str, Any]], *, generation: bool) -> str:
@@ -123,8 +133,11 @@ def train_dpo_lora(
     seed: int = 0,
     device: str | None = None,
     cache_dir: str | Path | None = None,
+    callbacks: TrainingCallbacks | None = None,
 ) -> DpoResult:
-    """Train a LoRA adapter with DPO and save it (peft's format) in ``output_dir``."""
+    """Train a LoRA adapter with DPO and save it (peft's format, with the tokenizer) in
+    ``output_dir``. ``callbacks`` hear each step (the DPO loss) and may stop the run."""
+    callbacks = callbacks or NullCallbacks()
     if beta <= 0:
         raise TrainingError("DPO beta must be positive")
     random.seed(seed)
@@ -154,7 +167,10 @@ def train_dpo_lora(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     result = DpoResult(steps=0)
     order = list(range(len(examples)))
+    total = epochs * ((len(examples) + batch_size - 1) // batch_size)
     for _ in range(epochs):
+        if callbacks.should_stop():
+            break
         random.shuffle(order)
         for first in range(0, len(order), batch_size):
             batch = [examples[i] for i in order[first : first + batch_size]]
@@ -174,8 +190,61 @@ def train_dpo_lora(
             result.steps += 1
             result.losses.append(float(loss))
             result.margins.append(float(margin))
+            tokens = sum(len(ids) for ids, _ in rows)
+            callbacks.on_step(result.steps, total, float(loss), learning_rate, tokens)
+            result.tokens += tokens
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output)
+    tokenizer.save_pretrained(output)
     result.adapter_dir = output
+    result.total_steps = total
+    result.examples = len(examples)
     return result
+
+
+def train_dpo_job(
+    *,
+    base_model: str | Path,
+    train_path: str | Path,
+    output_dir: str | Path,
+    lora: LoraSettings,
+    train: TrainSettings,
+    beta: float,
+    callbacks: TrainingCallbacks,
+    cache_dir: str | Path | None = None,
+    device: str | None = None,
+) -> TrainResult:
+    """The local provider's entry for a DPO job: the same result as a supervised run."""
+    started = time.monotonic()
+    callbacks.on_event("info", f"DPO with beta {beta}: reference = {base_model} (adapter off)")
+    result = train_dpo_lora(
+        base_model=base_model,
+        train_path=train_path,
+        output_dir=Path(output_dir) / "adapter",
+        lora=lora,
+        beta=beta,
+        epochs=train.epochs,
+        batch_size=train.batch_size,
+        learning_rate=train.learning_rate,
+        max_seq_length=train.max_seq_length,
+        seed=train.seed,
+        device=device,
+        cache_dir=cache_dir,
+        callbacks=callbacks,
+    )
+    return TrainResult(
+        status="completed",
+        steps=result.steps,
+        total_steps=result.total_steps,
+        tokens_seen=result.tokens,
+        trained_tokens=result.tokens,
+        train_loss=result.losses[-1] if result.losses else None,
+        valid_loss=None,
+        seconds=time.monotonic() - started,
+        device=str(pick_device(device)),
+        precision="fp32",
+        train_examples=result.examples,
+        validation_examples=0,
+        adapter_dir=result.adapter_dir,
+    )

@@ -114,7 +114,7 @@ def clean_hyperparameter(name: str, raw: Any) -> int | float | str:
 # Providers whose API takes LoRA settings and an absolute learning rate (and DPO).
 HOSTED_EXTRA_KINDS = frozenset({"together", "fireworks"})
 # OpenAI-compatible APIs take DPO through the job's method block (the simulator validates it).
-DPO_KINDS = frozenset({"together", "fireworks", "openai", "simulator"})
+DPO_KINDS = frozenset({"together", "fireworks", "openai", "simulator", "local"})
 # name: (minimum, maximum, type, label) of the settings those providers take.
 HOSTED_RANGES: dict[str, tuple[float, float, type, str]] = {
     "learning_rate": (1e-8, 1.0, float, "learning rate"),
@@ -473,6 +473,8 @@ def create_finetune_job(
             cleaned = {**cleaned, **clean_local_hyperparameters(hyperparameters or {})}
         except ValueError as error:
             raise LaunchError([str(error)]) from None
+        if method == FineTuneMethod.DPO and int(cleaned.get("gpus") or 1) > 1:
+            raise LaunchError(["local DPO runs on one GPU: leave GPUs at 1"])
         if cleaned["learning_rate_multiplier"] != AUTO:
             raise LaunchError(
                 [
