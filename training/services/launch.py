@@ -473,8 +473,11 @@ def create_finetune_job(
             cleaned = {**cleaned, **clean_local_hyperparameters(hyperparameters or {})}
         except ValueError as error:
             raise LaunchError([str(error)]) from None
-        if method == FineTuneMethod.DPO and int(cleaned.get("gpus") or 1) > 1:
-            raise LaunchError(["local DPO runs on one GPU: leave GPUs at 1"])
+        if method == FineTuneMethod.DPO:
+            if int((hyperparameters or {}).get("gpus") or 1) > 1:
+                raise LaunchError(["local DPO runs on one GPU: leave GPUs at 1"])
+            if "gpus" in cleaned:
+                cleaned["gpus"] = 1  # whatever the site's default for supervised runs
         if cleaned["learning_rate_multiplier"] != AUTO:
             raise LaunchError(
                 [
