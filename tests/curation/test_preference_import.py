@@ -145,3 +145,12 @@ def test_cli_json_counts_pairs_and_labelled_replies(dataset, capsys):
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (last["pairs"], last["labelled"]) == (0, 3)
     assert Conversation.objects.filter(dataset=dataset).count() == 5
+
+
+def test_the_import_page_counts_pairs(dataset, admin_user, client_for):
+    from django.urls import reverse
+
+    batch = import_file(dataset, PREF / "openai_preference.jsonl")
+    page = client_for(admin_user).get(reverse("import_detail", args=[dataset.slug, batch.pk]))
+    html = page.content.decode()
+    assert "Preference pairs</dt><dd>3</dd>" in html
