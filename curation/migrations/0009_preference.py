@@ -6,77 +6,220 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('curation', '0008_merge_20261130_1836'),
+        ("curation", "0008_merge_20261130_1836"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='datasetversion',
-            name='format',
-            field=models.CharField(choices=[('sft', 'Supervised (chat messages)'), ('preference', 'Preference pairs (DPO)')], default='sft', max_length=16),
+            model_name="datasetversion",
+            name="format",
+            field=models.CharField(
+                choices=[
+                    ("sft", "Supervised (chat messages)"),
+                    ("preference", "Preference pairs (DPO)"),
+                ],
+                default="sft",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='importbatch',
-            name='detected_format',
-            field=models.CharField(blank=True, choices=[('auto', 'Detect automatically'), ('openai', 'OpenAI chat JSONL'), ('prompt_completion', 'OpenAI prompt/completion JSONL'), ('sharegpt', 'ShareGPT (JSON or JSONL)'), ('alpaca', 'Alpaca (JSON or JSONL)'), ('csv', 'CSV'), ('preference', 'Preference pairs / labelled replies (DPO, KTO)')], max_length=32),
+            model_name="importbatch",
+            name="detected_format",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("auto", "Detect automatically"),
+                    ("openai", "OpenAI chat JSONL"),
+                    ("prompt_completion", "OpenAI prompt/completion JSONL"),
+                    ("sharegpt", "ShareGPT (JSON or JSONL)"),
+                    ("alpaca", "Alpaca (JSON or JSONL)"),
+                    ("csv", "CSV"),
+                    ("preference", "Preference pairs / labelled replies (DPO, KTO)"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AlterField(
-            model_name='importbatch',
-            name='format',
-            field=models.CharField(choices=[('auto', 'Detect automatically'), ('openai', 'OpenAI chat JSONL'), ('prompt_completion', 'OpenAI prompt/completion JSONL'), ('sharegpt', 'ShareGPT (JSON or JSONL)'), ('alpaca', 'Alpaca (JSON or JSONL)'), ('csv', 'CSV'), ('preference', 'Preference pairs / labelled replies (DPO, KTO)')], default='auto', max_length=32),
+            model_name="importbatch",
+            name="format",
+            field=models.CharField(
+                choices=[
+                    ("auto", "Detect automatically"),
+                    ("openai", "OpenAI chat JSONL"),
+                    ("prompt_completion", "OpenAI prompt/completion JSONL"),
+                    ("sharegpt", "ShareGPT (JSON or JSONL)"),
+                    ("alpaca", "Alpaca (JSON or JSONL)"),
+                    ("csv", "CSV"),
+                    ("preference", "Preference pairs / labelled replies (DPO, KTO)"),
+                ],
+                default="auto",
+                max_length=32,
+            ),
         ),
         migrations.CreateModel(
-            name='LabelledReply',
+            name="LabelledReply",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reply_start', models.PositiveIntegerField()),
-                ('label', models.BooleanField()),
-                ('source', models.CharField(choices=[('imported', 'Imported'), ('edit', 'Reviewer edit'), ('pairwise', 'Pairwise review'), ('evaluation', 'Evaluation verdict')], default='imported', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('conversation', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='reply_label', to='curation.conversation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reply_start", models.PositiveIntegerField()),
+                ("label", models.BooleanField()),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("imported", "Imported"),
+                            ("edit", "Reviewer edit"),
+                            ("pairwise", "Pairwise review"),
+                            ("evaluation", "Evaluation verdict"),
+                        ],
+                        default="imported",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "conversation",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reply_label",
+                        to="curation.conversation",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='PreferencePair',
+            name="PreferencePair",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reply_start', models.PositiveIntegerField()),
-                ('alternative', models.JSONField(default=list)),
-                ('choice', models.CharField(choices=[('a', "The conversation's reply"), ('b', 'The alternative reply'), ('unranked', 'Not ranked yet'), ('tie', 'Tie (both fine)'), ('both_bad', 'Both bad'), ('conflict', 'Reviewers disagree')], default='a', max_length=16)),
-                ('source', models.CharField(choices=[('imported', 'Imported'), ('edit', 'Reviewer edit'), ('pairwise', 'Pairwise review'), ('evaluation', 'Evaluation verdict')], max_length=16)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('verdict_count', models.PositiveSmallIntegerField(default=0)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('conversation', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='preference', to='curation.conversation')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('leased_to', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reply_start", models.PositiveIntegerField()),
+                ("alternative", models.JSONField(default=list)),
+                (
+                    "choice",
+                    models.CharField(
+                        choices=[
+                            ("a", "The conversation's reply"),
+                            ("b", "The alternative reply"),
+                            ("unranked", "Not ranked yet"),
+                            ("tie", "Tie (both fine)"),
+                            ("both_bad", "Both bad"),
+                            ("conflict", "Reviewers disagree"),
+                        ],
+                        default="a",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("imported", "Imported"),
+                            ("edit", "Reviewer edit"),
+                            ("pairwise", "Pairwise review"),
+                            ("evaluation", "Evaluation verdict"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("verdict_count", models.PositiveSmallIntegerField(default=0)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "conversation",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="preference",
+                        to="curation.conversation",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "leased_to",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='PairwiseVerdict',
+            name="PairwiseVerdict",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('verdict', models.CharField(choices=[('a', 'A better'), ('b', 'B better'), ('tie', 'Tie (both fine)'), ('both_bad', 'Both bad'), ('skip', 'Skipped')], max_length=8)),
-                ('left_is_a', models.BooleanField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('pair', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='verdicts', to='curation.preferencepair')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "verdict",
+                    models.CharField(
+                        choices=[
+                            ("a", "A better"),
+                            ("b", "B better"),
+                            ("tie", "Tie (both fine)"),
+                            ("both_bad", "Both bad"),
+                            ("skip", "Skipped"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("left_is_a", models.BooleanField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "pair",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="verdicts",
+                        to="curation.preferencepair",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='preferencepair',
-            index=models.Index(fields=['choice', 'active'], name='curation_pr_choice_ab33d3_idx'),
+            model_name="preferencepair",
+            index=models.Index(fields=["choice", "active"], name="curation_pr_choice_ab33d3_idx"),
         ),
         migrations.AddConstraint(
-            model_name='pairwiseverdict',
-            constraint=models.UniqueConstraint(fields=('pair', 'reviewer'), name='one_pairwise_verdict'),
+            model_name="pairwiseverdict",
+            constraint=models.UniqueConstraint(
+                fields=("pair", "reviewer"), name="one_pairwise_verdict"
+            ),
         ),
     ]
