@@ -188,10 +188,10 @@ def train_dpo_lora(
             loss.backward()
             optimizer.step()
             result.steps += 1
-            result.losses.append(float(loss))
+            result.losses.append(loss.item())
             result.margins.append(float(margin))
             tokens = sum(len(ids) for ids, _ in rows)
-            callbacks.on_step(result.steps, total, float(loss), learning_rate, tokens)
+            callbacks.on_step(result.steps, total, loss.item(), learning_rate, tokens)
             result.tokens += tokens
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
