@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import orjson
 
+from curation.preferences import PREFERENCE_FORMAT, normalize_preference, preference_kind
 from curation.validation import (
     NORMALIZERS,
     Normalized,
@@ -34,6 +35,8 @@ from curation.validation import (
     unsupported_kind,
 )
 
+# Every format's record reader: the chat formats' and the preference shapes'.
+READERS = {**NORMALIZERS, PREFERENCE_FORMAT: normalize_preference}
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"
 CHUNK = 1024 * 1024
@@ -115,6 +118,8 @@ def open_binary(path: Source) -> tuple[IO[bytes], CountingReader]:
 def _classify_object(record: Any) -> str | None:
     if not isinstance(record, dict):
         return None
+    if preference_kind(record):
+        return PREFERENCE_FORMAT
     if "messages" in record:
         return "openai"
     if "conversations" in record or "conversation" in record:
@@ -201,14 +206,19 @@ def detect_format(path: Source, *, original_name: str = "", limits: Limits) -> s
     raise ImportFileError("unknown format: not JSON Lines, a JSON array or CSV")
 
 
-def check_supported(path: Source, *, limits: Limits) -> None:
-    """For an explicitly chosen format: refuse binary files and kinds not imported yet."""
+def check_supported(path: Source, *, limits: Limits) -> str | None:
+    """For an explicitly chosen format: refuse binary files and kinds not imported yet.
+
+    Returns "preference" for preference data, which is read as such whatever chat format was
+    chosen (ShareGPT or Alpaca with chosen/rejected): its pairs are never dropped."""
     try:
-        detect_format(path, limits=limits)
+        found = detect_format(path, limits=limits)
     except ImportFileError as error:
         text = str(error)
         if text.startswith(("this is ", "not a text file", "not a readable gzip", "the file is")):
             raise
+        return None
+    return found if found == PREFERENCE_FORMAT else None
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -224,7 +234,7 @@ def iter_records(
     if fmt == "csv":
         records = _csv_records(stream, limits, position)
     else:
-        normalize = NORMALIZERS[fmt]
+        normalize = READERS[fmt]
         values = (
             _array_values(stream, limits, position)
             if head.lstrip()[:1] == b"["
@@ -385,7 +395,7 @@ def record_from_line(fmt: str, item: RawLine | SourceRecord) -> SourceRecord:
     if isinstance(value, SourceRecord):
         value.size = len(raw)
         return value
-    return _normalize(NORMALIZERS[fmt], line_number, len(raw), value)
+    return _normalize(READERS[fmt], line_number, len(raw), value)
 
 
 def _type_name(value: Any) -> str:

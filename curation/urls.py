@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from curation.views import audit, conversations, datasets, imports, pii, reviews, snapshots, tokens
+from curation.views import preferences as preference_views
 
 urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
@@ -91,6 +92,22 @@ urlpatterns = [
         "d/<slug:slug>/review/<int:conversation_id>/messages/<int:index>/edit/",
         reviews.review_edit,
         name="review_edit",
+    ),
+    path("d/<slug:slug>/pairwise/", preference_views.pairwise_next, name="pairwise_next"),
+    path(
+        "d/<slug:slug>/pairwise/adjudication/",
+        preference_views.pairwise_adjudication,
+        name="pairwise_adjudication",
+    ),
+    path(
+        "d/<slug:slug>/pairwise/<int:pair_id>/",
+        preference_views.pairwise_decide,
+        name="pairwise_decide",
+    ),
+    path(
+        "d/<slug:slug>/review/<int:conversation_id>/pair/",
+        preference_views.review_pair,
+        name="review_pair",
     ),
     path("d/<slug:slug>/adjudication/", reviews.adjudication_list, name="adjudication_list"),
     path(

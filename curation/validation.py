@@ -47,17 +47,26 @@ class Normalized:
     tools: list[Any] | None = None
     parallel_tool_calls: bool | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Preference data (curation.preferences): the rejected reply of a pair, or the label of
+    # a KTO reply, and where the final assistant turn starts in `messages`.
+    alternative: list[dict[str, Any]] | None = None
+    label: bool | None = None
+    reply_start: int | None = None
 
     @property
     def content_hash(self) -> str:
-        canonical = orjson.dumps(
-            {
-                "messages": self.messages,
-                "tools": self.tools,
-                "parallel_tool_calls": self.parallel_tool_calls,
-            },
-            option=orjson.OPT_SORT_KEYS,
-        )
+        key: dict[str, Any] = {
+            "messages": self.messages,
+            "tools": self.tools,
+            "parallel_tool_calls": self.parallel_tool_calls,
+        }
+        # Only preference records carry these, so other records keep their hashes; the same
+        # prompt with a different pair (or label) is a different example.
+        if self.alternative is not None:
+            key["alternative"] = self.alternative
+        if self.label is not None:
+            key["label"] = self.label
+        canonical = orjson.dumps(key, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()
 
     def warnings(self) -> list[str]:
@@ -454,15 +463,7 @@ def unsupported_kind(record: Any) -> str | None:
     """What a record is when it is a kind of data Curator does not import yet, else None."""
     if not isinstance(record, dict):
         return None
-    if "preferred_output" in record or "non_preferred_output" in record:
-        return "OpenAI preference (DPO) data (input, preferred_output, non_preferred_output)"
-    if "chosen" in record and "rejected" in record:
-        return "preference (DPO) data: each record has chosen and rejected answers"
-    if "kto_tag" in record or (
-        isinstance(record.get("label"), bool)
-        and ("completion" in record or "output" in record or "messages" in record)
-    ):
-        return "KTO data: each answer is labelled desirable or not (label / kto_tag)"
+    # Preference pairs and KTO labels are imported (curation.preferences).
     messages = record.get("messages")
     if isinstance(messages, list) and any(_is_v1_message(message) for message in messages[:50]):
         return "LLaMA-Factory v1 data (content parts with value, loss_weight)"

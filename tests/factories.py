@@ -197,3 +197,18 @@ class FineTuneJobFactory(factory.django.DjangoModelFactory):
     hyperparameters = factory.LazyFunction(
         lambda: {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"}
     )
+
+
+class PreferencePairFactory(factory.django.DjangoModelFactory):
+    """A pair on a conversation made by ConversationFactory (system, user, assistant)."""
+
+    class Meta:
+        model = "curation.PreferencePair"
+
+    conversation = factory.SubFactory(ConversationFactory)
+    reply_start = factory.LazyAttribute(lambda pair: len(pair.conversation.original) - 1)
+    alternative = factory.Sequence(
+        lambda n: [{"role": "assistant", "content": f"Worse reply {n}."}]
+    )
+    choice = "a"
+    source = "imported"

@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from curation.models import Dataset, DatasetVersion, VersionStatus
+from curation.models import Dataset, DatasetVersion, VersionFormat, VersionStatus
 from training.local import TrainSettings
 from training.models import AUTO, HYPERPARAMETERS, FineTuneMethod
 from training.pricing import offered_models
@@ -21,6 +21,7 @@ from training.services.launch import (
     HOSTED_EXTRA_KINDS,
     clean_hosted_hyperparameters,
     clean_hyperparameter,
+    method_version_problem,
 )
 
 SIMULATOR_NOTE = "Simulator — no real training"
@@ -190,7 +191,10 @@ class LaunchForm(forms.Form):
         required=False,
         min_value=0,
         max_value=10,
-        help_text="Preference (DPO) runs only.",
+        help_text="Preference (DPO) runs only. Beta sets how strongly the model is held to "
+        "the base model while it learns the preferences: higher (0.5) stays closer to the "
+        "base, lower (0.05) follows the chosen replies more; empty: the provider's default "
+        "(about 0.1).",
     )
 
     def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
@@ -201,7 +205,19 @@ class LaunchForm(forms.Form):
         ).select_related("dataset")
         self.fields["version"].queryset = versions
         self.fields["version"].label_from_instance = (  # type: ignore[attr-defined]
-            lambda v: f"{v.label} — {v.train_examples} train / {v.validation_examples} validation"
+            lambda v: (
+                f"{v.label} — {v.train_examples} train / {v.validation_examples} validation"
+                + (" (preference pairs)" if v.format == VersionFormat.PREFERENCE else "")
+            )
+        )
+        # DPO trains on preference pairs: offered only where a preference version exists.
+        if not versions.filter(format=VersionFormat.PREFERENCE).exists():
+            self.fields["method"].choices = [
+                choice for choice in FineTuneMethod.choices if choice[0] != FineTuneMethod.DPO
+            ]
+        self.fields["method"].help_text = (
+            "Preference (DPO) trains on a preference version (chosen/rejected pairs); "
+            "supervised on a supervised version."
         )
         self.configs = available_providers()
         self.fields["provider"].choices = [(c.name, provider_label(c)) for c in self.configs]
@@ -257,8 +273,20 @@ class LaunchForm(forms.Form):
                 self._errors.pop(name, None)
         if cleaned.get("method") == FineTuneMethod.DPO and kind not in DPO_KINDS:
             self.add_error(
-                "method", "Preference (DPO) training is offered by Together and Fireworks."
+                "method",
+                "Preference (DPO) training is offered by OpenAI-compatible providers, "
+                "Together and Fireworks.",
             )
+        if cleaned.get("method") and cleaned.get("version"):
+            problem = method_version_problem(method=cleaned["method"], version=cleaned["version"])
+            if problem:
+                self.add_error("method", problem)
+        if (
+            cleaned.get("method") == FineTuneMethod.DPO
+            and kind not in HOSTED_EXTRA_KINDS
+            and cleaned.get("dpo_beta") is not None
+        ):
+            cleaned.setdefault("hosted", {})["dpo_beta"] = cleaned["dpo_beta"]
         return cleaned
 
     def _clean_local(self, cleaned: dict[str, Any]) -> None:
@@ -303,10 +331,15 @@ class LaunchForm(forms.Form):
 
     @property
     def main_fields(self) -> list[forms.BoundField]:
+        # Without the Together/Fireworks fieldset, DPO's beta (OpenAI-compatible) shows here.
+        beta_here = not self.has_hosted_settings and any(
+            value == FineTuneMethod.DPO for value, _ in self.fields["method"].choices
+        )
         return [
             self[name]
             for name in self.fields
-            if name not in LOCAL_HYPERPARAMETERS and name not in HOSTED_FIELDS
+            if name not in LOCAL_HYPERPARAMETERS
+            and (name not in HOSTED_FIELDS or (beta_here and name == "dpo_beta"))
         ]
 
     @property

@@ -18,6 +18,14 @@ from curation.models.datasets import (
 from curation.models.imports import ImportBatch, ImportFormat, ImportLineError, ImportOutcome
 from curation.models.jobs import ACTIVE_STATUSES, WORKER_LOST, Job, JobStatus
 from curation.models.pii import FindingDecision, FindingSource, PiiFinding, PiiRun
+from curation.models.preferences import (
+    LabelledReply,
+    PairChoice,
+    PairSource,
+    PairVerdict,
+    PairwiseVerdict,
+    PreferencePair,
+)
 from curation.models.quality import QualityRun
 from curation.models.reviews import *  # noqa: F403  (review workflow models)
 from curation.models.snapshots import *  # noqa: F403  (dataset version models)
@@ -43,10 +51,16 @@ __all__ = [
     "IngestRequest",
     "Job",
     "JobStatus",
+    "LabelledReply",
     "Membership",
+    "PairChoice",
+    "PairSource",
+    "PairVerdict",
+    "PairwiseVerdict",
     "PiiFinding",
     "PiiOperator",
     "PiiRun",
+    "PreferencePair",
     "QualityRun",
     "Role",
 ]

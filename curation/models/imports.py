@@ -15,6 +15,7 @@ class ImportFormat(models.TextChoices):
     SHAREGPT = "sharegpt", "ShareGPT (JSON or JSONL)"
     ALPACA = "alpaca", "Alpaca (JSON or JSONL)"
     CSV = "csv", "CSV"
+    PREFERENCE = "preference", "Preference pairs / labelled replies (DPO, KTO)"
 
 
 class ImportOutcome(models.TextChoices):
@@ -106,6 +107,14 @@ class ImportBatch(Job):
     def unmapped_field_list(self) -> list[tuple[str, int]]:
         return sorted(self.unmapped_fields.items(), key=lambda item: (-item[1], item[0]))
 
+    @property
+    def preference_counts(self) -> dict[str, int]:
+        """Preference data among the imported conversations (curation.models.preferences)."""
+        return {
+            "pairs": self.conversations.filter(preference__isnull=False).count(),
+            "labelled": self.conversations.filter(reply_label__isnull=False).count(),
+        }
+
     def as_summary(self) -> dict[str, object]:
         """The CLI's `--json` contract (DESIGN.md)."""
         return {
@@ -117,6 +126,7 @@ class ImportBatch(Job):
             "unmapped_fields": self.unmapped_fields,
             "read": self.read,
             "imported": self.imported,
+            **self.preference_counts,
             "duplicates": self.duplicates,
             "invalid": self.invalid,
             "warnings": self.warnings,

@@ -32,6 +32,7 @@ __all__ = [
     "TokenScope",
     "TrainingPrice",
     "VersionExample",
+    "VersionFormat",
     "VersionStatus",
     "training_epochs",
 ]
@@ -50,6 +51,11 @@ class VersionStatus(models.TextChoices):
     FAILED = JobStatus.FAILED.value, JobStatus.FAILED.label
     CANCELLED = JobStatus.CANCELLED.value, JobStatus.CANCELLED.label
     DELETED = "deleted", "Deleted"
+
+
+class VersionFormat(models.TextChoices):
+    SFT = "sft", "Supervised (chat messages)"
+    PREFERENCE = "preference", "Preference pairs (DPO)"
 
 
 class Split(models.TextChoices):
@@ -90,6 +96,8 @@ class DatasetVersion(Job):
     validation_fraction = models.FloatField(default=0.1)
     seed = models.BigIntegerField(default=0)
     prepend_system_prompt = models.BooleanField(default=True)
+    # What the files hold: chat examples (sft) or chosen/rejected pairs (preference).
+    format = models.CharField(max_length=16, choices=VersionFormat.choices, default="sft")
     system_prompt = models.TextField(blank=True)
     # Tokens the prompt adds to an example it is prepended to (counted once, at creation).
     system_prompt_tokens = models.PositiveIntegerField(default=0)

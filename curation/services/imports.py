@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, islice
 from typing import Any
@@ -48,6 +48,11 @@ from curation.models import (
     ImportLineError,
     ImportOutcome,
     QualityRun,
+)
+from curation.services.preference_imports import (
+    PreferenceFacts,
+    insert_preferences,
+    preference_facts,
 )
 from curation.storage import open_stream
 from curation.tokens import count_conversations, get_counter
@@ -155,7 +160,10 @@ def import_batch(*, batch: ImportBatch) -> ImportBatch:
         fmt = detect_format(path, original_name=batch.original_name, limits=limits)
         batch.beat(detected_format=fmt)
     elif not batch.read:
-        check_supported(path, limits=limits)
+        preference = check_supported(path, limits=limits)
+        if preference:
+            fmt = preference
+            batch.beat(detected_format=fmt)
     dataset = batch.dataset
     batch.beat(total=batch.size or None)
     context = ChunkContext(
@@ -289,6 +297,8 @@ class PreparedChunk:
     read: int
     done: int | None
     unmapped: dict[str, int]
+    # content hash -> the preference facts of that row (see curation.services.preference_imports)
+    preferences: dict[str, PreferenceFacts] = field(default_factory=dict)
 
 
 def prepare_chunk(
@@ -317,6 +327,7 @@ def prepare_chunk(
     lines: list[bytes] = []
     hashes: list[str] = []
     flagged: list[bool] = []
+    preferences: dict[str, PreferenceFacts] = {}
     rejected = 0
     prefix = f"{context.dataset_id}\t{context.batch_id}\t".encode()
     for (record, digest), (tokens, assistant_tokens) in zip(unique, counts, strict=True):
@@ -325,9 +336,13 @@ def prepare_chunk(
         messages = _copy_json(normalized.messages)
         metadata = _copy_json(normalized.metadata)
         tools = _copy_json(normalized.tools)
-        if (b"u0000" in messages or b"u0000" in tools or b"u0000" in metadata) and _has_nul(
-            (normalized.messages, normalized.tools, normalized.metadata)
-        ):
+        facts = preference_facts(normalized)
+        if (
+            b"u0000" in messages
+            or b"u0000" in tools
+            or b"u0000" in metadata
+            or (facts is not None and "\x00" in repr(facts))
+        ) and _has_nul((normalized.messages, normalized.tools, normalized.metadata, facts)):
             # PostgreSQL's jsonb cannot hold U+0000; say so for this line, keep the others.
             record.normalized = None
             record.reason = "contains a NUL character (\\u0000), which cannot be stored"
@@ -339,6 +354,8 @@ def prepare_chunk(
             flags.append("over_token_limit")
         hashes.append(digest)
         flagged.append(bool(flags))
+        if facts is not None:
+            preferences[digest] = facts
         parallel = {None: b"\\N", True: b"t", False: b"f"}[normalized.parallel_tool_calls]
         lines.append(
             b"\t".join(
@@ -370,6 +387,7 @@ def prepare_chunk(
         read=len(chunk),
         done=done,
         unmapped=unmapped,
+        preferences=preferences,
     )
 
 
@@ -398,6 +416,8 @@ def _write_chunk(batch: ImportBatch, prepared: PreparedChunk) -> None:
     """The database half: one transaction inserts the rows, records bad lines, moves counters."""
     with transaction.atomic():
         inserted, warnings = _insert_rows(batch.dataset_id, prepared)
+        if prepared.preferences:
+            insert_preferences(batch_id=batch.pk, preferences=prepared.preferences)
         ImportLineError.objects.bulk_create(
             [
                 ImportLineError(batch=batch, line=r.line, field=r.field[:200], reason=r.reason)

@@ -27,6 +27,7 @@ from curation.models import (
     JobStatus,
     PiiFinding,
     PiiRun,
+    PreferencePair,
 )
 
 logger = logging.getLogger(__name__)
@@ -45,18 +46,53 @@ def redacted_messages(
     """
     if conversation.originals_purged_at is not None:
         return conversation.redacted or []
+    own = len(conversation.original)
+    return _redacted_all(conversation, findings=findings)[:own]
+
+
+def pii_messages(conversation: Conversation) -> list[dict[str, Any]]:
+    """What detection and redaction work on: the current messages, then the alternative reply
+    of a preference pair (its findings index it after the conversation's last message), so a
+    value redacted in the prompt is redacted the same way in both replies."""
+    return [*conversation.current_messages(), *alternative_of(conversation)]
+
+
+def _redacted_all(
+    conversation: Conversation, *, findings: Sequence[PiiFinding] | None = None
+) -> list[dict[str, Any]]:
     from curation.pii.redaction import redact_messages
 
     if findings is None:
         findings = list(conversation.findings.all())
     to_redact = [finding for finding in findings if finding.decision == FindingDecision.REDACT]
-    messages = conversation.current_messages()
+    messages = pii_messages(conversation)
     if not to_redact:
         # Nothing to replace: the messages leave as they are (callers never mutate them).
         return messages
     return redact_messages(
         messages, to_redact, operator=conversation.dataset.pii_operator, seed=conversation.pk
     )
+
+
+def redacted_pair(
+    conversation: Conversation, *, findings: Sequence[PiiFinding] | None = None
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """(prompt, chosen, rejected) of a conversation's preference pair, redacted together by
+    the same function and findings as `redacted_messages` (the chosen reply is the edited one
+    where a reviewer edited it). Raises PreferencePair.DoesNotExist without a pair."""
+    pair = conversation.preference
+    if conversation.originals_purged_at is not None:
+        # The alternative was redacted with the conversation when the originals were purged.
+        return pair.split([*(conversation.redacted or []), *pair.alternative])
+    return pair.split(_redacted_all(conversation, findings=findings))
+
+
+def alternative_of(conversation: Conversation) -> list[dict[str, Any]]:
+    """The alternative reply of the conversation's preference pair, or [] without one."""
+    try:
+        return conversation.preference.alternative
+    except PreferencePair.DoesNotExist:
+        return []
 
 
 def pii_config_for(dataset: Dataset) -> Any:
@@ -251,7 +287,7 @@ def detect_chunk(*, run_id: int, first_id: int, last_id: int) -> int:
             .filter(id__gte=first_id, id__lte=last_id)
             .order_by("id")
             .only("id", "original", "dataset_id")
-            .prefetch_related("revisions")
+            .prefetch_related("revisions", "preference")
         )
         analyzed = 0
         if candidates:
@@ -291,7 +327,7 @@ def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, li
     places: list[tuple[int, int, str]] = []
     texts: list[str] = []
     for conversation in conversations:
-        for message_index, field, text in iter_text_fields(conversation.current_messages()):
+        for message_index, field, text in iter_text_fields(pii_messages(conversation)):
             places.append((conversation.pk, message_index, field))
             texts.append(text)
     found: dict[int, list[dict[str, Any]]] = {conversation.pk: [] for conversation in conversations}
@@ -379,7 +415,7 @@ def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]
             .exclude(pii_run=run)
             .order_by("pk")
             .select_related("dataset")
-            .prefetch_related("revisions")
+            .prefetch_related("revisions", "preference")
         )
         if not locked:
             logger.warning(
@@ -526,7 +562,7 @@ def add_reviewer_findings(
         raise ValueError("Select or type the text to redact.")
     entity_type = (entity_type or "PII").strip().upper().replace(" ", "_")[:64]
     spans: list[tuple[int, str, int]] = []
-    for index, place, value in iter_text_fields(conversation.current_messages()):
+    for index, place, value in iter_text_fields(pii_messages(conversation)):
         if message_index is not None and (index != message_index or place != field):
             continue
         if start is not None:
@@ -582,9 +618,7 @@ def rescan_messages(*, conversation: Conversation, message_indexes: list[int]) -
     from curation.pii.redaction import iter_text_fields
 
     indexes = set(message_indexes)
-    fields = [
-        (i, f, t) for i, f, t in iter_text_fields(conversation.current_messages()) if i in indexes
-    ]
+    fields = [(i, f, t) for i, f, t in iter_text_fields(pii_messages(conversation)) if i in indexes]
     results = get_engine().analyze_texts(
         [text for _, _, text in fields], pii_config_for(conversation.dataset)
     )
@@ -622,7 +656,12 @@ def purge_originals(
     purged = 0
     for conversation in conversations.iterator(chunk_size=500):
         with transaction.atomic():
-            redacted = redacted_messages(conversation)
+            everything = _redacted_all(conversation)
+            redacted = everything[: len(conversation.original)]
+            # A pair's alternative reply is purged the same way: only its redacted copy stays.
+            PreferencePair.objects.filter(conversation=conversation).update(
+                alternative=everything[len(conversation.original) :]
+            )
             Conversation.objects.filter(pk=conversation.pk).update(
                 redacted=redacted,
                 original=[],

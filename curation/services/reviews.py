@@ -41,6 +41,7 @@ from curation.models import (
 )
 from curation.pagination import estimate_rows
 from curation.params import parse_float, parse_int, parse_text
+from curation.services.preference_reviews import pair_record_edit
 from curation.texts import message_text
 
 REVIEWABLE = (
@@ -564,6 +565,8 @@ def edit_message(
             chars_after=len(text),
         )
     _rescan_pii(conversation, [message_index])
+    # An edit of the final reply teaches a preference: original = rejected, edit = chosen.
+    pair_record_edit(conversation=conversation, message_index=message_index, user=user)
     from curation.services.quality import refresh_quality
 
     refresh_quality(conversation_ids=[conversation.pk])

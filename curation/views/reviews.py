@@ -29,6 +29,7 @@ from curation.models import (
 )
 from curation.params import parse_float, parse_int, parse_ints
 from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
+from curation.services import preference_reviews
 from curation.services import reviews as service
 from curation.texts import message_text
 
@@ -120,6 +121,7 @@ def _panel_context(
             and service.can_edit(conversation, user, is_admin=context["is_admin"]),
             "criteria": _criteria(dataset, selected),
             "chat_messages": service.message_segments(conversation, redacted=redacted),
+            "preference": preference_reviews.pair_for_display(conversation, redacted=redacted),
             "redacted_view": redacted,
             "pii_count": conversation.findings.count(),
             "previous_id": previous,

@@ -37,6 +37,7 @@ from curation.models import (
     DatasetVersion,
     JobStatus,
     TrainingPrice,
+    VersionFormat,
     VersionStatus,
 )
 from curation.permissions import get_dataset_for_user, is_dataset_admin
@@ -122,6 +123,14 @@ class VersionForm(forms.Form):
         initial=True,
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    format = forms.ChoiceField(
+        label="Kind",
+        choices=VersionFormat.choices,
+        required=False,
+        initial=VersionFormat.SFT,
+        help_text="Supervised: chat examples (a pair's chosen reply). Preference: the approved "
+        "chosen/rejected pairs in OpenAI's preference format, for DPO.",
+    )
 
     def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -226,6 +235,7 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
                     seed=form.cleaned_data["seed"],
                     notes=form.cleaned_data["notes"],
                     prepend_system_prompt=form.cleaned_data.get("prepend_system_prompt", False),
+                    format=form.cleaned_data.get("format") or VersionFormat.SFT,
                 )
             except SnapshotError as error:
                 form.add_error(None, str(error))
@@ -242,6 +252,7 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
             validation_fraction=form.cleaned_data["validation_fraction"],
             seed=form.cleaned_data["seed"],
             prepend_system_prompt=form.cleaned_data.get("prepend_system_prompt", False),
+            format=form.cleaned_data.get("format") or VersionFormat.SFT,
         )
     elif not form.is_bound:
         preview = preview_version(

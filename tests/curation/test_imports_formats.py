@@ -164,10 +164,6 @@ def test_unmapped_record_fields_are_kept_and_counted_per_line(dataset, settings,
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
-        ("dpo_sharegpt.json", "preference (DPO) data"),
-        ("dpo_openai.jsonl", "OpenAI preference (DPO) data"),
-        ("kto_alpaca.json", "KTO data"),
-        ("kto_trl.jsonl", "KTO data"),
         ("llamafactory_v1.jsonl", "LLaMA-Factory v1 data"),
     ],
 )
@@ -181,9 +177,9 @@ def test_files_not_importable_yet_are_named_once_instead_of_an_error_per_line(da
 
 
 def test_not_importable_kinds_are_refused_even_with_an_explicit_format(dataset):
-    batch = import_file(dataset, DATA / "dpo_sharegpt.json", fmt="sharegpt")
+    batch = import_file(dataset, DATA / "llamafactory_v1.jsonl", fmt="openai")
     assert batch.status == JobStatus.FAILED
-    assert "this is preference (DPO) data" in batch.error
+    assert "this is LLaMA-Factory v1 data" in batch.error
     assert batch.line_errors.count() == 0
 
 

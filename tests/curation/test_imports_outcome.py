@@ -92,12 +92,12 @@ def test_cli_fails_with_one_line_when_nothing_was_imported_and_json_still_ends_w
     assert last["outcome"] == "failed"
 
 
-def test_cli_names_a_preference_file_in_one_line(dataset, capsys):
+def test_cli_names_a_file_of_a_kind_not_imported_in_one_line(dataset, capsys):
     with pytest.raises(CommandError) as raised:
         call_command(
-            "import_conversations", "--dataset", dataset.slug, str(DATA / "dpo_sharegpt.json")
+            "import_conversations", "--dataset", dataset.slug, str(DATA / "llamafactory_v1.jsonl")
         )
-    assert "this is preference (DPO) data" in str(raised.value)
+    assert "this is LLaMA-Factory v1 data" in str(raised.value)
     assert "\n" not in str(raised.value)
 
 
@@ -109,7 +109,7 @@ def test_cli_with_several_files_succeeds_when_any_imported(dataset, tmp_path, ca
         dataset.slug,
         "--json",
         str(good),
-        str(DATA / "dpo_openai.jsonl"),
+        str(DATA / "llamafactory_v1.jsonl"),
     )
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["outcome"] == "partial" and last["imported"] == 1

@@ -69,10 +69,12 @@ def test_lora_flags_reach_together_and_json_names_the_adapter(
 
 
 def test_dpo_is_passed_as_together_s_training_method(fast: SimulatorServer, dataset: Any) -> None:
-    built_version(dataset)
+    from tests.training.test_preference_training import preference_version
 
-    run("--dataset", dataset.slug, "--version", "1", "--provider", "together", "--model", MODEL,
-        "--method", "dpo", "--json")  # fmt: skip
+    version = preference_version(dataset)
+
+    run("--dataset", dataset.slug, "--version", str(version.number), "--provider", "together",
+        "--model", MODEL, "--method", "dpo", "--json")  # fmt: skip
 
     job = FineTuneJob.objects.get()
     assert job.method == "dpo"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training.evaluation import views
+from training.evaluation import views, views_pairs
 
 urlpatterns = [
     path("d/<slug:slug>/evaluation/", views.eval_home, name="eval_home"),
@@ -34,6 +34,11 @@ urlpatterns = [
         "d/<slug:slug>/evaluation/comparisons/<int:comparison_id>/blind/",
         views.eval_blind,
         name="eval_blind",
+    ),
+    path(
+        "d/<slug:slug>/evaluation/comparisons/<int:comparison_id>/pairs/",
+        views_pairs.eval_comparison_pairs,
+        name="eval_comparison_pairs",
     ),
     path("d/<slug:slug>/evaluation/prescore/", views.eval_prescore, name="eval_prescore"),
 ]

@@ -97,20 +97,36 @@ def main(spec_path: str) -> int:
         else NullCallbacks()
     )
     try:
-        result = train_lora(
-            base_model=spec["base_model"],
-            train_path=spec["train_path"],
-            validation_path=spec.get("validation_path"),
-            output_dir=spec["output_dir"],
-            lora=LoraSettings.from_dict(spec["lora"]),
-            train=TrainSettings.from_dict(spec["train"]),
-            callbacks=callbacks,
-            cache_dir=spec.get("cache_dir"),
-            dataset_info=spec.get("dataset_info"),
-            merge=bool(spec.get("merge")),
-            device=device,
-            resume_from=spec.get("resume_from"),
-        )
+        if spec.get("method") == "dpo":
+            # Imported here: only DPO jobs need it.
+            from training.local.dpo import train_dpo_job
+
+            result = train_dpo_job(
+                base_model=spec["base_model"],
+                train_path=spec["train_path"],
+                output_dir=spec["output_dir"],
+                lora=LoraSettings.from_dict(spec["lora"]),
+                train=TrainSettings.from_dict(spec["train"]),
+                beta=float(spec.get("dpo_beta") or 0.1),
+                callbacks=callbacks,
+                cache_dir=spec.get("cache_dir"),
+                device=device,
+            )
+        else:
+            result = train_lora(
+                base_model=spec["base_model"],
+                train_path=spec["train_path"],
+                validation_path=spec.get("validation_path"),
+                output_dir=spec["output_dir"],
+                lora=LoraSettings.from_dict(spec["lora"]),
+                train=TrainSettings.from_dict(spec["train"]),
+                callbacks=callbacks,
+                cache_dir=spec.get("cache_dir"),
+                dataset_info=spec.get("dataset_info"),
+                merge=bool(spec.get("merge")),
+                device=device,
+                resume_from=spec.get("resume_from"),
+            )
     except (TrainingError, DataError, TokenizerError) as error:
         if rank == 0:
             Path(spec["result"]).write_text(json.dumps({"error": str(error)}))

@@ -360,17 +360,23 @@ class OpenAIProvider(Provider):
         metadata: dict[str, str] | None = None,
         method: str = "supervised",
     ) -> RemoteJob:
-        if method != "supervised":
+        if method not in ("supervised", "dpo"):
             raise PermanentProviderError(
-                f"{self.label}: only supervised fine-tuning is offered here",
+                f"{self.label}: only supervised and DPO fine-tuning are offered here",
                 code="unsupported_method",
             )
         kwargs: dict[str, Any] = {"model": model, "training_file": training_file}
         if validation_file:
             kwargs["validation_file"] = validation_file
         # The LoRA settings other providers take mean nothing to OpenAI's API.
-        chosen = {k: v for k, v in (hyperparameters or {}).items() if k in OPENAI_HYPERPARAMETERS}
-        if chosen:
+        given = hyperparameters or {}
+        chosen = {k: v for k, v in given.items() if k in OPENAI_HYPERPARAMETERS}
+        if method == "dpo":
+            # Preference files need the method block: it is what says the lines are pairs.
+            if isinstance(given.get("dpo_beta"), int | float):
+                chosen["beta"] = float(given["dpo_beta"])
+            kwargs["method"] = {"type": "dpo", "dpo": {"hyperparameters": chosen}}
+        elif chosen:
             kwargs["method"] = {"type": "supervised", "supervised": {"hyperparameters": chosen}}
         if suffix:
             kwargs["suffix"] = suffix

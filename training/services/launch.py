@@ -20,7 +20,14 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from curation.models import AuditEvent, DatasetVersion, JobStatus, VersionStatus, training_epochs
+from curation.models import (
+    AuditEvent,
+    DatasetVersion,
+    JobStatus,
+    VersionFormat,
+    VersionStatus,
+    training_epochs,
+)
 from curation.storage import open_stream
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob, FineTuneMethod, usd
 from training.pricing import estimate_cost, model_end_date, offered_models, price_for
@@ -106,7 +113,8 @@ def clean_hyperparameter(name: str, raw: Any) -> int | float | str:
 
 # Providers whose API takes LoRA settings and an absolute learning rate (and DPO).
 HOSTED_EXTRA_KINDS = frozenset({"together", "fireworks"})
-DPO_KINDS = frozenset({"together", "fireworks"})
+# OpenAI-compatible APIs take DPO through the job's method block (the simulator validates it).
+DPO_KINDS = frozenset({"together", "fireworks", "openai", "simulator", "local"})
 # name: (minimum, maximum, type, label) of the settings those providers take.
 HOSTED_RANGES: dict[str, tuple[float, float, type, str]] = {
     "learning_rate": (1e-8, 1.0, float, "learning rate"),
@@ -392,6 +400,20 @@ def _check_local(check: LaunchCheck, config: ProviderConfig) -> list[str]:
     return list(availability.problems)
 
 
+def method_version_problem(*, method: str, version: DatasetVersion) -> str:
+    """Why this method cannot train on this version's files, or "" (DPO needs preference
+    pairs, supervised training needs chat examples)."""
+    preference = version.format == VersionFormat.PREFERENCE
+    if method == FineTuneMethod.DPO and not preference:
+        return (
+            f"v{version.number} holds supervised examples; DPO trains on a preference version "
+            "(snapshot --format preference)"
+        )
+    if method != FineTuneMethod.DPO and preference:
+        return f"v{version.number} holds preference pairs: train it with the DPO method"
+    return ""
+
+
 def create_finetune_job(
     *,
     version: DatasetVersion,
@@ -423,13 +445,27 @@ def create_finetune_job(
     assert check.config is not None
     if method == FineTuneMethod.DPO and check.config.kind not in DPO_KINDS:
         raise LaunchError(
-            [f"{check.config.display_label} does not offer DPO here; use Together or Fireworks"]
+            [
+                f"{check.config.display_label} does not offer DPO here; "
+                "use an OpenAI-compatible provider, Together or Fireworks"
+            ]
         )
+    method_problem = method_version_problem(method=method, version=version)
+    if method_problem:
+        raise LaunchError([method_problem])
     if check.config.kind in HOSTED_EXTRA_KINDS:
         try:
             cleaned = {**cleaned, **clean_hosted_hyperparameters(hyperparameters or {})}
         except ValueError as error:
             raise LaunchError([str(error)]) from None
+    if method == FineTuneMethod.DPO and "dpo_beta" not in cleaned:
+        try:
+            beta = clean_hosted_hyperparameters(
+                {"dpo_beta": (hyperparameters or {}).get("dpo_beta")}
+            )
+        except ValueError as error:
+            raise LaunchError([str(error)]) from None
+        cleaned = {**cleaned, **beta}
     if check.is_local:
         from training.providers.local import clean_local_hyperparameters
 
@@ -437,6 +473,11 @@ def create_finetune_job(
             cleaned = {**cleaned, **clean_local_hyperparameters(hyperparameters or {})}
         except ValueError as error:
             raise LaunchError([str(error)]) from None
+        if method == FineTuneMethod.DPO:
+            if int((hyperparameters or {}).get("gpus") or 1) > 1:
+                raise LaunchError(["local DPO runs on one GPU: leave GPUs at 1"])
+            if "gpus" in cleaned:
+                cleaned["gpus"] = 1  # whatever the site's default for supervised runs
         if cleaned["learning_rate_multiplier"] != AUTO:
             raise LaunchError(
                 [

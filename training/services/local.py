@@ -356,6 +356,8 @@ def _train(
             "resume_from": str(resume) if resume else None,
             "sample_prompts": [sample["prompt"] for sample in prompts],
             "sample_max_new_tokens": provider.sample_max_new_tokens,
+            "method": job.method,
+            "dpo_beta": job.hyperparameters.get("dpo_beta"),
         }
         try:
             outcome = run_group(

@@ -144,7 +144,8 @@ class SimJob:
             "estimated_finish": self.estimated_finish,
             "integrations": [],
             "metadata": dict(self.metadata) if self.metadata is not None else None,
-            "method": {
+            "method": self.extra.get("method")
+            or {
                 "type": "supervised",
                 "supervised": {"hyperparameters": dict(self.hyperparameters)},
             },

@@ -109,6 +109,16 @@ def _validate_hyperparameters(raw: Any, *, param: str) -> dict[str, Any]:
     return cleaned
 
 
+def _method_extra(body: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+    """What the job keeps of OpenAI's method block: its type and the DPO block as sent."""
+    kept = dict(extra or {})
+    method = body.get("method")
+    if isinstance(method, dict) and method.get("type") == "dpo":
+        kept["method_type"] = "dpo"
+        kept["method"] = method
+    return kept
+
+
 def _validate_metadata(raw: Any) -> dict[str, str] | None:
     if raw is None:
         return None
@@ -356,7 +366,7 @@ class SimulatorState:
                 planned_model=planned_model
                 or f"ft:{base_model}:{self.org_slug}:{name_suffix}:{new_id('', 8)}",
                 shape=shape,
-                extra=dict(extra or {}),
+                extra=_method_extra(body, extra),
                 hyperparameters={
                     key: requested.get(key, "auto")
                     for key in ("n_epochs", "batch_size", "learning_rate_multiplier")
@@ -372,24 +382,33 @@ class SimulatorState:
         method = body.get("method")
         if method is None:
             return top
-        if not isinstance(method, dict) or method.get("type") != "supervised":
-            kind = method.get("type") if isinstance(method, dict) else method
+        kind = method.get("type") if isinstance(method, dict) else method
+        if kind not in ("supervised", "dpo"):
             raise ApiError(
                 400,
-                f"The simulator supports only the 'supervised' method (got {kind!r})",
+                f"The simulator supports the 'supervised' and 'dpo' methods (got {kind!r})",
                 param="method.type",
                 code="unsupported_method",
             )
-        supervised = method.get("supervised") or {}
-        nested = _validate_hyperparameters(
-            supervised.get("hyperparameters") if isinstance(supervised, dict) else None,
-            param="method.supervised.hyperparameters",
-        )
+        block = method.get(kind) or {}
+        raw = block.get("hyperparameters") if isinstance(block, dict) else None
+        if kind == "dpo" and isinstance(raw, dict) and "beta" in raw:
+            raw = dict(raw)
+            beta = raw.pop("beta")
+            if beta != "auto" and (
+                not isinstance(beta, int | float) or isinstance(beta, bool) or not 0 < beta <= 2
+            ):
+                raise ApiError(
+                    400,
+                    f"Invalid value for beta: {beta!r} (expected 'auto' or a number in (0, 2])",
+                    param="method.dpo.hyperparameters.beta",
+                    code="invalid_value",
+                )
+        nested = _validate_hyperparameters(raw, param=f"method.{kind}.hyperparameters")
         if top and nested:
             raise ApiError(
                 400,
-                "Specify hyperparameters either at the top level or under "
-                "method.supervised, not both",
+                "Specify hyperparameters either at the top level or under method, not both",
                 param="hyperparameters",
             )
         return nested or top

@@ -119,6 +119,17 @@ def event(message: str, *, level: str = "info", **extra: Any) -> dict[str, Any]:
     return {"message": message, "level": level, "type": "message", "data": {}, **extra}
 
 
+def job_method(job: SimJob) -> str:
+    """ "dpo" or "supervised", whichever API shape created the job."""
+    if job.extra.get("method_type") == "dpo":
+        return "dpo"
+    if (job.extra.get("training_method") or {}).get("method") == "dpo":
+        return "dpo"
+    if job.extra.get("collection") == "dpoJobs":
+        return "dpo"
+    return "supervised"
+
+
 def plan_job(job: SimJob, *, training: StoredFile, validation: StoredFile | None) -> list[PlanItem]:
     """Lay out the whole life of a new job: its validation verdict, steps and checkpoints."""
     plan: list[PlanItem] = []
@@ -128,14 +139,17 @@ def plan_job(job: SimJob, *, training: StoredFile, validation: StoredFile | None
     plan.append(PlanItem(0.0, "event", event(text)))
 
     failure: tuple[str, str, str] | None = None
+    method = job_method(job)
     try:
-        summary = summarize_training_file(training.data)
+        summary = summarize_training_file(training.data, method=method)
     except TrainingFileError as exc:
         failure = ("invalid_training_file", "training_file", str(exc))
         summary = None
     if failure is None and validation is not None:
         try:
-            summarize_training_file(validation.data, min_examples=1, label="Validation file")
+            summarize_training_file(
+                validation.data, min_examples=1, label="Validation file", method=method
+            )
         except TrainingFileError as exc:
             failure = ("invalid_validation_file", "validation_file", str(exc))
     t = VALIDATING_SECONDS

@@ -60,10 +60,39 @@ def _check_message(message: Any, *, where: str) -> int:
     return estimate_tokens(_content_text(content)) + estimate_tokens(extra) + 4
 
 
+def _preference_tokens(record: dict[str, Any], where: str) -> int:
+    """A preference (DPO) line: input.messages, then preferred_output and
+    non_preferred_output, each a non-empty list of assistant messages."""
+    given = record.get("input")
+    messages = given.get("messages") if isinstance(given, dict) else None
+    if not isinstance(messages, list) or not messages:
+        raise TrainingFileError(
+            f"Invalid file format. {where}: missing 'input.messages' (a non-empty list); "
+            "a preference (DPO) job needs preference-format lines"
+        )
+    tokens = 3
+    for index, message in enumerate(messages, start=1):
+        tokens += _check_message(message, where=f"{where}, input message {index}")
+    for key in ("preferred_output", "non_preferred_output"):
+        reply = record.get(key)
+        if not isinstance(reply, list) or not reply:
+            raise TrainingFileError(f"{where}: missing '{key}' (a non-empty list of messages)")
+        for index, message in enumerate(reply, start=1):
+            tokens += _check_message(message, where=f"{where}, {key} message {index}")
+            if message.get("role") != "assistant":
+                raise TrainingFileError(f"{where}, {key} message {index}: must be an assistant")
+    return tokens
+
+
 def summarize_training_file(
-    data: bytes, *, min_examples: int = MIN_EXAMPLES, label: str = "Training file"
+    data: bytes,
+    *,
+    min_examples: int = MIN_EXAMPLES,
+    label: str = "Training file",
+    method: str = "supervised",
 ) -> FileSummary:
-    """Validate ``data`` as chat-format JSONL and count its examples and tokens."""
+    """Validate ``data`` as chat-format JSONL (or preference-format for ``method="dpo"``)
+    and count its examples and tokens."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -86,6 +115,16 @@ def summarize_training_file(
             raise TrainingFileError(
                 f"Invalid file format. {where}: each line must be a JSON object"
             )
+        if method == "dpo":
+            try:
+                tokens += _preference_tokens(record, where)
+            except TrainingFileError as exc:
+                message = str(exc)
+                if not message.startswith("Invalid file format."):
+                    message = f"Invalid file format. {message}"
+                raise TrainingFileError(message) from None
+            examples += 1
+            continue
         messages = record.get("messages")
         if not isinstance(messages, list) or not messages:
             raise TrainingFileError(

@@ -98,7 +98,7 @@ class Command(BaseCommand):
 
 def _combine(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     combined: dict[str, Any] = {"batch": [s["batch"] for s in summaries], "files": summaries}
-    for key in ("read", "imported", "duplicates", "invalid", "warnings"):
+    for key in ("read", "imported", "pairs", "labelled", "duplicates", "invalid", "warnings"):
         combined[key] = sum(s[key] for s in summaries)
     combined["errors"] = [dict(error, file=s["file"]) for s in summaries for error in s["errors"]]
     outcomes = {s["outcome"] for s in summaries}

@@ -1,4 +1,4 @@
-"""manage.py snapshot --dataset SLUG [--validation-fraction F] [--seed S] [--notes TEXT] [--as USER] [--json]
+"""manage.py snapshot --dataset SLUG [--format sft|preference] [--validation-fraction F] [--seed S] [--notes TEXT] [--as USER] [--json]
 
 Freezes the dataset's approved examples as its next version, building in this process (no
 worker needed) with the same code the background job runs.
@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from curation.management.operator import acting_user, add_as_argument
-from curation.models import Dataset, DatasetVersion, VersionStatus
+from curation.models import Dataset, DatasetVersion, VersionFormat, VersionStatus
 from curation.services.snapshots import (
     SnapshotError,
     cli_summary,
@@ -44,6 +44,13 @@ class Command(BaseCommand):
             help="split seed (default: the previous version's, else 0)",
         )
         parser.add_argument("--notes", default="", metavar="TEXT")
+        parser.add_argument(
+            "--format",
+            default=VersionFormat.SFT,
+            choices=VersionFormat.values,
+            help="sft: chat examples (the chosen reply of a pair); "
+            "preference: approved chosen/rejected pairs in OpenAI's preference format (DPO)",
+        )
         parser.add_argument(
             "--min-score",
             type=float,
@@ -89,6 +96,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 notes=options["notes"],
                 enqueue=False,
+                format=options["format"],
             )
         except SnapshotError as error:
             raise CommandError(str(error)) from None

@@ -60,7 +60,9 @@ from curation.models import (
     DatasetVersion,
     FindingDecision,
     PiiFinding,
+    PreferencePair,
     VersionExample,
+    VersionFormat,
 )
 from curation.pii.redaction import RedactionError, redact_messages
 from curation.services.pii import redacted_messages
@@ -71,6 +73,11 @@ from curation.services.versions.files import (
     save_file,
 )
 from curation.services.versions.manifest import reviewers, write_manifest
+from curation.services.versions.preference import (
+    attach_pairs,
+    chosen_conversation,
+    preference_example,
+)
 from curation.services.versions.preview import select_examples
 from curation.splits import (
     SYSTEM_ROLES,
@@ -278,9 +285,10 @@ def export_part(*, version_id: int, part: Part) -> Stats:
     """
     version = DatasetVersion.objects.get(pk=version_id)
     dataset = Dataset.objects.get(pk=version.dataset_id)
-    conversations = select_examples(dataset=dataset, filter=version.filter).filter(
-        id__gte=part.first_id, id__lte=part.last_id
-    )
+    conversations = select_examples(
+        dataset=dataset, filter=version.filter, format=version.format
+    ).filter(id__gte=part.first_id, id__lte=part.last_id)
+    preference = version.format == VersionFormat.PREFERENCE
     prompt = version.system_prompt if version.prepend_system_prompt else ""
     prompt_message = {"role": "system", "content": prompt}
     prompt_tokens = version.system_prompt_tokens
@@ -304,39 +312,62 @@ def export_part(*, version_id: int, part: Part) -> Stats:
             for conversation in chunk:
                 findings = conversation.redact_findings
                 purged = conversation.originals_purged_at is not None
-                try:
-                    if type(conversation) is Row:
-                        # What redacted_messages returns for it, without its per-row work.
-                        messages = conversation.original
-                    else:
-                        messages = redacted_messages(conversation, findings=findings)
-                    grouped = messages
-                    if tagged and findings and not purged:
-                        grouped = redact_messages(
-                            conversation.current_messages(),
-                            findings,
-                            operator="tag",
-                            seed=conversation.pk,
+                if preference:
+                    try:
+                        example, near_key, prepended_pair = preference_example(
+                            conversation, findings=findings, system_prompt=prompt, tagged=tagged
                         )
-                except RedactionError as error:
-                    # Fail closed: an example whose findings do not fit is never written.
-                    raise SnapshotError(
-                        f"conversation {conversation.id} cannot be redacted: {error}"
-                    ) from None
-                tokens = conversation.token_count
-                prepended = 0
-                if prompt and not any(message.get("role") in SYSTEM_ROLES for message in messages):
-                    messages = [prompt_message, *messages]
-                    tokens += prompt_tokens
-                    prepended = 1
-                example: dict[str, Any] = {"messages": messages}
-                if conversation.tools is not None:
-                    example["tools"] = conversation.tools
-                if conversation.parallel_tool_calls is not None:
-                    example["parallel_tool_calls"] = conversation.parallel_tool_calls
+                    except RedactionError as error:
+                        raise SnapshotError(
+                            f"conversation {conversation.id} cannot be redacted: {error}"
+                        ) from None
+                    prepended = int(prepended_pair)
+                    tokens = conversation.token_count + (prompt_tokens if prepended else 0)
+                else:
+                    try:
+                        if type(conversation) is Row:
+                            # What redacted_messages returns for it, without its per-row work.
+                            messages = conversation.original
+                        else:
+                            messages = redacted_messages(conversation, findings=findings)
+                        grouped = messages
+                        if tagged and findings and not purged:
+                            grouped = redact_messages(
+                                conversation.current_messages(),
+                                findings,
+                                operator="tag",
+                                seed=conversation.pk,
+                            )
+                        # A pair that prefers the alternative reply exports that reply (rows
+                        # with a pair are always model instances, see _chunks).
+                        chosen = (
+                            None
+                            if type(conversation) is Row
+                            else chosen_conversation(conversation, findings=findings, tagged=tagged)
+                        )
+                        if chosen is not None:
+                            messages, grouped = chosen
+                    except RedactionError as error:
+                        # Fail closed: an example whose findings do not fit is never written.
+                        raise SnapshotError(
+                            f"conversation {conversation.id} cannot be redacted: {error}"
+                        ) from None
+                    tokens = conversation.token_count
+                    prepended = 0
+                    if prompt and not any(
+                        message.get("role") in SYSTEM_ROLES for message in messages
+                    ):
+                        messages = [prompt_message, *messages]
+                        tokens += prompt_tokens
+                        prepended = 1
+                    example: dict[str, Any] = {"messages": messages}
+                    if conversation.tools is not None:
+                        example["tools"] = conversation.tools
+                    if conversation.parallel_tool_calls is not None:
+                        example["parallel_tool_calls"] = conversation.parallel_tool_calls
                 line = dump_line(example)
                 digest = sha256(line).hexdigest().encode()
-                near = near_duplicate_key(grouped).encode()
+                near = (near_key if preference else near_duplicate_key(grouped)).encode()
                 key = split_key(conversation.id, conversation.near_dup_cluster)
                 score = conversation.score_avg
                 split = split_for_key(key, seed=seed, threshold=threshold)
@@ -507,6 +538,12 @@ def _chunks(conversations: QuerySet[Conversation], dataset: Dataset) -> Iterator
             .values_list("conversation_id", flat=True)
             .distinct()
         )
+        # Conversations with a preference pair export through the pair (model instances).
+        paired = set(
+            PreferencePair.objects.filter(conversation_id__in=in_page).values_list(
+                "conversation_id", flat=True
+            )
+        )
         chunk: list[Any] = []
         needs_model = []
         for (
@@ -521,7 +558,7 @@ def _chunks(conversations: QuerySet[Conversation], dataset: Dataset) -> Iterator
             score,
             stored,
         ) in rows:
-            if purged_at is None and pk not in findings and pk not in edited:
+            if purged_at is None and pk not in findings and pk not in edited and pk not in paired:
                 # Exported as stored: a plain row, no model instance needed.
                 chunk.append(
                     Row(
@@ -563,6 +600,7 @@ def _chunks(conversations: QuerySet[Conversation], dataset: Dataset) -> Iterator
                 [conversation for conversation in needs_model if conversation.id in edited],
                 Prefetch("revisions", queryset=ordered_revisions),
             )
+        attach_pairs(needs_model, in_page)
         yield Chunk(chunk, edited)
         last_id = rows[-1][0]
 
@@ -784,7 +822,7 @@ def build_version(*, version: DatasetVersion, processes: int | None = None) -> D
     dataset = Dataset.objects.get(pk=version.dataset_id)
     version.dataset = dataset
     clear_storage(version, ("train.jsonl", "validation.jsonl", "manifest.json"))
-    conversations = select_examples(dataset=dataset, filter=version.filter)
+    conversations = select_examples(dataset=dataset, filter=version.filter, format=version.format)
     total = conversations.count()
     version.beat(total=total, done=0)
     if processes is None:

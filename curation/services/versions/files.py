@@ -179,6 +179,7 @@ def cli_summary(version: DatasetVersion) -> dict[str, Any]:
 
     return {
         "version": version.number,
+        "format": version.format,
         "status": version.status,
         "examples": version.examples,
         "train": version.train_examples,

@@ -74,6 +74,8 @@ def write_manifest(
         "format": MANIFEST_FORMAT,
         "dataset": {"id": dataset.pk, "slug": dataset.slug, "name": dataset.name},
         "version": version.number,
+        # What the data files hold (sft: chat messages; preference: chosen/rejected pairs).
+        "example_format": version.format,
         "parent_version": parent.number if parent else None,
         "created_by": version.created_by.get_username() if version.created_by else None,
         "created_at": version.created_at.isoformat(),

@@ -17,8 +17,10 @@ from curation.models import (
     DatasetVersion,
     ImportBatch,
     TrainingPrice,
+    VersionFormat,
     VersionStatus,
 )
+from curation.models.preferences import RANKED
 from curation.services.versions.files import SnapshotError
 from curation.splits import is_validation_sql, validation_threshold
 from training.pricing import estimate_cost
@@ -41,9 +43,14 @@ def normalize_filter(
     }
 
 
-def select_examples(*, dataset: Dataset, filter: dict[str, Any]) -> QuerySet[Conversation]:
-    """The approved conversations of the dataset that pass the filter."""
+def select_examples(
+    *, dataset: Dataset, filter: dict[str, Any], format: str = VersionFormat.SFT
+) -> QuerySet[Conversation]:
+    """The approved conversations of the dataset that pass the filter (for a preference
+    version, those with a ranked pair that is not unticked)."""
     conversations = Conversation.objects.filter(dataset=dataset).approved()
+    if format == VersionFormat.PREFERENCE:
+        conversations = conversations.filter(preference__active=True, preference__choice__in=RANKED)
     if filter.get("min_score") is not None:
         conversations = conversations.filter(score_avg__gte=filter["min_score"])
     if filter.get("exclude_flags"):
@@ -89,6 +96,7 @@ def preview_version(
     validation_fraction: float,
     seed: int,
     prepend_system_prompt: bool = True,
+    format: str = VersionFormat.SFT,
 ) -> Preview:
     """Counts, token totals and cost estimates for a version, in one aggregate query."""
     threshold = validation_threshold(validation_fraction)
@@ -114,7 +122,7 @@ def preview_version(
     for limit in limits:
         aggregates[f"capped_{limit}"] = Coalesce(Sum(Least(tokens, Value(limit)), filter=train), 0)
     row = (
-        select_examples(dataset=dataset, filter=filter)
+        select_examples(dataset=dataset, filter=filter, format=format)
         .annotate(in_validation=is_validation_sql(seed=seed, threshold=threshold))
         .aggregate(**aggregates)
     )
@@ -154,6 +162,7 @@ def create_version(
     notes: str = "",
     prepend_system_prompt: bool = True,
     enqueue: bool = True,
+    format: str = VersionFormat.SFT,
 ) -> DatasetVersion:
     """Number a new version and queue its build; SnapshotError if no example would be in it."""
     if validation_fraction is None:
@@ -173,8 +182,11 @@ def create_version(
         unknown = sorted(set(filter["batches"]) - known)
         if unknown:
             raise SnapshotError(f"no import batch {unknown[0]} in dataset {dataset.slug!r}")
-    if not select_examples(dataset=dataset, filter=filter).exists():
-        raise SnapshotError(f"no approved example of dataset {dataset.slug!r} matches the filter")
+    if format not in VersionFormat.values:
+        raise SnapshotError(f"unknown version format {format!r}; use one of {VersionFormat.values}")
+    if not select_examples(dataset=dataset, filter=filter, format=format).exists():
+        what = "preference pair" if format == VersionFormat.PREFERENCE else "example"
+        raise SnapshotError(f"no approved {what} of dataset {dataset.slug!r} matches the filter")
     prompt = dataset.system_prompt if prepend_system_prompt else ""
     # Counted here, once, so the build never loads the tokenizer.
     prompt_tokens = system_prompt_tokens(prompt)
@@ -192,6 +204,7 @@ def create_version(
             prepend_system_prompt=bool(prompt),
             system_prompt=prompt,
             system_prompt_tokens=prompt_tokens,
+            format=format,
             created_by=user if getattr(user, "is_authenticated", False) else None,
         )
         AuditEvent.record(

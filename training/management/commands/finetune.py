@@ -54,6 +54,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--gpus", type=int, default=None, help="local: GPUs for this job (CURATOR_LOCAL_GPUS)"
         )
+        parser.add_argument(
+            "--beta",
+            type=float,
+            default=None,
+            help="DPO only: how far the model may move from the base (higher stays closer)",
+        )
         parser.add_argument("--suffix", default="")
         parser.add_argument("--seed", type=int, default=None)
         add_as_argument(parser, what="launch")
@@ -95,6 +101,10 @@ class Command(BaseCommand):
             if "gpus" in chosen and kind != "local":
                 raise CommandError("--gpus is for local training only")
             hyperparameters.update(chosen)
+        if options["beta"] is not None:
+            if options["method"] != "dpo":
+                raise CommandError("--beta is for --method dpo only")
+            hyperparameters["dpo_beta"] = options["beta"]
         try:
             job = create_finetune_job(
                 version=version,
