@@ -231,6 +231,10 @@
       if (event.key === "?") { event.preventDefault(); help.close(); }
       return;
     }
+    // Esc closes an open edit form even when the focus is not in it yet (htmx focuses the
+    // text box only once the swap settles) or was moved away by a click.
+    var openCancel = event.key === "Escape" && document.querySelector("[data-edit-form] [data-edit-cancel]");
+    if (openCancel) { event.preventDefault(); openCancel.click(); return; }
     var p = panel();
     if (!p) return;
     var key = event.key;

@@ -10,8 +10,10 @@ import pytest
 from tests.training.registry.conftest import (  # noqa: F401  (fixtures)
     make_comparison,
     make_model,
+    token_for,
     version,
 )
+from tests.training.registry.test_feedback_drift import ingest, production_item
 from training.registry.promotion import production_stage
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,8 +56,21 @@ def test_promote_through_the_gate_and_roll_back(
 
 
 def test_drift_page_draws_its_charts_and_fits_a_phone(
-    page: Any, live_server: Any, login: Any, reviewer: Any, dataset: Any
+    page: Any,
+    live_server: Any,
+    login: Any,
+    reviewer: Any,
+    dataset: Any,
+    admin_user: Any,
+    request: Any,
 ) -> None:
+    # Some production traffic, so the charts have numbers to draw (all-zero charts say
+    # "Nothing to show yet" instead of drawing axes).
+    ingest(
+        dataset,
+        request.getfixturevalue("token_for")(admin_user, "ingest"),
+        [production_item("Where is my parcel", feedback="down"), production_item("Hi")],
+    )
     login(page, reviewer)
     page.set_viewport_size({"width": 390, "height": 900})
     for path in ("registry/", "drift/"):
