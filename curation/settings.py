@@ -422,7 +422,9 @@ CURATOR_STORAGE = env_str("CURATOR_STORAGE", "")
 AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL", "") or None
 AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME", "") or None
 # Path-style addressing works with MinIO, moto and most self-hosted endpoints.
-AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE", "path" if AWS_S3_ENDPOINT_URL else "auto")
+AWS_S3_ADDRESSING_STYLE = env_str(
+    "AWS_S3_ADDRESSING_STYLE", "path" if AWS_S3_ENDPOINT_URL else "auto"
+)
 # Seconds a presigned download URL stays valid.
 AWS_QUERYSTRING_EXPIRE = env_int("CURATOR_DOWNLOAD_URL_SECONDS", 300)
 try:

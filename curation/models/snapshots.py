@@ -472,4 +472,3 @@ class TrainingPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.model}: ${self.price_per_million}/M tokens"
-

@@ -28,9 +28,7 @@ def test_a_small_dataset_is_counted_exactly(dataset):
     assert not service.review_progress(dataset)["estimated"]
 
 
-def test_a_large_dataset_uses_estimates_and_says_so(
-    client_for, dataset, reviewer, monkeypatch
-):
+def test_a_large_dataset_uses_estimates_and_says_so(client_for, dataset, reviewer, monkeypatch):
     monkeypatch.setattr(service, "DASHBOARD_EXACT_LIMIT", 0)
     monkeypatch.setattr(service, "AGREEMENT_SAMPLE", 2)
     others = [UserFactory(), UserFactory()]

@@ -276,7 +276,9 @@ def build_provider(config: ProviderConfig) -> Provider:
             if config.simulated:
                 account = SIMULATOR_ACCOUNT
             return import_string(HOSTED_BACKENDS["fireworks"])(account_id=account, **common)
-        return import_string(HOSTED_BACKENDS["openai"])(azure=bool(config.options.get("azure")), **common)
+        return import_string(HOSTED_BACKENDS["openai"])(
+            azure=bool(config.options.get("azure")), **common
+        )
     if not config.backend:
         raise ProviderNotConfigured(f"{config.label}: no backend class configured")
     try:

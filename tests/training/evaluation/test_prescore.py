@@ -37,9 +37,7 @@ def conversations(dataset: Any) -> dict[str, Any]:
 def test_prescoring_scores_each_conversation_and_review_bulk_rejects_the_weak_ones(
     sim: Any, dataset: Any, conversations: dict[str, Any], client_for: Any, reviewer: Any
 ) -> None:
-    run = create_prescore_run(
-        dataset=dataset, judge=f"openai:{BASE}", threshold=3, enqueue=False
-    )
+    run = create_prescore_run(dataset=dataset, judge=f"openai:{BASE}", threshold=3, enqueue=False)
     run = run_prescore_job(run_id=run.pk)
     assert run.status == "succeeded", run.error
     good = PreScore.objects.get(conversation=conversations["good"])
