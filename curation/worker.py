@@ -7,17 +7,38 @@ job; loaded here, every child shares them copy-on-write.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
+import sys
 from typing import Any
 
+from rq.job import Job
+from rq.queue import Queue
 from rq.worker import Worker
 
 logger = logging.getLogger(__name__)
 
 
+# prctl(2) option: the signal the kernel sends this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process once `parent` ends (Linux)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            logger.warning("work horse %s cannot follow its worker's death", os.getpid())
+    if os.getppid() != parent:  # the worker died before the line above took effect
+        os._exit(1)
+
+
 class CuratorWorker(Worker):
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
         super().bootstrap(*args, **kwargs)
+        self.worker_pid = os.getpid()
         names = set(self.queue_names())
         if names & {"default", "pii"}:
             from curation.tokens import get_counter
@@ -50,3 +71,11 @@ class CuratorWorker(Worker):
         for connection in connections.all(initialized_only=True):
             if connection.alias in getattr(connection, "_connection_pools", {}):
                 connection.close_pool()
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        # RQ puts the work horse in a process group of its own, so a worker killed outright
+        # (kill -9, an OOM kill) would leave it running: still beating the job's heartbeat
+        # (never shown lost, no Retry) and, for a GPU job, still training. It dies with its
+        # worker instead, and takes its training process group with it (the ranks watch it).
+        _die_with_parent(self.worker_pid)
+        super().main_work_horse(job, queue)
