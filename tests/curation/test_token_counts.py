@@ -90,7 +90,7 @@ def test_a_lone_surrogate_is_counted_as_tiktoken_counts_it():
 
 
 def every_data_file():  # type: ignore[no-untyped-def]
-    files = sorted(DATA.iterdir())
+    files = sorted(path for path in DATA.rglob("*") if path.is_file())
     if SHARED_FIXTURES.exists():
         files += sorted(SHARED_FIXTURES.glob("*.json*"))
     return files

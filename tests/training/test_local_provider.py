@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -109,7 +110,13 @@ def launch(dataset: Any, **hyperparameters: Any) -> FineTuneJob:
 # -- the web process never imports torch ----------------------------------------------------
 
 
-def test_web_modules_do_not_import_torch() -> None:
+def test_web_modules_do_not_import_torch(db: Any) -> None:
+    # The launch form reads the dataset's versions: the child uses this test's database.
+    database = connection.settings_dict
+    database_url = (
+        f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}"
+        f"/{database['NAME']}"
+    )
     code = """
 import sys
 import django
@@ -136,7 +143,11 @@ print(",".join(m for m in ("torch", "transformers", "peft", "accelerate") if m i
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        env={
+            **__import__("os").environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": database_url,
+        },
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
