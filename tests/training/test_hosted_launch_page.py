@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.factories import FineTuneJobFactory, built_version
+from tests.training.test_preference_training import preference_version
 from training.models import FineTuneJob
 from training.simulator import SimulatorServer
 
@@ -49,7 +50,7 @@ def test_the_page_offers_each_providers_models_and_lora_settings(
 def test_a_launch_keeps_the_lora_settings_and_the_method(
     hosted: SimulatorServer, dataset: Any, admin_user: Any
 ) -> None:
-    version = built_version(dataset)
+    version = preference_version(dataset)
     client = Client()
     client.force_login(admin_user)
 
@@ -77,38 +78,6 @@ def test_a_launch_keeps_the_lora_settings_and_the_method(
     assert job.hyperparameters["learning_rate"] == 0.0001
     assert job.hyperparameters["dpo_beta"] == 0.1
     assert job.provider_label == "Together AI (simulated)"
-
-
-def test_dpo_is_refused_for_a_provider_without_it(
-    hosted: SimulatorServer, dataset: Any, admin_user: Any, settings: Any
-) -> None:
-    settings.CURATOR_TRAINING_PROVIDERS = [
-        *settings.CURATOR_TRAINING_PROVIDERS,
-        {"name": "sim", "kind": "simulator", "base_url": hosted.base_url},
-    ]
-    version = built_version(dataset)
-    client = Client()
-    client.force_login(admin_user)
-
-    response = client.post(
-        reverse("finetune_launch", args=[dataset.slug]),
-        {
-            "version": version.number,
-            "provider": "sim",
-            "base_model": "gpt-4.1-mini-2025-04-14",
-            "method": "dpo",
-            "n_epochs": "auto",
-            "batch_size": "auto",
-            "learning_rate_multiplier": "auto",
-        },
-    )
-
-    assert response.status_code == 200
-    assert (
-        "Preference (DPO) training is offered by Together and Fireworks"
-        in response.content.decode()
-    )
-    assert not FineTuneJob.objects.exists()
 
 
 def test_launch_again_keeps_the_together_settings(dataset: Any) -> None:

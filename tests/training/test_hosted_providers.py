@@ -16,6 +16,7 @@ from django.core.files.storage import default_storage
 from curation.models import DatasetVersion, JobStatus, TrainingPrice
 from tests.factories import built_version
 from tests.training.conftest import FakeClock
+from tests.training.test_preference_training import preference_version
 from training.models import FineTuneJob
 from training.services import (
     cancel_finetune,
@@ -186,7 +187,7 @@ def test_a_dpo_job_runs_on_the_providers_preference_endpoint(
     hosted: SimulatorServer, clock: FakeClock, version: DatasetVersion, provider: str
 ) -> None:
     job = create_finetune_job(
-        version=version,
+        version=preference_version(version.dataset),
         provider=provider,
         base_model=MODELS[provider],
         method="dpo",

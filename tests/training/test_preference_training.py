@@ -22,16 +22,25 @@ pytestmark = pytest.mark.django_db
 OPENAI_MODEL = "gpt-4.1-mini-2025-04-14"
 
 
+# Prompts that differ in words, not only in numbers: examples that differ only in numbers
+# count as near-duplicates and are kept in one split.
+TOPICS = (
+    "apples bananas cherries dates elderberries figs grapes honeydew kiwis lemons mangoes "
+    "nectarines oranges papayas quinces raspberries strawberries tangerines"
+).split()
+
+
 def preference_version(dataset: Any, pairs: int = 14) -> Any:
     for number in range(pairs):
+        topic = TOPICS[number]
         conversation = ConversationFactory(
             dataset=dataset,
             status=ConversationStatus.APPROVED,
-            original=chat(user=f"Question {number}?", assistant=f"Good answer {number}."),
+            original=chat(user=f"How do I store {topic}?", assistant=f"Keep {topic} cool."),
         )
         PreferencePairFactory(
             conversation=conversation,
-            alternative=[{"role": "assistant", "content": f"Bad answer {number}."}],
+            alternative=[{"role": "assistant", "content": f"Throw the {topic} away."}],
         )
     version = create_version(
         dataset=dataset,
