@@ -24,10 +24,26 @@ OPENAI_MODEL = "gpt-4.1-mini-2025-04-14"
 
 # Prompts that differ in words, not only in numbers: examples that differ only in numbers
 # count as near-duplicates and are kept in one split.
-TOPICS = (
-    "apples bananas cherries dates elderberries figs grapes honeydew kiwis lemons mangoes "
-    "nectarines oranges papayas quinces raspberries strawberries tangerines"
-).split()
+TOPICS = [
+    "apples",
+    "bananas",
+    "cherries",
+    "dates",
+    "elderberries",
+    "figs",
+    "grapes",
+    "honeydew",
+    "kiwis",
+    "lemons",
+    "mangoes",
+    "nectarines",
+    "oranges",
+    "papayas",
+    "quinces",
+    "raspberries",
+    "strawberries",
+    "tangerines",
+]
 
 
 def preference_version(dataset: Any, pairs: int = 14) -> Any:
