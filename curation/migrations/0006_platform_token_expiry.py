@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.db import migrations, models
 
-import curation.models.snapshots
+import curation.models.access_tokens
 
 
 def backfill(apps, schema_editor):
@@ -12,7 +12,7 @@ def backfill(apps, schema_editor):
     AccessToken = apps.get_model("curation", "AccessToken")
     for token in AccessToken.objects.select_related("user").iterator():
         token.expires_at = token.created_at + timedelta(days=90)
-        token.password_fingerprint = curation.models.snapshots.password_fingerprint(token.user)
+        token.password_fingerprint = curation.models.access_tokens.password_fingerprint(token.user)
         token.save(update_fields=["expires_at", "password_fingerprint"])
 
 
@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="accesstoken",
             name="expires_at",
-            field=models.DateTimeField(default=curation.models.snapshots.default_token_expiry),
+            field=models.DateTimeField(default=curation.models.access_tokens.default_token_expiry),
         ),
         migrations.AddField(
             model_name="accesstoken",

@@ -1,3 +1,4 @@
+from curation.models.access_tokens import *  # noqa: F403  (personal access tokens)
 from curation.models.api import IngestRequest
 from curation.models.conversations import (
     BLOCKING_FLAGS,
@@ -26,9 +27,10 @@ from curation.models.preferences import (
     PairwiseVerdict,
     PreferencePair,
 )
+from curation.models.prices import *  # noqa: F403  (training prices)
 from curation.models.quality import QualityRun
 from curation.models.reviews import *  # noqa: F403  (review workflow models)
-from curation.models.snapshots import *  # noqa: F403  (dataset version models)
+from curation.models.versions import *  # noqa: F403  (dataset version models)
 
 __all__ = [
     "ACTIVE_STATUSES",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db import models
 
+from curation.models.access_tokens import AccessToken
 from curation.models.datasets import Dataset
 from curation.models.imports import ImportBatch
-from curation.models.snapshots import AccessToken
 
 __all__ = ["IngestRequest"]
 

@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from curation.models import AuditEvent, DatasetVersion
-from curation.models.snapshots import DATA_FILES
+from curation.models.versions import DATA_FILES
 from curation.storage import open_stream, read_range
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,78 @@
+"""What providers charge to train, and the epochs they pick by default."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+__all__ = ["TrainingPrice", "training_epochs"]
+
+
+# OpenAI's fine-tuning data-preparation cookbook: aim for 3 epochs, but see at least 100 and at
+# most 25,000 examples in total (between 1 and 25 epochs).
+TARGET_EPOCHS = 3
+MIN_TARGET_EXAMPLES = 100
+MAX_TARGET_EXAMPLES = 25_000
+MIN_DEFAULT_EPOCHS = 1
+MAX_DEFAULT_EPOCHS = 25
+
+
+def training_epochs(examples: int) -> int:
+    """The epochs a provider picks by default for this many training examples."""
+    if examples <= 0:
+        return 0
+    if examples * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
+        return min(MAX_DEFAULT_EPOCHS, math.ceil(MIN_TARGET_EXAMPLES / examples))
+    if examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
+        return max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // examples)
+    return TARGET_EPOCHS
+
+
+class TrainingPriceQuerySet(models.QuerySet):
+    def seeded(self) -> TrainingPriceQuerySet:
+        """Every price, first filling an empty table from settings.CURATOR_TRAINING_PRICES."""
+        if not self.exists():
+            self.model.objects.bulk_create(
+                [
+                    self.model(
+                        provider=row["provider"],
+                        model=row["model"],
+                        price_per_million=Decimal(str(row["price_per_million"])),
+                        token_limit=int(row["token_limit"]),
+                    )
+                    for row in getattr(settings, "CURATOR_TRAINING_PRICES", [])
+                ],
+                ignore_conflicts=True,
+            )
+        return self.all()
+
+
+class TrainingPrice(models.Model):
+    """What a provider charges to train a base model, for cost estimates (editable by staff)."""
+
+    provider = models.CharField(max_length=64)
+    model = models.CharField("base model", max_length=200)
+    price_per_million = models.DecimalField(
+        "USD per million trained tokens", max_digits=10, decimal_places=4
+    )
+    token_limit = models.PositiveIntegerField(
+        "per-example token limit", help_text="Longer examples are billed (and cut) at this length."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = TrainingPriceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["provider", "model"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "model"], name="unique_training_price"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.model}: ${self.price_per_million}/M tokens"
