@@ -41,7 +41,7 @@ class CuratorWorker(Worker):
         self.worker_pid = os.getpid()
         names = set(self.queue_names())
         if names & {"default", "pii"}:
-            from curation.tokens import get_counter
+            from curation.token_count import get_counter
 
             get_counter()
         if "pii" in names:

@@ -55,7 +55,7 @@ from curation.services.preference_imports import (
     preference_facts,
 )
 from curation.storage import open_stream
-from curation.tokens import count_conversations, get_counter
+from curation.token_count import count_conversations, get_counter
 
 logger = logging.getLogger(__name__)
 

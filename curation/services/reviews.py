@@ -588,7 +588,7 @@ def warm_up() -> None:
 
     from curation.pii.engine import PiiConfig, get_engine
     from curation.services.pii import pii_config_for
-    from curation.tokens import count_conversations
+    from curation.token_count import count_conversations
 
     count_conversations([([{"role": "assistant", "content": "Warming up."}], None)])
     engine = get_engine()
@@ -606,7 +606,7 @@ def warm_up() -> None:
 
 
 def _recount_tokens(conversation: Conversation) -> None:
-    from curation.tokens import count_conversations
+    from curation.token_count import count_conversations
 
     [(tokens, assistant_tokens)] = count_conversations(
         [(conversation.current_messages(), conversation.tools)]

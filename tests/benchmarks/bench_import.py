@@ -152,7 +152,7 @@ def counter_seconds(path: Path) -> tuple[float, int]:
         "sys.path.insert(0, '.');"
         "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'curation.settings');"
         "django.setup();"
-        "from curation.tokens import get_counter;"
+        "from curation.token_count import get_counter;"
         "count = get_counter().count;"
         "texts = [m['content'] for line in open(sys.argv[1], 'rb') for m in orjson.loads(line)['messages']];"
         "started = time.perf_counter(); total = sum(count(t) for t in texts);"

@@ -87,7 +87,7 @@ def main() -> None:
 
     from curation.models import AccessToken, Dataset, Membership, Role
     from curation.services.imports import create_import_batch, run_import_job
-    from curation.tokens import count_text
+    from curation.token_count import count_text
 
     count_text("warm up the tokenizer")
     user = get_user_model().objects.create_user("bench", password="unused-bench-password")

@@ -12,7 +12,7 @@ from django.utils import timezone
 from curation.models import Conversation, ImportBatch, ImportOutcome, JobStatus
 from curation.services import imports as import_service
 from curation.services.imports import create_import_batch, run_import_job
-from curation.tokens import count_conversations, get_encoding
+from curation.token_count import count_conversations, get_encoding
 from tests.conftest import DATA, shared_fixture
 
 pytestmark = pytest.mark.django_db

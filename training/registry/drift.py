@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from curation.models import Dataset, DatasetVersion
 from curation.quality import band_parameters, minhash_signature
-from curation.tokens import count_conversations
+from curation.token_count import count_conversations
 from training.registry.feedback import NEGATIVE, RATED, feedback_counts, ingested, settings_for
 from training.registry.promotion import production_stage
 

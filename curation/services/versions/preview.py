@@ -70,7 +70,7 @@ def system_prompt_tokens(prompt: str) -> int:
     """Tokens one system message with this prompt adds to an example."""
     if not prompt:
         return 0
-    from curation.tokens import TOKENS_REPLY_PRIMING, count_conversations
+    from curation.token_count import TOKENS_REPLY_PRIMING, count_conversations
 
     [(tokens, _)] = count_conversations([([{"role": "system", "content": prompt}], None)])
     return tokens - TOKENS_REPLY_PRIMING

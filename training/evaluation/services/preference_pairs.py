@@ -23,7 +23,7 @@ from curation.models import (
     PreferencePair,
 )
 from curation.services.pii import start_detection
-from curation.tokens import count_conversations
+from curation.token_count import count_conversations
 from curation.validation import Normalized
 from training.evaluation.models import Comparison, EvalExample, HumanVerdict, Winner
 

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from curation.importers import ImportFileError, Limits, detect_format, iter_records, open_binary
-from curation.tokens import (
+from curation.token_count import (
     TOKENS_PER_MESSAGE,
     TOKENS_PER_NAME,
     TOKENS_REPLY_PRIMING,
@@ -139,7 +139,7 @@ def test_many_conversations_counted_in_two_threads_equal_the_reference():
 @pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare for a network namespace")
 def test_the_counter_loads_with_no_network():
     code = (
-        "from curation.tokens import get_counter;"
+        "from curation.token_count import get_counter;"
         "import django.conf as c; c.settings.configure(CURATOR_TOKEN_ENCODING='o200k_base');"
         "print(get_counter().count('hello world'))"
     )
