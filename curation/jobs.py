@@ -22,7 +22,7 @@ def detect_pii_chunk(run_id: int, first_id: int, last_id: int) -> None:
 
 
 def build_snapshot(version_id: int) -> None:
-    from curation.services.snapshots import run_build_job
+    from curation.services.versions.build import run_build_job
 
     run_build_job(version_id=version_id)
 

@@ -163,7 +163,8 @@ def child(slug: str) -> None:
     """Build one version of `slug` in this process; print its time and peak RSS as JSON."""
     setup_django(os.environ["MEDIA_ROOT"])
     from curation.models import Dataset, DatasetVersion
-    from curation.services.snapshots import create_version, normalize_filter, run_build_job
+    from curation.services.versions.build import run_build_job
+    from curation.services.versions.preview import create_version, normalize_filter
 
     dataset = Dataset.objects.get(slug=slug)
     started = time.perf_counter()

@@ -17,7 +17,7 @@ from curation.models import (
     JobStatus,
     PiiRun,
 )
-from curation.services.snapshots import create_version, normalize_filter
+from curation.services.versions.preview import create_version, normalize_filter
 from tests import settings as test_settings
 from tests.conftest import DATA
 from tests.factories import ConversationFactory

@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from curation.models import AuditEvent, ConversationStatus, PairChoice, PairSource, PreferencePair
 from curation.services import reviews as service
-from curation.services.snapshots import create_version, normalize_filter, run_build_job
+from curation.services.versions.build import run_build_job
+from curation.services.versions.preview import create_version, normalize_filter
 from tests.curation.test_snapshots import lines
 from tests.factories import ConversationFactory, PreferencePairFactory, chat
 

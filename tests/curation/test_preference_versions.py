@@ -160,7 +160,7 @@ def test_the_page_freezes_a_preference_version_and_shows_its_kind(
     assert response.status_code == 302
     version = DatasetVersion.objects.get(dataset=dataset)
     assert version.format == "preference"
-    from curation.services.snapshots import run_build_job
+    from curation.services.versions.build import run_build_job
 
     run_build_job(version_id=version.pk)
     page = client_for(reviewer).get(reverse("version_detail", args=[dataset.slug, 1]))

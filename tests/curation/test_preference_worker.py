@@ -12,7 +12,7 @@ from django.core.management import call_command
 
 from curation.models import DatasetVersion, ImportBatch, JobStatus, PreferencePair, VersionStatus
 from curation.services.imports import create_import_batch
-from curation.services.snapshots import create_version, normalize_filter
+from curation.services.versions.preview import create_version, normalize_filter
 from tests.conftest import DATA
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]

@@ -34,20 +34,24 @@ from curation.models import (
     VersionStatus,
     training_epochs,
 )
-from curation.services import snapshots as snapshot_service
 from curation.services.imports import create_import_batch, run_import_job
 from curation.services.pii import redacted_messages
-from curation.services.snapshots import (
+from curation.services.versions import build as build_module
+from curation.services.versions.build import run_build_job
+from curation.services.versions.diff import diff_counts, iter_diff
+from curation.services.versions.files import (
     SnapshotError,
-    create_version,
+    TamperedFileError,
     delete_version,
-    diff_counts,
-    iter_diff,
+    storage_name,
+    verify_file,
+)
+from curation.services.versions.preview import (
+    create_version,
     normalize_filter,
     preview_version,
-    run_build_job,
+    system_prompt_tokens,
 )
-from curation.services.versions import build as build_module
 from curation.splits import split_of, validation_threshold
 from tests.factories import ConversationFactory, ImportBatchFactory, chat
 
@@ -441,7 +445,7 @@ def test_preview_counts_tokens_and_costs(dataset):
     preview = preview_version(
         dataset=dataset, filter=normalize_filter(), validation_fraction=0, seed=0
     )
-    prompt_tokens = snapshot_service.system_prompt_tokens("Be brief.")
+    prompt_tokens = system_prompt_tokens("Be brief.")
     assert prompt_tokens > 0 and preview.prompt_tokens == prompt_tokens and preview.prepended == 2
     assert (preview.examples, preview.train, preview.validation) == (10, 10, 0)
     assert preview.total_tokens == 8 * 1000 + 2 * (100_000 + prompt_tokens)
@@ -657,14 +661,12 @@ def test_delete_removes_the_data_files_and_keeps_the_manifest(dataset, admin_use
 def test_a_changed_file_is_detected(dataset):
     approved(dataset, 3)
     version = build(dataset, validation_fraction=0)
-    snapshot_service.verify_file(version, "train.jsonl")
+    verify_file(version, "train.jsonl")
     path = default_storage.path(version.files["train.jsonl"]["name"])
     with open(path, "r+b") as handle:
         handle.write(b"X")
-    with pytest.raises(
-        snapshot_service.TamperedFileError, match="does not match its recorded sha256"
-    ):
-        snapshot_service.verify_file(version, "train.jsonl")
+    with pytest.raises(TamperedFileError, match="does not match its recorded sha256"):
+        verify_file(version, "train.jsonl")
 
 
 # -- invariant 3: a retried build duplicates nothing ----------------------------------------
@@ -842,7 +844,7 @@ def test_a_finding_that_does_not_fit_fails_the_build_closed(dataset):
     assert version.status == VersionStatus.FAILED
     assert f"conversation {bad.pk} cannot be redacted" in version.error
     assert version.files == {} and not VersionExample.objects.filter(version=version).exists()
-    assert not default_storage.exists(snapshot_service.storage_name(version, "train.jsonl"))
+    assert not default_storage.exists(storage_name(version, "train.jsonl"))
 
 
 def test_numbers_beyond_64_bits_are_exported_exactly(dataset):

@@ -18,7 +18,8 @@ from curation.models import (
     TrainingPrice,
     VersionStatus,
 )
-from curation.services.snapshots import create_version, normalize_filter, run_build_job
+from curation.services.versions.build import run_build_job
+from curation.services.versions.preview import create_version, normalize_filter
 from tests.factories import ConversationFactory, UserFactory
 from tests.helpers import ALL, as_user, assert_admin_actions, assert_page_access
 
@@ -488,7 +489,7 @@ def test_works_through_the_storage_api_only(dataset, reviewer, client_for, setti
     }
     from pathlib import Path
 
-    from curation.services.snapshots import cli_summary, delete_version
+    from curation.services.versions.files import cli_summary, delete_version
 
     ConversationFactory.create_batch(12, dataset=dataset, status=ConversationStatus.APPROVED)
     version = build(dataset)

@@ -50,7 +50,7 @@ def test_a_version_created_on_the_page_is_built_by_a_worker(
 
 
 def test_a_build_queued_twice_runs_once(dataset, run_worker):
-    from curation.services.snapshots import create_version, normalize_filter
+    from curation.services.versions.preview import create_version, normalize_filter
 
     ConversationFactory.create_batch(10, dataset=dataset, status=ConversationStatus.APPROVED)
     version = create_version(dataset=dataset, user=None, filter=normalize_filter())

@@ -11,7 +11,8 @@ import pytest
 from django.core.management import CommandError
 
 from curation.models import ConversationStatus
-from curation.services.snapshots import create_version, normalize_filter, run_build_job
+from curation.services.versions.build import run_build_job
+from curation.services.versions.preview import create_version, normalize_filter
 from tests.factories import ConversationFactory, PreferencePairFactory, built_version, chat
 from tests.training.test_finetune_cli_lora import MODEL, fast, run  # noqa: F401
 from training.models import FineTuneJob

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from curation.models import TrainingPrice
-from curation.services.snapshots import preview_version
+from curation.services.versions.preview import preview_version
 from tests.factories import FineTuneJobFactory, built_version
 from training.services import check_launch
 

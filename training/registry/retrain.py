@@ -21,12 +21,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from curation.models import AuditEvent, Dataset, DatasetVersion, JobStatus
-from curation.services.snapshots import (
-    SnapshotError,
-    create_version,
-    normalize_filter,
-    run_build_job,
-)
+from curation.services.versions.build import run_build_job
+from curation.services.versions.files import SnapshotError
+from curation.services.versions.preview import create_version, normalize_filter
 from training.evaluation.models import Comparison, EvalRun
 from training.evaluation.services.comparisons import (
     ComparisonError,

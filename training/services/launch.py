@@ -76,7 +76,7 @@ def copy_verified(
     hashing the bytes as they are written, so what the worker hands on is exactly what
     was checked; a mismatch (or a vanished file) is audited and raised as a LaunchError
     ending with ``outcome`` (what did not happen because of it)."""
-    from curation.services.snapshots import TamperedFileError, record_tampered
+    from curation.services.versions.files import TamperedFileError, record_tampered
 
     digest = hashlib.sha256()
     try:
@@ -207,7 +207,7 @@ def _data_files(version: DatasetVersion) -> list[str]:
 
 
 def _check_files(version: DatasetVersion, *, verify: bool) -> list[str]:
-    from curation.services.snapshots import TamperedFileError, record_tampered, verify_file
+    from curation.services.versions.files import TamperedFileError, record_tampered, verify_file
 
     problems = []
     for name in _data_files(version):

@@ -13,13 +13,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from curation.management.operator import acting_user, add_as_argument
 from curation.models import Dataset, DatasetVersion, VersionFormat, VersionStatus
-from curation.services.snapshots import (
-    SnapshotError,
-    cli_summary,
-    create_version,
-    normalize_filter,
-    run_build_job,
-)
+from curation.services.versions.build import run_build_job
+from curation.services.versions.files import SnapshotError, cli_summary
+from curation.services.versions.preview import create_version, normalize_filter
 
 
 class Command(BaseCommand):

@@ -28,7 +28,9 @@ from curation.models import (
 )
 from curation.services.pii import run_detection_here
 from curation.services.reviews import decide_conversations
-from curation.services.snapshots import SnapshotError, create_version, run_build_job
+from curation.services.versions.build import run_build_job
+from curation.services.versions.files import SnapshotError
+from curation.services.versions.preview import create_version
 from training.models import FineTuneJob
 from training.providers import available_providers
 from training.registry.services import register_finetuned_model
