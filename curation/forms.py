@@ -1,3 +1,6 @@
+"""Every form of the curation pages: datasets, imports, PII settings, versions, prices and
+access tokens."""
+
 from __future__ import annotations
 
 import json
@@ -6,9 +9,23 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.forms import modelformset_factory
 from django.utils.text import slugify
 
-from curation.models import Dataset, ImportFormat, Membership, Role
+from curation.models import (
+    FLAG_LABELS,
+    Dataset,
+    ImportFormat,
+    JobStatus,
+    Membership,
+    Role,
+    TokenScope,
+    TrainingPrice,
+    VersionFormat,
+)
+from curation.pii.patterns import pattern_problem
+from curation.pii.policy import KNOWN_ENTITIES
+from curation.services.versions.preview import normalize_filter
 
 
 class DatasetCreateForm(forms.ModelForm):
@@ -167,3 +184,256 @@ class ImportUploadForm(forms.Form):
             if upload.size == 0:
                 raise forms.ValidationError(f"{upload.name} is empty.")
         return files
+
+
+# -- PII settings and findings -------------------------------------------------------
+
+
+class LinesField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 4})
+
+    def prepare_value(self, value: Any) -> str:
+        return "\n".join(value) if isinstance(value, list) else (value or "")
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value) or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class PatternsField(forms.CharField):
+    """Custom patterns, one per line: `ENTITY: regex` (optionally ` | score`)."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "placeholder": "TICKET_ID: TCK-\\d{6}"})
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, list):
+            return "\n".join(
+                f"{p['entity']}: {p['pattern']}"
+                + (f" | {p['score']}" if p.get("score", 1.0) != 1.0 else "")
+                for p in value
+            )
+        return value or ""
+
+    def to_python(self, value: Any) -> list[dict[str, Any]]:
+        text = super().to_python(value) or ""
+        patterns = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            entity, sep, rest = line.partition(":")
+            if not sep or not entity.strip() or not rest.strip():
+                raise forms.ValidationError(f"Line {number}: write `ENTITY: regex`.")
+            pattern, _, score_text = (
+                rest.strip().rpartition(" | ") if " | " in rest else (rest.strip(), "", "")
+            )
+            score = 1.0
+            if score_text:
+                try:
+                    score = float(score_text)
+                except ValueError:
+                    raise forms.ValidationError(
+                        f"Line {number}: the score {score_text!r} is not a number."
+                    ) from None
+            problem = pattern_problem(pattern)
+            if problem is not None:
+                raise forms.ValidationError(f"Line {number}: {problem}.")
+            patterns.append(
+                {
+                    "entity": entity.strip().upper().replace(" ", "_"),
+                    "pattern": pattern,
+                    "score": score,
+                }
+            )
+        return patterns
+
+
+class PiiSettingsForm(forms.ModelForm):
+    pii_entities = forms.MultipleChoiceField(
+        label="Entity types",
+        choices=[(e, e) for e in KNOWN_ENTITIES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    pii_allow_list = LinesField(
+        label="Allow-list (never redact)",
+        required=False,
+        help_text="One value per line, e.g. product names.",
+    )
+    pii_deny_list = LinesField(
+        label="Deny-list (always redact)", required=False, help_text="One value per line."
+    )
+    pii_patterns = PatternsField(
+        label="Custom patterns",
+        required=False,
+        help_text="One per line: `ENTITY: regex`, optionally ` | score`.",
+    )
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "pii_detection",
+            "pii_entities",
+            "pii_threshold",
+            "pii_operator",
+            "pii_allow_list",
+            "pii_deny_list",
+            "pii_patterns",
+            "purge_originals_after_approval",
+        ]
+
+    def clean_pii_threshold(self) -> float:
+        value = self.cleaned_data["pii_threshold"]
+        if not 0.0 <= value <= 1.0:
+            raise forms.ValidationError("The threshold is a score between 0 and 1.")
+        return value
+
+
+class AddFindingForm(forms.Form):
+    text = forms.CharField(
+        max_length=2000,
+        strip=False,
+        help_text="Exact text to redact; every occurrence is redacted.",
+    )
+    entity_type = forms.CharField(max_length=64, initial="PERSON")
+    message_index = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    field = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    start = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+
+# -- dataset versions and training prices ---------------------------------------------
+
+
+class VersionForm(forms.Form):
+    min_score = forms.FloatField(
+        label="Minimum average score",
+        required=False,
+        min_value=1,
+        max_value=5,
+        help_text="Leave empty to include approved examples whatever their score (and unscored ones).",
+    )
+    exclude_flags = forms.MultipleChoiceField(
+        label="Leave out examples flagged",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=sorted(FLAG_LABELS.items(), key=lambda item: item[1]),
+    )
+    batches = forms.MultipleChoiceField(
+        label="Only from these imports",
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 5}),
+        help_text="None selected: every import.",
+    )
+    validation_fraction = forms.FloatField(
+        min_value=0,
+        max_value=0.99,
+        help_text="Share of examples held out for validation; 0 for none.",
+    )
+    seed = forms.IntegerField(
+        help_text="Keep the same seed from version to version so that no example changes split.",
+    )
+    prepend_system_prompt = forms.BooleanField(
+        label="Add the dataset's system prompt to examples that have none",
+        required=False,
+        initial=True,
+    )
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    format = forms.ChoiceField(
+        label="Kind",
+        choices=VersionFormat.choices,
+        required=False,
+        initial=VersionFormat.SFT,
+        help_text="Supervised: chat examples (a pair's chosen reply). Preference: the approved "
+        "chosen/rejected pairs in OpenAI's preference format, for DPO.",
+    )
+
+    def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["batches"].choices = [
+            (str(batch.pk), f"{batch.original_name} (#{batch.pk})")
+            for batch in dataset.batches.filter(status=JobStatus.SUCCEEDED).only(
+                "id", "original_name"
+            )[:500]
+        ]
+        if not dataset.system_prompt:
+            del self.fields["prepend_system_prompt"]
+
+    def selection(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return normalize_filter(
+            min_score=data.get("min_score"),
+            exclude_flags=data.get("exclude_flags") or [],
+            batches=[int(batch) for batch in data.get("batches") or []],
+        )
+
+
+class PriceForm(forms.ModelForm):
+    class Meta:
+        model = TrainingPrice
+        fields = ["provider", "model", "price_per_million", "token_limit"]
+
+
+PriceFormSet = modelformset_factory(TrainingPrice, form=PriceForm, extra=1, can_delete=True)
+
+
+class VersionPairForm(forms.Form):
+    """Two built (or deleted) versions of a dataset to compare, older first by default."""
+
+    a = forms.TypedChoiceField(label="From", coerce=int)
+    b = forms.TypedChoiceField(label="To", coerce=int)
+
+    def __init__(self, *args: Any, numbers: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(number, f"v{number}") for number in numbers]
+        self.fields["a"].choices = self.fields["b"].choices = choices
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("a") is not None and data.get("a") == data.get("b"):
+            raise forms.ValidationError("Pick two different versions.")
+        return data
+
+
+# -- personal access tokens -----------------------------------------------------------
+
+LIFETIMES = (7, 30, 90, 365)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="What the token is for, e.g. “training cluster download script”.",
+    )
+    days = forms.TypedChoiceField(
+        label="Expires after",
+        coerce=int,
+        choices=[(days, f"{days} days") for days in LIFETIMES],
+        required=False,
+        empty_value=None,
+    )
+
+    scope = forms.TypedChoiceField(
+        choices=TokenScope.choices,
+        initial=TokenScope.READ,
+        required=False,
+        empty_value=TokenScope.READ,
+        help_text="Read: downloads and API reads. Ingest: post production conversations and "
+        "read the production model. Admin: everything you may do.",
+    )
+    dataset = forms.ModelChoiceField(
+        queryset=Dataset.objects.none(),
+        required=False,
+        empty_label="All my datasets",
+        help_text="Restrict the token to one dataset (others answer 403).",
+    )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            self.fields["dataset"].queryset = Dataset.objects.for_user(user).order_by("name")
+        default = settings.CURATOR_TOKEN_LIFETIME_DAYS
+        if default not in LIFETIMES:
+            self.fields["days"].choices = [
+                (default, f"{default} days"),
+                *self.fields["days"].choices,
+            ]
+        self.fields["days"].initial = default

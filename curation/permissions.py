@@ -12,7 +12,16 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
-from curation.models import Conversation, Dataset, ImportBatch, Membership, Role
+from curation.models import (
+    COMPARED_STATUSES,
+    AccessToken,
+    Conversation,
+    Dataset,
+    DatasetVersion,
+    ImportBatch,
+    Membership,
+    Role,
+)
 
 
 def get_dataset_for_user(request: HttpRequest, slug: str, *, admin: bool = False) -> Dataset:
@@ -54,6 +63,46 @@ def get_conversation_for_user(
         raise Http404("No such conversation.") from None
     conversation.dataset = dataset
     return conversation
+
+
+def get_version_for_user(
+    request: HttpRequest, slug: str, number: int, *, admin: bool = False
+) -> DatasetVersion:
+    """The version of a dataset the user is a member of (404 otherwise)."""
+    dataset = get_dataset_for_user(request, slug, admin=admin)
+    version = (
+        DatasetVersion.objects.select_related("created_by", "deleted_by", "parent")
+        .filter(dataset=dataset, number=number)
+        .first()
+    )
+    if version is None:
+        raise Http404("No such version.")
+    version.dataset = dataset
+    return version
+
+
+def get_version_pair_for_user(
+    request: HttpRequest, slug: str, number: int, other: int
+) -> tuple[DatasetVersion, DatasetVersion]:
+    """Two versions of one dataset to compare; 404 unless both are built (or deleted)."""
+    old = get_version_for_user(request, slug, number)
+    new = get_version_for_user(request, slug, other)
+    if old.status not in COMPARED_STATUSES or new.status not in COMPARED_STATUSES:
+        raise Http404("Only built versions can be compared.")
+    return old, new
+
+
+def get_access_token_for_user(request: HttpRequest, token_id: int) -> AccessToken:
+    """One of the user's own access tokens; anyone else's is a 404."""
+    token = AccessToken.objects.filter(pk=token_id, user=request.user).first()
+    if token is None:
+        raise Http404("No such token.")
+    return token
+
+
+def require_staff(request: HttpRequest, message: str) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied(message)
 
 
 def can_create_datasets(user: Any) -> bool:

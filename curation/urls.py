@@ -5,7 +5,17 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from curation.views import audit, conversations, datasets, imports, pii, reviews, snapshots, tokens
+from curation.views import (
+    access_tokens,
+    audit,
+    conversations,
+    datasets,
+    imports,
+    pii,
+    reviews,
+    version_downloads,
+    versions,
+)
 from curation.views import preferences as preference_views
 
 urlpatterns = [
@@ -124,52 +134,51 @@ urlpatterns = [
     ),
     path("d/<slug:slug>/bulk/", reviews.review_bulk, name="review_bulk"),
     path("d/<slug:slug>/audit/", audit.audit_log, name="audit_log"),
-    # Dataset versions (snapshots), downloads, access tokens, training prices
-    path("d/<slug:slug>/versions/", snapshots.version_list, name="version_list"),
-    path("d/<slug:slug>/versions/new/", snapshots.version_create, name="version_create"),
-    path("d/<slug:slug>/versions/compare/", snapshots.version_compare, name="version_compare"),
-    path("d/<slug:slug>/versions/<int:number>/", snapshots.version_detail, name="version_detail"),
+    # Dataset versions, downloads, access tokens, training prices
+    path("d/<slug:slug>/versions/", versions.version_list, name="version_list"),
+    path("d/<slug:slug>/versions/new/", versions.version_create, name="version_create"),
+    path("d/<slug:slug>/versions/compare/", versions.version_compare, name="version_compare"),
+    path("d/<slug:slug>/versions/<int:number>/", versions.version_detail, name="version_detail"),
     path(
         "d/<slug:slug>/versions/<int:number>/datasheet/",
-        snapshots.version_datasheet,
+        versions.version_datasheet,
         name="version_datasheet",
     ),
     path(
-        "d/<slug:slug>/versions/<int:number>/retry/", snapshots.version_retry, name="version_retry"
+        "d/<slug:slug>/versions/<int:number>/retry/", versions.version_retry, name="version_retry"
     ),
     path(
         "d/<slug:slug>/versions/<int:number>/delete/",
-        snapshots.version_delete,
+        versions.version_delete,
         name="version_delete",
     ),
     path(
         "d/<slug:slug>/versions/<int:number>/files/<str:name>",
-        snapshots.version_file,
+        version_downloads.version_file,
         name="version_file",
     ),
     path(
         "d/<slug:slug>/versions/<int:number>/download.zip",
-        snapshots.version_zip,
+        version_downloads.version_zip,
         name="version_zip",
     ),
     path(
         "d/<slug:slug>/versions/<int:number>/diff/<int:other>/",
-        snapshots.version_diff,
+        versions.version_diff,
         name="version_diff",
     ),
     path(
         "d/<slug:slug>/versions/<int:number>/diff/<int:other>.json",
-        snapshots.version_diff_json,
+        version_downloads.version_diff_json,
         name="version_diff_json",
     ),
-    path("account/tokens/", tokens.token_list, name="token_list"),
-    path("account/tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token_revoke"),
-    path("prices/", snapshots.price_list, name="price_list"),
+    path("account/tokens/", access_tokens.token_list, name="token_list"),
+    path("account/tokens/<int:token_id>/revoke/", access_tokens.token_revoke, name="token_revoke"),
+    path("prices/", versions.price_list, name="price_list"),
     # Training: fine-tune jobs and the provider webhook
     path("", include("training.urls")),
     path("", include("training.evaluation.urls")),
     path("api/v1/", include(("curation.api.urls", "api-v1"), namespace="api-v1")),
     path("", include("training.registry.urls")),
     path("admin/", admin.site.urls),
-    path("admin/rq/", include("django_rq.urls")),
 ]

@@ -19,6 +19,7 @@ from curation.models.datasets import Dataset
 from curation.models.jobs import Job, JobQuerySet, JobStatus
 
 __all__ = [
+    "COMPARED_STATUSES",
     "DATA_FILES",
     "SNAPSHOT_FILES",
     "DatasetVersion",
@@ -43,6 +44,10 @@ class VersionStatus(models.TextChoices):
     FAILED = JobStatus.FAILED.value, JobStatus.FAILED.label
     CANCELLED = JobStatus.CANCELLED.value, JobStatus.CANCELLED.label
     DELETED = "deleted", "Deleted"
+
+
+# What can be compared: built versions, and deleted ones (their manifest and members stay).
+COMPARED_STATUSES = (VersionStatus.SUCCEEDED, VersionStatus.DELETED)
 
 
 class VersionFormat(models.TextChoices):

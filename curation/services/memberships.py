@@ -1,4 +1,4 @@
-"""Dataset creation and membership changes, each checked inside its transaction.
+"""Dataset creation, settings and membership changes, each checked inside its transaction.
 
 Membership changes of one dataset are serialized on the dataset row (SELECT … FOR UPDATE), and
 every rule is checked after the lock: two admins demoting each other at once cannot both see
@@ -28,6 +28,20 @@ def dataset_create(*, dataset: Dataset, user: Any) -> Dataset:
         if user is not None:
             Membership.objects.create(dataset=dataset, user=user, role=Role.ADMIN)
         AuditEvent.record(actor=user, action="dataset.create", obj=dataset, dataset=dataset)
+    return dataset
+
+
+def dataset_settings_save(*, dataset: Dataset, changed: list[str], actor: Any) -> Dataset:
+    """Save the dataset's edited settings and record which fields changed."""
+    with transaction.atomic():
+        dataset.save()
+        AuditEvent.record(
+            actor=actor,
+            action="dataset.settings",
+            obj=dataset,
+            dataset=dataset,
+            changed=sorted(changed),
+        )
     return dataset
 
 

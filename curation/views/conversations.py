@@ -102,7 +102,7 @@ def _sorted_page(
 
 
 def conversation_detail(request: HttpRequest, slug: str, conversation_id: int) -> HttpResponse:
-    from curation.pii_forms import KNOWN_ENTITIES
+    from curation.pii.policy import KNOWN_ENTITIES
     from curation.views.pii import _chat_context
 
     conversation = get_conversation_for_user(request, slug, conversation_id)

@@ -2,14 +2,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from curation.forms import DatasetCreateForm, DatasetSettingsForm, MemberAddForm
-from curation.models import AuditEvent, ConversationStatus, Membership, Role
+from curation.models import ConversationStatus, Membership, Role
 from curation.permissions import (
     can_create_datasets,
     get_dataset_for_user,
@@ -71,15 +70,9 @@ def dataset_settings(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
     form = DatasetSettingsForm(request.POST or None, instance=dataset)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            form.save()
-            AuditEvent.record(
-                actor=request.user,
-                action="dataset.settings",
-                obj=dataset,
-                dataset=dataset,
-                changed=sorted(form.changed_data),
-            )
+        memberships.dataset_settings_save(
+            dataset=form.save(commit=False), changed=form.changed_data, actor=request.user
+        )
         messages.success(request, "Settings saved.")
         return redirect("dataset_settings", slug=dataset.slug)
     return render(

@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from curation.forms import AddFindingForm, PiiSettingsForm
 from curation.models import (
     AuditEvent,
     Conversation,
@@ -21,7 +22,6 @@ from curation.models import (
 from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
 from curation.pii.highlight import highlighted_messages
 from curation.pii.policy import KNOWN_ENTITIES
-from curation.pii_forms import AddFindingForm, PiiSettingsForm
 from curation.services import pii as pii_service
 from curation.services import reviews as review_service
 

@@ -72,7 +72,11 @@ def test_dataset_list_shows_only_my_datasets(client_for, dataset, reviewer, outs
 
 
 def test_anonymous_is_sent_to_login_everywhere(client):
-    for url in (reverse("dataset_list"), reverse("dataset_create"), "/admin/rq/"):
+    for url in (
+        reverse("dataset_list"),
+        reverse("dataset_create"),
+        reverse("admin:django_rq_home"),
+    ):
         response = client.get(url)
         assert response.status_code == 302 and "login" in response["Location"], url
 

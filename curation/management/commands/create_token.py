@@ -8,9 +8,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
-from curation.models import AccessToken, AuditEvent, Dataset, TokenScope
+from curation.models import Dataset, TokenScope
+from curation.services.access_tokens import access_token_create
 
 
 class Command(BaseCommand):
@@ -38,21 +38,14 @@ class Command(BaseCommand):
         if options["days"] is not None and options["days"] < 1:
             raise CommandError("--days must be at least 1")
         name = options["name"] or f"{options['scope']} token (CLI)"
-        with transaction.atomic():
-            token, secret = AccessToken.issue(
-                user=user, name=name, days=options["days"], scope=options["scope"], dataset=dataset
-            )
-            AuditEvent.record(
-                actor=None,
-                action="token.create",
-                obj=token,
-                dataset=dataset,
-                name=token.name,
-                prefix=token.prefix,
-                scope=token.scope,
-                user=user.username,
-                expires_at=token.expires_at.isoformat(),
-            )
+        token, secret = access_token_create(
+            user=user,
+            name=name,
+            days=options["days"],
+            scope=options["scope"],
+            dataset=dataset,
+            actor=None,
+        )
         if options["json"]:
             self.stdout.write(
                 json.dumps(
