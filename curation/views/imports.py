@@ -9,9 +9,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from curation.forms import ImportUploadForm
-from curation.models import AuditEvent
 from curation.permissions import get_batch_for_user, get_dataset_for_user, is_dataset_admin
 from curation.services.imports import create_import_batch
+from curation.services.retries import job_retry
 
 
 def import_list(request: HttpRequest, slug: str) -> HttpResponse:
@@ -107,10 +107,7 @@ def import_errors_csv(request: HttpRequest, slug: str, batch_id: int) -> Streami
 def import_retry(request: HttpRequest, slug: str, batch_id: int) -> HttpResponse:
     batch = get_batch_for_user(request, slug, batch_id, admin=True)
     batch.refresh_lost()
-    if batch.retry():
-        AuditEvent.record(
-            actor=request.user, action="import.retry", obj=batch, dataset=batch.dataset
-        )
+    if job_retry(job=batch, dataset=batch.dataset, action="import.retry", user=request.user):
         messages.success(request, "Retrying; the import resumes where it stopped.")
     else:
         messages.error(
