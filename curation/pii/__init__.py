@@ -10,12 +10,12 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "DEFAULT_ENTITIES": "engine",
-    "DENY_LIST_ENTITY": "engine",
-    "Detection": "engine",
-    "PiiConfig": "engine",
-    "PiiEngine": "engine",
-    "PatternTimeoutError": "engine",
+    "DEFAULT_ENTITIES": "policy",
+    "DENY_LIST_ENTITY": "config",
+    "Detection": "config",
+    "PiiConfig": "config",
+    "PiiEngine": "analyzer",
+    "PatternTimeoutError": "config",
     "get_engine": "engine",
     "OPERATORS": "redaction",
     "FindingLike": "redaction",

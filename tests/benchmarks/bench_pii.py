@@ -242,7 +242,7 @@ def presidio_defaults() -> Any:
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     from curation.pii.engine import DEFAULT_MODEL
-    from curation.pii.recognizers import OfflineEmailRecognizer
+    from curation.pii.recognizers.base import OfflineEmailRecognizer
 
     provider = NlpEngineProvider(
         nlp_configuration={

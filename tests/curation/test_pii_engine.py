@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from curation.pii import recognizers
+from curation.pii.analyzer import PiiEngine
 from curation.pii.engine import (
     DEFAULT_ENTITIES,
     DEFAULT_MODEL,
     Detection,
     PiiConfig,
-    PiiEngine,
     configured_model_name,
     get_engine,
 )
+from curation.pii.recognizers import base as recognizer_base
 from curation.pii.redaction import iter_text_fields, redact_messages
 
 
@@ -224,7 +224,7 @@ def test_email_validation_never_touches_the_network(
     engine: PiiEngine, no_network: list[Any]
 ) -> None:
     # Forget the loaded suffix list so this check covers its first load too.
-    recognizers._OFFLINE_TLD_EXTRACT._extractor = None
+    recognizer_base._OFFLINE_TLD_EXTRACT._extractor = None
 
     detections = engine.analyze_texts(["write to someone@mail.example.co.uk"], PiiConfig())[0]
 

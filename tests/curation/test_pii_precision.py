@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from curation.models import Dataset
-from curation.pii.engine import PiiConfig, PiiEngine, get_engine
+from curation.pii.analyzer import PiiEngine
+from curation.pii.engine import PiiConfig, get_engine
 from curation.pii.policy import DEFAULT_ENTITIES
 from tests.pii_labelled import Score, score
 
