@@ -29,6 +29,7 @@ from curation.quality import (
     assistant_text,
     band_parameters,
     cluster_near_duplicates,
+    clusters,
     is_degenerate_repetition,
     minhash_signature,
     quality_score,
@@ -586,7 +587,7 @@ def test_hash_collisions_never_merge_different_signatures(
 ) -> None:
     # Every row and band hashing alike is the worst case: one bucket holding everything.
     monkeypatch.setattr(
-        quality, "_row_hashes", lambda block: np.zeros(block.shape[0], dtype=np.uint64)
+        clusters, "_row_hashes", lambda block: np.zeros(block.shape[0], dtype=np.uint64)
     )
     rng = np.random.default_rng(12)
     rows: dict[int, np.ndarray] = {}

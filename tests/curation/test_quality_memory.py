@@ -10,12 +10,13 @@ from datasketch import MinHash
 
 from curation import quality
 from curation.models import Conversation, QualityRun
+from curation.quality import minhash as minhash_module
 from curation.services import quality as quality_service
 from tests.factories import ConversationFactory
 
 
 def reference_signature(messages):  # type: ignore[no-untyped-def]
-    template = quality._template(quality.DEFAULT_NUM_PERM)
+    template = minhash_module._template(quality.DEFAULT_NUM_PERM)
     minhash = MinHash(
         num_perm=quality.DEFAULT_NUM_PERM,
         seed=quality.MINHASH_SEED,
@@ -35,10 +36,10 @@ def test_minhash_of_a_long_conversation_is_computed_in_slices_with_the_same_sign
         {"role": "user", "content": text},
         {"role": "assistant", "content": text[::-1]},
     ]
-    assert len(text) > 4 * quality._PIECE_CHARS
+    assert len(text) > 4 * minhash_module._PIECE_CHARS
     assert quality.minhash_signature(messages) == reference_signature(messages)
-    bound = quality.SHINGLE_BATCH + quality._PIECE_CHARS // 2
-    assert all(len(b) <= bound for b in quality._shingle_batches(text))
+    bound = quality.SHINGLE_BATCH + minhash_module._PIECE_CHARS // 2
+    assert all(len(b) <= bound for b in minhash_module._shingle_batches(text))
 
 
 def test_a_loop_far_into_a_long_reply_is_still_found():
