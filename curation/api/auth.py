@@ -30,17 +30,26 @@ class ApiError(HttpError):
         self.extra = extra
 
 
+def bearer_secret(request: HttpRequest) -> str | None:
+    """The token of an `Authorization: Bearer …` header ("" when it names none); None when the
+    request sends no bearer header at all (another scheme is someone else's, a proxy's say)."""
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return secret.strip()
+
+
 class TokenAuth(HttpBearer):
     """`Authorization: Bearer cur_…`: a personal access token (hashed, revocable, scoped)."""
 
     def __call__(self, request: HttpRequest) -> AccessToken | None:
-        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        secret = bearer_secret(request)
+        if not secret:
             request.auth_problem = (  # type: ignore[attr-defined]
                 "send a personal access token as: Authorization: Bearer <token>"
             )
             return None
-        return self.authenticate(request, secret.strip())
+        return self.authenticate(request, secret)
 
     def authenticate(self, request: HttpRequest, token: str) -> AccessToken | None:
         found = AccessToken.authenticate(token)
@@ -112,13 +121,13 @@ def download_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
     @login_not_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer":
-            if not secret.strip():
+        secret = bearer_secret(request)
+        if secret is not None:
+            if not secret:
                 return _unauthorized(
                     "Send a personal access token as: Authorization: Bearer <token>"
                 )
-            token = AccessToken.authenticate(secret.strip())
+            token = AccessToken.authenticate(secret)
             if token is None:
                 return _unauthorized(
                     "This access token is not valid, has expired or has been revoked."
