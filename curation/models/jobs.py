@@ -1,4 +1,4 @@
-"""The durable job row pattern shared by every long task (imports, PII runs, snapshots, training).
+"""The durable job row pattern shared by every long task (imports, PII runs, versions, training).
 
 A job row is the source of truth for a background task: the RQ job only carries its id.
 Workers claim a row with a conditional UPDATE; from then on a timer thread beats its heartbeat

@@ -21,7 +21,7 @@ from curation.models.jobs import Job, JobQuerySet, JobStatus
 __all__ = [
     "COMPARED_STATUSES",
     "DATA_FILES",
-    "SNAPSHOT_FILES",
+    "VERSION_FILES",
     "DatasetVersion",
     "ImmutableVersionError",
     "Split",
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 # The files of a version, in the order they are listed and zipped.
-SNAPSHOT_FILES = ("train.jsonl", "validation.jsonl", "manifest.json")
+VERSION_FILES = ("train.jsonl", "validation.jsonl", "manifest.json")
 DATA_FILES = ("train.jsonl", "validation.jsonl")
 
 
@@ -167,7 +167,7 @@ class DatasetVersion(Job):
 
     def available_files(self) -> list[tuple[str, dict[str, Any]]]:
         """(name, info) of the files that can be downloaded now."""
-        names = SNAPSHOT_FILES if self.is_built else ("manifest.json",) if self.is_deleted else ()
+        names = VERSION_FILES if self.is_built else ("manifest.json",) if self.is_deleted else ()
         return [(name, info) for name in names if (info := self.file_info(name))]
 
     def download_name(self, name: str) -> str:

@@ -23,7 +23,7 @@ from django.http import (
 from django.views.decorators.http import require_safe
 
 from curation.api.auth import download_view
-from curation.models import SNAPSHOT_FILES, DatasetVersion
+from curation.models import VERSION_FILES, DatasetVersion
 from curation.permissions import get_version_for_user, get_version_pair_for_user
 from curation.services.versions.diff import diff_json_chunks
 from curation.services.versions.downloads import version_download_record
@@ -99,7 +99,7 @@ def _refused(error: TamperedFileError, request: HttpRequest) -> HttpResponse:
 @require_safe
 def version_file(request: HttpRequest, slug: str, number: int, name: str) -> HttpResponse:
     version = get_version_for_user(request, slug, number)
-    if name not in SNAPSHOT_FILES or name not in dict(version.available_files()):
+    if name not in VERSION_FILES or name not in dict(version.available_files()):
         raise Http404("This file is not available: the version is not built, or was deleted.")
     try:
         info = verify_file(version, name)
