@@ -14,10 +14,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from rq.registry import ScheduledJobRegistry
+from rq.worker import Worker
 
 from curation.models import ImportBatch, JobStatus
 from curation.models.jobs import WORKER_LOST
 from curation.periodic import JOB_ID_PREFIX, lost_jobs_schedule, mark_lost_jobs, next_slot
+from curation.worker import CuratorWorker
 from tests.factories import ImportBatchFactory
 
 
@@ -138,3 +140,18 @@ def test_the_periodic_job_marks_lost_jobs_on_a_real_worker_and_schedules_its_nex
     assert live.status == JobStatus.RUNNING
     [next_run] = scheduled.get_job_ids()
     assert next_run.startswith(JOB_ID_PREFIX)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("burst", "with_scheduler", "scheduled_runs"),
+    [(False, True, 1), (True, True, 0), (False, False, 0)],
+)
+def test_only_a_long_lived_worker_with_the_scheduler_starts_the_periodic_run(
+    scheduled, monkeypatch, burst, with_scheduler, scheduled_runs
+):
+    monkeypatch.setattr(Worker, "work", lambda self, *args, **kwargs: True)
+    queue = django_rq.get_queue("default")
+    worker = CuratorWorker([queue], connection=queue.connection)
+    assert worker.work(burst=burst, with_scheduler=with_scheduler)
+    assert len(scheduled.get_job_ids()) == scheduled_runs
