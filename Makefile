@@ -84,9 +84,13 @@ test: install-test
 	@$(PY) -m playwright --version >/dev/null
 	DEBUG=true $(PY) -m pytest $(PYTEST_ARGS)
 
+# Ruff (style and bugs), import-linter (the layers and no cycles: [tool.importlinter] in
+# pyproject.toml), mypy with django-stubs (the modules listed under [tool.mypy]).
 lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check curation training tests
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 bench: install-test
 	@for bench in tests/benchmarks/bench_*.py; do echo "== $$bench"; DEBUG=true $(PY) $$bench || exit 1; done

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import orjson
 
@@ -228,7 +228,7 @@ def iter_records(
     stream: IO[bytes], fmt: str, *, limits: Limits, skip: int = 0
 ) -> Iterator[SourceRecord]:
     """Records of the file in order; the first `skip` are read but not yielded (resume)."""
-    head = stream.peek(16) if hasattr(stream, "peek") else b""  # type: ignore[attr-defined]
+    head = stream.peek(16) if hasattr(stream, "peek") else b""
     head = head[len(BOM) :] if head.startswith(BOM) else head
     position = _Position()
     if fmt == "csv":
@@ -249,9 +249,12 @@ def iter_records(
             yield record
 
 
+_Item = TypeVar("_Item")
+
+
 def _guard_compressed(
-    records: Iterator[SourceRecord], position: _Position
-) -> Iterator[SourceRecord]:
+    records: Iterator[_Item], position: _Position
+) -> Iterator[_Item | SourceRecord]:
     """A compressed file that ends early or is corrupt ends the records after its last good line."""
     try:
         yield from records
@@ -369,7 +372,7 @@ def iter_raw_lines(
     position = _Position()
     for index, item in enumerate(
         _guard_compressed(_jsonl_lines(stream, limits, position), position)
-    ):  # type: ignore[arg-type]
+    ):
         if index >= skip:
             yield item
 
@@ -414,10 +417,10 @@ def _describe_bad_line(raw: bytes, line_number: int, start_offset: int) -> Sourc
         json.loads(text)
     except RecursionError:
         return SourceRecord(line=line_number, reason="not valid JSON: nested too deeply")
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         return SourceRecord(
             line=line_number,
-            reason=f"not valid JSON: {error.msg} (column {getattr(error, 'colno', '?')})",
+            reason=f"not valid JSON: {error.msg} (column {error.colno})",
         )
     # Valid for Python's parser but not for orjson's: its nesting limit is 1024 levels.
     return SourceRecord(line=line_number, reason="not valid JSON: nested too deeply")
@@ -563,7 +566,7 @@ def _array_values(
                     yield item_line, 0, SourceRecord(line=item_line, reason="nested too deeply")
                     value = end = None
                     break
-                except ValueError as error:
+                except json.JSONDecodeError as error:
                     if len(buffer) - index > limits.line_bytes:
                         skip_value()
                         yield (

@@ -170,6 +170,9 @@ CURATOR_IMPORT_BATCH_SIZE = env_int("CURATOR_IMPORT_BATCH_SIZE", 2000)
 CURATOR_JOB_HEARTBEAT_TIMEOUT = env_int("CURATOR_JOB_HEARTBEAT_TIMEOUT", 120)
 # A claimed job's heartbeat comes from a timer thread (every timeout / 4 seconds) while it runs.
 CURATOR_JOB_TIMER_HEARTBEATS = env_bool("CURATOR_JOB_TIMER_HEARTBEATS", True)
+# Seconds between runs of the periodic job that marks lost jobs failed (0: never; pages still
+# show a lost job from its heartbeat age, and Retry still works).
+CURATOR_LOST_JOBS_INTERVAL = env_int("CURATOR_LOST_JOBS_INTERVAL", 60)
 # Personal access tokens expire after this many days unless their maker picks another lifetime.
 CURATOR_TOKEN_LIFETIME_DAYS = env_int("CURATOR_TOKEN_LIFETIME_DAYS", 90)
 CURATOR_TOKEN_ENCODING = env_str("CURATOR_TOKEN_ENCODING", "o200k_base")

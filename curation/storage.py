@@ -116,7 +116,7 @@ def open_stream(name: str, *, storage: Storage | None = None) -> IO[bytes]:
         return io.BufferedReader(_BodyReader(response["Body"]), STREAM_BUFFER)
     if not storage.exists(name):
         raise FileNotFoundError(name)
-    return storage.open(name, "rb")  # type: ignore[return-value]
+    return storage.open(name, "rb")
 
 
 def read_range(name: str, start: int, length: int, *, storage: Storage | None = None) -> bytes:
@@ -139,7 +139,8 @@ def download_url(
     storage = storage or default_storage
     if not is_s3(storage):
         return None
-    return storage.url(
+    # S3Storage.url takes the presigning parameters; Django's Storage.url does not.
+    return _target(storage).url(
         name,
         parameters={
             "ResponseContentDisposition": f'attachment; filename="{filename}"',

@@ -447,8 +447,8 @@ def normalize_csv_row(row: dict[str, str | None], layout: tuple[str, ...]) -> No
             {"prompt": clean.get("prompt"), "completion": clean.get("completion")}
         )
     else:
-        user = _require_text(clean, "user")  # type: ignore[arg-type]
-        assistant = _require_text(clean, "assistant")  # type: ignore[arg-type]
+        user = _require_text(clean, "user")
+        assistant = _require_text(clean, "assistant")
         system = clean.get("system") or ""
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
         messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]

@@ -18,6 +18,8 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import Worker
 
+from curation.periodic import lost_jobs_schedule
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,6 +38,17 @@ def _die_with_parent(parent: int) -> None:
 
 
 class CuratorWorker(Worker):
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        # A long-lived worker that runs the scheduler keeps the periodic lost-job marking
+        # going (it reschedules itself); a burst worker is one-off and starts nothing.
+        if (
+            kwargs.get("with_scheduler")
+            and not kwargs.get("burst")
+            and "default" in self.queue_names()
+        ):
+            lost_jobs_schedule()
+        return super().work(*args, **kwargs)
+
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
         super().bootstrap(*args, **kwargs)
         self.worker_pid = os.getpid()

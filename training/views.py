@@ -63,11 +63,9 @@ def _simulator_in_use() -> list[ProviderConfig]:
 
 
 def _job_page(request: HttpRequest, jobs: QuerySet[FineTuneJob], template: str) -> tuple[Page, str]:
-    """The requested page of ``jobs``, lost ones marked failed, and what to render it with:
+    """The requested page of ``jobs`` and what to render it with:
     both job lists poll their shared job table (``?fragment=table``) while a job runs."""
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
-    for job in page:
-        job.refresh_lost()
     if request.htmx and request.GET.get("fragment") == "table":
         template += "#job-table"
     return page, template
@@ -196,7 +194,6 @@ def finetune_launch(request: HttpRequest, slug: str) -> HttpResponse:
 
 def finetune_detail(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
     job = get_finetune_for_user(request, slug, job_id)
-    job.refresh_lost()
     template = "training/finetune_detail.html"
     if request.htmx and request.GET.get("fragment") == "live":
         template += "#live"

@@ -43,7 +43,7 @@ def heartbeat_cutoff() -> Any:
 class _Heartbeat(threading.Thread):
     """Beats one claimed row while the thread that claimed it is alive and still owns it.
 
-    Owning means: the row is running under the claim's attempt number. A row that a page
+    Owning means: the row is running under the claim's attempt number. A row that was
     marked lost while this process was in fact alive (a step that held the interpreter past
     the timeout) is taken back, since the work goes on. Each beat uses a short-lived
     connection, so an idle heartbeat holds none.
@@ -157,7 +157,23 @@ class Job(models.Model):
         return timezone.now() - self.heartbeat_at > limit
 
     @property
+    def shown_status(self) -> str:
+        """The status pages show: a lost row reads as failed from its heartbeat age, without a
+        write, whether or not the periodic `mark_lost_jobs` has run since."""
+        return JobStatus.FAILED if self.is_lost else self.status
+
+    @property
+    def shown_status_label(self) -> str:
+        return str(JobStatus(self.shown_status).label)
+
+    @property
+    def shown_error(self) -> str:
+        return WORKER_LOST if self.is_lost else self.error
+
+    @property
     def can_retry(self) -> bool:
+        if self.is_lost:
+            return True
         if self.status != JobStatus.FAILED:
             return False
         held = self.error == WORKER_LOST and (
@@ -172,7 +188,7 @@ class Job(models.Model):
         return min(100, int(100 * self.done / self.total))
 
     def refresh_lost(self) -> None:
-        """Mark this row failed when its worker vanished; pages call this before showing it."""
+        """Mark this row failed when its worker vanished (a write: POSTs and workers only)."""
         if type(self).objects.filter(pk=self.pk).mark_lost():
             self.refresh_from_db()
 
@@ -282,8 +298,10 @@ class Job(models.Model):
     def retry(self) -> bool:
         """Put a failed row back on its queue; the job resumes from its checkpoint.
 
-        Refused while the row's heartbeat is fresh: a worker still holds it.
+        Refused while the row's heartbeat is fresh: a worker still holds it. A lost row that
+        the periodic job has not marked yet is marked first.
         """
+        type(self).objects.filter(pk=self.pk).mark_lost()
         reset = (
             type(self)
             .objects.retryable()

@@ -48,8 +48,6 @@ def dataset_detail(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
     counts = status_counts(dataset)
     batches = dataset.batches.select_related("created_by")[:5]
-    for batch in batches:
-        batch.refresh_lost()
     return render(
         request,
         "curation/dataset_detail.html",

@@ -40,8 +40,6 @@ def import_list(request: HttpRequest, slug: str) -> HttpResponse:
     page = Paginator(dataset.batches.select_related("created_by"), 25).get_page(
         request.GET.get("page")
     )
-    for batch in page:
-        batch.refresh_lost()
     template = "curation/import_list.html"
     if request.htmx and request.GET.get("fragment") == "table":
         template += "#batch-table"
@@ -52,7 +50,6 @@ def import_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 def import_detail(request: HttpRequest, slug: str, batch_id: int) -> HttpResponse:
     batch = get_batch_for_user(request, slug, batch_id)
-    batch.refresh_lost()
     template = "curation/import_detail.html"
     if request.htmx and request.GET.get("fragment") == "progress":
         template += "#progress"

@@ -56,8 +56,6 @@ def comparable_numbers(dataset: Dataset) -> list[int]:
 def version_list(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
     versions = list(dataset.versions.select_related("created_by"))
-    for version in versions:
-        version.refresh_lost()
     numbers = [
         version.number for version in reversed(versions) if version.status in COMPARED_STATUSES
     ]
@@ -147,7 +145,6 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     version = get_version_for_user(request, slug, number)
-    version.refresh_lost()
     template = "curation/version_detail.html"
     if request.htmx and request.GET.get("fragment") == "progress":
         template += "#progress"

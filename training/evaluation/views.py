@@ -79,8 +79,6 @@ def _context(dataset: Dataset, **extra: Any) -> dict[str, Any]:
 def eval_home(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
     runs = Paginator(selectors.runs_for(dataset), 25).get_page(request.GET.get("page"))
-    for run in runs:
-        run.refresh_lost()
     template = "evaluation/home.html"
     if request.htmx and request.GET.get("fragment") == "runs":
         template += "#run-table"
@@ -158,7 +156,6 @@ def eval_quick(request: HttpRequest, slug: str, model_id: int) -> HttpResponse:
 
 def eval_run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
     run = get_run_for_user(request, slug, run_id)
-    run.refresh_lost()
     if request.htmx and request.GET.get("fragment") == "progress":
         return render(
             request, "evaluation/_run_progress.html", {"run": run, "dataset": run.dataset}
@@ -242,7 +239,6 @@ def eval_comparison_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 def eval_comparison_detail(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
     comparison = get_comparison_for_user(request, slug, comparison_id)
-    comparison.refresh_lost()
     runs = [comparison.run_a, comparison.run_b]
     summary = comparison_summary(comparison)
     chart = {

@@ -261,7 +261,6 @@ def retrain_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse
     )
     if run is None:
         raise Http404("No such retraining.")
-    run.refresh_lost()
     run.dataset = dataset
     template = (
         "training/registry/_retrain_steps.html"
