@@ -21,14 +21,14 @@ from curation.models import JobStatus
 from curation.models.jobs import WORKER_LOST
 from tests.factories import FineTuneJobFactory, built_version
 from training.forms import LaunchForm
-from training.models import FineTuneJob
-from training.providers import get_provider
-from training.providers.local import (
-    LocalProvider,
+from training.local.hyperparameters import (
     LocalSettingError,
     clean_local_hyperparameters,
     local_defaults,
 )
+from training.models import FineTuneJob
+from training.providers import get_local_backend
+from training.providers.local import LocalProvider
 from training.services import (
     LaunchError,
     cancel_finetune,
@@ -38,7 +38,8 @@ from training.services import (
     retry_finetune,
     run_finetune_job,
 )
-from training.services.local import claim_gpu, gpu_job_id
+from training.services.local.gpu_job import claim_gpu
+from training.services.local.handoff import gpu_job_id
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "tiny/test-model"
@@ -126,16 +127,15 @@ settings.CURATOR_TRAINING_PROVIDERS = [
     {"name": "local", "kind": "local", "label": "Local", "models": {"m": {"token_limit": 9, "price_per_million": 0}}}
 ]
 import curation.urls, training.views, training.providers.local, training.forms
-import training.services.local, training.local_jobs
+import training.services.local.gpu_job, training.local_jobs
 from django.template.loader import render_to_string
 from curation.models import Dataset
 from training.forms import LaunchForm
-from training.providers import get_provider
+from training.providers import get_local_backend
 form = LaunchForm(data={"provider": "local", "lora_rank": "8"}, dataset=Dataset(pk=1, slug="d"))
 html = render_to_string("training/_local_settings.html", {"form": form})
 assert "Local LoRA settings" in html, html
-provider = get_provider("local")
-provider.availability()
+get_local_backend("local").availability()
 print(",".join(m for m in ("torch", "transformers", "peft", "accelerate") if m in sys.modules))
 """
     done = subprocess.run(
@@ -181,7 +181,7 @@ def test_defaults_and_cleaning() -> None:
 
 
 def test_provider_is_built_from_settings(local_settings: Any) -> None:
-    provider = get_provider("local")
+    provider = get_local_backend("local")
     assert isinstance(provider, LocalProvider)
     assert provider.device == "cpu" and provider.queue_name == "training-gpu"
     assert provider.sample_count == 5
@@ -549,7 +549,7 @@ def test_a_gpu_worker_without_the_extra_fails_the_job_with_a_retry(
     run_finetune_job(job_id=job.pk, schedule=lambda *_: None)
     job.refresh_from_db()
     # As on a machine without torch: the extra's packages cannot be found.
-    monkeypatch.setattr("training.services.local.is_available", lambda: False)
+    monkeypatch.setattr("training.services.local.gpu_job.is_available", lambda: False)
     assert run_local_training(job.pk, job.chain) == "failed"
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error_code == "extra_missing"

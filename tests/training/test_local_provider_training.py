@@ -21,7 +21,8 @@ from tests.factories import built_version, finetune_example
 from tests.training.tiny_model import save_tiny_base
 from training.models import FineTuneJob
 from training.services import cancel_finetune, create_finetune_job, run_finetune_job
-from training.services.local import JobCallbacks, run_local_training_job
+from training.services.local.callbacks import JobCallbacks
+from training.services.local.gpu_job import run_local_training_job
 
 pytestmark = pytest.mark.filterwarnings(
     # peft 0.21 still asks transformers 5 for the old attribute name.
