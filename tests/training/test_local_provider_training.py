@@ -177,7 +177,7 @@ def test_a_local_job_trains_and_ends_like_a_hosted_one(
     # The adapter loads back from storage and generates.
     from peft import PeftModel
 
-    from training.local.engine import generate_samples
+    from training.local.samples import generate_samples
 
     adapter = Path(default_storage.path(prefix))
     assert isinstance(
