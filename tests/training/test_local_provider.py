@@ -21,11 +21,6 @@ from curation.models import JobStatus
 from curation.models.jobs import WORKER_LOST
 from tests.factories import FineTuneJobFactory, built_version
 from training.forms import LaunchForm
-from training.local.hyperparameters import (
-    LocalSettingError,
-    clean_local_hyperparameters,
-    local_defaults,
-)
 from training.models import FineTuneJob
 from training.providers import get_local_backend
 from training.providers.local import LocalProvider
@@ -154,30 +149,7 @@ print(",".join(m for m in ("torch", "transformers", "peft", "accelerate") if m i
     assert done.stdout.strip() == ""
 
 
-# -- settings ---------------------------------------------------------------------------------
-
-
-def test_defaults_and_cleaning() -> None:
-    defaults = local_defaults()
-    assert defaults["lora_rank"] == 16 and defaults["learning_rate"] == 2e-4
-    assert clean_local_hyperparameters({}) == defaults
-    cleaned = clean_local_hyperparameters(
-        {
-            "lora_rank": "8",
-            "packing": "off",
-            "bf16": "false",
-            "lora_target_modules": " q_proj , v_proj ",
-            "max_steps": "0",
-        }
-    )
-    assert cleaned["lora_rank"] == 8 and cleaned["packing"] is False
-    assert cleaned["bf16"] is False and cleaned["max_steps"] is None
-    assert cleaned["lora_target_modules"] == "q_proj,v_proj"
-    with pytest.raises(LocalSettingError) as caught:
-        clean_local_hyperparameters({"lora_dropout": 1.5})
-    assert caught.value.field == "lora_dropout"
-    with pytest.raises(LocalSettingError, match="module names"):
-        clean_local_hyperparameters({"lora_target_modules": "q_proj; drop table"})
+# -- the GPU-queue backend ------------------------------------------------------------------
 
 
 def test_provider_is_built_from_settings(local_settings: Any) -> None:
