@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from training.providers.base import (
     PermanentProviderError,
@@ -138,8 +138,8 @@ class SdkProvider(Provider):
     and ``label``, ``base_url`` and ``_sleep`` in their constructor.
     """
 
-    sdk: ClassVar[Any]
-    sdk_error: ClassVar[type[Exception]]
+    sdk: Any
+    sdk_error: type[Exception]
     label: str
     base_url: str
     _sleep: Callable[[float], None]
