@@ -7,15 +7,15 @@ from django.core.validators import RegexValidator
 
 from curation.models import Dataset, DatasetVersion, VersionFormat, VersionStatus
 from training.local import TrainSettings
-from training.models import AUTO, HYPERPARAMETERS, FineTuneMethod
-from training.pricing import offered_models
-from training.providers import ProviderConfig, available_providers
-from training.providers.local import (
+from training.local.hyperparameters import (
     LOCAL_HYPERPARAMETERS,
     LocalSettingError,
     clean_local_hyperparameters,
     local_defaults,
 )
+from training.models import AUTO, HYPERPARAMETERS, FineTuneMethod
+from training.pricing import offered_models
+from training.providers import ProviderConfig, available_providers
 from training.services.launch import (
     DPO_KINDS,
     HOSTED_EXTRA_KINDS,

@@ -21,9 +21,10 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from curation.models import ACTIVE_STATUSES, Dataset, DatasetVersion, Job, JobStatus
+from curation.models import ACTIVE_STATUSES, Dataset, DatasetVersion, Job, JobStatus, Role
 from curation.models.jobs import JobQuerySet
 from training.evaluation.models import *  # noqa: F403  (evaluation runs, comparisons, verdicts)
+from training.local.hyperparameters import LOCAL_HYPERPARAMETERS, relaunch_values
 from training.pricing import cost_of_tokens
 from training.providers import ProviderNotConfigured, get_config
 from training.providers.base import METADATA_TAG as METADATA_TAG
@@ -74,8 +75,6 @@ def usd(amount: Decimal | None) -> str:
 
 
 def local_labels() -> dict[str, str]:
-    from training.providers.local import LOCAL_HYPERPARAMETERS
-
     return {**LOCAL_HYPERPARAMETERS, "seed": "Seed"}
 
 
@@ -91,8 +90,6 @@ class FineTuneJobQuerySet(JobQuerySet):
 
     def administered_by(self, user: Any) -> FineTuneJobQuerySet:
         """Jobs of the datasets where `user` is an admin (training is an admin matter)."""
-        from curation.models import Role
-
         if not user.is_authenticated:
             return self.none()
         return self.filter(dataset__memberships__user=user, dataset__memberships__role=Role.ADMIN)
@@ -194,6 +191,11 @@ class FineTuneJob(Job):
         return self.provider_kind == "local"
 
     @property
+    def kind(self) -> str:
+        """How the job trains: "local" on our GPU workers, "remote" at a hosted provider."""
+        return "local" if self.is_local else "remote"
+
+    @property
     def hyperparameter_rows(self) -> list[tuple[str, Any, Any]]:
         """(name, asked, resolved by the provider) for each hyperparameter."""
         labels = {
@@ -242,8 +244,6 @@ class FineTuneJob(Job):
             "suffix": self.suffix,
         }
         if self.is_local:
-            from training.providers.local import relaunch_values
-
             params.update(relaunch_values(self.hyperparameters))
         elif self.provider_kind in {"together", "fireworks"}:
             # The launch form's Together / Fireworks fields, named apart from the local ones.

@@ -20,6 +20,7 @@ from curation.models import DatasetVersion, JobStatus, VersionStatus
 from curation.permissions import get_dataset_for_user
 from training.forms import LaunchForm
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob
+from training.permissions import get_finetune_for_user
 from training.providers import ProviderConfig, available_providers
 from training.services import (
     LaunchCheck,
@@ -41,20 +42,6 @@ from training.services.downloads import (
 logger = logging.getLogger(__name__)
 
 EVENTS_SHOWN = 200
-
-
-def get_finetune_for_user(request: HttpRequest, slug: str, job_id: int) -> FineTuneJob:
-    """The job if the user is an admin of its dataset (404 for outsiders, 403 reviewers)."""
-    dataset = get_dataset_for_user(request, slug, admin=True)
-    try:
-        job = FineTuneJob.objects.select_related("version", "created_by").get(
-            pk=job_id, dataset=dataset
-        )
-    except FineTuneJob.DoesNotExist:
-        raise Http404("No such fine-tune job.") from None
-    job.dataset = dataset
-    job.version.dataset = dataset
-    return job
 
 
 def _simulator_in_use() -> list[ProviderConfig]:

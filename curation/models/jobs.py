@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import django_rq
 from django.conf import settings
@@ -24,11 +25,26 @@ from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
+Result = TypeVar("Result")
+# What a job does with an error it expects (an invalid file, a provider that said no, an
+# outage to wait out): mark the row failed or retryable, and say what the job returns then.
+ErrorHandlers = Mapping[type[Exception], Callable[[Any], Result]]
+
 WORKER_LOST = "worker lost: the job stopped sending heartbeats (was its worker killed?)"
 QUEUE_UNREACHABLE = (
     "could not be queued: the task queue (Redis) did not answer ({error}). "
     "Nothing was lost; Retry once the queue is back."
 )
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def unexpected_error(error: BaseException, then: str) -> str:
+    """How a job names an error it did not expect, and what Retry does about it."""
+    return f"unexpected error ({type(error).__name__}: {first_line(error)}); {then}"
 
 
 def heartbeat_interval() -> float:
@@ -211,6 +227,46 @@ class Job(models.Model):
             self.refresh_from_db()
             self.start_heartbeat()
         return bool(claimed)
+
+    def run_claimed(
+        self,
+        work: Callable[[], Result],
+        *,
+        unexpected: Callable[[Exception], str],
+        handlers: ErrorHandlers[Result] | None = None,
+        **fail_fields: Any,
+    ) -> Result | None:
+        """Claim this row and run ``work`` under :meth:`run_guarded`; None when the row was
+        not claimable (already running, finished or cancelled: a duplicate delivery)."""
+        if not self.claim():
+            logger.info("%s %s is %s; nothing to do", type(self).__name__, self.pk, self.status)
+            return None
+        return self.run_guarded(work, unexpected=unexpected, handlers=handlers, **fail_fields)
+
+    def run_guarded(
+        self,
+        work: Callable[[], Result],
+        *,
+        unexpected: Callable[[Exception], str],
+        handlers: ErrorHandlers[Result] | None = None,
+        **fail_fields: Any,
+    ) -> Result:
+        """Run ``work`` for this (already claimed) row and return what it returns.
+
+        An error whose class is a key of ``handlers`` goes to its handler (which marks the row
+        failed or retryable) and the handler's answer is returned. Any other error marks the
+        row failed with ``unexpected(error)`` and ``fail_fields`` and is raised again, so the
+        RQ job fails too and its traceback is kept: the row never stays "running".
+        """
+        try:
+            return work()
+        except Exception as error:
+            for kind, handle in (handlers or {}).items():
+                if isinstance(error, kind):
+                    return handle(error)
+            logger.exception("%s %s failed", type(self).__name__, self.pk)
+            self.fail(unexpected(error), **fail_fields)
+            raise
 
     def start_heartbeat(self) -> None:
         """Beat this claimed row from a timer thread until it finishes or this process ends."""

@@ -49,6 +49,7 @@ from curation.models import (
     ImportOutcome,
     QualityRun,
 )
+from curation.models.jobs import unexpected_error
 from curation.services.preference_imports import (
     PreferenceFacts,
     insert_preferences,
@@ -548,25 +549,28 @@ def _copy_insert(rows: bytes) -> tuple[int, int]:
 def run_import_job(*, batch_id: int) -> ImportBatch | None:
     """Claim, run and finish one batch; safe to call again for the same batch."""
     batch = ImportBatch.objects.select_related("dataset").get(pk=batch_id)
-    if not batch.claim():
-        logger.info("import batch %s is %s; nothing to do", batch_id, batch.status)
-        return None
-    batch.beat(outcome="")
-    try:
+
+    def work() -> bool:
+        batch.beat(outcome="")
         import_batch(batch=batch)
-    except ImportFileError as error:
+        return True
+
+    def refused(error: ImportFileError) -> bool:
         batch.fail(f"{batch.original_name}: {error}", outcome=ImportOutcome.FAILED)
-        return batch
-    except Exception as error:
-        logger.exception("import batch %s failed", batch_id)
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        batch.fail(
-            f"{batch.original_name}: unexpected error ({type(error).__name__}: {first_line}); "
-            "Retry resumes where it stopped",
-            outcome=ImportOutcome.FAILED,
-        )
-        raise
-    after_import(batch=batch)
+        return False
+
+    imported = batch.run_claimed(
+        work,
+        handlers={ImportFileError: refused},
+        unexpected=lambda error: (
+            f"{batch.original_name}: {unexpected_error(error, 'Retry resumes where it stopped')}"
+        ),
+        outcome=ImportOutcome.FAILED,
+    )
+    if imported is None:
+        return None
+    if imported:
+        after_import(batch=batch)
     return batch
 
 

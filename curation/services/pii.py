@@ -234,7 +234,8 @@ def plan_detection(*, run_id: int) -> None:
         after = run.planned_through
     else:
         return
-    try:
+
+    def plan() -> None:
         remaining = _remaining(run).filter(id__gt=after).order_by("id")
         last = remaining.values_list("id", flat=True).last()
         if last is None:
@@ -265,10 +266,10 @@ def plan_detection(*, run_id: int) -> None:
             )
             chunks += 1
         PiiRun.objects.filter(pk=run.pk).update(chunks=F("chunks") + chunks)
-    except Exception as error:
-        logger.exception("PII run %s: planning failed", run.pk)
-        run.fail(f"planning failed: {type(error).__name__}: {error}")
-        raise
+
+    run.run_guarded(
+        plan, unexpected=lambda error: f"planning failed: {type(error).__name__}: {error}"
+    )
 
 
 def detect_chunk(*, run_id: int, first_id: int, last_id: int) -> int:

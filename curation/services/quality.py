@@ -256,9 +256,8 @@ def _rescore(ids: list[int]) -> None:
 def run_quality_job(*, run_id: int) -> QualityRun | None:
     """Quality signals, search vectors and near-duplicate clusters after an import."""
     run = QualityRun.objects.select_related("dataset").get(pk=run_id)
-    if not run.claim():
-        return None
-    try:
+
+    def analyze() -> QualityRun:
         conversations = Conversation.objects.filter(dataset_id=run.dataset_id)
         if run.batch_id is not None:
             conversations = conversations.filter(batch_id=run.batch_id)
@@ -271,7 +270,11 @@ def run_quality_job(*, run_id: int) -> QualityRun | None:
             run.beat(done=done)
         clusters = cluster_near_duplicates_for_dataset(dataset=run.dataset)
         run.succeed(done=len(ids) + 1, clusters=clusters.get("clusters", 0))
-    except Exception as error:
-        run.fail(f"quality analysis failed: {type(error).__name__}: {error}; Retry runs it again")
-        raise
-    return run
+        return run
+
+    return run.run_claimed(
+        analyze,
+        unexpected=lambda error: (
+            f"quality analysis failed: {type(error).__name__}: {error}; Retry runs it again"
+        ),
+    )

@@ -28,7 +28,8 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from training.local import LoraSettings, NullCallbacks, TrainSettings
 from training.local.data import IGNORE_INDEX, TokenizedExample
-from training.local.engine import apply_lora, train_on_examples
+from training.local.loop import train_on_examples
+from training.local.model import apply_lora
 
 QWEN2_05B = {
     "hidden_size": 896,

@@ -18,7 +18,7 @@ from tests.training.test_local_provider_training import (  # noqa: F401
 )
 from tests.training.test_preference_training import preference_version
 from training.services import create_finetune_job
-from training.services.local import run_local_training_job
+from training.services.local.gpu_job import run_local_training_job
 
 pytestmark = [
     pytest.mark.django_db,

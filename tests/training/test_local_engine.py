@@ -380,7 +380,7 @@ def test_packing_keeps_examples_whole_and_targets_inside_them() -> None:
 def test_linear_cross_entropy_matches_full_logits(torch_stack: None) -> None:
     import torch
 
-    from training.local.engine import linear_cross_entropy_sum
+    from training.local.loss import linear_cross_entropy_sum
 
     torch.manual_seed(0)
     hidden = torch.randn(37, 16, requires_grad=True)
@@ -399,15 +399,17 @@ def test_linear_cross_entropy_matches_full_logits(torch_stack: None) -> None:
 def test_packed_row_loss_equals_separate_losses(base_dir: Path, tokenizer: Any) -> None:
     import torch
 
+    from training.local.batches import collate_rows
     from training.local.data import pack_examples, tokenize_conversation
-    from training.local.engine import _collate, _LossPath, apply_lora, load_base_model
+    from training.local.loss import LossPath
+    from training.local.model import apply_lora, load_base_model
 
     model = load_base_model(
         base_dir, cache_dir=None, bf16=False, attn_implementation="sdpa", device=torch.device("cpu")
     )
     wrapped = apply_lora(model, LoraSettings(rank=4, alpha=8, dropout=0.0))
     wrapped.eval()
-    path = _LossPath(wrapped, compile_decoder=False)
+    path = LossPath(wrapped, compile_decoder=False)
     examples = [
         tokenize_conversation(tokenizer, _conversation(word), max_seq_length=128)[0]
         for word in ("apple", "tiger", "comet")
@@ -418,7 +420,7 @@ def test_packed_row_loss_equals_separate_losses(base_dir: Path, tokenizer: Any) 
     def loss(rows: list, fused: bool) -> float:
         path.fused = fused
         with torch.no_grad():
-            return path.loss_sum(_collate(rows, pad_id=pad, length=None, pin=False)).item()
+            return path.loss_sum(collate_rows(rows, pad_id=pad, length=None, pin=False)).item()
 
     packed = loss([row], fused=True)
     separate = sum(loss(pack_examples([e], row_length=128), fused=True) for e in examples)
@@ -496,7 +498,7 @@ def test_adapter_loads_with_peft_and_merged_weights_match(trained: tuple, base_d
 
 
 def test_generate_samples_returns_text(trained: tuple, base_dir: Path) -> None:
-    from training.local.engine import generate_samples
+    from training.local.samples import generate_samples
 
     _, _, output = trained
     prompts = [
@@ -547,7 +549,8 @@ def test_cancel_stops_at_the_next_step(
 def test_files_that_differ_from_their_recorded_digest_are_refused(
     base_dir: Path, snapshot: dict[str, Path], tmp_path: Path
 ) -> None:
-    from training.local.engine import TrainingError, train_lora
+    from training.local import TrainingError
+    from training.local.engine import train_lora
 
     with pytest.raises(TrainingError, match=r"train\.jsonl does not match its recorded sha256"):
         train_lora(
@@ -565,7 +568,8 @@ def test_files_that_differ_from_their_recorded_digest_are_refused(
 
 
 def test_nothing_to_train_is_a_clear_error(base_dir: Path, tmp_path: Path) -> None:
-    from training.local.engine import TrainingError, train_lora
+    from training.local import TrainingError
+    from training.local.engine import train_lora
 
     path = _write_jsonl(tmp_path / "train.jsonl", [_conversation("apple", weight0=True)])
     with pytest.raises(TrainingError, match="no example with assistant tokens"):

@@ -23,7 +23,7 @@ from tests.training import test_local_provider_training as local
 from tests.training.conftest import wait_until
 from training.models import FineTuneCheckpoint, FineTuneJob
 from training.services import retry_finetune
-from training.services.local import run_local_training_job
+from training.services.local.gpu_job import run_local_training_job
 
 # The tiny model and the local provider, as the single-process tests set them up.
 base_dir = local.base_dir

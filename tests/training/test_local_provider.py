@@ -22,13 +22,8 @@ from curation.models.jobs import WORKER_LOST
 from tests.factories import FineTuneJobFactory, built_version
 from training.forms import LaunchForm
 from training.models import FineTuneJob
-from training.providers import get_provider
-from training.providers.local import (
-    LocalProvider,
-    LocalSettingError,
-    clean_local_hyperparameters,
-    local_defaults,
-)
+from training.providers import get_local_backend
+from training.providers.local import LocalProvider
 from training.services import (
     LaunchError,
     cancel_finetune,
@@ -38,7 +33,8 @@ from training.services import (
     retry_finetune,
     run_finetune_job,
 )
-from training.services.local import claim_gpu, gpu_job_id
+from training.services.local.gpu_job import claim_gpu
+from training.services.local.handoff import gpu_job_id
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "tiny/test-model"
@@ -126,16 +122,15 @@ settings.CURATOR_TRAINING_PROVIDERS = [
     {"name": "local", "kind": "local", "label": "Local", "models": {"m": {"token_limit": 9, "price_per_million": 0}}}
 ]
 import curation.urls, training.views, training.providers.local, training.forms
-import training.services.local, training.local_jobs
+import training.services.local.gpu_job, training.local_jobs
 from django.template.loader import render_to_string
 from curation.models import Dataset
 from training.forms import LaunchForm
-from training.providers import get_provider
+from training.providers import get_local_backend
 form = LaunchForm(data={"provider": "local", "lora_rank": "8"}, dataset=Dataset(pk=1, slug="d"))
 html = render_to_string("training/_local_settings.html", {"form": form})
 assert "Local LoRA settings" in html, html
-provider = get_provider("local")
-provider.availability()
+get_local_backend("local").availability()
 print(",".join(m for m in ("torch", "transformers", "peft", "accelerate") if m in sys.modules))
 """
     done = subprocess.run(
@@ -154,34 +149,11 @@ print(",".join(m for m in ("torch", "transformers", "peft", "accelerate") if m i
     assert done.stdout.strip() == ""
 
 
-# -- settings ---------------------------------------------------------------------------------
-
-
-def test_defaults_and_cleaning() -> None:
-    defaults = local_defaults()
-    assert defaults["lora_rank"] == 16 and defaults["learning_rate"] == 2e-4
-    assert clean_local_hyperparameters({}) == defaults
-    cleaned = clean_local_hyperparameters(
-        {
-            "lora_rank": "8",
-            "packing": "off",
-            "bf16": "false",
-            "lora_target_modules": " q_proj , v_proj ",
-            "max_steps": "0",
-        }
-    )
-    assert cleaned["lora_rank"] == 8 and cleaned["packing"] is False
-    assert cleaned["bf16"] is False and cleaned["max_steps"] is None
-    assert cleaned["lora_target_modules"] == "q_proj,v_proj"
-    with pytest.raises(LocalSettingError) as caught:
-        clean_local_hyperparameters({"lora_dropout": 1.5})
-    assert caught.value.field == "lora_dropout"
-    with pytest.raises(LocalSettingError, match="module names"):
-        clean_local_hyperparameters({"lora_target_modules": "q_proj; drop table"})
+# -- the GPU-queue backend ------------------------------------------------------------------
 
 
 def test_provider_is_built_from_settings(local_settings: Any) -> None:
-    provider = get_provider("local")
+    provider = get_local_backend("local")
     assert isinstance(provider, LocalProvider)
     assert provider.device == "cpu" and provider.queue_name == "training-gpu"
     assert provider.sample_count == 5
@@ -549,7 +521,7 @@ def test_a_gpu_worker_without_the_extra_fails_the_job_with_a_retry(
     run_finetune_job(job_id=job.pk, schedule=lambda *_: None)
     job.refresh_from_db()
     # As on a machine without torch: the extra's packages cannot be found.
-    monkeypatch.setattr("training.services.local.is_available", lambda: False)
+    monkeypatch.setattr("training.services.local.gpu_job.is_available", lambda: False)
     assert run_local_training(job.pk, job.chain) == "failed"
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error_code == "extra_missing"

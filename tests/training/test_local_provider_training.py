@@ -21,7 +21,8 @@ from tests.factories import built_version, finetune_example
 from tests.training.tiny_model import save_tiny_base
 from training.models import FineTuneJob
 from training.services import cancel_finetune, create_finetune_job, run_finetune_job
-from training.services.local import JobCallbacks, run_local_training_job
+from training.services.local.callbacks import JobCallbacks
+from training.services.local.gpu_job import run_local_training_job
 
 pytestmark = pytest.mark.filterwarnings(
     # peft 0.21 still asks transformers 5 for the old attribute name.
@@ -176,7 +177,7 @@ def test_a_local_job_trains_and_ends_like_a_hosted_one(
     # The adapter loads back from storage and generates.
     from peft import PeftModel
 
-    from training.local.engine import generate_samples
+    from training.local.samples import generate_samples
 
     adapter = Path(default_storage.path(prefix))
     assert isinstance(

@@ -13,14 +13,15 @@ from django.test import override_settings
 
 from tests.training.conftest import DEFAULT_MODELS, TEST_KEY, FakeClock, chat_example, wait_until
 from training.providers import (
+    Availability,
     PermanentProviderError,
-    Provider,
     ProviderConfig,
     ProviderNotConfigured,
     RemoteJob,
     TransientProviderError,
     available_providers,
     get_config,
+    get_local_backend,
     get_provider,
 )
 from training.providers.openai_provider import (
@@ -443,52 +444,43 @@ def test_default_list_simulates_each_hosted_provider_whose_key_is_unset(
     assert configs["fireworks"].display_label == "Fireworks AI (simulated)"
 
 
-class FakeLocalProvider(Provider):
-    """Stands in for the LoRA backend, which lives outside this package."""
+class FakeLocalBackend:
+    """Stands in for the GPU-worker backend, which lives outside this package."""
+
+    queue_name = "gpu-queue"
+    cache_dir = device = work_dir = None
+    sample_count = sample_max_new_tokens = 1
 
     def __init__(self, *, config: ProviderConfig) -> None:
         self.config = config
         self.name = config.name
+        self.label = config.label
+        self.cancelled: list[str] = []
 
-    def upload_file(self, path: str | Path, *, purpose: str = "fine-tune") -> Any:
-        raise NotImplementedError
-
-    def wait_for_file(self, file_id: str, *, timeout: float = 0, poll_interval: float = 0) -> Any:
-        raise NotImplementedError
-
-    def create_job(self, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def find_job_by_metadata(self, key: str, value: str) -> Any:
+    def queue(self) -> Any:
         return None
 
-    def get_job(self, job_id: str) -> Any:
-        raise NotImplementedError
+    def gpu_workers(self) -> list[str]:
+        return ["gpu-1"]
 
-    def list_events(self, job_id: str, *, after: str | None = None) -> Any:
-        return []
+    def availability(self) -> Availability:
+        return Availability(problems=(), workers=("gpu-1",))
 
-    def list_checkpoints(self, job_id: str) -> Any:
-        return []
-
-    def cancel(self, job_id: str) -> Any:
-        raise NotImplementedError
-
-    def result_metrics(self, job: RemoteJob) -> Any:
-        return []
+    def cancel(self, job_id: str) -> None:
+        self.cancelled.append(job_id)
 
 
 def test_local_kind_builds_its_backend_class() -> None:
     entry = {
         "name": "gpu",
         "kind": "local",
-        "backend": f"{__name__}.FakeLocalProvider",
+        "backend": f"{__name__}.FakeLocalBackend",
         "lora_rank": 16,
     }
     with override_settings(CURATOR_TRAINING_PROVIDERS=[entry]):
-        provider = get_provider("gpu")
+        provider = get_local_backend("gpu")
 
-    assert isinstance(provider, FakeLocalProvider)
+    assert isinstance(provider, FakeLocalBackend)
     assert provider.config.options == {"lora_rank": 16}
     assert provider.config.is_usable
 
@@ -499,4 +491,4 @@ def test_local_kind_with_a_missing_backend_is_not_configured() -> None:
         override_settings(CURATOR_TRAINING_PROVIDERS=[entry]),
         pytest.raises(ProviderNotConfigured, match=r"cannot import backend"),
     ):
-        get_provider("gpu")
+        get_local_backend("gpu")

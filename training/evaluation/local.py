@@ -68,7 +68,7 @@ def generate(
     from transformers import AutoTokenizer
 
     from training.local.data import normalize_message
-    from training.local.engine import load_base_model, pick_device, resolve_bf16
+    from training.local.model import load_base_model, pick_device, resolve_bf16
 
     options = local_options()
     device = pick_device(options.get("device"))

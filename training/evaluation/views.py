@@ -22,7 +22,7 @@ from curation.permissions import get_dataset_for_user, is_dataset_admin
 from training.evaluation import selectors
 from training.evaluation.forms import ComparisonForm, PreScoreForm, RunForm
 from training.evaluation.metrics import METRIC_LABELS
-from training.evaluation.models import BlindPair, Comparison, EvalRun
+from training.evaluation.models import BlindPair
 from training.evaluation.services import blind
 from training.evaluation.services.comparisons import (
     ComparisonError,
@@ -38,38 +38,9 @@ from training.evaluation.services.runs import (
     create_eval_run,
     retry_eval_run,
 )
+from training.permissions import get_comparison_for_user, get_run_for_user
 from training.registry.models import Model
 from training.registry.services import model_choices
-
-
-def get_run_for_user(
-    request: HttpRequest, slug: str, run_id: int, *, admin: bool = False
-) -> EvalRun:
-    dataset = get_dataset_for_user(request, slug, admin=admin)
-    run = (
-        EvalRun.objects.select_related("model", "model__base", "judge", "version", "created_by")
-        .filter(pk=run_id, dataset=dataset)
-        .first()
-    )
-    if run is None:
-        raise Http404("No such evaluation run.")
-    run.dataset = run.version.dataset = dataset
-    return run
-
-
-def get_comparison_for_user(
-    request: HttpRequest, slug: str, comparison_id: int, *, admin: bool = False
-) -> Comparison:
-    dataset = get_dataset_for_user(request, slug, admin=admin)
-    comparison = (
-        Comparison.objects.select_related("run_a__model", "run_b__model", "run_a__version", "judge")
-        .filter(pk=comparison_id, dataset=dataset)
-        .first()
-    )
-    if comparison is None:
-        raise Http404("No such comparison.")
-    comparison.dataset = dataset
-    return comparison
 
 
 def _context(dataset: Dataset, **extra: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from training.evaluation.services.preference_pairs import pairs_from_verdicts
-from training.evaluation.views import get_comparison_for_user
+from training.permissions import get_comparison_for_user
 
 
 @require_POST

@@ -22,6 +22,10 @@ EXTRA_MODULES = ("torch", "transformers", "peft")
 TRAINER_STATE = "trainer_state.pt"
 
 
+class TrainingError(RuntimeError):
+    """Training cannot start or go on; the message says what to change."""
+
+
 def is_available() -> bool:
     """Whether the ``local-training`` extra is installed, without importing it."""
     return all(importlib.util.find_spec(name) is not None for name in EXTRA_MODULES)

@@ -26,11 +26,12 @@ from training.local import (
     LoraSettings,
     NullCallbacks,
     TrainingCallbacks,
+    TrainingError,
     TrainResult,
     TrainSettings,
 )
 from training.local.data import DataError, normalize_message
-from training.local.engine import TrainingError, apply_lora, load_base_model, pick_device
+from training.local.model import apply_lora, load_base_model, pick_device
 
 
 @dataclass

@@ -19,9 +19,12 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from training.local import LoraSettings, NullCallbacks, TrainSettings
+from training.local import LoraSettings, NullCallbacks, TrainingError, TrainSettings
 from training.local.data import DataError, TokenizerError
-from training.local.engine import TrainingError, generate_samples, train_lora, world
+from training.local.dpo import train_dpo_job
+from training.local.engine import train_lora
+from training.local.loop import world
+from training.local.samples import generate_samples
 
 
 class FileCallbacks(NullCallbacks):
@@ -98,9 +101,6 @@ def main(spec_path: str) -> int:
     )
     try:
         if spec.get("method") == "dpo":
-            # Imported here: only DPO jobs need it.
-            from training.local.dpo import train_dpo_job
-
             result = train_dpo_job(
                 base_model=spec["base_model"],
                 train_path=spec["train_path"],

@@ -6,6 +6,8 @@ name, and the error classes tell a retryable failure from one that needs a perso
 
 from training.providers.base import (
     TERMINAL_STATUSES,
+    Availability,
+    LocalBackend,
     PermanentProviderError,
     Provider,
     ProviderError,
@@ -22,12 +24,15 @@ from training.providers.registry import (
     ProviderNotConfigured,
     available_providers,
     get_config,
+    get_local_backend,
     get_provider,
     provider_configs,
 )
 
 __all__ = [
     "TERMINAL_STATUSES",
+    "Availability",
+    "LocalBackend",
     "ModelInfo",
     "PermanentProviderError",
     "Provider",
@@ -42,6 +47,7 @@ __all__ = [
     "TransientProviderError",
     "available_providers",
     "get_config",
+    "get_local_backend",
     "get_provider",
     "provider_configs",
 ]

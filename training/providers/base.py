@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 # The metadata key that tags a remote job with our row, so a create whose reply was lost
@@ -213,3 +213,58 @@ class Provider(ABC):
         """Download the trained adapter into ``folder``; the archive's path, or None where
         the provider does not hand adapters out."""
         return None
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether local jobs can run now, and if not, every reason why."""
+
+    problems: tuple[str, ...]
+    workers: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.problems)
+
+
+@runtime_checkable
+class LocalBackend(Protocol):
+    """What a provider of kind "local" is: GPU workers of this installation, reached through
+    an RQ queue, not a fine-tuning API. Nothing is uploaded (the GPU job reads the version
+    from storage) and the GPU job writes events, metrics and checkpoints itself, so the
+    :class:`Provider` interface does not apply; the local flow
+    (``training.services.local``) uses this one.
+    """
+
+    name: str
+    label: str
+
+    @property
+    def queue_name(self) -> str: ...
+
+    @property
+    def cache_dir(self) -> str | None: ...
+
+    @property
+    def device(self) -> str | None: ...
+
+    @property
+    def work_dir(self) -> str | None: ...
+
+    @property
+    def sample_count(self) -> int: ...
+
+    @property
+    def sample_max_new_tokens(self) -> int: ...
+
+    def queue(self) -> Any: ...
+
+    def gpu_workers(self) -> list[str]: ...
+
+    def availability(self) -> Availability: ...
+
+    def cancel(self, job_id: str) -> None: ...

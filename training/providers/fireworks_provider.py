@@ -15,11 +15,10 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import fireworks
 import httpx
@@ -27,7 +26,6 @@ import httpx
 from training.providers.base import (
     METADATA_TAG,
     PermanentProviderError,
-    Provider,
     RemoteCheckpoint,
     RemoteEvent,
     RemoteFile,
@@ -35,9 +33,7 @@ from training.providers.base import (
     RemoteJobError,
     TransientProviderError,
 )
-from training.providers.openai_provider import translate_error
-
-T = TypeVar("T")
+from training.providers.sdk import SdkProvider
 
 DEFAULT_BASE_URL = "https://api.fireworks.ai"
 STATES = {
@@ -73,7 +69,10 @@ def _epoch(value: Any) -> int | None:
     return None
 
 
-class FireworksProvider(Provider):
+class FireworksProvider(SdkProvider):
+    sdk = fireworks
+    sdk_error = fireworks.FireworksError
+
     def __init__(
         self,
         *,
@@ -110,17 +109,6 @@ class FireworksProvider(Provider):
             timeout=timeout,
         )
         self.upload_client = self.client.with_options(timeout=upload_timeout)
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except fireworks.FireworksError as exc:
-            raise translate_error(exc, label=self.label, url=self.base_url, sdk=fireworks) from exc
-
-    def _call(self, fn: Callable[[], T]) -> T:
-        with self._translated():
-            return fn()
 
     def ping(self) -> None:
         self._call(lambda: self.client.supervised_fine_tuning_jobs.list(page_size=1))
@@ -177,8 +165,8 @@ class FireworksProvider(Provider):
         self, file_id: str, *, timeout: float = 600.0, poll_interval: float = 2.0
     ) -> RemoteFile:
         dataset_id = file_id.rsplit("/", 1)[-1]
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def look() -> tuple[RemoteFile | None, str]:
             dataset = self._call(lambda: self.client.datasets.get(dataset_id))
             status = dataset.status
             if status is not None and status.code not in (None, "OK"):
@@ -186,21 +174,19 @@ class FireworksProvider(Provider):
                     f"{self.label}: dataset {dataset_id} was refused: {status.message or status.code}",
                     code="file_processing_failed",
                 )
-            if dataset.state == "READY":
-                return RemoteFile(
-                    id=file_id,
-                    filename=dataset.display_name or dataset_id,
-                    bytes=0,
-                    purpose="fine-tune",
-                    status="processed",
-                    created_at=_epoch(dataset.create_time) or 0,
-                )
-            if time.monotonic() >= deadline:
-                raise TransientProviderError(
-                    f"{self.label}: dataset {dataset_id} still {dataset.state} after {timeout:g}s",
-                    code="file_processing_timeout",
-                )
-            self._sleep(poll_interval)
+            if dataset.state != "READY":
+                return None, f"dataset {dataset_id} still {dataset.state}"
+            ready = RemoteFile(
+                id=file_id,
+                filename=dataset.display_name or dataset_id,
+                bytes=0,
+                purpose="fine-tune",
+                status="processed",
+                created_at=_epoch(dataset.create_time) or 0,
+            )
+            return ready, ""
+
+        return self._wait_until_ready(look, timeout=timeout, poll_interval=poll_interval)
 
     # -- jobs ------------------------------------------------------------------------------
 

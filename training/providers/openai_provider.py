@@ -1,7 +1,6 @@
 """Fine-tuning through the official ``openai`` SDK, against OpenAI or any compatible URL.
 
-The SDK's own retries are off (``max_retries=0``): our background job owns retrying, and it
-must look a job up by its metadata tag before re-creating it, which the SDK cannot know.
+Errors and retries have the shape every hosted provider shares (``training.providers.sdk``).
 """
 
 from __future__ import annotations
@@ -11,140 +10,30 @@ import binascii
 import csv
 import io
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import openai
 
 from training.providers.base import (
     PermanentProviderError,
-    Provider,
-    ProviderError,
     RemoteCheckpoint,
     RemoteEvent,
     RemoteFile,
     RemoteJob,
     RemoteJobError,
-    TransientProviderError,
 )
-
-T = TypeVar("T")
+from training.providers.sdk import SdkProvider
 
 OPENAI_HYPERPARAMETERS = frozenset({"n_epochs", "batch_size", "learning_rate_multiplier"})
 
-# 429s that mean "not today" rather than "slow down": retrying within minutes is useless.
-PERMANENT_RATE_LIMIT_CODES = frozenset(
-    {
-        "daily_limit_exceeded",
-        "insufficient_quota",
-        "billing_hard_limit_reached",
-        "billing_not_active",
-        "quota_exceeded",
-    }
-)
-_PERMANENT_RATE_LIMIT_WORDS = ("daily limit", "quota", "billing")
-# The SDK itself retries these statuses, as they are typically lock or gateway hiccups.
-_TRANSIENT_STATUSES = frozenset({408, 409})
 # Bounds on how far find_job_by_metadata and list_events page back, so a server that
 # ignores the metadata filter cannot turn one lookup into an unbounded scan.
 MAX_SCANNED_JOBS = 2000
 MAX_SCANNED_EVENTS = 20000
 PAGE_SIZE = 100
-
-
-def _retry_after(response: Any) -> float | None:
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value:
-            try:
-                return float(value) / divisor
-            except ValueError:
-                continue
-    return None
-
-
-def _status_message(exc: Any) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        # OpenAI and Together put the reason in {"error": {"message"}} (the SDKs unwrap
-        # it), Fireworks in a google.rpc.Status {"code", "message"}.
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
-        if isinstance(inner.get("message"), str) and inner["message"]:
-            return inner["message"]
-    return str(exc.message)
-
-
-def _where(exc: Any, fallback: str | None) -> str:
-    request = getattr(exc, "request", None)
-    url = getattr(request, "url", None) if request is not None else None
-    if url is not None:
-        return f"{url.scheme}://{url.host}{':' + str(url.port) if url.port else ''}{url.path}"
-    return fallback or "the provider"
-
-
-def translate_error(
-    exc: Exception, *, label: str, url: str | None = None, sdk: Any = openai
-) -> ProviderError:
-    """Map an SDK exception onto the transient/permanent split the jobs retry on.
-
-    ``sdk`` is the module whose exception classes to recognise: the openai, together and
-    fireworks SDKs are generated alike and raise the same family of errors. Connection
-    errors name the URL that could not be reached.
-    """
-    if isinstance(exc, sdk.APITimeoutError):
-        return TransientProviderError(
-            f"{label}: the request to {_where(exc, url)} timed out", code="timeout"
-        )
-    if isinstance(exc, sdk.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        detail = f" ({cause})" if cause else ""
-        return TransientProviderError(
-            f"{label}: connection to {_where(exc, url)} failed{detail}", code="connection_error"
-        )
-    if isinstance(exc, sdk.APIStatusError):
-        status = exc.status_code
-        code = getattr(exc, "code", None)
-        code = code if isinstance(code, str) else None
-        param = getattr(exc, "param", None)
-        message = _status_message(exc)
-        text = f"{label}: {message} (HTTP {status}{', ' + code if code else ''})"
-        if status == 429:
-            lowered = message.lower()
-            if code in PERMANENT_RATE_LIMIT_CODES or any(
-                word in lowered for word in _PERMANENT_RATE_LIMIT_WORDS
-            ):
-                return PermanentProviderError(
-                    text, code=code or "quota_exceeded", status_code=status, param=param
-                )
-            return TransientProviderError(
-                text,
-                code=code or "rate_limited",
-                status_code=status,
-                param=param,
-                retry_after=_retry_after(exc.response),
-            )
-        if status >= 500 or status in _TRANSIENT_STATUSES:
-            return TransientProviderError(
-                text,
-                code=code or "server_error",
-                status_code=status,
-                param=param,
-                retry_after=_retry_after(exc.response),
-            )
-        fallback = {401: "invalid_api_key", 403: "permission_denied", 404: "not_found"}
-        return PermanentProviderError(
-            text,
-            code=code or fallback.get(status, f"http_{status}"),
-            status_code=status,
-            param=param,
-        )
-    return PermanentProviderError(f"{label}: {exc}", code="client_error")
 
 
 def _plain(value: Any) -> dict[str, Any]:
@@ -266,8 +155,11 @@ def parse_result_csv(text: str) -> list[dict[str, Any]]:
     return rows
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(SdkProvider):
     """A provider speaking the OpenAI fine-tuning API through the official SDK."""
+
+    sdk = openai
+    sdk_error = openai.OpenAIError
 
     def __init__(
         self,
@@ -302,17 +194,6 @@ class OpenAIProvider(Provider):
             default_headers=headers,
         )
 
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except openai.OpenAIError as exc:
-            raise translate_error(exc, label=self.label, url=self.base_url) from exc
-
-    def _call(self, fn: Callable[[], T]) -> T:
-        with self._translated():
-            return fn()
-
     def ping(self) -> None:
         with self._translated():
             self.client.fine_tuning.jobs.list(limit=1)
@@ -330,23 +211,19 @@ class OpenAIProvider(Provider):
     def wait_for_file(
         self, file_id: str, *, timeout: float = 600.0, poll_interval: float = 2.0
     ) -> RemoteFile:
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def look() -> tuple[RemoteFile | None, str]:
             remote = to_remote_file(self._call(lambda: self.client.files.retrieve(file_id)))
-            if remote.status == "processed":
-                return remote
             if remote.status == "error":
                 raise PermanentProviderError(
                     f"{self.label}: file {file_id} failed processing: "
                     f"{remote.status_details or 'no details given'}",
                     code="file_processing_failed",
                 )
-            if time.monotonic() >= deadline:
-                raise TransientProviderError(
-                    f"{self.label}: file {file_id} still {remote.status} after {timeout:g}s",
-                    code="file_processing_timeout",
-                )
-            self._sleep(poll_interval)
+            ready = remote if remote.status == "processed" else None
+            return ready, f"file {file_id} still {remote.status}"
+
+        return self._wait_until_ready(look, timeout=timeout, poll_interval=poll_interval)
 
     def create_job(
         self,

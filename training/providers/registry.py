@@ -30,7 +30,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from training.providers.base import PermanentProviderError, Provider
+from training.providers.base import LocalBackend, PermanentProviderError, Provider
 from training.simulator.shapes import PREFIXES
 
 KINDS = frozenset({"openai", "simulator", "local", "together", "fireworks"})
@@ -279,6 +279,15 @@ def build_provider(config: ProviderConfig) -> Provider:
         return import_string(HOSTED_BACKENDS["openai"])(
             azure=bool(config.options.get("azure")), **common
         )
+    raise ProviderNotConfigured(
+        f"{config.label} trains on this installation's GPU workers: it has no provider API"
+    )
+
+
+def build_local_backend(config: ProviderConfig) -> LocalBackend:
+    """The GPU-worker backend of a provider of kind "local", built from its dotted path."""
+    if config.kind != "local":
+        raise ProviderNotConfigured(f"{config.label} is not a local provider")
     if not config.backend:
         raise ProviderNotConfigured(f"{config.label}: no backend class configured")
     try:
@@ -287,12 +296,18 @@ def build_provider(config: ProviderConfig) -> Provider:
         raise ProviderNotConfigured(
             f"{config.label}: cannot import backend {config.backend!r} ({exc})"
         ) from None
-    provider = backend(config=config)
-    if not isinstance(provider, Provider):
-        raise ImproperlyConfigured(f"{config.backend} does not implement training Provider")
-    return provider
+    built = backend(config=config)
+    if not isinstance(built, LocalBackend):
+        raise ImproperlyConfigured(f"{config.backend} does not implement a local backend")
+    return built
 
 
 def get_provider(name: str) -> Provider:
     """The provider called ``name``; ProviderNotConfigured if it cannot be built."""
     return build_provider(get_config(name))
+
+
+def get_local_backend(name: str) -> LocalBackend:
+    """The local (GPU-worker) backend called ``name``; ProviderNotConfigured if it cannot be
+    built."""
+    return build_local_backend(get_config(name))

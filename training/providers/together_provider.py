@@ -11,28 +11,23 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import together
 
 from training.providers.base import (
     METADATA_TAG,
     PermanentProviderError,
-    Provider,
     RemoteCheckpoint,
     RemoteEvent,
     RemoteFile,
     RemoteJob,
     RemoteJobError,
-    TransientProviderError,
 )
-from training.providers.openai_provider import translate_error
-
-T = TypeVar("T")
+from training.providers.sdk import SdkProvider
 
 DEFAULT_BASE_URL = "https://api.together.ai"
 # Together's suffix limit; the tag takes 16 of it, the person's suffix the rest.
@@ -67,7 +62,10 @@ def _epoch(value: Any) -> int | None:
     return None
 
 
-class TogetherProvider(Provider):
+class TogetherProvider(SdkProvider):
+    sdk = together
+    sdk_error = together.TogetherError
+
     def __init__(
         self,
         *,
@@ -91,17 +89,6 @@ class TogetherProvider(Provider):
             api_key=api_key, base_url=self.base_url, max_retries=0, timeout=timeout
         )
         self.upload_client = self.client.with_options(timeout=upload_timeout)
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except together.TogetherError as exc:
-            raise translate_error(exc, label=self.label, url=self.base_url, sdk=together) from exc
-
-    def _call(self, fn: Callable[[], T]) -> T:
-        with self._translated():
-            return fn()
 
     def ping(self) -> None:
         self._call(self.client.fine_tuning.list)
@@ -134,23 +121,19 @@ class TogetherProvider(Provider):
     def wait_for_file(
         self, file_id: str, *, timeout: float = 600.0, poll_interval: float = 2.0
     ) -> RemoteFile:
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def look() -> tuple[RemoteFile | None, str]:
             remote = self._file(self._call(lambda: self.client.files.retrieve(file_id)))
-            if remote.status == "processed":
-                return remote
             if remote.status == "error":
                 raise PermanentProviderError(
                     f"{self.label}: file {file_id} failed validation: "
                     f"{remote.status_details or 'no details given'}",
                     code="file_processing_failed",
                 )
-            if time.monotonic() >= deadline:
-                raise TransientProviderError(
-                    f"{self.label}: file {file_id} still being validated after {timeout:g}s",
-                    code="file_processing_timeout",
-                )
-            self._sleep(poll_interval)
+            ready = remote if remote.status == "processed" else None
+            return ready, f"file {file_id} still being validated"
+
+        return self._wait_until_ready(look, timeout=timeout, poll_interval=poll_interval)
 
     # -- jobs ------------------------------------------------------------------------------
 

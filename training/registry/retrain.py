@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import django_rq
@@ -259,12 +260,12 @@ def advance_retrain_job(*, run_id: int) -> RetrainRun:
         return run
     # Between checks nothing else beats for this row; each check shows it is alive.
     run.beat()
-    try:
-        finished = _step(run, inline=False, sleep=time.sleep)
-    except Exception as error:
-        logger.exception("retraining %s failed", run_id)
-        run.fail(f"unexpected error ({type(error).__name__}: {error}); Retry goes on from here")
-        raise
+    finished = run.run_guarded(
+        lambda: _step(run, inline=False, sleep=time.sleep),
+        unexpected=lambda error: (
+            f"unexpected error ({type(error).__name__}: {error}); Retry goes on from here"
+        ),
+    )
     run.stop_heartbeat()
     if not finished:
         _schedule(run)
@@ -282,12 +283,11 @@ def drive_retrain(
         run = RetrainRun.objects.select_related("dataset", "like", "created_by").get(pk=run_id)
         if run.status != JobStatus.RUNNING:
             break
-        try:
-            if _step(run, inline=True, sleep=sleep):
-                break
-        except Exception as error:
-            run.fail(f"unexpected error ({type(error).__name__}: {error})")
-            raise
+        if run.run_guarded(
+            partial(_step, run, inline=True, sleep=sleep),
+            unexpected=lambda error: f"unexpected error ({type(error).__name__}: {error})",
+        ):
+            break
         sleep(float(settings.CURATOR_RETRAIN_POLL_SECONDS))
     run.stop_heartbeat()
     return RetrainRun.objects.get(pk=run_id)

@@ -8,13 +8,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from curation.models import Dataset
 from curation.permissions import get_dataset_for_user, is_dataset_admin
 from training.evaluation.models import Comparison, EvalRun
+from training.permissions import get_model_for_user, get_retrain_for_user
 from training.registry import drift as drift_service
 from training.registry.configure import registry_settings_update
 from training.registry.feedback import canary_report, feedback_counts, settings_for
@@ -33,23 +34,6 @@ from training.registry.promotion import (
 )
 from training.registry.retrain import RetrainError, create_retrain, retry_retrain
 from training.registry.stages import ModelStage, RetrainRun, StageName
-
-
-def get_model_for_user(
-    request: HttpRequest, slug: str, model_id: int, *, admin: bool = False
-) -> tuple[Dataset, Model]:
-    """A model the dataset knows: trained on it, staged for it, or evaluated on it."""
-    dataset = get_dataset_for_user(request, slug, admin=admin)
-    model = (
-        Model.objects.filter(pk=model_id)
-        .filter(Q(dataset=dataset) | Q(stages__dataset=dataset) | Q(eval_runs__dataset=dataset))
-        .select_related("base", "version", "job", "job__version")
-        .distinct()
-        .first()
-    )
-    if model is None:
-        raise Http404("No such model.")
-    return dataset, model
 
 
 def _context(dataset: Dataset, **extra: Any) -> dict[str, Any]:
@@ -251,17 +235,8 @@ def retrain_start(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def retrain_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
-    dataset = get_dataset_for_user(request, slug)
-    run = (
-        RetrainRun.objects.filter(dataset=dataset, pk=run_id)
-        .select_related(
-            "like", "version", "finetune", "candidate_run", "production_run", "comparison"
-        )
-        .first()
-    )
-    if run is None:
-        raise Http404("No such retraining.")
-    run.dataset = dataset
+    run = get_retrain_for_user(request, slug, run_id)
+    dataset = run.dataset
     template = (
         "training/registry/_retrain_steps.html"
         if request.htmx  # type: ignore[attr-defined]
@@ -272,11 +247,8 @@ def retrain_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse
 
 @require_POST
 def retrain_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
-    dataset = get_dataset_for_user(request, slug, admin=True)
-    run = RetrainRun.objects.filter(dataset=dataset, pk=run_id).first()
-    if run is None:
-        raise Http404("No such retraining.")
-    run.dataset = dataset
+    run = get_retrain_for_user(request, slug, run_id, admin=True)
+    dataset = run.dataset
     if retry_retrain(run=run, user=request.user):
         messages.success(
             request, f"Retraining #{run.pk} goes on from step “{run.get_step_display()}”."

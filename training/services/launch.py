@@ -7,12 +7,10 @@ as it reads them for upload.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -28,7 +26,9 @@ from curation.models import (
     VersionStatus,
     training_epochs,
 )
-from curation.storage import open_stream
+from curation.services.versions.files import TamperedFileError, record_tampered, verify_file
+from training.local import TrainSettings
+from training.local.hyperparameters import clean_local_hyperparameters
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob, FineTuneMethod, usd
 from training.pricing import estimate_cost, model_end_date, offered_models, price_for
 from training.providers import (
@@ -39,9 +39,12 @@ from training.providers import (
     TransientProviderError,
     available_providers,
     get_config,
+    get_local_backend,
     get_provider,
 )
 from training.services.config import MAX_FILE_BYTES, MIN_TRAIN_EXAMPLES
+from training.services.sync import refresh_finetune
+from training.services.version_files import LaunchError
 
 logger = logging.getLogger(__name__)
 
@@ -56,41 +59,6 @@ HYPERPARAMETER_LABELS = {
     "batch_size": "batch size",
     "learning_rate_multiplier": "learning-rate multiplier",
 }
-
-
-class LaunchError(ValueError):
-    """The launch cannot go ahead; ``problems`` lists every reason, one line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
-
-
-COPY_CHUNK = 1024 * 1024
-
-
-def copy_verified(
-    version: DatasetVersion, name: str, info: dict[str, Any], target: Path, *, outcome: str
-) -> None:
-    """Copy the version's stored file ``name`` (its recorded ``info``) to ``target``,
-    hashing the bytes as they are written, so what the worker hands on is exactly what
-    was checked; a mismatch (or a vanished file) is audited and raised as a LaunchError
-    ending with ``outcome`` (what did not happen because of it)."""
-    from curation.services.versions.files import TamperedFileError, record_tampered
-
-    digest = hashlib.sha256()
-    try:
-        with open_stream(info["name"]) as source, target.open("wb") as sink:
-            for chunk in iter(lambda: source.read(COPY_CHUNK), b""):
-                digest.update(chunk)
-                sink.write(chunk)
-        actual: str | None = digest.hexdigest()
-    except FileNotFoundError:
-        actual = None
-    if actual != info["sha256"]:
-        error = TamperedFileError(version, name, info["sha256"], actual)
-        record_tampered(error=error, user=None)
-        raise LaunchError([f"{error} {outcome}"])
 
 
 def clean_hyperparameter(name: str, raw: Any) -> int | float | str:
@@ -207,8 +175,6 @@ def _data_files(version: DatasetVersion) -> list[str]:
 
 
 def _check_files(version: DatasetVersion, *, verify: bool) -> list[str]:
-    from curation.services.versions.files import TamperedFileError, record_tampered, verify_file
-
     problems = []
     for name in _data_files(version):
         label = version.download_name(name)
@@ -319,8 +285,6 @@ def check_launch(
     if isinstance(epochs, int):
         check.epochs = epochs
     elif check.is_local:
-        from training.local import TrainSettings
-
         check.epochs = TrainSettings().epochs  # the local trainer's "auto" is its default
     else:
         check.epochs = training_epochs(version.train_examples)
@@ -387,15 +351,11 @@ def _check_reachable(config: ProviderConfig) -> list[str]:
 
 def _check_local(check: LaunchCheck, config: ProviderConfig) -> list[str]:
     """Is a GPU worker alive, and the extra installed here? (Nothing here imports torch.)"""
-    from training.providers.local import LocalProvider
-
     try:
-        provider = get_provider(config.name)
+        backend = get_local_backend(config.name)
     except ProviderError as error:
         return [str(error)]
-    if not isinstance(provider, LocalProvider):
-        return []
-    availability = provider.availability()
+    availability = backend.availability()
     check.gpu_workers = availability.workers
     return list(availability.problems)
 
@@ -467,8 +427,6 @@ def create_finetune_job(
             raise LaunchError([str(error)]) from None
         cleaned = {**cleaned, **beta}
     if check.is_local:
-        from training.providers.local import clean_local_hyperparameters
-
         try:
             cleaned = {**cleaned, **clean_local_hyperparameters(hyperparameters or {})}
         except ValueError as error:
@@ -535,14 +493,12 @@ def cancel_finetune(*, job: FineTuneJob, user: Any) -> tuple[bool, str]:
     remote_cancelled = False
     if job.remote_job_id:
         try:
-            get_provider(job.provider).cancel(job.remote_job_id)
+            _cancel_remote(job)
             remote_cancelled = True
         except TransientProviderError as error:
             return False, f"Could not reach the provider to cancel ({error}); try again."
         except ProviderError as error:
             # Most often the job ended at the provider meanwhile; the next sync shows how.
-            from training.services.sync import refresh_finetune
-
             refresh_finetune(job=job)
             job.refresh_from_db()
             if not job.is_active:
@@ -556,7 +512,7 @@ def cancel_finetune(*, job: FineTuneJob, user: Any) -> tuple[bool, str]:
     if cancelled and job.remote_job_id and not remote_cancelled:
         # The worker created the remote job while we were marking the row cancelled.
         try:
-            get_provider(job.provider).cancel(job.remote_job_id)
+            _cancel_remote(job)
         except ProviderError:
             logger.exception("fine-tune %s: cancelling remote job %s", job.pk, job.remote_job_id)
     AuditEvent.record(
@@ -570,6 +526,14 @@ def cancel_finetune(*, job: FineTuneJob, user: Any) -> tuple[bool, str]:
     if not cancelled:
         return False, f"This job is already {job.get_status_display().lower()}."
     return True, "Cancelled." + (" The provider was told to stop." if job.remote_job_id else "")
+
+
+def _cancel_remote(job: FineTuneJob) -> None:
+    """Stop the job where it runs: at its provider, or on the GPU queue for a local job."""
+    if job.is_local:
+        get_local_backend(job.provider).cancel(job.remote_job_id)
+    else:
+        get_provider(job.provider).cancel(job.remote_job_id)
 
 
 def retry_finetune(*, job: FineTuneJob, user: Any) -> bool:

@@ -17,9 +17,9 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from training.local import TRAINER_STATE, LoraSettings, TrainResult, TrainSettings
+from training.local.hyperparameters import settings_record
 from training.models import FineTuneCheckpoint, FineTuneJob
-from training.providers.local import settings_record
-from training.services.launch import LaunchError, copy_verified
+from training.services.version_files import LaunchError, copy_verified
 
 logger = logging.getLogger(__name__)
 

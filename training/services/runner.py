@@ -12,7 +12,6 @@ whose reply was lost left behind.
 from __future__ import annotations
 
 import logging
-import random
 import tempfile
 import time
 import uuid
@@ -21,10 +20,12 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import django_rq
 from django.db import transaction
 from django.utils import timezone
 
 from curation.models import JobStatus
+from curation.models.jobs import unexpected_error
 from training.models import FineTuneJob
 from training.providers import (
     PermanentProviderError,
@@ -34,18 +35,16 @@ from training.providers import (
 )
 from training.providers.base import METADATA_TAG
 from training.services import config
-from training.services.launch import LaunchError, copy_verified
+from training.services.local.handoff import step_local
+from training.services.retry import Schedule, Step, retry_later
 from training.services.sync import sync_finetune, timeline_key
+from training.services.version_files import LaunchError, copy_verified
 
 logger = logging.getLogger(__name__)
-
-Schedule = Callable[[FineTuneJob, float], None]
 
 
 def schedule_continuation(job: FineTuneJob, delay: float) -> None:
     """Queue the next step of the job's chain in ``delay`` seconds (rq's scheduler)."""
-    import django_rq
-
     queue = django_rq.get_queue(job.queue_name)
     rq_id = f"training_finetune-{job.pk}-{uuid.uuid4().hex[:12]}"
 
@@ -89,33 +88,31 @@ def continue_finetune_job(
     return step_finetune(job=job, schedule=schedule)
 
 
-def step_finetune(*, job: FineTuneJob, schedule: Schedule) -> float | None:
-    """Advance the job as far as it goes now; schedule (and return) the next step's delay."""
-    if job.is_local:
-        # Trained on our own GPU workers: handed to the training-gpu queue, not uploaded.
-        from training.services.local import step_local
+def step_remote(*, job: FineTuneJob, schedule: Schedule) -> float | None:
+    """Upload, create or follow the remote job; schedule (and return) the next step's delay."""
 
-        return step_local(job=job, schedule=schedule)
-    try:
-        finished = advance_finetune(job=job)
-    except TransientProviderError as error:
-        return _retry_later(job, error, schedule)
-    except PermanentProviderError as error:
+    def given_up(error: PermanentProviderError) -> None:
         job.fail(str(error), error_code=error.code or "provider_error")
-        return None
-    except LaunchError as error:
+
+    def refused(error: LaunchError) -> None:
         job.fail(str(error), error_code="invalid_version")
-        return None
-    except Exception as error:
-        logger.exception("fine-tune %s failed", job.pk)
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        job.fail(
-            f"unexpected error ({type(error).__name__}: {first_line}); "
-            "Retry resumes where it stopped",
-            error_code="internal_error",
-        )
-        raise
-    if finished:
+
+    return job.run_guarded(
+        lambda: _follow(job=job, schedule=schedule),
+        handlers={
+            TransientProviderError: lambda error: retry_later(
+                job=job, error=error, schedule=schedule
+            ),
+            PermanentProviderError: given_up,
+            LaunchError: refused,
+        },
+        unexpected=lambda error: unexpected_error(error, "Retry resumes where it stopped"),
+        error_code="internal_error",
+    )
+
+
+def _follow(*, job: FineTuneJob, schedule: Schedule) -> float | None:
+    if advance_finetune(job=job):
         return None
     job.refresh_from_db(fields=["status"])
     if job.status != JobStatus.RUNNING:
@@ -132,38 +129,14 @@ def step_finetune(*, job: FineTuneJob, schedule: Schedule) -> float | None:
     return delay
 
 
-def _retry_later(
-    job: FineTuneJob, error: TransientProviderError, schedule: Schedule
-) -> float | None:
-    failures = job.transient_failures + 1
-    following = bool(job.remote_job_id)
-    limit = int(
-        config.value(
-            "CURATOR_TRAINING_MAX_POLL_FAILURES" if following else "CURATOR_TRAINING_MAX_ATTEMPTS"
-        )
-    )
-    if failures >= limit:
-        resume = (
-            "Retry resumes following the remote job"
-            if following
-            else "Retry resumes the launch (uploaded files are reused)"
-        )
-        job.fail(
-            f"{error} — gave up after {failures} attempts in a row; {resume}",
-            error_code=error.code or "transient_error",
-            transient_failures=failures,
-        )
-        return None
-    # A little jitter, so jobs hit by the same outage do not all come back at once.
-    delay = config.retry_delay(failures, error.retry_after) * random.uniform(1.0, 1.1)
-    job.beat(
-        transient_failures=failures,
-        last_problem=f"{error} — trying again in {delay:.0f} s (attempt {failures + 1} of {limit})",
-        next_check_at=timezone.now() + timedelta(seconds=delay),
-    )
-    logger.info("fine-tune %s: %s; retrying in %.1fs", job.pk, error, delay)
-    schedule(job, delay)
-    return delay
+# A job's chain by its kind: hosted jobs are uploaded and followed at their provider; local
+# ones are handed to the GPU queue (``training.services.local``).
+STEPS: dict[str, Step] = {"remote": step_remote, "local": step_local}
+
+
+def step_finetune(*, job: FineTuneJob, schedule: Schedule) -> float | None:
+    """Advance the job as far as it goes now; schedule (and return) the next step's delay."""
+    return STEPS[job.kind](job=job, schedule=schedule)
 
 
 def advance_finetune(*, job: FineTuneJob) -> bool:

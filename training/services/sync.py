@@ -216,7 +216,8 @@ def refresh_finetune(*, job: FineTuneJob) -> bool:
 
     Failures are logged, not raised: the poll chain keeps following the job anyway.
     """
-    if not job.remote_job_id or job.status not in ACTIVE_STATUSES:
+    if not job.remote_job_id or job.status not in ACTIVE_STATUSES or job.is_local:
+        # A local job has nothing to follow: its GPU job writes its progress itself.
         return False
     try:
         sync_finetune(job=job, provider=get_provider(job.provider))

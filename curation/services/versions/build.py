@@ -64,6 +64,7 @@ from curation.models import (
     VersionExample,
     VersionFormat,
 )
+from curation.models.jobs import unexpected_error
 from curation.pii.redaction import RedactionError, redact_messages
 from curation.services.pii import redacted_messages
 from curation.services.versions.files import (
@@ -930,20 +931,16 @@ def copy_members(version: DatasetVersion, path: Path) -> None:
 def run_build_job(*, version_id: int) -> DatasetVersion | None:
     """Claim, build and finish one version; safe to call again for the same version."""
     version = DatasetVersion.objects.select_related("dataset", "created_by").get(pk=version_id)
-    if not version.claim():
-        logger.info("dataset version %s is %s; nothing to do", version_id, version.status)
-        return None
-    try:
-        build_version(version=version)
-    except SnapshotError as error:
+
+    def refused(error: SnapshotError) -> DatasetVersion:
         version.fail(f"{version}: {error}")
         return version
-    except Exception as error:
-        logger.exception("dataset version %s failed", version_id)
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        version.fail(
-            f"{version}: unexpected error ({type(error).__name__}: {first_line}); "
-            "Retry builds it again from the start"
-        )
-        raise
-    return version
+
+    built = version.run_claimed(
+        lambda: build_version(version=version),
+        handlers={SnapshotError: refused},
+        unexpected=lambda error: (
+            f"{version}: {unexpected_error(error, 'Retry builds it again from the start')}"
+        ),
+    )
+    return None if built is None else version

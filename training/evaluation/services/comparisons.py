@@ -124,9 +124,8 @@ def create_comparison(
 
 def run_comparison_job(*, comparison_id: int) -> Comparison:
     comparison = Comparison.objects.select_related("run_a", "run_b", "judge").get(pk=comparison_id)
-    if not comparison.claim():
-        return comparison
-    try:
+
+    def judge() -> None:
         endpoint = endpoint_for(comparison.judge)
         judged = set(
             JudgeVerdict.objects.filter(comparison=comparison).values_list("key", flat=True)
@@ -176,12 +175,15 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
             JudgeVerdict.objects.bulk_create(batch, ignore_conflicts=True)
             done += len(batch)
         comparison.succeed(done=done)
-    except (EndpointError, EndpointNotConfigured) as error:
+
+    def unreachable(error: EndpointError | EndpointNotConfigured) -> None:
         comparison.fail(f"judge: {error}")
-    except Exception as error:
-        logger.exception("comparison %s failed", comparison_id)
-        comparison.fail(f"unexpected error ({type(error).__name__}: {error})")
-        raise
+
+    comparison.run_claimed(
+        judge,
+        handlers={EndpointError: unreachable, EndpointNotConfigured: unreachable},
+        unexpected=lambda error: f"unexpected error ({type(error).__name__}: {error})",
+    )
     return comparison
 
 

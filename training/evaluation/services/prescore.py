@@ -77,9 +77,8 @@ def _selected(run: PreScoreRun) -> QuerySet[Conversation]:
 
 def run_prescore_job(*, run_id: int) -> PreScoreRun:
     run = PreScoreRun.objects.select_related("dataset", "judge").get(pk=run_id)
-    if not run.claim():
-        return run
-    try:
+
+    def prescore() -> None:
         endpoint = endpoint_for(run.judge)
         criteria = run.dataset.criteria or judging.DEFAULT_CRITERIA
         conversations = _selected(run)
@@ -136,10 +135,13 @@ def run_prescore_job(*, run_id: int) -> PreScoreRun:
                 done += len(chunk)
                 run.beat(done=done, below=below)
         run.succeed(done=done, below=below)
-    except (EndpointError, EndpointNotConfigured) as error:
+
+    def unreachable(error: EndpointError | EndpointNotConfigured) -> None:
         run.fail(f"judge: {error}")
-    except Exception as error:
-        logger.exception("pre-score %s failed", run_id)
-        run.fail(f"unexpected error ({type(error).__name__}: {error})")
-        raise
+
+    run.run_claimed(
+        prescore,
+        handlers={EndpointError: unreachable, EndpointNotConfigured: unreachable},
+        unexpected=lambda error: f"unexpected error ({type(error).__name__}: {error})",
+    )
     return run

@@ -372,10 +372,8 @@ def run_eval_job(*, run_id: int) -> EvalRun:
     run = EvalRun.objects.select_related("dataset", "version", "model", "model__base", "judge").get(
         pk=run_id
     )
-    if not run.claim():
-        logger.info("evaluation %s is %s; nothing to do", run_id, run.status)
-        return run
-    try:
+
+    def evaluate() -> None:
         items, total = _pending(run)
         run.beat(total=total, done=total - len(items), examples=total)
         store = _Store(run, total - len(items))
@@ -389,16 +387,24 @@ def run_eval_job(*, run_id: int) -> EvalRun:
             generate_remote(run, items, store, endpoint)
         judge_outputs(run)
         finalize_run(run)
-    except EndpointError as error:
+
+    def unreachable(error: EndpointError) -> None:
         run.fail(f"{error} — is the endpoint down? Retry resumes with the examples not stored yet")
-    except (EndpointNotConfigured, EvalSetError) as error:
+
+    def refused(error: EndpointNotConfigured | EvalSetError) -> None:
         run.fail(str(error))
-    except Exception as error:
-        logger.exception("evaluation %s failed", run_id)
-        run.fail(
+
+    run.run_claimed(
+        evaluate,
+        handlers={
+            EndpointError: unreachable,
+            EndpointNotConfigured: refused,
+            EvalSetError: refused,
+        },
+        unexpected=lambda error: (
             f"unexpected error ({type(error).__name__}: {error}); Retry resumes where it stopped"
-        )
-        raise
+        ),
+    )
     return run
 
 
