@@ -1,21 +1,14 @@
 """The earlier home of the version services, kept so that stored references and callers keep
 working: everything now lives in `curation.services.versions`."""
 
-from curation.services.versions.build import (
-    CHUNK_SIZE,
-    SCORE_BUCKETS,
-    TOKEN_BUCKETS,
-    build_version,
-    copy_members,
-    dump_line,
-    run_build_job,
-)
+from curation.services.versions.build import build_version, copy_members, run_build_job
 from curation.services.versions.diff import (
     DiffEntry,
     diff_counts,
     diff_json_chunks,
     iter_diff,
 )
+from curation.services.versions.export import CHUNK_SIZE, dump_line
 from curation.services.versions.files import (
     SnapshotError,
     TamperedFileError,
@@ -40,6 +33,7 @@ from curation.services.versions.preview import (
     select_examples,
     system_prompt_tokens,
 )
+from curation.services.versions.stats import SCORE_BUCKETS, TOKEN_BUCKETS
 
 __all__ = [
     "CHUNK_SIZE",
