@@ -18,10 +18,9 @@ import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
-from datasketch import MinHash
 
 from curation.flags import (
     DEGENERATE_REPETITION,
@@ -35,6 +34,9 @@ from curation.flags import (
     SHORT_ASSISTANT_REPLY,
 )
 from curation.texts import Message, message_text
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 Signature = bytes | bytearray | memoryview | Sequence[int]
 
@@ -326,6 +328,10 @@ def shingles(text: str, *, size: int = SHINGLE_WORDS) -> set[bytes]:
 
 @lru_cache(maxsize=8)
 def _template(num_perm: int) -> MinHash:
+    # datasketch's package imports scipy (seconds, ~90 MB): loaded by the first signature,
+    # not by every manage.py command whose URL config reaches this module.
+    from datasketch import MinHash
+
     # Building the permutations draws num_perm random pairs; share them across signatures.
     return MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme="affine32")
 
@@ -336,6 +342,8 @@ def minhash_signature(messages: Iterable[Message], *, num_perm: int = DEFAULT_NU
     A conversation with no words gets the all-0xFFFFFFFF signature of the empty set, which
     `cluster_near_duplicates` ignores.
     """
+    from datasketch import MinHash
+
     template = _template(num_perm)
     minhash = MinHash(
         num_perm=num_perm,
