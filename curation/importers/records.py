@@ -87,9 +87,6 @@ def open_binary(path: Source) -> tuple[IO[bytes], CountingReader]:
     return buffered, counter
 
 
-# -- detection ----------------------------------------------------------------------------
-
-
 def guard_compressed(records: Iterator[SourceRecord], position: Position) -> Iterator[SourceRecord]:
     """A compressed file that ends early or is corrupt ends the records after its last good line."""
     try:
@@ -160,7 +157,7 @@ def bounded_lines(
 
 
 class FileLimit(Exception):
-    pass
+    """The decompressed file passed CURATOR_IMPORT_MAX_FILE_BYTES; reading stops there."""
 
 
 class Stop(Exception):
