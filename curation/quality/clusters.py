@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Final
-
-import numpy as np
+from typing import TYPE_CHECKING, Final
 
 from curation.quality.minhash import Signature
+
+# numpy is imported inside the functions that use it: drift views reach this package through
+# the URL config, which every manage.py command loads for its system checks.
+if TYPE_CHECKING:
+    import numpy as np
 
 NEAR_DUPLICATE_THRESHOLD: Final = 0.85
 # Chance that a pair exactly at the threshold shares no band and is never compared.
@@ -17,10 +20,12 @@ _MAX_BAND_MISS: Final = 0.01
 # Buckets up to this size are expanded into pairs; bigger ones are searched breadth-first.
 _PAIR_BUCKET_LIMIT: Final = 32
 _VERIFY_CHUNK: Final = 65536
-_EMPTY_HASH: Final = np.uint32(0xFFFFFFFF)
+_EMPTY_HASH: Final = 0xFFFFFFFF
 
 
 def _as_array(signature: Signature) -> np.ndarray:
+    import numpy as np
+
     if isinstance(signature, bytes | bytearray | memoryview):
         if len(signature) % 4:
             raise ValueError("a signature's length in bytes must be a multiple of 4")
@@ -33,6 +38,8 @@ def _as_array(signature: Signature) -> np.ndarray:
 
 def signature_jaccard(first: Signature, second: Signature) -> float:
     """Estimated Jaccard similarity: the share of permutations whose minima agree."""
+    import numpy as np
+
     a, b = _as_array(first), _as_array(second)
     if a.shape != b.shape or not a.size:
         raise ValueError("signatures must have the same, non-zero number of permutations")
@@ -76,6 +83,8 @@ class _DisjointSet:
 def _row_multipliers(width: int) -> np.ndarray:
     # Random odd multipliers make sum(a_j * x_j) mod 2^64 a cheap universal-style hash of a
     # row; a fixed seed keeps runs reproducible.
+    import numpy as np
+
     generator = np.random.default_rng(0x5EED)
     return generator.integers(0, 2**63, size=width, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
@@ -83,6 +92,8 @@ def _row_multipliers(width: int) -> np.ndarray:
 def _row_hashes(block: np.ndarray) -> np.ndarray:
     """One uint64 per row. Equal rows hash equally; unequal rows rarely do, and every use
     below either checks rows exactly or only gains a candidate that verification drops."""
+    import numpy as np
+
     multipliers = _row_multipliers(block.shape[1])
     hashes = np.zeros(block.shape[0], dtype=np.uint64)
     # Column by column, so the temporaries stay one column long.
@@ -93,6 +104,8 @@ def _row_hashes(block: np.ndarray) -> np.ndarray:
 
 def _groups(keys: np.ndarray) -> Iterable[np.ndarray]:
     """Index arrays (ascending) of the positions sharing a key, for keys seen twice or more."""
+    import numpy as np
+
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     boundaries = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
@@ -106,6 +119,8 @@ def _groups(keys: np.ndarray) -> Iterable[np.ndarray]:
 
 def _collapse_identical(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distinct rows, index of each original row among them), first occurrence order."""
+    import numpy as np
+
     representative = np.arange(matrix.shape[0])
     for members in _groups(_row_hashes(matrix)):
         same = (matrix[members] == matrix[members[0]]).all(axis=1)
@@ -129,6 +144,8 @@ def _buckets(matrix: np.ndarray, bands: int, rows: int) -> Iterable[np.ndarray]:
 
 @lru_cache(maxsize=_PAIR_BUCKET_LIMIT + 1)
 def _pair_positions(size: int) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     return np.triu_indices(size, k=1)
 
 
@@ -142,6 +159,8 @@ def _bucket_search(
     reached, which shrink fast when the bucket is one cluster. No edge is lost: a row left
     unreached by a finished search was compared with every row that search visited.
     """
+    import numpy as np
+
     pending = members
     while pending.size > 1:
         queue = [int(pending[0])]
@@ -161,6 +180,8 @@ def _verified_edges(
 ) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """(left, right) index arrays of candidate pairs whose signatures agree on at least
     `needed` permutations."""
+    import numpy as np
+
     pair_codes: list[np.ndarray] = []
     size = matrix.shape[0]
     for members in buckets:
@@ -205,6 +226,8 @@ def cluster_near_duplicates(
     dictionaries took about 160 MB and 5 s just to fill for 100k; the tests check that both
     find the same clusters.
     """
+    import numpy as np
+
     ids: list[int] = []
     packed = bytearray()
     width: int | None = None

@@ -5,12 +5,14 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import Final
-
-from datasketch import MinHash
+from typing import TYPE_CHECKING, Final
 
 from curation.quality.conversation import WORD
 from curation.texts import Message, message_text
+
+# datasketch imports scipy: loaded inside the functions that use it (see clusters.py).
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 # A stored signature: packed little-endian uint32 bytes, or the same values as ints.
 Signature = bytes | bytearray | memoryview | Sequence[int]
@@ -57,6 +59,8 @@ def shingles(text: str, *, size: int = SHINGLE_WORDS) -> set[bytes]:
 @lru_cache(maxsize=8)
 def _template(num_perm: int) -> MinHash:
     # Building the permutations draws num_perm random pairs; share them across signatures.
+    from datasketch import MinHash
+
     return MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme="affine32")
 
 
@@ -66,6 +70,8 @@ def minhash_signature(messages: Iterable[Message], *, num_perm: int = DEFAULT_NU
     A conversation with no words gets the all-0xFFFFFFFF signature of the empty set, which
     `cluster_near_duplicates` ignores.
     """
+    from datasketch import MinHash
+
     template = _template(num_perm)
     minhash = MinHash(
         num_perm=num_perm,

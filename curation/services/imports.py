@@ -174,16 +174,26 @@ def import_batch(*, batch: ImportBatch) -> ImportBatch:
     stream, counter = open_binary(path)
     with stream:
         pool = _parsing_pool(stream, fmt, batch.size)
-        # The pool forks before the writer thread exists: forking a threaded process is unsafe.
-        with _ChunkWriter(batch) as writer:
-            try:
-                for prepared in _prepared_chunks(
-                    stream, counter, context, limits=limits, skip=batch.read, pool=pool
-                ):
-                    writer.put(prepared)
-            finally:
-                if pool is not None:
-                    pool.shutdown(cancel_futures=True)
+        try:
+            chunks = _prepared_chunks(
+                stream, counter, context, limits=limits, skip=batch.read, pool=pool
+            )
+            # The first chunk is written on this thread: a file of one chunk (a small CLI
+            # import) then needs no writer thread and no second database connection.
+            first = next(chunks, None)
+            if first is not None:
+                _write_chunk(batch, first)
+            # The pool has forked by now, before the writer thread exists: forking a threaded
+            # process is unsafe.
+            second = next(chunks, None)
+            if second is not None:
+                with _ChunkWriter(batch) as writer:
+                    writer.put(second)
+                    for prepared in chunks:
+                        writer.put(prepared)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
     batch.succeed(done=batch.total or batch.done, outcome=batch.final_outcome())
     return batch
 

@@ -124,6 +124,8 @@ def main() -> None:
     rss = max(mb for _, mb, _ in results)
     cpu = statistics.median(seconds for _, _, seconds in results)
     print(f"5-line import_conversations, {args.runs} runs (system checks on)")
+    # On a shared machine wall time moves with the load (CPU time far less); print it.
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"median wall time: {wall:.2f} s   (target <= {TARGET_SECONDS} s)")
     print(f"median CPU time (user + system): {cpu:.2f} s")
     print(f"peak RSS: {rss:.0f} MB   (target <= {TARGET_MB} MB)")

@@ -231,6 +231,8 @@ def main() -> None:
         count_seconds = (count_before + count_after) / 2
         rss_big = peak_rss_of(big, "bench-rss-big")
         rss_small = peak_rss_of(small, "bench-rss-small")
+    # On a shared machine the ratios move with the load; print it beside them.
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"file: {args.n} conversations, {size_mb:.0f} MB")
     print(
         f"COPY into a jsonb column: {copy_seconds:.2f} s "

@@ -13,9 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 from django.conf import settings
 
 from training.providers import get_config
@@ -23,6 +22,9 @@ from training.providers.registry import SIMULATOR_API_KEY
 from training.registry.models import Model
 from training.registry.services import LOCAL, endpoint_configs
 from training.simulator.chat import FINGERPRINT
+
+if TYPE_CHECKING:
+    import openai
 
 # USD per million tokens (input, output) for estimating what a run costs. Fine-tuned
 # OpenAI models cost twice their base model per token.
@@ -78,6 +80,10 @@ class ChatEndpoint:
 
     def client(self) -> openai.OpenAI:
         if self._client is None:
+            # The SDK's type modules take a second to import: loaded by the first request, not
+            # by every manage.py command whose URL config reaches the evaluation views.
+            import openai
+
             self._client = openai.OpenAI(
                 api_key=self.api_key,
                 base_url=self.base_url,
@@ -196,6 +202,8 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
 def _classify(
     exc: openai.OpenAIError, endpoint: ChatEndpoint
 ) -> tuple[EndpointError, float | None]:
+    import openai
+
     where = f"{endpoint.url} ({endpoint.model})"
     if isinstance(exc, openai.APITimeoutError):
         return EndpointError(f"{where}: the request timed out", transient=True), None
@@ -257,6 +265,8 @@ def complete(
         request["max_tokens"] = max_tokens
     if seed is not None:
         request["seed"] = seed
+    import openai
+
     semaphore = gate(endpoint)
     for attempt in range(1, attempts + 1):
         started = time.perf_counter()

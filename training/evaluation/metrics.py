@@ -16,11 +16,12 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any
-
-from rouge_score import rouge_scorer
+from typing import TYPE_CHECKING, Any
 
 from training.evaluation.messages import text_of
+
+if TYPE_CHECKING:
+    from rouge_score import rouge_scorer
 
 _SPACE = re.compile(r"\s+")
 _PUNCT_EDGE = re.compile(r"^[\W_]+|[\W_]+$")
@@ -63,6 +64,9 @@ def _calls(message: dict[str, Any] | None) -> list[tuple[str, Any]]:
 
 @cache
 def _scorer() -> rouge_scorer.RougeScorer:
+    # rouge_score pulls in nltk and scipy (seconds): imported when a run first scores ROUGE.
+    from rouge_score import rouge_scorer
+
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 

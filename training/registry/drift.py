@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 import orjson
 from django.core.files.storage import default_storage
 from django.db.models import Count
@@ -128,6 +127,9 @@ class _NeighbourIndex:
     """LSH buckets over training prompts, verified by the share of equal MinHash values."""
 
     def __init__(self, signatures: list[bytes]) -> None:
+        # Imported here: the URL config reaches this module, and numpy is not needed to start.
+        import numpy as np
+
         self.bands, self.rows = band_parameters(NOVELTY_JACCARD, NUM_PERM)
         self.matrix = (
             np.frombuffer(b"".join(signatures), dtype="<u4").reshape(len(signatures), NUM_PERM)
@@ -144,6 +146,8 @@ class _NeighbourIndex:
         return [(band, signature[band * width : (band + 1) * width]) for band in range(self.bands)]
 
     def has_neighbour(self, signature: bytes) -> bool:
+        import numpy as np
+
         candidates: set[int] = set()
         for key in self._keys(signature):
             candidates.update(self.buckets.get(key, ()))
