@@ -17,15 +17,10 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import regex
-import spacy
-from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
-from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
-from presidio_analyzer.predefined_recognizers import SpacyRecognizer
-from spacy.language import Language
-from spacy.tokens import Doc
 
 from curation.pii.evidence import (
     CODE_SAFE_ENTITIES,
@@ -37,11 +32,14 @@ from curation.pii.evidence import (
     warm_up_evidence,
 )
 from curation.pii.policy import DEFAULT_ENTITIES
-from curation.pii.recognizers import (
-    NameListRecognizer,
-    curator_recognizers,
-    more_person_mentions,
-)
+
+# spaCy, Presidio and the recognizers built on Presidio load when the first engine is built
+# (in a function below), so importing this module (PiiConfig, get_engine) stays cheap.
+if TYPE_CHECKING:
+    from presidio_analyzer import EntityRecognizer
+    from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+    from spacy.language import Language
+    from spacy.tokens import Doc
 
 logger = logging.getLogger(__name__)
 
@@ -219,35 +217,44 @@ class _Plan:
     custom: tuple[tuple[str, float, regex.Pattern[str]], ...]
 
 
-class _PipeNlpEngine(SpacyNlpEngine):
-    """A Presidio NLP engine over an already loaded NER-only pipeline (nothing to download)."""
+@cache
+def _pipe_nlp_engine_class() -> type[SpacyNlpEngine]:
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
-    def __init__(self, nlp: Language, language: str) -> None:
-        super().__init__(
-            models=[{"lang_code": language, "model_name": nlp.meta.get("name", "")}],
-            ner_model_configuration=NerModelConfiguration(
-                model_to_presidio_entity_mapping=dict(_NER_LABELS),
-                labels_to_ignore=[],
-                default_score=_NER_SCORE,
-            ),
-        )
-        self.nlp = {language: nlp}
+    class _PipeNlpEngine(SpacyNlpEngine):
+        """A Presidio NLP engine over an already loaded NER-only pipeline (nothing to
+        download)."""
 
-    def load(self) -> None:
-        """The pipeline was loaded by ``PiiEngine``; never download a model here."""
+        def __init__(self, nlp: Language, language: str) -> None:
+            super().__init__(
+                models=[{"lang_code": language, "model_name": nlp.meta.get("name", "")}],
+                ner_model_configuration=NerModelConfiguration(
+                    model_to_presidio_entity_mapping=dict(_NER_LABELS),
+                    labels_to_ignore=[],
+                    default_score=_NER_SCORE,
+                ),
+            )
+            self.nlp = {language: nlp}
 
-    def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
-        entities = [
-            _Entity(ent.start_char, ent.end_char, _NER_LABELS[ent.label_])
-            for ent in doc.ents
-            if ent.label_ in _NER_LABELS
-        ]
-        return _artifacts(self, entities, doc, language)
+        def load(self) -> None:
+            """The pipeline was loaded by ``PiiEngine``; never download a model here."""
+
+        def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
+            entities = [
+                _Entity(ent.start_char, ent.end_char, _NER_LABELS[ent.label_])
+                for ent in doc.ents
+                if ent.label_ in _NER_LABELS
+            ]
+            return _artifacts(self, entities, doc, language)
+
+    return _PipeNlpEngine
 
 
 def _artifacts(
-    engine: _PipeNlpEngine, entities: list[_Entity], doc: Doc | None, language: str
+    engine: SpacyNlpEngine, entities: list[_Entity], doc: Doc | None, language: str
 ) -> NlpArtifacts:
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
     # The pipeline has no lemmatizer, and keyword extraction (a vocab lookup per token) only
     # feeds Presidio's lemma context enhancer, which this engine replaces.
     artifacts = NlpArtifacts(
@@ -265,6 +272,8 @@ def _artifacts(
 
 def _ner_pipeline(model_name: str) -> Language:
     """Load ``model_name`` with only NER and the components it listens to enabled."""
+    import spacy
+
     nlp = spacy.load(model_name)
     keep = {name for name in nlp.pipe_names if name == "ner" or name.endswith("_ner")}
     keep |= {name for name in nlp.pipe_names if name in ("entity_ruler", "span_ruler")}
@@ -304,10 +313,14 @@ class PiiEngine:
     """Presidio + spaCy, loaded once per process and model (see ``get_engine``)."""
 
     def __init__(self, model_name: str = DEFAULT_MODEL, *, language: str = "en") -> None:
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+
+        from curation.pii.recognizers import curator_recognizers
+
         self.model_name = model_name
         self.language = language
         self.nlp = _ner_pipeline(model_name)
-        self.nlp_engine = _PipeNlpEngine(self.nlp, language)
+        self.nlp_engine = _pipe_nlp_engine_class()(self.nlp, language)
 
         registry = RecognizerRegistry(supported_languages=[language])
         registry.load_predefined_recognizers(languages=[language], nlp_engine=self.nlp_engine)
@@ -405,6 +418,8 @@ class PiiEngine:
         threshold: float,
         allow: set[str],
     ) -> list[Detection]:
+        from curation.pii.recognizers import more_person_mentions
+
         if not text or text.isspace():
             return []
         candidates: list[_Candidate] = []
@@ -461,6 +476,10 @@ class PiiEngine:
         return _resolve_overlaps(text, candidates)
 
     def _plan(self, config: PiiConfig) -> _Plan:
+        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+        from curation.pii.recognizers import NameListRecognizer
+
         key = config.cache_key()
         plan = self._plans.get(key)
         if plan is not None:
