@@ -12,7 +12,16 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
-from curation.models import Conversation, Dataset, ImportBatch, Membership, Role
+from curation.models import (
+    Adjudication,
+    Conversation,
+    Dataset,
+    ImportBatch,
+    Membership,
+    PiiFinding,
+    PiiRun,
+    Role,
+)
 
 
 def get_dataset_for_user(request: HttpRequest, slug: str, *, admin: bool = False) -> Dataset:
@@ -54,6 +63,43 @@ def get_conversation_for_user(
         raise Http404("No such conversation.") from None
     conversation.dataset = dataset
     return conversation
+
+
+def get_adjudication_for_user(
+    request: HttpRequest, slug: str, conversation_id: int
+) -> Adjudication:
+    """The adjudication of a conversation in a dataset the user administers."""
+    conversation = get_conversation_for_user(request, slug, conversation_id, admin=True)
+    try:
+        adjudication = Adjudication.objects.get(conversation=conversation)
+    except Adjudication.DoesNotExist:
+        raise Http404("No such adjudication.") from None
+    adjudication.conversation = conversation
+    return adjudication
+
+
+def get_finding_for_user(
+    request: HttpRequest, slug: str, conversation_id: int, finding_id: int
+) -> PiiFinding:
+    """A PII finding of a conversation the user may see (reviewers decide on findings)."""
+    conversation = get_conversation_for_user(request, slug, conversation_id)
+    try:
+        finding = PiiFinding.objects.get(pk=finding_id, conversation=conversation)
+    except PiiFinding.DoesNotExist:
+        raise Http404("No such finding.") from None
+    finding.conversation = conversation
+    return finding
+
+
+def get_pii_run_for_user(request: HttpRequest, slug: str, run_id: int) -> PiiRun:
+    """A PII detection run of a dataset the user administers."""
+    dataset = get_dataset_for_user(request, slug, admin=True)
+    try:
+        run = PiiRun.objects.get(pk=run_id, dataset=dataset)
+    except PiiRun.DoesNotExist:
+        raise Http404("No such detection run.") from None
+    run.dataset = dataset
+    return run
 
 
 def can_create_datasets(user: Any) -> bool:

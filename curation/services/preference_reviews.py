@@ -9,7 +9,8 @@ from typing import Any
 from django.db import transaction
 
 from curation.models import AuditEvent, Conversation, PairChoice, PairSource, PreferencePair
-from curation.services.pii import pii_messages, redacted_pair, rescan_messages
+from curation.services.pii.findings import rescan_messages
+from curation.services.pii.redaction import pii_messages, redacted_pair
 from curation.texts import message_text
 
 

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_POST
 from curation.models import Dataset, PairChoice, PreferencePair
 from curation.params import parse_int
 from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
+from curation.selectors.review_queue import can_edit
 from curation.services import pairwise, preference_reviews
-from curation.services.reviews import can_edit
 
 
 @require_POST

@@ -20,7 +20,12 @@ from curation.models import (
     ReviewSkip,
     Role,
 )
-from curation.services import reviews as service
+from curation.selectors.chat import message_segments
+from curation.selectors.review_queue import neighbours
+from curation.services.reviews.decisions import adjudicate, outcome, submit_review
+from curation.services.reviews.edits import edit_message
+from curation.services.reviews.errors import ReviewError
+from curation.services.reviews.queue import claim_next, skip
 from tests.factories import (
     ConversationFactory,
     DatasetFactory,
@@ -48,14 +53,14 @@ def member(dataset, name, role=Role.REVIEWER):  # type: ignore[no-untyped-def]
 def test_queue_hands_out_in_order_and_never_the_same_to_two_reviewers(dataset):
     first, second, third = (ConversationFactory(dataset=dataset) for _ in range(3))
     alice, bob = member(dataset, "alice"), member(dataset, "bob")
-    got_alice = service.claim_next(dataset=dataset, reviewer=alice)
-    got_bob = service.claim_next(dataset=dataset, reviewer=bob)
+    got_alice = claim_next(dataset=dataset, reviewer=alice)
+    got_bob = claim_next(dataset=dataset, reviewer=bob)
     assert got_alice.pk == first.pk
     assert got_bob.pk == second.pk
     first.refresh_from_db()
     assert first.leased_to == alice and first.lease_expires_at > timezone.now()
     # Asking again (a reload) returns the conversation already held, not a new one.
-    assert service.claim_next(dataset=dataset, reviewer=alice).pk == first.pk
+    assert claim_next(dataset=dataset, reviewer=alice).pk == first.pk
     assert third.pk not in {first.pk, second.pk}
 
 
@@ -69,7 +74,7 @@ def test_queue_skips_what_i_reviewed_skipped_or_what_is_not_in_review(dataset):
     ReviewSkip.objects.create(conversation=skipped, reviewer=alice)
     full = ConversationFactory(dataset=dataset, review_count=1)  # needs 1 review, has 1
     wanted = ConversationFactory(dataset=dataset)
-    assert service.claim_next(dataset=dataset, reviewer=alice).pk == wanted.pk
+    assert claim_next(dataset=dataset, reviewer=alice).pk == wanted.pk
     assert full.pk != wanted.pk
 
 
@@ -78,29 +83,29 @@ def test_queue_gives_a_partly_reviewed_conversation_to_a_second_reviewer(dataset
     dataset.save()
     alice, bob = member(dataset, "alice"), member(dataset, "bob")
     conversation = ConversationFactory(dataset=dataset)
-    claimed = service.claim_next(dataset=dataset, reviewer=alice)
-    service.submit_review(conversation=claimed, reviewer=alice, decision="approve", scores=FULL)
+    claimed = claim_next(dataset=dataset, reviewer=alice)
+    submit_review(conversation=claimed, reviewer=alice, decision="approve", scores=FULL)
     conversation.refresh_from_db()
     assert conversation.status == ConversationStatus.IN_REVIEW and conversation.review_count == 1
-    assert service.claim_next(dataset=dataset, reviewer=bob).pk == conversation.pk
-    assert service.claim_next(dataset=dataset, reviewer=alice) is None
+    assert claim_next(dataset=dataset, reviewer=bob).pk == conversation.pk
+    assert claim_next(dataset=dataset, reviewer=alice) is None
 
 
 def test_an_expired_lease_frees_the_conversation(dataset):
     only = ConversationFactory(dataset=dataset)
     alice, bob = member(dataset, "alice"), member(dataset, "bob")
-    assert service.claim_next(dataset=dataset, reviewer=alice).pk == only.pk
-    assert service.claim_next(dataset=dataset, reviewer=bob) is None
+    assert claim_next(dataset=dataset, reviewer=alice).pk == only.pk
+    assert claim_next(dataset=dataset, reviewer=bob) is None
     Conversation.objects.filter(pk=only.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    taken = service.claim_next(dataset=dataset, reviewer=bob)
+    taken = claim_next(dataset=dataset, reviewer=bob)
     assert taken is not None and taken.pk == only.pk
     only.refresh_from_db()
     assert only.leased_to == bob
     # Alice's lease ran out and Bob holds it now: her late decision is refused.
-    with pytest.raises(service.ReviewError, match="lease"):
-        service.submit_review(conversation=only, reviewer=alice, decision="approve", scores=FULL)
+    with pytest.raises(ReviewError, match="lease"):
+        submit_review(conversation=only, reviewer=alice, decision="approve", scores=FULL)
 
 
 def test_lease_length_follows_the_setting(dataset, settings):
@@ -108,7 +113,7 @@ def test_lease_length_follows_the_setting(dataset, settings):
     ConversationFactory(dataset=dataset)
     alice = member(dataset, "alice")
     before = timezone.now()
-    claimed = service.claim_next(dataset=dataset, reviewer=alice)
+    claimed = claim_next(dataset=dataset, reviewer=alice)
     claimed.refresh_from_db()
     assert (
         before + timedelta(seconds=59)
@@ -120,13 +125,13 @@ def test_lease_length_follows_the_setting(dataset, settings):
 def test_prefetch_keeps_the_current_lease_and_holds_at_most_two(dataset):
     first, second, third = (ConversationFactory(dataset=dataset) for _ in range(3))
     alice = member(dataset, "alice")
-    assert service.claim_next(dataset=dataset, reviewer=alice).pk == first.pk
-    assert service.claim_next(dataset=dataset, reviewer=alice, exclude=[first.pk]).pk == second.pk
+    assert claim_next(dataset=dataset, reviewer=alice).pk == first.pk
+    assert claim_next(dataset=dataset, reviewer=alice, exclude=[first.pk]).pk == second.pk
     held = set(Conversation.objects.filter(leased_to=alice).values_list("id", flat=True))
     assert held == {first.pk, second.pk}
     # Deciding the first makes the prefetched second the next one; third is still free.
-    service.submit_review(conversation=first, reviewer=alice, decision="reject", scores={})
-    assert service.claim_next(dataset=dataset, reviewer=alice).pk == second.pk
+    submit_review(conversation=first, reviewer=alice, decision="reject", scores={})
+    assert claim_next(dataset=dataset, reviewer=alice).pk == second.pk
     assert set(Conversation.objects.filter(leased_to=alice).values_list("id", flat=True)) == {
         second.pk
     }
@@ -137,11 +142,11 @@ def test_prefetch_keeps_the_current_lease_and_holds_at_most_two(dataset):
 def test_skip_records_it_and_moves_on(dataset):
     first, second = ConversationFactory(dataset=dataset), ConversationFactory(dataset=dataset)
     alice = member(dataset, "alice")
-    claimed = service.claim_next(dataset=dataset, reviewer=alice)
-    service.skip(conversation=claimed, reviewer=alice)
+    claimed = claim_next(dataset=dataset, reviewer=alice)
+    skip(conversation=claimed, reviewer=alice)
     first.refresh_from_db()
     assert first.leased_to is None
-    assert service.claim_next(dataset=dataset, reviewer=alice).pk == second.pk
+    assert claim_next(dataset=dataset, reviewer=alice).pk == second.pk
     assert AuditEvent.objects.filter(
         action="review.skip", object_id=str(first.pk), actor=alice
     ).exists()
@@ -169,11 +174,11 @@ def test_claim_skips_a_row_locked_by_a_concurrent_claim():
     holder.start()
     try:
         assert locked.wait(30)
-        assert service.claim_next(dataset=dataset, reviewer=bob).pk == second.pk
+        assert claim_next(dataset=dataset, reviewer=bob).pk == second.pk
     finally:
         release.set()
         holder.join()
-    assert service.claim_next(dataset=dataset, reviewer=alice).pk == first.pk
+    assert claim_next(dataset=dataset, reviewer=alice).pk == first.pk
 
 
 # -- approval rules -----------------------------------------------------------------------------
@@ -195,14 +200,12 @@ def test_claim_skips_a_row_locked_by_a_concurrent_claim():
     ],
 )
 def test_outcome(decisions, needed, rule, expected):
-    assert service.outcome(decisions, needed=needed, rule=rule) == expected
+    assert outcome(decisions, needed=needed, rule=rule) == expected
 
 
 def _review_as(dataset, conversation, user, decision):  # type: ignore[no-untyped-def]
     conversation = Conversation.objects.select_related("dataset").get(pk=conversation.pk)
-    return service.submit_review(
-        conversation=conversation, reviewer=user, decision=decision, scores=FULL
-    )
+    return submit_review(conversation=conversation, reviewer=user, decision=decision, scores=FULL)
 
 
 def test_unanimous_two_reviews_approve(dataset):
@@ -232,15 +235,13 @@ def test_unanimous_disagreement_goes_to_adjudication_and_the_admin_decides(datas
     adjudication = Adjudication.objects.get(conversation=conversation)
     assert adjudication.status == AdjudicationStatus.OPEN
     # Nobody else gets it from the queue: it has all its reviews.
-    assert service.claim_next(dataset=dataset, reviewer=member(dataset, "carol")) is None
-    service.adjudicate(
-        adjudication=adjudication, admin=admin_user, decision="reject", comment="off-brand"
-    )
+    assert claim_next(dataset=dataset, reviewer=member(dataset, "carol")) is None
+    adjudicate(adjudication=adjudication, admin=admin_user, decision="reject", comment="off-brand")
     conversation.refresh_from_db()
     assert conversation.status == ConversationStatus.REJECTED
     assert AuditEvent.objects.filter(action="review.adjudicate", actor=admin_user).exists()
     # The admin's decision is final: a reviewer changing their mind does not undo it.
-    with pytest.raises(service.ReviewError, match="final"):
+    with pytest.raises(ReviewError, match="final"):
         _review_as(dataset, conversation, bob, "approve")
     conversation.refresh_from_db()
     assert conversation.status == ConversationStatus.REJECTED
@@ -278,17 +279,17 @@ def test_majority_tie_is_a_conflict_and_a_changed_mind_dissolves_it(dataset):
 def test_approval_needs_every_score_and_scores_are_1_to_5(dataset):
     conversation = ConversationFactory(dataset=dataset)
     alice = member(dataset, "alice")
-    with pytest.raises(service.ReviewError, match="Score every criterion"):
-        service.submit_review(
+    with pytest.raises(ReviewError, match="Score every criterion"):
+        submit_review(
             conversation=conversation, reviewer=alice, decision="approve", scores={"tone": 3}
         )
-    with pytest.raises(service.ReviewError, match="1 to 5"):
-        service.submit_review(
+    with pytest.raises(ReviewError, match="1 to 5"):
+        submit_review(
             conversation=conversation, reviewer=alice, decision="reject", scores={"tone": 9}
         )
     assert not Review.objects.exists()
     # A rejection may leave criteria unscored.
-    review = service.submit_review(
+    review = submit_review(
         conversation=conversation, reviewer=alice, decision="reject", scores={"tone": 1}
     )
     assert review.scores == {"tone": 1}
@@ -297,14 +298,14 @@ def test_approval_needs_every_score_and_scores_are_1_to_5(dataset):
 def test_a_conversation_with_enough_reviews_refuses_more(dataset):
     conversation = ConversationFactory(dataset=dataset)
     _review_as(dataset, conversation, member(dataset, "alice"), "approve")
-    with pytest.raises(service.ReviewError, match="all the reviews"):
+    with pytest.raises(ReviewError, match="all the reviews"):
         _review_as(dataset, conversation, member(dataset, "bob"), "approve")
 
 
 def test_submit_records_time_and_audits(dataset):
     conversation = ConversationFactory(dataset=dataset)
     alice = member(dataset, "alice")
-    service.submit_review(
+    submit_review(
         conversation=conversation, reviewer=alice, decision="approve", scores=FULL, seconds=12.5
     )
     review = Review.objects.get()
@@ -326,9 +327,7 @@ def test_edit_saves_a_revision_keeps_the_original_and_refreshes_signals(dataset)
     )
     alice = member(dataset, "alice")
     new_text = "Sure! Write to help@example.com and we will reset your password within the hour."
-    revision = service.edit_message(
-        conversation=conversation, user=alice, message_index=2, text=new_text
-    )
+    revision = edit_message(conversation=conversation, user=alice, message_index=2, text=new_text)
     assert isinstance(revision, ConversationRevision)
     conversation.refresh_from_db()
     assert conversation.original[2]["content"] == "Sure."
@@ -349,7 +348,7 @@ def test_edit_saves_a_revision_keeps_the_original_and_refreshes_signals(dataset)
 def test_edit_rescans_the_message_for_pii(dataset):
     conversation = ConversationFactory(dataset=dataset, original=chat(assistant="Happy to help."))
     stale = PiiFindingFactory(conversation=conversation, message_index=2, start=0, end=5)
-    service.edit_message(
+    edit_message(
         conversation=conversation,
         user=member(dataset, "alice"),
         message_index=2,
@@ -363,12 +362,12 @@ def test_edit_rescans_the_message_for_pii(dataset):
 def test_only_assistant_messages_can_be_edited_and_not_to_nothing(dataset):
     conversation = ConversationFactory(dataset=dataset)
     alice = member(dataset, "alice")
-    with pytest.raises(service.ReviewError, match="assistant"):
-        service.edit_message(conversation=conversation, user=alice, message_index=1, text="changed")
-    with pytest.raises(service.ReviewError, match="empty"):
-        service.edit_message(conversation=conversation, user=alice, message_index=2, text="   ")
+    with pytest.raises(ReviewError, match="assistant"):
+        edit_message(conversation=conversation, user=alice, message_index=1, text="changed")
+    with pytest.raises(ReviewError, match="empty"):
+        edit_message(conversation=conversation, user=alice, message_index=2, text="   ")
     assert (
-        service.edit_message(
+        edit_message(
             conversation=conversation,
             user=alice,
             message_index=2,
@@ -400,9 +399,9 @@ def test_neighbours_walk_my_review_history(dataset):
     one, two, three = (ConversationFactory(dataset=dataset) for _ in range(3))
     for conversation in (one, two):
         ReviewFactory(conversation=conversation, reviewer=alice)
-    assert service.neighbours(dataset=dataset, reviewer=alice, conversation=three) == (two.pk, None)
-    assert service.neighbours(dataset=dataset, reviewer=alice, conversation=two) == (one.pk, None)
-    assert service.neighbours(dataset=dataset, reviewer=alice, conversation=one) == (None, two.pk)
+    assert neighbours(dataset=dataset, reviewer=alice, conversation=three) == (two.pk, None)
+    assert neighbours(dataset=dataset, reviewer=alice, conversation=two) == (one.pk, None)
+    assert neighbours(dataset=dataset, reviewer=alice, conversation=one) == (None, two.pk)
 
 
 # -- display ------------------------------------------------------------------------------------
@@ -430,7 +429,7 @@ def test_message_segments_mark_pii_split_code_and_pretty_print_tools(dataset):
     PiiFindingFactory(
         conversation=conversation, message_index=1, start=5, end=16, entity_type="PERSON"
     )
-    shown = service.message_segments(Conversation.objects.get(pk=conversation.pk))
+    shown = message_segments(Conversation.objects.get(pk=conversation.pk))
     user = shown[1]["blocks"][0]["segments"]
     assert [s["text"] for s in user] == ["I am ", "Maria Lopez"]
     assert user[1]["finding"].entity_type == "PERSON"

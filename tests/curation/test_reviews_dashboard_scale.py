@@ -8,7 +8,7 @@ from django.db import connection
 from django.urls import reverse
 
 from curation.models import Conversation, Review
-from curation.services import reviews as service
+from curation.selectors import dashboards as service
 from tests.factories import ConversationFactory, ReviewFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -65,7 +65,7 @@ from curation.models import (
     VersionFormat,
 )
 from curation.pii.redaction import RedactionError, redact_messages
-from curation.services.pii import redacted_messages
+from curation.services.pii.redaction import redacted_messages
 from curation.services.versions.files import (
     HashingWriter,
     SnapshotError,

@@ -26,8 +26,8 @@ from curation.models import (
     JobStatus,
     PiiRun,
 )
-from curation.services.pii import run_detection_here
-from curation.services.reviews import decide_conversations
+from curation.services.pii.runs import run_detection_here
+from curation.services.reviews.decisions import decide_conversations
 from curation.services.snapshots import SnapshotError, create_version, run_build_job
 from training.models import FineTuneJob
 from training.providers import available_providers
