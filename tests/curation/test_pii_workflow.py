@@ -8,6 +8,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from curation.models import (
     AuditEvent,
@@ -516,3 +517,7 @@ def test_a_chunk_is_not_skipped_while_another_worker_holds_rows_of_the_same_data
         assert detect_chunk(run_id=run.pk, first_id=mine.pk, last_id=mine.pk) == 1
     mine.refresh_from_db()
     assert mine.status == ConversationStatus.IN_REVIEW
+
+
+def test_the_redaction_function_named_in_version_manifests_stays_importable():
+    assert import_string("curation.services.pii.redacted_messages") is redacted_messages

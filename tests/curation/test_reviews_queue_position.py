@@ -8,7 +8,6 @@ from django.urls import reverse
 
 from curation.models import Adjudication, Conversation, ReviewSkip
 from curation.selectors import review_queue
-from curation.selectors.chat import word_diff
 from curation.selectors.review_queue import queue_explanation, queue_position
 from curation.services.reviews.queue import claim, claim_next
 from tests.factories import ConversationFactory, ReviewFactory, UserFactory
@@ -120,14 +119,3 @@ def test_a_review_made_seconds_ago_reads_just_now(client, dataset, reviewer):
     text = page.content.decode()
     assert "this just now" in text
     assert "0 minutes" not in text
-
-
-def test_the_edit_diff_is_per_word():
-    runs = word_diff("The cat sat on the mat.\nBye.", "The dog sat on the mat.\nBye.")
-    assert runs == [
-        ("same", "The "),
-        ("del", "cat"),
-        ("add", "dog"),
-        ("same", " sat on the mat.\nBye."),
-    ]
-    assert "".join(t for k, t in runs if k != "add") == "The cat sat on the mat.\nBye."
