@@ -20,6 +20,7 @@ from curation.models import (
     Membership,
     PiiFinding,
     PiiRun,
+    PreferencePair,
     Role,
 )
 
@@ -76,6 +77,21 @@ def get_adjudication_for_user(
         raise Http404("No such adjudication.") from None
     adjudication.conversation = conversation
     return adjudication
+
+
+def get_pair_for_user(
+    request: HttpRequest, slug: str, pair_id: int, *, admin: bool = False
+) -> PreferencePair:
+    """A preference pair of a dataset the user is a member (or, with `admin`, an admin) of."""
+    dataset = get_dataset_for_user(request, slug, admin=admin)
+    pair = (
+        PreferencePair.objects.select_related("conversation__dataset")
+        .filter(pk=pair_id, conversation__dataset=dataset)
+        .first()
+    )
+    if pair is None:
+        raise Http404("No such pair.")
+    return pair
 
 
 def get_finding_for_user(

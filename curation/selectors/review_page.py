@@ -22,6 +22,7 @@ from curation.models import (
     Review,
 )
 from curation.selectors.chat import message_segments
+from curation.selectors.preferences import pair_for_display
 from curation.selectors.review_queue import (
     REVIEWABLE,
     can_edit,
@@ -30,7 +31,6 @@ from curation.selectors.review_queue import (
     queue_explanation,
     queue_position,
 )
-from curation.services.preference_reviews import pair_for_display
 
 
 def criteria_with(dataset: Dataset, selected: dict[str, Any]) -> list[dict[str, Any]]:
