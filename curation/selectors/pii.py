@@ -7,7 +7,14 @@ from typing import Any
 
 from django.db.models import Count, Q
 
-from curation.models import ConversationStatus, Dataset, FindingDecision, FindingSource, PiiFinding
+from curation.models import (
+    ConversationStatus,
+    Dataset,
+    FindingDecision,
+    FindingSource,
+    PiiFinding,
+    PiiRun,
+)
 
 
 def pii_overview(*, dataset: Dataset) -> dict[str, Any]:
@@ -55,3 +62,11 @@ def approved_unpurged_count(dataset: Dataset) -> int:
     return dataset.conversations.filter(
         status=ConversationStatus.APPROVED, originals_purged_at__isnull=True
     ).count()
+
+
+# Detection runs the overview lists, latest first.
+RUN_HISTORY = 20
+
+
+def recent_runs(dataset: Dataset) -> list[PiiRun]:
+    return list(dataset.pii_runs.select_related("created_by")[:RUN_HISTORY])

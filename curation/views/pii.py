@@ -18,7 +18,7 @@ from curation.permissions import (
 )
 from curation.pii_forms import AddFindingForm, PiiSettingsForm
 from curation.selectors.chat import message_segments, pii_chat
-from curation.selectors.pii import approved_unpurged_count
+from curation.selectors.pii import approved_unpurged_count, recent_runs
 from curation.selectors.pii import pii_overview as overview_of
 from curation.selectors.review_queue import can_edit
 from curation.services.pii.findings import (
@@ -34,14 +34,11 @@ from curation.services.pii.runs import (
     start_detection,
 )
 
-RUN_HISTORY = 20
-
 
 def pii_overview(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
     reconcile_runs(dataset_id=dataset.pk)
-    runs = list(dataset.pii_runs.select_related("created_by")[:RUN_HISTORY])
-    run = next((r for r in runs if r.is_active), None)
+    runs = recent_runs(dataset)
     template = "curation/pii_overview.html"
     if request.htmx and request.GET.get("fragment") == "progress":
         template += "#pii-progress"
@@ -50,7 +47,7 @@ def pii_overview(request: HttpRequest, slug: str) -> HttpResponse:
         template,
         {
             "dataset": dataset,
-            "run": run,
+            "run": next((r for r in runs if r.is_active), None),
             "runs": runs,
             "overview": overview_of(dataset=dataset),
             "is_admin": is_dataset_admin(dataset),
