@@ -15,11 +15,15 @@ from django.http import Http404, HttpRequest
 from curation.models import (
     COMPARED_STATUSES,
     AccessToken,
+    Adjudication,
     Conversation,
     Dataset,
     DatasetVersion,
     ImportBatch,
     Membership,
+    PiiFinding,
+    PiiRun,
+    PreferencePair,
     Role,
 )
 
@@ -103,6 +107,58 @@ def get_access_token_for_user(request: HttpRequest, token_id: int) -> AccessToke
 def require_staff(request: HttpRequest, message: str) -> None:
     if not request.user.is_staff:
         raise PermissionDenied(message)
+
+
+def get_adjudication_for_user(
+    request: HttpRequest, slug: str, conversation_id: int
+) -> Adjudication:
+    """The adjudication of a conversation in a dataset the user administers."""
+    conversation = get_conversation_for_user(request, slug, conversation_id, admin=True)
+    try:
+        adjudication = Adjudication.objects.get(conversation=conversation)
+    except Adjudication.DoesNotExist:
+        raise Http404("No such adjudication.") from None
+    adjudication.conversation = conversation
+    return adjudication
+
+
+def get_pair_for_user(
+    request: HttpRequest, slug: str, pair_id: int, *, admin: bool = False
+) -> PreferencePair:
+    """A preference pair of a dataset the user is a member (or, with `admin`, an admin) of."""
+    dataset = get_dataset_for_user(request, slug, admin=admin)
+    pair = (
+        PreferencePair.objects.select_related("conversation__dataset")
+        .filter(pk=pair_id, conversation__dataset=dataset)
+        .first()
+    )
+    if pair is None:
+        raise Http404("No such pair.")
+    return pair
+
+
+def get_finding_for_user(
+    request: HttpRequest, slug: str, conversation_id: int, finding_id: int
+) -> PiiFinding:
+    """A PII finding of a conversation the user may see (reviewers decide on findings)."""
+    conversation = get_conversation_for_user(request, slug, conversation_id)
+    try:
+        finding = PiiFinding.objects.get(pk=finding_id, conversation=conversation)
+    except PiiFinding.DoesNotExist:
+        raise Http404("No such finding.") from None
+    finding.conversation = conversation
+    return finding
+
+
+def get_pii_run_for_user(request: HttpRequest, slug: str, run_id: int) -> PiiRun:
+    """A PII detection run of a dataset the user administers."""
+    dataset = get_dataset_for_user(request, slug, admin=True)
+    try:
+        run = PiiRun.objects.get(pk=run_id, dataset=dataset)
+    except PiiRun.DoesNotExist:
+        raise Http404("No such detection run.") from None
+    run.dataset = dataset
+    return run
 
 
 def can_create_datasets(user: Any) -> bool:

@@ -14,11 +14,15 @@ import signal
 import sys
 from typing import Any
 
+from django.db import connections
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker import Worker
 
 from curation.periodic import lost_jobs_schedule
+from curation.pii.engine import get_engine
+from curation.token_count import get_counter
+from training.local import is_available as local_training_available
 
 logger = logging.getLogger(__name__)
 
@@ -54,29 +58,20 @@ class CuratorWorker(Worker):
         self.worker_pid = os.getpid()
         names = set(self.queue_names())
         if names & {"default", "pii"}:
-            from curation.token_count import get_counter
-
             get_counter()
         if "pii" in names:
-            from curation.pii.engine import get_engine
-
             get_engine()
             logger.info("PII engine loaded for %s", self.name)
-        if "training-gpu" in names:
-            # Nothing is preloaded for GPU jobs: torch is imported (and CUDA set up) in the
-            # forked job itself, since CUDA does not survive a fork. Only say early when
-            # the jobs would fail for want of the extra.
-            from training.local import is_available
-
-            if not is_available():
-                logger.warning(
-                    "%s listens on training-gpu but the local-training extra is missing: "
-                    "pip install -e '.[local-training]'",
-                    self.name,
-                )
+        # Nothing is preloaded for GPU jobs: torch is imported (and CUDA set up) in the forked
+        # job itself, since CUDA does not survive a fork. Only say early when the jobs would
+        # fail for want of the extra.
+        if "training-gpu" in names and not local_training_available():
+            logger.warning(
+                "%s listens on training-gpu but the local-training extra is missing: "
+                "pip install -e '.[local-training]'",
+                self.name,
+            )
         # Nothing loaded above may hold a database connection into the forked children.
-        from django.db import connections
-
         connections.close_all()
         # A psycopg pool (CURATOR_DB_POOL_SIZE) must not be inherited by forked children
         # either: its sockets and threads belong to this process.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -18,7 +17,6 @@ __all__ = [
     "ConversationRevision",
     "Decision",
     "Review",
-    "ReviewQuerySet",
     "ReviewSkip",
     "text_diff",
 ]
@@ -29,14 +27,6 @@ SCORE_RANGE = range(1, 6)
 class Decision(models.TextChoices):
     APPROVE = "approve", "Approve"
     REJECT = "reject", "Reject"
-
-
-class ReviewQuerySet(models.QuerySet):
-    def by(self, user: Any) -> ReviewQuerySet:
-        return self.filter(reviewer=user)
-
-    def approvals(self) -> ReviewQuerySet:
-        return self.filter(decision=Decision.APPROVE)
 
 
 class Review(models.Model):
@@ -56,8 +46,6 @@ class Review(models.Model):
     seconds = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-    objects = ReviewQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -79,11 +67,6 @@ class Review(models.Model):
     def decided(self) -> str:
         """ "approved" or "rejected": the status word, also the badge's CSS class."""
         return decided(self.decision)
-
-    @property
-    def mean_score(self) -> float | None:
-        values = [value for value in self.scores.values() if isinstance(value, int)]
-        return sum(values) / len(values) if values else None
 
 
 class ConversationRevision(models.Model):

@@ -586,7 +586,7 @@ def run_import_job(*, batch_id: int) -> ImportBatch | None:
 
 def after_import(*, batch: ImportBatch) -> None:
     """Queue what follows an import: quality signals and clusters, and PII detection."""
-    from curation.services.pii import start_detection
+    from curation.services.pii.runs import start_detection
 
     if batch.imported:
         # The run row and its message only: the analysis (numpy, MinHash) loads in its job.

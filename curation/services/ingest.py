@@ -35,7 +35,7 @@ from curation.models import (
     QualityRun,
 )
 from curation.services.imports import after_import, import_records
-from curation.services.pii import start_detection
+from curation.services.pii.runs import start_detection
 from curation.validation import RecordError, normalize_openai
 
 FEEDBACK_VALUES = ("up", "down")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.apps import apps
 
 from curation.models.jobs import Job
+from curation.services.pii.runs import reconcile_runs
 
 
 def job_models() -> list[type[Job]]:
@@ -28,4 +29,9 @@ def lost_jobs_mark() -> dict[str, int]:
         count = model.objects.mark_lost()
         if count:
             marked[model._meta.label] = count
+    # A PII run whose last chunk ended without settling it (its worker died between the
+    # chunk's commit and the run's update) is settled here too.
+    settled = reconcile_runs()
+    if settled:
+        marked["curation.PiiRun (settled)"] = settled
     return marked

@@ -9,8 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from curation.models import AuditEvent, Conversation, PairChoice, PairSource, PreferencePair
-from curation.services.pii import pii_messages, redacted_pair, rescan_messages
-from curation.texts import message_text
+from curation.services.pii.findings import rescan_messages
 
 
 class PairError(ValueError):
@@ -23,13 +22,6 @@ def final_turn_start(messages: list[dict[str, Any]]) -> int:
     while start and messages[start - 1].get("role") in ("assistant", "tool"):
         start -= 1
     return start
-
-
-def pair_of(conversation: Conversation) -> PreferencePair | None:
-    try:
-        return conversation.preference
-    except PreferencePair.DoesNotExist:
-        return None
 
 
 def pair_record_edit(*, conversation: Conversation, message_index: int, user: Any) -> None:
@@ -89,25 +81,3 @@ def pair_update(*, pair: PreferencePair, action: str, user: Any) -> PreferencePa
             active=pair.active,
         )
     return pair
-
-
-def pair_for_display(conversation: Conversation, *, redacted: bool) -> dict[str, Any] | None:
-    """What the review page shows of a pair: chosen and rejected replies (redacted or as
-    they stand, with edits), where the pair came from and whether it is exported."""
-    pair = pair_of(conversation)
-    if pair is None:
-        return None
-    if redacted or not conversation.original:
-        _, chosen, rejected = redacted_pair(conversation)
-    else:
-        _, chosen, rejected = pair.split(pii_messages(conversation))
-    return {
-        "pair": pair,
-        "chosen": [_shown(message) for message in chosen],
-        "rejected": [_shown(message) for message in rejected],
-        "ranked": pair.choice in (PairChoice.A, PairChoice.B),
-    }
-
-
-def _shown(message: dict[str, Any]) -> dict[str, str]:
-    return {"role": str(message.get("role", "")), "text": message_text(message)}

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -49,6 +48,9 @@ def _row_sizes(ids: list[int]) -> dict[int, int]:
 
 
 def _signature_ints(signature: bytes) -> list[int]:
+    # numpy loads with the quality job, not with every process that imports this module.
+    import numpy as np
+
     # Stored as bigint[]: the uint32 values do not fit a signed 32-bit integer.
     return np.frombuffer(signature, dtype="<u4").astype(np.int64).tolist()
 

@@ -8,6 +8,8 @@ from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from curation.selectors.review_queue import queue_position as position_in_queue
+
 register = template.Library()
 
 
@@ -43,22 +45,6 @@ def pretty_json(value: Any) -> str:
 
 
 @register.simple_tag
-def provider_models() -> list[dict[str, str]]:
-    """Every base model the configured training providers offer, [{name, provider}], for the
-    base-model suggestions of the dataset forms (the registry is the one owner of the list)."""
-    from training.pricing import offered_models
-    from training.providers.registry import provider_configs
-
-    seen: dict[str, str] = {}
-    for config in provider_configs():
-        for name in offered_models(config):
-            seen.setdefault(name, config.label)
-    return [{"name": name, "provider": label} for name, label in seen.items()]
-
-
-@register.simple_tag
 def queue_position(dataset: Any, user: Any) -> dict[str, Any]:
     """Where `user` stands in `dataset`'s review queue (the dashboard's "N left for you")."""
-    from curation.services.reviews import queue_position as position
-
-    return position(dataset=dataset, reviewer=user)
+    return position_in_queue(dataset=dataset, reviewer=user)

@@ -15,9 +15,9 @@ from curation.permissions import (
     is_dataset_admin,
     require_dataset_creator,
 )
+from curation.selectors.dashboards import review_dashboard, status_counts
 from curation.services import memberships
 from curation.services.memberships import MembershipError
-from curation.services.reviews import review_dashboard, status_counts
 
 
 def dataset_list(request: HttpRequest) -> HttpResponse:

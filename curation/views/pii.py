@@ -1,38 +1,42 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from curation.forms import AddFindingForm, PiiSettingsForm
-from curation.models import (
-    AuditEvent,
-    Conversation,
-    ConversationStatus,
-    FindingDecision,
-    PiiFinding,
+from curation.models import FindingDecision, PiiFinding
+from curation.permissions import (
+    get_conversation_for_user,
+    get_dataset_for_user,
+    get_finding_for_user,
+    get_pii_run_for_user,
+    is_dataset_admin,
 )
-from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
-from curation.pii.highlight import highlighted_messages
-from curation.pii.policy import KNOWN_ENTITIES
-from curation.services import pii as pii_service
-from curation.services import reviews as review_service
-
-RUN_HISTORY = 20
+from curation.selectors.chat import message_segments, pii_chat
+from curation.selectors.pii import approved_unpurged_count, recent_runs
+from curation.selectors.pii import pii_overview as overview_of
+from curation.selectors.review_queue import can_edit
+from curation.services.pii.findings import (
+    PiiDecisionError,
+    add_reviewer_findings,
+    set_finding_decision,
+)
+from curation.services.pii.retention import purge_originals
+from curation.services.pii.runs import (
+    pii_run_retry,
+    pii_settings_update,
+    start_detection,
+)
 
 
 def pii_overview(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
-    pii_service.reconcile_runs(dataset_id=dataset.pk)
-    runs = list(dataset.pii_runs.select_related("created_by")[:RUN_HISTORY])
-    run = next((r for r in runs if r.is_active), None)
+    runs = recent_runs(dataset)
     template = "curation/pii_overview.html"
     if request.htmx and request.GET.get("fragment") == "progress":
         template += "#pii-progress"
@@ -41,9 +45,9 @@ def pii_overview(request: HttpRequest, slug: str) -> HttpResponse:
         template,
         {
             "dataset": dataset,
-            "run": run,
+            "run": next((r for r in runs if r.is_active), None),
             "runs": runs,
-            "overview": pii_service.pii_overview(dataset=dataset),
+            "overview": overview_of(dataset=dataset),
             "is_admin": is_dataset_admin(dataset),
         },
     )
@@ -53,17 +57,9 @@ def pii_settings(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
     form = PiiSettingsForm(request.POST or None, instance=dataset)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            form.save()
-            if not dataset.pii_detection:
-                pii_service.skip_detection(dataset=dataset)
-            AuditEvent.record(
-                actor=request.user,
-                action="pii.settings",
-                obj=dataset,
-                dataset=dataset,
-                changed=sorted(form.changed_data),
-            )
+        pii_settings_update(
+            dataset=form.save(commit=False), user=request.user, changed=form.changed_data
+        )
         messages.success(
             request,
             "PII settings saved. Re-run detection to apply them to conversations already scanned.",
@@ -77,40 +73,34 @@ def pii_settings(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def pii_rerun(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
-    run = pii_service.start_detection(dataset=dataset, user=request.user, rescan_all=True)
+    run = start_detection(dataset=dataset, user=request.user, rescan_all=True)
     messages.success(request, f"Detection queued for {run.total if run else 0} conversations.")
     return redirect("pii_overview", slug=dataset.slug)
 
 
 @require_POST
 def pii_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
-    dataset = get_dataset_for_user(request, slug, admin=True)
-    run = dataset.pii_runs.filter(pk=run_id).first()
-    if run is None:
-        raise Http404("No such detection run.")
+    run = get_pii_run_for_user(request, slug, run_id)
     run.refresh_lost()
-    if run.retry():
-        AuditEvent.record(actor=request.user, action="pii.retry", obj=run, dataset=dataset)
+    if pii_run_retry(run=run, user=request.user):
         messages.success(
             request, "Retrying; conversations already analyzed by this run are skipped."
         )
     else:
         messages.error(request, "Only a failed run can be retried.")
-    return redirect("pii_overview", slug=dataset.slug)
+    return redirect("pii_overview", slug=slug)
 
 
 def pii_purge(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
-    count = dataset.conversations.filter(
-        status=ConversationStatus.APPROVED, originals_purged_at__isnull=True
-    ).count()
+    count = approved_unpurged_count(dataset)
     if request.method == "POST":
         if request.POST.get("confirm") != str(count):
             messages.error(
                 request, "The number of conversations changed; check it and confirm again."
             )
             return redirect("pii_purge", slug=dataset.slug)
-        purged = pii_service.purge_originals(dataset=dataset, user=request.user)
+        purged = purge_originals(dataset=dataset, user=request.user)
         messages.success(
             request,
             f"Purged the originals of {purged} approved conversations; their redacted text stays.",
@@ -123,45 +113,14 @@ def pii_purge(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _chat_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
-    view = request.GET.get("view") or request.POST.get("view") or "original"
-    purged = conversation.originals_purged_at is not None
-    findings = [] if purged else list(conversation.findings.all())
-    counts = {
-        "total": len(findings),
-        "redacted": sum(f.decision == FindingDecision.REDACT for f in findings),
-        "kept": sum(f.decision == FindingDecision.KEEP for f in findings),
-    }
-    base = {
-        "dataset": conversation.dataset,
-        "conversation": conversation,
-        "purged": purged,
-        "pii_counts": counts,
-        "entity_types": KNOWN_ENTITIES,
-    }
-    if view == "redacted" or purged:
-        shown = pii_service.redacted_messages(conversation)
-        return {**base, "messages_list": shown, "view": "redacted", "can_edit": False}
-    return {
-        **base,
-        "messages_list": highlighted_messages(conversation.current_messages(), findings),
-        "findings": findings,
-        "view": "original",
-        "can_edit": True,
-    }
+def _view(request: HttpRequest) -> str:
+    return request.GET.get("view") or request.POST.get("view") or "original"
 
 
 def conversation_chat(request: HttpRequest, slug: str, conversation_id: int) -> HttpResponse:
     """The chat panel (original with highlights, or redacted), for htmx view switching."""
     conversation = get_conversation_for_user(request, slug, conversation_id)
-    return render(request, "partials/pii_chat.html", _chat_context(request, conversation))
-
-
-def _finding(conversation: Conversation, finding_id: int) -> PiiFinding:
-    finding = PiiFinding.objects.filter(pk=finding_id, conversation=conversation).first()
-    if finding is None:
-        raise Http404("No such finding.")
-    return finding
+    return render(request, "partials/pii_chat.html", pii_chat(conversation, view=_view(request)))
 
 
 def _decide(request: HttpRequest, finding: PiiFinding) -> str:
@@ -174,8 +133,8 @@ def _decide(request: HttpRequest, finding: PiiFinding) -> str:
             else FindingDecision.REDACT
         )
     try:
-        pii_service.set_finding_decision(finding=finding, decision=decision, user=request.user)
-    except pii_service.PiiDecisionError as error:
+        set_finding_decision(finding=finding, decision=decision, user=request.user)
+    except PiiDecisionError as error:
         return str(error)
     return ""
 
@@ -184,10 +143,11 @@ def _decide(request: HttpRequest, finding: PiiFinding) -> str:
 def finding_decide(
     request: HttpRequest, slug: str, conversation_id: int, finding_id: int
 ) -> HttpResponse:
-    conversation = get_conversation_for_user(request, slug, conversation_id)
-    error = _decide(request, _finding(conversation, finding_id))
+    finding = get_finding_for_user(request, slug, conversation_id, finding_id)
+    conversation = finding.conversation
+    error = _decide(request, finding)
     if request.htmx:
-        context = _chat_context(request, conversation)
+        context = pii_chat(conversation, view=_view(request))
         return render(request, "partials/pii_chat.html", {**context, "pii_error": error})
     if error:
         messages.error(request, error)
@@ -199,14 +159,15 @@ def review_finding_decide(
     request: HttpRequest, slug: str, conversation_id: int, finding_id: int
 ) -> HttpResponse:
     """Keep or redact a finding from the review page; answers with the review chat."""
-    conversation = get_conversation_for_user(request, slug, conversation_id)
-    error = _decide(request, _finding(conversation, finding_id))
+    finding = get_finding_for_user(request, slug, conversation_id, finding_id)
+    conversation = finding.conversation
+    error = _decide(request, finding)
     review_url = reverse("review_conversation", args=[slug, conversation.pk])
     if not request.htmx:
         if error:
             messages.error(request, error)
         return redirect(review_url)
-    conversation = Conversation.objects.select_related("dataset").get(pk=conversation.pk)
+    conversation.refresh_from_db()
     dataset = conversation.dataset
     return render(
         request,
@@ -214,10 +175,8 @@ def review_finding_decide(
         {
             "dataset": dataset,
             "conversation": conversation,
-            "chat_messages": review_service.message_segments(conversation),
-            "can_edit": review_service.can_edit(
-                conversation, request.user, is_admin=is_dataset_admin(dataset)
-            ),
+            "chat_messages": message_segments(conversation),
+            "can_edit": can_edit(conversation, request.user, is_admin=is_dataset_admin(dataset)),
             "pii_error": error,
         },
     )
@@ -234,7 +193,7 @@ def finding_add(request: HttpRequest, slug: str, conversation_id: int) -> HttpRe
     if form.is_valid():
         data = form.cleaned_data
         try:
-            created = pii_service.add_reviewer_findings(
+            created = add_reviewer_findings(
                 conversation=conversation,
                 text=data["text"],
                 entity_type=data["entity_type"],
@@ -250,7 +209,7 @@ def finding_add(request: HttpRequest, slug: str, conversation_id: int) -> HttpRe
     else:
         error = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
     if request.htmx:
-        context = {**_chat_context(request, conversation), "pii_error": error}
+        context = {**pii_chat(conversation, view=_view(request)), "pii_error": error}
         html = render_to_string("partials/pii_chat.html", context, request=request)
         if not error:
             # The form comes back empty and the page's finding count follows (out of band).

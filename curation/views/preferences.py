@@ -9,11 +9,16 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from curation.models import Dataset, PairChoice, PreferencePair
 from curation.params import parse_int
-from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
+from curation.permissions import (
+    get_conversation_for_user,
+    get_dataset_for_user,
+    get_pair_for_user,
+    is_dataset_admin,
+)
+from curation.selectors.preferences import pair_of, pairwise_conflicts
+from curation.selectors.review_queue import can_edit
 from curation.services import pairwise, preference_reviews
-from curation.services.reviews import can_edit
 
 
 @require_POST
@@ -22,7 +27,7 @@ def review_pair(request: HttpRequest, slug: str, conversation_id: int) -> HttpRe
     conversation = get_conversation_for_user(request, slug, conversation_id)
     if not can_edit(conversation, request.user, is_admin=is_dataset_admin(conversation.dataset)):
         raise PermissionDenied("This conversation cannot be changed by you now.")
-    pair = preference_reviews.pair_of(conversation)
+    pair = pair_of(conversation)
     if pair is None:
         raise Http404("This conversation has no preference pair.")
     try:
@@ -34,17 +39,6 @@ def review_pair(request: HttpRequest, slug: str, conversation_id: int) -> HttpRe
     else:
         messages.success(request, "Saved the pair.")
     return redirect("review_conversation", slug=slug, conversation_id=conversation.pk)
-
-
-def _pair_in(dataset: Dataset, pair_id: int) -> PreferencePair:
-    pair = (
-        PreferencePair.objects.select_related("conversation__dataset")
-        .filter(pk=pair_id, conversation__dataset=dataset)
-        .first()
-    )
-    if pair is None:
-        raise Http404("No such pair.")
-    return pair
 
 
 def pairwise_next(request: HttpRequest, slug: str) -> HttpResponse:
@@ -63,22 +57,23 @@ def pairwise_next(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def pairwise_decide(request: HttpRequest, slug: str, pair_id: int) -> HttpResponse:
-    dataset = get_dataset_for_user(request, slug)
-    pair = _pair_in(dataset, pair_id)
+    pair = get_pair_for_user(request, slug, pair_id)
     try:
         pairwise.pairwise_submit(
             pair=pair, reviewer=request.user, choice=request.POST.get("choice", "")
         )
     except pairwise.PairwiseError as error:
         messages.error(request, str(error))
-    return redirect("pairwise_next", slug=dataset.slug)
+    return redirect("pairwise_next", slug=slug)
 
 
 def pairwise_adjudication(request: HttpRequest, slug: str) -> HttpResponse:
     """Pairs whose reviewers disagree, with their verdicts; an admin settles each."""
     dataset = get_dataset_for_user(request, slug, admin=True)
     if request.method == "POST":
-        pair = _pair_in(dataset, parse_int(request.POST.get("pair")) or 0)
+        pair = get_pair_for_user(
+            request, slug, parse_int(request.POST.get("pair")) or 0, admin=True
+        )
         try:
             pairwise.pairwise_adjudicate(
                 pair=pair, user=request.user, choice=request.POST.get("choice", "")
@@ -86,19 +81,7 @@ def pairwise_adjudication(request: HttpRequest, slug: str) -> HttpResponse:
         except pairwise.PairwiseError as error:
             messages.error(request, str(error))
         return redirect("pairwise_adjudication", slug=dataset.slug)
-    conflicts = (
-        PreferencePair.objects.filter(conversation__dataset=dataset, choice=PairChoice.CONFLICT)
-        .select_related("conversation__dataset")
-        .prefetch_related("verdicts__reviewer")
-        .order_by("id")[:50]
-    )
-    rows = [
-        {
-            "pair": pair,
-            "sides": preference_reviews.pair_for_display(pair.conversation, redacted=True),
-        }
-        for pair in conflicts
-    ]
+    rows = pairwise_conflicts(dataset)
     return render(
         request, "curation/pairwise_adjudication.html", {"dataset": dataset, "rows": rows}
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Collection
 from typing import Any
@@ -10,27 +9,39 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Min, Q, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from curation.models import (
-    FLAG_LABELS,
-    SCORE_RANGE,
-    Adjudication,
-    AdjudicationStatus,
-    Conversation,
-    ConversationStatus,
-    Dataset,
-    Decision,
-    Review,
-)
+from curation.models import FLAG_LABELS, Conversation, Dataset, Decision
 from curation.params import parse_float, parse_int, parse_ints
-from curation.permissions import get_conversation_for_user, get_dataset_for_user, is_dataset_admin
-from curation.services import preference_reviews
-from curation.services import reviews as service
+from curation.permissions import (
+    get_adjudication_for_user,
+    get_conversation_for_user,
+    get_dataset_for_user,
+    is_dataset_admin,
+)
+from curation.selectors.chat import message_segments
+from curation.selectors.conversations import ConversationFilter, bulk_targets
+from curation.selectors.dashboards import review_stats as review_stats_for
+from curation.selectors.duplicates import cluster_member, clusters_with_members
+from curation.selectors.review_page import (
+    adjudications,
+    next_open_adjudication,
+    review_panel,
+    with_tallies,
+)
+from curation.selectors.review_queue import can_edit, neighbours
+from curation.services.reviews.decisions import (
+    adjudicate,
+    decide_conversations,
+    keep_one,
+    submit_review,
+)
+from curation.services.reviews.edits import edit_message
+from curation.services.reviews.errors import ReviewError
+from curation.services.reviews.queue import claim_for_review, claim_next, skip
 from curation.texts import message_text
 
 PANEL = "curation/review.html#panel"
@@ -52,12 +63,6 @@ def _seconds(request: HttpRequest) -> float | None:
     return max(0.0, min(time.time() - opened, 3600.0))
 
 
-def _criteria(dataset: Dataset, selected: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {**criterion, "selected": selected.get(criterion["key"])} for criterion in dataset.criteria
-    ]
-
-
 def _panel_context(
     request: HttpRequest,
     dataset: Dataset,
@@ -65,78 +70,26 @@ def _panel_context(
     *,
     error: str = "",
     posted: dict[str, Any] | None = None,
-    claim: bool = True,
     decided: Collection[int] = (),
     confirmation: str = "",
 ) -> dict[str, Any]:
-    context: dict[str, Any] = {
-        "dataset": dataset,
-        "conversation": conversation,
-        "is_admin": is_dataset_admin(dataset),
-        "score_range": SCORE_RANGE,
-        "error": error,
-        "confirmation": confirmation,
-        "position": service.queue_position(dataset=dataset, reviewer=request.user, exclude=decided),
-    }
-    if conversation is None:
-        context["not_offered"] = service.queue_explanation(dataset=dataset, reviewer=request.user)
-        context["last_reviewed_id"] = (
-            Review.objects.filter(dataset=dataset, reviewer=request.user)
-            .order_by("-id")
-            .values_list("conversation_id", flat=True)
-            .first()
-        )
-        return context
-    user = request.user
-    # current_messages() and the chat both read the revisions: load them once.
-    prefetch_related_objects([conversation], "revisions")
-    my_review = Review.objects.filter(conversation=conversation, reviewer=user).first()
-    adjudication = Adjudication.objects.filter(conversation=conversation).first()
-    final = adjudication is not None and adjudication.status == AdjudicationStatus.RESOLVED
-    needs_me = (
-        my_review is None
-        and conversation.status == ConversationStatus.IN_REVIEW
-        and conversation.review_count < dataset.reviews_needed
+    context = review_panel(
+        dataset=dataset,
+        conversation=conversation,
+        reviewer=request.user,
+        is_admin=is_dataset_admin(dataset),
+        redacted=request.GET.get("view") == "redacted",
+        posted=posted,
+        decided=decided,
     )
-    if needs_me and claim and conversation.leased_to_id != user.pk:
-        service.claim(conversation=conversation, reviewer=user)
-    leased_other = service.leased_by_other(conversation, user)
-    can_review = not final and (
-        (my_review is not None and conversation.status in service.REVIEWABLE)
-        or (needs_me and not leased_other)
-    )
-    redacted = request.GET.get("view") == "redacted"
-    previous, following = service.neighbours(
-        dataset=dataset, reviewer=user, conversation=conversation
-    )
-    selected = posted if posted is not None else (my_review.scores if my_review else {})
-    context.update(
-        {
-            "my_review": my_review,
-            "comment": (posted or {}).get("comment", my_review.comment if my_review else ""),
-            "adjudication": adjudication,
-            "leased_other": leased_other,
-            "can_review": can_review,
-            "can_edit": not redacted
-            and service.can_edit(conversation, user, is_admin=context["is_admin"]),
-            "criteria": _criteria(dataset, selected),
-            "chat_messages": service.message_segments(conversation, redacted=redacted),
-            "preference": preference_reviews.pair_for_display(conversation, redacted=redacted),
-            "redacted_view": redacted,
-            "pii_count": conversation.findings.count(),
-            "previous_id": previous,
-            "next_id": following,
-            "opened_at": f"{time.time():.3f}",
-            "metadata": {
-                key: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-                for key, value in (conversation.metadata or {}).items()
-            },
-            "tools_json": json.dumps(conversation.tools, indent=2, ensure_ascii=False)
-            if conversation.tools
-            else "",
-        }
-    )
-    return context
+    return {**context, "error": error, "confirmation": confirmation}
+
+
+def _open(request: HttpRequest, dataset: Dataset, conversation: Conversation) -> dict[str, Any]:
+    """Lease the conversation if it needs me (one claim, before anything is read), then its
+    panel."""
+    claim_for_review(conversation=conversation, reviewer=request.user)
+    return _panel_context(request, dataset, conversation)
 
 
 def _partial(request: HttpRequest) -> bool:
@@ -162,7 +115,7 @@ def review_start(request: HttpRequest, slug: str) -> HttpResponse:
     """The next conversation that needs me. `?exclude=ID` prefetches the one after ID."""
     dataset = get_dataset_for_user(request, slug)
     exclude = parse_ints(request.GET.getlist("exclude"), limit=5)
-    conversation = service.claim_next(dataset=dataset, reviewer=request.user, exclude=exclude)
+    conversation = claim_next(dataset=dataset, reviewer=request.user, exclude=exclude)
     if exclude and _partial(request):
         if conversation is None:
             return HttpResponse(status=204)
@@ -180,9 +133,9 @@ def review_conversation(request: HttpRequest, slug: str, conversation_id: int) -
     if request.method == "POST":
         return _decide(request, dataset, conversation)
     if _partial(request) and request.GET.get("fragment") == "chat":
-        context = _panel_context(request, dataset, conversation, claim=False)
+        context = _panel_context(request, dataset, conversation)
         return render(request, "partials/review_chat.html", context)
-    return _panel_response(request, _panel_context(request, dataset, conversation))
+    return _panel_response(request, _open(request, dataset, conversation))
 
 
 def review_step(
@@ -193,7 +146,7 @@ def review_step(
     newest, "next" is the queue."""
     conversation = get_conversation_for_user(request, slug, conversation_id)
     dataset = conversation.dataset
-    previous, following = service.neighbours(
+    previous, following = neighbours(
         dataset=dataset, reviewer=request.user, conversation=conversation
     )
     target = previous if direction == "previous" else following
@@ -206,21 +159,21 @@ def review_step(
     if not _partial(request):
         return redirect("review_conversation", slug=dataset.slug, conversation_id=target)
     step_to = get_conversation_for_user(request, slug, target)
-    return _panel_response(request, _panel_context(request, dataset, step_to))
+    return _panel_response(request, _open(request, dataset, step_to))
 
 
 def _decide(request: HttpRequest, dataset: Dataset, conversation: Conversation) -> HttpResponse:
     action = request.POST.get("action", "")
     user = request.user
     if action == "skip":
-        service.skip(conversation=conversation, reviewer=user)
+        skip(conversation=conversation, reviewer=user)
     else:
         raw = {
             criterion["key"]: request.POST.get(f"score_{criterion['key']}", "")
             for criterion in dataset.criteria
         }
         try:
-            service.submit_review(
+            submit_review(
                 conversation=conversation,
                 reviewer=user,
                 decision=action,
@@ -228,9 +181,10 @@ def _decide(request: HttpRequest, dataset: Dataset, conversation: Conversation) 
                 comment=request.POST.get("comment", ""),
                 seconds=_seconds(request),
             )
-        except service.ReviewError as error:
+        except ReviewError as error:
             posted = {key: int(value) for key, value in raw.items() if value.isdigit()}
             posted["comment"] = request.POST.get("comment", "")
+            claim_for_review(conversation=conversation, reviewer=user)
             context = _panel_context(
                 request, dataset, conversation, error=str(error), posted=posted
             )
@@ -240,7 +194,7 @@ def _decide(request: HttpRequest, dataset: Dataset, conversation: Conversation) 
         return HttpResponse(status=204)
     done = f"{DONE_LABELS.get(action, 'Saved')} conversation {conversation.pk}."
     if request.htmx:
-        following = service.claim_next(dataset=dataset, reviewer=user)
+        following = claim_next(dataset=dataset, reviewer=user)
         context = _panel_context(request, dataset, following, confirmation=done)
         return _panel_response(request, context)
     messages.success(request, done)
@@ -251,7 +205,7 @@ def review_edit(request: HttpRequest, slug: str, conversation_id: int, index: in
     """Edit one assistant message inline; saved as a revision, the original kept."""
     conversation = get_conversation_for_user(request, slug, conversation_id)
     dataset = conversation.dataset
-    if not service.can_edit(conversation, request.user, is_admin=is_dataset_admin(dataset)):
+    if not can_edit(conversation, request.user, is_admin=is_dataset_admin(dataset)):
         raise PermissionDenied("This conversation cannot be edited by you now.")
     current = conversation.current_messages()
     if not 0 <= index < len(current) or current[index].get("role") != "assistant":
@@ -261,14 +215,14 @@ def review_edit(request: HttpRequest, slug: str, conversation_id: int, index: in
     if request.method == "POST":
         text = request.POST.get("text", "")
         try:
-            service.edit_message(
+            edit_message(
                 conversation=conversation, user=request.user, message_index=index, text=text
             )
-        except service.ReviewError as problem:
+        except ReviewError as problem:
             error = str(problem)
         else:
             if request.htmx:
-                context = _panel_context(request, dataset, conversation, claim=False)
+                context = _panel_context(request, dataset, conversation)
                 context["oob_facts"] = True
                 return render(request, "partials/review_chat.html", context)
             messages.success(request, f"Saved your edit of message {index + 1}.")
@@ -299,27 +253,10 @@ def review_edit(request: HttpRequest, slug: str, conversation_id: int, index: in
 def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
     show = request.GET.get("show", "open")
-    items = Adjudication.objects.filter(dataset=dataset).select_related(
-        "conversation", "resolved_by"
+    page = Paginator(adjudications(dataset=dataset, show=show), 50).get_page(
+        request.GET.get("page")
     )
-    items = items.filter(
-        status=AdjudicationStatus.RESOLVED if show == "resolved" else AdjudicationStatus.OPEN
-    )
-    if show == "resolved":
-        items = items.order_by("-resolved_at", "-id")
-    page = Paginator(items, 50).get_page(request.GET.get("page"))
-    tallies = {
-        row["conversation_id"]: row
-        for row in Review.objects.filter(conversation_id__in=[a.conversation_id for a in page])
-        .values("conversation_id")
-        .annotate(
-            approvals=Count("id", filter=Q(decision=Decision.APPROVE)),
-            rejections=Count("id", filter=Q(decision=Decision.REJECT)),
-        )
-    }
-    for item in page:
-        item.conversation.dataset = dataset
-        item.tally = tallies.get(item.conversation_id, {})
+    with_tallies(dataset, page)
     return render(
         request,
         "curation/adjudication_list.html",
@@ -328,30 +265,26 @@ def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def adjudication_detail(request: HttpRequest, slug: str, conversation_id: int) -> HttpResponse:
-    conversation = get_conversation_for_user(request, slug, conversation_id, admin=True)
+    adjudication = get_adjudication_for_user(request, slug, conversation_id)
+    conversation = adjudication.conversation
     dataset = conversation.dataset
-    adjudication = get_object_or_404(Adjudication, conversation=conversation)
     error = ""
     if request.method == "POST":
         try:
-            service.adjudicate(
+            adjudicate(
                 adjudication=adjudication,
                 admin=request.user,
                 decision=request.POST.get("decision", ""),
                 comment=request.POST.get("comment", ""),
             )
-        except service.ReviewError as problem:
+        except ReviewError as problem:
             error = str(problem)
         else:
             messages.success(
                 request,
                 f"Decided conversation {conversation.pk}: {adjudication.get_decision_display().lower()}.",
             )
-            following = (
-                Adjudication.objects.filter(dataset=dataset, status=AdjudicationStatus.OPEN)
-                .order_by("id")
-                .first()
-            )
+            following = next_open_adjudication(dataset)
             if following is not None:
                 return redirect(
                     "adjudication_detail",
@@ -359,7 +292,6 @@ def adjudication_detail(request: HttpRequest, slug: str, conversation_id: int) -
                     conversation_id=following.conversation_id,
                 )
             return redirect("adjudication_list", slug=dataset.slug)
-    reviews = conversation.reviews.select_related("reviewer").order_by("created_at")
     return render(
         request,
         "curation/adjudication_detail.html",
@@ -367,9 +299,9 @@ def adjudication_detail(request: HttpRequest, slug: str, conversation_id: int) -
             "dataset": dataset,
             "conversation": conversation,
             "adjudication": adjudication,
-            "reviews": reviews,
+            "reviews": conversation.reviews.select_related("reviewer").order_by("created_at"),
             "criteria": dataset.criteria,
-            "chat_messages": service.message_segments(conversation),
+            "chat_messages": message_segments(conversation),
             "error": error,
             "is_admin": True,
         },
@@ -381,61 +313,17 @@ def adjudication_detail(request: HttpRequest, slug: str, conversation_id: int) -
 
 def review_stats(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
-    histograms = service.score_histograms(
-        dataset, sample=service.SCORE_SAMPLE if service.is_large_dataset(dataset) else None
-    )
     return render(
         request,
         "curation/stats.html",
-        {
-            "dataset": dataset,
-            "is_admin": True,
-            "progress": service.review_progress(dataset),
-            "agreement": service.agreement(dataset),
-            "reviewers": service.reviewer_stats(dataset),
-            "histograms": histograms,
-            "score_labels": list(SCORE_RANGE),
-            "chart_scores": {
-                "labels": [str(n) for n in SCORE_RANGE],
-                "datasets": [{"label": h["name"], "data": h["counts"]} for h in histograms],
-            },
-        },
+        {"dataset": dataset, "is_admin": True, **review_stats_for(dataset)},
     )
 
 
 def review_clusters(request: HttpRequest, slug: str) -> HttpResponse:
     """Near-duplicate clusters, largest first, with "keep one" for admins."""
     dataset = get_dataset_for_user(request, slug)
-    clusters = (
-        dataset.conversations.in_cluster()
-        .values("near_dup_cluster")
-        .annotate(size=Count("id"), first=Min("id"))
-        .order_by("-size", "near_dup_cluster")
-    )
-    page = Paginator(clusters, 20).get_page(request.GET.get("page"))
-    ids = [row["near_dup_cluster"] for row in page]
-    members: dict[int, list[Conversation]] = {}
-    for conversation in (
-        dataset.conversations.filter(near_dup_cluster__in=ids)
-        .only(
-            "id",
-            "original",
-            "redacted",
-            "status",
-            "flags",
-            "quality_score",
-            "token_count",
-            "near_dup_cluster",
-            "dataset_id",
-        )
-        .order_by("near_dup_cluster", "id")
-    ):
-        conversation.dataset = dataset
-        group = members.setdefault(conversation.near_dup_cluster, [])
-        if len(group) < 8:
-            group.append(conversation)
-    for row in page:
-        row["members"] = members.get(row["near_dup_cluster"], [])
+    page = clusters_with_members(dataset=dataset, page=request.GET.get("page"))
     return render(
         request,
         "curation/review_clusters.html",
@@ -446,12 +334,12 @@ def review_clusters(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def review_keep_one(request: HttpRequest, slug: str, cluster: int) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
-    keep = dataset.conversations.filter(
-        pk=parse_int(request.POST.get("keep", "")) or 0, near_dup_cluster=cluster
-    ).first()
+    keep = cluster_member(
+        dataset=dataset, cluster=cluster, conversation_id=parse_int(request.POST.get("keep", ""))
+    )
     if keep is None:
         raise Http404("That conversation is not in this cluster.")
-    rejected = service.keep_one(dataset=dataset, cluster=cluster, keep=keep, user=request.user)
+    rejected = keep_one(dataset=dataset, cluster=cluster, keep=keep, user=request.user)
     messages.success(
         request, f"Kept conversation {keep.pk}; rejected {rejected} near-duplicate(s)."
     )
@@ -465,8 +353,7 @@ def review_bulk(request: HttpRequest, slug: str) -> HttpResponse:
     a confirmation page that shows how many that is."""
     dataset = get_dataset_for_user(request, slug, admin=True)
     params = request.POST if request.method == "POST" else request.GET
-    chosen = service.ConversationFilter.from_params(params)
-    matching = chosen.apply(dataset.conversations.all()).filter(status=ConversationStatus.IN_REVIEW)
+    chosen = ConversationFilter.from_params(params)
     # Rows ticked in the list narrow the filter to them, unless "select all N matching".
     selected = (
         []
@@ -475,14 +362,13 @@ def review_bulk(request: HttpRequest, slug: str) -> HttpResponse:
             :MAX_SELECTED
         ]
     )
-    if selected:
-        matching = matching.filter(pk__in=selected)
+    matching = bulk_targets(dataset=dataset, chosen=chosen, selected=selected)
     description = chosen.describe()
     if selected:
         description = f"{len(selected)} selected conversation(s) ({description})"
     if request.method == "POST" and request.POST.get("decision") in Decision.values:
         decision = request.POST["decision"]
-        changed = service.decide_conversations(
+        changed = decide_conversations(
             dataset=dataset,
             conversations=matching,
             decision=decision,

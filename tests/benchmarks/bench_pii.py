@@ -388,7 +388,7 @@ def _timed_workers(dataset: Any, workers: int) -> tuple[float, int, float]:
     import django_rq
 
     from curation.models import PiiRun
-    from curation.services.pii import start_detection
+    from curation.services.pii.runs import start_detection
 
     _reset(dataset)
     django_rq.get_queue("pii").empty()
@@ -446,7 +446,7 @@ def job_throughput(texts: Sequence[str], copies: int) -> None:
     _setup_django_bench_db()
     from curation.models import PiiRun
     from curation.pii.engine import DEFAULT_MODEL
-    from curation.services.pii import run_detection_here, start_detection
+    from curation.services.pii.runs import run_detection_here, start_detection
 
     dataset = _load_conversations(texts, copies)
     model = os.environ.get("CURATOR_SPACY_MODEL", DEFAULT_MODEL)

@@ -175,7 +175,7 @@ def measure(client, dataset, reviewer, rounds: int, warmup: int) -> list[float]:
     from django.db import reset_queries
 
     from curation.models import Conversation
-    from curation.services.reviews import submit_review
+    from curation.services.reviews.decisions import submit_review
 
     url = f"/d/{dataset.slug}/review/"
     scores = {criterion["key"]: 4 for criterion in dataset.criteria}
@@ -203,7 +203,8 @@ def explain_queue(dataset, reviewer) -> str:  # type: ignore[no-untyped-def]
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from curation.services.reviews import _open_for, _probe_per_row
+    from curation.selectors.review_queue import open_for as _open_for
+    from curation.selectors.review_queue import probe_per_row as _probe_per_row
 
     queryset = _open_for(dataset, reviewer, timezone.now()).order_by("id").only("id")[:1]
     sql, params = queryset.query.sql_with_params()

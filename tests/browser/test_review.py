@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from curation.models import Conversation, ConversationRevision, ConversationStatus, Review, Role
-from curation.services.reviews import warm_up
+from curation.services.reviews.edits import warm_up
 from tests.factories import (
     ConversationFactory,
     DatasetFactory,

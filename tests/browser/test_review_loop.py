@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from curation.models import Review
-from curation.services.reviews import warm_up
+from curation.services.reviews.edits import warm_up
 from tests.browser.test_review import PANEL, eventually, member, shown_id, wait_for_change
 from tests.factories import ConversationFactory, DatasetFactory, chat
 

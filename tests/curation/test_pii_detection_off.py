@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from curation.models import Conversation, ConversationStatus, Dataset, PiiRun
-from curation.services import pii as pii_service
+from curation.services.pii.runs import start_detection
 from tests.factories import ConversationFactory
 
 pytestmark = pytest.mark.django_db
@@ -98,4 +98,4 @@ def test_turning_detection_off_in_settings_sends_waiting_conversations_to_review
     waiting.refresh_from_db()
     assert dataset.pii_detection is False
     assert waiting.status == ConversationStatus.IN_REVIEW
-    assert pii_service.start_detection(dataset=dataset) is None
+    assert start_detection(dataset=dataset) is None

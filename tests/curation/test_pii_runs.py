@@ -21,7 +21,14 @@ from curation.models import (
     PiiRun,
 )
 from curation.pii.patterns import pattern_problem
-from curation.services import pii as pii_service
+from curation.services.pii.findings import PiiDecisionError, set_finding_decision
+from curation.services.pii.runs import (
+    detect_chunk,
+    plan_detection,
+    reconcile_runs,
+    run_detection_here,
+    start_detection,
+)
 from tests.factories import ConversationFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +59,7 @@ def test_a_run_whose_pattern_breaks_in_the_worker_ends_failed_with_the_message(d
         pii_patterns=[{"entity": "TICKET", "pattern": "(unclosed", "score": 1.0}]
     )
     pending(dataset)
-    run = pii_service.start_detection(dataset=dataset)
+    run = start_detection(dataset=dataset)
 
     run_worker("pii")
 
@@ -74,11 +81,11 @@ def test_redact_wait_fails_with_the_run_error_not_running(dataset, queued_nowher
 
 def test_a_second_start_joins_the_active_run_instead_of_racing_it(dataset, queued_nowhere):
     pending(dataset)
-    first = pii_service.start_detection(dataset=dataset)
-    pii_service.plan_detection(run_id=first.pk)  # a worker claimed it and handed out chunks
+    first = start_detection(dataset=dataset)
+    plan_detection(run_id=first.pk)  # a worker claimed it and handed out chunks
     pending(dataset, "Call me on +1 (415) 555-0134")  # another import finished meanwhile
 
-    second = pii_service.start_detection(dataset=dataset)
+    second = start_detection(dataset=dataset)
 
     assert second.pk == first.pk
     assert PiiRun.objects.count() == 1
@@ -89,9 +96,9 @@ def test_redact_wait_beside_a_running_worker_run_finishes_it(dataset, queued_now
     """The automatic run after an import is still being worked when `redact --wait` starts:
     the CLI works through what is left of that run and reports it succeeded."""
     first, second = pending(dataset), pending(dataset, "Reach Maria Gonzalez, my sister.")
-    run = pii_service.start_detection(dataset=dataset)
-    pii_service.plan_detection(run_id=run.pk)
-    pii_service.detect_chunk(run_id=run.pk, first_id=first.pk, last_id=first.pk)
+    run = start_detection(dataset=dataset)
+    plan_detection(run_id=run.pk)
+    detect_chunk(run_id=run.pk, first_id=first.pk, last_id=first.pk)
 
     out = StringIO()
     call_command("redact", "--dataset", dataset.slug, "--wait", "--json", stdout=out)
@@ -106,12 +113,12 @@ def test_redact_wait_beside_a_running_worker_run_finishes_it(dataset, queued_now
 
 def test_a_run_whose_work_was_done_by_others_is_reconciled(dataset, queued_nowhere):
     conversation = pending(dataset)
-    run = pii_service.start_detection(dataset=dataset)
+    run = start_detection(dataset=dataset)
     run.claim()
     # Its conversations were analyzed elsewhere (an older run's last chunk).
     Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.IN_REVIEW)
 
-    assert pii_service.reconcile_runs(dataset_id=dataset.pk) == 1
+    assert reconcile_runs(dataset_id=dataset.pk) == 1
 
     run.refresh_from_db()
     assert run.status == JobStatus.SUCCEEDED
@@ -119,16 +126,16 @@ def test_a_run_whose_work_was_done_by_others_is_reconciled(dataset, queued_nowhe
 
 def test_a_full_rescan_takes_over_from_the_active_run(dataset, admin_user, queued_nowhere):
     pending(dataset)
-    first = pii_service.start_detection(dataset=dataset)
+    first = start_detection(dataset=dataset)
     first.claim()
 
-    second = pii_service.start_detection(dataset=dataset, user=admin_user, rescan_all=True)
+    second = start_detection(dataset=dataset, user=admin_user, rescan_all=True)
 
     first.refresh_from_db()
     assert second.pk != first.pk
     assert first.status == JobStatus.CANCELLED
     assert f"taken over by run {second.pk}" in first.error
-    assert pii_service.detect_chunk(run_id=first.pk, first_id=0, last_id=10**9) == 0
+    assert detect_chunk(run_id=first.pk, first_id=0, last_id=10**9) == 0
 
 
 @pytest.mark.parametrize(
@@ -169,14 +176,12 @@ def test_the_settings_form_refuses_a_backtracking_pattern_and_names_the_line(
 
 def test_keeping_pii_on_an_approved_conversation_is_refused(dataset, reviewer, queued_nowhere):
     conversation = pending(dataset)
-    pii_service.run_detection_here(run=pii_service.start_detection(dataset=dataset, enqueue=False))
+    run_detection_here(run=start_detection(dataset=dataset, enqueue=False))
     Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.APPROVED)
     finding = PiiFinding.objects.get(conversation=conversation)
 
-    with pytest.raises(pii_service.PiiDecisionError, match="already approved"):
-        pii_service.set_finding_decision(
-            finding=finding, decision=FindingDecision.KEEP, user=reviewer
-        )
+    with pytest.raises(PiiDecisionError, match="already approved"):
+        set_finding_decision(finding=finding, decision=FindingDecision.KEEP, user=reviewer)
 
     finding.refresh_from_db()
     assert finding.decision == FindingDecision.REDACT

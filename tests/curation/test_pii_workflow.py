@@ -8,6 +8,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from curation.models import (
     AuditEvent,
@@ -19,8 +20,11 @@ from curation.models import (
     PiiFinding,
     PiiRun,
 )
-from curation.services import pii as pii_service
 from curation.services.imports import create_import_batch
+from curation.services.pii.findings import add_reviewer_findings, set_finding_decision
+from curation.services.pii.redaction import redacted_messages
+from curation.services.pii.retention import purge_if_configured, purge_originals
+from curation.services.pii.runs import detect_chunk, plan_detection, start_detection
 from tests.factories import ConversationFactory
 
 PLANTED = {
@@ -109,24 +113,24 @@ def test_nothing_planted_survives_redaction_after_import_and_detection_on_worker
     conversations = list(Conversation.objects.filter(dataset=dataset).select_related("dataset"))
     assert {c.status for c in conversations} == {ConversationStatus.IN_REVIEW}
     for conversation in conversations:
-        text = json.dumps(pii_service.redacted_messages(conversation))
+        text = json.dumps(redacted_messages(conversation))
         stored = json.dumps(conversation.redacted)
         for kind, value in PLANTED.items():
             assert value not in text, (kind, text)
             assert value not in stored, (kind, stored)
         # Tool-call arguments stay valid JSON after redaction.
-        for message in pii_service.redacted_messages(conversation):
+        for message in redacted_messages(conversation):
             for call in message.get("tool_calls") or []:
                 json.loads(call["function"]["arguments"])
 
 
 def detect_now(dataset, *, rescan_all=False):  # type: ignore[no-untyped-def]
     """Run a detection pass in this process, as the workers would."""
-    run = pii_service.start_detection(dataset=dataset, rescan_all=rescan_all)
+    run = start_detection(dataset=dataset, rescan_all=rescan_all)
     assert run is not None
-    pii_service.plan_detection(run_id=run.pk)
+    plan_detection(run_id=run.pk)
     for conversation in Conversation.objects.filter(dataset=dataset):
-        pii_service.detect_chunk(run_id=run.pk, first_id=conversation.pk, last_id=conversation.pk)
+        detect_chunk(run_id=run.pk, first_id=conversation.pk, last_id=conversation.pk)
     run.refresh_from_db()
     return run
 
@@ -157,7 +161,7 @@ def test_tags_are_consistent_across_turns(dataset, queued_nowhere):
     )
     detect_now(dataset)
     conversation.refresh_from_db()
-    user, assistant = (m["content"] for m in pii_service.redacted_messages(conversation))
+    user, assistant = (m["content"] for m in redacted_messages(conversation))
     assert user == "please write to <EMAIL_ADDRESS_1> or <EMAIL_ADDRESS_2>."
     assert assistant == "I will write to <EMAIL_ADDRESS_1> first."
 
@@ -180,7 +184,7 @@ def test_allow_deny_and_custom_patterns_apply(dataset, queued_nowhere):
     )
     detect_now(dataset)
     conversation.refresh_from_db()
-    text = pii_service.redacted_messages(conversation)[0]["content"]
+    text = redacted_messages(conversation)[0]["content"]
     assert "Nimbus Cloud" in text
     assert "TCK-123456" not in text and "<TICKET_ID_1>" in text
     assert "Project Falcon" not in text
@@ -200,8 +204,8 @@ def test_reviewer_decisions_survive_a_rerun_and_are_audited(dataset, reviewer, q
     )
     detect_now(dataset)
     email = PiiFinding.objects.get(conversation=conversation, entity_type="EMAIL_ADDRESS")
-    pii_service.set_finding_decision(finding=email, decision=FindingDecision.KEEP, user=reviewer)
-    pii_service.add_reviewer_findings(
+    set_finding_decision(finding=email, decision=FindingDecision.KEEP, user=reviewer)
+    add_reviewer_findings(
         conversation=conversation, text="Bluebird", entity_type="SECRET", user=reviewer
     )
 
@@ -212,7 +216,7 @@ def test_reviewer_decisions_survive_a_rerun_and_are_audited(dataset, reviewer, q
     assert [f.entity_type for f in findings if f.source == FindingSource.REVIEWER] == ["SECRET"]
     conversation.refresh_from_db()
     assert (
-        pii_service.redacted_messages(conversation)[0]["content"]
+        redacted_messages(conversation)[0]["content"]
         == "My email is ana@example.com and the code word is <SECRET_1>."
     )
     assert AuditEvent.objects.filter(action="pii.decision", actor=reviewer).count() == 1
@@ -231,18 +235,18 @@ def test_a_lost_run_is_retried_without_repeating_done_work(dataset, queued_nowhe
         )
         for n in range(2)
     )
-    run = pii_service.start_detection(dataset=dataset)
-    pii_service.plan_detection(run_id=run.pk)
-    pii_service.detect_chunk(run_id=run.pk, first_id=first.pk, last_id=first.pk)
+    run = start_detection(dataset=dataset)
+    plan_detection(run_id=run.pk)
+    detect_chunk(run_id=run.pk, first_id=first.pk, last_id=first.pk)
     PiiRun.objects.filter(pk=run.pk).update(
         heartbeat_at=timezone.now() - timezone.timedelta(hours=1)
     )
     run.refresh_lost()
     assert run.status == JobStatus.FAILED and "worker lost" in run.error
     assert run.retry()
-    pii_service.plan_detection(run_id=run.pk)
+    plan_detection(run_id=run.pk)
     # The chunk covering both ids analyzes only the one left.
-    assert pii_service.detect_chunk(run_id=run.pk, first_id=first.pk, last_id=second.pk) == 1
+    assert detect_chunk(run_id=run.pk, first_id=first.pk, last_id=second.pk) == 1
     run.refresh_from_db()
     assert run.status == JobStatus.SUCCEEDED and run.done == 2
     assert PiiFinding.objects.filter(conversation=first).count() == 1
@@ -259,11 +263,11 @@ def test_purge_removes_originals_and_keeps_redacted_text(dataset, admin_user, qu
     )
     detect_now(dataset)
     Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.APPROVED)
-    assert pii_service.purge_originals(dataset=dataset, user=admin_user) == 1
+    assert purge_originals(dataset=dataset, user=admin_user) == 1
     conversation.refresh_from_db()
     assert conversation.original == [] and conversation.originals_purged_at is not None
     assert conversation.redacted[0]["content"] == "I'm at <EMAIL_ADDRESS_1>"
-    assert pii_service.redacted_messages(conversation)[0]["content"] == "I'm at <EMAIL_ADDRESS_1>"
+    assert redacted_messages(conversation)[0]["content"] == "I'm at <EMAIL_ADDRESS_1>"
     assert not PiiFinding.objects.filter(conversation=conversation).exists()
     assert "bob@example.com" not in json.dumps(
         list(Conversation.objects.filter(pk=conversation.pk).values()), default=str
@@ -274,7 +278,7 @@ def test_purge_after_approval_setting(dataset, admin_user, queued_nowhere):
     dataset.purge_originals_after_approval = True
     dataset.save()
     conversation = ConversationFactory(dataset=dataset, status=ConversationStatus.APPROVED)
-    pii_service.purge_if_configured(conversation=conversation, user=admin_user)
+    purge_if_configured(conversation=conversation, user=admin_user)
     conversation.refresh_from_db()
     assert conversation.originals_purged_at is not None
 
@@ -498,8 +502,8 @@ def test_a_chunk_is_not_skipped_while_another_worker_holds_rows_of_the_same_data
         ],
     )
     theirs = ConversationFactory(dataset=dataset, status=ConversationStatus.PENDING_PII)
-    run = pii_service.start_detection(dataset=dataset)
-    pii_service.plan_detection(run_id=run.pk)
+    run = start_detection(dataset=dataset)
+    plan_detection(run_id=run.pk)
     params = connection.get_connection_params()
     with psycopg.connect(
         host=params.get("host"),
@@ -510,6 +514,10 @@ def test_a_chunk_is_not_skipped_while_another_worker_holds_rows_of_the_same_data
         # The other worker, mid-chunk: its conversation and the dataset row it joined are locked.
         other.execute("SELECT id FROM curation_conversation WHERE id = %s FOR UPDATE", [theirs.pk])
         other.execute("SELECT id FROM curation_dataset WHERE id = %s FOR UPDATE", [dataset.pk])
-        assert pii_service.detect_chunk(run_id=run.pk, first_id=mine.pk, last_id=mine.pk) == 1
+        assert detect_chunk(run_id=run.pk, first_id=mine.pk, last_id=mine.pk) == 1
     mine.refresh_from_db()
     assert mine.status == ConversationStatus.IN_REVIEW
+
+
+def test_the_redaction_function_named_in_version_manifests_stays_importable():
+    assert import_string("curation.services.pii.redacted_messages") is redacted_messages

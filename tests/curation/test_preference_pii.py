@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from curation.models import FindingDecision, PreferencePair
-from curation.services import pii as pii_service
+from curation.services.pii.findings import add_reviewer_findings
+from curation.services.pii.redaction import redacted_messages, redacted_pair
+from curation.services.pii.retention import purge_originals
 from tests.conftest import DATA
 from tests.curation.import_helpers import import_file
 from tests.curation.test_pii_workflow import detect_now, queued_nowhere  # noqa: F401
@@ -22,7 +24,7 @@ def test_a_value_in_the_prompt_is_redacted_the_same_way_in_both_replies(dataset,
     assert conversation.findings.filter(
         message_index=len(conversation.original), decision=FindingDecision.REDACT
     ).exists()
-    prompt, chosen, rejected = pii_service.redacted_pair(conversation)
+    prompt, chosen, rejected = redacted_pair(conversation)
     everything = str([prompt, chosen, rejected])
     assert "maria.gonzalez@example.org" not in everything
     assert "Maria Gonzalez" not in everything
@@ -31,7 +33,7 @@ def test_a_value_in_the_prompt_is_redacted_the_same_way_in_both_replies(dataset,
     assert "<PERSON_1>" in prompt[0]["content"]
     assert "<PERSON_1>" in chosen[0]["content"] and "<PERSON_1>" in rejected[0]["content"]
     # The conversation's own redacted view is the prompt and the chosen reply.
-    assert pii_service.redacted_messages(conversation) == [*prompt, *chosen]
+    assert redacted_messages(conversation) == [*prompt, *chosen]
 
 
 def test_a_reviewer_redaction_of_a_value_only_in_the_rejected_reply_applies_there(
@@ -42,10 +44,10 @@ def test_a_reviewer_redaction_of_a_value_only_in_the_rejected_reply_applies_ther
     batch = import_file(dataset, DATA / "preference" / "trl_preference.jsonl")
     detect_now(dataset)
     pair = PreferencePair.objects.get(conversation__batch=batch, conversation__source_line=2)
-    pii_service.add_reviewer_findings(
+    add_reviewer_findings(
         conversation=pair.conversation, text="read", entity_type="SECRET", user=reviewer
     )
-    _, chosen, rejected = pii_service.redacted_pair(pair.conversation)
+    _, chosen, rejected = redacted_pair(pair.conversation)
     assert rejected[0]["content"] == "I don't <SECRET_1>."
     assert "SECRET" not in chosen[0]["content"]
 
@@ -54,12 +56,12 @@ def test_purge_keeps_only_the_redacted_alternative(dataset, admin_user, queued_n
     batch = import_file(dataset, DATA / "preference" / "hh_rlhf.jsonl")
     detect_now(dataset)
     pair = PreferencePair.objects.get(conversation__batch=batch, conversation__source_line=2)
-    before = pii_service.redacted_pair(pair.conversation)
+    before = redacted_pair(pair.conversation)
     pair.conversation.status = "approved"
     pair.conversation.save()
-    pii_service.purge_originals(dataset=dataset, user=admin_user)
+    purge_originals(dataset=dataset, user=admin_user)
     pair.refresh_from_db()
     assert "maria.gonzalez" not in str(pair.alternative)
     conversation = pair.conversation
     conversation.refresh_from_db()
-    assert pii_service.redacted_pair(conversation) == before
+    assert redacted_pair(conversation) == before

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from curation.models import AuditEvent, ConversationStatus, PairChoice, PairSource, PreferencePair
-from curation.services import reviews as service
+from curation.services.reviews.edits import edit_message
 from curation.services.versions.build import run_build_job
 from curation.services.versions.preview import create_version, normalize_filter
 from tests.curation.test_snapshots import lines
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def test_editing_the_final_reply_records_a_pair_with_the_original_as_rejected(dataset, reviewer):
     conversation = ConversationFactory(dataset=dataset, original=chat(assistant="Meh."))
-    service.edit_message(
+    edit_message(
         conversation=conversation,
         user=reviewer,
         message_index=2,
@@ -29,9 +29,7 @@ def test_editing_the_final_reply_records_a_pair_with_the_original_as_rejected(da
     assert pair.alternative == [{"role": "assistant", "content": "Meh."}]
     assert AuditEvent.objects.filter(action="pair.create", actor=reviewer).exists()
     # A second edit keeps the first original as the rejected reply.
-    service.edit_message(
-        conversation=conversation, user=reviewer, message_index=2, text="Better still."
-    )
+    edit_message(conversation=conversation, user=reviewer, message_index=2, text="Better still.")
     assert PreferencePair.objects.get(conversation=conversation).alternative[0]["content"] == "Meh."
     conversation.status = ConversationStatus.APPROVED
     conversation.save()
@@ -60,7 +58,7 @@ def test_editing_an_earlier_message_records_no_pair(dataset, reviewer):
             {"role": "assistant", "content": "Goodbye."},
         ],
     )
-    service.edit_message(conversation=conversation, user=reviewer, message_index=1, text="Hey.")
+    edit_message(conversation=conversation, user=reviewer, message_index=1, text="Hey.")
     assert not PreferencePair.objects.filter(conversation=conversation).exists()
 
 

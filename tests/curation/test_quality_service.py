@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from curation.models import Conversation
 from curation.services.quality import cluster_near_duplicates_for_dataset, refresh_quality
-from curation.services.reviews import edit_message
+from curation.services.reviews.edits import edit_message
 from tests.conftest import shared_fixture
 from tests.curation.test_imports import import_file as import_only
 from tests.factories import ConversationFactory, UserFactory, chat

@@ -40,7 +40,7 @@ def test_past_the_exact_limit_the_count_is_an_estimate(client_for, dataset, revi
     matches = pagination.count_matches(dataset.conversations.all(), limit=3)
     assert not matches.exact and matches.value >= 4
     monkeypatch.setattr(
-        "curation.views.conversations.count_matches",
+        "curation.selectors.conversations.count_matches",
         lambda queryset: pagination.count_matches(queryset, limit=3),
     )
     text = client_for(reviewer).get(reverse("conversation_list", args=[dataset.slug]))
@@ -48,7 +48,7 @@ def test_past_the_exact_limit_the_count_is_an_estimate(client_for, dataset, revi
 
 
 def test_pages_go_newest_older_oldest_and_back(client_for, dataset, reviewer, monkeypatch):
-    monkeypatch.setattr("curation.views.conversations.PER_PAGE", 2)
+    monkeypatch.setattr("curation.selectors.conversations.PER_PAGE", 2)
     rows = [ConversationFactory(dataset=dataset) for _ in range(5)]
     client = client_for(reviewer)
     url = reverse("conversation_list", args=[dataset.slug])

@@ -7,7 +7,9 @@ import pytest
 from django.urls import reverse
 
 from curation.models import Adjudication, Conversation, ReviewSkip
-from curation.services import reviews as service
+from curation.selectors import review_queue
+from curation.selectors.review_queue import queue_explanation, queue_position
+from curation.services.reviews.queue import claim, claim_next
 from tests.factories import ConversationFactory, ReviewFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,13 +34,11 @@ def test_the_lease_moves_to_the_conversation_opened_by_address_in_that_dataset_o
 
     other = DatasetFactory(slug="other")
     MembershipFactory(dataset=other, user=reviewer)
-    elsewhere = service.claim_next(dataset=other, reviewer=reviewer) or ConversationFactory(
-        dataset=other
-    )
-    service.claim(conversation=elsewhere, reviewer=reviewer)
+    elsewhere = claim_next(dataset=other, reviewer=reviewer) or ConversationFactory(dataset=other)
+    claim(conversation=elsewhere, reviewer=reviewer)
     first, second = ConversationFactory(dataset=dataset), ConversationFactory(dataset=dataset)
-    assert service.claim(conversation=first, reviewer=reviewer)
-    assert service.claim(conversation=second, reviewer=reviewer)
+    assert claim(conversation=first, reviewer=reviewer)
+    assert claim(conversation=second, reviewer=reviewer)
     held = set(Conversation.objects.filter(leased_to=reviewer).values_list("id", flat=True))
     assert held == {elsewhere.pk, second.pk}
 
@@ -51,8 +51,8 @@ def test_exact_duplicates_are_never_offered_and_the_empty_queue_says_why(
     skipped = ConversationFactory(dataset=dataset)
     ReviewSkip.objects.create(conversation=skipped, reviewer=reviewer)
     held = ConversationFactory(dataset=dataset)
-    assert service.claim(conversation=held, reviewer=admin_user)
-    assert service.claim_next(dataset=dataset, reviewer=reviewer) is None
+    assert claim(conversation=held, reviewer=admin_user)
+    assert claim_next(dataset=dataset, reviewer=reviewer) is None
     client.force_login(reviewer)
     page = client.get(reverse("review_start", args=[dataset.slug])).content.decode()
     assert "Nothing left for you to review" in page
@@ -68,7 +68,7 @@ def test_conflicts_waiting_for_an_admin_are_explained(dataset, reviewer):
     ReviewFactory(conversation=conflict, reviewer=UserFactory(), decision="approve")
     ReviewFactory(conversation=conflict, reviewer=UserFactory(), decision="reject")
     Adjudication.objects.create(conversation=conflict, dataset=dataset)
-    reasons = service.queue_explanation(dataset=dataset, reviewer=reviewer)
+    reasons = queue_explanation(dataset=dataset, reviewer=reviewer)
     assert reasons == [{"reason": "conflict", "count": 1}]
 
 
@@ -83,10 +83,10 @@ def test_the_review_page_says_how_many_are_left_and_how_many_i_reviewed(client, 
 
 
 def test_left_is_capped_so_a_huge_queue_is_not_counted_row_by_row(dataset, reviewer, monkeypatch):
-    monkeypatch.setattr(service, "LEFT_CAP", 3)
+    monkeypatch.setattr(review_queue, "LEFT_CAP", 3)
     for _ in range(5):
         ConversationFactory(dataset=dataset)
-    position = service.queue_position(dataset=dataset, reviewer=reviewer)
+    position = queue_position(dataset=dataset, reviewer=reviewer)
     assert position == {"left": 3, "more": True, "reviewed": 0}
 
 
@@ -119,14 +119,3 @@ def test_a_review_made_seconds_ago_reads_just_now(client, dataset, reviewer):
     text = page.content.decode()
     assert "this just now" in text
     assert "0 minutes" not in text
-
-
-def test_the_edit_diff_is_per_word():
-    runs = service.word_diff("The cat sat on the mat.\nBye.", "The dog sat on the mat.\nBye.")
-    assert runs == [
-        ("same", "The "),
-        ("del", "cat"),
-        ("add", "dog"),
-        ("same", " sat on the mat.\nBye."),
-    ]
-    assert "".join(t for k, t in runs if k != "add") == "The cat sat on the mat.\nBye."

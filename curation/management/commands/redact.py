@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from curation.models import Dataset, FindingDecision, JobStatus, PiiFinding
-from curation.services import pii as pii_service
+from curation.services.pii import runs as pii_service
 
 
 class Command(BaseCommand):

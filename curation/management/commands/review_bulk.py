@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from curation.management.operator import acting_user, add_as_argument
 from curation.models import Dataset, Decision
-from curation.services.reviews import decide_conversations
+from curation.services.reviews.decisions import decide_conversations
 from training.evaluation.prescore_filter import PreScoreError, filter_by_prescore
 
 

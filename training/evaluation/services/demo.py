@@ -26,8 +26,8 @@ from curation.models import (
     JobStatus,
     PiiRun,
 )
-from curation.services.pii import run_detection_here
-from curation.services.reviews import decide_conversations
+from curation.services.pii.runs import run_detection_here
+from curation.services.reviews.decisions import decide_conversations
 from curation.services.versions.build import run_build_job
 from curation.services.versions.files import SnapshotError
 from curation.services.versions.preview import create_version

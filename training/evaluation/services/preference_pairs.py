@@ -22,7 +22,7 @@ from curation.models import (
     PairSource,
     PreferencePair,
 )
-from curation.services.pii import start_detection
+from curation.services.pii.runs import start_detection
 from curation.token_count import count_conversations
 from curation.validation import Normalized
 from training.evaluation.models import Comparison, EvalExample, HumanVerdict, Winner

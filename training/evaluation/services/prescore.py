@@ -16,8 +16,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from curation.models import AuditEvent, Conversation, Dataset
-from curation.services.pii import redacted_messages
-from curation.services.reviews import ConversationFilter
+from curation.selectors.conversations import ConversationFilter
+from curation.services.pii.redaction import redacted_messages
 from training.evaluation import judge as judging
 from training.evaluation.client import EndpointError, EndpointNotConfigured, endpoint_for
 from training.evaluation.evalset import split_example

@@ -8,7 +8,7 @@ from django.db import connection
 from django.urls import reverse
 
 from curation.models import Conversation, Review
-from curation.services import reviews as service
+from curation.selectors import dashboards
 from tests.factories import ConversationFactory, ReviewFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,24 +23,24 @@ def analyze() -> None:
 def test_a_small_dataset_is_counted_exactly(dataset):
     for _ in range(3):
         ConversationFactory(dataset=dataset)
-    counts = service.status_counts(dataset)
+    counts = dashboards.status_counts(dataset)
     assert counts["total"] == 3 and counts["in_review"] == 3 and not counts["estimated"]
-    assert not service.review_progress(dataset)["estimated"]
+    assert not dashboards.review_progress(dataset)["estimated"]
 
 
 def test_a_large_dataset_uses_estimates_and_says_so(client_for, dataset, reviewer, monkeypatch):
-    monkeypatch.setattr(service, "DASHBOARD_EXACT_LIMIT", 0)
-    monkeypatch.setattr(service, "AGREEMENT_SAMPLE", 2)
+    monkeypatch.setattr(dashboards, "DASHBOARD_EXACT_LIMIT", 0)
+    monkeypatch.setattr(dashboards, "AGREEMENT_SAMPLE", 2)
     others = [UserFactory(), UserFactory()]
     for _ in range(4):
         conversation = ConversationFactory(dataset=dataset, review_count=2)
         for user in others:
             ReviewFactory(conversation=conversation, reviewer=user, decision="approve")
     analyze()
-    counts = service.status_counts(dataset)
+    counts = dashboards.status_counts(dataset)
     assert counts["estimated"] and counts["total"] >= 1
-    assert service.review_progress(dataset)["estimated"]
-    found = service.agreement(dataset)
+    assert dashboards.review_progress(dataset)["estimated"]
+    found = dashboards.agreement(dataset)
     assert found["sampled"] and found["units"] == 2  # the latest two conversations only
     page = client_for(reviewer).get(reverse("dataset_detail", args=[dataset.slug]))
     text = page.content.decode()
@@ -53,8 +53,8 @@ def test_sampled_charts_scale_their_counts_back_up(dataset, monkeypatch):
     for _ in range(5):
         ConversationFactory(dataset=dataset)
     analyze()
-    exact = service.token_histogram(dataset)
+    exact = dashboards.token_histogram(dataset)
     # The whole table is smaller than the sample: read in full, so the same numbers.
-    assert service.token_histogram(dataset, large=True) == exact
-    monkeypatch.setattr(service, "ROW_SAMPLE", 1)
-    assert service._sample_percent(1000) == pytest.approx(0.1)
+    assert dashboards.token_histogram(dataset, large=True) == exact
+    monkeypatch.setattr(dashboards, "ROW_SAMPLE", 1)
+    assert dashboards._sample_percent(1000) == pytest.approx(0.1)

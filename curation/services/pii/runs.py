@@ -1,19 +1,18 @@
-"""PII workflow: detection runs fanned out over `pii` workers, reviewer corrections, purge.
-
-`redacted_messages` is the one function that derives what may leave the system: the review
-page's redacted view, snapshot files and training uploads all call it.
-"""
+"""PII detection runs: one active run per dataset, planned into id chunks fanned out over
+`pii` workers, each chunk's findings and redacted copies stored in one transaction."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
+import django_rq
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from curation.models import (
@@ -22,92 +21,16 @@ from curation.models import (
     Conversation,
     ConversationStatus,
     Dataset,
-    FindingDecision,
     FindingSource,
     JobStatus,
     PiiFinding,
     PiiRun,
-    PreferencePair,
 )
+from curation.pii.engine import get_engine
+from curation.pii.redaction import iter_text_fields, other_occurrences
+from curation.services.pii.redaction import pii_config_for, pii_messages, redacted_messages
 
 logger = logging.getLogger(__name__)
-
-
-# -- the redacted view ------------------------------------------------------------------
-
-
-def redacted_messages(
-    conversation: Conversation, *, findings: Sequence[PiiFinding] | None = None
-) -> list[dict[str, Any]]:
-    """The conversation as it may leave the system: current messages with PII replaced.
-
-    `findings` may be passed pre-fetched (bulk exports); otherwise they are loaded. Once the
-    originals are purged the stored redacted copy is all there is.
-    """
-    if conversation.originals_purged_at is not None:
-        return conversation.redacted or []
-    own = len(conversation.original)
-    return _redacted_all(conversation, findings=findings)[:own]
-
-
-def pii_messages(conversation: Conversation) -> list[dict[str, Any]]:
-    """What detection and redaction work on: the current messages, then the alternative reply
-    of a preference pair (its findings index it after the conversation's last message), so a
-    value redacted in the prompt is redacted the same way in both replies."""
-    return [*conversation.current_messages(), *alternative_of(conversation)]
-
-
-def _redacted_all(
-    conversation: Conversation, *, findings: Sequence[PiiFinding] | None = None
-) -> list[dict[str, Any]]:
-    from curation.pii.redaction import redact_messages
-
-    if findings is None:
-        findings = list(conversation.findings.all())
-    to_redact = [finding for finding in findings if finding.decision == FindingDecision.REDACT]
-    messages = pii_messages(conversation)
-    if not to_redact:
-        # Nothing to replace: the messages leave as they are (callers never mutate them).
-        return messages
-    return redact_messages(
-        messages, to_redact, operator=conversation.dataset.pii_operator, seed=conversation.pk
-    )
-
-
-def redacted_pair(
-    conversation: Conversation, *, findings: Sequence[PiiFinding] | None = None
-) -> tuple[list[Any], list[Any], list[Any]]:
-    """(prompt, chosen, rejected) of a conversation's preference pair, redacted together by
-    the same function and findings as `redacted_messages` (the chosen reply is the edited one
-    where a reviewer edited it). Raises PreferencePair.DoesNotExist without a pair."""
-    pair = conversation.preference
-    if conversation.originals_purged_at is not None:
-        # The alternative was redacted with the conversation when the originals were purged.
-        return pair.split([*(conversation.redacted or []), *pair.alternative])
-    return pair.split(_redacted_all(conversation, findings=findings))
-
-
-def alternative_of(conversation: Conversation) -> list[dict[str, Any]]:
-    """The alternative reply of the conversation's preference pair, or [] without one."""
-    try:
-        return conversation.preference.alternative
-    except PreferencePair.DoesNotExist:
-        return []
-
-
-def pii_config_for(dataset: Dataset) -> Any:
-    from curation.pii.engine import PiiConfig
-
-    return PiiConfig(
-        entities=list(dataset.pii_entities),
-        threshold=dataset.pii_threshold,
-        allow_list=list(dataset.pii_allow_list),
-        deny_list=list(dataset.pii_deny_list),
-        patterns=list(dataset.pii_patterns or []),
-    )
-
-
-# -- detection runs ---------------------------------------------------------------------
 
 
 def _targets(run: PiiRun) -> Any:
@@ -182,9 +105,28 @@ def skip_detection(*, dataset: Dataset) -> int:
     ).update(status=ConversationStatus.IN_REVIEW, updated_at=timezone.now())
 
 
-def _enqueue_planner(run: PiiRun) -> None:
-    import django_rq
+def pii_settings_update(*, dataset: Dataset, user: Any, changed: list[str]) -> None:
+    """Save a dataset's edited PII settings; with detection now off, its waiting
+    conversations go to review unscanned."""
+    with transaction.atomic():
+        dataset.save()
+        if not dataset.pii_detection:
+            skip_detection(dataset=dataset)
+        AuditEvent.record(
+            actor=user, action="pii.settings", obj=dataset, dataset=dataset, changed=sorted(changed)
+        )
 
+
+def pii_run_retry(*, run: PiiRun, user: Any) -> bool:
+    """Put a failed run back on its queue (conversations it analyzed are skipped); False
+    when it cannot be retried."""
+    if not run.retry():
+        return False
+    AuditEvent.record(actor=user, action="pii.retry", obj=run, dataset=run.dataset)
+    return True
+
+
+def _enqueue_planner(run: PiiRun) -> None:
     transaction.on_commit(
         lambda: django_rq.get_queue("pii").enqueue("curation.jobs.run_pii", run.pk)
     )
@@ -225,8 +167,6 @@ def plan_detection(*, run_id: int) -> None:
     only ids past those planned before; a conditional UPDATE keeps two planners from
     handing out the same range.
     """
-    import django_rq
-
     run = PiiRun.objects.get(pk=run_id)
     if run.claim():
         after = 0
@@ -322,9 +262,6 @@ def reconcile_runs(*, dataset_id: int | None = None) -> int:
 
 
 def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, list[dict[str, Any]]]:
-    from curation.pii.engine import get_engine
-    from curation.pii.redaction import iter_text_fields
-
     places: list[tuple[int, int, str]] = []
     texts: list[str] = []
     for conversation in conversations:
@@ -362,8 +299,6 @@ def _add_other_occurrences(spans: list[dict[str, Any]], fields: dict[tuple[int, 
     Redaction applies them anyway (see `other_occurrences`); as findings they are shown to
     reviewers, counted and can be decided on.
     """
-    from curation.pii.redaction import other_occurrences
-
     if not spans:
         return
     values = {
@@ -456,8 +391,6 @@ def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]
 
 def _update_scanned(*, run: PiiRun, ids: list[int], redacted: list[Any]) -> None:
     """One UPDATE for the whole chunk: redacted copies, the run that scanned them, status."""
-    import orjson
-
     table = Conversation._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -478,251 +411,3 @@ def _update_scanned(*, run: PiiRun, ids: list[int], redacted: list[Any]) -> None
                 [orjson.dumps(messages).decode() for messages in redacted],
             ],
         )
-
-
-# -- reviewer corrections -----------------------------------------------------------------
-
-
-def refresh_redacted(conversation: Conversation) -> None:
-    conversation.redacted = redacted_messages(conversation)
-    Conversation.objects.filter(pk=conversation.pk).update(
-        redacted=conversation.redacted, updated_at=timezone.now()
-    )
-
-
-class PiiDecisionError(ValueError):
-    """A PII decision that may not be made; the message is shown to the person."""
-
-
-def set_finding_decision(*, finding: PiiFinding, decision: str, user: Any) -> PiiFinding:
-    """Decide on a finding and on every other finding of the same value in the conversation.
-
-    A value is redacted everywhere or nowhere (see `other_occurrences`), so one decision
-    covers all its occurrences. Keeping a value un-redacted on an approved conversation
-    would change what leaves the system after the review: it is refused, as for edits.
-    """
-    from curation.pii.redaction import iter_text_fields
-
-    if decision not in FindingDecision.values:
-        raise ValueError(f"unknown decision {decision!r}")
-    with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=finding.conversation_id)
-        if decision == FindingDecision.KEEP and conversation.status == ConversationStatus.APPROVED:
-            raise PiiDecisionError(
-                "This conversation is already approved: its redacted text is what gets "
-                "exported. Reject or re-review it before keeping personal data in it."
-            )
-        texts = {(i, f): t for i, f, t in iter_text_fields(conversation.current_messages())}
-
-        def value_of(item: PiiFinding) -> str:
-            text = texts.get((item.message_index, item.field), "")
-            return " ".join(text[item.start : item.end].split()).casefold()
-
-        value = value_of(finding)
-        same = [
-            other
-            for other in conversation.findings.all()
-            if other.pk == finding.pk or (value and value_of(other) == value)
-        ]
-        previous = finding.decision
-        now = timezone.now()
-        PiiFinding.objects.filter(pk__in=[other.pk for other in same]).update(
-            decision=decision, decided_by=user, decided_at=now
-        )
-        finding.decision, finding.decided_by, finding.decided_at = decision, user, now
-        refresh_redacted(conversation)
-        AuditEvent.record(
-            actor=user,
-            action="pii.decision",
-            obj=finding,
-            dataset=conversation.dataset,
-            conversation=conversation.pk,
-            entity_type=finding.entity_type,
-            before=previous,
-            after=decision,
-            occurrences=len(same),
-        )
-    return finding
-
-
-def add_reviewer_findings(
-    *,
-    conversation: Conversation,
-    text: str,
-    entity_type: str,
-    user: Any,
-    message_index: int | None = None,
-    field: str | None = None,
-    start: int | None = None,
-) -> list[PiiFinding]:
-    """Redact text a detector missed: the exact span given, or every occurrence of `text`."""
-    from curation.pii.redaction import iter_text_fields
-
-    text = text.strip() if start is None else text
-    if not text:
-        raise ValueError("Select or type the text to redact.")
-    entity_type = (entity_type or "PII").strip().upper().replace(" ", "_")[:64]
-    spans: list[tuple[int, str, int]] = []
-    for index, place, value in iter_text_fields(pii_messages(conversation)):
-        if message_index is not None and (index != message_index or place != field):
-            continue
-        if start is not None:
-            if value[start : start + len(text)] != text:
-                raise ValueError(
-                    "The selected text is not at that place in the message; reload and try again."
-                )
-            spans.append((index, place, start))
-            continue
-        position = value.find(text)
-        while position != -1:
-            spans.append((index, place, position))
-            position = value.find(text, position + len(text))
-    if not spans:
-        raise ValueError(f"{text!r} does not occur in this conversation.")
-    now = timezone.now()
-    with transaction.atomic():
-        created = PiiFinding.objects.bulk_create(
-            PiiFinding(
-                conversation=conversation,
-                message_index=index,
-                field=place,
-                start=offset,
-                end=offset + len(text),
-                entity_type=entity_type,
-                score=1.0,
-                source=FindingSource.REVIEWER,
-                decision=FindingDecision.REDACT,
-                decided_by=user,
-                decided_at=now,
-            )
-            for index, place, offset in spans
-        )
-        refresh_redacted(conversation)
-        AuditEvent.record(
-            actor=user,
-            action="pii.add",
-            obj=conversation,
-            dataset=conversation.dataset,
-            entity_type=entity_type,
-            occurrences=len(created),
-        )
-    return created
-
-
-def rescan_messages(*, conversation: Conversation, message_indexes: list[int]) -> None:
-    """Re-run detection on messages whose text changed (a reviewer's edit).
-
-    Findings on those messages pointed into the old text, so all of them go, reviewers'
-    included; the reviewer's own redactions on the edited text are made again if needed.
-    """
-    from curation.pii.engine import get_engine
-    from curation.pii.redaction import iter_text_fields
-
-    indexes = set(message_indexes)
-    fields = [(i, f, t) for i, f, t in iter_text_fields(pii_messages(conversation)) if i in indexes]
-    results = get_engine().analyze_texts(
-        [text for _, _, text in fields], pii_config_for(conversation.dataset)
-    )
-    with transaction.atomic():
-        PiiFinding.objects.filter(conversation=conversation, message_index__in=indexes).delete()
-        PiiFinding.objects.bulk_create(
-            PiiFinding(
-                conversation=conversation,
-                message_index=index,
-                field=field,
-                start=d.start,
-                end=d.end,
-                entity_type=d.entity_type,
-                score=round(float(d.score), 4),
-                source=FindingSource.DETECTOR,
-            )
-            for (index, field, _), detections in zip(fields, results, strict=True)
-            for d in detections
-        )
-        refresh_redacted(conversation)
-
-
-# -- retention ---------------------------------------------------------------------------
-
-
-def purge_originals(
-    *, dataset: Dataset, user: Any, conversation_ids: Iterable[int] | None = None
-) -> int:
-    """Drop the un-redacted text of approved conversations; the redacted copy stays."""
-    conversations = dataset.conversations.filter(
-        status=ConversationStatus.APPROVED, originals_purged_at__isnull=True
-    ).select_related("dataset")
-    if conversation_ids is not None:
-        conversations = conversations.filter(pk__in=list(conversation_ids))
-    purged = 0
-    for conversation in conversations.iterator(chunk_size=500):
-        with transaction.atomic():
-            everything = _redacted_all(conversation)
-            redacted = everything[: len(conversation.original)]
-            # A pair's alternative reply is purged the same way: only its redacted copy stays.
-            PreferencePair.objects.filter(conversation=conversation).update(
-                alternative=everything[len(conversation.original) :]
-            )
-            Conversation.objects.filter(pk=conversation.pk).update(
-                redacted=redacted,
-                original=[],
-                # The search index holds the original's words; they go with it.
-                search_vector=None,
-                originals_purged_at=timezone.now(),
-                updated_at=timezone.now(),
-            )
-            # Findings point into the purged text; without it they are meaningless.
-            PiiFinding.objects.filter(conversation=conversation).delete()
-            purged += 1
-    if purged:
-        AuditEvent.record(actor=user, action="pii.purge", dataset=dataset, purged=purged)
-    return purged
-
-
-def purge_if_configured(*, conversation: Conversation, user: Any) -> None:
-    """Called when a conversation is approved: honours 'purge originals after approval'."""
-    if conversation.dataset.purge_originals_after_approval:
-        purge_originals(dataset=conversation.dataset, user=user, conversation_ids=[conversation.pk])
-
-
-# -- overview ----------------------------------------------------------------------------
-
-
-def pii_overview(*, dataset: Dataset) -> dict[str, Any]:
-    findings = PiiFinding.objects.filter(conversation__dataset=dataset)
-    per_type = list(
-        findings.values("entity_type")
-        .annotate(
-            total=Count("id"), redacted=Count("id", filter=Q(decision=FindingDecision.REDACT))
-        )
-        .order_by("-total")
-    )
-    top = (
-        dataset.conversations.annotate(finding_count=Count("findings"))
-        .filter(finding_count__gt=0)
-        .order_by("-finding_count", "id")
-        .only("id", "original", "redacted", "status", "dataset_id")[:10]
-    )
-    state = dataset.conversations.aggregate(
-        conversations=Count("id"),
-        pending=Count("id", filter=Q(status=ConversationStatus.PENDING_PII)),
-        analyzed=Count("id", filter=Q(pii_run__isnull=False)),
-    )
-    totals = findings.aggregate(
-        findings=Count("id"),
-        redacted=Count("id", filter=Q(decision=FindingDecision.REDACT)),
-        with_findings=Count("conversation_id", distinct=True),
-    )
-    return {
-        **state,
-        **totals,
-        "unscanned": state["conversations"] - state["pending"] - state["analyzed"],
-        "per_type": per_type,
-        "top": list(top),
-        "reviewer_added": findings.filter(source=FindingSource.REVIEWER).count(),
-        "kept": findings.filter(decision=FindingDecision.KEEP).count(),
-        "purged": dataset.conversations.filter(originals_purged_at__isnull=False).count(),
-        "approved_unpurged": dataset.conversations.filter(
-            status=ConversationStatus.APPROVED, originals_purged_at__isnull=True
-        ).count(),
-    }
