@@ -98,7 +98,12 @@ def get_version_pair_for_user(
 
 def get_access_token_for_user(request: HttpRequest, token_id: int) -> AccessToken:
     """One of the user's own access tokens; anyone else's is a 404."""
-    token = AccessToken.objects.filter(pk=token_id, user=request.user).first()
+    user = request.user
+    token = (
+        AccessToken.objects.filter(pk=token_id, user=user).first()
+        if user.is_authenticated
+        else None
+    )
     if token is None:
         raise Http404("No such token.")
     return token

@@ -3,7 +3,10 @@
 A function-local import hides a dependency (and a cycle) from the reader; import-linter
 contracts (pyproject.toml, `make lint`) then keep the layers and forbid cycles. The only
 exceptions are listed here: what pulls torch into GPU jobs (CUDA does not survive the
-worker's fork and the web must stay torch-free), and `AppConfig.ready`.
+worker's fork and the web must stay torch-free), what pulls spaCy and Presidio into PII jobs
+(`curation.pii.analyzer`, loaded by `get_engine` on the first detection, so that neither web
+requests nor `manage.py` commands pay seconds for a model they never run), and
+`AppConfig.ready`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ TORCH_MODULES = frozenset(
         "training.local.dpo",
         "training.local.worker_main",
         "training.evaluation.local",
+        # Not torch, but the same reason: spaCy's model and Presidio load on first detection.
+        "curation.pii.analyzer",
     }
 )
 # Files that run only in GPU jobs (torchrun ranks, the local evaluator) and load lazily.
@@ -98,3 +103,87 @@ def test_the_check_sees_a_function_local_import(tmp_path: Path) -> None:
     )
     found = function_local_imports(path, "curation/_layers_probe.py")
     assert found == ["curation/_layers_probe.py:4 in f(): from curation.services import imports"]
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(ROOT).as_posix()
+    return relative.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
+def module_level_imports(path: Path, modules: set[str]) -> set[str]:
+    """Project modules this module imports when it loads (not under `if TYPE_CHECKING`)."""
+    module = module_name(path)
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.If):
+                if "TYPE_CHECKING" not in ast.unparse(node.test):
+                    visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                # A package's own relative imports resolve against the package itself.
+                owner = f"{module}.__init__" if is_package else module
+                names = imported_modules(node, owner)
+                if isinstance(node, ast.ImportFrom):
+                    # `from package import submodule` depends on the submodule, as
+                    # `from package.submodule import name` does; only names that are not
+                    # modules come from the package's own __init__.
+                    base, members = names[-1], names[:-1]
+                    submodules = [name for name in members if name in modules]
+                    names = submodules + ([base] if len(submodules) < len(members) else [])
+                found.update(name for name in names if name in modules and name != module)
+
+    visit(ast.parse(path.read_text()).body)
+    return found
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of two or more modules (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return cycles
+
+
+def test_no_two_project_modules_import_each_other_in_a_cycle() -> None:
+    files = project_files()
+    modules = {module_name(path) for path in files}
+    graph = {module_name(path): module_level_imports(path, modules) for path in files}
+    cycles = import_cycles(graph)
+    assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(group) for group in cycles)
+
+
+def test_the_cycle_check_finds_a_cycle_through_three_modules() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]

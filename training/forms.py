@@ -6,13 +6,13 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from curation.models import Dataset, DatasetVersion, VersionFormat, VersionStatus
-from training.local import TrainSettings
-from training.local.hyperparameters import (
+from training.hyperparameters import (
     LOCAL_HYPERPARAMETERS,
     LocalSettingError,
     clean_local_hyperparameters,
     local_defaults,
 )
+from training.local import TrainSettings
 from training.models import AUTO, HYPERPARAMETERS, FineTuneMethod
 from training.pricing import offered_models
 from training.providers import ProviderConfig, available_providers

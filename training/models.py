@@ -24,7 +24,7 @@ from django.utils import timezone
 from curation.models import ACTIVE_STATUSES, Dataset, DatasetVersion, Job, JobStatus, Role
 from curation.models.jobs import JobQuerySet
 from training.evaluation.models import *  # noqa: F403  (evaluation runs, comparisons, verdicts)
-from training.local.hyperparameters import LOCAL_HYPERPARAMETERS, relaunch_values
+from training.hyperparameters import LOCAL_HYPERPARAMETERS, relaunch_values
 from training.pricing import cost_of_tokens
 from training.providers import ProviderNotConfigured, get_config
 from training.providers.base import METADATA_TAG as METADATA_TAG

@@ -4,56 +4,22 @@ Prices and per-example token limits live in the ``TrainingPrice`` table (seeded 
 ``CURATOR_TRAINING_PRICES``, edited by staff at /prices/), keyed by the provider's price
 key: its ``prices`` option, else the API it speaks ("openai", "together", "fireworks").
 The version cost preview, the launch check and the job page all estimate through
-:func:`estimate_cost`, so an edit at /prices/ changes every estimate at once.
+:func:`curation.models.prices.estimate_cost` (beside the table it reads, so the version
+preview in `curation` needs nothing from `training`): an edit at /prices/ changes every
+estimate at once.
 Which models a provider offers is the table's too, unless its settings entry lists
 ``models`` itself (local GPUs, a self-hosted server).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 
-from curation.models import TrainingPrice, training_epochs
+from curation.models.prices import TrainingPrice, estimate_cost
 from training.providers import ModelInfo, ProviderConfig
-
-MILLION = Decimal(1_000_000)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    epochs: int
-    billed_tokens: int
-    cost: Decimal
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "billed_tokens": self.billed_tokens, "cost": self.cost}
-
-
-def estimate_cost(
-    *,
-    price: TrainingPrice | None,
-    examples: int,
-    capped_tokens: int,
-    epochs: int | None = None,
-) -> Estimate:
-    """Epochs, billed tokens and USD to train on ``examples`` examples whose token counts,
-    each capped at the model's per-example limit, add up to ``capped_tokens``. ``epochs``
-    None means the provider's default for that many examples. Without a price (own GPUs,
-    a model missing from the table) the cost is zero."""
-    chosen = training_epochs(examples) if epochs is None else epochs
-    billed = chosen * capped_tokens
-    cost = Decimal(0)
-    if price is not None:
-        cost = (Decimal(billed) * price.price_per_million / MILLION).quantize(Decimal("0.0001"))
-        # Cents where that loses nothing (most estimates); tiny runs keep their 4 places.
-        if cost == cost.quantize(Decimal("0.01")):
-            cost = cost.quantize(Decimal("0.01"))
-    return Estimate(epochs=chosen, billed_tokens=billed, cost=cost)
 
 
 def price_key(config: ProviderConfig) -> str:

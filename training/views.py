@@ -15,9 +15,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
-from curation.api.auth import download_view
 from curation.models import DatasetVersion, JobStatus, VersionStatus
 from curation.permissions import get_dataset_for_user
+from curation.token_auth import download_view
 from training.forms import LaunchForm
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob
 from training.permissions import get_finetune_for_user

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from curation.models import Conversation, ConversationStatus, Dataset, DatasetVersion, ImportBatch
-from curation.services.pii.redaction import redacted_messages
+from curation.selectors.redaction import redacted_messages
 from training.evaluation.models import EvalRun
 from training.models import FineTuneJob
 from training.registry.models import Model

@@ -163,7 +163,7 @@ def array_values(
                     yield item_line, 0, SourceRecord(line=item_line, reason="nested too deeply")
                     value = end = None
                     break
-                except ValueError as error:
+                except json.JSONDecodeError as error:
                     if len(buffer) - index > limits.line_bytes:
                         skip_value()
                         yield (

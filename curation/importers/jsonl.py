@@ -69,7 +69,7 @@ def iter_raw_lines(
     position = Position()
     for index, item in enumerate(
         guard_compressed(_jsonl_lines(stream, limits, position), position)
-    ):  # type: ignore[arg-type]
+    ):
         if index >= skip:
             yield item
 
@@ -110,10 +110,10 @@ def _describe_bad_line(raw: bytes, line_number: int, start_offset: int) -> Sourc
         json.loads(text)
     except RecursionError:
         return SourceRecord(line=line_number, reason="not valid JSON: nested too deeply")
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         return SourceRecord(
             line=line_number,
-            reason=f"not valid JSON: {error.msg} (column {getattr(error, 'colno', '?')})",
+            reason=f"not valid JSON: {error.msg} (column {error.colno})",
         )
     # Valid for Python's parser but not for orjson's: its nesting limit is 1024 levels.
     return SourceRecord(line=line_number, reason="not valid JSON: nested too deeply")

@@ -23,7 +23,7 @@ def iter_records(
     stream: IO[bytes], fmt: str, *, limits: Limits, skip: int = 0
 ) -> Iterator[SourceRecord]:
     """Records of the file in order; the first `skip` are read but not yielded (resume)."""
-    head = stream.peek(16) if hasattr(stream, "peek") else b""  # type: ignore[attr-defined]
+    head = stream.peek(16) if hasattr(stream, "peek") else b""
     head = head[len(BOM) :] if head.startswith(BOM) else head
     position = Position()
     if fmt == "csv":

@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from curation.preferences import PREFERENCE_FORMAT, normalize_preference
 from curation.validation import NORMALIZERS, Normalized, RecordError
@@ -87,7 +87,12 @@ def open_binary(path: Source) -> tuple[IO[bytes], CountingReader]:
     return buffered, counter
 
 
-def guard_compressed(records: Iterator[SourceRecord], position: Position) -> Iterator[SourceRecord]:
+_Item = TypeVar("_Item")
+
+
+def guard_compressed(
+    records: Iterator[_Item], position: Position
+) -> Iterator[_Item | SourceRecord]:
     """A compressed file that ends early or is corrupt ends the records after its last good line."""
     try:
         yield from records

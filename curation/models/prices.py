@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 
-__all__ = ["TrainingPrice", "training_epochs"]
+__all__ = ["Estimate", "TrainingPrice", "estimate_cost", "training_epochs"]
 
 
 # OpenAI's fine-tuning data-preparation cookbook: aim for 3 epochs, but see at least 100 and at
@@ -35,7 +37,7 @@ class TrainingPriceQuerySet(models.QuerySet):
     def seeded(self) -> TrainingPriceQuerySet:
         """Every price, first filling an empty table from settings.CURATOR_TRAINING_PRICES."""
         if not self.exists():
-            self.model.objects.bulk_create(
+            self.bulk_create(
                 [
                     self.model(
                         provider=row["provider"],
@@ -76,3 +78,38 @@ class TrainingPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.model}: ${self.price_per_million}/M tokens"
+
+
+MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    epochs: int
+    billed_tokens: int
+    cost: Decimal
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "billed_tokens": self.billed_tokens, "cost": self.cost}
+
+
+def estimate_cost(
+    *,
+    price: TrainingPrice | None,
+    examples: int,
+    capped_tokens: int,
+    epochs: int | None = None,
+) -> Estimate:
+    """Epochs, billed tokens and USD to train on ``examples`` examples whose token counts,
+    each capped at the model's per-example limit, add up to ``capped_tokens``. ``epochs``
+    None means the provider's default for that many examples. Without a price (own GPUs,
+    a model missing from the table) the cost is zero."""
+    chosen = training_epochs(examples) if epochs is None else epochs
+    billed = chosen * capped_tokens
+    cost = Decimal(0)
+    if price is not None:
+        cost = (Decimal(billed) * price.price_per_million / MILLION).quantize(Decimal("0.0001"))
+        # Cents where that loses nothing (most estimates); tiny runs keep their 4 places.
+        if cost == cost.quantize(Decimal("0.01")):
+            cost = cost.quantize(Decimal("0.01"))
+    return Estimate(epochs=chosen, billed_tokens=billed, cost=cost)

@@ -17,7 +17,7 @@ from typing import Any
 from curation.models import Conversation, ConversationRevision, FindingDecision
 from curation.pii.highlight import highlighted_messages
 from curation.pii.policy import KNOWN_ENTITIES
-from curation.services.pii.redaction import redacted_messages
+from curation.selectors.redaction import redacted_messages
 from curation.texts import message_text
 
 _FENCE = re.compile(r"^[ \t]*```([^\n`]*)\n(.*?)^[ \t]*```[ \t]*$", re.M | re.S)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from curation.models import Conversation, Dataset, PairChoice, PreferencePair
-from curation.services.pii.redaction import pii_messages, redacted_pair
+from curation.selectors.redaction import pii_messages, redacted_pair
 from curation.texts import message_text
 
 

@@ -50,6 +50,7 @@ from curation.models import (
     QualityRun,
 )
 from curation.models.jobs import unexpected_error
+from curation.services.pii.runs import start_detection
 from curation.services.preference_imports import (
     PreferenceFacts,
     insert_preferences,
@@ -586,8 +587,6 @@ def run_import_job(*, batch_id: int) -> ImportBatch | None:
 
 def after_import(*, batch: ImportBatch) -> None:
     """Queue what follows an import: quality signals and clusters, and PII detection."""
-    from curation.services.pii.runs import start_detection
-
     if batch.imported:
         # The run row and its message only: the analysis (numpy, MinHash) loads in its job.
         QualityRun.objects.create(dataset=batch.dataset, batch=batch).enqueue()

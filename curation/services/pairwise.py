@@ -25,7 +25,7 @@ from curation.models import (
     PairwiseVerdict,
     PreferencePair,
 )
-from curation.services.pii.redaction import redacted_pair
+from curation.selectors.redaction import redacted_pair
 
 CHOICES = ("left", "right", "tie", "both_bad", "skip")
 SETTLED = {

@@ -22,13 +22,13 @@ from django.http import (
 )
 from django.views.decorators.http import require_safe
 
-from curation.api.auth import download_view
 from curation.models import VERSION_FILES, DatasetVersion
 from curation.permissions import get_version_for_user, get_version_pair_for_user
 from curation.services.versions.diff import diff_json_chunks
 from curation.services.versions.downloads import version_download_record
 from curation.services.versions.files import TamperedFileError, record_tampered, verify_file
 from curation.storage import download_url, open_stream
+from curation.token_auth import download_view
 
 CONTENT_TYPES = {
     "train.jsonl": "application/x-ndjson",

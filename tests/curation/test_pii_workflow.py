@@ -20,9 +20,9 @@ from curation.models import (
     PiiFinding,
     PiiRun,
 )
+from curation.selectors.redaction import redacted_messages
 from curation.services.imports import create_import_batch
 from curation.services.pii.findings import add_reviewer_findings, set_finding_decision
-from curation.services.pii.redaction import redacted_messages
 from curation.services.pii.retention import purge_if_configured, purge_originals
 from curation.services.pii.runs import detect_chunk, plan_detection, start_detection
 from tests.factories import ConversationFactory

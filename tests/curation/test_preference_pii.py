@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from curation.models import FindingDecision, PreferencePair
+from curation.selectors.redaction import redacted_messages, redacted_pair
 from curation.services.pii.findings import add_reviewer_findings
-from curation.services.pii.redaction import redacted_messages, redacted_pair
 from curation.services.pii.retention import purge_originals
 from tests.conftest import DATA
 from tests.curation.import_helpers import import_file

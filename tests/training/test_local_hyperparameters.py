@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.local.hyperparameters import (
+from training.hyperparameters import (
     LocalSettingError,
     clean_local_hyperparameters,
     local_defaults,

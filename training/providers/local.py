@@ -5,7 +5,7 @@ A local fine-tune is not sent anywhere: the "training" worker hands it to a job 
 a GPU machine trains it with ``training.local.engine`` (see ``training.services.local``).
 This module wraps that queue (a :class:`~training.providers.base.LocalBackend`, not a
 remote-API :class:`~training.providers.base.Provider`); the settings a local job takes are
-``training.local.hyperparameters``'.
+``training.hyperparameters``'.
 
 This module is torch-free. The web process builds this backend to check a launch (is a GPU
 worker alive? is the extra installed?) and to cancel a queued job; only the GPU job imports

@@ -26,11 +26,12 @@ from curation.models import (
     VersionStatus,
     training_epochs,
 )
+from curation.models.prices import estimate_cost
 from curation.services.versions.files import TamperedFileError, record_tampered, verify_file
+from training.hyperparameters import clean_local_hyperparameters
 from training.local import TrainSettings
-from training.local.hyperparameters import clean_local_hyperparameters
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob, FineTuneMethod, usd
-from training.pricing import estimate_cost, model_end_date, offered_models, price_for
+from training.pricing import model_end_date, offered_models, price_for
 from training.providers import (
     ModelInfo,
     ProviderConfig,

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
+from training.hyperparameters import settings_record
 from training.local import TRAINER_STATE, LoraSettings, TrainResult, TrainSettings
-from training.local.hyperparameters import settings_record
 from training.models import FineTuneCheckpoint, FineTuneJob
 from training.services.version_files import LaunchError, copy_verified
 

@@ -18,7 +18,7 @@ from curation.models import (
 )
 from curation.pii.engine import get_engine
 from curation.pii.redaction import iter_text_fields
-from curation.services.pii.redaction import pii_config_for, pii_messages, refresh_redacted
+from curation.selectors.redaction import pii_config_for, pii_messages, redacted_messages
 
 
 class PiiDecisionError(ValueError):
@@ -164,3 +164,10 @@ def rescan_messages(*, conversation: Conversation, message_indexes: list[int]) -
             for d in detections
         )
         refresh_redacted(conversation)
+
+
+def refresh_redacted(conversation: Conversation) -> None:
+    conversation.redacted = redacted_messages(conversation)
+    Conversation.objects.filter(pk=conversation.pk).update(
+        redacted=conversation.redacted, updated_at=timezone.now()
+    )

@@ -16,7 +16,7 @@ from curation.models import (
     PiiFinding,
     PreferencePair,
 )
-from curation.services.pii.redaction import redacted_everything
+from curation.selectors.redaction import redacted_everything
 
 
 def purge_originals(

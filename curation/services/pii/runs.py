@@ -28,7 +28,7 @@ from curation.models import (
 )
 from curation.pii.engine import get_engine
 from curation.pii.redaction import iter_text_fields, other_occurrences
-from curation.services.pii.redaction import pii_config_for, pii_messages, redacted_messages
+from curation.selectors.redaction import pii_config_for, pii_messages, redacted_messages
 
 logger = logging.getLogger(__name__)
 

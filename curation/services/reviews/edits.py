@@ -10,8 +10,8 @@ from django.db import DatabaseError, connections, transaction
 
 from curation.models import AuditEvent, Conversation, ConversationRevision, Dataset
 from curation.pii.engine import PiiConfig, get_engine
+from curation.selectors.redaction import pii_config_for
 from curation.services.pii.findings import rescan_messages
-from curation.services.pii.redaction import pii_config_for
 from curation.services.preference_reviews import pair_record_edit
 from curation.services.quality import refresh_quality
 from curation.services.reviews.errors import ReviewError

@@ -33,9 +33,9 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from curation.models import Dataset, DatasetVersion, VersionExample
+from curation.models.jobs import unexpected_error
 from curation.services.versions.assemble import assemble, duplicate_groups
 from curation.services.versions.files import HashingWriter, SnapshotError, clear_storage, save_file
-from curation.models.jobs import unexpected_error
 from curation.services.versions.manifest import reviewers, write_manifest
 from curation.services.versions.parallel import build_processes, export_parts, plan_parts
 from curation.services.versions.preview import select_examples

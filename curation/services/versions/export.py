@@ -41,7 +41,7 @@ from curation.models import (
     VersionFormat,
 )
 from curation.pii.redaction import RedactionError, redact_messages
-from curation.services.pii.redaction import redacted_messages
+from curation.selectors.redaction import redacted_messages
 from curation.services.versions.files import SnapshotError
 from curation.services.versions.preference import (
     attach_pairs,

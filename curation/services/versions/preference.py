@@ -12,7 +12,7 @@ from typing import Any
 
 from curation.models import Conversation, PairChoice, PiiFinding, PreferencePair
 from curation.pii.redaction import redact_messages
-from curation.services.pii.redaction import pii_messages, redacted_pair
+from curation.selectors.redaction import pii_messages, redacted_pair
 from curation.splits import SYSTEM_ROLES, near_duplicate_key
 
 

@@ -21,9 +21,10 @@ from curation.models import (
     VersionStatus,
 )
 from curation.models.preferences import RANKED
+from curation.models.prices import estimate_cost
 from curation.services.versions.files import SnapshotError
 from curation.splits import is_validation_sql, validation_threshold
-from training.pricing import estimate_cost
+from curation.token_count import TOKENS_REPLY_PRIMING, count_conversations
 
 # -- choosing examples ------------------------------------------------------------------
 
@@ -70,8 +71,6 @@ def system_prompt_tokens(prompt: str) -> int:
     """Tokens one system message with this prompt adds to an example."""
     if not prompt:
         return 0
-    from curation.token_count import TOKENS_REPLY_PRIMING, count_conversations
-
     [(tokens, _)] = count_conversations([([{"role": "system", "content": prompt}], None)])
     return tokens - TOKENS_REPLY_PRIMING
 

@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 
 from curation.models import AuditEvent, Conversation, Dataset
 from curation.selectors.conversations import ConversationFilter
-from curation.services.pii.redaction import redacted_messages
+from curation.selectors.redaction import redacted_messages
 from training.evaluation import judge as judging
 from training.evaluation.client import EndpointError, EndpointNotConfigured, endpoint_for
 from training.evaluation.evalset import split_example

@@ -28,8 +28,8 @@ from rq import get_current_job
 
 from curation.models import JobStatus
 from curation.models.jobs import first_line
+from training.hyperparameters import lora_settings, train_settings
 from training.local import TrainResult, is_available
-from training.local.hyperparameters import lora_settings, train_settings
 from training.local.launcher import LaunchFailed, run_group
 from training.models import FineTuneCheckpoint, FineTuneJob, FineTuneMetric
 from training.providers import LocalBackend, ProviderError

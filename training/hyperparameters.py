@@ -36,9 +36,15 @@ LOCAL_HYPERPARAMETERS: dict[str, str] = {
     "merge_weights": "Merged weights",
     "gpus": "GPUs",
 }
-_TRAIN_KEYS = ("learning_rate", "grad_accum", "max_seq_length", "packing", "bf16")
+_TRAIN_KEYS: tuple[str, ...] = ("learning_rate", "grad_accum", "max_seq_length", "packing", "bf16")
 _TRAIN_KEYS += ("eval_every", "save_every", "max_steps")
-_INTEGERS = ("grad_accum", "max_seq_length", "lora_rank", "lora_alpha", "eval_every")
+_INTEGERS: tuple[str, ...] = (
+    "grad_accum",
+    "max_seq_length",
+    "lora_rank",
+    "lora_alpha",
+    "eval_every",
+)
 _INTEGERS += ("save_every", "max_steps", "gpus")
 _TRUE = {"true", "on", "1", "yes"}
 _FALSE = {"false", "off", "0", "no", ""}

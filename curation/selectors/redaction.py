@@ -2,15 +2,14 @@
 
 `redacted_messages` is the one function that derives it: the review page's redacted view,
 version files and training uploads all call it, and every version manifest names it
-(`curation.services.pii.redacted_messages`, kept importable from the package).
+(`curation.services.pii.redacted_messages`, where it lived first: still importable there
+for the manifests already written).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-
-from django.utils import timezone
 
 from curation.models import (
     Conversation,
@@ -87,11 +86,4 @@ def pii_config_for(dataset: Dataset) -> PiiConfig:
         allow_list=list(dataset.pii_allow_list),
         deny_list=list(dataset.pii_deny_list),
         patterns=list(dataset.pii_patterns or []),
-    )
-
-
-def refresh_redacted(conversation: Conversation) -> None:
-    conversation.redacted = redacted_messages(conversation)
-    Conversation.objects.filter(pk=conversation.pk).update(
-        redacted=conversation.redacted, updated_at=timezone.now()
     )
