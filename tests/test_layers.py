@@ -187,3 +187,13 @@ def test_no_two_project_modules_import_each_other_in_a_cycle() -> None:
 def test_the_cycle_check_finds_a_cycle_through_three_modules() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert import_cycles(graph) == [["a", "b", "c"]]
+
+
+def test_no_module_of_the_apps_passes_600_lines() -> None:
+    # A coarse guard against modules that mix concerns (migrations are generated).
+    long = {
+        path.relative_to(ROOT).as_posix(): lines
+        for path in project_files()
+        if (lines := len(path.read_text().splitlines())) > 600
+    }
+    assert not long, long

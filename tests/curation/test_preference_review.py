@@ -10,7 +10,7 @@ from curation.models import AuditEvent, ConversationStatus, PairChoice, PairSour
 from curation.services.reviews.edits import edit_message
 from curation.services.versions.build import run_build_job
 from curation.services.versions.preview import create_version, normalize_filter
-from tests.curation.test_snapshots import lines
+from tests.curation.version_helpers import lines
 from tests.factories import ConversationFactory, PreferencePairFactory, chat
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,7 @@ from curation.models import (
     PiiFinding,
     VersionExample,
 )
-from tests.curation.test_snapshots import build, lines, manifest, read, splits_of
+from tests.curation.version_helpers import build, lines, manifest, read, splits_of
 from tests.factories import ConversationFactory, PreferencePairFactory, chat
 
 pytestmark = pytest.mark.django_db
