@@ -16,3 +16,10 @@ DEGENERATE_REPETITION: Final = "degenerate_repetition"
 # Set by import (exact content hash) and by near-duplicate clustering, not by `signals`.
 DUPLICATE: Final = "duplicate"
 NEAR_DUPLICATE: Final = "near_duplicate"
+
+# Flags that make an example unfit to train on as it stands: it would be rejected by the
+# provider, teach the model nothing, or teach it to loop. The rest are warnings a reviewer
+# may accept.
+BLOCKING_FLAGS: Final = frozenset(
+    {OVER_TOKEN_LIMIT, NO_ASSISTANT_REPLY, EMPTY_ASSISTANT_REPLY, DEGENERATE_REPETITION, DUPLICATE}
+)

@@ -25,6 +25,10 @@ from typing import Any
 
 from django.conf import settings
 
+# Edges of the token-length histogram (examples per bucket), shared by the dataset dashboard
+# and every version's datasheet so the two can be compared bucket by bucket.
+TOKEN_BUCKETS: tuple[int, ...] = (0, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+
 _SOURCES = {
     "o200k_base": (
         "o200k.vocab",

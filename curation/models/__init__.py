@@ -1,14 +1,12 @@
 from curation.models.access_tokens import *  # noqa: F403  (personal access tokens)
 from curation.models.api import IngestRequest
 from curation.models.conversations import (
-    BLOCKING_FLAGS,
     FLAG_LABELS,
     Conversation,
     ConversationQuerySet,
     ConversationStatus,
 )
 from curation.models.datasets import (
-    DEFAULT_PII_ENTITIES,
     ApprovalRule,
     AuditEvent,
     Dataset,
@@ -34,8 +32,6 @@ from curation.models.versions import *  # noqa: F403  (dataset version models)
 
 __all__ = [
     "ACTIVE_STATUSES",
-    "BLOCKING_FLAGS",
-    "DEFAULT_PII_ENTITIES",
     "FLAG_LABELS",
     "WORKER_LOST",
     "ApprovalRule",

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models.functions import Cast
 from django.urls import reverse
 
+from curation.flags import BLOCKING_FLAGS
 from curation.models.datasets import Dataset
 from curation.models.imports import ImportBatch
 
@@ -20,17 +21,6 @@ class ConversationStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
 
-
-# Flags that keep an example out of "passing"; the rest are warnings a reviewer may accept.
-BLOCKING_FLAGS = frozenset(
-    {
-        "over_token_limit",
-        "no_assistant_reply",
-        "empty_assistant_reply",
-        "degenerate_repetition",
-        "duplicate",
-    }
-)
 
 FLAG_LABELS = {
     "no_system_message": "No system message",

@@ -11,10 +11,8 @@ from django.utils.text import slugify
 
 from curation.pii.policy import DEFAULT_ENTITIES
 
+
 # The policy (what counts as personal data) lives with the detector; see curation.pii.policy.
-DEFAULT_PII_ENTITIES = list(DEFAULT_ENTITIES)
-
-
 def default_rubric() -> list[dict[str, str]]:
     return [
         {
@@ -32,7 +30,7 @@ def default_rubric() -> list[dict[str, str]]:
 
 
 def default_pii_entities() -> list[str]:
-    return list(DEFAULT_PII_ENTITIES)
+    return list(DEFAULT_ENTITIES)
 
 
 def validate_rubric(value: Any) -> None:

@@ -14,6 +14,7 @@ review-queue score), `minhash` (signatures) and `clusters` (near-duplicate group
 """
 
 from curation.flags import (
+    BLOCKING_FLAGS,
     DEGENERATE_REPETITION,
     DUPLICATE,
     EMPTY_ASSISTANT_REPLY,
@@ -31,7 +32,6 @@ from curation.quality.clusters import (
     signature_jaccard,
 )
 from curation.quality.conversation import (
-    BLOCKING_FLAGS,
     LOOP_WINDOW_CHARS,
     SHORT_REPLY_WORDS,
     SIGNAL_FLAGS,

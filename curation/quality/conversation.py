@@ -10,7 +10,6 @@ from typing import Final
 
 from curation.flags import (
     DEGENERATE_REPETITION,
-    DUPLICATE,
     EMPTY_ASSISTANT_REPLY,
     NO_ASSISTANT_REPLY,
     NO_SYSTEM_MESSAGE,
@@ -29,12 +28,6 @@ SIGNAL_FLAGS: Final = (
     SHORT_ASSISTANT_REPLY,
     OVER_TOKEN_LIMIT,
     DEGENERATE_REPETITION,
-)
-
-# Flags that make an example unfit to train on as it stands: it would be rejected by the
-# provider, teach the model nothing, or teach it to loop. The rest are warnings.
-BLOCKING_FLAGS: Final = frozenset(
-    {OVER_TOKEN_LIMIT, NO_ASSISTANT_REPLY, EMPTY_ASSISTANT_REPLY, DEGENERATE_REPETITION, DUPLICATE}
 )
 
 # "Under ~3 words": one- and two-word replies ("Sure.", "You're great!") rarely show the

@@ -6,12 +6,12 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 from curation.flags import (
+    BLOCKING_FLAGS,
     NEAR_DUPLICATE,
     NO_SYSTEM_MESSAGE,
     NO_USER_MESSAGE,
     SHORT_ASSISTANT_REPLY,
 )
-from curation.quality.conversation import BLOCKING_FLAGS
 
 # A heuristic for sorting the review queue, not a verdict. A raw score starts at 1.0, loses
 # a penalty per warning flag (sized by how much the problem usually costs a fine-tune) and

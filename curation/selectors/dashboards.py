@@ -24,8 +24,7 @@ from curation.models import (
 )
 from curation.pagination import estimate_rows
 from curation.selectors.review_queue import REVIEWABLE
-
-TOKEN_BUCKETS = [0, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536]
+from curation.token_count import TOKEN_BUCKETS
 
 
 class Median(Aggregate):
@@ -137,7 +136,7 @@ ROW_SAMPLE = 10_000
 def token_histogram(dataset: Dataset, *, large: bool = False) -> dict[str, list[Any]]:
     """Conversations per token-count bucket; for a large dataset, estimated from a sample of
     the table's pages ("estimated": True)."""
-    edges = TOKEN_BUCKETS
+    edges = list(TOKEN_BUCKETS)
     table = Conversation._meta.db_table
     percent = _sample_percent(estimate_rows(dataset.conversations.all())) if large else 100.0
     sample = f"TABLESAMPLE SYSTEM ({percent:.4f})" if percent < 100 else ""

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curation.splits import TRAIN
+from curation.token_count import TOKEN_BUCKETS
 
 # Token histogram bucket edges (an example falls in the last edge ≤ its count).
-TOKEN_BUCKETS = (0, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 SCORE_BUCKETS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0)
 
 
