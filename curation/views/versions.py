@@ -29,7 +29,7 @@ from curation.permissions import (
 from curation.services.prices import prices_save
 from curation.services.retries import job_retry
 from curation.services.versions.diff import diff_page
-from curation.services.versions.files import SnapshotError, delete_version
+from curation.services.versions.files import VersionError, delete_version
 from curation.services.versions.preview import (
     create_version,
     default_seed,
@@ -100,7 +100,7 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
                     prepend_system_prompt=form.cleaned_data.get("prepend_system_prompt", False),
                     format=form.cleaned_data.get("format") or VersionFormat.SFT,
                 )
-            except SnapshotError as error:
+            except VersionError as error:
                 form.add_error(None, str(error))
             else:
                 messages.success(request, f"Version {version.number} is being built.")

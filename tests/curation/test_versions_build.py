@@ -19,7 +19,7 @@ from curation.models import (
 from curation.services.versions import build as build_module
 from curation.services.versions.build import run_build_job
 from curation.services.versions.files import (
-    SnapshotError,
+    VersionError,
 )
 from curation.services.versions.preview import (
     create_version,
@@ -110,10 +110,10 @@ def test_filter_by_score_flags_and_batches(dataset):
 
 def test_nothing_to_freeze_is_refused_with_a_reason(dataset):
     ConversationFactory(dataset=dataset, status=ConversationStatus.IN_REVIEW)
-    with pytest.raises(SnapshotError, match="no approved example"):
+    with pytest.raises(VersionError, match="no approved example"):
         create_version(dataset=dataset, user=None, filter=normalize_filter(), enqueue=False)
     approved(dataset, 1, score_avg=2)
-    with pytest.raises(SnapshotError, match="no approved example"):
+    with pytest.raises(VersionError, match="no approved example"):
         create_version(
             dataset=dataset, user=None, filter=normalize_filter(min_score=3), enqueue=False
         )

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from curation.models import AuditEvent, Dataset, DatasetVersion, JobStatus
 from curation.services.versions.build import run_build_job
-from curation.services.versions.files import SnapshotError
+from curation.services.versions.files import VersionError
 from curation.services.versions.preview import create_version, normalize_filter
 from training.evaluation.models import Comparison, EvalRun
 from training.evaluation.services.comparisons import (
@@ -117,7 +117,7 @@ def _step(run: RetrainRun, *, inline: bool, sleep: Callable[[float], None]) -> b
                     notes=f"Retraining #{run.pk}: everything approved so far",
                     enqueue=not inline,
                 )
-            except SnapshotError as error:
+            except VersionError as error:
                 run.fail(f"version: {error}")
                 return True
             _move(run, RetrainStep.VERSION, 0, version=version)

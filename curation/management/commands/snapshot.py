@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from curation.management.operator import acting_user, add_as_argument
 from curation.models import Dataset, DatasetVersion, VersionFormat, VersionStatus
 from curation.services.versions.build import run_build_job
-from curation.services.versions.files import SnapshotError, cli_summary
+from curation.services.versions.files import VersionError, cli_summary
 from curation.services.versions.preview import create_version, normalize_filter
 
 
@@ -94,7 +94,7 @@ class Command(BaseCommand):
                 enqueue=False,
                 format=options["format"],
             )
-        except SnapshotError as error:
+        except VersionError as error:
             raise CommandError(str(error)) from None
         try:
             run_build_job(version_id=version.pk)

@@ -35,7 +35,7 @@ from django.db import connection, transaction
 from curation.models import Dataset, DatasetVersion, VersionExample
 from curation.models.jobs import unexpected_error
 from curation.services.versions.assemble import assemble, duplicate_groups
-from curation.services.versions.files import HashingWriter, SnapshotError, clear_storage, save_file
+from curation.services.versions.files import HashingWriter, VersionError, clear_storage, save_file
 from curation.services.versions.manifest import reviewers, write_manifest
 from curation.services.versions.parallel import build_processes, export_parts, plan_parts
 from curation.services.versions.preview import select_examples
@@ -85,7 +85,7 @@ def build_version(*, version: DatasetVersion, processes: int | None = None) -> D
             for part in parts:
                 part.lines.unlink()
             if stats.examples == 0:
-                raise SnapshotError("no approved example matches the filter any more")
+                raise VersionError("no approved example matches the filter any more")
             files: dict[str, dict[str, Any]] = {}
             for split, writer in writers.items():
                 files[f"{split}.jsonl"] = {**writer.close(), "examples": writer.lines}
@@ -162,13 +162,13 @@ def run_build_job(*, version_id: int) -> DatasetVersion | None:
     """Claim, build and finish one version; safe to call again for the same version."""
     version = DatasetVersion.objects.select_related("dataset", "created_by").get(pk=version_id)
 
-    def refused(error: SnapshotError) -> DatasetVersion:
+    def refused(error: VersionError) -> DatasetVersion:
         version.fail(f"{version}: {error}")
         return version
 
     built = version.run_claimed(
         lambda: build_version(version=version),
-        handlers={SnapshotError: refused},
+        handlers={VersionError: refused},
         unexpected=lambda error: (
             f"{version}: {unexpected_error(error, 'Retry builds it again from the start')}"
         ),

@@ -42,7 +42,7 @@ from curation.models import (
 )
 from curation.pii.redaction import RedactionError, redact_messages
 from curation.selectors.redaction import redacted_messages
-from curation.services.versions.files import SnapshotError
+from curation.services.versions.files import VersionError
 from curation.services.versions.preference import (
     attach_pairs,
     chosen_conversation,
@@ -141,7 +141,7 @@ def export_part(*, version_id: int, part: Part) -> Stats:
                             conversation, findings=findings, system_prompt=prompt, tagged=tagged
                         )
                     except RedactionError as error:
-                        raise SnapshotError(
+                        raise VersionError(
                             f"conversation {conversation.id} cannot be redacted: {error}"
                         ) from None
                     prepended = int(prepended_pair)
@@ -172,7 +172,7 @@ def export_part(*, version_id: int, part: Part) -> Stats:
                             messages, grouped = chosen
                     except RedactionError as error:
                         # Fail closed: an example whose findings do not fit is never written.
-                        raise SnapshotError(
+                        raise VersionError(
                             f"conversation {conversation.id} cannot be redacted: {error}"
                         ) from None
                     tokens = conversation.token_count

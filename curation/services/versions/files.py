@@ -19,7 +19,7 @@ from curation.storage import open_stream, read_range
 logger = logging.getLogger(__name__)
 
 
-class SnapshotError(ValueError):
+class VersionError(ValueError):
     """A version cannot be made as asked; the message says why, in one line."""
 
 

@@ -22,7 +22,7 @@ from curation.models import (
 )
 from curation.models.preferences import RANKED
 from curation.models.prices import estimate_cost
-from curation.services.versions.files import SnapshotError
+from curation.services.versions.files import VersionError
 from curation.splits import is_validation_sql, validation_threshold
 from curation.token_count import TOKENS_REPLY_PRIMING, count_conversations
 
@@ -163,13 +163,13 @@ def create_version(
     enqueue: bool = True,
     format: str = VersionFormat.SFT,
 ) -> DatasetVersion:
-    """Number a new version and queue its build; SnapshotError if no example would be in it."""
+    """Number a new version and queue its build; VersionError if no example would be in it."""
     if validation_fraction is None:
         validation_fraction = settings.CURATOR_VALIDATION_FRACTION
     try:
         validation_threshold(validation_fraction)
     except ValueError as error:
-        raise SnapshotError(f"validation fraction {validation_fraction}: {error}") from None
+        raise VersionError(f"validation fraction {validation_fraction}: {error}") from None
     if seed is None:
         seed = default_seed(dataset)
     if filter.get("batches"):
@@ -180,12 +180,12 @@ def create_version(
         )
         unknown = sorted(set(filter["batches"]) - known)
         if unknown:
-            raise SnapshotError(f"no import batch {unknown[0]} in dataset {dataset.slug!r}")
+            raise VersionError(f"no import batch {unknown[0]} in dataset {dataset.slug!r}")
     if format not in VersionFormat.values:
-        raise SnapshotError(f"unknown version format {format!r}; use one of {VersionFormat.values}")
+        raise VersionError(f"unknown version format {format!r}; use one of {VersionFormat.values}")
     if not select_examples(dataset=dataset, filter=filter, format=format).exists():
         what = "preference pair" if format == VersionFormat.PREFERENCE else "example"
-        raise SnapshotError(f"no approved {what} of dataset {dataset.slug!r} matches the filter")
+        raise VersionError(f"no approved {what} of dataset {dataset.slug!r} matches the filter")
     prompt = dataset.system_prompt if prepend_system_prompt else ""
     # Counted here, once, so the build never loads the tokenizer.
     prompt_tokens = system_prompt_tokens(prompt)

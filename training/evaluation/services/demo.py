@@ -29,7 +29,7 @@ from curation.models import (
 from curation.services.pii.runs import run_detection_here
 from curation.services.reviews.decisions import decide_conversations
 from curation.services.versions.build import run_build_job
-from curation.services.versions.files import SnapshotError
+from curation.services.versions.files import VersionError
 from curation.services.versions.preview import create_version
 from training.models import FineTuneJob
 from training.providers import available_providers
@@ -74,7 +74,7 @@ def ensure_demo_finetune(*, dataset: Dataset, user: Any) -> FineTuneJob | None:
             notes="Demo version (built by setup_demo)",
             enqueue=False,
         )
-    except SnapshotError as error:
+    except VersionError as error:
         logger.warning("demo fine-tune skipped: %s", error)
         return None
     version = run_build_job(version_id=version.pk) or version
