@@ -147,3 +147,23 @@ def download_url(
             "ResponseContentType": content_type,
         },
     )
+
+
+class ZipSink(io.RawIOBase):
+    """A write-only, unseekable stream that hands zipfile's output over in pieces, so a zip
+    of stored files streams to the client without being assembled in memory or on disk."""
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.pending += data
+        return len(data)
+
+    def take(self) -> bytes:
+        data = bytes(self.pending)
+        self.pending.clear()
+        return data

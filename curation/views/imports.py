@@ -103,7 +103,6 @@ def import_errors_csv(request: HttpRequest, slug: str, batch_id: int) -> Streami
 @require_POST
 def import_retry(request: HttpRequest, slug: str, batch_id: int) -> HttpResponse:
     batch = get_batch_for_user(request, slug, batch_id, admin=True)
-    batch.refresh_lost()
     if job_retry(job=batch, dataset=batch.dataset, action="import.retry", user=request.user):
         messages.success(request, "Retrying; the import resumes where it stopped.")
     else:

@@ -81,7 +81,6 @@ def pii_rerun(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def pii_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
     run = get_pii_run_for_user(request, slug, run_id)
-    run.refresh_lost()
     if pii_run_retry(run=run, user=request.user):
         messages.success(
             request, "Retrying; conversations already analyzed by this run are skipped."

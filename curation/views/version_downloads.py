@@ -6,10 +6,8 @@ authenticate through `download_view`.
 
 from __future__ import annotations
 
-import io
 import zipfile
 from collections.abc import Iterator
-from typing import Any
 
 from django.core.files.storage import default_storage
 from django.http import (
@@ -27,7 +25,7 @@ from curation.permissions import get_version_for_user, get_version_pair_for_user
 from curation.services.versions.diff import diff_json_chunks
 from curation.services.versions.downloads import version_download_record
 from curation.services.versions.files import TamperedFileError, record_tampered, verify_file
-from curation.storage import download_url, open_stream
+from curation.storage import ZipSink, download_url, open_stream
 from curation.token_auth import download_view
 
 CONTENT_TYPES = {
@@ -155,27 +153,8 @@ def version_file(request: HttpRequest, slug: str, number: int, name: str) -> Htt
     return response
 
 
-class _ZipSink(io.RawIOBase):
-    """A write-only, unseekable stream that hands zipfile's output over in pieces."""
-
-    def __init__(self) -> None:
-        self.pending = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self.pending += data
-        return len(data)
-
-    def take(self) -> bytes:
-        data = bytes(self.pending)
-        self.pending.clear()
-        return data
-
-
 def _zip_chunks(version: DatasetVersion) -> Iterator[bytes]:
-    sink = _ZipSink()
+    sink = ZipSink()
     # Fixed entry times (the build's) so the same version always zips to the same bytes.
     stamp = (version.finished_at or version.created_at).timetuple()[:6]
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:

@@ -192,7 +192,6 @@ def _bars(histogram: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @require_POST
 def version_retry(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     version = get_version_for_user(request, slug, number, admin=True)
-    version.refresh_lost()
     if job_retry(job=version, dataset=version.dataset, action="version.retry", user=request.user):
         messages.success(request, "Building again from the start.")
     else:

@@ -4,7 +4,6 @@ asked (they are as large as the base model)."""
 
 from __future__ import annotations
 
-import io
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -12,28 +11,10 @@ from typing import Any
 from django.core.files.storage import default_storage
 
 from curation.models import AuditEvent
+from curation.storage import ZipSink
 from training.models import FineTuneJob
 
 CHUNK = 1024 * 1024
-
-
-class _Sink(io.RawIOBase):
-    """A write-only, unseekable stream that hands zipfile's output over in pieces."""
-
-    def __init__(self) -> None:
-        self.pending = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self.pending += data
-        return len(data)
-
-    def take(self) -> bytes:
-        data = bytes(self.pending)
-        self.pending.clear()
-        return data
 
 
 def adapter_entries(job: FineTuneJob, *, merged: bool) -> list[tuple[str, str]]:
@@ -59,7 +40,7 @@ def zip_name(job: FineTuneJob, *, merged: bool) -> str:
 
 
 def adapter_zip_chunks(job: FineTuneJob, *, merged: bool) -> Iterator[bytes]:
-    sink = _Sink()
+    sink = ZipSink()
     stamp = (job.finished_at or job.created_at).timetuple()[:6]
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for name, relative in adapter_entries(job, merged=merged):

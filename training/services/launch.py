@@ -539,7 +539,6 @@ def _cancel_remote(job: FineTuneJob) -> None:
 
 def retry_finetune(*, job: FineTuneJob, user: Any) -> bool:
     """Queue a failed launch again; it resumes with the files and remote job it has."""
-    job.refresh_lost()
     if not job.retry():
         return False
     job.add_timeline("queued")
