@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from curation.pii.matching import ValueMatcher
+
 OPERATORS: tuple[str, ...] = ("tag", "surrogate", "mask")
 
 # Author and function names must match ^[a-zA-Z0-9_-]{1,64}$ in OpenAI's chat format, so
@@ -157,7 +159,6 @@ def redact_messages(
 
 
 _MIN_ALNUM = 2
-_WORD_CHAR = r"[^\W_]"
 
 
 def other_occurrences(
@@ -176,13 +177,7 @@ def other_occurrences(
             wanted.setdefault(" ".join(words).casefold(), entity_type)
     if not wanted:
         return {}
-    alternatives = sorted(wanted, key=len, reverse=True)
-    pattern = re.compile(
-        rf"(?<!{_WORD_CHAR})(?:"
-        + "|".join(r"\s+".join(re.escape(w) for w in value.split()) for value in alternatives)
-        + rf")(?!{_WORD_CHAR})",
-        re.IGNORECASE,
-    )
+    matcher = ValueMatcher(sorted(wanted, key=len, reverse=True))
     found: dict[tuple[int, str], list[tuple[int, int, str]]] = {}
 
     def add(key: tuple[int, str], start: int, end: int, matched: str) -> None:
@@ -195,11 +190,11 @@ def other_occurrences(
                 if not token.is_string:
                     continue
                 body, offsets = _decode_with_offsets(text, token.start + 1, token.end - 1)
-                for match in pattern.finditer(body):
-                    add(key, offsets[match.start()], offsets[match.end()], match.group())
+                for start, end in matcher.spans(body):
+                    add(key, offsets[start], offsets[end], body[start:end])
             continue
-        for match in pattern.finditer(text):
-            add(key, match.start(), match.end(), match.group())
+        for start, end in matcher.spans(text):
+            add(key, start, end, text[start:end])
     return found
 
 
