@@ -8,7 +8,10 @@ first time a process detects anything.
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from curation.pii.config import (
@@ -37,6 +40,12 @@ __all__ = [
 _ENGINES: dict[str, PiiEngine] = {}
 _ENGINES_LOCK = threading.Lock()
 
+# spaCy (through thinc) and Presidio import these whenever they are installed, though only
+# transformer pipelines (names ending in "_trf") use them. Where the GPU extras are installed
+# (the GPU worker's machine, the test environment) that would add some 6 s and hundreds of MB
+# to every PII process, half of a worker's start-up.
+_TRANSFORMER_PACKAGES = ("torch", "transformers")
+
 
 def configured_model_name() -> str:
     """The spaCy model from Django's ``CURATOR_SPACY_MODEL`` when Django is set up, else default."""
@@ -59,8 +68,28 @@ def get_engine(model_name: str | None = None) -> PiiEngine:
             if engine is None:
                 # The one place spaCy and Presidio load: web processes that never detect
                 # anything never pay for them.
-                from curation.pii.analyzer import PiiEngine
+                with _without_transformers(name):
+                    from curation.pii.analyzer import PiiEngine
 
-                engine = PiiEngine(name)
+                    engine = PiiEngine(name)
                 _ENGINES[name] = engine
     return engine
+
+
+@contextmanager
+def _without_transformers(model_name: str) -> Iterator[None]:
+    """Inside the block, importing a transformer package that is not loaded yet fails as if it
+    were not installed (a None entry in sys.modules), so spaCy and Presidio skip it; later
+    imports, the local trainer's, load it as usual."""
+    if model_name.endswith("_trf"):
+        yield
+        return
+    blocked = [name for name in _TRANSFORMER_PACKAGES if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if sys.modules.get(name) is None:
+                del sys.modules[name]
