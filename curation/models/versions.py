@@ -205,7 +205,11 @@ class VersionExample(models.Model):
     no place in the files, so the version can say what it merged and why.
     """
 
-    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="members")
+    # No index of its own: the unique (version, conversation_id) index serves every lookup by
+    # version, and a build writes one row per example (100k rows, one index less to fill).
+    version = models.ForeignKey(
+        DatasetVersion, on_delete=models.CASCADE, related_name="members", db_index=False
+    )
     conversation_id = models.BigIntegerField()
     content_hash = models.CharField(max_length=64)
     split = models.CharField(max_length=16, choices=Split.choices)
