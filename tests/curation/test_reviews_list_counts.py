@@ -30,6 +30,8 @@ def test_the_list_shows_the_exact_match_count_and_the_rows_shown(client_for, dat
 
 def test_past_the_exact_limit_the_count_is_an_estimate(client_for, dataset, reviewer, monkeypatch):
     monkeypatch.setattr(pagination, "EXACT_COUNT_LIMIT", 3)
+    # More than one page: a page holding every match would know the count exactly.
+    monkeypatch.setattr("curation.selectors.conversations.PER_PAGE", 2)
     for _ in range(6):
         ConversationFactory(dataset=dataset)
     # Fresh statistics so the planner's estimate is close to the truth.
