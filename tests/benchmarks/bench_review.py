@@ -214,11 +214,15 @@ PAGES = (
     ("list, status filter", "conversations/?status=approved"),
     ("list, flag filter", "conversations/?flag=short_assistant_reply"),
     ("list, quality range", "conversations/?quality_min=0.9&quality_max=0.95"),
-    ("list, most tokens first", "conversations/?sort=-tokens"),
     ("search, common word", "conversations/?q=tracking"),
     ("search, rare phrase", "conversations/?q=%22customer+4242.%22"),
     ("search + status filter", "conversations/?q=order&status=rejected"),
+    ("list, most tokens first", "conversations/?sort=-tokens"),
 )
+# Printed, outside the target (which names the dashboard, filters, search and "next"): a sort
+# by a value reads every matching row, as no index serves it; one per sortable column would
+# cost every import about 5% (see the README).
+UNTARGETED = {"list, most tokens first"}
 
 
 def measure_pages(client, dataset, count: int) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
@@ -365,10 +369,14 @@ def main() -> int:
     worst = 0.0
     for page, _ in PAGES:
         small, large = (percentile(pages[size][page], 0.95) for size in names)
-        worst = max(worst, large / small)
-        print(f"  {page:<26} {small * 1000:7.1f} {large * 1000:8.1f}   ratio {large / small:5.2f}")
+        note = "   (not in the target: a sort scans)" if page in UNTARGETED else ""
+        if not note:
+            worst = max(worst, large / small)
+        print(
+            f"  {page:<26} {small * 1000:7.1f} {large * 1000:8.1f}   ratio {large / small:5.2f}{note}"
+        )
     verdict = "met" if worst <= TARGET else "MISSED"
-    print(f"worst page ratio = {worst:.2f} (target <= {TARGET}: {verdict})")
+    print(f"worst page ratio in the target = {worst:.2f} (target <= {TARGET}: {verdict})")
     return 0
 
 
