@@ -10,6 +10,7 @@ the live server runs in another thread and only sees committed rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -44,6 +45,17 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
+def settle(page: Any) -> None:
+    """Wait until the page has no request in flight (the review page prefetches the next
+    conversation in the background): a request the live server is still serving when the
+    test's database is flushed deadlocks the flush and fails the next test."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    # A page that polls is never idle for long; closing it is then the best we can do.
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_load_state("networkidle", timeout=5_000)
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -52,6 +64,7 @@ def page(browser: Any) -> Iterator[Any]:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
+    settle(page)
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
 
@@ -70,6 +83,8 @@ def new_page(browser: Any) -> Iterator[Callable[[], Any]]:
 
     yield make
     for context in contexts:
+        for opened in context.pages:
+            settle(opened)
         context.close()
 
 
