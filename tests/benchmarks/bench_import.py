@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from floors import copy_back_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DB = "curator_bench_import"
@@ -192,24 +193,13 @@ def time_table_floor(batch: int) -> float:
     with its indexes, constraints and foreign keys, in one transaction (rolled back): what the
     database alone needs to store these rows, whatever Python does."""
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}") as connection:
-        buffer = bytearray()
-        with connection.cursor().copy(
+        return copy_back_seconds(
+            connection,
             # Other hashes of the same length, so that the dedup index takes them all.
-            f"COPY (SELECT {ROW_COLUMNS}, md5(content_hash) || substr(content_hash, 33) "  # noqa: S608
-            f"FROM curation_conversation WHERE batch_id = {int(batch)} ORDER BY id) TO STDOUT"
-        ) as copy:
-            for data in copy:
-                buffer += data
-        started = time.perf_counter()
-        with connection.cursor().copy(
-            f"COPY curation_conversation ({ROW_COLUMNS}, content_hash) FROM STDIN"
-        ) as copy:
-            for offset in range(0, len(buffer), 1024 * 1024):
-                copy.write(buffer[offset : offset + 1024 * 1024])
-        connection.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the deferred foreign-key checks
-        elapsed = time.perf_counter() - started
-        connection.rollback()
-    return elapsed
+            read=f"COPY (SELECT {ROW_COLUMNS}, md5(content_hash) || substr(content_hash, 33) "  # noqa: S608
+            f"FROM curation_conversation WHERE batch_id = {int(batch)} ORDER BY id) TO STDOUT",
+            write=f"COPY curation_conversation ({ROW_COLUMNS}, content_hash) FROM STDIN",
+        )
 
 
 def peak_rss_of(path: Path, slug: str) -> int:

@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from floors import copy_back_seconds
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -175,24 +177,13 @@ def time_members_copy(dataset_id: int) -> float:
             "SELECT max(id) FROM curation_datasetversion WHERE dataset_id = %s AND status = %s",
             [dataset_id, "succeeded"],
         ).fetchone()
-        buffer = bytearray()
-        with connection.cursor().copy(
-            f"COPY (SELECT {MEMBER_COLUMNS} FROM curation_versionexample "  # noqa: S608
-            f"WHERE version_id = {int(version)}) TO STDOUT"
-        ) as copy:
-            for data in copy:
-                buffer += data
-        connection.execute("DELETE FROM curation_versionexample WHERE version_id = %s", [version])
-        started = time.perf_counter()
-        with connection.cursor().copy(
-            f"COPY curation_versionexample ({MEMBER_COLUMNS}) FROM STDIN"
-        ) as copy:
-            for offset in range(0, len(buffer), 1024 * 1024):
-                copy.write(buffer[offset : offset + 1024 * 1024])
-        connection.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        elapsed = time.perf_counter() - started
-        connection.rollback()
-    return elapsed
+        return copy_back_seconds(
+            connection,
+            read=f"COPY (SELECT {MEMBER_COLUMNS} FROM curation_versionexample "  # noqa: S608
+            f"WHERE version_id = {int(version)}) TO STDOUT",
+            before=[("DELETE FROM curation_versionexample WHERE version_id = %s", [version])],
+            write=f"COPY curation_versionexample ({MEMBER_COLUMNS}) FROM STDIN",
+        )
 
 
 def child(slug: str) -> None:
