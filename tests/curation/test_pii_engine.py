@@ -327,3 +327,19 @@ def test_the_pronoun_after_a_name_is_not_a_person(engine: PiiEngine) -> None:
         ["Hi, my name is Chris Curtis and I can't log in."], PiiConfig()
     )
     assert [(d.text, d.entity_type) for d in found] == [("Chris Curtis", "PERSON")]
+
+
+def test_a_self_introduction_by_first_name_is_a_person_and_the_greeting_is_not(
+    engine: PiiEngine,
+) -> None:
+    texts = [
+        "Hello! Courtney from accounting here. Can you resend the invoice?",
+        "Hi, Sam here, quick question.",
+        "Nothing here works. London here is rainy.",
+    ]
+
+    results = engine.analyze_texts(texts, PiiConfig())
+
+    assert found(results[0]) == {("PERSON", "Courtney")}
+    assert found(results[1]) == {("PERSON", "Sam")}
+    assert found(results[2]) == set()

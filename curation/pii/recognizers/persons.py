@@ -115,6 +115,14 @@ def _person_rules() -> list[Rule]:
             0.65,
             validate=_plausible_name(0.65),
         ),
+        # Chat self-introductions by name alone: "Courtney from accounting here.", "Hi, Sam here".
+        Rule(
+            "name here",
+            rf"(?:^|(?<=[.!?,:;\n])|(?<=\b(?i:{_GREETING})))[ \t]*{not_name}(?P<pii>{_NAME_SEQ})[ \t]+"
+            rf"(?:(?i:from|in|at|with)[ \t]+(?:[\p{{L}}&'\-]+[ \t]+){{1,3}})?(?i:here)(?=[ \t]*(?:[,.!;:\n]|$))",
+            0.65,
+            validate=_plausible_name(0.65, rare_ok=False),
+        ),
         Rule(
             "name field",
             rf"\b(?i:(?:first|last|full|middle|sur|given|family|maiden|user|contact|patient|"
@@ -267,6 +275,8 @@ _NAME_PART = regex.compile(r"\p{Lu}[\p{L}'\u2019\-]{2,}")
 _PRONOUNS = frozenset(
     {"i'm", "i\u2019m", "i've", "i'd", "i'll", "i\u2019ve", "i\u2019d", "i\u2019ll"}
 )
+# "Hi, Sam here" is a greeting and a name, not a list of two names.
+_NOT_NAME_WORDS = frozenset(word.rstrip("?").casefold() for word in _NOT_NAMES.split("|"))
 
 
 def more_person_mentions(
@@ -302,6 +312,9 @@ def more_person_mentions(
             extra.extend(
                 (s, e, 0.55)
                 for s, e in items
-                if not is_person(s, e) and e - s > 1 and text[s:e].casefold() not in _PRONOUNS
+                if not is_person(s, e)
+                and e - s > 1
+                and text[s:e].casefold() not in _PRONOUNS
+                and text[s:e].casefold() not in _NOT_NAME_WORDS
             )
     return extra
