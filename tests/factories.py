@@ -35,6 +35,13 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.REVIEWER
 
 
+def member(dataset: Dataset, name: str, role: str = Role.REVIEWER) -> object:
+    """A user called `name` with `role` in `dataset`."""
+    user = UserFactory(username=name)
+    MembershipFactory(dataset=dataset, user=user, role=role)
+    return user
+
+
 class ImportBatchFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ImportBatch

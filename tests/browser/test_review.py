@@ -13,21 +13,14 @@ from curation.services.reviews.edits import warm_up
 from tests.factories import (
     ConversationFactory,
     DatasetFactory,
-    MembershipFactory,
     PiiFindingFactory,
-    UserFactory,
     chat,
+    member,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PANEL = "#review-panel"
-
-
-def member(dataset, name, role=Role.REVIEWER):  # type: ignore[no-untyped-def]
-    user = UserFactory(username=name)
-    MembershipFactory(dataset=dataset, user=user, role=role)
-    return user
 
 
 def shown_id(page) -> int | None:  # type: ignore[no-untyped-def]

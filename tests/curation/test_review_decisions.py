@@ -11,22 +11,15 @@ from curation.models import (
     Conversation,
     ConversationStatus,
     Review,
-    Role,
 )
 from curation.services.reviews.decisions import adjudicate, outcome, submit_review
 from curation.services.reviews.errors import ReviewError
 from curation.services.reviews.queue import claim_next
-from tests.factories import ConversationFactory, MembershipFactory, UserFactory
+from tests.factories import ConversationFactory, member
 
 pytestmark = pytest.mark.django_db
 
 FULL = {"helpfulness": 4, "accuracy": 5, "tone": 3}
-
-
-def member(dataset, name, role=Role.REVIEWER):  # type: ignore[no-untyped-def]
-    user = UserFactory(username=name)
-    MembershipFactory(dataset=dataset, user=user, role=role)
-    return user
 
 
 @pytest.mark.parametrize(

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from curation.models import AuditEvent, Conversation, ConversationRevision, Role
+from curation.models import AuditEvent, Conversation, ConversationRevision
 from curation.services.reviews.edits import edit_message
 from curation.services.reviews.errors import ReviewError
 from tests.factories import (
     ConversationFactory,
-    MembershipFactory,
     PiiFindingFactory,
-    UserFactory,
     chat,
+    member,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def member(dataset, name, role=Role.REVIEWER):  # type: ignore[no-untyped-def]
-    user = UserFactory(username=name)
-    MembershipFactory(dataset=dataset, user=user, role=role)
-    return user
 
 
 def test_edit_saves_a_revision_keeps_the_original_and_refreshes_signals(dataset):

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from curation.models import AuditEvent, Conversation, ConversationStatus, ReviewSkip, Role
+from curation.models import AuditEvent, Conversation, ConversationStatus, ReviewSkip
 from curation.selectors.review_queue import neighbours
 from curation.services.reviews.decisions import submit_review
 from curation.services.reviews.errors import ReviewError
@@ -17,20 +17,13 @@ from curation.services.reviews.queue import claim_next, skip
 from tests.factories import (
     ConversationFactory,
     DatasetFactory,
-    MembershipFactory,
     ReviewFactory,
-    UserFactory,
+    member,
 )
 
 pytestmark = pytest.mark.django_db
 
 FULL = {"helpfulness": 4, "accuracy": 5, "tone": 3}
-
-
-def member(dataset, name, role=Role.REVIEWER):  # type: ignore[no-untyped-def]
-    user = UserFactory(username=name)
-    MembershipFactory(dataset=dataset, user=user, role=role)
-    return user
 
 
 def test_queue_hands_out_in_order_and_never_the_same_to_two_reviewers(dataset):
