@@ -209,6 +209,9 @@
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented) return;
     var target = event.target;
+    // A text box disabled while its form saves keeps the focus until the browser's next
+    // rendering step; keys pressed before then belong to the page, not to the dead box.
+    if (target.disabled) target = document.body;
     var editForm = target.closest && target.closest("[data-edit-form]");
     if (editForm) {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
