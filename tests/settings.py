@@ -1,6 +1,7 @@
 """Test settings: the real Postgres and Redis, isolated from a developer's data."""
 
 import os
+import socket
 import tempfile
 
 os.environ.setdefault("DEBUG", "true")
@@ -24,3 +25,16 @@ DATABASES["default"]["TEST"] = {  # noqa: F405
 # Services called in-process by tests start no heartbeat timer threads (they would outlive
 # their test); the tests of the timer turn it back on.
 CURATOR_JOB_TIMER_HEARTBEATS = False
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# Never the simulator of a running `make run` (port 8765): setup_demo serves this address
+# itself while it trains the demo fine-tune. Exported, so worker processes agree.
+if "CURATOR_SIMULATOR_URL" not in os.environ:
+    os.environ["CURATOR_SIMULATOR_URL"] = f"http://127.0.0.1:{_free_port()}/v1"
+CURATOR_SIMULATOR_URL = os.environ["CURATOR_SIMULATOR_URL"]

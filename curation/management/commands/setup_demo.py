@@ -19,7 +19,7 @@ from django.core.files import File
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from curation.models import Dataset, Membership, Role
+from curation.models import Dataset, JobStatus, Membership, Role
 from curation.services.imports import create_import_batch, run_import_job
 from training.evaluation.services.demo import ensure_demo_finetune
 
@@ -127,8 +127,11 @@ class Command(BaseCommand):
                 f"Loaded the demo dataset: {batch.read} lines, {batch.imported} conversations "
                 f"imported, {batch.duplicates} exact duplicates skipped."
             )
-        if ensure_demo_finetune(dataset=dataset, user=admin) is not None:
+        job = ensure_demo_finetune(dataset=dataset, user=admin)
+        if job is not None and job.status == JobStatus.SUCCEEDED:
             self.stdout.write("The demo has a finished (simulated) fine-tune to evaluate.")
+        elif job is not None:
+            self.stdout.write(f"The demo fine-tune #{job.pk} ended {job.status}: {job.error}")
         self.stdout.write(self.style.SUCCESS("Demo logins:"))
         self.stdout.write(f"  admin    / {passwords['admin']}   (dataset admin and site staff)")
         self.stdout.write(f"  reviewer / {passwords['reviewer']}   (reviewer)")

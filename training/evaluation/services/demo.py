@@ -1,27 +1,32 @@
 """The demo's finished fine-tune, and teaching a restarted simulator the fine-tunes it made.
 
 ``setup_demo`` calls :func:`ensure_demo_finetune` so a new user finds a fine-tune to evaluate
-against its base in a few clicks. It needs no worker and no running simulator: PII detection
-and the version build run here, and the job row is written as finished, naming a model in
-the simulator's format. ``run_openai_simulator`` calls :func:`teach_simulator`, which hands
-the simulator the training files of every simulated fine-tune in the database, so it answers
-for them after a restart as if it had trained them.
+against its base in a few clicks. It needs no worker: PII detection and the version build run
+here, and the fine-tune goes through the same launch and follow steps as any other, against
+a simulator started in this process on the simulator's own address at high speed (``make run``
+starts the long-running one after this). So the job has what a real one has: uploaded files,
+events, a loss curve, checkpoints and the hyperparameters used. ``run_openai_simulator``
+calls :func:`teach_simulator`, which hands the simulator the training files of every
+simulated fine-tune in the database, so it answers for them after a restart as if it had
+trained them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.files.storage import default_storage
 from django.db import DatabaseError
-from django.utils import timezone
 
 from curation.models import (
     Conversation,
     ConversationStatus,
     Dataset,
+    DatasetVersion,
     Decision,
     JobStatus,
     PiiRun,
@@ -32,16 +37,22 @@ from curation.services.versions.build import run_build_job
 from curation.services.versions.files import VersionError
 from curation.services.versions.preview import create_version
 from training.models import FineTuneJob
-from training.providers import available_providers
-from training.registry.services import register_finetuned_model
+from training.providers import ProviderConfig, available_providers
+from training.services.launch import create_finetune_job
+from training.services.runner import drive_finetune
+from training.services.version_files import LaunchError
+from training.simulator import SimulatorServer
 from training.simulator.chat import remember_fine_tuned_model
-from training.simulator.state import BASE_MODELS, DEFAULT_ORG_SLUG, SimulatorState
+from training.simulator.state import BASE_MODELS, SimulatorState
 
 logger = logging.getLogger(__name__)
 
 DEMO_BASE = "gpt-4o-mini-2024-07-18"
 # Left in review, so the review queue still has work for the demo reviewer.
 LEFT_FOR_REVIEW = 10
+# Simulated time runs this many times faster than real time: the demo's job, planned to take
+# minutes at a provider, takes about a second here.
+DEMO_SPEED = 1000.0
 
 
 def ensure_demo_finetune(*, dataset: Dataset, user: Any) -> FineTuneJob | None:
@@ -83,30 +94,43 @@ def ensure_demo_finetune(*, dataset: Dataset, user: Any) -> FineTuneJob | None:
         logger.warning("demo fine-tune skipped: %s", version.error)
         return None
     base = dataset.base_model if dataset.base_model in BASE_MODELS else DEMO_BASE
-    sha = (version.file_info("train.jsonl") or {}).get("sha256", "0" * 8)
-    now = timezone.now()
-    job = FineTuneJob.objects.create(
-        dataset=dataset,
-        version=version,
-        created_by=user,
-        provider=simulator.name,
-        provider_label=f"{simulator.label} (demo)",
-        provider_is_simulator=True,
-        provider_kind=simulator.kind,
-        base_model=base,
-        hyperparameters={"n_epochs": 3, "batch_size": "auto", "learning_rate_multiplier": "auto"},
-        suffix="demo",
-        status=JobStatus.SUCCEEDED,
-        remote_status="succeeded",
-        remote_job_id=f"ftjob-demo{sha[:20]}",
-        fine_tuned_model=f"ft:{base}:{DEFAULT_ORG_SLUG}:demo:{sha[:8]}",
-        trained_tokens=version.total_tokens * 3,
-        started_at=now,
-        finished_at=now,
-        timeline=[{"status": "succeeded", "at": now.isoformat()}],
-    )
-    register_finetuned_model(job=job)
-    return job
+    return _train_on_simulator(version=version, provider=simulator, base=base, user=user)
+
+
+def _train_on_simulator(
+    *, version: DatasetVersion, provider: ProviderConfig, base: str, user: Any
+) -> FineTuneJob | None:
+    """Launch and follow the fine-tune, with a simulator serving the provider's address
+    meanwhile; None (and a warning) where that address cannot be served from here."""
+    address = urlsplit(provider.url or "")
+    try:
+        server = SimulatorServer(
+            host=address.hostname or "", port=address.port or 80, speed=DEMO_SPEED
+        )
+    except OSError as error:
+        logger.warning(
+            "demo fine-tune skipped: cannot serve the simulator at %s here (%s); "
+            "run setup_demo while the simulator is stopped",
+            provider.url,
+            error,
+        )
+        return None
+    with server:
+        try:
+            job = create_finetune_job(
+                version=version,
+                provider=provider.name,
+                base_model=base,
+                user=user,
+                hyperparameters={"n_epochs": 3},
+                suffix="demo",
+                enqueue=False,
+            )
+        except LaunchError as error:
+            logger.warning("demo fine-tune skipped: %s", "; ".join(error.problems))
+            return None
+        # The simulator runs DEMO_SPEED times faster than real time: so do the polls.
+        return drive_finetune(job_id=job.pk, sleep=lambda delay: time.sleep(delay / DEMO_SPEED))
 
 
 def _examples(job: FineTuneJob) -> list[dict[str, Any]]:
