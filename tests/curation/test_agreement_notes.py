@@ -29,33 +29,37 @@ def reviewed_twice(dataset) -> None:  # type: ignore[no-untyped-def]
         ReviewFactory(conversation=conversation, reviewer=user, decision="approve")
 
 
-def test_without_doubly_reviewed_conversations_the_dashboard_says_none_is_yet(
-    client_for, dataset, reviewer
+# (where, user, what it says with none, what it says with one)
+NOTES = {
+    "dashboard": (
+        dashboard_note,
+        "reviewer",
+        "none is yet",
+        "Over 1 conversation reviewed by two or more people.",
+    ),
+    "stats": (
+        stats_note,
+        "admin_user",
+        "conversations with two or more reviews (none yet)",
+        "over the 1 conversation with two or more reviews:",
+    ),
+}
+
+
+@pytest.mark.parametrize("page", NOTES)
+def test_without_doubly_reviewed_conversations_the_note_says_none_yet(
+    client_for, dataset, request, page
 ):
+    read, user, none_yet, _ = NOTES[page]
     ConversationFactory(dataset=dataset)
-    note = dashboard_note(client_for(reviewer), dataset)
-    assert "none is yet" in note and "Over 0" not in note
+    note = read(client_for(request.getfixturevalue(user)), dataset)
+    assert none_yet in note and " 0 conversations" not in note and "Over 0" not in note
 
 
-def test_with_one_doubly_reviewed_conversation_the_dashboard_counts_it(
-    client_for, dataset, reviewer
+@pytest.mark.parametrize("page", NOTES)
+def test_with_one_doubly_reviewed_conversation_the_note_counts_it(
+    client_for, dataset, request, page
 ):
+    read, user, _, counted = NOTES[page]
     reviewed_twice(dataset)
-    note = dashboard_note(client_for(reviewer), dataset)
-    assert "Over 1 conversation reviewed by two or more people." in note
-
-
-def test_without_doubly_reviewed_conversations_the_stats_page_says_none_yet(
-    client_for, dataset, admin_user
-):
-    ConversationFactory(dataset=dataset)
-    note = stats_note(client_for(admin_user), dataset)
-    assert "(none yet)" in note and " 0 conversations" not in note
-
-
-def test_with_one_doubly_reviewed_conversation_the_stats_page_counts_it(
-    client_for, dataset, admin_user
-):
-    reviewed_twice(dataset)
-    note = stats_note(client_for(admin_user), dataset)
-    assert "over the 1 conversation with two or more reviews:" in note
+    assert counted in read(client_for(request.getfixturevalue(user)), dataset)
