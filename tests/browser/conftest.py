@@ -56,9 +56,10 @@ def settle(page: Any) -> None:
         page.wait_for_load_state("networkidle", timeout=5_000)
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def watched_page(browser: Any, **context_options: Any) -> Iterator[Any]:
+    """A page in its own context that fails the test on a JavaScript error, and is closed
+    only once settled."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     page.set_default_timeout(30_000)
     errors: list[str] = []
@@ -67,6 +68,20 @@ def page(browser: Any) -> Iterator[Any]:
     settle(page)
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    yield from watched_page(browser, viewport={"width": 1400, "height": 1000})
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    """A page on a 390 px wide touch phone."""
+    yield from watched_page(browser, viewport=PHONE, has_touch=True, is_mobile=True)
 
 
 @pytest.fixture

@@ -6,20 +6,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from tests.browser.conftest import PHONE
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def phone(browser):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
 
 
 def test_the_token_form_fits_a_phone_despite_its_long_scope_choices(live_server, phone, login):

@@ -9,24 +9,11 @@ from django.urls import reverse
 
 from curation.models import ConversationRevision, Review, Role
 from curation.services.reviews.edits import warm_up
+from tests.browser.conftest import PHONE
 from tests.browser.test_review import PANEL, eventually, member, shown_id, wait_for_change
 from tests.factories import ConversationFactory, DatasetFactory, chat
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def phone(browser):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 def box(page, selector):  # type: ignore[no-untyped-def]
