@@ -42,6 +42,7 @@ install: install-test
 # Demo passwords stay the same across runs (var/demo-logins.json); RESET_DEMO=1 makes new ones.
 run: install-web
 	@set -euo pipefail; export DEBUG=$${DEBUG:-true}; \
+	if [ ! -f .env ]; then printf '%s\n' '# This machine'"'"'s settings (every one is listed in .env.example); manage.py reads this file too.' 'DEBUG=true' > .env; echo "Wrote .env (DEBUG=true), so manage.py commands work from a shell as well."; fi; \
 	export CURATOR_SIMULATOR_URL="http://127.0.0.1:$(SIM_PORT)/v1"; \
 	$(PY) manage.py prepare_services; \
 	$(PY) manage.py migrate --noinput -v0; \

@@ -8,12 +8,31 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
+
+from dotenv import dotenv_values
 
 
 class EnvError(Exception):
     pass
+
+
+def load_env_file(default: Path) -> Path | None:
+    """Read `.env` (the file `make run` reads) into the environment, so `manage.py` works from a
+    shell as it does under make. Variables already set win; `CURATOR_ENV_FILE` names another
+    file, or none when empty. Returns the file read, if any."""
+    named = os.environ.get("CURATOR_ENV_FILE")
+    if named == "":
+        return None
+    path = Path(named) if named else default
+    if not path.is_file():
+        return None
+    for name, value in dotenv_values(path).items():
+        if value is not None:
+            os.environ.setdefault(name, value)
+    return path
 
 
 def env_str(name: str, default: str | None = None) -> str:

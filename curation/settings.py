@@ -15,10 +15,12 @@ from curation.env import (
     env_list,
     env_size,
     env_str,
+    load_env_file,
 )
 from curation.storage import storage_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+ENV_FILE = load_env_file(BASE_DIR / ".env")
 
 DEBUG = env_bool("DEBUG", False)
 if DEBUG:
@@ -27,7 +29,10 @@ else:
     try:
         SECRET_KEY = env_str("SECRET_KEY")
     except EnvError as exc:
-        raise EnvError(f"{exc} when DEBUG is off (set DEBUG=true for development)") from None
+        raise EnvError(
+            f"{exc} when DEBUG is off (set it, or DEBUG=true for development, in .env "
+            "or the environment)"
+        ) from None
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
