@@ -75,8 +75,10 @@ class ImportBatch(Job):
         return ImportFormat(self.detected_format or self.format).label
 
     def final_outcome(self) -> str:
-        """The outcome of a finished job from its counters: nothing imported is a failure."""
-        if self.status == JobStatus.FAILED or not self.imported:
+        """The outcome of a finished job from its counters. Only input that could not be read,
+        or whose every record was invalid, fails: a re-import whose records are all already in
+        the dataset succeeded with nothing new (a nightly import of an unchanged file)."""
+        if self.status == JobStatus.FAILED or not (self.imported or self.duplicates):
             return ImportOutcome.FAILED
         return ImportOutcome.PARTIAL if self.invalid else ImportOutcome.SUCCEEDED
 
@@ -85,12 +87,18 @@ class ImportBatch(Job):
         """One line saying what the import achieved, for the pages and the CLI."""
         if not self.outcome:
             return ""
+        if self.outcome == ImportOutcome.SUCCEEDED and not self.imported:
+            return (
+                f"{self.original_name}: nothing new: all {self.duplicates:,} are already "
+                "in the dataset"
+            )
         if self.outcome == ImportOutcome.SUCCEEDED:
-            return f"{self.original_name}: {self.imported:,} imported"
+            return f"{self.original_name}: {self.imported:,} imported" + self._duplicates_note
         if self.outcome == ImportOutcome.PARTIAL:
             return (
                 f"{self.original_name}: {self.imported:,} imported, "
                 f"{self.invalid:,} lines rejected (listed with their reasons)"
+                + self._duplicates_note
             )
         if self.status == JobStatus.FAILED and self.error:
             return self.error
@@ -102,6 +110,10 @@ class ImportBatch(Job):
         if self.duplicates:
             parts.append(f"{self.duplicates:,} are duplicates of conversations already imported")
         return f"{self.original_name}: nothing imported: " + "; ".join(parts)
+
+    @property
+    def _duplicates_note(self) -> str:
+        return f", {self.duplicates:,} already in the dataset" if self.duplicates else ""
 
     @property
     def unmapped_field_list(self) -> list[tuple[str, int]]:

@@ -46,12 +46,41 @@ def test_a_file_whose_every_line_is_invalid_failed_even_though_the_job_ran(datas
     assert "nothing imported: 2 of 2 lines are invalid" in batch.outcome_message
 
 
-def test_a_file_of_known_conversations_only_failed_saying_they_are_duplicates(dataset, tmp_path):
+def test_a_file_of_known_conversations_only_succeeds_with_nothing_new(dataset, tmp_path):
     path = write_lines(tmp_path / "again.jsonl", [GOOD])
     import_file(dataset, path)
     again = import_file(dataset, path)
-    assert again.outcome == ImportOutcome.FAILED
-    assert "duplicates of conversations already imported" in again.outcome_message
+    assert again.outcome == ImportOutcome.SUCCEEDED
+    assert again.outcome_message == "again.jsonl: nothing new: all 1 are already in the dataset"
+
+
+def test_known_conversations_beside_invalid_lines_are_partial_not_failed(dataset, tmp_path):
+    import_file(dataset, write_lines(tmp_path / "first.jsonl", [GOOD]))
+    again = import_file(dataset, write_lines(tmp_path / "again.jsonl", [GOOD, "{broken"]))
+    assert again.outcome == ImportOutcome.PARTIAL
+
+
+def test_cli_reimport_of_an_unchanged_file_exits_zero_saying_nothing_new(
+    dataset, tmp_path, capsys
+):
+    path = write_lines(tmp_path / "nightly.jsonl", [GOOD])
+    call_command("import_conversations", "--dataset", dataset.slug, str(path))
+    capsys.readouterr()
+    call_command("import_conversations", "--dataset", dataset.slug, "--json", str(path))
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["outcome"] == "succeeded"
+    assert (last["imported"], last["duplicates"]) == (0, 1)
+    assert "nothing new" in last["message"]
+
+
+def test_detail_page_of_a_reimport_says_nothing_new(dataset, admin_user, client_for, tmp_path):
+    path = write_lines(tmp_path / "again.jsonl", [GOOD])
+    import_file(dataset, path)
+    again = import_file(dataset, path)
+    page = client_for(admin_user).get(reverse("import_detail", args=[dataset.slug, again.pk]))
+    text = page.content.decode()
+    assert "nothing new: all 1 are already in the dataset" in text
+    assert "Failed" not in text
 
 
 def test_list_and_detail_pages_show_the_outcome(dataset, admin_user, client_for, tmp_path):

@@ -1,8 +1,9 @@
 """manage.py import_conversations --dataset SLUG [--create] [--pii on|off] [--format F] [--json] FILE...
 
 Imports in this process (no worker needed), with the same code the background job runs.
-Exits 0 when anything was imported (outcome succeeded or partial) and non-zero with a
-one-line reason when nothing was (failed); `--json` always ends with the outcome.
+Exits 0 when the input was read (outcome succeeded or partial), also when every record was
+already in the dataset ("nothing new"), and non-zero with a one-line reason when the file
+could not be read or every record was invalid (failed); `--json` always ends with the outcome.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def _combine(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         combined[key] = sum(s[key] for s in summaries)
     combined["errors"] = [dict(error, file=s["file"]) for s in summaries for error in s["errors"]]
     outcomes = {s["outcome"] for s in summaries}
-    if combined["imported"] == 0:
+    if outcomes == {ImportOutcome.FAILED}:
         combined["outcome"] = ImportOutcome.FAILED
     elif outcomes == {ImportOutcome.SUCCEEDED}:
         combined["outcome"] = ImportOutcome.SUCCEEDED
