@@ -1,0 +1,130 @@
+"""The dataset page and the home page say where a dataset is in the loop (import → personal
+data → review → version → fine-tune → evaluate → promote → feed back) and the one next
+action, with its count."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from curation.models import ConversationStatus
+from tests.factories import ConversationFactory, FineTuneJobFactory, built_version
+from training.registry.models import Model, ModelKind
+from training.registry.stages import ModelStage, StageName
+
+pytestmark = pytest.mark.django_db
+
+
+def next_action(html: str) -> str:
+    found = re.search(r'<p class="loop-next">(.*?)</p>', html, re.S)
+    assert found, "no next action on the page"
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1))).strip()
+
+
+def dataset_page(client, dataset) -> str:  # type: ignore[no-untyped-def]
+    return client.get(reverse("dataset_detail", args=[dataset.slug])).content.decode()
+
+
+def home_page(client) -> str:  # type: ignore[no-untyped-def]
+    return client.get(reverse("dataset_list")).content.decode()
+
+
+def test_an_empty_dataset_asks_its_admin_to_import(dataset, admin_user, client_for):
+    html = dataset_page(client_for(admin_user), dataset)
+    assert next_action(html) == "Next: No conversations yet — Import conversations"
+    assert f'href="{reverse("import_list", args=[dataset.slug])}"' in html
+
+
+def test_an_empty_dataset_tells_a_reviewer_who_imports(dataset, reviewer, client_for):
+    html = dataset_page(client_for(reviewer), dataset)
+    assert next_action(html) == "Next: No conversations yet — a dataset admin imports them"
+
+
+def test_conversations_in_review_make_review_the_next_action_with_their_count(
+    dataset, reviewer, client_for
+):
+    ConversationFactory.create_batch(3, dataset=dataset)
+    client = client_for(reviewer)
+    html = dataset_page(client, dataset)
+    assert next_action(html) == "Next: 3 waiting for review — Review"
+    assert f'href="{reverse("review_start", args=[dataset.slug])}"' in html
+    assert 'aria-current="step"' in html and "3 waiting · 0 approved" in html
+    assert "Next (Review): 3 waiting for review — Review" in next_action(home_page(client))
+
+
+def test_conversations_waiting_for_detection_come_before_review(
+    dataset, admin_user, client_for
+):
+    ConversationFactory.create_batch(2, dataset=dataset, status=ConversationStatus.PENDING_PII)
+    ConversationFactory(dataset=dataset)
+    html = dataset_page(client_for(admin_user), dataset)
+    assert next_action(html) == (
+        "Next: 2 waiting for personal-data detection — Personal data"
+    )
+
+
+def test_approved_conversations_without_a_version_ask_the_admin_for_one(
+    dataset, admin_user, reviewer, client_for
+):
+    ConversationFactory.create_batch(4, dataset=dataset, status=ConversationStatus.APPROVED)
+    admin_html = dataset_page(client_for(admin_user), dataset)
+    assert next_action(admin_html) == "Next: 4 approved, not in a version yet — New version"
+    assert f'href="{reverse("version_create", args=[dataset.slug])}"' in admin_html
+    reviewer_html = dataset_page(client_for(reviewer), dataset)
+    assert next_action(reviewer_html) == (
+        "Next: 4 approved, not in a version yet — a dataset admin builds the next version"
+    )
+
+
+def test_a_version_not_trained_yet_asks_for_a_fine_tune(dataset, admin_user, client_for):
+    built_version(dataset, train=12, validation=3)
+    html = dataset_page(client_for(admin_user), dataset)
+    assert next_action(html) == "Next: Version 1 (15 examples) is not fine-tuned yet — Fine-tune"
+    assert f'href="{reverse("finetune_launch", args=[dataset.slug])}"' in html
+
+
+def _finished_finetune(dataset):  # type: ignore[no-untyped-def]
+    version = built_version(dataset, train=12, validation=3)
+    job = FineTuneJobFactory(
+        dataset=dataset, version=version, status="succeeded", fine_tuned_model="ft:demo"
+    )
+    base = Model.objects.create(kind=ModelKind.BASE, provider="openai", name="gpt-4.1-mini")
+    model = Model.objects.create(
+        kind=ModelKind.HOSTED_FINETUNE,
+        provider="openai",
+        name="ft:demo",
+        base=base,
+        dataset=dataset,
+        version=version,
+        job=job,
+    )
+    return job, model
+
+
+def test_a_finished_fine_tune_offers_one_click_evaluation_against_its_base(
+    dataset, admin_user, client_for
+):
+    job, model = _finished_finetune(dataset)
+    html = dataset_page(client_for(admin_user), dataset)
+    assert next_action(html) == f"Next: Fine-tune #{job.pk} is not evaluated yet — Evaluate vs base"
+    action = reverse("eval_quick", args=[dataset.slug, model.pk])
+    assert re.search(rf'<form method="post" action="{action}"', html)
+    assert 'name="csrfmiddlewaretoken"' in html
+
+
+def test_a_promoted_fine_tune_points_at_feeding_production_back(
+    dataset, admin_user, client_for
+):
+    job, model = _finished_finetune(dataset)
+    ModelStage.objects.create(
+        dataset=dataset, model=model, stage=StageName.PRODUCTION, since=timezone.now()
+    )
+    html = dataset_page(client_for(admin_user), dataset)
+    assert next_action(html) == (
+        "Next: Production conversations and their feedback come back through the API"
+        " — Make an ingest token"
+    )
+    assert "✓ </span>Promote" in html
