@@ -55,15 +55,11 @@ def test_conversations_in_review_make_review_the_next_action_with_their_count(
     assert "Next (Review): 3 waiting for review — Review" in next_action(home_page(client))
 
 
-def test_conversations_waiting_for_detection_come_before_review(
-    dataset, admin_user, client_for
-):
+def test_conversations_waiting_for_detection_come_before_review(dataset, admin_user, client_for):
     ConversationFactory.create_batch(2, dataset=dataset, status=ConversationStatus.PENDING_PII)
     ConversationFactory(dataset=dataset)
     html = dataset_page(client_for(admin_user), dataset)
-    assert next_action(html) == (
-        "Next: 2 waiting for personal-data detection — Personal data"
-    )
+    assert next_action(html) == ("Next: 2 waiting for personal-data detection — Personal data")
 
 
 def test_approved_conversations_without_a_version_ask_the_admin_for_one(
@@ -115,10 +111,8 @@ def test_a_finished_fine_tune_offers_one_click_evaluation_against_its_base(
     assert 'name="csrfmiddlewaretoken"' in html
 
 
-def test_a_promoted_fine_tune_points_at_feeding_production_back(
-    dataset, admin_user, client_for
-):
-    job, model = _finished_finetune(dataset)
+def test_a_promoted_fine_tune_points_at_feeding_production_back(dataset, admin_user, client_for):
+    _job, model = _finished_finetune(dataset)
     ModelStage.objects.create(
         dataset=dataset, model=model, stage=StageName.PRODUCTION, since=timezone.now()
     )

@@ -60,9 +60,7 @@ def test_known_conversations_beside_invalid_lines_are_partial_not_failed(dataset
     assert again.outcome == ImportOutcome.PARTIAL
 
 
-def test_cli_reimport_of_an_unchanged_file_exits_zero_saying_nothing_new(
-    dataset, tmp_path, capsys
-):
+def test_cli_reimport_of_an_unchanged_file_exits_zero_saying_nothing_new(dataset, tmp_path, capsys):
     path = write_lines(tmp_path / "nightly.jsonl", [GOOD])
     call_command("import_conversations", "--dataset", dataset.slug, str(path))
     capsys.readouterr()
