@@ -28,6 +28,11 @@ from curation.models import (
 )
 
 
+class DatasetNotFound(Http404):
+    """The dataset does not exist or the user is not a member (the two look the same, so an
+    outsider learns nothing); curation.middleware answers it with a page saying whom to ask."""
+
+
 def get_dataset_for_user(request: HttpRequest, slug: str, *, admin: bool = False) -> Dataset:
     """The dataset if the user is a member; with `admin`, only for dataset admins."""
     user = request.user
@@ -37,7 +42,7 @@ def get_dataset_for_user(request: HttpRequest, slug: str, *, admin: bool = False
         else None
     )
     if membership is None:
-        raise Http404("No such dataset.")
+        raise DatasetNotFound("No such dataset.")
     if admin and membership.role != Role.ADMIN:
         raise PermissionDenied("Only dataset admins can do this.")
     dataset = membership.dataset
