@@ -28,15 +28,83 @@ from curation.pii.policy import KNOWN_ENTITIES
 from curation.services.versions.preview import normalize_filter
 
 
-class DatasetCreateForm(forms.ModelForm):
+def base_model_choices(current: str = "") -> list[tuple[str, Any]]:
+    """The base models of the price table (the one list of what can be trained), grouped by
+    provider with their full names; a value set before and no longer priced stays offered."""
+    labels = {
+        p["name"]: p.get("label") or p["name"].title() for p in settings.CURATOR_TRAINING_PROVIDERS
+    }
+    groups: dict[str, list[tuple[str, str]]] = {}
+    seen: set[str] = set()
+    for price in TrainingPrice.objects.seeded():
+        if price.model in seen:
+            continue
+        seen.add(price.model)
+        groups.setdefault(labels.get(price.provider, price.provider), []).append(
+            (price.model, price.model)
+        )
+    choices: list[tuple[str, Any]] = [(label, models) for label, models in groups.items()]
+    if current and current not in seen:
+        choices.insert(0, (current, f"{current} (not in the price table)"))
+    return choices
+
+
+class BaseModelChoiceMixin:
+    """Makes `base_model` a select of the price table's models instead of a free-text box."""
+
+    def _base_model_select(self) -> None:
+        field = self.fields["base_model"]  # type: ignore[attr-defined]
+        current = self.initial.get("base_model") or ""  # type: ignore[attr-defined]
+        self.fields["base_model"] = forms.ChoiceField(  # type: ignore[attr-defined]
+            label=field.label,
+            choices=base_model_choices(current),
+            initial=current or field.initial,
+            help_text=(
+                "The model you mean to fine-tune; examples over its token limit are flagged. "
+                "The list is the price table's (site staff edit it under Prices)."
+            ),
+        )
+
+
+class DatasetCreateForm(BaseModelChoiceMixin, forms.ModelForm):
+    reviewers = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="They become its reviewers now; you can add more on its Members page.",
+    )
+    invite = forms.BooleanField(
+        label="Also make an invitation link",
+        required=False,
+        help_text=(
+            "For reviewers not listed above: anyone with an account who opens the link joins "
+            "as a reviewer, for 14 days. It is shown on the Members page."
+        ),
+    )
+
     class Meta:
         model = Dataset
         fields = ["name", "slug", "description", "base_model"]
         help_texts = {"slug": "Used in URLs and on the command line. Letters, digits, hyphens."}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["slug"].required = False
+        self._base_model_select()
+        people = get_user_model().objects.filter(is_active=True).order_by("username")
+        if user is not None:
+            people = people.exclude(pk=user.pk)
+            if not user.is_staff:
+                # Only site staff may add a staff account to a dataset.
+                people = people.filter(is_staff=False)
+        self.fields["reviewers"].queryset = people
+        self.fields["reviewers"].label = "Who reviews it?"
+        if not people.exists():
+            self.fields["reviewers"].help_text = (
+                "No other accounts yet: site staff create them in the admin. Meanwhile, make "
+                "an invitation link below."
+            )
+            self.fields["invite"].initial = True
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data.get("slug") or slugify(self.cleaned_data.get("name", ""))
@@ -90,7 +158,7 @@ class RubricField(forms.CharField):
         return criteria
 
 
-class DatasetSettingsForm(forms.ModelForm):
+class DatasetSettingsForm(BaseModelChoiceMixin, forms.ModelForm):
     rubric = RubricField(
         help_text="One criterion per line as `Name: what a 5 means`. Scored 1 to 5."
     )
@@ -111,6 +179,10 @@ class DatasetSettingsForm(forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 3}),
             "system_prompt": forms.Textarea(attrs={"rows": 4}),
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._base_model_select()
 
     def clean_reviews_needed(self) -> int:
         value = self.cleaned_data["reviews_needed"]

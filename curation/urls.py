@@ -40,6 +40,17 @@ urlpatterns = [
     path("d/<slug:slug>/settings/", datasets.dataset_settings, name="dataset_settings"),
     path("d/<slug:slug>/members/", datasets.dataset_members, name="dataset_members"),
     path("d/<slug:slug>/members/<int:member_id>/", datasets.member_update, name="member_update"),
+    path(
+        "d/<slug:slug>/members/invitations/",
+        datasets.invitation_create,
+        name="invitation_create",
+    ),
+    path(
+        "d/<slug:slug>/members/invitations/<int:invitation_id>/revoke/",
+        datasets.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("invite/<str:token>/", datasets.invitation_accept, name="invitation_accept"),
     path("d/<slug:slug>/imports/", imports.import_list, name="import_list"),
     path("d/<slug:slug>/imports/<int:batch_id>/", imports.import_detail, name="import_detail"),
     path(

@@ -3,10 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 
 from curation.pii.policy import DEFAULT_ENTITIES
@@ -162,6 +164,53 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} - {self.dataset} ({self.role})"
+
+
+INVITATION_SALT = "curator.invitation"
+
+
+class Invitation(models.Model):
+    """A link that adds whoever opens it, signed in, to a dataset as a reviewer, until it
+    expires or a dataset admin revokes it. The link is the row's id signed with SECRET_KEY, so
+    it can be shown again on the Members page and cannot be guessed."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REVIEWER)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    accepted = models.PositiveIntegerField("people who joined with it", default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Invitation to {self.dataset} as {self.role}"
+
+    @property
+    def token(self) -> str:
+        return signing.dumps(self.pk, salt=INVITATION_SALT)
+
+    def get_absolute_url(self) -> str:
+        return reverse("invitation_accept", args=[self.token])
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+    @classmethod
+    def from_token(cls, token: str) -> Invitation | None:
+        """The invitation a link names, usable or not; None for a link that was not ours."""
+        try:
+            pk = signing.loads(token, salt=INVITATION_SALT)
+        except signing.BadSignature:
+            return None
+        if not isinstance(pk, int):
+            return None
+        return cls.objects.select_related("dataset", "created_by").filter(pk=pk).first()
 
 
 class AuditEvent(models.Model):

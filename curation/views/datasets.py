@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from curation.forms import DatasetCreateForm, DatasetSettingsForm, MemberAddForm
-from curation.models import ConversationStatus, Membership, Role
+from curation.models import ConversationStatus, Invitation, Membership, Role
 from curation.permissions import (
     can_create_datasets,
     get_dataset_for_user,
@@ -36,10 +36,28 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 
 def dataset_create(request: HttpRequest) -> HttpResponse:
     require_dataset_creator(request)
-    form = DatasetCreateForm(request.POST or None)
+    form = DatasetCreateForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        dataset = memberships.dataset_create(dataset=form.save(commit=False), user=request.user)
-        messages.success(request, f"Created {dataset.name}. You are its admin.")
+        reviewers = list(form.cleaned_data["reviewers"])
+        dataset = memberships.dataset_create(
+            dataset=form.save(commit=False),
+            user=request.user,
+            reviewers=reviewers,
+            invite=form.cleaned_data["invite"],
+        )
+        added = (
+            f" {len(reviewers)} reviewer{'s' if len(reviewers) != 1 else ''} added."
+            if reviewers
+            else ""
+        )
+        if form.cleaned_data["invite"]:
+            messages.success(
+                request,
+                f"Created {dataset.name}. You are its admin.{added} Send the invitation link "
+                "below to your reviewers.",
+            )
+            return redirect("dataset_members", slug=dataset.slug)
+        messages.success(request, f"Created {dataset.name}. You are its admin.{added}")
         return redirect(dataset)
     return render(request, "curation/dataset_create.html", {"form": form})
 
@@ -101,6 +119,11 @@ def dataset_members(request: HttpRequest, slug: str) -> HttpResponse:
                 )
                 return redirect("dataset_members", slug=dataset.slug)
     members = dataset.memberships.select_related("user").order_by("user__username")
+    invitations = (
+        [i for i in dataset.invitations.select_related("created_by") if i.is_usable]
+        if admin
+        else []
+    )
     return render(
         request,
         "curation/dataset_members.html",
@@ -110,8 +133,60 @@ def dataset_members(request: HttpRequest, slug: str) -> HttpResponse:
             "form": form,
             "is_admin": admin,
             "roles": Role.choices,
+            "invitations": invitations,
+            "invitation_days": memberships.INVITATION_DAYS,
         },
     )
+
+
+@require_POST
+def invitation_create(request: HttpRequest, slug: str) -> HttpResponse:
+    dataset = get_dataset_for_user(request, slug, admin=True)
+    try:
+        memberships.invitation_create(dataset=dataset, actor=request.user)
+    except MembershipError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Invitation link made: send it to your reviewers.")
+    return redirect("dataset_members", slug=dataset.slug)
+
+
+@require_POST
+def invitation_revoke(request: HttpRequest, slug: str, invitation_id: int) -> HttpResponse:
+    dataset = get_dataset_for_user(request, slug, admin=True)
+    try:
+        memberships.invitation_revoke(
+            dataset=dataset, actor=request.user, invitation_id=invitation_id
+        )
+    except MembershipError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Invitation link revoked: it no longer works.")
+    return redirect("dataset_members", slug=dataset.slug)
+
+
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """Anyone signed in who holds the link may see which dataset it is for and join it."""
+    invitation = Invitation.from_token(token)
+    if invitation is None or not invitation.is_usable:
+        return render(
+            request, "curation/invitation_invalid.html", {"invitation": invitation}, status=404
+        )
+    member = Membership.objects.filter(dataset=invitation.dataset, user=request.user).first()
+    if member is not None:
+        return redirect(invitation.dataset)
+    if request.method == "POST":
+        try:
+            member = memberships.invitation_accept(invitation=invitation, user=request.user)
+        except MembershipError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request,
+                f"You joined {invitation.dataset.name} as {member.get_role_display().lower()}.",
+            )
+            return redirect(invitation.dataset)
+    return render(request, "curation/invitation_accept.html", {"invitation": invitation})
 
 
 @require_POST

@@ -1,6 +1,5 @@
 /* Form conveniences, none needed to submit:
  * - data-slug-from / data-slug-to on a form: the slug follows the name until it is edited.
- * - input[data-suggest]: offers the <datalist> it names (the providers' base models).
  */
 (function () {
   "use strict";
@@ -19,9 +18,6 @@
       to.addEventListener("input", function () { touched = to.value !== ""; });
       from.addEventListener("input", function () { if (!touched) to.value = slugify(from.value); });
     });
-    var models = document.getElementById("base-models");
-    var base = document.getElementById("id_base_model");
-    if (models && base) base.setAttribute("list", "base-models");
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

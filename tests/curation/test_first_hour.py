@@ -131,10 +131,16 @@ def test_tools_and_audit_details_are_indented_json(client_for, dataset, admin_us
 
 
 @pytest.mark.django_db
-def test_the_new_dataset_form_offers_the_providers_models(client_for, admin_user, settings):
+def test_the_new_dataset_form_offers_the_price_tables_models_as_a_choice(
+    client_for, admin_user, settings
+):
     admin_user.is_staff = True
     admin_user.save()
     page = client_for(admin_user).get(reverse("dataset_create")).content.decode()
-    assert '<datalist id="base-models">' in page
-    assert '<option value="gpt-4.1-mini-2025-04-14">' in page
+    assert '<select name="base_model"' in page
+    assert '<optgroup label="OpenAI">' in page and '<optgroup label="Together">' in page
+    assert (
+        '<option value="gpt-4.1-mini-2025-04-14" selected>gpt-4.1-mini-2025-04-14</option>' in page
+    )
+    assert "meta-llama/Llama-3.2-3B-Instruct</option>" in page
     assert 'data-slug-from="id_name"' in page
