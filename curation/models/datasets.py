@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core import signing
 from django.contrib.postgres.fields import ArrayField
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
@@ -190,12 +190,12 @@ class Invitation(models.Model):
     def __str__(self) -> str:
         return f"Invitation to {self.dataset} as {self.role}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("invitation_accept", args=[self.token])
+
     @property
     def token(self) -> str:
         return signing.dumps(self.pk, salt=INVITATION_SALT)
-
-    def get_absolute_url(self) -> str:
-        return reverse("invitation_accept", args=[self.token])
 
     @property
     def is_usable(self) -> bool:
