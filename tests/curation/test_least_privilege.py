@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 def test_dataset_creation_is_for_site_staff_by_default(client_for, admin_user):
     client = client_for(admin_user)
     assert client.get(reverse("dataset_create")).status_code == 403
-    response = client.post(reverse("dataset_create"), {"name": "Mine", "base_model": "gpt-4.1-mini-2025-04-14"})
+    response = client.post(
+        reverse("dataset_create"), {"name": "Mine", "base_model": "gpt-4.1-mini-2025-04-14"}
+    )
     assert response.status_code == 403 and not Dataset.objects.filter(slug="mine").exists()
     assert reverse("dataset_create").encode() not in client.get(reverse("dataset_list")).content
 
@@ -27,7 +29,9 @@ def test_site_staff_create_datasets(client_for, db):
     staff = UserFactory(username="ops", is_staff=True)
     client = client_for(staff)
     assert reverse("dataset_create").encode() in client.get(reverse("dataset_list")).content
-    response = client.post(reverse("dataset_create"), {"name": "Ops", "base_model": "gpt-4.1-mini-2025-04-14"})
+    response = client.post(
+        reverse("dataset_create"), {"name": "Ops", "base_model": "gpt-4.1-mini-2025-04-14"}
+    )
     assert response.status_code == 302
     assert Membership.objects.get(dataset__slug="ops", user=staff).role == Role.ADMIN
 

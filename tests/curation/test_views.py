@@ -96,7 +96,8 @@ def test_create_dataset_makes_me_admin_and_audits(client_for, db):
 def test_create_dataset_rejects_a_taken_slug(client_for, dataset, admin_user, settings):
     settings.CURATOR_ANYONE_CAN_CREATE_DATASETS = True
     response = client_for(admin_user).post(
-        reverse("dataset_create"), {"name": "x", "slug": dataset.slug, "base_model": "gpt-4.1-mini-2025-04-14"}
+        reverse("dataset_create"),
+        {"name": "x", "slug": dataset.slug, "base_model": "gpt-4.1-mini-2025-04-14"},
     )
     assert response.status_code == 200
     assert b"is taken" in response.content
