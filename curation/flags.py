@@ -13,6 +13,11 @@ EMPTY_ASSISTANT_REPLY: Final = "empty_assistant_reply"
 SHORT_ASSISTANT_REPLY: Final = "short_assistant_reply"
 OVER_TOKEN_LIMIT: Final = "over_token_limit"  # noqa: S105 (a flag name, not a secret)
 DEGENERATE_REPETITION: Final = "degenerate_repetition"
+# The last message a person wrote got no reply: trained on, it teaches nothing; as an
+# evaluation example its reference is an earlier reply.
+ENDS_WITH_USER_TURN: Final = "ends_with_user_turn"
+# A user or system message with no text (and no tool call or content part to stand for it).
+EMPTY_MESSAGE: Final = "empty_message"
 # Set by import (exact content hash) and by near-duplicate clustering, not by `signals`.
 DUPLICATE: Final = "duplicate"
 NEAR_DUPLICATE: Final = "near_duplicate"

@@ -30,6 +30,8 @@ FLAG_LABELS = {
     "empty_assistant_reply": "Empty assistant reply",
     "short_assistant_reply": "Very short assistant reply",
     "degenerate_repetition": "Degenerate repetition",
+    "ends_with_user_turn": "Ends with a user turn",
+    "empty_message": "Empty user or system message",
     "duplicate": "Exact duplicate",
     "near_duplicate": "Near-duplicate",
 }

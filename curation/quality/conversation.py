@@ -11,6 +11,8 @@ from typing import Final
 from curation.flags import (
     DEGENERATE_REPETITION,
     EMPTY_ASSISTANT_REPLY,
+    EMPTY_MESSAGE,
+    ENDS_WITH_USER_TURN,
     NO_ASSISTANT_REPLY,
     NO_SYSTEM_MESSAGE,
     NO_USER_MESSAGE,
@@ -28,6 +30,8 @@ SIGNAL_FLAGS: Final = (
     SHORT_ASSISTANT_REPLY,
     OVER_TOKEN_LIMIT,
     DEGENERATE_REPETITION,
+    ENDS_WITH_USER_TURN,
+    EMPTY_MESSAGE,
 )
 
 # "Under ~3 words": one- and two-word replies ("Sure.", "You're great!") rarely show the
@@ -90,6 +94,17 @@ def assistant_text(messages: Iterable[Message]) -> str:
 
 def _has_tool_call(message: Message) -> bool:
     return bool(message.get("tool_calls")) or bool(message.get("function_call"))
+
+
+def _is_empty(message: Message) -> bool:
+    """No text, and no image or other content part standing in for it."""
+    content = message.get("content")
+    if isinstance(content, list) and any(
+        isinstance(part, dict) and part.get("type", "text") not in {"text", "refusal"}
+        for part in content
+    ):
+        return False
+    return not message_text(message).strip() and not _has_tool_call(message)
 
 
 def word_count(text: str) -> int:
@@ -210,4 +225,12 @@ def signals(messages: Sequence[Message], *, token_count: int, token_limit: int) 
             found.add(SHORT_ASSISTANT_REPLY)
     if token_count > token_limit:
         found.add(OVER_TOKEN_LIMIT)
+    turns = [message for message in messages if message.get("role") not in {"system", "developer"}]
+    if turns and turns[-1].get("role") == "user" and assistants:
+        found.add(ENDS_WITH_USER_TURN)
+    if any(
+        message.get("role") in {"user", "system", "developer"} and _is_empty(message)
+        for message in messages
+    ):
+        found.add(EMPTY_MESSAGE)
     return [flag for flag in SIGNAL_FLAGS if flag in found]
