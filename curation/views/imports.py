@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from curation.forms import ImportUploadForm
 from curation.permissions import get_batch_for_user, get_dataset_for_user, is_dataset_admin
+from curation.selectors.imports import import_warnings
 from curation.services.imports import create_import_batch
 from curation.services.retries import job_retry
 
@@ -61,6 +62,7 @@ def import_detail(request: HttpRequest, slug: str, batch_id: int) -> HttpRespons
             "dataset": batch.dataset,
             "batch": batch,
             "errors": errors,
+            "warnings": import_warnings(batch),
             "is_admin": is_dataset_admin(batch.dataset),
         },
     )

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from curation.models import Dataset, ImportBatch, ImportFormat, ImportOutcome
+from curation.selectors.imports import import_warnings
 from curation.services import memberships
 from curation.services.imports import create_import_batch, run_import_job
 
@@ -79,12 +80,19 @@ class Command(BaseCommand):
             batch = ImportBatch.objects.get(pk=batch.pk)
             summary = batch.as_summary()
             summary["file"] = str(path)
+            warnings = import_warnings(batch)
+            summary["warning_counts"] = {w.flag: w.count for w in warnings}
             summaries.append(summary)
             if not options["json"]:
                 self.stdout.write(
                     f"{path}: {batch.get_outcome_display().lower() or batch.status}: read {batch.read}, "
                     f"imported {batch.imported}, duplicates {batch.duplicates}, "
                     f"invalid {batch.invalid}, with warnings {batch.warnings}"
+                    + (
+                        " (" + ", ".join(f"{w.label.lower()} {w.count}" for w in warnings) + ")"
+                        if warnings
+                        else ""
+                    )
                 )
                 for error in summary["errors"][:20]:
                     self.stdout.write(f"  line {error['line']}: {error['reason']}")
