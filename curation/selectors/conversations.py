@@ -178,6 +178,8 @@ class ConversationFilter:
             shown.append(("Import", f"#{self.batch}"))
         if self.cluster is not None:
             shown.append(("Duplicate cluster", str(self.cluster)))
+        if self.feedback:
+            shown.append(("Feedback", FEEDBACK_FILTERS[self.feedback][0]))
         return shown
 
     def describe(self) -> str:
