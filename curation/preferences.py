@@ -7,7 +7,8 @@ or, for KTO, the reply with its boolean `label`. Shapes read:
 
 - OpenAI preference JSONL: `input.messages` (+ `input.tools`), `preferred_output`,
   `non_preferred_output`.
-- ShareGPT (LLaMA-Factory): `conversations` + `chosen`/`rejected` turn objects.
+- ShareGPT (LLaMA-Factory): `conversations` + `chosen`/`rejected` turn objects, or strings
+  (MedicalGPT).
 - Alpaca (LLaMA-Factory): `instruction`/`input` + `chosen`/`rejected` strings.
 - TRL / Argilla: `prompt` + `chosen`/`rejected`, each a string or a message list (a reply
   that repeats the prompt has it removed); without `prompt`, the shared prefix is the prompt.
@@ -161,7 +162,12 @@ def _sharegpt_turn(value: Any, where: str) -> list[Any]:
         return [value]
     if isinstance(value, list) and value:
         return value
-    raise RecordError(f'{where} must be a turn object like {{"from": "gpt", ...}}', where)
+    if isinstance(value, str) and value:
+        # MedicalGPT writes the two replies as plain strings beside `conversations`.
+        return [{"from": "gpt", "value": value}]
+    raise RecordError(
+        f'{where} must be a turn object like {{"from": "gpt", ...}} or a non-empty string', where
+    )
 
 
 def _sharegpt_pair(record: dict[str, Any]) -> Normalized:

@@ -11,7 +11,7 @@ unknown format, a kind of data not imported yet) raises `ImportFileError`.
 
 from curation.importers.detect import check_supported, detect_format
 from curation.importers.jsonl import RawLine, iter_raw_lines, parse_line, record_from_line
-from curation.importers.read import iter_records
+from curation.importers.read import is_json_array, iter_records
 from curation.importers.records import (
     READERS,
     CountingReader,
@@ -33,6 +33,7 @@ __all__ = [
     "check_supported",
     "detect_format",
     "iter_raw_lines",
+    "is_json_array",
     "iter_records",
     "open_binary",
     "parse_line",

@@ -26,6 +26,10 @@ from curation.importers.records import (
 _STRUCTURAL = re.compile(r'[\[\]{}"\\]')
 
 
+def _item_over_limit(limits: Limits) -> str:
+    return over_line_limit(limits).replace("line is", "item is", 1)
+
+
 class _Skipper:
     """Finds where a JSON value ends without parsing it, across buffer refills.
 
@@ -77,7 +81,8 @@ class _Skipper:
 def array_values(
     stream: IO[bytes], limits: Limits, position: Position
 ) -> Iterator[tuple[int, int, Any]]:
-    """Items of one top-level JSON array, decoded incrementally; line numbers are where items start."""
+    """Items of one top-level JSON array, decoded incrementally, numbered by their position in
+    the array (1 = the first item): a one-line array would give every item line 1."""
     decoder = json.JSONDecoder()
     utf8 = codecs.getincrementaldecoder("utf-8")()
     buffer = ""
@@ -138,6 +143,7 @@ def array_values(
                 raise Stop(f"the JSON array ends inside the item at line {position.line + 1}")
 
     position.line = 1
+    item = 0
     try:
         if not skip_space():
             raise ImportFileError("the file is empty")
@@ -154,22 +160,23 @@ def array_values(
                 index += 1
                 continue
             item_line = position.line
+            item += 1
             while True:
                 try:
                     value, end = decoder.raw_decode(buffer, index)
                     break
                 except RecursionError:
                     skip_value()
-                    yield item_line, 0, SourceRecord(line=item_line, reason="nested too deeply")
+                    yield item, 0, SourceRecord(line=item, reason="nested too deeply")
                     value = end = None
                     break
                 except json.JSONDecodeError as error:
                     if len(buffer) - index > limits.line_bytes:
                         skip_value()
                         yield (
-                            item_line,
+                            item,
                             0,
-                            SourceRecord(line=item_line, reason=over_line_limit(limits)),
+                            SourceRecord(line=item, reason=_item_over_limit(limits)),
                         )
                         value = end = None
                         break
@@ -185,22 +192,22 @@ def array_values(
                 # Decoded in one refill, but still over the limit: refuse it like a long line.
                 position.line += buffer.count("\n", index, end)
                 index = end
-                yield item_line, 0, SourceRecord(line=item_line, reason=over_line_limit(limits))
+                yield item, 0, SourceRecord(line=item, reason=_item_over_limit(limits))
                 continue
             size = end - index
             position.line += buffer.count("\n", index, end)
             index = end
             if not isinstance(value, dict):
                 yield (
-                    item_line,
+                    item,
                     size,
-                    SourceRecord(
-                        line=item_line, reason=f"not a JSON object but {type_name(value)}"
-                    ),
+                    SourceRecord(line=item, reason=f"not a JSON object but {type_name(value)}"),
                 )
                 continue
-            yield item_line, size, value
+            yield item, size, value
     except FileLimit:
-        yield position.line, 0, over_file_limit(position.line, limits)
+        stopped = over_file_limit(position.line, limits)
+        stopped.line = item + 1
+        yield item + 1, 0, stopped
     except Stop as stop:
-        yield position.line, 0, SourceRecord(line=position.line, reason=str(stop), final=True)
+        yield item + 1, 0, SourceRecord(line=item + 1, reason=str(stop), final=True)

@@ -19,12 +19,20 @@ from curation.importers.records import (
 )
 
 
+def is_json_array(stream: IO[bytes], fmt: str) -> bool:
+    """Whether the file is one top-level JSON array, whose records are numbered by item."""
+    if fmt == "csv":
+        return False
+    head = stream.peek(16) if hasattr(stream, "peek") else b""
+    head = head[len(BOM) :] if head.startswith(BOM) else head
+    return head.lstrip()[:1] == b"["
+
+
 def iter_records(
     stream: IO[bytes], fmt: str, *, limits: Limits, skip: int = 0
 ) -> Iterator[SourceRecord]:
     """Records of the file in order; the first `skip` are read but not yielded (resume)."""
-    head = stream.peek(16) if hasattr(stream, "peek") else b""
-    head = head[len(BOM) :] if head.startswith(BOM) else head
+    array = is_json_array(stream, fmt)
     position = Position()
     if fmt == "csv":
         records = csv_records(stream, limits, position)
@@ -32,7 +40,7 @@ def iter_records(
         normalize = READERS[fmt]
         values = (
             array_values(stream, limits, position)
-            if head.lstrip()[:1] == b"["
+            if array
             else jsonl_values(stream, limits, position)
         )
         records = (
@@ -41,6 +49,12 @@ def iter_records(
             else normalize_value(normalize, line, size, value)
             for line, size, value in values
         )
+    last = 0
     for index, record in enumerate(guard_compressed(records, position)):
+        if array and record.final:
+            # A damaged .json.gz: the record after the last item, not a physical line number
+            # that could be an item's.
+            record.line = last + 1
+        last = record.line
         if index >= skip:
             yield record

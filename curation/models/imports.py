@@ -55,6 +55,11 @@ class ImportBatch(Job):
     invalid = models.PositiveIntegerField(default=0)
     warnings = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=16, choices=ImportOutcome.choices, blank=True)
+    # What the numbers of its records and rejected lines count: lines of a JSONL or CSV file,
+    # or items of a JSON array (a one-line array would give every item line 1).
+    numbered_by = models.CharField(
+        max_length=8, choices=[("line", "line"), ("item", "item")], default="line"
+    )
     # Record-level keys with no mapping, kept as conversation metadata: {key: lines with it}.
     unmapped_fields = models.JSONField(default=dict, blank=True)
 
@@ -142,8 +147,9 @@ class ImportBatch(Job):
             "duplicates": self.duplicates,
             "invalid": self.invalid,
             "warnings": self.warnings,
+            "numbered_by": self.numbered_by,
             "errors": [
-                {"line": error.line, "field": error.field, "reason": error.reason}
+                {self.numbered_by: error.line, "field": error.field, "reason": error.reason}
                 for error in self.line_errors.all()[:1000]
             ],
         }

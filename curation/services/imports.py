@@ -36,6 +36,7 @@ from curation.importers import (
     check_supported,
     detect_format,
     iter_raw_lines,
+    is_json_array,
     iter_records,
     open_binary,
     record_from_line,
@@ -174,6 +175,8 @@ def import_batch(*, batch: ImportBatch) -> ImportBatch:
     # Progress is bytes of the stored file read so far (compressed bytes for .gz).
     stream, counter = open_binary(path)
     with stream:
+        if is_json_array(stream, fmt) and batch.numbered_by != "item":
+            batch.beat(numbered_by="item")
         pool = _parsing_pool(stream, fmt, batch.size)
         try:
             chunks = _prepared_chunks(

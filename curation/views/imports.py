@@ -88,7 +88,7 @@ def import_errors_csv(request: HttpRequest, slug: str, batch_id: int) -> Streami
     writer = csv.writer(_Echo())
 
     def rows():  # type: ignore[no-untyped-def]
-        yield writer.writerow(["file", "line", "field", "reason"])
+        yield writer.writerow(["file", batch.numbered_by, "field", "reason"])
         for error in batch.line_errors.iterator(chunk_size=2000):
             yield writer.writerow(
                 [

@@ -99,9 +99,9 @@ def test_bom_and_crlf_are_accepted(dataset):
     ("name", "fmt", "imported", "invalid_lines"),
     [
         ("prompt_completion.jsonl", "prompt_completion", 2, {3}),
-        ("sharegpt.json", "sharegpt", 2, {40}),
+        ("sharegpt.json", "sharegpt", 2, {3}),  # JSON arrays: the item's number
         ("sharegpt.jsonl", "sharegpt", 2, {3}),
-        ("alpaca.json", "alpaca", 2, {12}),
+        ("alpaca.json", "alpaca", 2, {3}),
         ("alpaca.jsonl", "alpaca", 2, {3}),
         ("chats.csv", "csv", 2, {5}),
         ("prompt_completion.csv", "csv", 2, set()),

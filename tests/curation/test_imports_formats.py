@@ -19,7 +19,7 @@ def test_llamafactory_sharegpt_tools_string_becomes_openai_tools_and_system_a_me
     batch = import_file(dataset, DATA / "llamafactory_sharegpt_tools.json")
     assert batch.detected_format == "sharegpt"
     assert (batch.imported, batch.invalid) == (3, 1)
-    first = Conversation.objects.get(batch=batch, source_line=2)
+    first = Conversation.objects.get(batch=batch, source_line=1)  # the array's first item
     assert first.original[0] == {
         "role": "system",
         "content": "You are a helpful assistant with access to functions.",

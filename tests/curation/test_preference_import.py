@@ -45,13 +45,13 @@ def test_openai_preference_file_imports_prompt_chosen_and_rejected_with_tools(da
 def test_llamafactory_sharegpt_pairs_keep_history_and_system(dataset):
     batch = import_file(dataset, PREF / "llamafactory_dpo.json")
     assert (batch.imported, batch.invalid) == (2, 1)
-    second = pair_of(batch, 9)
+    second = pair_of(batch, 2)  # items of a JSON array are numbered 1, 2, 3
     prompt = second.conversation.original[: second.reply_start]
     assert prompt[0] == {"role": "system", "content": "You are a translator."}
     assert prompt[-1] == {"role": "user", "content": "And into German?"}
     assert second.conversation.original[-1]["content"] == "Danke."
     assert second.alternative == [{"role": "assistant", "content": "Gracias."}]
-    field, reason = errors_by_line(batch)[19]
+    field, reason = errors_by_line(batch)[3]
     assert field == "chosen.from" and "unknown role 'robot'" in reason
 
 
@@ -97,7 +97,7 @@ def test_kto_labels_are_kept_as_labelled_replies(dataset):
         for reply in LabelledReply.objects.filter(conversation__batch=batch)
     }
     assert labels == {"Joyful.": True, "Sad.": False, "tac": True}
-    assert errors_by_line(batch)[23] == ("kto_tag", "kto_tag must be true or false, got a string")
+    assert errors_by_line(batch)[4] == ("kto_tag", "kto_tag must be true or false, got a string")
     trl = import_file(dataset, PREF / "trl_kto.jsonl")
     assert trl.imported == 3
     assert LabelledReply.objects.filter(conversation__batch=trl, label=False).count() == 1

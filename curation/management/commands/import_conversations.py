@@ -94,8 +94,9 @@ class Command(BaseCommand):
                         else ""
                     )
                 )
+                unit = batch.numbered_by
                 for error in summary["errors"][:20]:
-                    self.stdout.write(f"  line {error['line']}: {error['reason']}")
+                    self.stdout.write(f"  {unit} {error[unit]}: {error['reason']}")
         result = summaries[0] if len(summaries) == 1 else _combine(summaries)
         if options["json"]:
             # The outcome always comes last, whatever happened.
