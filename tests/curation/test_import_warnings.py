@@ -1,4 +1,4 @@
-""""With warnings N" says which warnings: on the import page, with what each means and a link
+""" "With warnings N" says which warnings: on the import page, with what each means and a link
 to the conversations, and in the import command's output."""
 
 from __future__ import annotations

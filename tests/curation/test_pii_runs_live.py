@@ -24,9 +24,7 @@ def runs_row(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", table.group(0)))
 
 
-def test_the_runs_table_refreshes_while_running_and_stops_when_done(
-    dataset, reviewer, client_for
-):
+def test_the_runs_table_refreshes_while_running_and_stops_when_done(dataset, reviewer, client_for):
     run = PiiRun.objects.create(dataset=dataset, status=JobStatus.RUNNING, done=400, total=985)
     client = client_for(reviewer)
     running = fragment(client, dataset)

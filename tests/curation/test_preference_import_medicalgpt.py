@@ -25,11 +25,11 @@ def test_string_chosen_and_rejected_beside_conversations_import_as_pairs(dataset
     assert (batch.read, batch.imported, batch.invalid) == (2, 2, 0)
     first = PreferencePair.objects.get(conversation__batch=batch, conversation__source_line=1)
     assert first.conversation.original == [
-        {"role": "user", "content": "北京今天天气怎么样？"},
+        {"role": "user", "content": "北京今天天气怎么样？"},  # noqa: RUF001 (the data, verbatim)
         {"role": "assistant", "content": 'Action: get_weather\nAction Input: {"city": "北京"}\n'},
     ]
     assert first.alternative == [
-        {"role": "assistant", "content": "北京今天天气晴朗，气温大约25度。"}
+        {"role": "assistant", "content": "北京今天天气晴朗，气温大约25度。"}  # noqa: RUF001
     ]
     assert first.conversation.tools[0]["function"]["name"] == "get_weather"
     second = PreferencePair.objects.get(conversation__batch=batch, conversation__source_line=2)
