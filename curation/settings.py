@@ -320,6 +320,10 @@ LOGGING = {
         "presidio-anonymizer": {"level": "ERROR"},
         # django-axes logs every login at INFO; lockouts and failures stay visible.
         "axes": {"level": "WARNING"},
+        # The provider SDKs (openai, together, fireworks) log every HTTP request at INFO through
+        # httpx: dozens of lines before `make run` prints its URL and logins.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
         "django": {"handlers": [], "level": "INFO", "propagate": True},
     },
 }
