@@ -323,6 +323,7 @@ LOGGING = {
         # The provider SDKs (openai, together, fireworks) log every HTTP request at INFO through
         # httpx: dozens of lines before `make run` prints its URL and logins.
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "django": {"handlers": [], "level": "INFO", "propagate": True},
     },

@@ -12,7 +12,7 @@ from tests.factories import built_version
 
 
 def test_httpx_request_lines_are_not_logged_at_info():
-    for name in ("httpx", "httpcore"):
+    for name in ("httpx", "httpx2", "httpcore"):
         assert not logging.getLogger(name).isEnabledFor(logging.INFO)
     assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
 
