@@ -96,7 +96,25 @@ def dataset_loop(dataset: Dataset, *, role: str) -> Loop:
     )
     model = Model.objects.filter(job=job).first() if job is not None else None
     runs = EvalRun.objects.filter(model=model) if model is not None else EvalRun.objects.none()
-    run_done = runs.filter(status=JobStatus.SUCCEEDED).exists()
+    finished = runs.filter(status=JobStatus.SUCCEEDED).order_by("-id").first()
+    run_done = finished is not None
+    compare_url = reverse("eval_home", args=[slug])
+    if finished is not None and model is not None and model.base_id:
+        base_run = (
+            EvalRun.objects.filter(
+                model_id=model.base_id,
+                version_id=finished.version_id,
+                split=finished.split,
+                status=JobStatus.SUCCEEDED,
+            )
+            .order_by("-id")
+            .first()
+        )
+        if base_run is not None:
+            compare_url = (
+                reverse("eval_comparison_create", args=[slug])
+                + f"?run_a={base_run.pk}&run_b={finished.pk}"
+            )
     run_active = runs.active().exists()
     compared = (
         model is not None
@@ -157,6 +175,7 @@ def dataset_loop(dataset: Dataset, *, role: str) -> Loop:
         model=model,
         run_done=run_done,
         run_active=run_active,
+        compare_url=compare_url,
         compared=compared,
         promoted=promoted,
     )
@@ -181,6 +200,7 @@ def _next_action(
     model: Model | None,
     run_done: bool,
     run_active: bool,
+    compare_url: str,
     compared: bool,
     promoted: bool,
 ) -> NextAction:
@@ -271,8 +291,8 @@ def _next_action(
         return NextAction(
             "evaluate",
             f"Fine-tune #{job.pk} is evaluated, not yet compared with its base",
-            "Compare runs",
-            reverse("eval_home", args=[slug]),
+            "Compare with its base",
+            compare_url,
         )
     return NextAction(
         "promote",

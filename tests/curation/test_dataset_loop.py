@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from curation.models import ConversationStatus
 from tests.factories import ConversationFactory, FineTuneJobFactory, built_version
+from training.evaluation.models import Comparison, EvalRun
 from training.registry.models import Model, ModelKind
 from training.registry.stages import ModelStage, StageName
 
@@ -122,3 +123,36 @@ def test_a_promoted_fine_tune_points_at_feeding_production_back(dataset, admin_u
         " — Make an ingest token"
     )
     assert "✓ </span>Promote" in html
+
+
+def _run(dataset, model, version):  # type: ignore[no-untyped-def]
+    return EvalRun.objects.create(
+        dataset=dataset, version=version, split="validation", model=model, status="succeeded"
+    )
+
+
+def test_an_evaluated_fine_tune_links_to_comparing_it_with_its_base(
+    dataset, admin_user, client_for
+):
+    job, model = _finished_finetune(dataset)
+    base_run = _run(dataset, model.base, job.version)
+    tuned_run = _run(dataset, model, job.version)
+    html = dataset_page(client_for(admin_user), dataset)
+    assert next_action(html) == (
+        f"Next: Fine-tune #{job.pk} is evaluated, not yet compared with its base"
+        " — Compare with its base"
+    )
+    url = reverse("eval_comparison_create", args=[dataset.slug])
+    assert f'href="{url}?run_a={base_run.pk}&amp;run_b={tuned_run.pk}"' in html
+
+
+def test_a_compared_fine_tune_links_to_its_registry_page_to_promote_it(
+    dataset, admin_user, client_for
+):
+    job, model = _finished_finetune(dataset)
+    base_run = _run(dataset, model.base, job.version)
+    tuned_run = _run(dataset, model, job.version)
+    Comparison.objects.create(dataset=dataset, run_a=base_run, run_b=tuned_run, status="succeeded")
+    html = dataset_page(client_for(admin_user), dataset)
+    assert next_action(html) == f"Next: Fine-tune #{job.pk} is compared, not promoted — Promote"
+    assert f'href="{reverse("registry_model", args=[dataset.slug, model.pk])}"' in html
