@@ -10,7 +10,9 @@ exists; before that, and after a promotion, it works through the conversations u
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db.models import Q
 from django.urls import reverse
 
@@ -111,10 +113,18 @@ def dataset_loop(dataset: Dataset, *, role: str) -> Loop:
             .first()
         )
         if base_run is not None:
-            compare_url = (
-                reverse("eval_comparison_create", args=[slug])
-                + f"?run_a={base_run.pk}&run_b={finished.pk}"
+            # The judge "Evaluate vs base" uses (training.evaluation.views.eval_quick), so the
+            # comparison has a verdict without asking a newcomer to name one.
+            base = model.base
+            judge = settings.CURATOR_EVAL_JUDGE or (
+                "" if base is None or base.is_local else base.ref
             )
+            query = {
+                "run_a": base_run.pk,
+                "run_b": finished.pk,
+                **({"judge": judge} if judge else {}),
+            }
+            compare_url = reverse("eval_comparison_create", args=[slug]) + "?" + urlencode(query)
     run_active = runs.active().exists()
     compared = (
         model is not None

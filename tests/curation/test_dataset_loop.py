@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 def next_action(html: str) -> str:
-    found = re.search(r'<p class="loop-next">(.*?)</p>', html, re.S)
+    found = re.search(r'<div class="loop-next">(.*?)</div>', html, re.S)
     assert found, "no next action on the page"
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1))).strip()
 
@@ -143,7 +143,8 @@ def test_an_evaluated_fine_tune_links_to_comparing_it_with_its_base(
         " — Compare with its base"
     )
     url = reverse("eval_comparison_create", args=[dataset.slug])
-    assert f'href="{url}?run_a={base_run.pk}&amp;run_b={tuned_run.pk}"' in html
+    judge = "openai%3Agpt-4.1-mini"  # the base model judges, as "Evaluate vs base" does
+    assert f'href="{url}?run_a={base_run.pk}&amp;run_b={tuned_run.pk}&amp;judge={judge}"' in html
 
 
 def test_a_compared_fine_tune_links_to_its_registry_page_to_promote_it(
