@@ -11,7 +11,7 @@ SIM_PORT ?= 8765
 -include .env
 export
 
-.PHONY: install install-web install-gpu install-test run worker gpu-worker test lint bench clean serve
+.PHONY: install install-web install-gpu install-test run worker gpu-worker test lint bench clean serve screenshots
 
 # Separate installs: the web server and CPU workers need the base package only; torch,
 # transformers and peft (about 2 GB) come with the GPU worker and the test suite.
@@ -95,6 +95,11 @@ lint: install-test
 
 bench: install-test
 	@for bench in tests/benchmarks/bench_*.py; do echo "== $$bench"; DEBUG=true $(PY) $$bench || exit 1; done
+
+# The README's screenshots, from the demo that `make run` serves (run it first, in another
+# terminal): tests/screenshots.py walks the demo through the loop and writes docs/screenshots/.
+screenshots: install-test
+	$(PY) tests/screenshots.py --base http://$(HOST):$(PORT)
 
 clean:
 	rm -rf $(VENV) var
