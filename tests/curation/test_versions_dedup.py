@@ -197,3 +197,18 @@ def test_fastchat_demo_file_exports_no_duplicate_and_no_leak(dataset):
     )
     assert_duplicate_free_and_leak_free(version)
     assert manifest(version)["counts"]["duplicates_merged"] == version.duplicates_merged
+
+
+def test_examples_that_differ_only_in_a_tool_calls_arguments_are_not_near_duplicates():
+    def asks(arguments: str) -> list[dict]:
+        call = {"id": "c1", "type": "function"}
+        call["function"] = {"name": "get_weather", "arguments": arguments}
+        return [
+            {"role": "user", "content": "What is the weather?"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+        ]
+
+    paris = near_duplicate_key(asks('{"city": "Paris"}'))
+    assert paris != near_duplicate_key(asks('{"city": "Rome"}'))
+    # Case, spacing and punctuation inside the arguments are ignored like anywhere else.
+    assert paris == near_duplicate_key(asks('{"city":"PARIS"}'))
