@@ -11,7 +11,7 @@ SIM_PORT ?= 8765
 -include .env
 export
 
-.PHONY: install install-web install-gpu install-test run worker gpu-worker test lint bench clean serve screenshots
+.PHONY: install install-web install-gpu install-test run worker gpu-worker test mutate lint bench clean serve screenshots
 
 # Separate installs: the web server and CPU workers need the base package only; torch,
 # transformers and peft (about 2 GB) come with the GPU worker and the test suite.
@@ -81,9 +81,20 @@ worker: install-web
 gpu-worker: install-gpu
 	$(PY) manage.py rqworker training-gpu
 
+# pytest-xdist: one process per core (PYTEST_WORKERS=0 for one process), each with its own test
+# database, Redis database (counting down from TEST_REDIS_URL's), media folder and ports;
+# a test file's tests stay on one worker so its module fixtures are built once.
+PYTEST_WORKERS ?= auto
 test: install-test
 	@$(PY) -m playwright --version >/dev/null
-	DEBUG=true $(PY) -m pytest $(PYTEST_ARGS)
+	DEBUG=true $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+
+# Mutation testing of the rules that cost users most ([tool.mutmut] in pyproject.toml), one
+# mutant at a time against one kept test database; not in CI (it takes hours on 2 cores).
+# `make mutate MUTATE_ARGS='training.local.loop*'` runs the mutants of one module.
+mutate: install-test
+	DEBUG=true CURATOR_TEST_DB=test_curator_mutmut $(VENV)/bin/mutmut run --max-children 1 $(MUTATE_ARGS)
+	$(VENV)/bin/mutmut results
 
 # Ruff (style and bugs), import-linter (the layers and no cycles: [tool.importlinter] in
 # pyproject.toml), mypy with django-stubs (the modules listed under [tool.mypy]).
@@ -102,4 +113,4 @@ screenshots: install-test
 	$(PY) tests/screenshots.py --base http://$(HOST):$(PORT)
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var mutants

@@ -104,15 +104,7 @@ def _pair(
 
 def _check_reply(messages: Any, where: str) -> list[dict[str, Any]]:
     """A reply: one or more messages, the first from the assistant (tool results may follow)."""
-    if not isinstance(messages, list) or not messages:
-        raise RecordError(f"{where} must be a non-empty array of messages", where)
-    for index, message in enumerate(messages):
-        try:
-            _check_message(message, index)
-        except RecordError as error:
-            raise RecordError(
-                error.reason, error.field.replace("messages", where, 1) if error.field else where
-            ) from None
+    messages = _check_prompt(messages, where)
     if messages[0]["role"] != "assistant":
         raise RecordError(
             f"a reply starts with an assistant message, not {messages[0]['role']!r}",
@@ -122,6 +114,7 @@ def _check_reply(messages: Any, where: str) -> list[dict[str, Any]]:
 
 
 def _check_prompt(messages: Any, where: str) -> list[dict[str, Any]]:
+    """One or more valid messages; an error names the field under ``where``."""
     if not isinstance(messages, list) or not messages:
         raise RecordError(f"{where} must be a non-empty array of messages", where)
     for index, message in enumerate(messages):

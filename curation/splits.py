@@ -72,16 +72,15 @@ def split_for_key(key: int, *, seed: int, threshold: int) -> str:
     return VALIDATION if split_hash(seed, key) < threshold else TRAIN
 
 
-def is_validation_sql(*, seed: int, threshold: int, table: str = "") -> Expression:
+def is_validation_sql(*, seed: int, threshold: int) -> Expression:
     """The same rule as `split_of`, as a boolean SQL expression over a conversation row."""
-    prefix = f'"{table}".' if table else ""
     sql = (
-        f"(('x' || substr(encode(sha256(convert_to(%s || "
-        f"coalesce({prefix}near_dup_cluster, {prefix}id)::text, 'UTF8')), 'hex'), 1, "
+        "(('x' || substr(encode(sha256(convert_to(%s || "
+        "coalesce(near_dup_cluster, id)::text, 'UTF8')), 'hex'), 1, "
         f"{HASH_HEX_DIGITS}))::bit({HASH_HEX_DIGITS * 4})::bigint < %s)"
     )
     params: list[Any] = [f"{seed}:", threshold]
-    # Only the column prefix is formatted in (a table name from code); values are bound.
+    # Only a constant of this module is formatted in; values are bound.
     return RawSQL(sql, params, output_field=BooleanField())  # noqa: S611
 
 

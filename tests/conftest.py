@@ -13,8 +13,9 @@ from curation.models import Role
 from tests.factories import DatasetFactory, MembershipFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
 DATA = Path(__file__).resolve().parent / "data"
+# Files written by others (sources and licences in tests/data/README.md).
+REFERENCE = DATA / "reference"
 
 
 @pytest.fixture
@@ -95,10 +96,3 @@ def run_worker(clear_queues) -> Callable[..., subprocess.CompletedProcess]:  # t
         return result
 
     return run
-
-
-def shared_fixture(name: str) -> Path:
-    path = SHARED_FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"{path} is not present (the shared reference folder sits beside the checkout)")
-    return path

@@ -38,10 +38,6 @@ def offered_models(config: ProviderConfig) -> dict[str, ModelInfo]:
     return {row.model: ModelInfo(name=row.model, token_limit=row.token_limit) for row in rows}
 
 
-def model_info(config: ProviderConfig, model: str) -> ModelInfo | None:
-    return offered_models(config).get(model)
-
-
 def model_end_date(config: ProviderConfig, model: str) -> date | None:
     """When the model stops being trainable there (``CURATOR_MODEL_END_DATES`` rows:
     {"provider": key, "model": name, "ends": "YYYY-MM-DD"}), if known. OpenAI's dates are

@@ -1,4 +1,4 @@
-"""Who a management command acts as.
+"""What the dataset commands share: the dataset they act on, who they act as, `--json`.
 
 Commands are an operator's tool on the server: without `--as` they act as the system (their
 audit events have no actor and show as "(system)"). With `--as USER` they act with that
@@ -14,6 +14,22 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
 from curation.models import Dataset, Membership, Role
+
+
+def add_dataset_arguments(parser: Any) -> None:
+    """`--dataset SLUG` (required) and `--json` (one JSON object as the last line)."""
+    parser.add_argument("--dataset", required=True, metavar="SLUG")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object as the last line"
+    )
+
+
+def dataset_named(slug: str) -> Dataset:
+    """The dataset with this slug; a CommandError naming it if there is none."""
+    dataset = Dataset.objects.filter(slug=slug).first()
+    if dataset is None:
+        raise CommandError(f"no dataset {slug!r}")
+    return dataset
 
 
 def add_as_argument(parser: Any, *, what: str) -> None:

@@ -44,9 +44,6 @@ class AccessTokenQuerySet(models.QuerySet):
             revoked_at__isnull=True, user__is_active=True, expires_at__gt=timezone.now()
         )
 
-    def revoke_all(self) -> int:
-        return self.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-
 
 class AccessToken(models.Model):
     """A personal token for `Authorization: Bearer …` downloads from scripts.
@@ -142,9 +139,6 @@ class AccessToken(models.Model):
         traffic has no business downloading the curated data.
         """
         return self.scope == TokenScope.ADMIN or self.scope == scope
-
-    def allows_dataset(self, dataset: Dataset) -> bool:
-        return self.dataset_id is None or self.dataset_id == dataset.pk
 
     @classmethod
     def authenticate(cls, secret: str) -> AccessToken | None:

@@ -141,12 +141,6 @@ class Dataset(models.Model):
             )
         return result
 
-    def role_of(self, user: Any) -> str | None:
-        if not user.is_authenticated:
-            return None
-        membership = self.memberships.filter(user=user).first()
-        return membership.role if membership else None
-
 
 class Membership(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="memberships")

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from commands import import_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DB = "curator_bench_cli"
@@ -70,16 +71,7 @@ def write_lines(path: Path) -> None:
 
 def run_once(path: Path, slug: str) -> tuple[float, float, float]:
     """(wall seconds, peak RSS in MB, CPU seconds) of one import command."""
-    command = [
-        sys.executable,
-        "manage.py",
-        "import_conversations",
-        "--dataset",
-        slug,
-        "--create",
-        "--json",
-        str(path),
-    ]
+    command = import_argv(path, slug)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", MEASURE, *command],

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from commands import import_argv
 from floors import copy_back_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,16 +125,7 @@ def time_import(path: Path, slug: str) -> tuple[float, int, dict]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     result = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "import_conversations",
-            "--dataset",
-            slug,
-            "--create",
-            "--json",
-            str(path),
-        ],
+        import_argv(path, slug),
         cwd=ROOT,
         env=bench_env(),
         capture_output=True,
@@ -210,18 +202,7 @@ def peak_rss_of(path: Path, slug: str) -> int:
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
     result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            sys.executable,
-            "manage.py",
-            "import_conversations",
-            "--dataset",
-            slug,
-            "--create",
-            str(path),
-        ],
+        [sys.executable, "-c", code, *import_argv(path, slug, json_summary=False)],
         cwd=ROOT,
         env=bench_env(),
         capture_output=True,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import psycopg
 import redis
+from commands import import_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DB = "curator_bench_import_memory"
@@ -106,18 +107,7 @@ def peak_of(command: list[str]) -> tuple[int, float, str]:
 
 
 def import_and_analyse(path: Path, slug: str) -> dict:
-    import_peak, import_seconds, out = peak_of(
-        [
-            sys.executable,
-            "manage.py",
-            "import_conversations",
-            "--dataset",
-            slug,
-            "--create",
-            "--json",
-            str(path),
-        ]
-    )
+    import_peak, import_seconds, out = peak_of(import_argv(path, slug))
     summary = json.loads(out.strip().splitlines()[-1])
     worker_peak, worker_seconds, _ = peak_of(
         [sys.executable, "manage.py", "rqworker", "default", "--burst"]

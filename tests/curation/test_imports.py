@@ -13,27 +13,10 @@ from curation.models import Conversation, ImportBatch, ImportOutcome, JobStatus
 from curation.services import imports as import_service
 from curation.services.imports import create_import_batch, run_import_job
 from curation.token_count import count_conversations, get_encoding
-from tests.conftest import DATA, shared_fixture
+from tests.conftest import DATA, REFERENCE
+from tests.curation.import_helpers import errors_by_line, import_file
 
 pytestmark = pytest.mark.django_db
-
-
-def import_file(dataset, path: Path, fmt: str = "auto") -> ImportBatch:  # type: ignore[no-untyped-def]
-    with path.open("rb") as handle:
-        batch = create_import_batch(
-            dataset=dataset,
-            uploaded=File(handle, name=path.name),
-            original_name=path.name,
-            fmt=fmt,
-            user=None,
-            enqueue=False,
-        )
-    run_import_job(batch_id=batch.pk)
-    return ImportBatch.objects.get(pk=batch.pk)
-
-
-def errors_by_line(batch: ImportBatch) -> dict[int, tuple[str, str]]:
-    return {error.line: (error.field, error.reason) for error in batch.line_errors.all()}
 
 
 def test_every_openai_error_is_reported_with_line_and_reason_and_good_lines_imported(
@@ -223,7 +206,7 @@ def test_token_counts_follow_the_cookbook_and_the_packaged_encoding_is_the_real_
 
 
 def test_cookbook_file_gives_five_conversations_and_the_notebook_warnings(dataset):
-    batch = import_file(dataset, shared_fixture("openai_cookbook_toy_chat_fine_tuning.jsonl"))
+    batch = import_file(dataset, REFERENCE / "openai_cookbook_toy_chat_fine_tuning.jsonl")
     assert (batch.imported, batch.invalid) == (5, 0)
     flags = [c.flags for c in Conversation.objects.filter(batch=batch)]
     assert sum("no_system_message" in f for f in flags) == 1
@@ -231,7 +214,7 @@ def test_cookbook_file_gives_five_conversations_and_the_notebook_warnings(datase
 
 
 def test_sharegpt_reference_file_imports_500(dataset):
-    batch = import_file(dataset, shared_fixture("fastchat_dummy_conversation_sharegpt.json"))
+    batch = import_file(dataset, REFERENCE / "fastchat_dummy_conversation_sharegpt.json")
     assert (batch.detected_format, batch.imported, batch.invalid) == ("sharegpt", 500, 0)
 
 

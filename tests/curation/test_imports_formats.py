@@ -9,7 +9,7 @@ import random
 import pytest
 
 from curation.models import Conversation, ImportOutcome, JobStatus
-from tests.conftest import DATA, shared_fixture
+from tests.conftest import DATA, REFERENCE
 from tests.curation.import_helpers import errors_by_line, import_file
 
 pytestmark = pytest.mark.django_db
@@ -193,6 +193,6 @@ def test_a_binary_file_named_jsonl_is_not_a_text_file(dataset, tmp_path):
 
 
 def test_fastchat_reference_file_keeps_ids_as_counted_metadata(dataset):
-    batch = import_file(dataset, shared_fixture("fastchat_dummy_conversation_sharegpt.json"))
+    batch = import_file(dataset, REFERENCE / "fastchat_dummy_conversation_sharegpt.json")
     assert batch.outcome == ImportOutcome.SUCCEEDED
     assert batch.unmapped_fields == {"id": 500}

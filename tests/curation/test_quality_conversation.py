@@ -23,7 +23,7 @@ from curation.quality import (
     signals,
     word_count,
 )
-from tests.conftest import shared_fixture
+from tests.conftest import REFERENCE
 
 SYSTEM = {"role": "system", "content": "You are a helpful assistant."}
 USER = {"role": "user", "content": "How do I reverse a list in Python?"}
@@ -163,7 +163,7 @@ def test_flags_come_in_a_fixed_order() -> None:
 
 
 def test_cookbook_toy_file_flags_match_the_notebook() -> None:
-    path = shared_fixture("openai_cookbook_toy_chat_fine_tuning.jsonl")
+    path = REFERENCE / "openai_cookbook_toy_chat_fine_tuning.jsonl"
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     found = [flags_of(line["messages"]) for line in lines]
     assert found == [
@@ -255,7 +255,7 @@ def test_normal_long_answers_are_not_degenerate(make_text: Any) -> None:
 
 
 def test_fastchat_answers_are_not_degenerate() -> None:
-    path = shared_fixture("fastchat_dummy_conversation_sharegpt.json")
+    path = REFERENCE / "fastchat_dummy_conversation_sharegpt.json"
     records = json.loads(path.read_text(encoding="utf-8"))
     answers = [turn["value"] for record in records for turn in record["conversations"]]
     assert answers

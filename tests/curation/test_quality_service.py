@@ -11,7 +11,7 @@ from django.urls import reverse
 from curation.models import Conversation
 from curation.services.quality import cluster_near_duplicates_for_dataset, refresh_quality
 from curation.services.reviews.edits import edit_message
-from tests.conftest import shared_fixture
+from tests.conftest import REFERENCE
 from tests.curation.test_imports import import_file as import_only
 from tests.factories import ConversationFactory, UserFactory, chat
 
@@ -241,7 +241,7 @@ def test_import_computes_quality_and_clusters(dataset, tmp_path, clear_queues):
 
 
 def test_cookbook_banana_example_is_flagged_on_import(dataset, clear_queues):
-    batch = import_file(dataset, shared_fixture("openai_cookbook_toy_chat_fine_tuning.jsonl"))
+    batch = import_file(dataset, REFERENCE / "openai_cookbook_toy_chat_fine_tuning.jsonl")
     flagged = Conversation.objects.filter(batch=batch).with_flag("degenerate_repetition")
     assert flagged.count() == 1
     assert "Eat a banana!" in flagged.get().original[-1]["content"]

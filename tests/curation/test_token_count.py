@@ -20,7 +20,7 @@ from curation.token_count import (
     count_text,
     get_encoding,
 )
-from tests.conftest import DATA, ROOT, SHARED_FIXTURES
+from tests.conftest import DATA, ROOT
 
 SPECIAL = [
     "",
@@ -90,10 +90,7 @@ def test_a_lone_surrogate_is_counted_as_tiktoken_counts_it():
 
 
 def every_data_file():  # type: ignore[no-untyped-def]
-    files = sorted(path for path in DATA.rglob("*") if path.is_file())
-    if SHARED_FIXTURES.exists():
-        files += sorted(SHARED_FIXTURES.glob("*.json*"))
-    return files
+    return sorted(path for path in DATA.rglob("*") if path.is_file())
 
 
 def test_every_conversation_in_the_test_files_is_counted_as_tiktoken_counts():
@@ -116,8 +113,8 @@ def test_every_conversation_in_the_test_files_is_counted_as_tiktoken_counts():
                 if isinstance(message.get("content"), str):
                     assert count_text(message["content"]) == reference(message["content"])
         checked += len(pairs)
-    # The shared reference files add ~500 conversations when they sit beside the checkout.
-    assert checked > (500 if SHARED_FIXTURES.exists() else 40)
+    # FastChat's 500 conversations (tests/data/reference) are among them.
+    assert checked > 500
 
 
 def test_many_conversations_counted_in_two_threads_equal_the_reference():

@@ -9,7 +9,6 @@ from collections import Counter
 from io import StringIO
 
 import pytest
-from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -19,36 +18,16 @@ from curation.models import (
     DatasetVersion,
     PiiFinding,
     VersionExample,
-    VersionStatus,
 )
-from curation.services.versions.build import run_build_job
 from curation.services.versions.diff import iter_diff
-from curation.services.versions.preview import create_version, normalize_filter
 from curation.splits import near_duplicate_key
+from tests.conftest import REFERENCE
+from tests.curation.version_helpers import build, manifest, read
 from tests.factories import ConversationFactory, chat
 
 pytestmark = pytest.mark.django_db
 
 COMPANIES = ["OpenAI", "Google", "Anthropic", "Meta", "Mistral", "Cohere"]
-
-
-def build(dataset, **options) -> DatasetVersion:  # type: ignore[no-untyped-def]
-    version = create_version(
-        dataset=dataset, user=None, filter=normalize_filter(), enqueue=False, **options
-    )
-    run_build_job(version_id=version.pk)
-    version = DatasetVersion.objects.select_related("dataset").get(pk=version.pk)
-    assert version.status == VersionStatus.SUCCEEDED, version.error
-    return version
-
-
-def read(version: DatasetVersion, name: str) -> bytes:
-    with default_storage.open(version.files[name]["name"], "rb") as handle:
-        return handle.read()
-
-
-def manifest(version: DatasetVersion) -> dict:
-    return json.loads(read(version, "manifest.json"))
 
 
 def exported(version: DatasetVersion) -> dict[str, list[bytes]]:
@@ -200,9 +179,7 @@ def test_version_page_and_cli_say_how_many_were_merged(dataset, reviewer, client
 
 
 def test_fastchat_demo_file_exports_no_duplicate_and_no_leak(dataset):
-    from tests.conftest import shared_fixture
-
-    path = shared_fixture("fastchat_dummy_conversation_sharegpt.json")
+    path = REFERENCE / "fastchat_dummy_conversation_sharegpt.json"
     call_command("import_conversations", "--dataset", dataset.slug, str(path), stdout=StringIO())
     call_command("redact", "--dataset", dataset.slug, "--wait", stdout=StringIO())
     call_command(
@@ -220,3 +197,18 @@ def test_fastchat_demo_file_exports_no_duplicate_and_no_leak(dataset):
     )
     assert_duplicate_free_and_leak_free(version)
     assert manifest(version)["counts"]["duplicates_merged"] == version.duplicates_merged
+
+
+def test_examples_that_differ_only_in_a_tool_calls_arguments_are_not_near_duplicates():
+    def asks(arguments: str) -> list[dict]:
+        call = {"id": "c1", "type": "function"}
+        call["function"] = {"name": "get_weather", "arguments": arguments}
+        return [
+            {"role": "user", "content": "What is the weather?"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+        ]
+
+    paris = near_duplicate_key(asks('{"city": "Paris"}'))
+    assert paris != near_duplicate_key(asks('{"city": "Rome"}'))
+    # Case, spacing and punctuation inside the arguments are ignored like anywhere else.
+    assert paris == near_duplicate_key(asks('{"city":"PARIS"}'))

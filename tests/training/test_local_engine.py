@@ -520,6 +520,37 @@ def test_generate_samples_returns_text(trained: tuple, base_dir: Path) -> None:
     assert after != before
 
 
+def test_a_resumed_run_trains_the_batches_the_uninterrupted_run_trained(
+    trained: tuple, base_dir: Path, snapshot: dict[str, Path], tmp_path: Path
+) -> None:
+    """The promise of resume: from the step-20 checkpoint, steps 21-30 see the same batches
+    (the data position is restored), so their losses and token counts are the uninterrupted
+    run's own."""
+    from training.local.engine import train_lora
+
+    _, uninterrupted, _ = trained
+    checkpoint = dict(uninterrupted.checkpoints)[20]
+    recorder = Recorder()
+    result = train_lora(
+        base_model=str(base_dir),
+        train_path=snapshot["train"],
+        validation_path=snapshot["validation"],
+        output_dir=tmp_path,
+        lora=LORA,
+        train=TRAIN,
+        callbacks=recorder,
+        device="cpu",
+        resume_from=checkpoint,
+    )
+    assert result.status == "completed" and result.steps == 30
+    assert ("info", "Resumed from the checkpoint at step 20 of 30") in recorder.events
+    later = uninterrupted.steps[20:]
+    assert [s[0] for s in recorder.steps] == [s[0] for s in later] == list(range(21, 31))
+    assert [s[4] for s in recorder.steps] == [s[4] for s in later]
+    assert [s[2] for s in recorder.steps] == pytest.approx([s[2] for s in later], rel=1e-4)
+    assert [s[3] for s in recorder.steps] == pytest.approx([s[3] for s in later], rel=1e-6)
+
+
 def test_cancel_stops_at_the_next_step(
     base_dir: Path, snapshot: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -273,9 +273,8 @@ def test_real_workers_run_a_local_job(
     run_worker: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if not hasattr(settings, "CURATOR_LOCAL_MODELS"):
-        pytest.skip("curation/settings.py does not read CURATOR_LOCAL_MODELS yet")
-    # The worker processes read the same provider from their environment.
+    # The worker processes read the same provider from their environment (settings.py turns
+    # CURATOR_LOCAL_MODELS into a provider entry): a setting that stopped being read fails here.
     monkeypatch.setenv("CURATOR_LOCAL_MODELS", str(base_dir))
     monkeypatch.setenv("CURATOR_LOCAL_DEVICE", "cpu")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")

@@ -8,7 +8,6 @@ registered when their job succeeds; base models and endpoints when first evaluat
 from __future__ import annotations
 
 from django.db import models
-from django.urls import reverse
 
 __all__ = ["Model", "ModelKind"]
 
@@ -74,8 +73,3 @@ class Model(models.Model):
     @property
     def is_local(self) -> bool:
         return self.provider == "local" or self.kind == ModelKind.LOCAL_ADAPTER
-
-    def get_job_url(self) -> str | None:
-        if self.job_id and self.dataset_id:
-            return reverse("finetune_detail", args=[self.dataset.slug, self.job_id])
-        return None

@@ -60,11 +60,6 @@ def canary_stage(dataset: Dataset) -> ModelStage | None:
     )
 
 
-def stage_of(dataset: Dataset, model: Model) -> str:
-    stage = ModelStage.objects.filter(dataset=dataset, model=model).first()
-    return stage.stage if stage else StageName.CANDIDATE
-
-
 def _flip(interval: list[float] | None) -> list[float] | None:
     return [1 - interval[1], 1 - interval[0]] if interval else None
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from curation.models import Dataset, FindingDecision, JobStatus, PiiFinding
+from curation.management.operator import add_dataset_arguments, dataset_named
+from curation.models import FindingDecision, JobStatus, PiiFinding
 from curation.services.pii import runs as pii_service
 
 
@@ -19,21 +20,16 @@ class Command(BaseCommand):
     help = "Detect personal data in a dataset's conversations (those not yet scanned, or --all)."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--dataset", required=True, metavar="SLUG")
+        add_dataset_arguments(parser)
         parser.add_argument(
             "--all",
             action="store_true",
             help="re-scan every conversation (after a settings change)",
         )
         parser.add_argument("--wait", action="store_true", help="run here and wait for the result")
-        parser.add_argument(
-            "--json", action="store_true", help="print one JSON object as the last line"
-        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        dataset = Dataset.objects.filter(slug=options["dataset"]).first()
-        if dataset is None:
-            raise CommandError(f"no dataset {options['dataset']!r}")
+        dataset = dataset_named(options["dataset"])
         run = pii_service.start_detection(
             dataset=dataset, rescan_all=options["all"], enqueue=not options["wait"]
         )

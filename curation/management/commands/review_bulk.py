@@ -11,8 +11,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from curation.management.operator import acting_user, add_as_argument
-from curation.models import Dataset, Decision
+from curation.management.operator import (
+    acting_user,
+    add_as_argument,
+    add_dataset_arguments,
+    dataset_named,
+)
+from curation.models import Decision
 from curation.services.reviews.decisions import decide_conversations
 from training.evaluation.prescore_filter import PreScoreError, filter_by_prescore
 
@@ -21,7 +26,7 @@ class Command(BaseCommand):
     help = "Approve or reject every conversation in review (optionally only passing ones)."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--dataset", required=True, metavar="SLUG")
+        add_dataset_arguments(parser)
         choice = parser.add_mutually_exclusive_group(required=True)
         choice.add_argument("--approve", action="store_true")
         choice.add_argument("--reject", action="store_true")
@@ -31,14 +36,9 @@ class Command(BaseCommand):
             help="passing, all, or a judge pre-score condition such as 'judge<3'",
         )
         add_as_argument(parser, what="decide")
-        parser.add_argument(
-            "--json", action="store_true", help="print one JSON object as the last line"
-        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        dataset = Dataset.objects.filter(slug=options["dataset"]).first()
-        if dataset is None:
-            raise CommandError(f"no dataset {options['dataset']!r}")
+        dataset = dataset_named(options["dataset"])
         user = acting_user(username=options["username"], dataset=dataset)
         decision = Decision.APPROVE if options["approve"] else Decision.REJECT
         conversations = dataset.conversations.all()

@@ -11,8 +11,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from curation.management.operator import acting_user, add_as_argument
-from curation.models import Dataset, DatasetVersion, VersionFormat, VersionStatus
+from curation.management.operator import (
+    acting_user,
+    add_as_argument,
+    add_dataset_arguments,
+    dataset_named,
+)
+from curation.models import DatasetVersion, VersionFormat, VersionStatus
 from curation.services.versions.build import run_build_job
 from curation.services.versions.files import VersionError, cli_summary
 from curation.services.versions.preview import create_version, normalize_filter
@@ -24,7 +29,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--dataset", required=True, metavar="SLUG")
+        add_dataset_arguments(parser)
         parser.add_argument(
             "--validation-fraction",
             type=float,
@@ -70,14 +75,9 @@ class Command(BaseCommand):
             help="only examples from this import batch (repeatable)",
         )
         add_as_argument(parser, what="build the version")
-        parser.add_argument(
-            "--json", action="store_true", help="print one JSON object as the last line"
-        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        dataset = Dataset.objects.filter(slug=options["dataset"]).first()
-        if dataset is None:
-            raise CommandError(f"no dataset {options['dataset']!r}")
+        dataset = dataset_named(options["dataset"])
         user = acting_user(username=options["username"], dataset=dataset)
         try:
             version = create_version(

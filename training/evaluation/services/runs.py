@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from curation.models import AuditEvent, Dataset, DatasetVersion, JobStatus
+from curation.models import AuditEvent, Dataset, DatasetVersion
 from training.evaluation import judge as judging
 from training.evaluation import local as local_generation
 from training.evaluation.client import (
@@ -435,7 +435,3 @@ def cli_summary(run: EvalRun) -> dict[str, Any]:
             "cost_usd": metrics.get("cost_usd"),
         },
     }
-
-
-def finished_statuses() -> Iterable[str]:
-    return (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
