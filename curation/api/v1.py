@@ -34,7 +34,7 @@ from curation.models import (
     ImportBatch,
     TokenScope,
 )
-from curation.services.ingest import IngestError
+from curation.services.ingest import IngestError, read_body
 from training.evaluation.models import Comparison, EvalRun
 from training.models import FineTuneJob
 from training.registry.feedback import ingest_production_conversations
@@ -181,6 +181,15 @@ def get_conversation(request: HttpRequest, slug: str, conversation_id: int) -> d
     return conversation_json(conversation)
 
 
+def _body_stream(request: HttpRequest) -> Any:
+    """The request body as a stream. A chunked body has no Content-Length, so Django's own
+    stream reads nothing; gunicorn marks the input it has de-chunked as terminated."""
+    if not request.META.get("CONTENT_LENGTH") and request.META.get("wsgi.input_terminated"):
+        return request.META["wsgi.input"]
+    # Not request.body: that would hold all of it (and stop at DATA_UPLOAD_MAX_MEMORY_SIZE).
+    return request
+
+
 INGEST_BODY = {
     "requestBody": {
         "required": True,
@@ -214,7 +223,8 @@ INGEST_BODY = {
 def ingest(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = api_dataset(request, slug, INGEST, admin=True)
     token = api_token(request)
-    wait = retry_after(token_id=token.pk)
+    # Per person, not per token: more tokens do not buy more requests.
+    wait = retry_after(user_id=token.user_id)
     if wait is not None:
         response = _error(429, f"too many requests: retry after {wait} s", "rate_limited")
         response["Retry-After"] = str(wait)
@@ -223,15 +233,17 @@ def ingest(request: HttpRequest, slug: str) -> HttpResponse:
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared.isdigit() and int(declared) > limit:
         return _error(413, f"the body is over the limit of {limit} bytes", "too_large", limit=limit)
-    # Read the stream directly: request.body would stop at DATA_UPLOAD_MAX_MEMORY_SIZE.
-    body = request.read(limit + 1)
     try:
-        result = ingest_production_conversations(
-            dataset=dataset,
-            token=token,
-            body=body,
-            idempotency_key=request.headers.get("Idempotency-Key", ""),
+        body = read_body(
+            _body_stream(request), max_bytes=limit, max_items=settings.CURATOR_INGEST_MAX_ITEMS
         )
+        with body.file:
+            result = ingest_production_conversations(
+                dataset=dataset,
+                token=token,
+                body=body,
+                idempotency_key=request.headers.get("Idempotency-Key", ""),
+            )
     except IngestError as error:
         code = {400: "malformed", 409: "in_progress", 413: "too_large", 422: "key_reused"}.get(
             error.status, "invalid"
