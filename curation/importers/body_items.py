@@ -15,8 +15,18 @@ from dataclasses import dataclass
 
 BOM = b"\xef\xbb\xbf"
 _NON_SPACE = re.compile(rb"[^ \t\r\n]")
-_STRUCTURAL = re.compile(rb'[\[\]{}"]')
-_STRING_END = re.compile(rb'["\\]')
+# Inside an item: a whole string (one match however many escapes it holds), the start of a
+# string that goes on past this chunk, or a run of opening or of closing brackets (one match
+# for a run, so that `[[[[…` costs a regex call per chunk, not per byte).
+_TOKEN = re.compile(
+    rb'"[^"\\]*(?:\\.[^"\\]*)*"|"'
+    # innermost brackets with no string inside (`[1, 2]`, `{}`), as many as follow each other
+    rb'|(?:[\[{][^"\[\]{}]*[\]}][^"\[\]{}]*)+'
+    rb"|[\[{]+|[\]}]+",
+    re.DOTALL,
+)
+# The rest of a string that started in an earlier chunk, up to its closing quote.
+_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
 _SCALAR_END = re.compile(rb"[,\] \t\r\n]")
 # UTF-8 continuation bytes: deleting them from a byte string leaves one byte per character.
 _CONTINUATION = bytes(range(0x80, 0xC0))
@@ -214,27 +224,36 @@ class ItemSplitter:
                     self._escaped = False
                     pos += 1
                     continue
-                match = _STRING_END.search(chunk, pos)
-                if match is None:
+                pos = _STRING_REST.match(chunk, pos).end()  # type: ignore[union-attr]
+                if pos >= size:
                     return
-                pos = match.end()
-                if match.group() == b"\\":
+                if chunk[pos : pos + 1] == b"\\":  # an escape split by the chunk's end
                     self._escaped = True
-                else:
-                    self._in_string = False
-                    if self._depth == 0:
-                        self._finish(self._base + pos, done)
-                continue
-            match = _STRUCTURAL.search(chunk, pos)
-            if match is None:
-                return
-            pos = match.end()
-            char = match.group()
-            if char == b'"':
-                self._in_string = True
-            elif char in (b"[", b"{"):
-                self._depth += 1
-            else:
-                self._depth -= 1
+                    pos += 1
+                    continue
+                pos += 1
+                self._in_string = False
                 if self._depth == 0:
                     self._finish(self._base + pos, done)
+                continue
+            match = _TOKEN.search(chunk, pos)
+            if match is None:
+                return
+            token = match.group()
+            pos = match.end()
+            first = token[:1]
+            if first == b'"':
+                if len(token) == 1:
+                    self._in_string = True  # it goes on in the next chunk
+                elif self._depth == 0:
+                    self._finish(self._base + pos, done)
+            elif first in (b"[", b"{"):
+                if token[-1:] not in (b"[", b"{"):
+                    continue  # balanced innermost brackets: the depth is unchanged
+                self._depth += len(token)
+            elif len(token) < self._depth:
+                self._depth -= len(token)
+            else:
+                pos = match.start() + self._depth
+                self._depth = 0
+                self._finish(self._base + pos, done)
