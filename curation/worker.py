@@ -19,7 +19,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import Worker
 
-from curation.periodic import lost_jobs_schedule
+from curation.periodic import lost_jobs_mark_at_start, lost_jobs_schedule
 from curation.pii.engine import get_engine
 from curation.token_count import get_counter
 from training.local import is_available as local_training_available
@@ -43,14 +43,13 @@ def _die_with_parent(parent: int) -> None:
 
 class CuratorWorker(Worker):
     def work(self, *args: Any, **kwargs: Any) -> bool:
-        # A long-lived worker that runs the scheduler keeps the periodic lost-job marking
-        # going (it reschedules itself); a burst worker is one-off and starts nothing.
-        if (
-            kwargs.get("with_scheduler")
-            and not kwargs.get("burst")
-            and "default" in self.queue_names()
-        ):
-            lost_jobs_schedule()
+        # A long-lived worker marks what a dead predecessor lost as it starts (in this
+        # process: no scheduler lock or queue needed), and one that runs the scheduler keeps the periodic
+        # marking going (it reschedules itself); a burst worker is one-off and starts nothing.
+        if not kwargs.get("burst") and "default" in self.queue_names():
+            lost_jobs_mark_at_start()
+            if kwargs.get("with_scheduler"):
+                lost_jobs_schedule()
         return super().work(*args, **kwargs)
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
