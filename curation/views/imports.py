@@ -94,6 +94,19 @@ def import_errors_csv(request: HttpRequest, slug: str, batch_id: int) -> Streami
                     for cell in (batch.original_name, error.line, error.field, error.reason)
                 ]
             )
+        # Lines past the stored ones: one row per reason, the line cell saying how many.
+        for reason, count in batch.not_stored_list:
+            yield writer.writerow(
+                [
+                    spreadsheet_safe(cell)
+                    for cell in (
+                        batch.original_name,
+                        f"{count} more lines, not stored",
+                        "",
+                        reason,
+                    )
+                ]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-errors.csv"'
