@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import multiprocessing
+import os
 import queue
 import re
 import threading
@@ -41,6 +42,7 @@ from curation.importers import (
     open_binary,
     record_from_line,
 )
+from curation.lifelines import die_with_parent
 from curation.models import (
     AuditEvent,
     Conversation,
@@ -210,8 +212,13 @@ def _parsing_pool(stream: Any, fmt: str, size: int) -> ProcessPoolExecutor | Non
     if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
         return None
     get_counter()  # loaded once here, shared with the forked processes
+    # The parsing processes die with this one: a work horse killed outright must not leave
+    # them running (each holds its memory and connections).
     return ProcessPoolExecutor(
-        max_workers=processes, mp_context=multiprocessing.get_context("fork")
+        max_workers=processes,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
     )
 
 
