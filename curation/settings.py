@@ -270,6 +270,9 @@ CURATOR_SSL_REDIRECT = env_bool("CURATOR_SSL_REDIRECT", not DEBUG)
 SECURE_SSL_REDIRECT = CURATOR_SSL_REDIRECT
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+# No script reads the CSRF cookie: htmx sends the token from the page (base.html hx-headers)
+# and forms carry it in a hidden field.
+CSRF_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
