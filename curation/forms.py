@@ -23,6 +23,7 @@ from curation.models import (
     TrainingPrice,
     VersionFormat,
 )
+from curation.models.datasets import MEMBER_NOT_ADDABLE
 from curation.pii.patterns import pattern_problem
 from curation.pii.policy import KNOWN_ENTITIES
 from curation.services.versions.preview import normalize_filter
@@ -203,9 +204,7 @@ class MemberAddForm(forms.Form):
         username = self.cleaned_data["username"].strip()
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
-            raise forms.ValidationError(
-                f"No active user is called {username!r}. Site staff create users in the admin."
-            )
+            raise forms.ValidationError(MEMBER_NOT_ADDABLE.format(username=username))
         if Membership.objects.filter(dataset=self.dataset, user=user).exists():
             raise forms.ValidationError(f"{username} is already a member.")
         return user

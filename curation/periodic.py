@@ -2,7 +2,10 @@
 
 No extra daemon: a worker started with `--with-scheduler` schedules the first run as it
 boots (`curation.worker.CuratorWorker`), and each run schedules the next before it works,
-so a failed run does not end the chain. Runs fall on a wall-clock grid of
+so a failed run does not end the chain. Every long-lived worker on the default queue also
+queues one run at once as it boots (`lost_jobs_run_now`): that needs no scheduler, so a
+restarted worker marks what its predecessor lost before RQ hands it the scheduler lock (the
+dead worker's lock must expire first). Runs fall on a wall-clock grid of
 `CURATOR_LOST_JOBS_INTERVAL` seconds and each slot has a fixed RQ job id: however many
 workers boot, one run per slot is queued (scheduling a slot again replaces it).
 """
@@ -44,6 +47,20 @@ def lost_jobs_schedule(*, now: float | None = None) -> RQJob | None:
         result_ttl=0,
         description="mark jobs whose worker stopped beating as lost",
     )
+
+
+def lost_jobs_mark_at_start() -> dict[str, int]:
+    """One marking in the starting worker's own process, before it takes any job. Not a
+    queued run: a worker killed while it waited on the queue can still take a task pushed
+    just after its death (Redis has not yet seen its socket close), and lose it."""
+    try:
+        marked = lost_jobs_mark()
+    except Exception:
+        logger.exception("marking lost jobs at worker start failed; the periodic run will")
+        return {}
+    if marked:
+        logger.warning("marked lost at worker start: %s", marked)
+    return marked
 
 
 def mark_lost_jobs() -> dict[str, int]:

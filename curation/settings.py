@@ -172,6 +172,11 @@ FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
 CURATOR_MAX_UPLOAD_SIZE = env_size("CURATOR_MAX_UPLOAD_SIZE", 4 * 1024**3)
 CURATOR_MAX_LINE_BYTES = env_size("CURATOR_MAX_LINE_BYTES", 4 * 1024**2)
 CURATOR_IMPORT_BATCH_SIZE = env_int("CURATOR_IMPORT_BATCH_SIZE", 2000)
+# Rejected lines stored per import (line, field, reason); past this, only counts per reason.
+CURATOR_IMPORT_MAX_STORED_ERRORS = env_int("CURATOR_IMPORT_MAX_STORED_ERRORS", 1000)
+# Downloads check a version file's size every time and re-read it for its sha256 at most once
+# per this many seconds per web process (0: on every download). Training launches always do.
+CURATOR_DOWNLOAD_VERIFY_SECONDS = env_int("CURATOR_DOWNLOAD_VERIFY_SECONDS", 3600)
 # A running job whose heartbeat is older than this is taken as lost with its worker.
 CURATOR_JOB_HEARTBEAT_TIMEOUT = env_int("CURATOR_JOB_HEARTBEAT_TIMEOUT", 120)
 # A claimed job's heartbeat comes from a timer thread (every timeout / 4 seconds) while it runs.
@@ -274,6 +279,9 @@ CURATOR_SSL_REDIRECT = env_bool("CURATOR_SSL_REDIRECT", not DEBUG)
 SECURE_SSL_REDIRECT = CURATOR_SSL_REDIRECT
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+# No script reads the CSRF cookie: htmx sends the token from the page (base.html hx-headers)
+# and forms carry it in a hidden field.
+CSRF_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +125,40 @@ def _check_content(message: dict[str, Any], where: str) -> None:
     raise RecordError(f"content must be a string, got {_json_type(content)}", f"{where}.content")
 
 
+# OpenAI's rule for a function's name (Chat Completions `tools[].function.name`); the other
+# providers take OpenAI's format.
+FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+FUNCTION_NAME_RULE = "letters, digits, _ and - only, 1 to 64 of them"
+
+
+def _check_function_name(name: Any, where: str) -> None:
+    if not isinstance(name, str) or not FUNCTION_NAME.fullmatch(name):
+        shown = repr(name)[:80]
+        raise RecordError(f"function name {shown} is not allowed: {FUNCTION_NAME_RULE}", where)
+
+
+def invalid_function_name(
+    tools: list[Any] | None, messages: list[dict[str, Any]]
+) -> tuple[str, str] | None:
+    """(where, why) for the first function name a provider would refuse, in the tool
+    definitions or the assistant's tool calls; None when every name is allowed."""
+    try:
+        for index, tool in enumerate(tools or []):
+            if isinstance(tool, dict):
+                function = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+                _check_function_name(function.get("name"), f"tools[{index}].function.name")
+        for number, message in enumerate(messages):
+            for index, call in enumerate(message.get("tool_calls") or []):
+                if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                    _check_function_name(
+                        call["function"].get("name"),
+                        f"messages[{number}].tool_calls[{index}].function.name",
+                    )
+    except RecordError as error:
+        return error.field, error.reason
+    return None
+
+
 def _check_tool_calls(message: dict[str, Any], where: str) -> None:
     calls = message["tool_calls"]
     if message["role"] != "assistant":
@@ -136,6 +171,7 @@ def _check_tool_calls(message: dict[str, Any], where: str) -> None:
             raise RecordError("a tool call needs a function object", place)
         if not isinstance(call["function"].get("name"), str) or not call["function"]["name"]:
             raise RecordError("a tool call needs a function name", f"{place}.function.name")
+        _check_function_name(call["function"]["name"], f"{place}.function.name")
         arguments = call["function"].get("arguments")
         if not isinstance(arguments, str):
             raise RecordError(
@@ -227,6 +263,14 @@ def normalize_openai(record: Any) -> Normalized:
         tools = [*(tools or []), *(_function_definition(f, i) for i, f in enumerate(functions))]
     if tools:
         _check_depth(tools, "tools")
+        for index, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                raise RecordError(
+                    f"a tool must be an object, got {_json_type(tool)}", f"tools[{index}]"
+                )
+            function = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+            if "name" in function or tool.get("type") == "function":
+                _check_function_name(function.get("name"), f"tools[{index}].function.name")
     parallel = record.get("parallel_tool_calls")
     if parallel is not None and not isinstance(parallel, bool):
         raise RecordError("parallel_tool_calls must be true or false", "parallel_tool_calls")
@@ -312,6 +356,7 @@ def _function_definition(item: Any, index: int) -> dict[str, Any]:
         function = item
     if not isinstance(function.get("name"), str) or not function["name"]:
         raise RecordError("a tool definition needs a name", f"{where}.name")
+    _check_function_name(function["name"], f"{where}.name")
     return {"type": "function", "function": function}
 
 

@@ -7,11 +7,8 @@ job; loaded here, every child shares them copy-on-write.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import signal
-import sys
 from typing import Any
 
 from django.db import connections
@@ -19,7 +16,8 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import Worker
 
-from curation.periodic import lost_jobs_schedule
+from curation.lifelines import die_with_parent
+from curation.periodic import lost_jobs_mark_at_start, lost_jobs_schedule
 from curation.pii.engine import get_engine
 from curation.token_count import get_counter
 from training.local import is_available as local_training_available
@@ -27,30 +25,15 @@ from training.local import is_available as local_training_available
 logger = logging.getLogger(__name__)
 
 
-# prctl(2) option: the signal the kernel sends this process when its parent dies.
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent(parent: int) -> None:
-    """Have the kernel SIGKILL this process once `parent` ends (Linux)."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            logger.warning("work horse %s cannot follow its worker's death", os.getpid())
-    if os.getppid() != parent:  # the worker died before the line above took effect
-        os._exit(1)
-
-
 class CuratorWorker(Worker):
     def work(self, *args: Any, **kwargs: Any) -> bool:
-        # A long-lived worker that runs the scheduler keeps the periodic lost-job marking
-        # going (it reschedules itself); a burst worker is one-off and starts nothing.
-        if (
-            kwargs.get("with_scheduler")
-            and not kwargs.get("burst")
-            and "default" in self.queue_names()
-        ):
-            lost_jobs_schedule()
+        # A long-lived worker marks what a dead predecessor lost as it starts (in this
+        # process: no scheduler lock or queue needed), and one that runs the scheduler keeps the periodic
+        # marking going (it reschedules itself); a burst worker is one-off and starts nothing.
+        if not kwargs.get("burst") and "default" in self.queue_names():
+            lost_jobs_mark_at_start()
+            if kwargs.get("with_scheduler"):
+                lost_jobs_schedule()
         return super().work(*args, **kwargs)
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
@@ -85,5 +68,5 @@ class CuratorWorker(Worker):
         # (kill -9, an OOM kill) would leave it running: still beating the job's heartbeat
         # (never shown lost, no Retry) and, for a GPU job, still training. It dies with its
         # worker instead, and takes its training process group with it (the ranks watch it).
-        _die_with_parent(self.worker_pid)
+        die_with_parent(self.worker_pid)
         super().main_work_horse(job, queue)

@@ -180,7 +180,8 @@ class FineTuneJob(Job):
     @property
     def can_retry(self) -> bool:
         """A failed launch, or a job we lost track of; not one the provider itself ended."""
-        return self.status == JobStatus.FAILED and self.remote_status not in REMOTE_TERMINAL
+        lost = self.status == JobStatus.FAILED or self.is_lost or self.queued_long
+        return lost and self.remote_status not in REMOTE_TERMINAL
 
     @property
     def can_cancel(self) -> bool:
@@ -340,10 +341,13 @@ class FineTuneJob(Job):
 
     def retry(self) -> bool:
         """Queue a failed launch (or a job we lost track of) again; it resumes where it
-        stopped: stored file ids are reused and a created remote job is followed."""
+        stopped: stored file ids are reused and a created remote job is followed. Lost work
+        (a dead worker, a vanished task) is marked first, without waiting for the periodic run."""
+        type(self).objects.filter(pk=self.pk).mark_lost()
         reset = (
             type(self)
-            .objects.filter(pk=self.pk, status=JobStatus.FAILED)
+            .objects.retryable()
+            .filter(pk=self.pk)
             .exclude(remote_status__in=REMOTE_TERMINAL)
             .update(
                 status=JobStatus.QUEUED,

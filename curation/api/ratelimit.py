@@ -1,4 +1,4 @@
-"""A fixed-window request limit per token, counted in Redis so every web process shares it."""
+"""A fixed-window request limit per user (whatever token they use), counted in Redis so every web process shares it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 WINDOW_SECONDS = 60
 
 
-def retry_after(*, token_id: int, bucket: str = "ingest") -> int | None:
+def retry_after(*, user_id: int, bucket: str = "ingest") -> int | None:
     """Seconds to wait when this request is over the limit, else None (and it is counted).
 
     When Redis is unreachable the request goes through: ingest must not fail because the
@@ -22,7 +22,7 @@ def retry_after(*, token_id: int, bucket: str = "ingest") -> int | None:
         return None
     now = time.time()
     window = int(now // WINDOW_SECONDS)
-    key = f"curator:ratelimit:{bucket}:{token_id}:{window}"
+    key = f"curator:ratelimit:{bucket}:user:{user_id}:{window}"
     try:
         connection = django_rq.get_connection("default")
         pipeline = connection.pipeline()

@@ -7,6 +7,7 @@ conversations, read the production model), ``admin`` (all of it, plus promotion 
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -27,14 +28,17 @@ from curation.api.serializers import (
     version_json,
 )
 from curation.models import (
+    AccessToken,
     Conversation,
     ConversationStatus,
     Dataset,
     DatasetVersion,
     ImportBatch,
+    Membership,
     TokenScope,
 )
-from curation.services.ingest import IngestError
+from curation.services.ingest import IngestError, read_body
+from curation.token_auth import bearer_secret
 from training.evaluation.models import Comparison, EvalRun
 from training.models import FineTuneJob
 from training.registry.feedback import ingest_production_conversations
@@ -47,6 +51,27 @@ from training.registry.stages import ModelStage
 READ, INGEST, ADMIN = TokenScope.READ, TokenScope.INGEST, TokenScope.ADMIN
 PAGE_LIMIT = 200
 
+def _schema_needs_a_token(view: Any) -> Any:
+    """The schema, like every other call, answers only a valid token (any scope) or a
+    signed-in browser session: nothing under /api/v1/ is public."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            secret = bearer_secret(request)
+            if not secret or AccessToken.authenticate(secret) is None:
+                response = _error(
+                    401,
+                    "send a personal access token as: Authorization: Bearer <token>",
+                    "unauthorized",
+                )
+                response["WWW-Authenticate"] = 'Bearer realm="curator", error="invalid_token"'
+                return response
+        return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+
+    return guarded
+
+
 api = NinjaAPI(
     title="Curator API",
     version="1",
@@ -55,6 +80,7 @@ api = NinjaAPI(
     auth=TokenAuth(),
     urls_namespace="api-v1",
     docs_url=None,
+    docs_decorator=_schema_needs_a_token,
 )
 
 
@@ -110,12 +136,23 @@ def list_datasets(request: HttpRequest) -> dict[str, Any]:
     datasets = Dataset.objects.for_user(token.user).order_by("name")
     if token.dataset_id is not None:
         datasets = datasets.filter(pk=token.dataset_id)
+    roles = dict(
+        Membership.objects.filter(user=token.user, dataset__in=datasets).values_list(
+            "dataset_id", "role"
+        )
+    )
+    datasets = list(datasets)
+    for dataset in datasets:
+        dataset.user_role = roles.get(dataset.pk)  # type: ignore[attr-defined]
     return {"items": [dataset_json(dataset) for dataset in datasets]}
 
 
 @api.get("/datasets/{slug}", tags=["datasets"])
 def get_dataset(request: HttpRequest, slug: str) -> dict[str, Any]:
-    return dataset_json(api_dataset(request, slug, READ), counts=True)
+    """What the list says of one dataset (read or ingest scope: an ingest token finds the
+    datasets it posts to), with its counts for a read token."""
+    dataset = api_dataset(request, slug, READ, INGEST)
+    return dataset_json(dataset, counts=api_token(request).allows(READ))
 
 
 @api.get("/datasets/{slug}/versions", tags=["versions"])
@@ -181,6 +218,15 @@ def get_conversation(request: HttpRequest, slug: str, conversation_id: int) -> d
     return conversation_json(conversation)
 
 
+def _body_stream(request: HttpRequest) -> Any:
+    """The request body as a stream. A chunked body has no Content-Length, so Django's own
+    stream reads nothing; gunicorn marks the input it has de-chunked as terminated."""
+    if not request.META.get("CONTENT_LENGTH") and request.META.get("wsgi.input_terminated"):
+        return request.META["wsgi.input"]
+    # Not request.body: that would hold all of it (and stop at DATA_UPLOAD_MAX_MEMORY_SIZE).
+    return request
+
+
 INGEST_BODY = {
     "requestBody": {
         "required": True,
@@ -214,7 +260,8 @@ INGEST_BODY = {
 def ingest(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = api_dataset(request, slug, INGEST, admin=True)
     token = api_token(request)
-    wait = retry_after(token_id=token.pk)
+    # Per person, not per token: more tokens do not buy more requests.
+    wait = retry_after(user_id=token.user_id)
     if wait is not None:
         response = _error(429, f"too many requests: retry after {wait} s", "rate_limited")
         response["Retry-After"] = str(wait)
@@ -223,15 +270,17 @@ def ingest(request: HttpRequest, slug: str) -> HttpResponse:
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared.isdigit() and int(declared) > limit:
         return _error(413, f"the body is over the limit of {limit} bytes", "too_large", limit=limit)
-    # Read the stream directly: request.body would stop at DATA_UPLOAD_MAX_MEMORY_SIZE.
-    body = request.read(limit + 1)
     try:
-        result = ingest_production_conversations(
-            dataset=dataset,
-            token=token,
-            body=body,
-            idempotency_key=request.headers.get("Idempotency-Key", ""),
+        body = read_body(
+            _body_stream(request), max_bytes=limit, max_items=settings.CURATOR_INGEST_MAX_ITEMS
         )
+        with body.file:
+            result = ingest_production_conversations(
+                dataset=dataset,
+                token=token,
+                body=body,
+                idempotency_key=request.headers.get("Idempotency-Key", ""),
+            )
     except IngestError as error:
         code = {400: "malformed", 409: "in_progress", 413: "too_large", 422: "key_reused"}.get(
             error.status, "invalid"

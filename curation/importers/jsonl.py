@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import IO, Any
@@ -106,14 +107,25 @@ def _describe_bad_line(raw: bytes, line_number: int, start_offset: int) -> Sourc
             line=line_number,
             reason=f"invalid UTF-8 at byte offset {start_offset + error.start} (byte {error.start + 1} of the line)",
         )
+    if len(text) <= _REMEMBERED_LINE:
+        return SourceRecord(line=line_number, reason=_json_problem_remembered(text))
+    return SourceRecord(line=line_number, reason=_json_problem(text))
+
+
+# A file of millions of bad lines is usually one bad line repeated: short ones are described
+# once each (the description depends on the text alone).
+_REMEMBERED_LINE = 1024
+
+
+def _json_problem(text: str) -> str:
     try:
         json.loads(text)
     except RecursionError:
-        return SourceRecord(line=line_number, reason="not valid JSON: nested too deeply")
+        return "not valid JSON: nested too deeply"
     except json.JSONDecodeError as error:
-        return SourceRecord(
-            line=line_number,
-            reason=f"not valid JSON: {error.msg} (column {error.colno})",
-        )
+        return f"not valid JSON: {error.msg} (column {error.colno})"
     # Valid for Python's parser but not for orjson's: its nesting limit is 1024 levels.
-    return SourceRecord(line=line_number, reason="not valid JSON: nested too deeply")
+    return "not valid JSON: nested too deeply"
+
+
+_json_problem_remembered = functools.lru_cache(maxsize=256)(_json_problem)

@@ -142,6 +142,14 @@ class Dataset(models.Model):
         return result
 
 
+# What a dataset admin hears whether the account does not exist, is inactive or is a site
+# staff account they may not add: the member form must not tell them which.
+MEMBER_NOT_ADDABLE = (
+    "No account called {username!r} can be added here. Site staff create accounts in the "
+    "admin, and only they can add a staff account."
+)
+
+
 class Membership(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(

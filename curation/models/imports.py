@@ -62,6 +62,9 @@ class ImportBatch(Job):
     )
     # Record-level keys with no mapping, kept as conversation metadata: {key: lines with it}.
     unmapped_fields = models.JSONField(default=dict, blank=True)
+    # Rejected lines past CURATOR_IMPORT_MAX_STORED_ERRORS, not stored: {reason: count}, with
+    # the line's numbers (line, column, offset) written as N so that alike reasons add up.
+    errors_not_stored = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -121,6 +124,14 @@ class ImportBatch(Job):
         return f", {self.duplicates:,} already in the dataset" if self.duplicates else ""
 
     @property
+    def not_stored_count(self) -> int:
+        return sum(self.errors_not_stored.values())
+
+    @property
+    def not_stored_list(self) -> list[tuple[str, int]]:
+        return sorted(self.errors_not_stored.items(), key=lambda item: (-item[1], item[0]))
+
+    @property
     def unmapped_field_list(self) -> list[tuple[str, int]]:
         return sorted(self.unmapped_fields.items(), key=lambda item: (-item[1], item[0]))
 
@@ -152,6 +163,7 @@ class ImportBatch(Job):
                 {self.numbered_by: error.line, "field": error.field, "reason": error.reason}
                 for error in self.line_errors.all()[:1000]
             ],
+            "errors_not_stored": self.errors_not_stored,
         }
 
 

@@ -4,7 +4,9 @@ A job row is the source of truth for a background task: the RQ job only carries 
 Workers claim a row with a conditional UPDATE; from then on a timer thread beats its heartbeat
 for as long as the claiming process lives (whatever one step of the work takes), and the work
 records progress. A row whose heartbeat stops while running is taken as lost with its worker;
-Retry refuses while the heartbeat is fresh, so two workers never hold one row.
+Retry refuses while the heartbeat is fresh, so two workers never hold one row. A queued row
+whose RQ job is in no queue, registry or worker once the heartbeat timeout has passed since it
+was queued (Redis lost it, or a worker took it and died before starting it) is lost too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RQJob
+from rq.job import JobStatus as RQStatus
+from rq.registry import DeferredJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +42,39 @@ QUEUE_UNREACHABLE = (
     "could not be queued: the task queue (Redis) did not answer ({error}). "
     "Nothing was lost; Retry once the queue is back."
 )
+JOB_VANISHED = (
+    "lost while queued: its task is in no queue, registry or worker (Redis lost it, or a "
+    "worker took it and died before starting it)"
+)
+
+
+def rq_job_present(queue_name: str, job_id: str) -> bool | None:
+    """Whether RQ still holds this job: waiting in its queue, scheduled, deferred, started or
+    a worker's current job. None when Redis cannot be asked (then nothing is marked lost)."""
+    try:
+        connection = django_rq.get_connection(queue_name)
+        try:
+            job = RQJob.fetch(job_id, connection=connection)
+        except NoSuchJobError:
+            return False
+        status = job.get_status(refresh=False)
+        queue = django_rq.get_queue(queue_name)
+        if status == RQStatus.QUEUED:
+            return connection.lpos(queue.key, job_id) is not None
+        if status in (RQStatus.SCHEDULED, RQStatus.DEFERRED):
+            registries = (ScheduledJobRegistry, DeferredJobRegistry)
+            return any(job_id in kind(queue=queue) for kind in registries)
+        if status == RQStatus.STARTED:
+            if job_id in StartedJobRegistry(queue=queue):
+                return True
+            return any(
+                worker.get_current_job_id() == job_id
+                for worker in Worker.all(connection=connection)
+            )
+        # Finished, failed, stopped or cancelled with the row still queued: it never ran it.
+        return False
+    except (RedisError, OSError):
+        return None
 
 
 def first_line(error: BaseException) -> str:
@@ -129,11 +169,31 @@ class JobQuerySet(models.QuerySet):
         held = Q(error=WORKER_LOST, heartbeat_at__gte=heartbeat_cutoff())
         return self.filter(status=JobStatus.FAILED).exclude(held)
 
-    def mark_lost(self) -> int:
-        """Fail running rows whose heartbeat stopped; returns how many were marked."""
-        return self.stale().update(
-            status=JobStatus.FAILED, error=WORKER_LOST, finished_at=timezone.now()
+    def vanished_candidates(self) -> JobQuerySet:
+        """Queued rows sent to RQ longer ago than the heartbeat timeout (`enqueue` stamps
+        `heartbeat_at`; older rows fall back to when they were created)."""
+        cutoff = heartbeat_cutoff()
+        return (
+            self.filter(status=JobStatus.QUEUED)
+            .exclude(rq_job_id="")
+            .filter(
+                Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+            )
         )
+
+    def mark_lost(self) -> int:
+        """Fail rows whose work is gone: running rows whose heartbeat stopped, and queued rows
+        whose RQ job is nowhere; returns how many were marked."""
+        now = timezone.now()
+        marked = self.stale().update(status=JobStatus.FAILED, error=WORKER_LOST, finished_at=now)
+        for row in self.vanished_candidates():
+            if rq_job_present(row.queue_name, row.rq_job_id) is False:
+                marked += (
+                    type(row)
+                    .objects.filter(pk=row.pk, status=JobStatus.QUEUED, rq_job_id=row.rq_job_id)
+                    .update(status=JobStatus.FAILED, error=JOB_VANISHED, finished_at=now)
+                )
+        return marked
 
 
 class Job(models.Model):
@@ -187,8 +247,17 @@ class Job(models.Model):
         return WORKER_LOST if self.is_lost else self.error
 
     @property
+    def queued_long(self) -> bool:
+        """Queued for longer than the heartbeat timeout: its task may have vanished, so Retry
+        is offered (it checks RQ and refuses while the task still waits in its queue)."""
+        if self.status != JobStatus.QUEUED or not self.rq_job_id:
+            return False
+        since = self.heartbeat_at or self.created_at
+        return since is not None and since < heartbeat_cutoff()
+
+    @property
     def can_retry(self) -> bool:
-        if self.is_lost:
+        if self.is_lost or self.queued_long:
             return True
         if self.status != JobStatus.FAILED:
             return False
@@ -327,8 +396,11 @@ class Job(models.Model):
         and leaving it "Queued" with nothing to run it.
         """
         job_id = f"{self._meta.app_label}_{self._meta.model_name}-{self.pk}-{uuid.uuid4().hex[:12]}"
-        type(self).objects.filter(pk=self.pk).update(rq_job_id=job_id)
-        self.rq_job_id = job_id
+        # heartbeat_at stamps when it was queued: a queued row whose task vanishes counts as
+        # lost a heartbeat timeout later (`mark_lost`).
+        now = timezone.now()
+        type(self).objects.filter(pk=self.pk).update(rq_job_id=job_id, heartbeat_at=now)
+        self.rq_job_id, self.heartbeat_at = job_id, now
         transaction.on_commit(lambda: self._send(job_id))
 
     def _send(self, job_id: str) -> None:

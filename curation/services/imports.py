@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import multiprocessing
+import os
 import queue
+import re
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -41,6 +43,7 @@ from curation.importers import (
     open_binary,
     record_from_line,
 )
+from curation.lifelines import die_with_parent
 from curation.models import (
     AuditEvent,
     Conversation,
@@ -212,8 +215,13 @@ def _parsing_pool(stream: Any, fmt: str, size: int) -> ProcessPoolExecutor | Non
     if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
         return None
     get_counter()  # loaded once here, shared with the forked processes
+    # The parsing processes die with this one: a work horse killed outright must not leave
+    # them running (each holds its memory and connections).
     return ProcessPoolExecutor(
-        max_workers=processes, mp_context=multiprocessing.get_context("fork")
+        max_workers=processes,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
     )
 
 
@@ -268,11 +276,27 @@ def _count_unmapped(records: Iterable[SourceRecord]) -> dict[str, int]:
     return counts
 
 
-def _merge_unmapped(known: dict[str, int], new: dict[str, int]) -> dict[str, int]:
+OTHER_REASONS = "(other reasons)"
+_NUMBERS = re.compile(r"\d+")
+
+
+def _count_reasons(records: Iterable[SourceRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        reason = _NUMBERS.sub(
+            "N", f"{record.field}: {record.reason}" if record.field else record.reason
+        )[:300]
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+def _merge_unmapped(
+    known: dict[str, int], new: dict[str, int], *, other: str = OTHER_KEYS
+) -> dict[str, int]:
     merged = dict(known)
     for key, count in new.items():
         if key not in merged and len(merged) >= MAX_UNMAPPED_KEYS:
-            key = OTHER_KEYS
+            key = other
         merged[key] = merged.get(key, 0) + count
     return merged
 
@@ -433,10 +457,13 @@ def _write_chunk(batch: ImportBatch, prepared: PreparedChunk) -> None:
         inserted, warnings = _insert_rows(batch.dataset_id, prepared)
         if prepared.preferences:
             insert_preferences(batch_id=batch.pk, preferences=prepared.preferences)
+        # The first rejected lines are stored; the rest are counted by reason (a file of
+        # millions of bad lines must not become millions of rows).
+        room = max(0, settings.CURATOR_IMPORT_MAX_STORED_ERRORS - batch.invalid)
         ImportLineError.objects.bulk_create(
             [
                 ImportLineError(batch=batch, line=r.line, field=r.field[:200], reason=r.reason)
-                for r in prepared.bad
+                for r in prepared.bad[:room]
             ],
             ignore_conflicts=True,
         )
@@ -449,6 +476,10 @@ def _write_chunk(batch: ImportBatch, prepared: PreparedChunk) -> None:
         }
         if prepared.unmapped:
             fields["unmapped_fields"] = _merge_unmapped(batch.unmapped_fields, prepared.unmapped)
+        if len(prepared.bad) > room:
+            fields["errors_not_stored"] = _merge_unmapped(
+                batch.errors_not_stored, _count_reasons(prepared.bad[room:]), other=OTHER_REASONS
+            )
         if prepared.done is not None:
             fields["done"] = max(batch.done, prepared.done)
         batch.beat(**fields)

@@ -10,21 +10,24 @@ kept in the conversation's metadata like any extra key of an imported line.
 from __future__ import annotations
 
 import hashlib
-import json
+import io
+import tempfile
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import IO, Any
 
 import django_rq
 import orjson
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from curation.importers import SourceRecord
+from curation.importers.body_items import BodyError, ItemSplitter, RawItem
 from curation.models import (
     AccessToken,
     AuditEvent,
@@ -43,6 +46,9 @@ TEXT_FIELDS = {"comment": 10000, "trace_id": 200, "source": 200, "model": 300}
 # An Idempotency-Key whose first request never answered (its process died) is taken over
 # after this long.
 STALE_AFTER = timedelta(minutes=15)
+READ_CHUNK = 64 * 1024
+# Bodies up to this size stay in memory while they are imported; bigger ones go to disk.
+SPOOL_IN_MEMORY = 1024 * 1024
 
 
 class IngestError(Exception):
@@ -62,51 +68,119 @@ class IngestResult:
     replayed: bool = False
 
 
-def _position(body: bytes, error: ValueError) -> str:
-    line = getattr(error, "lineno", None)
-    column = getattr(error, "colno", None)
-    offset = getattr(error, "pos", None)
-    return f"line {line}, column {column} (character {offset})"
+@dataclass
+class IngestBody:
+    """A request body read under the limits: spooled (memory, then disk), hashed, and split
+    into items whose bytes are read back one at a time."""
+
+    file: IO[bytes]
+    size: int
+    sha256: str
+    kind: str  # "json" or "jsonl"
+    items: list[RawItem]
+
+    def raw(self, item: RawItem) -> bytes:
+        self.file.seek(item.start)
+        return self.file.read(item.size)
 
 
-def parse_items(body: bytes) -> list[tuple[int, Any] | tuple[int, SourceRecord]]:
-    """(index, item) for each conversation; a JSONL line that is not JSON is already a
-    SourceRecord with its reason. A malformed JSON array refuses the whole body (400)."""
-    text = body.lstrip(b"\xef\xbb\xbf").lstrip()
-    if not text:
-        raise IngestError(400, "the body is empty: send a JSON array or JSONL of conversations")
-    if text[:1] == b"[":
-        try:
-            items = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            try:
-                json.loads(text.decode("utf-8"))
-            except UnicodeDecodeError as error:
-                raise IngestError(400, f"invalid UTF-8 at byte {error.start}") from None
-            except ValueError as error:
+def read_body(stream: IO[bytes], *, max_bytes: int, max_items: int) -> IngestBody:
+    """Read and split a body as it arrives; stops at the first byte or item over a limit
+    (IngestError 413), so a hostile body costs a chunk of memory, not its parse."""
+    splitter = ItemSplitter()
+    digest = hashlib.sha256()
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+    items: list[RawItem] = []
+    size = 0
+    try:
+        while True:
+            chunk = stream.read(READ_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
                 raise IngestError(
-                    400,
-                    f"malformed JSON at {_position(text, error)}: {error.msg}",  # type: ignore[attr-defined]
-                ) from None
-            raise IngestError(400, "malformed JSON") from None
-        return list(enumerate(items))
-    parsed: list[Any] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        index = len(parsed)
-        try:
-            parsed.append((index, orjson.loads(line)))
-        except orjson.JSONDecodeError:
-            try:
-                json.loads(line.decode("utf-8"))
-                reason = "not valid JSON"
-            except UnicodeDecodeError as error:
-                reason = f"invalid UTF-8 at byte {error.start} of line {number}"
-            except ValueError as error:
-                reason = f"malformed JSON on line {number}, column {error.colno}: {error.msg}"  # type: ignore[attr-defined]
-            parsed.append((index, SourceRecord(line=index + 1, reason=reason)))
-    return parsed
+                    413, f"the body is over the limit of {max_bytes} bytes", limit=max_bytes
+                )
+            digest.update(chunk)
+            spool.write(chunk)
+            items.extend(splitter.feed(chunk))
+            if len(items) > max_items:
+                raise IngestError(
+                    413,
+                    f"more conversations than the limit of {max_items} per request: reading "
+                    f"stopped at item {max_items + 1} (line {items[max_items].line})",
+                    limit=max_items,
+                )
+        items.extend(splitter.close())
+    except BodyError as error:
+        spool.close()
+        raise IngestError(400, f"malformed body: {error}") from None
+    except IngestError:
+        spool.close()
+        raise
+    if len(items) > max_items:
+        spool.close()
+        raise IngestError(
+            413,
+            f"{len(items)} conversations are over the limit of {max_items} per request",
+            limit=max_items,
+        )
+    return IngestBody(spool, size, digest.hexdigest(), splitter.kind, items)
+
+
+def body_from_bytes(body: bytes) -> IngestBody:
+    """A body already in memory (the CLI and tests), under the same limits."""
+    return read_body(
+        io.BytesIO(body),
+        max_bytes=settings.CURATOR_INGEST_MAX_BYTES,
+        max_items=settings.CURATOR_INGEST_MAX_ITEMS,
+    )
+
+
+def parse_item(body: IngestBody, item: RawItem) -> Any:
+    """One item's JSON value, or a SourceRecord saying where and why it is not valid JSON."""
+    line = item.index + 1
+    if item.size > settings.CURATOR_MAX_LINE_BYTES:
+        return SourceRecord(
+            line=line,
+            reason=f"item at line {item.line}, column {item.column} is {item.size} bytes, over "
+            f"the limit of {settings.CURATOR_MAX_LINE_BYTES} per item",
+        )
+    raw = body.raw(item)
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        at_line, at_column = item.place(error.lineno, error.colno)
+        message = error.msg
+        if "recursion" in message:
+            message = "nested deeper than 1024 levels"
+        return SourceRecord(
+            line=line, reason=f"not valid JSON at line {at_line}, column {at_column}: {message}"
+        )
+    if b"\\u0000" in raw and _has_nul(value):
+        # Said here rather than by the row writer, so the answer lists it with the others.
+        return SourceRecord(
+            line=line,
+            reason=f"item at line {item.line}, column {item.column} contains a NUL character "
+            "(\\u0000), which cannot be stored",
+        )
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, str):
+            if "\x00" in current:
+                return True
+        elif isinstance(current, dict):
+            pending.extend(current.keys())
+            pending.extend(current.values())
+        elif isinstance(current, list):
+            pending.extend(current)
+    return False
 
 
 def _feedback_error(item: dict[str, Any]) -> tuple[str, str] | None:
@@ -178,32 +252,38 @@ def _claim_key(
     return earlier, None
 
 
+def _records(body: IngestBody, errors: list[dict[str, Any]]) -> Iterator[SourceRecord]:
+    """The items as records, parsed one at a time; the bad ones are also noted in `errors`."""
+    for item in body.items:
+        record = to_record(item.index, parse_item(body, item))
+        if record.normalized is None:
+            errors.append(
+                {
+                    "index": item.index,
+                    "line": item.line,
+                    "column": item.column,
+                    "field": record.field,
+                    "reason": record.reason,
+                }
+            )
+        yield record
+
+
 def ingest_conversations(
-    *, dataset: Dataset, token: AccessToken, body: bytes, idempotency_key: str = ""
+    *, dataset: Dataset, token: AccessToken, body: IngestBody, idempotency_key: str = ""
 ) -> IngestResult:
     """Import the posted conversations; never drops a good item because of a bad one."""
-    limit = settings.CURATOR_INGEST_MAX_BYTES
-    if len(body) > limit:
-        raise IngestError(413, f"the body is over the limit of {limit} bytes", limit=limit)
     key = idempotency_key.strip()[:200]
-    digest = hashlib.sha256(body).hexdigest()
-    items = parse_items(body)
-    if len(items) > settings.CURATOR_INGEST_MAX_ITEMS:
-        raise IngestError(
-            413,
-            f"{len(items)} conversations are over the limit of "
-            f"{settings.CURATOR_INGEST_MAX_ITEMS} per request",
-            limit=settings.CURATOR_INGEST_MAX_ITEMS,
-        )
+    digest = body.sha256
     request_row, replay = _claim_key(dataset=dataset, token=token, key=key, digest=digest)
     if replay is not None:
         return replay
-    records = [to_record(index, item) for index, item in items]
+    errors: list[dict[str, Any]] = []
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
-    name = f"api-ingest-{stamp}.{'json' if body.lstrip()[:1] == b'[' else 'jsonl'}"
+    name = f"api-ingest-{stamp}.{body.kind}"
     # A request of one chunk is one transaction (fewer commits for the many small requests of
     # a serving system); a bigger one commits chunk by chunk while the next is parsed.
-    single = len(records) <= settings.CURATOR_IMPORT_BATCH_SIZE
+    single = len(body.items) <= settings.CURATOR_IMPORT_BATCH_SIZE
     batch = None
     try:
         with transaction.atomic() if single else nullcontext():
@@ -213,9 +293,9 @@ def ingest_conversations(
                 original_name=name,
                 format="openai",
                 detected_format="openai",
-                size=len(body),
+                size=body.size,
                 sha256=digest,
-                total=len(body),
+                total=body.size,
                 # Written within this request, which holds it from start to end: no worker
                 # to claim it, no heartbeat to keep.
                 status=JobStatus.RUNNING,
@@ -223,19 +303,15 @@ def ingest_conversations(
                 attempts=1,
             )
             with nullcontext() if single else transaction.atomic():
-                batch.file.save(name, ContentFile(body), save=False)
+                body.file.seek(0)
+                batch.file.save(name, File(body.file), save=False)
                 batch.save()
                 request_row.batch = batch
                 if not single:
                     # Chunks commit one by one: mark the batch as ingested from the start.
                     request_row.save()
-            import_records(batch=batch, records=records)
-            batch.succeed(done=len(body))
-            errors = [
-                {"index": record.line - 1, "field": record.field, "reason": record.reason}
-                for record in records
-                if record.normalized is None
-            ]
+            import_records(batch=batch, records=_records(body, errors))
+            batch.succeed(done=body.size)
             response = {
                 "imported": batch.imported,
                 "duplicates": batch.duplicates,

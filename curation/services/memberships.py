@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from curation.models import AuditEvent, Dataset, Invitation, Membership, Role
+from curation.models.datasets import MEMBER_NOT_ADDABLE
 
 LAST_ADMIN = "A dataset needs at least one admin; make someone else admin first."
 
@@ -75,10 +76,9 @@ def _lock(dataset: Dataset, actor: Any) -> None:
 
 
 def _check_grant(*, actor: Any, user: Any) -> None:
-    if user.is_staff and not actor.is_staff:
-        raise MembershipError(
-            f"{user.get_username()} is a site staff account; only site staff can add it."
-        )
+    if user.is_staff and not getattr(actor, "is_staff", False):
+        # Worded as for an account that does not exist: no hint that this one is staff.
+        raise MembershipError(MEMBER_NOT_ADDABLE.format(username=user.get_username()))
 
 
 def membership_add(*, dataset: Dataset, actor: Any, user: Any, role: str) -> Membership:

@@ -13,6 +13,7 @@ from curation.permissions import get_batch_for_user, get_dataset_for_user, is_da
 from curation.selectors.imports import import_warnings
 from curation.services.imports import create_import_batch
 from curation.services.retries import job_retry
+from curation.views.flash import flash_queued
 
 
 def import_list(request: HttpRequest, slug: str) -> HttpResponse:
@@ -34,7 +35,7 @@ def import_list(request: HttpRequest, slug: str) -> HttpResponse:
                 for upload in form.cleaned_data["files"]
             ]
             names = ", ".join(batch.original_name for batch in batches)
-            messages.success(request, f"Uploaded {names}; importing in the background.")
+            flash_queued(request, batches, f"Uploaded {names}; importing in the background.")
             if len(batches) == 1:
                 return redirect(batches[0])
             return redirect("import_list", slug=dataset.slug)
@@ -96,6 +97,19 @@ def import_errors_csv(request: HttpRequest, slug: str, batch_id: int) -> Streami
                     for cell in (batch.original_name, error.line, error.field, error.reason)
                 ]
             )
+        # Lines past the stored ones: one row per reason, the line cell saying how many.
+        for reason, count in batch.not_stored_list:
+            yield writer.writerow(
+                [
+                    spreadsheet_safe(cell)
+                    for cell in (
+                        batch.original_name,
+                        f"{count} more lines, not stored",
+                        "",
+                        reason,
+                    )
+                ]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-errors.csv"'
@@ -106,7 +120,7 @@ def import_errors_csv(request: HttpRequest, slug: str, batch_id: int) -> Streami
 def import_retry(request: HttpRequest, slug: str, batch_id: int) -> HttpResponse:
     batch = get_batch_for_user(request, slug, batch_id, admin=True)
     if job_retry(job=batch, dataset=batch.dataset, action="import.retry", user=request.user):
-        messages.success(request, "Retrying; the import resumes where it stopped.")
+        flash_queued(request, batch, "Retrying; the import resumes where it stopped.")
     else:
         messages.error(
             request,

@@ -32,6 +32,7 @@ from curation.services.pii.runs import (
     pii_settings_update,
     start_detection,
 )
+from curation.views.flash import flash_queued
 
 
 def pii_overview(request: HttpRequest, slug: str) -> HttpResponse:
@@ -74,7 +75,10 @@ def pii_settings(request: HttpRequest, slug: str) -> HttpResponse:
 def pii_rerun(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
     run = start_detection(dataset=dataset, user=request.user, rescan_all=True)
-    messages.success(request, f"Detection queued for {run.total if run else 0} conversations.")
+    if run is None:
+        messages.success(request, "Detection queued for 0 conversations.")
+    else:
+        flash_queued(request, run, f"Detection queued for {run.total} conversations.")
     return redirect("pii_overview", slug=dataset.slug)
 
 
@@ -82,8 +86,8 @@ def pii_rerun(request: HttpRequest, slug: str) -> HttpResponse:
 def pii_retry(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
     run = get_pii_run_for_user(request, slug, run_id)
     if pii_run_retry(run=run, user=request.user):
-        messages.success(
-            request, "Retrying; conversations already analyzed by this run are skipped."
+        flash_queued(
+            request, run, "Retrying; conversations already analyzed by this run are skipped."
         )
     else:
         messages.error(request, "Only a failed run can be retried.")

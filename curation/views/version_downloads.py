@@ -24,7 +24,7 @@ from curation.models import VERSION_FILES, DatasetVersion
 from curation.permissions import get_version_for_user, get_version_pair_for_user
 from curation.services.versions.diff import diff_json_chunks
 from curation.services.versions.downloads import version_download_record
-from curation.services.versions.files import TamperedFileError, record_tampered, verify_file
+from curation.services.versions.files import TamperedFileError, checked_file, record_tampered
 from curation.storage import ZipSink, download_url, open_stream
 from curation.token_auth import download_view
 
@@ -100,7 +100,7 @@ def version_file(request: HttpRequest, slug: str, number: int, name: str) -> Htt
     if name not in VERSION_FILES or name not in dict(version.available_files()):
         raise Http404("This file is not available: the version is not built, or was deleted.")
     try:
-        info = verify_file(version, name)
+        info = checked_file(version, name)
     except TamperedFileError as error:
         return _refused(error, request)
     except FileNotFoundError:
@@ -181,7 +181,7 @@ def version_zip(request: HttpRequest, slug: str, number: int) -> HttpResponse:
         raise Http404("Only a built version can be downloaded.")
     try:
         for name, _ in version.available_files():
-            verify_file(version, name)
+            checked_file(version, name)
     except TamperedFileError as error:
         return _refused(error, request)
     if request.method == "GET":

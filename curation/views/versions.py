@@ -36,6 +36,7 @@ from curation.services.versions.preview import (
     normalize_filter,
     preview_version,
 )
+from curation.views.flash import flash_queued
 
 DIFF_PAGE_ROWS = 500
 # Edited examples shown with their text (each reads two lines from storage).
@@ -193,7 +194,7 @@ def _bars(histogram: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def version_retry(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     version = get_version_for_user(request, slug, number, admin=True)
     if job_retry(job=version, dataset=version.dataset, action="version.retry", user=request.user):
-        messages.success(request, "Building again from the start.")
+        flash_queued(request, version, "Building again from the start.")
     else:
         messages.error(
             request,

@@ -66,7 +66,15 @@ def test_jsonl_body_is_accepted_and_a_bad_line_is_an_item_error(
     assert response.status_code == 200
     result = response.json()
     assert result["imported"] == 2
-    assert result["errors"] == [{"index": 1, "field": "", "reason": result["errors"][0]["reason"]}]
+    assert result["errors"] == [
+        {
+            "index": 1,
+            "line": 2,
+            "column": 1,
+            "field": "",
+            "reason": "not valid JSON at line 2, column 2: unexpected character",
+        }
+    ]
     assert "line 2" in result["errors"][0]["reason"]
 
 
@@ -75,7 +83,7 @@ def test_malformed_json_array_answers_400_naming_the_position(api, dataset, admi
     response = post_items(api, dataset.slug, secret, '[{"messages": [}]')
     assert response.status_code == 400
     message = response.json()["error"]["message"]
-    assert "line 1, column" in message and "character" in message
+    assert "line 1, column 18" in message and "not closed" in message
     assert not Conversation.objects.exists()
 
 

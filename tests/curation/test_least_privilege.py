@@ -49,7 +49,7 @@ def test_only_site_staff_can_add_a_staff_account(client_for, dataset, admin_user
     url = reverse("dataset_members", args=[dataset.slug])
     response = client_for(admin_user).post(url, {"username": "root", "role": "reviewer"})
     assert response.status_code == 200
-    assert b"only site staff can add it" in response.content
+    assert b"only they can add a staff account" in response.content
     assert not Membership.objects.filter(dataset=dataset, user__username="root").exists()
     staff = UserFactory(username="ops", is_staff=True)
     MembershipFactory(dataset=dataset, user=staff, role=Role.ADMIN)

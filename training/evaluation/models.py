@@ -114,10 +114,14 @@ class EvalRun(Job):
         return f"v{self.version.number} {self.split}"
 
     def retry(self) -> bool:
-        """Queue a failed run again: it generates only the examples without an output."""
+        """Queue a failed run again: it generates only the examples without an output. Lost
+        work (a dead worker, a vanished task) is marked first, without waiting for the periodic
+        run."""
+        type(self).objects.filter(pk=self.pk).mark_lost()
         reset = (
             type(self)
-            .objects.filter(pk=self.pk, status=JobStatus.FAILED)
+            .objects.retryable()
+            .filter(pk=self.pk)
             .update(status=JobStatus.QUEUED, error="", finished_at=None)
         )
         if reset:

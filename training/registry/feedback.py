@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from curation.models import AccessToken, Conversation, Dataset
-from curation.services.ingest import IngestResult, ingest_conversations
+from curation.services.ingest import IngestBody, IngestResult, ingest_conversations
 from training.evaluation.metrics import wilson_interval
 from training.registry.promotion import canary_stage, production_stage, stop_canary
 from training.registry.stages import RegistrySettings, StageEvent
@@ -130,7 +130,7 @@ def feedback_counts(dataset: Dataset) -> dict[str, int]:
 
 
 def ingest_production_conversations(
-    *, dataset: Dataset, token: AccessToken, body: bytes, idempotency_key: str = ""
+    *, dataset: Dataset, token: AccessToken, body: IngestBody, idempotency_key: str = ""
 ) -> IngestResult:
     """The ingest API's service: import like a file, then check the canary's feedback."""
     result = ingest_conversations(

@@ -59,6 +59,7 @@ from curation.splits import (
     split_key,
     validation_threshold,
 )
+from curation.validation import invalid_function_name
 
 CHUNK_SIZE = 2000
 
@@ -183,6 +184,14 @@ def export_part(*, version_id: int, part: Part) -> Stats:
                         messages = [prompt_message, *messages]
                         tokens += prompt_tokens
                         prepended = 1
+                    refused = invalid_function_name(conversation.tools, messages)
+                    if refused is not None:
+                        # Fail closed: a provider refuses the whole file for one such name,
+                        # and a name is shown unescaped by other tools.
+                        raise VersionError(
+                            f"conversation {conversation.id}: {refused[0]}: {refused[1]}; "
+                            "reject it or fix the name before building a version"
+                        )
                     example: dict[str, Any] = {"messages": messages}
                     if conversation.tools is not None:
                         example["tools"] = conversation.tools

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -135,6 +136,27 @@ def verify_file(version: DatasetVersion, name: str) -> dict[str, Any]:
     actual = file_sha256(info["name"])
     if actual != info["sha256"]:
         raise TamperedFileError(version, name, info["sha256"], actual)
+    return info
+
+
+def checked_file(version: DatasetVersion, name: str) -> dict[str, Any]:
+    """The file's recorded info for a download: its stored size is checked every time, its
+    sha256 at most once per CURATOR_DOWNLOAD_VERIFY_SECONDS in each process (a full read of
+    the file: a 1-byte range must not cost one). TamperedFileError when either differs."""
+    info = version.file_info(name)
+    if info is None:
+        raise FileNotFoundError(name)
+    try:
+        size = default_storage.size(info["name"])
+    except (FileNotFoundError, OSError):
+        raise TamperedFileError(version, name, info["sha256"], None) from None
+    if info.get("size") is not None and size != info["size"]:
+        raise TamperedFileError(version, name, info["sha256"], f"of a file of {size} bytes")
+    key = f"curator:verified:{info['name']}:{info['sha256']}"
+    if cache.get(key) is None:
+        verify_file(version, name)
+        if settings.CURATOR_DOWNLOAD_VERIFY_SECONDS > 0:
+            cache.set(key, True, settings.CURATOR_DOWNLOAD_VERIFY_SECONDS)
     return info
 
 

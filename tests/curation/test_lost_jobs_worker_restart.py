@@ -1,0 +1,76 @@
+"""After any worker restart, lost jobs are marked at once: a worker marks them itself as it
+starts, so it need not wait for a scheduler lock its dead predecessor still holds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from curation.models import ImportBatch, JobStatus
+from curation.models.jobs import WORKER_LOST
+from tests.conftest import ROOT
+from tests.factories import ImportBatchFactory
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def start_worker() -> subprocess.Popen:
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        # No slot of the periodic grid falls within the test: only the start-up run can mark.
+        "CURATOR_LOST_JOBS_INTERVAL": "3600",
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker", "default", "--with-scheduler"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stale_batch(dataset) -> ImportBatch:  # type: ignore[no-untyped-def]
+    batch = ImportBatchFactory(dataset=dataset)
+    ImportBatch.objects.filter(pk=batch.pk).update(
+        status=JobStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    return batch
+
+
+def marked_within(batch: ImportBatch, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        row = ImportBatch.objects.get(pk=batch.pk)
+        if row.status == JobStatus.FAILED:
+            return row.error == WORKER_LOST
+        time.sleep(0.5)
+    return False
+
+
+def test_each_started_worker_marks_lost_jobs_without_waiting_for_the_schedule(
+    dataset, clear_queues
+):
+    first = stale_batch(dataset)
+    worker = start_worker()
+    try:
+        assert marked_within(first, 60)
+        # Killed outright: its scheduler lock stays behind until it expires.
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+        second = stale_batch(dataset)
+        worker = start_worker()
+        assert marked_within(second, 60)
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
