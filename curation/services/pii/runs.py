@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -26,9 +27,9 @@ from curation.models import (
     PiiFinding,
     PiiRun,
 )
-from curation.pii.engine import get_engine
 from curation.pii.redaction import iter_text_fields, other_occurrences
 from curation.selectors.redaction import pii_config_for, pii_messages, redacted_messages
+from curation.services.pii.cache import EMPTY_CONTEXT, analyze_texts, forget_other_settings
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ def start_detection(
             return None
         run.total = total
         run.save()
+        # Analyses made under earlier settings (or detector code) can never be hit again.
+        # Settings that do not validate are left to the run, which fails naming them.
+        with contextlib.suppress(ValueError):
+            forget_other_settings(dataset_id=dataset.pk, config=pii_config_for(dataset))
         if active is not None:
             PiiRun.objects.filter(pk=active.pk, status__in=ACTIVE_STATUSES).update(
                 status=JobStatus.CANCELLED,
@@ -262,34 +267,36 @@ def reconcile_runs(*, dataset_id: int | None = None) -> int:
 
 
 def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, list[dict[str, Any]]]:
+    """Per-text detection through the dataset's cache, then per-conversation resolution."""
     places: list[tuple[int, int, str]] = []
-    texts: list[str] = []
+    items: list[tuple[str, Any]] = []
     for conversation in conversations:
         for message_index, field, text in iter_text_fields(pii_messages(conversation)):
             places.append((conversation.pk, message_index, field))
-            texts.append(text)
+            items.append((text, EMPTY_CONTEXT))
     found: dict[int, list[dict[str, Any]]] = {conversation.pk: [] for conversation in conversations}
-    engine = get_engine()
-    for (conversation_id, message_index, field), detections in zip(
-        places, engine.iter_analyze(texts, pii_config_for(dataset)), strict=True
+    analysis = analyze_texts(dataset_id=dataset.pk, items=items, config=pii_config_for(dataset))
+    texts_by_conversation: dict[int, dict[tuple[int, str], str]] = defaultdict(dict)
+    for (conversation_id, message_index, field), (text, _), spans in zip(
+        places, items, analysis.spans, strict=True
     ):
+        texts_by_conversation[conversation_id][(message_index, field)] = text
         found[conversation_id].extend(
             {
                 "message_index": message_index,
                 "field": field,
-                "start": detection.start,
-                "end": detection.end,
-                "entity_type": detection.entity_type,
-                "score": round(float(detection.score), 4),
+                "start": start,
+                "end": end,
+                "entity_type": entity_type,
+                "score": score,
             }
-            for detection in detections
+            for start, end, entity_type, score in spans
         )
-    texts_by_conversation: dict[int, dict[tuple[int, str], str]] = defaultdict(dict)
-    for (conversation_id, message_index, field), text in zip(places, texts, strict=True):
-        texts_by_conversation[conversation_id][(message_index, field)] = text
+    # Conversation-wide: a value detected in one message is found wherever else it appears.
     for conversation in conversations:
         _add_other_occurrences(found[conversation.pk], texts_by_conversation[conversation.pk])
-    found["_messages"] = len(texts)  # type: ignore[index]
+    found["_messages"] = len(items)  # type: ignore[index]
+    found["_reused"] = analysis.reused  # type: ignore[index]
     return found
 
 
@@ -341,6 +348,7 @@ def _overlaps(span: dict[str, Any], kept: Iterable[PiiFinding]) -> bool:
 
 def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]]) -> int:
     messages = detections.pop("_messages", 0)  # type: ignore[call-overload]
+    reused = detections.pop("_reused", 0)  # type: ignore[call-overload]
     with transaction.atomic():
         # Lock the rows, waiting for another worker that holds some of them (an earlier run's
         # last chunk): once it commits, rows it analyzed for this run drop out of the filter,
@@ -383,6 +391,7 @@ def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]
         PiiRun.objects.filter(pk=run.pk).update(
             done=F("done") + len(locked),
             messages_analyzed=F("messages_analyzed") + messages,
+            messages_reused=F("messages_reused") + reused,
             findings=F("findings") + len(new),
             heartbeat_at=timezone.now(),
         )
