@@ -12,7 +12,8 @@ each generated conversation follows one of the dialogues turn by turn, with a ne
 values appeared, in the same letter case. So agent templates and customer small talk recur
 verbatim, and every message that carries a personal value differs from its siblings by it.
 "System actions" (the agent tool's log lines) are left out; each conversation opens with the
-same system prompt, as fine-tuning data usually does.
+same system prompt, as fine-tuning data usually does. The third dialogue (a promo-code
+question) names no customer value, so it occurs once; the other two carry the scale.
 """
 
 from __future__ import annotations
@@ -222,11 +223,18 @@ def conversations(messages: int, *, seed: int = 30) -> Iterator[dict[str, Any]]:
         ]
         templates.append(turns)
     written = 0
+    seen: set[str] = set()
     while written < messages:
         turns = rng.choice(templates)
         customer = _customer(rng)
         chat = [{"role": "system", "content": SYSTEM_PROMPT}]
         chat.extend({"role": role, "content": _fill(text, customer)} for role, text in turns)
+        # An import keeps one copy of identical conversations (a dialogue without personal
+        # values), so the file holds each once and every message is imported.
+        digest = json.dumps(chat)
+        if digest in seen:
+            continue
+        seen.add(digest)
         written += len(chat)
         yield {"messages": chat}
 

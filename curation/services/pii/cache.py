@@ -114,11 +114,11 @@ def text_key(fingerprint: str, context: bytes, text: str) -> bytes:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Analysis:
-    """Spans per item (in the items' order) and how many items were served without the
+    """Spans per item (in the items' order) and, per item, whether it was served without the
     pipeline (from the cache, or an identical item earlier in the same call)."""
 
     spans: list[list[Span]]
-    reused: int
+    reused: list[bool]
 
 
 def analyze_texts(
@@ -131,7 +131,7 @@ def analyze_texts(
     cache is checked against).
     """
     if not settings.CURATOR_PII_CACHE:
-        return Analysis(spans=_run_pipeline(items, config), reused=0)
+        return Analysis(spans=_run_pipeline(items, config), reused=[False] * len(items))
     fingerprint = settings_fingerprint(config)
     context_keys: dict[Hashable, bytes] = {}
     keys = []
@@ -164,7 +164,11 @@ def analyze_texts(
         # Another worker may have stored the same text meanwhile: its spans are the same.
         ignore_conflicts=True,
     )
-    return Analysis(spans=[known[key] for key in keys], reused=len(keys) - len(missing))
+    analysed = {first_item[key] for key in missing}
+    return Analysis(
+        spans=[known[key] for key in keys],
+        reused=[index not in analysed for index in range(len(keys))],
+    )
 
 
 def _run_pipeline(items: Sequence[tuple[str, Hashable]], config: PiiConfig) -> list[list[Span]]:

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from rq.worker import Worker
 
 from curation.models import (
     ACTIVE_STATUSES,
@@ -191,8 +192,11 @@ def plan_detection(*, run_id: int) -> None:
         )
         if not claimed:
             return  # another planner took this range
-        size = settings.CURATOR_PII_CHUNK_SIZE
         queue = django_rq.get_queue("pii")
+        size = chunk_size(
+            conversations=remaining.filter(id__lte=last).count(),
+            workers=Worker.count(queue=queue),
+        )
         chunk: list[int] = []
         chunks = 0
         for conversation_id in (
@@ -215,6 +219,18 @@ def plan_detection(*, run_id: int) -> None:
     run.run_guarded(
         plan, unexpected=lambda error: f"planning failed: {type(error).__name__}: {error}"
     )
+
+
+# Conversations per chunk at most: a chunk's texts, spans and redacted copies stay in memory.
+_MAX_CHUNK = 2000
+
+
+def chunk_size(*, conversations: int, workers: int) -> int:
+    """Conversations per chunk: the configured size, larger for big runs so that each chunk's
+    fixed cost (the forked work horse, its queries, the commit) is spread over more messages,
+    while every listening worker still gets at least four chunks to even out the load."""
+    floor = settings.CURATOR_PII_CHUNK_SIZE
+    return max(floor, min(_MAX_CHUNK, conversations // (4 * max(1, workers))))
 
 
 def detect_chunk(*, run_id: int, first_id: int, last_id: int) -> int:
@@ -277,10 +293,14 @@ def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, li
     found: dict[int, list[dict[str, Any]]] = {conversation.pk: [] for conversation in conversations}
     analysis = analyze_texts(dataset_id=dataset.pk, items=items, config=pii_config_for(dataset))
     texts_by_conversation: dict[int, dict[tuple[int, str], str]] = defaultdict(dict)
-    for (conversation_id, message_index, field), (text, _), spans in zip(
-        places, items, analysis.spans, strict=True
+    # Texts and reused texts per conversation: a run counts only the conversations it stores.
+    counts: dict[int, list[int]] = {conversation.pk: [0, 0] for conversation in conversations}
+    for (conversation_id, message_index, field), (text, _), spans, reused in zip(
+        places, items, analysis.spans, analysis.reused, strict=True
     ):
         texts_by_conversation[conversation_id][(message_index, field)] = text
+        counts[conversation_id][0] += 1
+        counts[conversation_id][1] += reused
         found[conversation_id].extend(
             {
                 "message_index": message_index,
@@ -295,8 +315,7 @@ def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, li
     # Conversation-wide: a value detected in one message is found wherever else it appears.
     for conversation in conversations:
         _add_other_occurrences(found[conversation.pk], texts_by_conversation[conversation.pk])
-    found["_messages"] = len(items)  # type: ignore[index]
-    found["_reused"] = analysis.reused  # type: ignore[index]
+    found["_counts"] = counts  # type: ignore[assignment]
     return found
 
 
@@ -347,8 +366,7 @@ def _overlaps(span: dict[str, Any], kept: Iterable[PiiFinding]) -> bool:
 
 
 def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]]) -> int:
-    messages = detections.pop("_messages", 0)  # type: ignore[call-overload]
-    reused = detections.pop("_reused", 0)  # type: ignore[call-overload]
+    counts: dict[int, list[int]] = detections.pop("_counts", {})  # type: ignore[call-overload]
     with transaction.atomic():
         # Lock the rows, waiting for another worker that holds some of them (an earlier run's
         # last chunk): once it commits, rows it analyzed for this run drop out of the filter,
@@ -369,6 +387,8 @@ def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]
             )
             return 0
         ids = [conversation.pk for conversation in locked]
+        messages = sum(counts[pk][0] for pk in ids)
+        reused = sum(counts[pk][1] for pk in ids)
         PiiFinding.objects.filter(conversation_id__in=ids, decided_by__isnull=True).delete()
         reviewed: dict[int, list[PiiFinding]] = defaultdict(list)
         for finding in PiiFinding.objects.filter(conversation_id__in=ids):
