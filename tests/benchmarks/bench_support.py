@@ -134,10 +134,57 @@ def _spacy_ceiling(path: Path) -> tuple[int, int, float]:
     return len(texts), len(distinct), time.perf_counter() - started
 
 
+def _timed_workers(slug: str, workers: int) -> tuple[float, int]:
+    """Wall seconds for `workers` burst `pii` workers, started together (process start, Django
+    and engine load included), to finish a fresh run over the dataset with an empty cache."""
+    import django_rq
+
+    from curation.models import (
+        Conversation,
+        ConversationStatus,
+        Dataset,
+        PiiFinding,
+        PiiRun,
+        PiiTextAnalysis,
+    )
+    from curation.services.pii.runs import plan_detection, start_detection
+
+    dataset = Dataset.objects.get(slug=slug)
+    PiiFinding.objects.filter(conversation__dataset=dataset).delete()
+    PiiTextAnalysis.objects.filter(dataset=dataset).delete()
+    Conversation.objects.filter(dataset=dataset).update(
+        status=ConversationStatus.PENDING_PII, pii_run=None, redacted=None
+    )
+    django_rq.get_queue("pii").empty()
+    run = start_detection(dataset=dataset, enqueue=False)
+    assert run is not None
+    plan_detection(run_id=run.pk)  # chunks wait in the queue before any worker starts
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "rqworker", "pii", "--burst"],
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.wait()
+    elapsed = time.perf_counter() - started
+    run = PiiRun.objects.get(pk=run.pk)
+    assert run.status == "succeeded", (run.status, run.error)
+    return elapsed, run.messages_analyzed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--reference", type=int, default=3_000, help="messages analysed uncached")
+    parser.add_argument(
+        "--scale-out", action="store_true", help="then time 1 and 2 burst workers on the run"
+    )
     args = parser.parse_args()
 
     _fresh_database()
@@ -204,6 +251,16 @@ def main() -> None:
         print(f"  ratio detection (cache) / spaCy ceiling: {cached_rate / (total / seconds):6.2f}")
         if not same:
             raise SystemExit("findings differ between the cached and the uncached analysis")
+        if args.scale_out:
+            one, analysed = _timed_workers("support", 1)
+            print(
+                f"  1 pii worker : {one:7.1f} s wall for {analysed} messages, start-up included (load {_load()})"
+            )
+            two, _ = _timed_workers("support", 2)
+            print(f"  2 pii workers: {two:7.1f} s wall (load {_load()})")
+            print(
+                f"  ratio 2 workers / 1 (wall, incl. start-up): {one / two:6.2f}   (target >= 1.8)"
+            )
 
 
 if __name__ == "__main__":
