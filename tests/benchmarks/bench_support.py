@@ -167,6 +167,9 @@ def _timed_workers(slug: str, workers: int) -> tuple[float, int]:
             env=_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Each worker in a session of its own, as a service manager starts them: with
+            # autogroup scheduling, workers of one session would share one session's CPU.
+            start_new_session=True,
         )
         for _ in range(workers)
     ]
