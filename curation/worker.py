@@ -18,7 +18,9 @@ from rq.worker import Worker
 
 from curation.lifelines import die_with_parent
 from curation.periodic import lost_jobs_mark_at_start, lost_jobs_schedule
+from curation.pii.config import PiiConfig
 from curation.pii.engine import get_engine
+from curation.services.pii.cache import settings_fingerprint
 from curation.token_count import get_counter
 from training.local import is_available as local_training_available
 
@@ -44,6 +46,8 @@ class CuratorWorker(Worker):
             get_counter()
         if "pii" in names:
             get_engine()
+            # The detector's code and package versions are read here once, not per job.
+            settings_fingerprint(PiiConfig())
             logger.info("PII engine loaded for %s", self.name)
         # Nothing is preloaded for GPU jobs: torch is imported (and CUDA set up) in the forked
         # job itself, since CUDA does not survive a fork. Only say early when the jobs would

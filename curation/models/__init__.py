@@ -17,7 +17,13 @@ from curation.models.datasets import (
 )
 from curation.models.imports import ImportBatch, ImportFormat, ImportLineError, ImportOutcome
 from curation.models.jobs import ACTIVE_STATUSES, WORKER_LOST, Job, JobStatus
-from curation.models.pii import FindingDecision, FindingSource, PiiFinding, PiiRun
+from curation.models.pii import (
+    FindingDecision,
+    FindingSource,
+    PiiFinding,
+    PiiRun,
+    PiiTextAnalysis,
+)
 from curation.models.preferences import (
     LabelledReply,
     PairChoice,
@@ -60,6 +66,7 @@ __all__ = [
     "PiiFinding",
     "PiiOperator",
     "PiiRun",
+    "PiiTextAnalysis",
     "PreferencePair",
     "QualityRun",
     "Role",

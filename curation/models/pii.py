@@ -86,6 +86,9 @@ class PiiRun(Job):
     # (another import) are planned past it.
     planned_through = models.BigIntegerField(default=0)
     messages_analyzed = models.PositiveBigIntegerField(default=0)
+    # Of those, texts whose findings came from the dataset's analysis cache (or from an
+    # identical text earlier in the same chunk) instead of a pass through the pipeline.
+    messages_reused = models.PositiveBigIntegerField(default=0)
     findings = models.PositiveBigIntegerField(default=0)
 
     class Meta:
@@ -94,5 +97,45 @@ class PiiRun(Job):
     def __str__(self) -> str:
         return f"PII run {self.pk} on {self.dataset}"
 
+    @property
+    def reuse_rate(self) -> float | None:
+        """The share of analyzed texts served from earlier analysis (None before any)."""
+        if not self.messages_analyzed:
+            return None
+        return self.messages_reused / self.messages_analyzed
+
     def get_absolute_url(self) -> str:
         return reverse("pii_overview", args=[self.dataset.slug])
+
+
+class PiiTextAnalysis(models.Model):
+    """What the per-text detector found in one distinct text of a dataset: its cache.
+
+    Keyed by a digest of the text, the PII settings fingerprint (settings, model, rule code)
+    and the detection context, so a text is analyzed once per dataset and settings. The
+    text itself is never stored, only the digest and the spans (start, end, entity type,
+    score); the rows go with the dataset.
+    """
+
+    # No database-level key: inserting a row with one takes a KEY SHARE lock on the dataset
+    # at commit, so every chunk would wait behind anyone holding the dataset row FOR UPDATE
+    # (a run starting, a settings edit). Django's cascade still deletes the rows with it.
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    # sha256 over fingerprint, context key and text (see curation.services.pii.cache).
+    key = models.BinaryField(max_length=32)
+    # The settings fingerprint alone, so entries of superseded settings can be dropped.
+    fingerprint = models.CharField(max_length=32)
+    # [[start, end, entity_type, score], ...] in the detector's order.
+    spans = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "key"], name="pii_text_analysis_unique_key")
+        ]
+        indexes = [models.Index(fields=["dataset", "fingerprint"])]
+
+    def __str__(self) -> str:
+        return f"PII analysis {bytes(self.key).hex()[:12]} in dataset {self.dataset_id}"

@@ -23,6 +23,7 @@ from curation.services.versions.diff import iter_diff
 from curation.splits import near_duplicate_key
 from tests.conftest import REFERENCE
 from tests.curation.version_helpers import build, manifest, read
+from tests.curation.version_helpers import cookbook_tokens
 from tests.factories import ConversationFactory, chat
 
 pytestmark = pytest.mark.django_db
@@ -92,7 +93,12 @@ def test_originals_that_redact_to_the_same_text_are_merged_into_the_smallest_id(
         {"entity_type": "ORGANIZATION", "redactions": 1, "conversations": 1}
     ]
     assert version.stats["duplicates_merged"] == 5
-    assert version.stats["tokens"]["total"] == 5 * 30 == version.total_tokens
+    # Four untouched examples keep their stored count (30); the kept copy is counted as exported.
+    (kept_line,) = [
+        line for line in files["train"] + files["validation"] if b"<ORGANIZATION_1>" in line
+    ]
+    kept_tokens = cookbook_tokens(json.loads(kept_line)["messages"])
+    assert version.stats["tokens"]["total"] == 4 * 30 + kept_tokens == version.total_tokens
     assert sum(row["examples"] for row in version.stats["tokens"]["histogram"]) == 5
 
 

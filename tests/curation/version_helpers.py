@@ -23,6 +23,7 @@ from curation.services.versions.preview import (
     create_version,
     normalize_filter,
 )
+from curation.token_count import get_encoding
 from tests.factories import ConversationFactory
 
 PLANTED = {
@@ -62,6 +63,17 @@ def read(version: DatasetVersion, name: str) -> bytes:
 
 def lines(version: DatasetVersion, name: str) -> list[dict]:
     return [json.loads(line) for line in read(version, name).splitlines()]
+
+
+def cookbook_tokens(messages: list[dict]) -> int:
+    """OpenAI cookbook's num_tokens_from_messages (gpt-4o family) with tiktoken's o200k_base."""
+    encoding = get_encoding("o200k_base")
+    total = 3  # every reply is primed with <|start|>assistant<|message|>
+    for message in messages:
+        total += 3
+        for value in message.values():
+            total += len(encoding.encode(value))
+    return total
 
 
 def manifest(version: DatasetVersion) -> dict:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from rq.worker import Worker
 
 from curation.models import (
     ACTIVE_STATUSES,
@@ -26,9 +28,9 @@ from curation.models import (
     PiiFinding,
     PiiRun,
 )
-from curation.pii.engine import get_engine
 from curation.pii.redaction import iter_text_fields, other_occurrences
 from curation.selectors.redaction import pii_config_for, pii_messages, redacted_messages
+from curation.services.pii.cache import EMPTY_CONTEXT, analyze_texts, forget_other_settings
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,10 @@ def start_detection(
             return None
         run.total = total
         run.save()
+        # Analyses made under earlier settings (or detector code) can never be hit again.
+        # Settings that do not validate are left to the run, which fails naming them.
+        with contextlib.suppress(ValueError):
+            forget_other_settings(dataset_id=dataset.pk, config=pii_config_for(dataset))
         if active is not None:
             PiiRun.objects.filter(pk=active.pk, status__in=ACTIVE_STATUSES).update(
                 status=JobStatus.CANCELLED,
@@ -186,8 +192,11 @@ def plan_detection(*, run_id: int) -> None:
         )
         if not claimed:
             return  # another planner took this range
-        size = settings.CURATOR_PII_CHUNK_SIZE
         queue = django_rq.get_queue("pii")
+        size = chunk_size(
+            conversations=remaining.filter(id__lte=last).count(),
+            workers=Worker.count(queue=queue),
+        )
         chunk: list[int] = []
         chunks = 0
         for conversation_id in (
@@ -210,6 +219,18 @@ def plan_detection(*, run_id: int) -> None:
     run.run_guarded(
         plan, unexpected=lambda error: f"planning failed: {type(error).__name__}: {error}"
     )
+
+
+# Conversations per chunk at most: a chunk's texts, spans and redacted copies stay in memory.
+_MAX_CHUNK = 2000
+
+
+def chunk_size(*, conversations: int, workers: int) -> int:
+    """Conversations per chunk: the configured size, larger for big runs so that each chunk's
+    fixed cost (the forked work horse, its queries, the commit) is spread over more messages,
+    while every listening worker still gets at least four chunks to even out the load."""
+    floor = settings.CURATOR_PII_CHUNK_SIZE
+    return max(floor, min(_MAX_CHUNK, conversations // (4 * max(1, workers))))
 
 
 def detect_chunk(*, run_id: int, first_id: int, last_id: int) -> int:
@@ -262,34 +283,39 @@ def reconcile_runs(*, dataset_id: int | None = None) -> int:
 
 
 def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, list[dict[str, Any]]]:
+    """Per-text detection through the dataset's cache, then per-conversation resolution."""
     places: list[tuple[int, int, str]] = []
-    texts: list[str] = []
+    items: list[tuple[str, Any]] = []
     for conversation in conversations:
         for message_index, field, text in iter_text_fields(pii_messages(conversation)):
             places.append((conversation.pk, message_index, field))
-            texts.append(text)
+            items.append((text, EMPTY_CONTEXT))
     found: dict[int, list[dict[str, Any]]] = {conversation.pk: [] for conversation in conversations}
-    engine = get_engine()
-    for (conversation_id, message_index, field), detections in zip(
-        places, engine.iter_analyze(texts, pii_config_for(dataset)), strict=True
+    analysis = analyze_texts(dataset_id=dataset.pk, items=items, config=pii_config_for(dataset))
+    texts_by_conversation: dict[int, dict[tuple[int, str], str]] = defaultdict(dict)
+    # Texts and reused texts per conversation: a run counts only the conversations it stores.
+    counts: dict[int, list[int]] = {conversation.pk: [0, 0] for conversation in conversations}
+    for (conversation_id, message_index, field), (text, _), spans, reused in zip(
+        places, items, analysis.spans, analysis.reused, strict=True
     ):
+        texts_by_conversation[conversation_id][(message_index, field)] = text
+        counts[conversation_id][0] += 1
+        counts[conversation_id][1] += reused
         found[conversation_id].extend(
             {
                 "message_index": message_index,
                 "field": field,
-                "start": detection.start,
-                "end": detection.end,
-                "entity_type": detection.entity_type,
-                "score": round(float(detection.score), 4),
+                "start": start,
+                "end": end,
+                "entity_type": entity_type,
+                "score": score,
             }
-            for detection in detections
+            for start, end, entity_type, score in spans
         )
-    texts_by_conversation: dict[int, dict[tuple[int, str], str]] = defaultdict(dict)
-    for (conversation_id, message_index, field), text in zip(places, texts, strict=True):
-        texts_by_conversation[conversation_id][(message_index, field)] = text
+    # Conversation-wide: a value detected in one message is found wherever else it appears.
     for conversation in conversations:
         _add_other_occurrences(found[conversation.pk], texts_by_conversation[conversation.pk])
-    found["_messages"] = len(texts)  # type: ignore[index]
+    found["_counts"] = counts  # type: ignore[assignment]
     return found
 
 
@@ -340,7 +366,7 @@ def _overlaps(span: dict[str, Any], kept: Iterable[PiiFinding]) -> bool:
 
 
 def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]]) -> int:
-    messages = detections.pop("_messages", 0)  # type: ignore[call-overload]
+    counts: dict[int, list[int]] = detections.pop("_counts", {})  # type: ignore[call-overload]
     with transaction.atomic():
         # Lock the rows, waiting for another worker that holds some of them (an earlier run's
         # last chunk): once it commits, rows it analyzed for this run drop out of the filter,
@@ -361,6 +387,8 @@ def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]
             )
             return 0
         ids = [conversation.pk for conversation in locked]
+        messages = sum(counts[pk][0] for pk in ids)
+        reused = sum(counts[pk][1] for pk in ids)
         PiiFinding.objects.filter(conversation_id__in=ids, decided_by__isnull=True).delete()
         reviewed: dict[int, list[PiiFinding]] = defaultdict(list)
         for finding in PiiFinding.objects.filter(conversation_id__in=ids):
@@ -383,6 +411,7 @@ def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]
         PiiRun.objects.filter(pk=run.pk).update(
             done=F("done") + len(locked),
             messages_analyzed=F("messages_analyzed") + messages,
+            messages_reused=F("messages_reused") + reused,
             findings=F("findings") + len(new),
             heartbeat_at=timezone.now(),
         )

@@ -117,7 +117,8 @@ def build_version(*, version: DatasetVersion, processes: int | None = None) -> D
                     "validation": stats.validation,
                     "duplicates_merged": stats.merged,
                 },
-                tokens=stats.tokens(),
+                # Counted on the exported (redacted, edited) text, with the encoding named.
+                tokens={**stats.tokens(), "encoding": settings.CURATOR_TOKEN_ENCODING},
                 prepended=stats.prepended,
                 files=files,
                 pii_settings=pii_settings,

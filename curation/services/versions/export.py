@@ -60,6 +60,7 @@ from curation.splits import (
     validation_threshold,
 )
 from curation.validation import invalid_function_name
+from curation.token_count import count_conversations
 
 CHUNK_SIZE = 2000
 
@@ -146,7 +147,20 @@ def export_part(*, version_id: int, part: Part) -> Stats:
                             f"conversation {conversation.id} cannot be redacted: {error}"
                         ) from None
                     prepended = int(prepended_pair)
-                    tokens = conversation.token_count + (prompt_tokens if prepended else 0)
+                    # Prompt (with a prepended system prompt) + chosen + rejected, as exported.
+                    tokens, assistant = count_conversations(
+                        [
+                            (
+                                [
+                                    *example["input"]["messages"],
+                                    *example["preferred_output"],
+                                    *example["non_preferred_output"],
+                                ],
+                                conversation.tools,
+                            )
+                        ],
+                        threads=False,
+                    )[0]
                 else:
                     try:
                         if type(conversation) is Row:
@@ -176,7 +190,12 @@ def export_part(*, version_id: int, part: Part) -> Stats:
                         raise VersionError(
                             f"conversation {conversation.id} cannot be redacted: {error}"
                         ) from None
-                    tokens = conversation.token_count
+                    tokens, assistant = conversation.token_count, conversation.assistant_tokens
+                    if findings or purged or chosen is not None:
+                        # The exported text differs from the counted original: count it.
+                        tokens, assistant = count_conversations(
+                            [(messages, conversation.tools)], threads=False
+                        )[0]
                     prepended = 0
                     if prompt and not any(
                         message.get("role") in SYSTEM_ROLES for message in messages
@@ -208,7 +227,7 @@ def export_part(*, version_id: int, part: Part) -> Stats:
                 stats.add(
                     split=split,
                     tokens=tokens,
-                    assistant_tokens=conversation.assistant_tokens,
+                    assistant_tokens=assistant,
                     score=score,
                     pii=pii,
                     prepended=bool(prepended),
@@ -224,7 +243,7 @@ def export_part(*, version_id: int, part: Part) -> Stats:
                         split_bytes[split],
                         len(line),
                         tokens,
-                        conversation.assistant_tokens,
+                        assistant,
                         repr(score).encode() if score is not None else b"-",
                         prepended,
                         purged,

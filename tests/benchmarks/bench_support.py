@@ -1,0 +1,270 @@
+"""Support-chat benchmark: import → PII → version on repetitive support traffic.
+
+Data: ``support_chats.py`` (ABCD's public support dialogues, MIT, re-personalised and scaled
+to ``--messages``, their repetition kept). Steps, each the operator's command in its own
+process (start-up included in the wall times), against a scratch database:
+
+1. ``import_conversations`` of the whole file (PII on: the import queues a detection run);
+2. ``redact --wait`` with the analysis cache (the run the import queued, in one process);
+3. a reference: the first ``--reference`` messages' conversations imported into a second
+   dataset and analysed with ``CURATOR_PII_CACHE=false`` (every message through the
+   detector, as before the cache); their findings must equal the cached dataset's on the
+   same conversations, finding for finding;
+4. ``review_bulk --approve`` and ``snapshot`` (the version build).
+
+Printed: detection messages/s per core with the cache and without (from the runs' own start
+and finish times, one process = one core), the cache's reuse rate, the wall time of each
+step, and spaCy's ``nlp.pipe`` (tok2vec + ner) over the distinct texts as the ceiling (what
+any spaCy-based detector that analyses each distinct text once could reach), with the
+machine's load average beside the figures (the machine is shared).
+
+    DEBUG=true .venv/bin/python tests/benchmarks/bench_support.py [--messages 100000] [--reference 6000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from support_chats import write_jsonl
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+BENCH_DB = "curator_bench_support"
+BENCH_REDIS = os.environ.get("CURATOR_BENCH_REDIS", "redis://127.0.0.1:6379/13")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DEBUG": "true",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}",
+        "REDIS_URL": BENCH_REDIS,
+        "DJANGO_SETTINGS_MODULE": "curation.settings",
+        **extra,
+    }
+
+
+def _manage(*args: str, **extra: str) -> tuple[float, dict]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args, "--json"],
+        cwd=ROOT,
+        env=_env(**extra),
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed: {done.stderr[-2000:]}")
+    return elapsed, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _fresh_database() -> None:
+    import psycopg
+    import redis
+
+    with psycopg.connect(
+        "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
+    ) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {BENCH_DB}")
+    redis.Redis.from_url(BENCH_REDIS).flushdb()
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=_env(), check=True
+    )
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def _run_rate(slug: str) -> tuple[int, int, float]:
+    """Messages, reused messages and messages/s of the dataset's latest detection run."""
+    from curation.models import PiiRun
+
+    run = PiiRun.objects.filter(dataset__slug=slug).order_by("-id").first()
+    assert run is not None and run.status == "succeeded", (run and run.status, run and run.error)
+    seconds = (run.finished_at - run.started_at).total_seconds()
+    return run.messages_analyzed, run.messages_reused, run.messages_analyzed / seconds
+
+
+def _findings(slug: str, lines: int) -> list[tuple]:
+    from curation.models import PiiFinding
+
+    return sorted(
+        PiiFinding.objects.filter(
+            conversation__dataset__slug=slug, conversation__source_line__lte=lines
+        ).values_list(
+            "conversation__source_line",
+            "message_index",
+            "field",
+            "start",
+            "end",
+            "entity_type",
+            "score",
+        )
+    )
+
+
+def _spacy_ceiling(path: Path) -> tuple[int, int, float]:
+    """Total messages, distinct texts, and seconds of nlp.pipe (tok2vec+ner) over the
+    distinct texts."""
+    import spacy
+
+    from curation.pii.engine import configured_model_name
+
+    texts = [
+        message["content"]
+        for line in path.read_text().splitlines()
+        for message in json.loads(line)["messages"]
+    ]
+    distinct = list(dict.fromkeys(texts))
+    nlp = spacy.load(configured_model_name(), enable=["tok2vec", "ner"])
+    started = time.perf_counter()
+    for _ in nlp.pipe(distinct, batch_size=64):
+        pass
+    return len(texts), len(distinct), time.perf_counter() - started
+
+
+def _timed_workers(slug: str, workers: int) -> tuple[float, int]:
+    """Wall seconds for `workers` burst `pii` workers, started together (process start, Django
+    and engine load included), to finish a fresh run over the dataset with an empty cache."""
+    import django_rq
+
+    from curation.models import (
+        Conversation,
+        ConversationStatus,
+        Dataset,
+        PiiFinding,
+        PiiRun,
+        PiiTextAnalysis,
+    )
+    from curation.services.pii.runs import plan_detection, start_detection
+
+    dataset = Dataset.objects.get(slug=slug)
+    PiiFinding.objects.filter(conversation__dataset=dataset).delete()
+    PiiTextAnalysis.objects.filter(dataset=dataset).delete()
+    Conversation.objects.filter(dataset=dataset).update(
+        status=ConversationStatus.PENDING_PII, pii_run=None, redacted=None
+    )
+    django_rq.get_queue("pii").empty()
+    run = start_detection(dataset=dataset, enqueue=False)
+    assert run is not None
+    plan_detection(run_id=run.pk)  # chunks wait in the queue before any worker starts
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "rqworker", "pii", "--burst"],
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # Each worker in a session of its own, as a service manager starts them: with
+            # autogroup scheduling, workers of one session would share one session's CPU.
+            start_new_session=True,
+        )
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.wait()
+    elapsed = time.perf_counter() - started
+    run = PiiRun.objects.get(pk=run.pk)
+    assert run.status == "succeeded", (run.status, run.error)
+    return elapsed, run.messages_analyzed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--reference", type=int, default=3_000, help="messages analysed uncached")
+    parser.add_argument(
+        "--scale-out", action="store_true", help="then time 1 and 2 burst workers on the run"
+    )
+    args = parser.parse_args()
+
+    _fresh_database()
+    os.environ.update(_env())
+    import django
+
+    django.setup()
+
+    with tempfile.TemporaryDirectory() as folder:
+        full, head = Path(folder) / "support.jsonl", Path(folder) / "head.jsonl"
+        conversations, messages = write_jsonl(full, args.messages)
+        lines = full.read_text().splitlines(keepends=True)
+        reference_lines, counted = 0, 0
+        while counted < args.reference and reference_lines < len(lines):
+            counted += len(json.loads(lines[reference_lines])["messages"])
+            reference_lines += 1
+        head.write_text("".join(lines[:reference_lines]))
+        print(
+            f"support benchmark: {conversations} conversations, {messages} messages (load {_load()})"
+        )
+
+        steps: dict[str, float] = {}
+        steps["import"], imported = _manage(
+            "import_conversations", "--dataset", "support", "--create", str(full)
+        )
+        steps["pii"], _ = _manage("redact", "--dataset", "support", "--wait")
+        cached_messages, reused, cached_rate = _run_rate("support")
+        print(
+            f"  import            : {steps['import']:7.1f} s  {imported['imported']} conversations (load {_load()})"
+        )
+        print(
+            f"  PII (cache)       : {steps['pii']:7.1f} s  {cached_messages} messages, {cached_rate:7.1f} msg/s per core, reuse {reused / cached_messages:.1%} (load {_load()})"
+        )
+
+        steps["approve"], _ = _manage(
+            "review_bulk", "--dataset", "support", "--approve", "--where", "all"
+        )
+        steps["version"], version = _manage("snapshot", "--dataset", "support")
+        print(f"  approve all       : {steps['approve']:7.1f} s")
+        print(
+            f"  version build     : {steps['version']:7.1f} s  {version['examples']} examples (load {_load()})"
+        )
+        print(
+            f"  import → PII → version wall: {sum(steps.values()):7.1f} s (each step a fresh process)"
+        )
+
+        _manage("import_conversations", "--dataset", "support-plain", "--create", str(head))
+        _manage("redact", "--dataset", "support-plain", "--wait", CURATOR_PII_CACHE="false")
+        plain_messages, plain_reused, plain_rate = _run_rate("support-plain")
+        assert plain_reused == 0
+        same = _findings("support", reference_lines) == _findings("support-plain", reference_lines)
+        print(
+            f"  PII (no cache)    : {plain_messages} messages, {plain_rate:7.1f} msg/s per core (load {_load()})"
+        )
+        print(
+            f"  ratio cache / no cache (msg/s per core): {cached_rate / plain_rate:6.2f}   (target >= 3)"
+        )
+        print(f"  findings on the {reference_lines} reference conversations identical: {same}")
+
+        total, distinct, seconds = _spacy_ceiling(full)
+        print(
+            f"  spaCy nlp.pipe over the {distinct} distinct texts: {seconds:6.1f} s = {total / seconds:7.1f} msg/s of all {total} (load {_load()})"
+        )
+        print(f"  ratio detection (cache) / spaCy ceiling: {cached_rate / (total / seconds):6.2f}")
+        if not same:
+            raise SystemExit("findings differ between the cached and the uncached analysis")
+        if args.scale_out:
+            one, analysed = _timed_workers("support", 1)
+            print(
+                f"  1 pii worker : {one:7.1f} s wall for {analysed} messages, start-up included (load {_load()})"
+            )
+            two, _ = _timed_workers("support", 2)
+            print(f"  2 pii workers: {two:7.1f} s wall (load {_load()})")
+            print(
+                f"  ratio 2 workers / 1 (wall, incl. start-up): {one / two:6.2f}   (target >= 1.8)"
+            )
+
+
+if __name__ == "__main__":
+    main()
