@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import NamedTuple
 
 import regex
@@ -23,7 +24,14 @@ from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from curation.pii.config import DEFAULT_MODEL, Detection, PatternTimeoutError, PiiConfig
+from curation.pii.config import (
+    DEFAULT_MODEL,
+    NO_CONTEXT,
+    Detection,
+    PatternTimeoutError,
+    PiiConfig,
+    TextContext,
+)
 from curation.pii.evidence import warm_up_evidence
 from curation.pii.recognizers import curator_recognizers
 from curation.pii.recognizers.persons import NameListRecognizer, more_person_mentions
@@ -222,20 +230,36 @@ class PiiEngine:
         return sorted({e for rec in self.registry.recognizers for e in rec.supported_entities})
 
     def analyze_texts(
-        self, texts: Sequence[str], config: PiiConfig, batch_size: int = 64
+        self,
+        texts: Sequence[str],
+        config: PiiConfig,
+        batch_size: int = 64,
+        *,
+        contexts: Iterable[TextContext] | TextContext = NO_CONTEXT,
     ) -> list[list[Detection]]:
         """Detect PII in every text; the result lists line up with ``texts``."""
-        return list(self.iter_analyze(texts, config, batch_size=batch_size))
+        return list(self.iter_analyze(texts, config, batch_size=batch_size, contexts=contexts))
 
     def iter_analyze(
-        self, texts: Iterable[str], config: PiiConfig, *, batch_size: int = 64
+        self,
+        texts: Iterable[str],
+        config: PiiConfig,
+        *,
+        batch_size: int = 64,
+        contexts: Iterable[TextContext] | TextContext = NO_CONTEXT,
     ) -> Iterator[list[Detection]]:
-        """Like ``analyze_texts`` but streaming: one list of detections per text, in order."""
+        """Like ``analyze_texts`` but streaming: one list of detections per text, in order.
+
+        ``contexts``: one ``TextContext`` for all texts, or one per text (in order). The result
+        for a text depends only on (``config``, the text, its context).
+        """
         plan = self._plan(config)
         allow = {value.strip().casefold() for value in config.allow_list if value.strip()}
         threshold = float(config.threshold)
+        each = repeat(contexts) if isinstance(contexts, TextContext) else iter(contexts)
         for text, entities, doc in self._ner(texts, plan, batch_size):
-            yield self._detect(text, entities, doc, plan, threshold, allow)
+            context = next(each, NO_CONTEXT)
+            yield self._detect(text, entities, doc, plan, threshold, allow, context)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -292,6 +316,7 @@ class PiiEngine:
         plan: _Plan,
         threshold: float,
         allow: set[str],
+        context: TextContext = NO_CONTEXT,
     ) -> list[Detection]:
         if not text or text.isspace():
             return []

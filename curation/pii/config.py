@@ -32,6 +32,28 @@ class Detection:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class TextContext:
+    """Everything per-text detection reads besides the text and the dataset's ``PiiConfig``.
+
+    Small and hashable, so that (config key, text, context) can key a cache of per-text
+    results. ``region``: the dataset's default region (ISO 3166 alpha-2, "" for none), for
+    national phone and postcode formats. ``languages``: the dataset's declared languages (ISO
+    639-1). ``asked``: the entity types the preceding agent turn asked the customer for ("may I
+    have your name?" → PERSON), which make a bare answer personal data.
+    """
+
+    region: str = ""
+    languages: tuple[str, ...] = ()
+    asked: frozenset[str] = frozenset()
+
+    def asking(self, asked: frozenset[str]) -> TextContext:
+        return self if asked == self.asked else TextContext(self.region, self.languages, asked)
+
+
+NO_CONTEXT = TextContext()
+
+
 @dataclass
 class PiiConfig:
     """A dataset's PII settings.

