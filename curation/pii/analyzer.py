@@ -35,7 +35,14 @@ from curation.pii.config import (
 from curation.pii.evidence import warm_up_evidence
 from curation.pii.recognizers import curator_recognizers
 from curation.pii.recognizers.persons import NameListRecognizer, more_person_mentions
+from curation.pii.recognizers.support import (
+    answers,
+    cued_identifiers,
+    indian_addresses,
+    national_phones,
+)
 from curation.pii.resolution import (
+    RANK_CUED,
     RANK_FORCED,
     RANK_NER,
     RANK_RULES,
@@ -345,6 +352,11 @@ class PiiEngine:
                         slot.needs_evidence and result.entity_type == "PERSON",
                     )
                 )
+        candidates.extend(
+            Candidate(start, end, kind, score, RANK_CUED)
+            for start, end, kind, score in self._support(text, context, plan.entities)
+            if kind in plan.entities and not (allow and text[start:end].strip().casefold() in allow)
+        )
         candidates = with_evidence(text, candidates)
         if "PERSON" in plan.entities:
             persons = [(c.start, c.end) for c in candidates if c.entity_type == "PERSON"]
@@ -372,6 +384,20 @@ class PiiEngine:
                     "on one message; simplify it"
                 ) from None
         return resolve_overlaps(text, candidates)
+
+    @staticmethod
+    def _support(
+        text: str, context: TextContext, entities: frozenset[str]
+    ) -> Iterator[tuple[int, int, str, float]]:
+        """Support-chat rules: cued identifiers, national phones, PIN addresses, answers."""
+        if _DIGIT_GATE.search(text) is not None or "@" in text:
+            yield from cued_identifiers(text)
+            if "PHONE_NUMBER" in entities:
+                yield from national_phones(text, context.region)
+            if "STREET_ADDRESS" in entities or "ZIP_CODE" in entities:
+                yield from indian_addresses(text)
+        if context.asked:
+            yield from answers(text, context, entities)
 
     def _plan(self, config: PiiConfig) -> _Plan:
         key = config.cache_key()

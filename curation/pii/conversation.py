@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+import regex
+
 from curation.pii.config import Detection, PiiConfig, TextContext
 from curation.pii.redaction import other_occurrences
 
@@ -39,7 +41,7 @@ def message_contexts(
     contexts = []
     previous_role, previous_text = "", ""
     for role, text in messages:
-        if role in _USER_ROLES and previous_role in _AGENT_ROLES:
+        if role.casefold() in _USER_ROLES and previous_role.casefold() in _AGENT_ROLES:
             contexts.append(base.asking(asked_for(previous_text)))
         else:
             contexts.append(base)
@@ -49,7 +51,48 @@ def message_contexts(
 
 def asked_for(question: str) -> frozenset[str]:
     """What an agent turn asks the customer for (entity types), from its last sentences."""
-    return frozenset()
+    tail = question[-_QUESTION_TAIL:]
+    if not _REQUEST.search(tail):
+        return frozenset()
+    return frozenset(kind for kind, pattern in _ASKS if pattern.search(tail))
+
+
+# An agent asks in its last sentences ("Sorry to hear that. May I have your order ID?").
+_QUESTION_TAIL = 240
+_REQUEST = regex.compile(
+    r"(?i)\?|\b(?:please|kindly|could|can|may|would|provide|share|confirm|tell|give|enter|"
+    r"verify|need|what(?:'s|[ \t]is))\b"
+)
+_ASKS = (
+    (
+        "PERSON",
+        regex.compile(
+            r"(?i)\byour[ \t]+(?:full[ \t]+|first[ \t]+|last[ \t]+)?name\b|\bname[ \t]+(?:on|of)[ \t]+"
+            r"(?:the[ \t]+|your[ \t]+)?(?:account|order|card|booking|policy)\b|\bwho[ \t]+(?:am[ \t]+i|i'?m)[ \t]+(?:speaking|chatting|talking)\b"
+        ),
+    ),
+    (
+        "ACCOUNT_ID",
+        regex.compile(
+            r"(?i)\b(?:order|account|policy|ticket|reference|tracking|booking|customer|member(?:ship)?|"
+            r"claim|complaint|application|awb|transaction|loan|user)[ \t]*(?:id|number|no\.?|#|"
+            r"reference|name)\b|\busername\b"
+        ),
+    ),
+    (
+        "PHONE_NUMBER",
+        regex.compile(
+            r"(?i)\b(?:phone|mobile|contact|cell|whatsapp|telephone)(?:[ \t]+(?:number|no\.?))?\b"
+        ),
+    ),
+    (
+        "STREET_ADDRESS",
+        regex.compile(
+            r"(?i)\b(?<!e-?mail[ \t])(?<!ip[ \t])(?:shipping|delivery|billing|home|full|postal|"
+            r"your|the|pickup|correct)?[ \t]*address\b(?![ \t]*(?:book|bar))"
+        ),
+    ),
+)
 
 
 def resolve_conversation(
@@ -83,4 +126,3 @@ def analyze_conversation(
             if not any(d.start < end and start < d.end for d in found[index]):
                 found[index].append(Detection(start, end, kind, 1.0, texts[index][start:end]))
     return [sorted(found[index], key=lambda d: d.start) for index in range(len(texts))]
-

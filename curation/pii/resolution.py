@@ -43,7 +43,10 @@ class Candidate(NamedTuple):
 
 RANK_NER = 0
 RANK_RULES = 1
-RANK_FORCED = 2
+# An identifier after its cue word ("order #…") names the whole span, whatever other
+# recognizers read into its digits (a card, an NHS number).
+RANK_CUED = 2
+RANK_FORCED = 3
 
 
 # Contact details in a message make the people it names private ones.

@@ -285,7 +285,10 @@ def _presidio_support(analyzer: Any, entities: list[str]) -> Any:
     def analyze(conversations: list[dict[str, Any]]) -> list[list[list[tuple[int, int]]]]:
         return [
             [
-                [(r.start, r.end) for r in analyzer.analyze(m["content"], language="en", entities=entities)]
+                [
+                    (r.start, r.end)
+                    for r in analyzer.analyze(m["content"], language="en", entities=entities)
+                ]
                 for m in conversation["messages"]
             ]
             for conversation in conversations
@@ -318,7 +321,11 @@ def labelled(split: str) -> None:
         ]
 
     sets: list[tuple[str, Score, Score]] = [
-        (f"tests/data pii_ordinary + pii_planted [{split}]", score(ours_texts, split), score(presidio_texts, split)),
+        (
+            f"tests/data pii_ordinary + pii_planted [{split}]",
+            score(ours_texts, split),
+            score(presidio_texts, split),
+        ),
         (
             f"tests/data pii_support (CuCom, ABCD) [{split}]",
             score_support(_support_analyzer(engine, config), split),

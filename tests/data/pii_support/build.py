@@ -44,12 +44,21 @@ _NAME_CUE = re.compile(
 _ORDER = re.compile(r"#?\b\d{3}-\d{6,7}-\d{6,7}\b")
 _CUED_ID = re.compile(
     r"(?i:order|ticket|reference|ref|complaint|claim|policy|account|a/c|application|"
-    r"request|case|tracking|awb|transaction|txn|utr|loan|folio|customer)"
-    r"(?:\s+(?i:id|no\.?|number|num|#))?\s*(?i:is|was|:|-)?\s*#?\s*"
+    r"request|case|tracking|awb|transaction|txn|utr|loan|folio|customer|serial|upi)"
+    r"(?:\s+(?i:id|no\.?|number|num|#))?\s*(?i:is|was|hai|:|-)?\s*#?\s*"
     r"(?P<id>(?=[A-Z0-9\-]*\d{4})[A-Z0-9][A-Z0-9\-]{4,28}[A-Z0-9])\b"
 )
+# A street address without its PIN: house number, name words, a street word.
+_STREET = re.compile(
+    r"(?<![\w\-/])(?:[A-Za-z]-?)?\d{1,4}[A-Za-z]?,?\s+(?:[A-Z][a-z]+\s+){1,3}"
+    r"(?i:street|st|road|rd|lane|avenue|salai|marg|nagar)\b(?:,\s*(?i:apt|flat)\.?\s*\w+)?"
+)
+# Two or more listed name words in a row: a full name, with or without a cue before it.
+_FULL_NAME = re.compile(r"\b[A-Za-z][a-z]+(?:\s+[A-Za-z][a-z]+)+\b")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_UPI = re.compile(r"(?<![\w.])[\w.\-]+@(?:ok\w+|ybl|paytm|upi|axl|ibl|apl|icici|sbi|hdfcbank)\b(?!\.\w)")
+_UPI = re.compile(
+    r"(?<![\w.])[\w.\-]+@(?:ok\w+|ybl|paytm|upi|axl|ibl|apl|icici|sbi|hdfcbank)\b(?!\.\w)"
+)
 _MOBILE = re.compile(r"(?<![\w\-#/])(?:\+91[ \-]?|0)?[6-9]\d{4}[ \-]?\d{5}(?![\w\-])")
 _PHONE_CUE = re.compile(r"(?i)phone|mobile|number|contact|call|whatsapp|no\.|regd|registered")
 _ORDER_CUE = re.compile(r"(?i)order|ticket|reference|ref|awb|tracking|id\b|account")
@@ -99,9 +108,12 @@ def label_cucom(turns: list[dict]) -> list[dict]:
             else:
                 _add(spans, text, *match.span(), "PHONE_NUMBER")
         asked_address = "address" in previous.lower() or "address" in text.lower()
-        if turn["role"] == "user" and asked_address:
+        if turn["role"].lower() == "user":
             for match in _PIN.finditer(text):
-                if re.search(r"(?i)otp|code is|pin is", text[max(0, match.start() - 20) : match.start()]):
+                if re.search(
+                    r"(?i)otp|verification code|pin is",
+                    text[max(0, match.start() - 20) : match.start()],
+                ):
                     continue
                 lead = _ADDRESS_LEAD.match(text, 0, match.start())
                 start = lead.end() if lead else 0
@@ -112,7 +124,14 @@ def label_cucom(turns: list[dict]) -> list[dict]:
                 if len(parts) >= 2 and any(ch.isdigit() for ch in segment):
                     street = ", ".join(parts[:-1])
                     _add(spans, text, start, start + len(street), "STREET_ADDRESS")
+                elif not asked_address and not re.search(r"(?i)pin", text[: match.start()]):
+                    continue
                 _add(spans, text, *match.span(), "ZIP_CODE")
+        for match in _STREET.finditer(text):
+            _add(spans, text, *match.span(), "STREET_ADDRESS")
+        for match in _FULL_NAME.finditer(text):
+            if all(w.capitalize() in NAME_WORDS for w in match.group().split()):
+                _add(spans, text, *match.span(), "PERSON")
         for match in _NAME_CUE.finditer(text):
             words = match.group(1).split()
             while words and words[-1] not in NAME_WORDS:
@@ -126,7 +145,13 @@ def label_cucom(turns: list[dict]) -> list[dict]:
         for value, kind in known.items():
             for match in re.finditer(rf"(?<![\w]){re.escape(value)}(?![\w])", text):
                 _add(spans, text, *match.span(), kind)
-        messages.append({"role": turn["role"], "content": text, "spans": sorted(spans, key=lambda s: s["start"])})
+        messages.append(
+            {
+                "role": turn["role"],
+                "content": text,
+                "spans": sorted(spans, key=lambda s: s["start"]),
+            }
+        )
         previous = text
     return messages
 
@@ -156,7 +181,9 @@ def label_abcd(conversation: dict) -> list[dict]:
             for match in re.finditer(rf"(?i)(?<![\w@]){re.escape(value)}(?![\w])", text):
                 _add(spans, text, *match.span(), kind)
         role = "user" if speaker == "customer" else "assistant"
-        messages.append({"role": role, "content": text, "spans": sorted(spans, key=lambda s: s["start"])})
+        messages.append(
+            {"role": role, "content": text, "spans": sorted(spans, key=lambda s: s["start"])}
+        )
     return messages
 
 
@@ -174,8 +201,13 @@ def main(folder: Path) -> None:
     ecommerce = [json.loads(line) for line in (folder / "merged.jsonl").open(encoding="utf-8")]
     for row in ecommerce[::25]:
         conversations.append(
-            {"source": "cucom-ecommerce", "id": row["id"], "region": "IN", "languages": ["en"],
-             "messages": label_cucom(row["turns"])}
+            {
+                "source": "cucom-ecommerce",
+                "id": row["id"],
+                "region": "IN",
+                "languages": ["en"],
+                "messages": label_cucom(row["turns"]),
+            }
         )
     # Every 25th conversation has few addresses, UPI ids and names: add the conversations of
     # the rest that hold one, every 4th of them.
@@ -186,19 +218,34 @@ def main(folder: Path) -> None:
     ]
     for row in rare[::4]:
         conversations.append(
-            {"source": "cucom-ecommerce", "id": row["id"], "region": "IN", "languages": ["en"],
-             "messages": label_cucom(row["turns"])}
+            {
+                "source": "cucom-ecommerce",
+                "id": row["id"],
+                "region": "IN",
+                "languages": ["en"],
+                "messages": label_cucom(row["turns"]),
+            }
         )
     for line in (folder / "sample.jsonl").open(encoding="utf-8"):
         row = json.loads(line)
         conversations.append(
-            {"source": "cucom-banking", "id": row["id"], "region": "IN", "languages": ["en", "hi"],
-             "messages": label_cucom(row["turns"])}
+            {
+                "source": "cucom-banking",
+                "id": row["id"],
+                "region": "IN",
+                "languages": ["en", "hi"],
+                "messages": label_cucom(row["turns"]),
+            }
         )
     for row in json.loads((folder / "abcd_sample.json").read_text(encoding="utf-8")):
         conversations.append(
-            {"source": "abcd", "id": str(row["convo_id"]), "region": "US", "languages": ["en"],
-             "messages": label_abcd(row)}
+            {
+                "source": "abcd",
+                "id": str(row["convo_id"]),
+                "region": "US",
+                "languages": ["en"],
+                "messages": label_abcd(row),
+            }
         )
     parts: dict[str, list[dict]] = {"dev": [], "holdout": []}
     for conversation in conversations:
