@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 import regex
 
 from curation.pii.config import Detection, PiiConfig, TextContext
+from curation.pii.evidence import lexicon
 from curation.pii.redaction import other_occurrences
 
 if TYPE_CHECKING:
@@ -98,8 +99,68 @@ _ASKS = (
 def resolve_conversation(
     fields: Mapping[K, str], found: Mapping[K, list[Detection]]
 ) -> dict[K, list[Detection]]:
-    """Detections each field gains from the rest of the conversation (not those it has)."""
-    return {}
+    """Detections each field gains from the rest of the conversation (not those it has).
+
+    - A username that is the local part of an e-mail address found in the conversation
+      ("cminh730" beside "cminh730@email.com") is the same person's: ACCOUNT_ID.
+    - Every part of a person's full name, in any letter case ("John Doe" → "john", "Doe"),
+      is that person wherever it stands alone.
+
+    Whole values found elsewhere are added by the redaction's ``other_occurrences``.
+    """
+    wanted: dict[str, str] = {}
+    for detections in found.values():
+        for detection in detections:
+            if detection.entity_type == "EMAIL_ADDRESS":
+                local = detection.text.split("@", 1)[0]
+                if _USERNAME_LIKE.fullmatch(local) and local.casefold() not in _ROLE_ACCOUNTS:
+                    wanted.setdefault(local.casefold(), "ACCOUNT_ID")
+            elif detection.entity_type == "PERSON":
+                words = detection.text.split()
+                if len(words) > 1:
+                    for word in words:
+                        part = word.strip(".,'\u2019")
+                        if _name_part(part):
+                            wanted.setdefault(part.casefold(), "PERSON")
+    if not wanted:
+        return {}
+    pattern = regex.compile(
+        r"(?<![\p{L}\d@._\-])(?:"
+        + "|".join(regex.escape(value) for value in sorted(wanted, key=len, reverse=True))
+        + r")(?![\p{L}\d@_\-]|\.[\p{L}\d])",
+        regex.IGNORECASE,
+    )
+    extra: dict[K, list[Detection]] = {}
+    for key, text in fields.items():
+        have = found.get(key, [])
+        for match in pattern.finditer(text):
+            start, end = match.span()
+            if any(d.start < end and start < d.end for d in have):
+                continue
+            kind = wanted[match.group().casefold()]
+            extra.setdefault(key, []).append(Detection(start, end, kind, 0.9, match.group()))
+    return extra
+
+
+def _name_part(word: str) -> bool:
+    """Whether one word of a full name names the person on its own: not a particle, and not
+    an everyday word ("Apollo Hospital" does not make every "hospital" a person)."""
+    folded = word.casefold()
+    if len(folded) < 3 or folded in _NAME_PARTICLES:
+        return False
+    lex = lexicon()
+    return lex.zipf(folded) < _PART_COMMON_ZIPF or folded in lex.first or folded in lex.last
+
+
+_PART_COMMON_ZIPF = 4.0
+
+# A username has a letter and is not a role mailbox ("support@…" names no one).
+_USERNAME_LIKE = regex.compile(r"(?=.*\p{L})[\p{L}\d._\-]{3,64}")
+_ROLE_ACCOUNTS = frozenset(
+    """info support help contact admin sales noreply no-reply feedback service care customercare
+    customer.care billing team hello mail office enquiries enquiry orders returns""".split()  # noqa: SIM905
+)
+_NAME_PARTICLES = frozenset("van von der den del della dos das bin ibn mr mrs ms dr".split())  # noqa: SIM905
 
 
 def analyze_conversation(

@@ -93,7 +93,8 @@ ROMANISED_HINDI = frozenset(
     aapki aapke apna apni mera meri mere mujhe humein hum tum kuch abhi bilkul theek thik
     accha acha achha toh bahut sab koi kaise kab kahan wala wali raha rahi rahe bata batao
     dijiye kijiye karo karke kar lekin aur par bhi mein jaldi zaroor zarur shukriya dhanyavad
-    namaste arrey arre arey acchha matlab sirf pehle baad phir wapas paisa paise
+    namaste arrey arre arey acchha matlab sirf pehle baad phir wapas paisa paise aur ek se ke
+    ki ka ko pe ne tak liye haina bolo dekho suno chalo
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
 

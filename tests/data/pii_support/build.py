@@ -53,6 +53,11 @@ _STREET = re.compile(
     r"(?<![\w\-/])(?:[A-Za-z]-?)?\d{1,4}[A-Za-z]?,?\s+(?:[A-Z][a-z]+\s+){1,3}"
     r"(?i:street|st|road|rd|lane|avenue|salai|marg|nagar)\b(?:,\s*(?i:apt|flat)\.?\s*\w+)?"
 )
+# A listed name addressed with "ji", "uncle", "aunty", or after a lower-case "mr".
+_ADDRESSED = re.compile(
+    r"(?i)\b(?:(?P<name>[a-z]+)\s+(?:ji|uncle|aunty|bhai|sir|madam)\b|"
+    r"(?:mr|mrs|ms)\.?\s+(?P<name2>[a-z]+))"
+)
 # Two or more listed name words in a row: a full name, with or without a cue before it.
 _FULL_NAME = re.compile(r"\b[A-Za-z][a-z]+(?:\s+[A-Za-z][a-z]+)+\b")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -139,11 +144,19 @@ def label_cucom(turns: list[dict]) -> list[dict]:
             if words and all(w in NAME_WORDS for w in words):
                 start = match.start(1)
                 _add(spans, text, start, start + len(" ".join(words)), "PERSON")
+        for match in _ADDRESSED.finditer(text):
+            group = "name" if match.group("name") else "name2"
+            if match.group(group).capitalize() in NAME_WORDS:
+                _add(spans, text, *match.span(group), "PERSON")
         for span in spans:
             if span["entity_type"] in ("PERSON", "ACCOUNT_ID", "STREET_ADDRESS"):
                 known[span["value"]] = span["entity_type"]
+            if span["entity_type"] == "PERSON":
+                for word in span["value"].split():
+                    known[word] = "PERSON"
         for value, kind in known.items():
-            for match in re.finditer(rf"(?<![\w]){re.escape(value)}(?![\w])", text):
+            flags = re.IGNORECASE if kind == "PERSON" else 0
+            for match in re.finditer(rf"(?<![\w]){re.escape(value)}(?![\w])", text, flags):
                 _add(spans, text, *match.span(), kind)
         messages.append(
             {
