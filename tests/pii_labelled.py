@@ -130,14 +130,21 @@ def score(analyze: Analyzer, split: str = "all") -> Score:
 ConversationAnalyzer = Callable[[list[dict[str, Any]]], list[list[Spans]]]
 
 
-def score_support(analyze: ConversationAnalyzer, split: str = "all") -> Score:
+def load_chinese(split: str = "all") -> list[dict[str, Any]]:
+    """Chinese sentences with planted names (PERSON_ZH) and without; support-set format."""
+    return _rows("pii_support/chinese", split)
+
+
+def score_support(
+    analyze: ConversationAnalyzer, split: str = "all", *, chinese: bool = False
+) -> Score:
     """Run ``analyze`` (conversations → spans per message) over the support conversations.
 
     ``messages`` counts the messages without labelled personal data and ``false_redactions``
     the detections in them; recall is per labelled kind.
     """
     result = Score()
-    conversations = load_support(split)
+    conversations = load_chinese(split) if chinese else load_support(split)
     for conversation, found in zip(conversations, analyze(conversations), strict=True):
         for message, spans in zip(conversation["messages"], found, strict=True):
             text = message["content"]

@@ -34,6 +34,7 @@ from curation.pii.config import (
 )
 from curation.pii.evidence import warm_up_evidence
 from curation.pii.recognizers import curator_recognizers
+from curation.pii.recognizers.chinese import HAN, chinese_names, chinese_phones
 from curation.pii.recognizers.persons import NameListRecognizer, more_person_mentions
 from curation.pii.recognizers.support import (
     answers,
@@ -398,6 +399,11 @@ class PiiEngine:
                 yield from indian_addresses(text)
         if context.asked:
             yield from answers(text, context, entities)
+        # By script, whatever the dataset's languages: a message with Chinese characters.
+        if HAN.search(text) is not None:
+            if "PERSON" in entities:
+                yield from chinese_names(text)
+            yield from chinese_phones(text)
 
     def _plan(self, config: PiiConfig) -> _Plan:
         key = config.cache_key()

@@ -331,6 +331,11 @@ def labelled(split: str) -> None:
             score_support(_support_analyzer(engine, config), split),
             score_support(_presidio_support(analyzer, own), split),
         ),
+        (
+            f"tests/data pii_support/chinese (written, Faker zh_CN names) [{split}]",
+            score_support(_support_analyzer(engine, config), split, chinese=True),
+            score_support(_presidio_support(analyzer, own), split, chinese=True),
+        ),
     ]
     targets = {
         "STRUCTURED": "= 1.00",

@@ -26,6 +26,8 @@ from curation.models import (
     PiiFinding,
     PiiRun,
 )
+from curation.pii.config import Detection, TextContext
+from curation.pii.conversation import message_contexts, resolve_conversation
 from curation.pii.engine import get_engine
 from curation.pii.redaction import iter_text_fields, other_occurrences
 from curation.selectors.redaction import pii_config_for, pii_messages, redacted_messages
@@ -264,16 +266,36 @@ def reconcile_runs(*, dataset_id: int | None = None) -> int:
 def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, list[dict[str, Any]]]:
     places: list[tuple[int, int, str]] = []
     texts: list[str] = []
+    contexts: list[TextContext] = []
     for conversation in conversations:
-        for message_index, field, text in iter_text_fields(pii_messages(conversation)):
+        messages = pii_messages(conversation)
+        # What each text's detection reads besides the text (see curation.pii.conversation).
+        per_message = message_contexts(
+            [(str(m.get("role", "")), str(m.get("content") or "")) for m in messages],
+            region=dataset.region,
+            languages=dataset.languages,
+        )
+        for message_index, field, text in iter_text_fields(messages):
             places.append((conversation.pk, message_index, field))
             texts.append(text)
+            contexts.append(per_message[message_index])
     found: dict[int, list[dict[str, Any]]] = {conversation.pk: [] for conversation in conversations}
     engine = get_engine()
+    per_text: dict[int, dict[tuple[int, str], list[Detection]]] = defaultdict(dict)
     for (conversation_id, message_index, field), detections in zip(
-        places, engine.iter_analyze(texts, pii_config_for(dataset)), strict=True
+        places, engine.iter_analyze(texts, pii_config_for(dataset), contexts=contexts), strict=True
     ):
-        found[conversation_id].extend(
+        per_text[conversation_id][(message_index, field)] = detections
+    texts_by_conversation: dict[int, dict[tuple[int, str], str]] = defaultdict(dict)
+    for (conversation_id, message_index, field), text in zip(places, texts, strict=True):
+        texts_by_conversation[conversation_id][(message_index, field)] = text
+    for conversation in conversations:
+        fields = texts_by_conversation[conversation.pk]
+        detected = per_text[conversation.pk]
+        # The conversation pass: usernames, parts of full names (after the per-text pass).
+        for key, extra in resolve_conversation(fields, detected).items():
+            detected[key] = [*detected.get(key, []), *extra]
+        found[conversation.pk].extend(
             {
                 "message_index": message_index,
                 "field": field,
@@ -282,13 +304,10 @@ def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, li
                 "entity_type": detection.entity_type,
                 "score": round(float(detection.score), 4),
             }
+            for (message_index, field), detections in detected.items()
             for detection in detections
         )
-    texts_by_conversation: dict[int, dict[tuple[int, str], str]] = defaultdict(dict)
-    for (conversation_id, message_index, field), text in zip(places, texts, strict=True):
-        texts_by_conversation[conversation_id][(message_index, field)] = text
-    for conversation in conversations:
-        _add_other_occurrences(found[conversation.pk], texts_by_conversation[conversation.pk])
+        _add_other_occurrences(found[conversation.pk], fields)
     found["_messages"] = len(texts)  # type: ignore[index]
     return found
 
