@@ -73,6 +73,7 @@ _NER_CHUNK_CHARS = 20_000
 
 _CUSTOM_PATTERN_TIMEOUT_S = 5.0
 _DIGIT_GATE = regex.compile(r"\d")
+_USER_GATE = regex.compile(r"(?i)user|login")
 # Presidio recognizers that need a digit (or '@', '.') somewhere in the text to match at all.
 _PRESIDIO_GATES: dict[str, regex.Pattern[str] | None] = {
     "CreditCardRecognizer": _DIGIT_GATE,
@@ -391,7 +392,7 @@ class PiiEngine:
         text: str, context: TextContext, entities: frozenset[str]
     ) -> Iterator[tuple[int, int, str, float]]:
         """Support-chat rules: cued identifiers, national phones, PIN addresses, answers."""
-        if _DIGIT_GATE.search(text) is not None or "@" in text:
+        if _DIGIT_GATE.search(text) is not None or "@" in text or _USER_GATE.search(text):
             yield from cued_identifiers(text)
             if "PHONE_NUMBER" in entities:
                 yield from national_phones(text, context.region)

@@ -89,8 +89,8 @@ _ASKS = (
     (
         "STREET_ADDRESS",
         regex.compile(
-            r"(?i)\b(?<!e-?mail[ \t])(?<!ip[ \t])(?:shipping|delivery|billing|home|full|postal|"
-            r"your|the|pickup|correct)?[ \t]*address\b(?![ \t]*(?:book|bar))"
+            r"(?i)\b(?:shipping|delivery|billing|home|full|postal|your|the|pickup|correct)?[ \t]*"
+            r"(?<!e-?mail[ \t]*)(?<!ip[ \t]*)address\b(?![ \t]*(?:book|bar))"
         ),
     ),
 )

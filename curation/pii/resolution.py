@@ -98,6 +98,9 @@ def _line_end(text: str, position: int) -> int:
 
 def _personal_ip(value: str) -> bool:
     """Loopback, unspecified, link-local and multicast addresses and netmasks name no one."""
+    if all(len(part) == 1 for part in value.split(".")):
+        # "1.2.3.1" is a section or version number far more often than a host.
+        return False
     try:
         address = ipaddress.ip_address(value.strip("[]"))
     except ValueError:

@@ -212,7 +212,7 @@ def answers(text: str, context: TextContext, entities: frozenset[str]) -> Iterat
         for match in _ANSWER_PHONE.finditer(text):
             if 7 <= sum(ch.isdigit() for ch in match.group("pii")) <= 15:
                 yield *match.span("pii"), "PHONE_NUMBER", 0.8
-    if "STREET_ADDRESS" in asked:
+    if "STREET_ADDRESS" in asked and _IN_ADDRESS.search(text) is None:
         lead = _LEAD.match(text)
         match = _ANSWER_STREET.match(text, lead.end() if lead else 0)
         if match is not None:
@@ -230,15 +230,25 @@ def _name_answer(text: str) -> Iterator[Found]:
     lex = lexicon()
     kept = []
     listed_any = False
+    # The whole reply is the name ("crystal minh"): words that are also common ones count.
+    whole = not text[match.end("pii") :].strip(" \t.!,;:)\n")
+    common, rare = (
+        (_WHOLE_COMMON_ZIPF, _WHOLE_RARE_ZIPF)
+        if whole
+        else (
+            _ANSWER_COMMON_ZIPF,
+            _ANSWER_RARE_ZIPF,
+        )
+    )
     for word in match.group("pii").split():
         folded = word.casefold().strip("'\u2019")
         zipf = lex.zipf(folded)
         listed = folded in lex.first or folded in lex.last
         # A listed name that is also a common word ("any", "will") is the word; an unlisted
         # word must be rare and not an acronym ("HDFC").
-        if listed and zipf < _ANSWER_COMMON_ZIPF:
+        if listed and zipf < common:
             listed_any = True
-        elif listed or zipf >= _ANSWER_RARE_ZIPF or word.isupper():
+        elif listed or zipf >= rare or word.isupper():
             break
         kept.append(word)
     if not kept or not listed_any:
@@ -251,3 +261,5 @@ def _name_answer(text: str) -> Iterator[Found]:
 # A word this frequent in English ("sure", "wrong", "delivered") is no name in an answer.
 _ANSWER_COMMON_ZIPF = 4.0
 _ANSWER_RARE_ZIPF = 2.5
+_WHOLE_COMMON_ZIPF = 5.0
+_WHOLE_RARE_ZIPF = 5.0
