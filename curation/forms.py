@@ -24,6 +24,7 @@ from curation.models import (
     VersionFormat,
 )
 from curation.models.datasets import MEMBER_NOT_ADDABLE
+from curation.pii.config import LANGUAGES
 from curation.pii.patterns import pattern_problem
 from curation.pii.policy import KNOWN_ENTITIES
 from curation.services.versions.preview import normalize_filter
@@ -338,11 +339,20 @@ class PiiSettingsForm(forms.ModelForm):
         required=False,
         help_text="One per line: `ENTITY: regex`, optionally ` | score`.",
     )
+    languages = forms.MultipleChoiceField(
+        label="Languages",
+        choices=list(LANGUAGES.items()),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="None ticked: names are detected by each message's script.",
+    )
 
     class Meta:
         model = Dataset
         fields = [
             "pii_detection",
+            "region",
+            "languages",
             "pii_entities",
             "pii_threshold",
             "pii_operator",
@@ -351,6 +361,9 @@ class PiiSettingsForm(forms.ModelForm):
             "pii_patterns",
             "purge_originals_after_approval",
         ]
+
+    def clean_region(self) -> str:
+        return str(self.cleaned_data["region"]).strip().upper()
 
     def clean_pii_threshold(self) -> float:
         value = self.cleaned_data["pii_threshold"]

@@ -1,12 +1,20 @@
-"""The project's own labelled PII set and how it is scored (used by tests and the benchmark).
+"""The labelled PII sets and how they are scored (used by tests and the benchmark).
 
-``tests/data/pii_ordinary.jsonl``: real-looking chat messages without personal data
+Every set comes in two parts, split by a hash of each row before any rule was changed for
+issue 26: ``_dev`` (rules may be written while reading it) and ``_holdout`` (only measured;
+no rule or comment cites it). Figures in the docs are held-back figures.
+
+``pii_ordinary_{dev,holdout}.jsonl``: real-looking chat messages without personal data
 (instructions, recipes, code, travel, finance, general knowledge, products), written for this
 project. Every detection in them is a false redaction.
 
-``tests/data/pii_planted.jsonl``: messages with planted personal data, each span labelled
+``pii_planted_{dev,holdout}.jsonl``: messages with planted personal data, each span labelled
 ``{entity_type, start, end, value}``. A planted value counts as caught only when every letter
 and digit of it is inside some detection (a half-redacted name still leaks).
+
+``pii_support/support_{dev,holdout}.jsonl``: whole public support conversations (CuCom,
+Apache-2.0; ABCD, MIT; see ``pii_support/README.md``) with their natural personal data
+labelled per message. Detections that overlap no label are false redactions.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ DATA = Path(__file__).resolve().parent / "data"
 #: Planted kinds grouped as the targets name them.
 STRUCTURED = frozenset(
     {
+        "UPI_ID",
+        "USERNAME",
         "EMAIL_ADDRESS",
         "PHONE_NUMBER",
         "CREDIT_CARD",
@@ -38,14 +48,30 @@ STRUCTURED = frozenset(
 )
 
 
-def load_ordinary() -> list[dict[str, str]]:
-    lines = (DATA / "pii_ordinary.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+SPLITS = ("dev", "holdout")
 
 
-def load_planted() -> list[dict[str, Any]]:
-    lines = (DATA / "pii_planted.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+def _rows(name: str, split: str) -> list[dict[str, Any]]:
+    parts = SPLITS if split == "all" else (split,)
+    rows = []
+    for part in parts:
+        lines = (DATA / f"{name}_{part}.jsonl").read_text(encoding="utf-8").splitlines()
+        rows.extend(json.loads(line) for line in lines if line.strip())
+    return rows
+
+
+def load_ordinary(split: str = "all") -> list[dict[str, str]]:
+    return _rows("pii_ordinary", split)
+
+
+def load_planted(split: str = "all") -> list[dict[str, Any]]:
+    return _rows("pii_planted", split)
+
+
+def load_support(split: str = "all") -> list[dict[str, Any]]:
+    """Support conversations: ``{source, id, region, languages, messages: [{role, content,
+    spans}]}``."""
+    return _rows("pii_support/support", split)
 
 
 def kind_of(entity_type: str) -> str:
@@ -81,15 +107,15 @@ def caught(text: str, start: int, end: int, spans: Spans) -> bool:
     return all(covered[i] for i in range(start, end) if text[i].isalnum())
 
 
-def score(analyze: Analyzer) -> Score:
+def score(analyze: Analyzer, split: str = "all") -> Score:
     """Run ``analyze`` (texts → detected (start, end) spans per text) over both sets."""
     result = Score()
-    ordinary = load_ordinary()
+    ordinary = load_ordinary(split)
     for row, spans in zip(ordinary, analyze([r["text"] for r in ordinary]), strict=True):
         result.messages += 1
         result.false_redactions += len(spans)
         result.false_examples.extend((row["text"], row["text"][s:e]) for s, e in spans)
-    planted = load_planted()
+    planted = load_planted(split)
     for row, spans in zip(planted, analyze([r["text"] for r in planted]), strict=True):
         for gold in row["spans"]:
             kind = kind_of(gold["entity_type"])
@@ -98,4 +124,40 @@ def score(analyze: Analyzer) -> Score:
                 result.caught[kind] += 1
             else:
                 result.missed.append((gold["entity_type"], gold["value"]))
+    return result
+
+
+ConversationAnalyzer = Callable[[list[dict[str, Any]]], list[list[Spans]]]
+
+
+def load_chinese(split: str = "all") -> list[dict[str, Any]]:
+    """Chinese sentences with planted names (PERSON_ZH) and without; support-set format."""
+    return _rows("pii_support/chinese", split)
+
+
+def score_support(
+    analyze: ConversationAnalyzer, split: str = "all", *, chinese: bool = False
+) -> Score:
+    """Run ``analyze`` (conversations → spans per message) over the support conversations.
+
+    ``messages`` counts the messages without labelled personal data and ``false_redactions``
+    the detections in them; recall is per labelled kind.
+    """
+    result = Score()
+    conversations = load_chinese(split) if chinese else load_support(split)
+    for conversation, found in zip(conversations, analyze(conversations), strict=True):
+        for message, spans in zip(conversation["messages"], found, strict=True):
+            text = message["content"]
+            golds = message["spans"]
+            if not golds:
+                result.messages += 1
+                result.false_redactions += len(spans)
+                result.false_examples.extend((text, text[s:e]) for s, e in spans)
+            for gold in golds:
+                kind = kind_of(gold["entity_type"])
+                result.planted[kind] += 1
+                if caught(text, gold["start"], gold["end"], spans):
+                    result.caught[kind] += 1
+                else:
+                    result.missed.append((gold["entity_type"], gold["value"]))
     return result

@@ -27,6 +27,8 @@ def dataset_json(dataset: Dataset, *, counts: bool = False) -> dict[str, Any]:
         "name": dataset.name,
         "description": dataset.description,
         "base_model": dataset.base_model,
+        "region": dataset.region,
+        "languages": list(dataset.languages),
         "role": getattr(dataset, "user_role", None),
     }
     if counts:

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from curation.pii.config import LANGUAGES, region_problem
 from curation.pii.policy import DEFAULT_ENTITIES
 
 
@@ -33,6 +34,19 @@ def default_rubric() -> list[dict[str, str]]:
 
 def default_pii_entities() -> list[str]:
     return list(DEFAULT_ENTITIES)
+
+
+def validate_region(value: str) -> None:
+    problem = region_problem(value)
+    if problem is not None:
+        raise ValidationError(problem)
+
+
+def validate_languages(value: Any) -> None:
+    unknown = [code for code in value or [] if code not in LANGUAGES]
+    if unknown:
+        known = ", ".join(LANGUAGES)
+        raise ValidationError(f"unknown language code(s) {', '.join(unknown)}; use {known}")
 
 
 def validate_rubric(value: Any) -> None:
@@ -107,6 +121,23 @@ class Dataset(models.Model):
     pii_deny_list = ArrayField(models.CharField(max_length=200), default=list, blank=True)
     # [{"entity": "TICKET_ID", "pattern": "TCK-\\d{6}", "score": 0.9}]
     pii_patterns = models.JSONField(default=list, blank=True)
+    # Where the conversations come from and what they are written in: national phone and
+    # postcode formats of the region, name detection per language (empty: by script).
+    region = models.CharField(
+        "default region",
+        max_length=2,
+        blank=True,
+        default="",
+        validators=[validate_region],
+        help_text="Two-letter code (IN, US, GB…) for phone numbers written without a country code.",
+    )
+    languages = ArrayField(
+        models.CharField(max_length=8),
+        default=list,
+        blank=True,
+        validators=[validate_languages],
+        help_text="Languages the conversations are in; empty: detected per message by script.",
+    )
     purge_originals_after_approval = models.BooleanField(default=False)
 
     created_by = models.ForeignKey(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import NamedTuple
 
 import regex
@@ -23,11 +24,26 @@ from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from curation.pii.config import DEFAULT_MODEL, Detection, PatternTimeoutError, PiiConfig
+from curation.pii.config import (
+    DEFAULT_MODEL,
+    NO_CONTEXT,
+    Detection,
+    PatternTimeoutError,
+    PiiConfig,
+    TextContext,
+)
 from curation.pii.evidence import warm_up_evidence
 from curation.pii.recognizers import curator_recognizers
+from curation.pii.recognizers.chinese import HAN, chinese_names, chinese_phones
 from curation.pii.recognizers.persons import NameListRecognizer, more_person_mentions
+from curation.pii.recognizers.support import (
+    answers,
+    cued_identifiers,
+    indian_addresses,
+    national_phones,
+)
 from curation.pii.resolution import (
+    RANK_CUED,
     RANK_FORCED,
     RANK_NER,
     RANK_RULES,
@@ -57,6 +73,7 @@ _NER_CHUNK_CHARS = 20_000
 
 _CUSTOM_PATTERN_TIMEOUT_S = 5.0
 _DIGIT_GATE = regex.compile(r"\d")
+_USER_GATE = regex.compile(r"(?i)user|login")
 # Presidio recognizers that need a digit (or '@', '.') somewhere in the text to match at all.
 _PRESIDIO_GATES: dict[str, regex.Pattern[str] | None] = {
     "CreditCardRecognizer": _DIGIT_GATE,
@@ -222,20 +239,36 @@ class PiiEngine:
         return sorted({e for rec in self.registry.recognizers for e in rec.supported_entities})
 
     def analyze_texts(
-        self, texts: Sequence[str], config: PiiConfig, batch_size: int = 64
+        self,
+        texts: Sequence[str],
+        config: PiiConfig,
+        batch_size: int = 64,
+        *,
+        contexts: Iterable[TextContext] | TextContext = NO_CONTEXT,
     ) -> list[list[Detection]]:
         """Detect PII in every text; the result lists line up with ``texts``."""
-        return list(self.iter_analyze(texts, config, batch_size=batch_size))
+        return list(self.iter_analyze(texts, config, batch_size=batch_size, contexts=contexts))
 
     def iter_analyze(
-        self, texts: Iterable[str], config: PiiConfig, *, batch_size: int = 64
+        self,
+        texts: Iterable[str],
+        config: PiiConfig,
+        *,
+        batch_size: int = 64,
+        contexts: Iterable[TextContext] | TextContext = NO_CONTEXT,
     ) -> Iterator[list[Detection]]:
-        """Like ``analyze_texts`` but streaming: one list of detections per text, in order."""
+        """Like ``analyze_texts`` but streaming: one list of detections per text, in order.
+
+        ``contexts``: one ``TextContext`` for all texts, or one per text (in order). The result
+        for a text depends only on (``config``, the text, its context).
+        """
         plan = self._plan(config)
         allow = {value.strip().casefold() for value in config.allow_list if value.strip()}
         threshold = float(config.threshold)
+        each = repeat(contexts) if isinstance(contexts, TextContext) else iter(contexts)
         for text, entities, doc in self._ner(texts, plan, batch_size):
-            yield self._detect(text, entities, doc, plan, threshold, allow)
+            context = next(each, NO_CONTEXT)
+            yield self._detect(text, entities, doc, plan, threshold, allow, context)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -292,6 +325,7 @@ class PiiEngine:
         plan: _Plan,
         threshold: float,
         allow: set[str],
+        context: TextContext = NO_CONTEXT,
     ) -> list[Detection]:
         if not text or text.isspace():
             return []
@@ -320,6 +354,11 @@ class PiiEngine:
                         slot.needs_evidence and result.entity_type == "PERSON",
                     )
                 )
+        candidates.extend(
+            Candidate(start, end, kind, score, RANK_CUED)
+            for start, end, kind, score in self._support(text, context, plan.entities)
+            if kind in plan.entities and not (allow and text[start:end].strip().casefold() in allow)
+        )
         candidates = with_evidence(text, candidates)
         if "PERSON" in plan.entities:
             persons = [(c.start, c.end) for c in candidates if c.entity_type == "PERSON"]
@@ -347,6 +386,25 @@ class PiiEngine:
                     "on one message; simplify it"
                 ) from None
         return resolve_overlaps(text, candidates)
+
+    @staticmethod
+    def _support(
+        text: str, context: TextContext, entities: frozenset[str]
+    ) -> Iterator[tuple[int, int, str, float]]:
+        """Support-chat rules: cued identifiers, national phones, PIN addresses, answers."""
+        if _DIGIT_GATE.search(text) is not None or "@" in text or _USER_GATE.search(text):
+            yield from cued_identifiers(text)
+            if "PHONE_NUMBER" in entities:
+                yield from national_phones(text, context.region)
+            if "STREET_ADDRESS" in entities or "ZIP_CODE" in entities:
+                yield from indian_addresses(text)
+        if context.asked:
+            yield from answers(text, context, entities)
+        # By script, whatever the dataset's languages: a message with Chinese characters.
+        if HAN.search(text) is not None:
+            if "PERSON" in entities:
+                yield from chinese_names(text)
+            yield from chinese_phones(text)
 
     def _plan(self, config: PiiConfig) -> _Plan:
         key = config.cache_key()

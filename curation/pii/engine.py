@@ -20,6 +20,7 @@ from curation.pii.config import (
     Detection,
     PatternTimeoutError,
     PiiConfig,
+    TextContext,
 )
 from curation.pii.policy import DEFAULT_ENTITIES
 
@@ -33,6 +34,7 @@ __all__ = [
     "Detection",
     "PatternTimeoutError",
     "PiiConfig",
+    "TextContext",
     "configured_model_name",
     "get_engine",
 ]

@@ -85,6 +85,20 @@ COMMON_WORD_NAMES = frozenset(
 )
 
 
+# Romanised Hindi function words ("kya", "bilkul", "theek"): the name lists carry some of them as
+# names, and in Hinglish chat they open sentences capitalised.
+ROMANISED_HINDI = frozenset(
+    """
+    kya kyu kyun kyon hai hain ho hoga hogi nahi nahin haan han ji bhai yaar yar aap aapka
+    aapki aapke apna apni mera meri mere mujhe humein hum tum kuch abhi bilkul theek thik
+    accha acha achha toh bahut sab koi kaise kab kahan wala wali raha rahi rahe bata batao
+    dijiye kijiye karo karke kar lekin aur par bhi mein jaldi zaroor zarur shukriya dhanyavad
+    namaste arrey arre arey acchha matlab sirf pehle baad phir wapas paisa paise aur ek se ke
+    ki ka ko pe ne tak liye haina bolo dekho suno chalo
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+
+
 @lru_cache(maxsize=1)
 def given_names() -> tuple[frozenset[str], frozenset[str]]:
     """First and last names from Faker's person providers of every locale, case-folded.
@@ -118,7 +132,7 @@ def given_names() -> tuple[frozenset[str], frozenset[str]]:
                 )
     from spacy.lang.en.stop_words import STOP_WORDS
 
-    common = COMMON_WORD_NAMES | STOP_WORDS
+    common = COMMON_WORD_NAMES | STOP_WORDS | ROMANISED_HINDI
     return frozenset(first - common), frozenset(last - common)
 
 

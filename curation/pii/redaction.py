@@ -141,7 +141,7 @@ def redact_messages(
     for key, found in other_occurrences(fields, values).items():
         spans.setdefault(key, []).extend(_Span(start, end, kind) for start, end, kind in found)
 
-    replacer = _Replacer(operator, seed)
+    replacer = _Replacer(operator, seed, persons=person_names(values))
     edited: dict[tuple[int, str], str] = {}
     for key in sorted(spans, key=order.__getitem__):
         merged = _merge(spans[key])
@@ -391,38 +391,105 @@ def _set_field(message: dict[str, Any], field: str, text: str) -> None:
 # -- replacements --------------------------------------------------------------------------------
 
 
+def _same_case(value: str, replacement: str) -> str:
+    if value.isupper() and len(value) > 1:
+        return replacement.upper()
+    if value.islower():
+        return replacement.lower()
+    return replacement
+
+
 def _normalize(value: str) -> str:
     return " ".join(value.split()).casefold()
+
+
+def person_names(values: Mapping[str, str]) -> dict[str, str]:
+    """Each PERSON value (normalised) → the fullest name of the conversation it is part of.
+
+    "John Doe", "John", "doe" and "JOHN DOE" are one person: the parts map to the longest
+    name whose words contain them all (the first such name when two qualify).
+    """
+    names = sorted(
+        {_normalize(v) for v, kind in values.items() if kind == "PERSON" and v.strip()},
+        key=lambda name: (-len(name.split()), name),
+    )
+    full: dict[str, str] = {}
+    for name in names:
+        words = name.split()
+        full[name] = next(
+            (
+                other
+                for other in names
+                if len(other.split()) > len(words) and _part_of(words, other)
+            ),
+            name,
+        )
+    return full
+
+
+def _part_of(words: list[str], name: str) -> bool:
+    """Whether ``words`` appear, in order and adjacent, in ``name`` ("doe" in "john doe")."""
+    other = name.split()
+    size = len(words)
+    return any(other[i : i + size] == words for i in range(len(other) - size + 1))
 
 
 class _Replacer:
     """Chooses the replacement for each (entity type, value), consistently per conversation."""
 
-    def __init__(self, operator: str, seed: str | int) -> None:
+    def __init__(
+        self, operator: str, seed: str | int, *, persons: Mapping[str, str] | None = None
+    ) -> None:
         self.operator = operator
         self.seed = str(seed)
         self.assigned: dict[tuple[str, str], str] = {}
         self.counters: dict[str, int] = {}
         self.used: set[str] = set()
+        self.persons = dict(persons or {})
 
     def __call__(self, entity_type: str, value: str, surrogate: str | None) -> str:
         if self.operator == "mask":
             return "".join("\n" if ch == "\n" else "*" for ch in value)
+        if entity_type == "PERSON":
+            full = self.persons.get(_normalize(value), _normalize(value))
+            if full != _normalize(value):
+                return self._person_part(value, full, surrogate)
         key = (entity_type, _normalize(value))
         replacement = self.assigned.get(key)
-        if replacement is not None:
-            return replacement
+        if replacement is None:
+            replacement = self._new(entity_type, value, surrogate)
+            self.assigned[key] = replacement
+            self.used.add(replacement)
+        if entity_type == "PERSON" and self.operator == "surrogate":
+            # One surrogate per person, written in each mention's letter case.
+            return _same_case(value, replacement)
+        return replacement
+
+    def _new(self, entity_type: str, value: str, surrogate: str | None) -> str:
         if self.operator == "tag":
             number = self.counters.get(entity_type, 0) + 1
             self.counters[entity_type] = number
-            replacement = f"<{entity_type}_{number}>"
-        elif surrogate:
-            replacement = surrogate
-        else:
-            replacement = self._fake(entity_type, value)
-        self.assigned[key] = replacement
-        self.used.add(replacement)
-        return replacement
+            return f"<{entity_type}_{number}>"
+        if surrogate:
+            return surrogate
+        if entity_type == "PERSON":
+            return self._fake(entity_type, value.title())
+        return self._fake(entity_type, value)
+
+    def _person_part(self, value: str, full: str, surrogate: str | None) -> str:
+        """A part of a fuller name gets the full name's tag, or the same part of its surrogate."""
+        whole = self("PERSON", full.title(), None if self.operator == "tag" else surrogate)
+        if self.operator == "tag":
+            return whole
+        words, full_words, fake_words = value.split(), full.split(), whole.split()
+        if len(fake_words) != len(full_words):
+            return whole
+        position = next(
+            i
+            for i in range(len(full_words) - len(words) + 1)
+            if full_words[i : i + len(words)] == [w.casefold() for w in words]
+        )
+        return _same_case(value, " ".join(fake_words[position : position + len(words)]))
 
     def _fake(self, entity_type: str, value: str) -> str:
         for attempt in range(20):

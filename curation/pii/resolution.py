@@ -43,7 +43,10 @@ class Candidate(NamedTuple):
 
 RANK_NER = 0
 RANK_RULES = 1
-RANK_FORCED = 2
+# An identifier after its cue word ("order #…") names the whole span, whatever other
+# recognizers read into its digits (a card, an NHS number).
+RANK_CUED = 2
+RANK_FORCED = 3
 
 
 # Contact details in a message make the people it names private ones.
@@ -95,6 +98,9 @@ def _line_end(text: str, position: int) -> int:
 
 def _personal_ip(value: str) -> bool:
     """Loopback, unspecified, link-local and multicast addresses and netmasks name no one."""
+    if all(len(part) == 1 for part in value.split(".")):
+        # "1.2.3.1" is a section or version number far more often than a host.
+        return False
     try:
         address = ipaddress.ip_address(value.strip("[]"))
     except ValueError:

@@ -261,41 +261,109 @@ def presidio_defaults() -> Any:
     return analyzer
 
 
-def labelled() -> None:
-    """False redactions per 100 ordinary messages and planted recall per kind (tests/data)."""
+def _support_analyzer(engine: Any, config: Any) -> Any:
+    """Conversations → spans per message, as the detection job finds them."""
+    from curation.pii.conversation import analyze_conversation
+
+    def analyze(conversations: list[dict[str, Any]]) -> list[list[list[tuple[int, int]]]]:
+        found = []
+        for conversation in conversations:
+            detections = analyze_conversation(
+                engine,
+                [(m["role"], m["content"]) for m in conversation["messages"]],
+                config,
+                region=conversation["region"],
+                languages=tuple(conversation["languages"]),
+            )
+            found.append([[(d.start, d.end) for d in message] for message in detections])
+        return found
+
+    return analyze
+
+
+def _presidio_support(analyzer: Any, entities: list[str]) -> Any:
+    def analyze(conversations: list[dict[str, Any]]) -> list[list[list[tuple[int, int]]]]:
+        return [
+            [
+                [
+                    (r.start, r.end)
+                    for r in analyzer.analyze(m["content"], language="en", entities=entities)
+                ]
+                for m in conversation["messages"]
+            ]
+            for conversation in conversations
+        ]
+
+    return analyze
+
+
+def labelled(split: str) -> None:
+    """False redactions per 100 ordinary messages and recall per kind (tests/data), on ``split``."""
     from curation.pii.engine import PiiConfig, get_engine
-    from tests.pii_labelled import score
+    from curation.pii.policy import DEFAULT_ENTITIES
+    from tests.pii_labelled import Score, score, score_support
 
     # A new dataset's settings: the policy's entities at the default threshold (a test checks
     # that Dataset's defaults are these).
     config = PiiConfig()
     engine = get_engine()
-    ours = score(
-        lambda texts: [
-            [(d.start, d.end) for d in found] for found in engine.analyze_texts(texts, config)
-        ]
-    )
     analyzer = presidio_defaults()
-    baseline = score(
-        lambda texts: [
-            [(r.start, r.end) for r in analyzer.analyze(text, language="en")] for text in texts
+    # Presidio's defaults on Curator's own entity types (those it knows), not on all of its own.
+    own = [e for e in analyzer.get_supported_entities(language="en") if e in DEFAULT_ENTITIES]
+
+    def ours_texts(texts: list[str]) -> list[list[tuple[int, int]]]:
+        return [[(d.start, d.end) for d in found] for found in engine.analyze_texts(texts, config)]
+
+    def presidio_texts(texts: list[str]) -> list[list[tuple[int, int]]]:
+        return [
+            [(r.start, r.end) for r in analyzer.analyze(text, language="en", entities=own)]
+            for text in texts
         ]
-    )
-    print(
-        f"\nlabelled set (tests/data): {ours.messages} ordinary messages, "
-        f"{sum(ours.planted.values())} planted values"
-    )
-    print(f"  {'':34}{'Curator defaults':>18}{'Presidio defaults':>19}   target")
-    print(
-        f"  {'false redactions / 100 messages':34}{ours.false_per_100:>18.2f}"
-        f"{baseline.false_per_100:>19.2f}   <= 3"
-    )
-    targets = {"STRUCTURED": "= 1.00", "PERSON": ">= 0.95", "STREET_ADDRESS": ">= 0.90"}
-    for kind in sorted(ours.planted):
+
+    sets: list[tuple[str, Score, Score]] = [
+        (
+            f"tests/data pii_ordinary + pii_planted [{split}]",
+            score(ours_texts, split),
+            score(presidio_texts, split),
+        ),
+        (
+            f"tests/data pii_support (CuCom, ABCD) [{split}]",
+            score_support(_support_analyzer(engine, config), split),
+            score_support(_presidio_support(analyzer, own), split),
+        ),
+        (
+            f"tests/data pii_support/chinese (written, Faker zh_CN names) [{split}]",
+            score_support(_support_analyzer(engine, config), split, chinese=True),
+            score_support(_presidio_support(analyzer, own), split, chinese=True),
+        ),
+    ]
+    targets = {
+        "STRUCTURED": "= 1.00",
+        "PERSON": ">= 0.90",
+        "STREET_ADDRESS": ">= 0.90",
+        "PERSON_ZH": ">= 0.80",
+    }
+    for label, ours, baseline in sets:
         print(
-            f"  {'recall ' + kind + f' (n={ours.planted[kind]})':34}{ours.recall(kind):>18.3f}"
-            f"{baseline.recall(kind):>19.3f}   {targets.get(kind, '')}"
+            f"\n{label}: {ours.messages} messages without personal data, "
+            f"{sum(ours.planted.values())} labelled values"
         )
+        print(f"  {'':34}{'Curator defaults':>18}{'Presidio (own types)':>22}   target")
+        print(
+            f"  {'false redactions / 100 messages':34}{ours.false_per_100:>18.2f}"
+            f"{baseline.false_per_100:>22.2f}   <= 3"
+        )
+        for kind in sorted(ours.planted):
+            print(
+                f"  {'recall ' + kind + f' (n={ours.planted[kind]})':34}{ours.recall(kind):>18.3f}"
+                f"{baseline.recall(kind):>22.3f}   {targets.get(kind, '')}"
+            )
+        if split != "holdout":
+            for text, value in ours.false_examples[:25]:
+                print(f"    false: {value!r} in {text[:70]!r}")
+            for kind, value in ours.missed[:25]:
+                print(f"    missed {kind}: {value!r}")
+    print(f"  (Presidio entity types measured: {', '.join(own)})")
     if SHAREGPT.exists():
         # Real demo chat from a public project: unlabelled, and nearly free of personal data,
         # so what gets redacted there is almost all false.
@@ -305,15 +373,11 @@ def labelled() -> None:
             for turn in conversation["conversations"]
         ]
         ours_n = sum(len(found) for found in engine.analyze_texts(turns, config))
-        base_n = sum(len(analyzer.analyze(text, language="en")) for text in turns)
+        base_n = sum(len(analyzer.analyze(text, language="en", entities=own)) for text in turns)
         print(
             f"  {'redactions / 100 FastChat turns':34}{100 * ours_n / len(turns):>18.2f}"
-            f"{100 * base_n / len(turns):>19.2f}   ({len(turns)} turns, unlabelled)"
+            f"{100 * base_n / len(turns):>22.2f}   ({len(turns)} turns, unlabelled)"
         )
-    for text, value in ours.false_examples[:20]:
-        print(f"    false: {value!r} in {text[:70]!r}")
-    for kind, value in ours.missed[:20]:
-        print(f"    missed {kind}: {value!r}")
 
 
 BENCH_DB = "curator_bench_pii"
@@ -505,7 +569,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if not args.skip_labelled:
-        labelled()
+        labelled(args.split)
 
     if not args.skip_throughput:
         throughput(load_messages(), args.rounds)

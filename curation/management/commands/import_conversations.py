@@ -1,4 +1,4 @@
-"""manage.py import_conversations --dataset SLUG [--create] [--pii on|off] [--format F] [--json] FILE...
+"""manage.py import_conversations --dataset SLUG [--create] [--pii on|off] [--region CC] [--languages en,hi,zh] [--format F] [--json] FILE...
 
 Imports in this process (no worker needed), with the same code the background job runs.
 Exits 0 when the input was read (outcome succeeded or partial), also when every record was
@@ -13,15 +13,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.text import slugify
 
 from curation.models import Dataset, ImportBatch, ImportFormat, ImportOutcome
+from curation.pii.config import LANGUAGES
 from curation.selectors.imports import import_warnings
 from curation.services import memberships
 from curation.services.imports import create_import_batch, run_import_job
+
+# --create checks only the settings given on the command line (the rest are defaults).
+_CHECKED_FIELDS = ("region", "languages")
 
 
 class Command(BaseCommand):
@@ -39,6 +44,18 @@ class Command(BaseCommand):
             default="on",
             help="with --create: PII detection for the new dataset (off: straight to review)",
         )
+        parser.add_argument(
+            "--region",
+            default="",
+            metavar="CC",
+            help="with --create: the default region for phone numbers and postcodes (IN, US…)",
+        )
+        parser.add_argument(
+            "--languages",
+            default="",
+            metavar="en,hi,zh",
+            help=f"with --create: the conversations' languages ({', '.join(LANGUAGES)})",
+        )
         parser.add_argument("--format", default="auto", choices=ImportFormat.values)
         parser.add_argument(
             "--json", action="store_true", help="print one JSON object as the last line"
@@ -54,14 +71,24 @@ class Command(BaseCommand):
         if dataset is None:
             if not options["create"]:
                 raise CommandError(f"no dataset {slug!r} (add --create to create it)")
-            dataset = memberships.dataset_create(
-                dataset=Dataset(
-                    name=slug.replace("-", " ").title(),
-                    slug=slugify(slug),
-                    pii_detection=options["pii"] == "on",
-                ),
-                user=None,
+            dataset = Dataset(
+                name=slug.replace("-", " ").title(),
+                slug=slugify(slug),
+                pii_detection=options["pii"] == "on",
+                region=options["region"].strip().upper(),
+                languages=[c.strip().lower() for c in options["languages"].split(",") if c.strip()],
             )
+            try:
+                dataset.clean_fields(
+                    exclude=[f.name for f in Dataset._meta.fields if f.name not in _CHECKED_FIELDS]
+                )
+            except ValidationError as error:
+                problems = "; ".join(
+                    f"--{name}: {' '.join(messages)}"
+                    for name, messages in error.message_dict.items()
+                )
+                raise CommandError(problems) from None
+            dataset = memberships.dataset_create(dataset=dataset, user=None)
         summaries = []
         for path in paths:
             with path.open("rb") as handle, transaction.atomic():

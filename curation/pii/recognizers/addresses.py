@@ -34,6 +34,8 @@ _STREET_PREFIX = (
     r"prospekt|pr\.|πλατεία|οδός|λεωφόρος|odos|cesta|utca|sokak|caddesi|cad\.|sok\.|trg|"
     r"ulica|ulice|calea|strada|bulevardul|aleea|şoseaua|soseaua"
 )
+# Prefixes that are also English words ("via email", "en route", "in place"): only capitalised.
+_ENGLISH_PREFIX = r"(?!(?:via|route|place|largo|corso|avenue|plaza)[ \t])"
 # Street-type words that other languages glue to the end of the name ("Hauptstraße 5").
 _STREET_WORD_END = (
     r"strasse|straße|str\.|weg|gasse|platz|allee|ring|damm|ufer|steig|laan|straat|plein|"
@@ -69,7 +71,7 @@ def _street_rules() -> list[Rule]:
         # Continental style with the street type in front ("ul. Słowicza 10", "Via Roma 3").
         Rule(
             "prefix name number",
-            rf"(?<![\p{{L}}])(?P<pii>(?:{_HOUSE}[ \t]+)?(?i:{_STREET_PREFIX})[ \t]+"
+            rf"(?<![\p{{L}}])(?P<pii>(?:{_HOUSE}[ \t]+)?{_ENGLISH_PREFIX}(?i:{_STREET_PREFIX})[ \t]+"
             rf"(?:{_WORD}[ \t]+){{0,4}}?{_HOUSE}(?![\w]|[.,]\d){_UNIT_TAIL})",
             0.7,
         ),
@@ -89,7 +91,7 @@ def _street_rules() -> list[Rule]:
         # House number, capitalised name, number: common European form written number-first.
         Rule(
             "number name number",
-            rf"(?<![\w.,\-/:])(?P<pii>{_HOUSE}[ \t]+(?:{_CAP_WORD}[ \t]+){{1,3}}{_HOUSE}"
+            rf"(?<![\w.,\-/:])(?P<pii>{_HOUSE}[ \t]+(?:{_CAP_WORD}[ \t]+){{1,3}}\d{{1,6}}[a-z]?"
             rf"(?![\w%:/]|[.,]\d){_UNIT_TAIL})",
             0.5,
         ),

@@ -4,6 +4,7 @@ recognizer that confirms lower-case and listed names, and the further mentions o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import regex
 from presidio_analyzer import LocalRecognizer, RecognizerResult
@@ -32,9 +33,12 @@ _NOT_NAMES = (
     "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|Morning|Afternoon|Evening|"
     "Night|Today|Tomorrow|Tonight|World|Mom|Dad|Mum|Boss|Doctor|Bro|Man|Dude|Buddy|Honey"
 )
+# Abbreviations take a full stop ("Mr. Okafor"); after a whole word a full stop ends the
+# sentence ("Sir/Madam. Unfortunately, ...").
 _HONORIFIC = (
-    r"(?:Mr|Mrs|Ms|Mss|Miss|Mx|Dr|Prof|Sir|Dame|Lord|Lady|Madam|Mme|Mlle|Herr|Frau|Sr|Sra|"
-    r"Srta|Rev|Fr|Capt|Sgt|Lt|Col|Gen|Hon|Judge|Rabbi|Imam|Father|Sister|Brother|Aunt|Uncle)"
+    r"(?:(?:Mr|Mrs|Ms|Mss|Mx|Dr|Prof|Mme|Mlle|Sr|Sra|Srta|Rev|Fr|Capt|Sgt|Lt|Col|Gen|Hon)\.?|"
+    r"(?:Miss|Sir|Dame|Lord|Lady|Madam|Herr|Frau|Judge|Rabbi|Imam|Father|Sister|Brother|Aunt|"
+    r"Uncle)(?!\.))"
 )
 _GREETING = (
     r"(?:Hi|Hello|Hey|Dear|Hiya|Howdy|Greetings|Good[ \t](?:morning|afternoon|evening)|"
@@ -95,7 +99,7 @@ def _person_rules() -> list[Rule]:
     return [
         Rule(
             "honorific",
-            rf"(?<![\p{{L}}.])(?P<pii>{_HONORIFIC}\.?[ \t]+{not_name}{_NAME_SEQ})",
+            rf"(?<![\p{{L}}.])(?P<pii>{_HONORIFIC}[ \t]+{not_name}{_NAME_SEQ})",
             0.8,
         ),
         # Chat text is often all lower case, so after "my name is" the name may be too.
@@ -106,6 +110,14 @@ def _person_rules() -> list[Rule]:
             rf"(?P<pii>{lower_word}(?:[ \t]+{stop_after}(?i:{lower_word}))?)",
             0.8,
             validate=_not_a_brand(0.8),
+        ),
+        # Romanised Hindi: "mera naam Rohan Sharma hai", "naam: priya", "naam hai Rahul".
+        Rule(
+            "naam",
+            rf"\b(?i:mera[ \t]+naam|meri[ \t]+naam|naam)[ \t]*(?i:hai|he|h|is|:|-)?[ \t]*"
+            rf"(?P<pii>{lower_word}(?:[ \t]+(?!(?i:hai|he|h|aur|and|hain|ji)\b){lower_word})?)",
+            0.8,
+            validate=_plausible_name(0.8, rare_ok=False),
         ),
         Rule(
             "introduction",
@@ -272,6 +284,12 @@ _LIST_ITEM = regex.compile(_NAME_WORD)
 _NAME_PART = regex.compile(r"\p{Lu}[\p{L}'\u2019\-]{2,}")
 
 
+def _common_unlisted(lex: Any, word: str) -> bool:
+    return lex.zipf(word) >= _LIST_COMMON_ZIPF and word not in lex.first and word not in lex.last
+
+
+_LIST_COMMON_ZIPF = 4.0
+
 _PRONOUNS = frozenset(
     {"i'm", "i\u2019m", "i've", "i'd", "i'll", "i\u2019ve", "i\u2019d", "i\u2019ll"}
 )
@@ -305,8 +323,14 @@ def more_person_mentions(
         for match in regex.finditer(rf"(?<![\p{{L}}\d])(?:{alternatives})(?![\p{{L}}\d])", text):
             if not is_person(*match.span()):
                 extra.append((match.start(), match.end(), 0.6))
+    lex = lexicon()
     for listing in _LIST_OF_NAMES.finditer(text):
-        items = [m.span() for m in _LIST_ITEM.finditer(text, *listing.span())]
+        items = [
+            m.span()
+            for m in _LIST_ITEM.finditer(text, *listing.span())
+            # "Name: Priya Sharma, Address: …": a common word listed after a name is no name.
+            if not _common_unlisted(lex, m.group().casefold())
+        ]
         if len(items) > 1 and any(is_person(*item) for item in items):
             # "Chris Curtis and I": the pronoun is no name, however a list reads.
             extra.extend(

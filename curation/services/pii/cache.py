@@ -14,7 +14,7 @@ The key covers:
   packages' versions and the detector's own code, so changed entities, thresholds or rules
   re-analyse;
 - the context key: whatever else the detector reads for the text (an agent's preceding
-  question, a region, languages), as one canonical value; ``EMPTY_CONTEXT`` where none.
+  question, a region, languages), as one canonical value; ``NO_CONTEXT`` where none.
 """
 
 from __future__ import annotations
@@ -26,18 +26,17 @@ import json
 from collections.abc import Hashable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 
 from curation.models import PiiTextAnalysis
-from curation.pii.config import PiiConfig
+from curation.pii.config import NO_CONTEXT, PiiConfig, TextContext
 from curation.pii.engine import configured_model_name, get_engine
 
 # A span as cached and returned: (start, end, entity type, score rounded to 4 places).
 Span = tuple[int, int, str, float]
 
-EMPTY_CONTEXT: tuple[()] = ()
 
 _DETECTOR_PACKAGES = ("spacy", "presidio-analyzer", "wordfreq", "regex")
 _DETECTOR_CODE = Path(__file__).resolve().parents[2] / "pii"
@@ -92,12 +91,17 @@ def _canonical(value: Any) -> Any:
         return sorted((_canonical(item) for item in value), key=repr)
     if isinstance(value, dict):
         return sorted((str(key), _canonical(item)) for key, item in value.items())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [
+            (field.name, _canonical(getattr(value, field.name)))
+            for field in dataclasses.fields(value)
+        ]
     raise TypeError(f"PII context values must be plain data, not {type(value).__name__}")
 
 
 def context_key(context: Hashable) -> bytes:
     """A stable digest of a detection context (the same in every process); empty for none."""
-    if context == EMPTY_CONTEXT:
+    if context == NO_CONTEXT:
         return b""
     canonical = json.dumps(_canonical(context), separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).digest()
@@ -180,10 +184,11 @@ def _run_pipeline(items: Sequence[tuple[str, Hashable]], config: PiiConfig) -> l
         by_context.setdefault(context, []).append(index)
     result: list[list[Span]] = [[] for _ in items]
     for context, indexes in by_context.items():
-        if context != EMPTY_CONTEXT:
-            raise ValueError(f"the PII detector takes no context yet, got {context!r}")
         detections = engine.iter_analyze(
-            (items[index][0] for index in indexes), config, batch_size=batch_size
+            (items[index][0] for index in indexes),
+            config,
+            batch_size=batch_size,
+            contexts=cast(TextContext, context),
         )
         for index, found in zip(indexes, detections, strict=True):
             result[index] = [

@@ -28,9 +28,11 @@ from curation.models import (
     PiiFinding,
     PiiRun,
 )
+from curation.pii.config import Detection, TextContext
+from curation.pii.conversation import message_contexts, resolve_conversation
 from curation.pii.redaction import iter_text_fields, other_occurrences
 from curation.selectors.redaction import pii_config_for, pii_messages, redacted_messages
-from curation.services.pii.cache import EMPTY_CONTEXT, analyze_texts, forget_other_settings
+from curation.services.pii.cache import analyze_texts, forget_other_settings
 
 logger = logging.getLogger(__name__)
 
@@ -283,16 +285,26 @@ def reconcile_runs(*, dataset_id: int | None = None) -> int:
 
 
 def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, list[dict[str, Any]]]:
-    """Per-text detection through the dataset's cache, then per-conversation resolution."""
+    """Per-text detection through the dataset's cache (each text with what its detection reads
+    besides the text: the agent's preceding question, the region, the languages), then the
+    per-conversation pass over cached and fresh spans alike."""
     places: list[tuple[int, int, str]] = []
-    items: list[tuple[str, Any]] = []
+    items: list[tuple[str, TextContext]] = []
     for conversation in conversations:
-        for message_index, field, text in iter_text_fields(pii_messages(conversation)):
+        messages = pii_messages(conversation)
+        # What each text's detection reads besides the text (see curation.pii.conversation).
+        per_message = message_contexts(
+            [(str(m.get("role", "")), str(m.get("content") or "")) for m in messages],
+            region=dataset.region,
+            languages=dataset.languages,
+        )
+        for message_index, field, text in iter_text_fields(messages):
             places.append((conversation.pk, message_index, field))
-            items.append((text, EMPTY_CONTEXT))
+            items.append((text, per_message[message_index]))
     found: dict[int, list[dict[str, Any]]] = {conversation.pk: [] for conversation in conversations}
     analysis = analyze_texts(dataset_id=dataset.pk, items=items, config=pii_config_for(dataset))
     texts_by_conversation: dict[int, dict[tuple[int, str], str]] = defaultdict(dict)
+    per_text: dict[int, dict[tuple[int, str], list[Detection]]] = defaultdict(dict)
     # Texts and reused texts per conversation: a run counts only the conversations it stores.
     counts: dict[int, list[int]] = {conversation.pk: [0, 0] for conversation in conversations}
     for (conversation_id, message_index, field), (text, _), spans, reused in zip(
@@ -301,20 +313,30 @@ def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, li
         texts_by_conversation[conversation_id][(message_index, field)] = text
         counts[conversation_id][0] += 1
         counts[conversation_id][1] += reused
-        found[conversation_id].extend(
+        per_text[conversation_id][(message_index, field)] = [
+            Detection(start, end, entity_type, score, text[start:end])
+            for start, end, entity_type, score in spans
+        ]
+    for conversation in conversations:
+        fields = texts_by_conversation[conversation.pk]
+        detected = per_text[conversation.pk]
+        # The conversation pass: usernames, parts of full names (after the per-text pass).
+        for key, extra in resolve_conversation(fields, detected).items():
+            detected[key] = [*detected.get(key, []), *extra]
+        found[conversation.pk].extend(
             {
                 "message_index": message_index,
                 "field": field,
-                "start": start,
-                "end": end,
-                "entity_type": entity_type,
-                "score": score,
+                "start": detection.start,
+                "end": detection.end,
+                "entity_type": detection.entity_type,
+                "score": round(float(detection.score), 4),
             }
-            for start, end, entity_type, score in spans
+            for (message_index, field), detections in detected.items()
+            for detection in detections
         )
-    # Conversation-wide: a value detected in one message is found wherever else it appears.
-    for conversation in conversations:
-        _add_other_occurrences(found[conversation.pk], texts_by_conversation[conversation.pk])
+        # Conversation-wide: a value detected in one message is found wherever else it appears.
+        _add_other_occurrences(found[conversation.pk], fields)
     found["_counts"] = counts  # type: ignore[assignment]
     return found
 

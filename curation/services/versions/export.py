@@ -59,8 +59,8 @@ from curation.splits import (
     split_key,
     validation_threshold,
 )
-from curation.validation import invalid_function_name
 from curation.token_count import count_conversations
+from curation.validation import invalid_function_name
 
 CHUNK_SIZE = 2000
 
