@@ -331,12 +331,19 @@ def production_model(request: HttpRequest, slug: str) -> dict[str, Any]:
 class PromoteIn(Schema):
     model: str
     comparison: int | None = None
+    # Refused when set: the dataset's gate settings name the one test promotion applies.
     metric: str = ""
 
 
 @api.post("/datasets/{slug}/production-model", tags=["models"], summary="Promote (admin scope)")
 def promote(request: HttpRequest, slug: str, payload: PromoteIn) -> dict[str, Any]:
     dataset = api_dataset(request, slug, ADMIN, admin=True)
+    if payload.metric:
+        raise ApiError(
+            422,
+            "promotion takes no metric: the dataset's gate settings name the one test it applies",
+            "metric_not_accepted",
+        )
     try:
         model = resolve_model(payload.model)
     except UnknownModel as error:
@@ -352,7 +359,6 @@ def promote(request: HttpRequest, slug: str, payload: PromoteIn) -> dict[str, An
             model=model,
             user=api_token(request).user,
             comparison=comparison,
-            metric=payload.metric,
         )
     except PromotionRefused as error:
         raise ApiError(409, error.reason, "gate_refused", gate=error.details) from None

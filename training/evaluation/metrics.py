@@ -28,6 +28,28 @@ _PUNCT_EDGE = re.compile(r"^[\W_]+|[\W_]+$")
 
 # Per-example metrics that are means over a run (None where an example has no value).
 MEAN_METRICS = ("exact_match", "rouge_l", "length_ratio", "tool_call", "json_valid")
+# Quality metrics (higher is better, 0 is the worst an answer can get) a gate may test on;
+# length ratio and latency describe a reply, they never decide a promotion.
+GATE_METRICS = ("exact_match", "rouge_l", "tool_call", "json_valid", "judge_mean")
+DESCRIPTIVE_METRICS = ("length_ratio", "latency_ms")
+GATE_EVIDENCE = ("judge", "people", *(f"metric:{name}" for name in GATE_METRICS))
+
+
+def evidence_error(evidence: str) -> str | None:
+    """Why ``evidence`` cannot be a gate's evidence (None when it can)."""
+    if evidence in GATE_EVIDENCE:
+        return None
+    name = evidence.removeprefix("metric:")
+    if name in DESCRIPTIVE_METRICS:
+        return (
+            f"{name} is a descriptive figure (shown, never a gate metric); use judge, people or "
+            f"metric: one of {', '.join(GATE_METRICS)}"
+        )
+    return (
+        f"evidence must be judge, people or metric:NAME with NAME one of {', '.join(GATE_METRICS)}"
+    )
+
+
 METRIC_LABELS = {
     "exact_match": "Exact match",
     "rouge_l": "ROUGE-L",

@@ -182,6 +182,12 @@ class Comparison(Job):
     # People's verdicts wanted per pair (two or more give reviewer agreement).
     reviews_needed = models.PositiveSmallIntegerField(default=1)
     examples = models.PositiveIntegerField(default=0)
+    # The dataset's gate settings when the comparison was made: the test promotion applies
+    # to it, fixed before any verdict was seen ({"evidence", "level", "min_examples"}).
+    gate = models.JSONField(default=dict, blank=True)
+    # Judgements that failed (no readable verdict); counted, shown, and past a threshold
+    # they fail the comparison.
+    judge_failures = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -204,8 +210,10 @@ class JudgeVerdict(models.Model):
     key = models.CharField(max_length=64)
     first = models.CharField(max_length=8, choices=Winner.choices)  # A shown first
     second = models.CharField(max_length=8, choices=Winner.choices)  # B shown first, mapped back
-    winner = models.CharField(max_length=8, choices=Winner.choices)
+    winner = models.CharField(max_length=8, choices=Winner.choices, blank=True)
     reasons = models.JSONField(default=list, blank=True)
+    # Set when the judge's reply could not be read or the call failed: no winner then.
+    error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -31,8 +31,7 @@ def ingested(dataset: Dataset) -> QuerySet[Conversation]:
 
 
 def settings_for(dataset: Dataset) -> RegistrySettings:
-    found = RegistrySettings.objects.filter(dataset=dataset).first()
-    return found or RegistrySettings(dataset=dataset)
+    return RegistrySettings.for_dataset(dataset)
 
 
 def rate(negative: int, rated: int) -> dict[str, Any]:

@@ -51,6 +51,8 @@ class Model(models.Model):
     # Local adapters: [{"name", "size", "sha256"?}] as the job stored them.
     files = models.JSONField(default=list, blank=True)
     is_simulated = models.BooleanField(default=False)
+    # Datasets other than its own that may name this fine-tune (a staff action, audited).
+    shared_with = models.ManyToManyField("curation.Dataset", blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

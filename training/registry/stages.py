@@ -3,6 +3,8 @@ promotions and rollbacks, the admin's thresholds, and retraining runs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -11,6 +13,8 @@ from django.urls import reverse
 from curation.models import Dataset, DatasetVersion, Job
 
 __all__ = [
+    "MAX_GATE_LEVEL",
+    "MIN_GATE_EXAMPLES",
     "ModelStage",
     "RegistrySettings",
     "RetrainRun",
@@ -19,6 +23,11 @@ __all__ = [
     "StageEvent",
     "StageName",
 ]
+
+
+# Bounds of the gate settings (one owner: the form, the command and the checks read these).
+MAX_GATE_LEVEL = 0.2
+MIN_GATE_EXAMPLES = 10
 
 
 class StageName(models.TextChoices):
@@ -112,6 +121,11 @@ class RegistrySettings(models.Model):
     # training version, and share of rated conversations that got a thumbs down.
     novelty_threshold = models.FloatField(null=True, blank=True)
     negative_feedback_threshold = models.FloatField(null=True, blank=True)
+    # The gate's pre-registered test: the one kind of evidence promotion reads ("judge",
+    # "people" or "metric:<name>"), its one-sided level, and the fewest examples it decides on.
+    gate_evidence = models.CharField(max_length=64, default="judge")
+    gate_level = models.FloatField(default=0.05)
+    gate_min_examples = models.PositiveIntegerField(default=30)
     # How many days of ingested conversations the drift page compares.
     drift_window_days = models.PositiveIntegerField(default=30)
     # Weekly retraining like this job (None: no schedule).
@@ -123,6 +137,20 @@ class RegistrySettings(models.Model):
 
     def __str__(self) -> str:
         return f"Registry settings of {self.dataset_id}"
+
+    @classmethod
+    def for_dataset(cls, dataset: Dataset) -> RegistrySettings:
+        """The dataset's settings, or the defaults (unsaved) when it has none."""
+        return cls.objects.filter(dataset=dataset).first() or cls(dataset=dataset)
+
+    @property
+    def gate(self) -> dict[str, Any]:
+        """The pre-registered gate test, as a comparison records it when it is made."""
+        return {
+            "evidence": self.gate_evidence,
+            "level": self.gate_level,
+            "min_examples": self.gate_min_examples,
+        }
 
 
 class RetrainStep(models.TextChoices):

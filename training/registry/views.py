@@ -112,6 +112,7 @@ def model_detail(request: HttpRequest, slug: str, model_id: int) -> HttpResponse
             .exclude(dataset=dataset)
             .select_related("dataset"),
             promote_form=PromoteForm(comparisons=comparisons),
+            gate=settings_for(dataset).gate,
             canary_form=CanaryForm(),
             is_staff=request.user.is_staff,
         ),
@@ -137,7 +138,6 @@ def model_promote(request: HttpRequest, slug: str, model_id: int) -> HttpRespons
             model=model,
             user=request.user,
             comparison=form.cleaned_data["comparison"],
-            metric=form.cleaned_data["metric"],
             force=form.cleaned_data["force"],
             reason=form.cleaned_data["reason"],
         )

@@ -34,8 +34,10 @@ from training.evaluation.models import (
     JudgeVerdict,
     Winner,
 )
+from training.evaluation.stats import majority
 from training.registry.models import Model
 from training.registry.services import UnknownModel, resolve_model
+from training.registry.stages import RegistrySettings
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,42 @@ def shared_outputs(run_a: EvalRun, run_b: EvalRun) -> list[tuple[EvalExample, Ev
         )
         if row.key in b_rows
     ]
+
+
+def failure_outcomes(run_a: EvalRun, run_b: EvalRun) -> tuple[dict[str, str], list[str]]:
+    """Examples a failure decides, and the keys both runs answered.
+
+    A side that failed an example (or has no output for it) loses it; both failing is a tie.
+    Counting only the examples both answered would let a candidate that fails 4 of 10 pass
+    on 6 of 6 wins."""
+    status_a = dict(EvalExample.objects.filter(run=run_a).values_list("key", "status"))
+    status_b = dict(EvalExample.objects.filter(run=run_b).values_list("key", "status"))
+    decided: dict[str, str] = {}
+    both: list[str] = []
+    for key in sorted(status_a.keys() | status_b.keys()):
+        ok_a, ok_b = status_a.get(key) == ExampleStatus.OK, status_b.get(key) == ExampleStatus.OK
+        if ok_a and ok_b:
+            both.append(key)
+        else:
+            decided[key] = Winner.A if ok_a else Winner.B if ok_b else Winner.TIE
+    return decided, both
+
+
+def people_per_example(comparison: Comparison) -> dict[str, str]:
+    """One verdict per example from everyone who judged its blind pair (majority; a tie
+    when no option has the most votes), so three reviewers on one pair count once."""
+    votes: dict[str, list[str]] = {}
+    for key, winner in HumanVerdict.objects.filter(pair__comparison=comparison).values_list(
+        "pair__key", "winner"
+    ):
+        votes.setdefault(key, []).append(winner)
+    return {key: majority(values) for key, values in votes.items()}
+
+
+def judge_per_example(comparison: Comparison) -> dict[str, str]:
+    return dict(
+        JudgeVerdict.objects.filter(comparison=comparison, error="").values_list("key", "winner")
+    )
 
 
 def create_comparison(
@@ -91,6 +129,7 @@ def create_comparison(
             judge_prompt_version=PAIRWISE_PROMPT_VERSION if chosen_judge else "",
             judge_prompt=judging.prompt_template([], pairwise=True) if chosen_judge else "",
             reviews_needed=max(1, reviews_needed),
+            gate=RegistrySettings.for_dataset(run_a.dataset).gate,
             examples=len(pairs),
             total=len(pairs),
             created_by=user if getattr(user, "is_authenticated", False) else None,
@@ -301,12 +340,13 @@ def regressions(comparison: Comparison, *, limit: int = 50) -> list[dict[str, An
 
 
 def comparison_summary(comparison: Comparison) -> dict[str, Any]:
-    judge_winners = list(
-        JudgeVerdict.objects.filter(comparison=comparison).values_list("winner", flat=True)
-    )
-    human_winners = list(
-        HumanVerdict.objects.filter(pair__comparison=comparison).values_list("winner", flat=True)
-    )
+    """Judge and people tallies per example, failed examples counted as the failing side's
+    losses (people's only once someone has judged)."""
+    decided, both = failure_outcomes(comparison.run_a, comparison.run_b)
+    judged = judge_per_example(comparison)
+    people = people_per_example(comparison)
+    judge_winners = [*judged.values(), *decided.values()] if comparison.judge_id else []
+    human_winners = [*people.values(), *decided.values()] if people else []
     criteria = [c["key"] for c in comparison.dataset.criteria]
     per_criterion = []
     for key in criteria:
@@ -323,6 +363,13 @@ def comparison_summary(comparison: Comparison) -> dict[str, Any]:
         "human": _tally(human_winners),
         "human_agreement": human_agreement(comparison),
         "per_criterion": per_criterion,
+        "failures": {
+            "a_failed": sum(1 for w in decided.values() if w == Winner.B),
+            "b_failed": sum(1 for w in decided.values() if w == Winner.A),
+            "both_failed": sum(1 for w in decided.values() if w == Winner.TIE),
+        },
+        "judge_failures": comparison.judge_failures,
+        "unjudged": sum(1 for key in both if key not in judged) if comparison.judge_id else 0,
     }
 
 
