@@ -113,6 +113,14 @@ class EvalRun(Job):
     def eval_set(self) -> str:
         return f"v{self.version.number} {self.split}"
 
+    @property
+    def outcome(self) -> str:
+        """The status as a reader needs it: "partial" is a run that finished with some
+        examples failed (they count as its losses in comparisons)."""
+        if self.status == JobStatus.SUCCEEDED and self.failed:
+            return "partial"
+        return str(self.status)
+
     def retry(self) -> bool:
         """Queue a failed run again: it generates only the examples without an output."""
         reset = (

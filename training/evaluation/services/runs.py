@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -357,13 +357,30 @@ def judge_outputs(run: EvalRun, *, call_judge: Callable[..., Any] = judging.scor
 
 
 def finalize_run(run: EvalRun) -> dict[str, Any]:
+    """Aggregate the run and end it honestly: failed when no example got an answer,
+    succeeded (shown as partial) when some failed, with the first error and the counts."""
     rows = list(
         EvalExample.objects.filter(run=run).values(
             "status", "metrics", "latency_ms", "cost_usd", "judge_mean", "judge_scores"
         )
     )
     metrics = run_metrics(rows, examples=run.total or len(rows))
-    run.succeed(metrics=metrics, scored=metrics["scored"], failed=metrics["failed"], done=len(rows))
+    failed = EvalExample.objects.filter(run=run, status=ExampleStatus.FAILED)
+    first = failed.order_by("position").values_list("position", "error").first()
+    metrics["first_error"] = f"example {first[0]}: {first[1]}" if first else None
+    metrics["judge_failed"] = EvalExample.objects.filter(
+        run=run, judge_reason__startswith="judge failed"
+    ).count()
+    counts = {"scored": metrics["scored"], "failed": metrics["failed"], "done": len(rows)}
+    if rows and not metrics["scored"]:
+        run.fail(
+            f"no example got an answer: all {metrics['failed']} failed; first error "
+            f"{metrics['first_error']}",
+            metrics=metrics,
+            **counts,
+        )
+    else:
+        run.succeed(metrics=metrics, **counts)
     return metrics
 
 
@@ -420,10 +437,13 @@ def cli_summary(run: EvalRun) -> dict[str, Any]:
     return {
         "run": run.pk,
         "status": run.status,
+        "outcome": run.outcome,
         "model": run.model.ref,
         "examples": metrics.get("examples", run.examples),
         "scored": metrics.get("scored"),
         "failed": metrics.get("failed"),
+        "first_error": metrics.get("first_error"),
+        "judge_failed": metrics.get("judge_failed"),
         "simulated": run.is_simulated,
         "error": run.error or None,
         "metrics": {
@@ -436,6 +456,3 @@ def cli_summary(run: EvalRun) -> dict[str, Any]:
         },
     }
 
-
-def finished_statuses() -> Iterable[str]:
-    return (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
