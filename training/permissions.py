@@ -65,10 +65,12 @@ def get_comparison_for_user(
 def get_model_for_user(
     request: HttpRequest, slug: str, model_id: int, *, admin: bool = False
 ) -> tuple[Dataset, Model]:
-    """A model the dataset knows: trained on it, staged for it, or evaluated on it."""
+    """A model the dataset knows (trained on it, staged for it, or evaluated on it) and may
+    name: another dataset's fine-tune is "not found" unless shared with this one."""
     dataset = get_dataset_for_user(request, slug, admin=admin)
     model = (
-        Model.objects.filter(pk=model_id)
+        Model.objects.usable_by(dataset)
+        .filter(pk=model_id)
         .filter(Q(dataset=dataset) | Q(stages__dataset=dataset) | Q(eval_runs__dataset=dataset))
         .select_related("base", "version", "job", "job__version")
         .distinct()

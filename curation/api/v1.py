@@ -302,9 +302,11 @@ def get_eval_run(request: HttpRequest, slug: str, run_id: int) -> dict[str, Any]
 
 def _dataset_models(dataset: Dataset) -> Any:
     """Models that belong to the dataset: its fine-tunes, staged or evaluated models."""
-    return Model.objects.filter(
-        Q(dataset=dataset) | Q(stages__dataset=dataset) | Q(eval_runs__dataset=dataset)
-    ).distinct()
+    return (
+        Model.objects.usable_by(dataset)
+        .filter(Q(dataset=dataset) | Q(stages__dataset=dataset) | Q(eval_runs__dataset=dataset))
+        .distinct()
+    )
 
 
 @api.get("/datasets/{slug}/models", tags=["models"])
@@ -345,7 +347,7 @@ def promote(request: HttpRequest, slug: str, payload: PromoteIn) -> dict[str, An
             "metric_not_accepted",
         )
     try:
-        model = resolve_model(payload.model)
+        model = resolve_model(payload.model, dataset=dataset)
     except UnknownModel as error:
         raise ApiError(422, str(error), "unknown_model") from None
     comparison = None

@@ -91,7 +91,9 @@ def eval_run_create(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, f"Evaluation #{run.pk} queued.")
             return redirect(run.get_absolute_url())
     return render(
-        request, "evaluation/run_create.html", _context(dataset, form=form, choices=model_choices())
+        request,
+        "evaluation/run_create.html",
+        _context(dataset, form=form, choices=model_choices(dataset)),
     )
 
 
@@ -204,7 +206,7 @@ def eval_comparison_create(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "evaluation/comparison_create.html",
-        _context(dataset, form=form, choices=model_choices()),
+        _context(dataset, form=form, choices=model_choices(dataset)),
     )
 
 

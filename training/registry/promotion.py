@@ -321,6 +321,8 @@ def _promote(
     force: bool,
     reason: str,
 ) -> StageEvent:
+    if not model.usable_by(dataset):
+        raise PromotionRefused(f"no model {model.ref!r} in {dataset.slug}")
     with transaction.atomic():
         # Lock the dataset row: two promotions of one dataset run one after the other.
         Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
@@ -451,6 +453,8 @@ def rollback_production(*, dataset: Dataset, user: Any, reason: str = "") -> Sta
 def start_canary(*, dataset: Dataset, model: Model, fraction: float, user: Any) -> StageEvent:
     if not 0 < fraction < 1:
         raise PromotionRefused("a canary's traffic fraction must be between 0 and 1 (say 0.05)")
+    if not model.usable_by(dataset):
+        raise PromotionRefused(f"no model {model.ref!r} in {dataset.slug}")
     with transaction.atomic():
         Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
         production = production_stage(dataset)

@@ -43,9 +43,8 @@ def _context(dataset: Dataset, **extra: Any) -> dict[str, Any]:
 def _dataset_models(dataset: Dataset) -> list[Model]:
     stages = {stage.model_id: stage for stage in ModelStage.objects.filter(dataset=dataset)}
     models = list(
-        Model.objects.filter(
-            Q(dataset=dataset) | Q(stages__dataset=dataset) | Q(eval_runs__dataset=dataset)
-        )
+        Model.objects.usable_by(dataset)
+        .filter(Q(dataset=dataset) | Q(stages__dataset=dataset) | Q(eval_runs__dataset=dataset))
         .select_related("version", "job")
         .distinct()
         .order_by("-created_at")

@@ -36,7 +36,7 @@ from training.evaluation.models import (
 )
 from training.evaluation.stats import majority
 from training.registry.models import Model
-from training.registry.services import UnknownModel, resolve_model
+from training.registry.services import UnknownModel, ensure_usable, resolve_model
 from training.registry.stages import RegistrySettings
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,13 @@ def create_comparison(
         if run.status != "succeeded":
             raise ComparisonError(f"run {run.pk} is {run.status}; compare finished runs")
     try:
-        chosen_judge = resolve_model(judge) if isinstance(judge, str) and judge else judge or None
+        chosen_judge = (
+            resolve_model(judge, dataset=run_a.dataset)
+            if isinstance(judge, str) and judge
+            else ensure_usable(judge, run_a.dataset)
+            if isinstance(judge, Model)
+            else None
+        )
     except UnknownModel as error:
         raise ComparisonError(str(error)) from None
     pairs = shared_outputs(run_a, run_b)

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from curation.models import AuditEvent, Dataset, DatasetVersion, JobStatus
+from curation.models import AuditEvent, Dataset, DatasetVersion
 from training.evaluation import judge as judging
 from training.evaluation import local as local_generation
 from training.evaluation.client import (
@@ -39,7 +39,7 @@ from training.evaluation.judge_format import JUDGE_PROMPT_VERSION
 from training.evaluation.metrics import example_metrics, run_metrics
 from training.evaluation.models import EvalExample, EvalRun, ExampleStatus
 from training.registry.models import Model
-from training.registry.services import UnknownModel, resolve_model
+from training.registry.services import UnknownModel, ensure_usable, resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,18 @@ def create_eval_run(
     if not info or not info.get("examples"):
         raise EvaluationError(f"{version} has no {split} examples to evaluate on")
     try:
-        chosen = resolve_model(model) if isinstance(model, str) else model
-        chosen_judge = resolve_model(judge) if isinstance(judge, str) and judge else judge or None
+        chosen = (
+            resolve_model(model, dataset=dataset)
+            if isinstance(model, str)
+            else ensure_usable(model, dataset)
+        )
+        chosen_judge = (
+            resolve_model(judge, dataset=dataset)
+            if isinstance(judge, str) and judge
+            else ensure_usable(judge, dataset)
+            if isinstance(judge, Model)
+            else None
+        )
     except UnknownModel as error:
         raise EvaluationError(str(error)) from None
     if chosen_judge is not None and chosen_judge.is_local:
@@ -455,4 +465,3 @@ def cli_summary(run: EvalRun) -> dict[str, Any]:
             "cost_usd": metrics.get("cost_usd"),
         },
     }
-

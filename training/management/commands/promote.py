@@ -45,7 +45,7 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"no user {options['username']!r}")
         try:
-            model = resolve_model(options["model"])
+            model = resolve_model(options["model"], dataset=dataset)
         except UnknownModel as error:
             raise CommandError(str(error)) from None
         comparison = None
