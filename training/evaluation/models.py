@@ -209,6 +209,11 @@ class Comparison(Job):
     def get_absolute_url(self) -> str:
         return reverse("eval_comparison_detail", args=[self.dataset.slug, self.pk])
 
+    @property
+    def open_for_blind_review(self) -> bool:
+        """Some pair still wants people's verdicts: reviewers see it blind only."""
+        return self.pairs.filter(verdict_count__lt=self.reviews_needed).exists()
+
 
 class JudgeVerdict(models.Model):
     """The judge's pairwise verdict on one shared example: asked with A first, then with B

@@ -13,7 +13,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -38,7 +45,12 @@ from training.evaluation.services.runs import (
     create_eval_run,
     retry_eval_run,
 )
-from training.permissions import get_comparison_for_user, get_run_for_user
+from training.permissions import (
+    blind_open,
+    get_comparison_for_user,
+    get_run_for_user,
+    sees_blind_results,
+)
 from training.registry.models import Model
 from training.registry.services import model_choices
 
@@ -49,7 +61,12 @@ def _context(dataset: Dataset, **extra: Any) -> dict[str, Any]:
 
 def eval_home(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
-    runs = Paginator(selectors.runs_for(dataset), 25).get_page(request.GET.get("page"))
+    open_comparisons, open_runs = blind_open(dataset)
+    if sees_blind_results(request, dataset):
+        open_comparisons, open_runs = set(), set()
+    runs = Paginator(selectors.runs_for(dataset).exclude(pk__in=open_runs), 25).get_page(
+        request.GET.get("page")
+    )
     template = "evaluation/home.html"
     if request.htmx and request.GET.get("fragment") == "runs":
         template += "#run-table"
@@ -61,6 +78,7 @@ def eval_home(request: HttpRequest, slug: str) -> HttpResponse:
             runs=runs,
             any_active=any(run.is_active for run in runs),
             comparisons=selectors.comparisons_for(dataset)[:20],
+            blind_ids=open_comparisons,
             finetunes=selectors.finetunes_to_evaluate(dataset),
         ),
     )
@@ -211,7 +229,7 @@ def eval_comparison_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def eval_comparison_detail(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
-    comparison = get_comparison_for_user(request, slug, comparison_id)
+    comparison = get_comparison_for_user(request, slug, comparison_id, results=True)
     runs = [comparison.run_a, comparison.run_b]
     summary = comparison_summary(comparison)
     chart = {
@@ -247,7 +265,7 @@ def eval_comparison_export(
 ) -> HttpResponse:
     if fmt not in {"csv", "json"}:
         raise Http404("Export as .csv or .json.")
-    comparison = get_comparison_for_user(request, slug, comparison_id)
+    comparison = get_comparison_for_user(request, slug, comparison_id, results=True)
     rows = export_rows(comparison)
     name = f"{comparison.dataset.slug}-comparison-{comparison.pk}"
     if fmt == "json":
@@ -293,8 +311,14 @@ def eval_blind(request: HttpRequest, slug: str, comparison_id: int) -> HttpRespo
     """The blind side-by-side page: GET leases the next pair, POST records a verdict or a skip."""
     comparison = get_comparison_for_user(request, slug, comparison_id)
     if request.method == "POST":
+        raw = request.POST.get("pair", "")
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+            return HttpResponseBadRequest(
+                "The form's pair must be a pair number; reload the blind review page.",
+                content_type="text/plain; charset=utf-8",
+            )
         pair = (
-            BlindPair.objects.filter(pk=request.POST.get("pair") or 0, comparison=comparison)
+            BlindPair.objects.filter(pk=int(raw), comparison=comparison)
             .select_related("comparison__dataset")
             .first()
         )

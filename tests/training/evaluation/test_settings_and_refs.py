@@ -89,4 +89,7 @@ def test_a_local_finetune_registers_its_adapter_with_lineage(
     assert model.kind == ModelKind.LOCAL_ADAPTER and model.is_local
     assert (model.base.provider, model.base.name) == ("local", "/models/tiny")
     assert model.files[0]["name"] == "adapter_model.safetensors"
-    assert resolve_model(f"job:{job.pk}", dataset=dataset) == model and register_finetuned_model(job=job) == model
+    assert (
+        resolve_model(f"job:{job.pk}", dataset=dataset) == model
+        and register_finetuned_model(job=job) == model
+    )
