@@ -102,6 +102,7 @@ def eval_run_create(request: HttpRequest, slug: str) -> HttpResponse:
                 concurrency=data["concurrency"],
                 limit=data["limit"],
                 user=request.user,
+                allow_contestant_judge=data["allow_contestant_judge"],
             )
         except EvaluationError as error:
             form.add_error(None, str(error))
@@ -124,7 +125,17 @@ def eval_quick(request: HttpRequest, slug: str, model_id: int) -> HttpResponse:
     )
     if model is None or model.base is None or model.version is None:
         raise Http404("No such fine-tuned model.")
-    judge = settings.CURATOR_EVAL_JUDGE or (None if model.base.is_local else model.base.ref)
+    # The judge is never one of the two contestants: without a site judge, or when the
+    # site judge is the base or the fine-tune, the runs go without one.
+    judge = settings.CURATOR_EVAL_JUDGE or None
+    if judge and judge.strip() in (model.ref, model.base.ref):
+        judge = None
+    if judge is None:
+        messages.info(
+            request,
+            "No judge: the only candidates were the two models compared. Set "
+            "CURATOR_EVAL_JUDGE to a third model to get judge scores.",
+        )
     try:
         for target in (model.base, model):
             create_eval_run(
@@ -163,7 +174,6 @@ def eval_run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpRespons
             run=run,
             examples=examples,
             show=show,
-            agreement=selectors.judge_human_agreement(run) if run.judge_id else [],
             labels=METRIC_LABELS,
         ),
     )
@@ -216,6 +226,7 @@ def eval_comparison_create(request: HttpRequest, slug: str) -> HttpResponse:
                 judge=data["judge"] or None,
                 reviews_needed=data["reviews_needed"],
                 user=request.user,
+                allow_contestant_judge=data["allow_contestant_judge"],
             )
         except ComparisonError as error:
             form.add_error(None, str(error))

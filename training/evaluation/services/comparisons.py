@@ -9,6 +9,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from curation.agreement import krippendorff_alpha
@@ -34,7 +35,7 @@ from training.evaluation.models import (
     JudgeVerdict,
     Winner,
 )
-from training.evaluation.stats import majority
+from training.evaluation.stats import cohen_kappa, majority
 from training.registry.models import Model
 from training.registry.services import UnknownModel, ensure_usable, resolve_model
 from training.registry.stages import RegistrySettings
@@ -96,6 +97,21 @@ def judge_per_example(comparison: Comparison) -> dict[str, str]:
     )
 
 
+def judge_people_agreement(judged: dict[str, str], people: dict[str, str]) -> dict[str, Any]:
+    """Can the judge be trusted? Its verdict against people's blind verdict (their majority)
+    on the same pairs: agreement rate and Cohen's kappa with its 95 % interval. A warning
+    when, over ten or more pairs, kappa stays below 0.4 (no better than fair agreement)."""
+    keys = sorted(judged.keys() & people.keys())
+
+    def label(winner: str) -> str:
+        return "tie" if winner in (Winner.TIE, Winner.BOTH_BAD) else winner
+
+    result = cohen_kappa([label(judged[k]) for k in keys], [label(people[k]) for k in keys])
+    kappa = result["kappa"]
+    result["warning"] = bool(len(keys) >= 10 and (kappa is None or kappa < 0.4))
+    return result
+
+
 def create_comparison(
     *,
     run_a: EvalRun,
@@ -104,6 +120,7 @@ def create_comparison(
     reviews_needed: int = 1,
     user: Any = None,
     enqueue: bool = True,
+    allow_contestant_judge: bool = False,
 ) -> Comparison:
     if run_a.pk == run_b.pk:
         raise ComparisonError("pick two different runs")
@@ -122,6 +139,15 @@ def create_comparison(
         )
     except UnknownModel as error:
         raise ComparisonError(str(error)) from None
+    if (
+        chosen_judge is not None
+        and chosen_judge.pk in (run_a.model_id, run_b.model_id)
+        and not allow_contestant_judge
+    ):
+        raise ComparisonError(
+            f"the judge {chosen_judge.ref} is one of the two models compared and would judge "
+            "its own replies; choose another judge (or force it, knowing the verdicts lean)"
+        )
     pairs = shared_outputs(run_a, run_b)
     if not pairs:
         raise ComparisonError("the runs share no scored example")
@@ -159,6 +185,9 @@ def create_comparison(
             dataset=run_a.dataset,
             runs=[run_a.pk, run_b.pk],
             judge=chosen_judge.ref if chosen_judge else None,
+            judge_is_contestant=bool(
+                chosen_judge and chosen_judge.pk in (run_a.model_id, run_b.model_id)
+            ),
         )
         if chosen_judge is None:
             comparison.succeed(done=0)
@@ -172,6 +201,8 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
 
     def judge() -> None:
         endpoint = endpoint_for(comparison.judge)
+        # Failed judgements are asked again on a retry; readable verdicts never are.
+        JudgeVerdict.objects.filter(comparison=comparison).exclude(error="").delete()
         judged = set(
             JudgeVerdict.objects.filter(comparison=comparison).values_list("key", flat=True)
         )
@@ -182,7 +213,7 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
         ]
         comparison.beat(total=len(judged) + len(pairs), done=len(judged))
 
-        def one(pair: tuple[EvalExample, EvalExample]) -> JudgeVerdict | None:
+        def one(pair: tuple[EvalExample, EvalExample]) -> JudgeVerdict:
             a, b = pair
             try:
                 first, second, winner, reasons = judging.pairwise(
@@ -193,9 +224,18 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
                     b=b.output,
                     reference=a.reference,
                 )
-            except judging.JudgeError as error:
+            except (judging.JudgeError, EndpointError) as error:
+                if isinstance(error, EndpointError) and error.unreachable:
+                    raise
                 logger.warning("comparison %s: %s", comparison.pk, error)
-                return None
+                return JudgeVerdict(
+                    comparison=comparison,
+                    key=a.key,
+                    first="",
+                    second="",
+                    winner="",
+                    error=str(error)[:2000] or type(error).__name__,
+                )
             return JudgeVerdict(
                 comparison=comparison,
                 key=a.key,
@@ -210,8 +250,7 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             batch: list[JudgeVerdict] = []
             for verdict in pool.map(one, pairs):
-                if verdict is not None:
-                    batch.append(verdict)
+                batch.append(verdict)
                 if len(batch) >= 25:
                     JudgeVerdict.objects.bulk_create(batch, ignore_conflicts=True)
                     done += len(batch)
@@ -219,7 +258,20 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
                     comparison.beat(done=done)
             JudgeVerdict.objects.bulk_create(batch, ignore_conflicts=True)
             done += len(batch)
-        comparison.succeed(done=done)
+        failures = JudgeVerdict.objects.filter(comparison=comparison).exclude(error="")
+        failed = failures.count()
+        total = JudgeVerdict.objects.filter(comparison=comparison).count()
+        limit = float(getattr(settings, "CURATOR_JUDGE_MAX_FAILURE_SHARE", 0.1))
+        if total and failed / total > limit:
+            first = failures.order_by("id").values_list("error", flat=True).first()
+            comparison.fail(
+                f"the judge failed on {failed} of {total} pairs (more than {limit:.0%}); "
+                f"first error: {first}. Retry asks it again about those pairs",
+                done=done,
+                judge_failures=failed,
+            )
+            return
+        comparison.succeed(done=done, judge_failures=failed)
 
     def unreachable(error: EndpointError | EndpointNotConfigured) -> None:
         comparison.fail(f"judge: {error}")
@@ -375,6 +427,7 @@ def comparison_summary(comparison: Comparison) -> dict[str, Any]:
             "both_failed": sum(1 for w in decided.values() if w == Winner.TIE),
         },
         "judge_failures": comparison.judge_failures,
+        "judge_people": judge_people_agreement(judged, people),
         "unjudged": sum(1 for key in both if key not in judged) if comparison.judge_id else 0,
     }
 

@@ -66,6 +66,7 @@ def create_eval_run(
     limit: int | None = None,
     user: Any = None,
     enqueue: bool = True,
+    allow_contestant_judge: bool = False,
 ) -> EvalRun:
     if version.dataset_id != dataset.pk:
         raise EvaluationError(f"{version} is not a version of {dataset.slug}")
@@ -95,6 +96,11 @@ def create_eval_run(
         raise EvaluationError(str(error)) from None
     if chosen_judge is not None and chosen_judge.is_local:
         raise EvaluationError("a judge must answer chat completions over HTTP, not a local model")
+    if chosen_judge is not None and chosen_judge.pk == chosen.pk and not allow_contestant_judge:
+        raise EvaluationError(
+            f"the judge {chosen_judge.ref} is the model evaluated and would score its own "
+            "replies; choose another judge (or force it, knowing the scores lean)"
+        )
     concurrency = concurrency or int(settings.CURATOR_EVAL_CONCURRENCY)
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise EvaluationError(f"concurrency must be between 1 and {MAX_CONCURRENCY}")
@@ -127,6 +133,7 @@ def create_eval_run(
             dataset=dataset,
             model=chosen.ref,
             judge=chosen_judge.ref if chosen_judge else None,
+            judge_is_contestant=bool(chosen_judge and chosen_judge.pk == chosen.pk),
             version=version.number,
             split=split,
         )
