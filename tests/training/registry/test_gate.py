@@ -10,6 +10,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.urls import reverse
 from scipy import stats
 
 from curation.models import AuditEvent
@@ -161,3 +162,24 @@ def test_the_api_refuses_a_metric_of_its_own(dataset, promoted, admin_user, toke
     )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "metric_not_accepted"
+
+
+def test_the_registry_page_sets_the_gate_and_refuses_descriptive_figures(
+    dataset, admin_user, reviewer, client_for
+):
+    url = reverse("registry_settings", args=[dataset.slug])
+    fields = {"canary_min_feedback": "30", "drift_window_days": "30", "gate_level": "0.05"}
+    refused = client_for(admin_user).post(
+        url,
+        {**fields, "gate_evidence": "metric:length_ratio", "gate_min_examples": "30"},
+        follow=True,
+    )
+    assert b"Settings not saved" in refused.content
+    assert not RegistrySettings.objects.filter(dataset=dataset).exists()
+    client_for(admin_user).post(
+        url, {**fields, "gate_evidence": "metric:rouge_l", "gate_min_examples": "60"}
+    )
+    assert RegistrySettings.for_dataset(dataset).gate["evidence"] == "metric:rouge_l"
+    home = client_for(admin_user).get(reverse("registry_home", args=[dataset.slug]))
+    assert b"metric:rouge_l" in home.content
+    assert client_for(reviewer).post(url, {**fields, "gate_evidence": "judge"}).status_code == 403

@@ -45,7 +45,9 @@ def test_retrain_wait_runs_every_step_and_compares_with_production(
     # Splits hash the ids: 30 % makes an empty validation split (0.7^24) all but impossible.
     settings.CURATOR_VALIDATION_FRACTION = 0.3
     approve_conversations(dataset)
-    promote_model(dataset=dataset, model=resolve_model(f"job:{finetune.pk}", dataset=dataset), user=None)
+    promote_model(
+        dataset=dataset, model=resolve_model(f"job:{finetune.pk}", dataset=dataset), user=None
+    )
     out = io.StringIO()
     call_command(
         "retrain",
