@@ -10,7 +10,7 @@ import pytest
 from curation.models import AuditEvent
 from tests.factories import UserFactory
 from tests.helpers import ALL, as_user, assert_page_access
-from tests.training.evaluation.conftest import BASE
+from tests.training.evaluation.conftest import BASE, JUDGE
 from training.evaluation.models import Comparison, EvalRun, HumanVerdict
 from training.evaluation.services.comparisons import create_comparison
 from training.evaluation.services.runs import create_eval_run, run_eval_job
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def evaluated(finetune: Any, dataset: Any, eval_version: Any) -> dict[str, Any]:
     """The fine-tune and its base evaluated with a judge, and a comparison of the two."""
-    judge = f"openai:{BASE}"
+    judge = JUDGE
     runs = []
     for ref in (f"openai:{BASE}", f"job:{finetune.pk}"):
         run = create_eval_run(
@@ -120,7 +120,7 @@ def test_a_run_page_shows_the_versioned_judge_prompt(
     html = (
         client_for(admin_user).get(f"/d/{dataset.slug}/evaluation/runs/{run.pk}/").content.decode()
     )
-    assert "rubric-judge/1" in html and "&lt;&lt;&lt;RESPONSE&gt;&gt;&gt;" in html
+    assert "rubric-judge/2" in html and "&lt;&lt;&lt;RESPONSE&gt;&gt;&gt;" in html
     assert "Invoice 100 totals 1000 euros" in html
 
 
