@@ -52,7 +52,7 @@ from training.permissions import (
     sees_blind_results,
 )
 from training.registry.models import Model
-from training.registry.services import model_choices
+from training.registry.services import model_choices, production_model_id
 
 
 def _context(dataset: Dataset, **extra: Any) -> dict[str, Any]:
@@ -194,7 +194,13 @@ def eval_runs_compare(request: HttpRequest, slug: str) -> HttpResponse:
     found = {
         run.pk: run for run in selectors.runs_for(dataset).filter(pk__in=ids, status="succeeded")
     }
-    runs = [found[pk] for pk in dict.fromkeys(ids) if pk in found]
+    # The baseline (first column, run A) is production's run when one is ticked, else the
+    # oldest: deltas then read as "what the newer model changed".
+    production = production_model_id(dataset)
+    runs = sorted(
+        (found[pk] for pk in dict.fromkeys(ids) if pk in found),
+        key=lambda run: (run.model_id != production, run.created_at, run.pk),
+    )
     if len(runs) < 2:
         messages.error(request, "Pick two or more finished runs to compare.")
         return redirect("eval_home", dataset.slug)

@@ -27,6 +27,7 @@ from curation.models import AuditEvent, Dataset, JobStatus
 from training.models import FineTuneJob
 from training.providers import ProviderNotConfigured, provider_configs
 from training.registry.models import Model, ModelKind
+from training.registry.stages import ModelStage, StageName
 
 LOCAL = "local"
 # Model.name holds 300 characters; a REF adds at most a provider's name and a colon.
@@ -204,3 +205,12 @@ def model_share(*, model: Model, dataset: Dataset, user: Any) -> Model:
         owner=model.dataset.slug if model.dataset else None,
     )
     return model
+
+
+def production_model_id(dataset: Dataset) -> int | None:
+    """The id of the dataset's production model (None before the first promotion)."""
+    return (
+        ModelStage.objects.filter(dataset=dataset, stage=StageName.PRODUCTION)
+        .values_list("model_id", flat=True)
+        .first()
+    )

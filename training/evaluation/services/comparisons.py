@@ -364,7 +364,10 @@ def metric_table(runs: list[EvalRun]) -> list[dict[str, Any]]:
 
 
 def regressions(comparison: Comparison, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Shared examples sorted by how much worse B did than A (judge score, then ROUGE-L)."""
+    """Examples where B did worse than A, worst first: B failed where A answered, the
+    judge preferred A, B's judge score is lower, or (with no judge figure) B's ROUGE-L is
+    lower. An empty list means there is no regression."""
+    verdicts = judge_per_example(comparison)
     rows = []
     for a, b in shared_outputs(comparison.run_a, comparison.run_b):
         judge_delta = (
@@ -374,6 +377,13 @@ def regressions(comparison: Comparison, *, limit: int = 50) -> list[dict[str, An
         )
         rouge_a, rouge_b = a.metrics.get("rouge_l"), b.metrics.get("rouge_l")
         rouge_delta = (rouge_b - rouge_a) if rouge_a is not None and rouge_b is not None else None
+        worse = (
+            verdicts.get(a.key) == Winner.A
+            or (judge_delta is not None and judge_delta < 0)
+            or (judge_delta is None and rouge_delta is not None and rouge_delta < 0)
+        )
+        if not worse:
+            continue
         rows.append(
             {
                 "key": a.key,
@@ -386,10 +396,34 @@ def regressions(comparison: Comparison, *, limit: int = 50) -> list[dict[str, An
                 "rouge_delta": rouge_delta,
                 "a_judge": a.judge_mean,
                 "b_judge": b.judge_mean,
+                "b_failed": "",
+            }
+        )
+    failed_b = {
+        row.key: row
+        for row in EvalExample.objects.filter(run=comparison.run_b).exclude(status=ExampleStatus.OK)
+    }
+    for a in EvalExample.objects.filter(
+        run=comparison.run_a, status=ExampleStatus.OK, key__in=list(failed_b)
+    ):
+        rows.append(
+            {
+                "key": a.key,
+                "position": a.position,
+                "prompt": a.prompt,
+                "reference": a.reference,
+                "a": a.output,
+                "b": None,
+                "judge_delta": None,
+                "rouge_delta": None,
+                "a_judge": a.judge_mean,
+                "b_judge": None,
+                "b_failed": failed_b[a.key].error or "failed",
             }
         )
     rows.sort(
         key=lambda r: (
+            0 if r["b_failed"] else 1,
             r["judge_delta"] if r["judge_delta"] is not None else 0,
             r["rouge_delta"] or 0,
         )
