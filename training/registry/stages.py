@@ -97,6 +97,12 @@ class StageEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The outgoing webhook's delivery: tries so far, the last error, and when it gave up
+    # (shown on the registry's timeline to the dataset's admins).
+    webhook_attempts = models.PositiveSmallIntegerField(default=0)
+    webhook_error = models.TextField(blank=True)
+    webhook_failed_at = models.DateTimeField(null=True, blank=True)
+    webhook_delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
