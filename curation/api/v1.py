@@ -322,9 +322,12 @@ def list_models(request: HttpRequest, slug: str) -> dict[str, Any]:
 
 
 @api.get("/datasets/{slug}/production-model", tags=["models"], summary="What serving code calls")
-def production_model(request: HttpRequest, slug: str) -> dict[str, Any]:
+def production_model(request: HttpRequest, slug: str, key: str | None = None) -> dict[str, Any]:
+    """With ``key`` (the caller's user or session id): the model serving that key."""
     dataset = api_dataset(request, slug, READ, INGEST)
-    answer = production_answer(dataset)
+    if key is not None and not 1 <= len(key) <= 200:
+        raise ApiError(422, "key must be 1 to 200 characters", "invalid_key")
+    answer = production_answer(dataset, key=key)
     if answer is None:
         raise ApiError(404, f"{slug} has no production model yet", "no_production_model")
     return answer

@@ -131,3 +131,43 @@ def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> dict[str, Any]:
         "kappa": float(kappa),
         "ci95": [float(kappa - margin), float(kappa + margin)],
     }
+
+
+def wilson_bounds(successes: Any, total: Any, confidence: float = 0.95) -> tuple[Any, Any]:
+    """Wilson's score interval, vectorised (numpy arrays in, arrays out)."""
+    z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
+    n = np.asarray(total, dtype=float)
+    p = np.asarray(successes, dtype=float) / np.where(n > 0, n, 1)
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    margin = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return np.maximum(0.0, centre - margin), np.minimum(1.0, centre + margin)
+
+
+def newcombe_difference(
+    x1: Any, n1: Any, x2: Any, n2: Any, confidence: float = 0.95
+) -> tuple[Any, Any]:
+    """Newcombe's (1998, method 10) interval of p1 - p2 from two Wilson intervals,
+    vectorised; equals statsmodels' ``confint_proportions_2indep(method="newcomb")``."""
+    p1 = np.asarray(x1, dtype=float) / np.asarray(n1, dtype=float)
+    p2 = np.asarray(x2, dtype=float) / np.asarray(n2, dtype=float)
+    l1, u1 = wilson_bounds(x1, n1, confidence)
+    l2, u2 = wilson_bounds(x2, n2, confidence)
+    delta = p1 - p2
+    low = delta - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = delta + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return low, high
+
+
+def canary_look_level(look: int, level: float) -> float:
+    """Alpha spent at the ``look``-th check (1, 2, …) of a canary: level/2, level/4, … so
+    every look together never spends more than ``level`` (Bonferroni over the looks)."""
+    return level / 2**look
+
+
+def canary_looks_due(rated: int, min_feedback: int) -> int:
+    """Looks happen when the smaller side's rated count reaches min_feedback, then twice
+    that, four times… (1 at min_feedback, 2 at twice, …; 0 before)."""
+    if min_feedback <= 0 or rated < min_feedback:
+        return 0
+    return int(np.floor(np.log2(rated / min_feedback))) + 1

@@ -402,14 +402,30 @@ def _promote(
     return event
 
 
+def production_history(dataset: Dataset) -> list[Model]:
+    """Production models as a stack: each promotion pushes, each rollback pops. Rolling
+    back walks down it (v1 → v2 → v1 rolls back to v2, then to v1), never alternating."""
+    stack: list[Model] = []
+    for event in (
+        StageEvent.objects.filter(
+            dataset=dataset, action__in=[StageAction.PROMOTE, StageAction.ROLLBACK]
+        )
+        .select_related("model")
+        .order_by("created_at", "id")
+    ):
+        if event.action == StageAction.PROMOTE and event.model is not None:
+            stack.append(event.model)
+        elif event.action == StageAction.ROLLBACK and stack:
+            stack.pop()
+    return stack
+
+
 def previous_production(dataset: Dataset, current: Model) -> Model | None:
-    """What production was before ``current`` was last promoted (rollback's target)."""
-    event = (
-        StageEvent.objects.filter(dataset=dataset, action=StageAction.PROMOTE, model=current)
-        .select_related("previous")
-        .first()
-    )
-    return event.previous if event else None
+    """What a rollback returns to: the production model before ``current`` in the history."""
+    stack = production_history(dataset)
+    if not stack or stack[-1].pk != current.pk:
+        return None
+    return stack[-2] if len(stack) > 1 else None
 
 
 def rollback_production(*, dataset: Dataset, user: Any, reason: str = "") -> StageEvent:

@@ -46,6 +46,9 @@ class ModelStage(models.Model):
     # Share of traffic a canary gets (0 < fraction < 1); null for other stages.
     fraction = models.FloatField(null=True, blank=True)
     since = models.DateTimeField()
+    # How many of the canary's sequential feedback checks have been made (each spends part
+    # of the false-rollback rate; see training.evaluation.stats.canary_look_level).
+    canary_looks = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["dataset", "stage", "-since"]
@@ -121,8 +124,10 @@ class RegistrySettings(models.Model):
     # The canary is rolled back when its negative-feedback rate exceeds production's by more
     # than this (the lower end of the 95 % interval of the difference), once it has
     # `canary_min_feedback` rated conversations.
-    canary_max_excess = models.FloatField(null=True, blank=True)
+    canary_max_excess = models.FloatField(null=True, blank=True, default=0.05)
     canary_min_feedback = models.PositiveIntegerField(default=30)
+    # The chance of rolling back a canary that is not worse than that, over all its checks.
+    canary_false_rollback_rate = models.FloatField(default=0.05)
     # Dashboard warnings: share of recent production prompts with no near-duplicate in the
     # training version, and share of rated conversations that got a thumbs down.
     novelty_threshold = models.FloatField(null=True, blank=True)
