@@ -54,12 +54,14 @@ class RegistrySettingsForm(forms.ModelForm):
         fields = [
             "canary_max_excess",
             "canary_min_feedback",
+            "canary_false_rollback_rate",
             "novelty_threshold",
             "negative_feedback_threshold",
             "gate_evidence",
             "gate_level",
             "gate_min_examples",
             "drift_window_days",
+            "drift_min_sample",
             "retrain_like",
             "retrain_weekly",
         ]
@@ -69,11 +71,15 @@ class RegistrySettingsForm(forms.ModelForm):
             "gate_min_examples": "The gate decides on at least this many examples",
             "canary_max_excess": "Roll the canary back when its negative-feedback rate exceeds "
             "production's by more than (0 to 1)",
-            "canary_min_feedback": "…once each has at least this many rated conversations",
+            "canary_min_feedback": "…checked first when each has this many rated conversations "
+            "(then at twice, four times that…)",
+            "canary_false_rollback_rate": "Chance of rolling back a canary that is not worse, "
+            "over all its checks",
             "novelty_threshold": "Warn when this share of production prompts is novel (0 to 1)",
             "negative_feedback_threshold": "Warn when this share of rated production "
             "conversations is negative (0 to 1)",
             "drift_window_days": "Drift window (days)",
+            "drift_min_sample": "Drift warnings need at least this many recent conversations",
             "retrain_like": "Weekly retraining like job",
             "retrain_weekly": "Retrain weekly",
         }
@@ -99,6 +105,9 @@ class RegistrySettingsForm(forms.ModelForm):
         evidence = data.get("gate_evidence")
         if evidence and evidence_error(evidence):
             self.add_error("gate_evidence", evidence_error(evidence))
+        rate = data.get("canary_false_rollback_rate")
+        if rate is not None and not 0 < rate <= MAX_GATE_LEVEL:
+            self.add_error("canary_false_rollback_rate", f"Above 0 and at most {MAX_GATE_LEVEL}.")
         level = data.get("gate_level")
         if level is not None and not 0 < level <= MAX_GATE_LEVEL:
             self.add_error("gate_level", f"Above 0 and at most {MAX_GATE_LEVEL}.")

@@ -137,8 +137,10 @@ class RegistrySettings(models.Model):
     gate_evidence = models.CharField(max_length=64, default="judge")
     gate_level = models.FloatField(default=0.05)
     gate_min_examples = models.PositiveIntegerField(default=30)
-    # How many days of ingested conversations the drift page compares.
+    # How many days of ingested conversations the drift page compares, and how many recent
+    # conversations it needs before it warns (one conversation is not "100 % novel").
     drift_window_days = models.PositiveIntegerField(default=30)
+    drift_min_sample = models.PositiveIntegerField(default=50)
     # Weekly retraining like this job (None: no schedule).
     retrain_like = models.ForeignKey(
         "training.FineTuneJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -168,7 +168,13 @@ def test_the_registry_page_sets_the_gate_and_refuses_descriptive_figures(
     dataset, admin_user, reviewer, client_for
 ):
     url = reverse("registry_settings", args=[dataset.slug])
-    fields = {"canary_min_feedback": "30", "drift_window_days": "30", "gate_level": "0.05"}
+    fields = {
+        "canary_min_feedback": "30",
+        "canary_false_rollback_rate": "0.05",
+        "drift_window_days": "30",
+        "drift_min_sample": "50",
+        "gate_level": "0.05",
+    }
     refused = client_for(admin_user).post(
         url,
         {**fields, "gate_evidence": "metric:length_ratio", "gate_min_examples": "30"},

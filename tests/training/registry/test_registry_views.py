@@ -117,6 +117,7 @@ def test_settings_are_saved_and_audited(dataset, client_for, admin_user):
             "canary_min_feedback": "50",
             "novelty_threshold": "0.4",
             "drift_window_days": "14",
+            "drift_min_sample": "50",
             "gate_evidence": "people",
             "gate_level": "0.05",
             "gate_min_examples": "40",
