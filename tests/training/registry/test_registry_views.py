@@ -115,6 +115,7 @@ def test_settings_are_saved_and_audited(dataset, client_for, admin_user):
         {
             "canary_max_excess": "0.05",
             "canary_min_feedback": "50",
+            "canary_false_rollback_rate": "0.05",
             "novelty_threshold": "0.4",
             "drift_window_days": "14",
             "drift_min_sample": "50",
