@@ -351,9 +351,11 @@ def get_eval_run(request: HttpRequest, slug: str, run_id: int) -> dict[str, Any]
 
 def _dataset_models(dataset: Dataset) -> Any:
     """Models that belong to the dataset: its fine-tunes, staged or evaluated models."""
-    return Model.objects.filter(
-        Q(dataset=dataset) | Q(stages__dataset=dataset) | Q(eval_runs__dataset=dataset)
-    ).distinct()
+    return (
+        Model.objects.usable_by(dataset)
+        .filter(Q(dataset=dataset) | Q(stages__dataset=dataset) | Q(eval_runs__dataset=dataset))
+        .distinct()
+    )
 
 
 @api.get("/datasets/{slug}/models", tags=["models"])
@@ -369,9 +371,12 @@ def list_models(request: HttpRequest, slug: str) -> dict[str, Any]:
 
 
 @api.get("/datasets/{slug}/production-model", tags=["models"], summary="What serving code calls")
-def production_model(request: HttpRequest, slug: str) -> dict[str, Any]:
+def production_model(request: HttpRequest, slug: str, key: str | None = None) -> dict[str, Any]:
+    """With ``key`` (the caller's user or session id): the model serving that key."""
     dataset = api_dataset(request, slug, READ, INGEST)
-    answer = production_answer(dataset)
+    if key is not None and not 1 <= len(key) <= 200:
+        raise ApiError(422, "key must be 1 to 200 characters", "invalid_key")
+    answer = production_answer(dataset, key=key)
     if answer is None:
         raise ApiError(404, f"{slug} has no production model yet", "no_production_model")
     return answer
@@ -380,14 +385,21 @@ def production_model(request: HttpRequest, slug: str) -> dict[str, Any]:
 class PromoteIn(Schema):
     model: str
     comparison: int | None = None
+    # Refused when set: the dataset's gate settings name the one test promotion applies.
     metric: str = ""
 
 
 @api.post("/datasets/{slug}/production-model", tags=["models"], summary="Promote (admin scope)")
 def promote(request: HttpRequest, slug: str, payload: PromoteIn) -> dict[str, Any]:
     dataset = api_dataset(request, slug, ADMIN, admin=True)
+    if payload.metric:
+        raise ApiError(
+            422,
+            "promotion takes no metric: the dataset's gate settings name the one test it applies",
+            "metric_not_accepted",
+        )
     try:
-        model = resolve_model(payload.model)
+        model = resolve_model(payload.model, dataset=dataset)
     except UnknownModel as error:
         raise ApiError(422, str(error), "unknown_model") from None
     comparison = None
@@ -401,7 +413,6 @@ def promote(request: HttpRequest, slug: str, payload: PromoteIn) -> dict[str, An
             model=model,
             user=api_token(request).user,
             comparison=comparison,
-            metric=payload.metric,
         )
     except PromotionRefused as error:
         raise ApiError(409, error.reason, "gate_refused", gate=error.details) from None

@@ -249,6 +249,7 @@ def complete(
     temperature: float = 0.0,
     max_tokens: int | None = None,
     seed: int | None = None,
+    response_format: dict[str, Any] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Completion:
     """One chat completion, retried on transient failures; EndpointError when it gives up."""
@@ -265,6 +266,8 @@ def complete(
         request["max_tokens"] = max_tokens
     if seed is not None:
         request["seed"] = seed
+    if response_format:
+        request["response_format"] = response_format
     import openai
 
     semaphore = gate(endpoint)

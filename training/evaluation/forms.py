@@ -31,6 +31,11 @@ class RunForm(forms.Form):
         help_text="Optional: a model that scores each reply on the dataset's rubric.",
         widget=REF_INPUT,
     )
+    allow_contestant_judge = forms.BooleanField(
+        required=False,
+        label="Let the judge be a model it judges",
+        help_text="Not recommended: a model tends to prefer its own replies.",
+    )
     temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0)
     max_tokens = forms.IntegerField(min_value=1, max_value=32768, initial=512)
     seed = forms.IntegerField(required=False, initial=0)
@@ -56,6 +61,11 @@ class ComparisonForm(forms.Form):
     )
     reviews_needed = forms.IntegerField(
         min_value=1, max_value=5, initial=1, help_text="People's verdicts wanted per pair."
+    )
+    allow_contestant_judge = forms.BooleanField(
+        required=False,
+        label="Let the judge be a model it judges",
+        help_text="Not recommended: a model tends to prefer its own replies.",
     )
 
     def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:

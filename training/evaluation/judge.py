@@ -12,20 +12,41 @@ from dataclasses import dataclass
 from typing import Any
 
 from training.evaluation import judge_format as jf
-from training.evaluation.client import ChatEndpoint, EndpointError, complete
+from training.evaluation.client import ChatEndpoint, Completion, EndpointError, complete
 from training.evaluation.messages import text_of
 
 RUBRIC_SYSTEM = (
     "You are an impartial judge of assistant replies. Score the RESPONSE on each criterion "
     "from 1 (very poor) to 5 (excellent), judging only from the texts below. When a "
     "REFERENCE is given it is a good reply written by a person; a response need not match it "
-    "word for word. Reply with JSON only."
+    "word for word. Ignore length: a longer reply is not better for being longer, nor a "
+    "shorter one for being shorter. Reply with JSON only."
 )
 PAIRWISE_SYSTEM = (
     "You are an impartial judge comparing two assistant replies to the same conversation, "
     "judging only from the texts below. The order of the replies is random and says nothing "
-    "about their quality. Reply with JSON only."
+    "about their quality: ignore which comes first. Ignore length: a longer reply is not "
+    "better for being longer, nor a shorter one for being shorter. Reply with JSON only."
 )
+# Structured output where the endpoint takes it (OpenAI, Together, Fireworks, vLLM all read
+# ``response_format``); an endpoint that refuses the parameter is asked again without it.
+PAIRWISE_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "pairwise_verdict",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {
+                "winner": {"type": "string", "enum": ["A", "B", "tie"]},
+                "reason": {"type": "string"},
+            },
+            "required": ["winner", "reason"],
+            "additionalProperties": False,
+        },
+    },
+}
+MAX_JUDGE_TOKENS = 600
 # Pre-scoring training data: the dataset's own rubric, or this default.
 DEFAULT_CRITERIA = [
     {"key": "completeness", "name": "Completeness", "description": "Answers everything asked."},
@@ -137,6 +158,50 @@ class RubricScore:
     reason: str
 
 
+def rubric_schema(criteria: list[dict[str, str]]) -> dict[str, Any]:
+    keys = [c["key"] for c in criteria]
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "rubric_scores",
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "scores": {
+                        "type": "object",
+                        "properties": {key: {"type": "integer"} for key in keys},
+                        "required": keys,
+                        "additionalProperties": False,
+                    },
+                    "reason": {"type": "string"},
+                },
+                "required": ["scores", "reason"],
+                "additionalProperties": False,
+            },
+        },
+    }
+
+
+def _ask(judge: ChatEndpoint, messages: list[dict[str, str]], schema: dict[str, Any]) -> Completion:
+    try:
+        return complete(
+            judge,
+            messages=messages,
+            temperature=0.0,
+            max_tokens=MAX_JUDGE_TOKENS,
+            seed=0,
+            response_format=schema,
+        )
+    except EndpointError as error:
+        if error.transient or error.unreachable:
+            raise
+        # Refused, most likely for the response_format it does not know: ask plainly.
+        return complete(
+            judge, messages=messages, temperature=0.0, max_tokens=MAX_JUDGE_TOKENS, seed=0
+        )
+
+
 def score(
     judge: ChatEndpoint,
     *,
@@ -146,16 +211,14 @@ def score(
     criteria: list[dict[str, str]],
     reference: dict[str, Any] | None,
 ) -> RubricScore:
-    completion = complete(
+    completion = _ask(
         judge,
-        messages=rubric_prompt(
+        rubric_prompt(
             prompt=prompt, tools=tools, response=response, criteria=criteria, reference=reference
         ),
-        temperature=0.0,
-        max_tokens=400,
-        seed=0,
+        rubric_schema(criteria),
     )
-    reply = jf.parse_json_reply(text_of(completion.message))
+    reply = jf.parse_json_reply(text_of(completion.message), expect="scores")
     raw = reply.get("scores") if reply else None
     if not isinstance(raw, dict):
         raise JudgeError(
@@ -176,8 +239,8 @@ def score(
 
 
 def _winner(judge: ChatEndpoint, messages: list[dict[str, str]]) -> tuple[str, str]:
-    completion = complete(judge, messages=messages, temperature=0.0, max_tokens=300, seed=0)
-    reply = jf.parse_json_reply(text_of(completion.message)) or {}
+    completion = _ask(judge, messages, PAIRWISE_SCHEMA)
+    reply = jf.parse_json_reply(text_of(completion.message), expect="winner") or {}
     winner = str(reply.get("winner", "")).strip().upper()
     if winner not in {"A", "B", "TIE"}:
         raise JudgeError(f"the judge named no winner: {text_of(completion.message)[:200]!r}")

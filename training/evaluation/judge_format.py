@@ -12,8 +12,8 @@ import re
 from typing import Any
 
 # Bump when the wording or the format changes: runs record the version they were judged with.
-JUDGE_PROMPT_VERSION = "rubric-judge/1"
-PAIRWISE_PROMPT_VERSION = "pairwise-judge/1"
+JUDGE_PROMPT_VERSION = "rubric-judge/2"
+PAIRWISE_PROMPT_VERSION = "pairwise-judge/2"
 
 CONVERSATION = "CONVERSATION"
 REFERENCE = "REFERENCE"
@@ -41,22 +41,29 @@ def criteria_keys(text: str) -> list[str]:
     return [m.group(1) for m in re.finditer(r"^- ([A-Za-z0-9_]+):", block, flags=re.M)]
 
 
-def parse_json_reply(text: str) -> dict[str, Any] | None:
-    """The first JSON object in a judge's reply (models wrap JSON in prose or fences)."""
+_DECODER = json.JSONDecoder()
+
+
+def parse_json_reply(text: str, *, expect: str | None = None) -> dict[str, Any] | None:
+    """The first JSON object in a judge's reply that has the ``expect`` key (models wrap JSON
+    in prose or fences, put braces inside their reasons, or quote the whole object as a JSON
+    string). Each ``{`` is tried with ``JSONDecoder.raw_decode``, which reads strings as
+    JSON does; a reply cut short parses as nothing, and the caller records that as an error."""
+    stripped = text.strip()
+    if stripped.startswith('"'):
+        try:
+            inner = json.loads(stripped)
+        except ValueError:
+            inner = None
+        if isinstance(inner, str):
+            return parse_json_reply(inner, expect=expect)
     start = text.find("{")
     while start != -1:
-        depth = 0
-        for index in range(start, len(text)):
-            char = text[index]
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    try:
-                        value = json.loads(text[start : index + 1])
-                    except ValueError:
-                        break
-                    return value if isinstance(value, dict) else None
+        try:
+            value, _end = _DECODER.raw_decode(text, start)
+        except ValueError:
+            value = None
+        if isinstance(value, dict) and (expect is None or expect in value):
+            return value
         start = text.find("{", start + 1)
     return None

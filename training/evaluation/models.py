@@ -113,6 +113,14 @@ class EvalRun(Job):
     def eval_set(self) -> str:
         return f"v{self.version.number} {self.split}"
 
+    @property
+    def outcome(self) -> str:
+        """The status as a reader needs it: "partial" is a run that finished with some
+        examples failed (they count as its losses in comparisons)."""
+        if self.status == JobStatus.SUCCEEDED and self.failed:
+            return "partial"
+        return str(self.status)
+
     def retry(self) -> bool:
         """Queue a failed run again: it generates only the examples without an output. Lost
         work (a dead worker, a vanished task) is marked first, without waiting for the periodic
@@ -186,6 +194,12 @@ class Comparison(Job):
     # People's verdicts wanted per pair (two or more give reviewer agreement).
     reviews_needed = models.PositiveSmallIntegerField(default=1)
     examples = models.PositiveIntegerField(default=0)
+    # The dataset's gate settings when the comparison was made: the test promotion applies
+    # to it, fixed before any verdict was seen ({"evidence", "level", "min_examples"}).
+    gate = models.JSONField(default=dict, blank=True)
+    # Judgements that failed (no readable verdict); counted, shown, and past a threshold
+    # they fail the comparison.
+    judge_failures = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -199,6 +213,11 @@ class Comparison(Job):
     def get_absolute_url(self) -> str:
         return reverse("eval_comparison_detail", args=[self.dataset.slug, self.pk])
 
+    @property
+    def open_for_blind_review(self) -> bool:
+        """Some pair still wants people's verdicts: reviewers see it blind only."""
+        return self.pairs.filter(verdict_count__lt=self.reviews_needed).exists()
+
 
 class JudgeVerdict(models.Model):
     """The judge's pairwise verdict on one shared example: asked with A first, then with B
@@ -208,8 +227,10 @@ class JudgeVerdict(models.Model):
     key = models.CharField(max_length=64)
     first = models.CharField(max_length=8, choices=Winner.choices)  # A shown first
     second = models.CharField(max_length=8, choices=Winner.choices)  # B shown first, mapped back
-    winner = models.CharField(max_length=8, choices=Winner.choices)
+    winner = models.CharField(max_length=8, choices=Winner.choices, blank=True)
     reasons = models.JSONField(default=list, blank=True)
+    # Set when the judge's reply could not be read or the call failed: no winner then.
+    error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 
-from curation.agreement import krippendorff_alpha
-from curation.models import Dataset, Review
+from curation.models import Dataset
 from training.evaluation.models import (
     Comparison,
     EvalExample,
@@ -49,42 +46,6 @@ def run_examples(run: EvalRun, *, show: str = "") -> QuerySet[EvalExample]:
     elif show == "worst":
         rows = rows.filter(status=ExampleStatus.OK).order_by("judge_mean", "position")
     return rows
-
-
-def judge_human_agreement(run: EvalRun) -> list[dict[str, Any]]:
-    """Per rubric criterion, Krippendorff's alpha (ordinal) between the judge's scores and
-    people's review scores on the examples people reviewed."""
-    judged = {
-        row["conversation_id"]: row["judge_scores"]
-        for row in EvalExample.objects.filter(
-            run=run, judge_scores__isnull=False, conversation_id__isnull=False
-        ).values("conversation_id", "judge_scores")
-    }
-    if not judged:
-        return []
-    human: dict[int, list[dict[str, Any]]] = {}
-    for conversation_id, scores in Review.objects.filter(
-        conversation_id__in=list(judged)
-    ).values_list("conversation_id", "scores"):
-        human.setdefault(conversation_id, []).append(scores or {})
-    result = []
-    for criterion in run.dataset.criteria:
-        key = criterion["key"]
-        units: dict[int, list[Any]] = {}
-        for conversation_id, reviews in human.items():
-            people = [r.get(key) for r in reviews if isinstance(r.get(key), int)]
-            machine = judged[conversation_id].get(key)
-            if people and isinstance(machine, int):
-                units[conversation_id] = [machine, *people]
-        result.append(
-            {
-                "key": key,
-                "name": criterion["name"],
-                "examples": len(units),
-                "alpha": krippendorff_alpha(units, level="ordinal") if units else None,
-            }
-        )
-    return result
 
 
 def prescores(

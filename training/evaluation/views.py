@@ -13,7 +13,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -38,9 +45,14 @@ from training.evaluation.services.runs import (
     create_eval_run,
     retry_eval_run,
 )
-from training.permissions import get_comparison_for_user, get_run_for_user
+from training.permissions import (
+    blind_open,
+    get_comparison_for_user,
+    get_run_for_user,
+    sees_blind_results,
+)
 from training.registry.models import Model
-from training.registry.services import model_choices
+from training.registry.services import model_choices, production_model_id
 
 
 def _context(dataset: Dataset, **extra: Any) -> dict[str, Any]:
@@ -49,7 +61,12 @@ def _context(dataset: Dataset, **extra: Any) -> dict[str, Any]:
 
 def eval_home(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
-    runs = Paginator(selectors.runs_for(dataset), 25).get_page(request.GET.get("page"))
+    open_comparisons, open_runs = blind_open(dataset)
+    if sees_blind_results(request, dataset):
+        open_comparisons, open_runs = set(), set()
+    runs = Paginator(selectors.runs_for(dataset).exclude(pk__in=open_runs), 25).get_page(
+        request.GET.get("page")
+    )
     template = "evaluation/home.html"
     if request.htmx and request.GET.get("fragment") == "runs":
         template += "#run-table"
@@ -61,6 +78,7 @@ def eval_home(request: HttpRequest, slug: str) -> HttpResponse:
             runs=runs,
             any_active=any(run.is_active for run in runs),
             comparisons=selectors.comparisons_for(dataset)[:20],
+            blind_ids=open_comparisons,
             finetunes=selectors.finetunes_to_evaluate(dataset),
         ),
     )
@@ -84,6 +102,7 @@ def eval_run_create(request: HttpRequest, slug: str) -> HttpResponse:
                 concurrency=data["concurrency"],
                 limit=data["limit"],
                 user=request.user,
+                allow_contestant_judge=data["allow_contestant_judge"],
             )
         except EvaluationError as error:
             form.add_error(None, str(error))
@@ -91,7 +110,9 @@ def eval_run_create(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, f"Evaluation #{run.pk} queued.")
             return redirect(run.get_absolute_url())
     return render(
-        request, "evaluation/run_create.html", _context(dataset, form=form, choices=model_choices())
+        request,
+        "evaluation/run_create.html",
+        _context(dataset, form=form, choices=model_choices(dataset)),
     )
 
 
@@ -104,7 +125,17 @@ def eval_quick(request: HttpRequest, slug: str, model_id: int) -> HttpResponse:
     )
     if model is None or model.base is None or model.version is None:
         raise Http404("No such fine-tuned model.")
-    judge = settings.CURATOR_EVAL_JUDGE or (None if model.base.is_local else model.base.ref)
+    # The judge is never one of the two contestants: without a site judge, or when the
+    # site judge is the base or the fine-tune, the runs go without one.
+    judge = settings.CURATOR_EVAL_JUDGE or None
+    if judge and judge.strip() in (model.ref, model.base.ref):
+        judge = None
+    if judge is None:
+        messages.info(
+            request,
+            "No judge: the only candidates were the two models compared. Set "
+            "CURATOR_EVAL_JUDGE to a third model to get judge scores.",
+        )
     try:
         for target in (model.base, model):
             create_eval_run(
@@ -143,7 +174,6 @@ def eval_run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpRespons
             run=run,
             examples=examples,
             show=show,
-            agreement=selectors.judge_human_agreement(run) if run.judge_id else [],
             labels=METRIC_LABELS,
         ),
     )
@@ -164,7 +194,13 @@ def eval_runs_compare(request: HttpRequest, slug: str) -> HttpResponse:
     found = {
         run.pk: run for run in selectors.runs_for(dataset).filter(pk__in=ids, status="succeeded")
     }
-    runs = [found[pk] for pk in dict.fromkeys(ids) if pk in found]
+    # The baseline (first column, run A) is production's run when one is ticked, else the
+    # oldest: deltas then read as "what the newer model changed".
+    production = production_model_id(dataset)
+    runs = sorted(
+        (found[pk] for pk in dict.fromkeys(ids) if pk in found),
+        key=lambda run: (run.model_id != production, run.created_at, run.pk),
+    )
     if len(runs) < 2:
         messages.error(request, "Pick two or more finished runs to compare.")
         return redirect("eval_home", dataset.slug)
@@ -196,6 +232,7 @@ def eval_comparison_create(request: HttpRequest, slug: str) -> HttpResponse:
                 judge=data["judge"] or None,
                 reviews_needed=data["reviews_needed"],
                 user=request.user,
+                allow_contestant_judge=data["allow_contestant_judge"],
             )
         except ComparisonError as error:
             form.add_error(None, str(error))
@@ -204,12 +241,12 @@ def eval_comparison_create(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "evaluation/comparison_create.html",
-        _context(dataset, form=form, choices=model_choices()),
+        _context(dataset, form=form, choices=model_choices(dataset)),
     )
 
 
 def eval_comparison_detail(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
-    comparison = get_comparison_for_user(request, slug, comparison_id)
+    comparison = get_comparison_for_user(request, slug, comparison_id, results=True)
     runs = [comparison.run_a, comparison.run_b]
     summary = comparison_summary(comparison)
     chart = {
@@ -245,7 +282,7 @@ def eval_comparison_export(
 ) -> HttpResponse:
     if fmt not in {"csv", "json"}:
         raise Http404("Export as .csv or .json.")
-    comparison = get_comparison_for_user(request, slug, comparison_id)
+    comparison = get_comparison_for_user(request, slug, comparison_id, results=True)
     rows = export_rows(comparison)
     name = f"{comparison.dataset.slug}-comparison-{comparison.pk}"
     if fmt == "json":
@@ -291,8 +328,14 @@ def eval_blind(request: HttpRequest, slug: str, comparison_id: int) -> HttpRespo
     """The blind side-by-side page: GET leases the next pair, POST records a verdict or a skip."""
     comparison = get_comparison_for_user(request, slug, comparison_id)
     if request.method == "POST":
+        raw = request.POST.get("pair", "")
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+            return HttpResponseBadRequest(
+                "The form's pair must be a pair number; reload the blind review page.",
+                content_type="text/plain; charset=utf-8",
+            )
         pair = (
-            BlindPair.objects.filter(pk=request.POST.get("pair") or 0, comparison=comparison)
+            BlindPair.objects.filter(pk=int(raw), comparison=comparison)
             .select_related("comparison__dataset")
             .first()
         )

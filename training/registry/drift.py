@@ -1,6 +1,13 @@
 """Production vs training: recent ingested conversations against the version the production
 model was trained on — token lengths, turn counts, tool use, novelty (no near-duplicate
 prompt in the training data, by MinHash as the duplicate finder uses) and feedback over time.
+
+Both sides are redacted text (production conversations as their PII run left them, the
+version's files as exported); the training side is a uniform random sample (reservoir,
+seeded by the file's sha256) of at most MAX_TRAINING examples, not the file's first lines.
+Per feature the page gives the population stability index over the histogram's buckets and
+the two-sample Kolmogorov-Smirnov statistic with its p-value (scipy); no warning is given
+before ``drift_min_sample`` recent conversations.
 """
 
 from __future__ import annotations
@@ -8,6 +15,8 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import math
+import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,6 +42,10 @@ NOVELTY_JACCARD = 0.5
 NUM_PERM = 64
 MAX_TRAINING = 20000
 MAX_PRODUCTION = 2000
+# PSI above this is the usual "significant shift" (Siddiqi, Credit Risk Scorecards, 2006).
+PSI_WARNING = 0.25
+# Empty buckets get this share, so the index stays finite.
+PSI_FLOOR = 1e-4
 
 
 def _bucket_labels(edges: list[int]) -> list[str]:
@@ -68,17 +81,54 @@ def _uses_tools(messages: list[dict[str, Any]], tools: Any) -> bool:
 
 
 def _training_examples(version: DatasetVersion) -> list[dict[str, Any]]:
+    """A uniform random sample of the training file (reservoir sampling, Algorithm R),
+    the same for the same file."""
     info = version.file_info("train.jsonl")
     if not info or not version.is_built:
         return []
-    examples = []
+    rng = random.Random(str(info.get("sha256", "")))
+    sample: list[bytes] = []
+    seen = 0
     with default_storage.open(info["name"], "rb") as handle:
         for line in handle:
-            if line.strip():
-                examples.append(orjson.loads(line))
-            if len(examples) >= MAX_TRAINING:
-                break
-    return examples
+            if not line.strip():
+                continue
+            seen += 1
+            if len(sample) < MAX_TRAINING:
+                sample.append(line)
+            else:
+                slot = rng.randrange(seen)
+                if slot < MAX_TRAINING:
+                    sample[slot] = line
+    return [orjson.loads(line) for line in sample]
+
+
+def population_stability(production: list[float], training: list[float]) -> float | None:
+    """PSI = Σ (p - t) · ln(p / t) over the buckets' shares."""
+    if not sum(production) or not sum(training):
+        return None
+    return float(
+        sum(
+            (max(p, PSI_FLOOR) - max(t, PSI_FLOOR))
+            * math.log(max(p, PSI_FLOOR) / max(t, PSI_FLOOR))
+            for p, t in zip(production, training, strict=True)
+        )
+    )
+
+
+def shift(production: list[int], training: list[int], edges: list[int]) -> dict[str, Any]:
+    """PSI over the buckets and the two-sample KS statistic over the raw values."""
+    from scipy import stats  # imported on use: the URL config reaches this module
+
+    result: dict[str, Any] = {
+        "psi": population_stability(_histogram(production, edges), _histogram(training, edges)),
+        "ks": None,
+        "ks_p": None,
+    }
+    if production and training:
+        test = stats.ks_2samp(production, training)
+        result["ks"], result["ks_p"] = float(test.statistic), float(test.pvalue)
+    return result
 
 
 @dataclass(frozen=True)
@@ -169,8 +219,11 @@ def drift_report(dataset: Dataset) -> dict[str, Any]:
         ingested(dataset)
         .filter(created_at__gte=since)
         .order_by("-created_at")
-        .values("original", "tools", "token_count")[:MAX_PRODUCTION]
+        .values("original", "redacted", "tools", "token_count")[:MAX_PRODUCTION]
     )
+    for row in recent:
+        # Compare like with like: the training file holds redacted text.
+        row["original"] = row["redacted"] or row["original"]
     profile = _training_profile(version) if version else None
     novelty: float | None = None
     if profile and profile.signatures and recent:
@@ -201,8 +254,17 @@ def drift_report(dataset: Dataset) -> dict[str, Any]:
     rated_total = sum(day["rated"] for day in days)
     negative_rate = negative_total / rated_total if rated_total else None
     warnings = []
+    enough = len(recent) >= settings.drift_min_sample
+    if not enough and recent:
+        warnings_note = (
+            f"{len(recent)} recent conversations: drift warnings wait for "
+            f"{settings.drift_min_sample}"
+        )
+    else:
+        warnings_note = ""
     if (
-        settings.novelty_threshold is not None
+        enough
+        and settings.novelty_threshold is not None
         and novelty is not None
         and novelty > settings.novelty_threshold
     ):
@@ -211,7 +273,8 @@ def drift_report(dataset: Dataset) -> dict[str, Any]:
             f"training data (threshold {settings.novelty_threshold:.0%})"
         )
     if (
-        settings.negative_feedback_threshold is not None
+        enough
+        and settings.negative_feedback_threshold is not None
         and negative_rate is not None
         and negative_rate > settings.negative_feedback_threshold
     ):
@@ -229,8 +292,16 @@ def drift_report(dataset: Dataset) -> dict[str, Any]:
         "production": _histogram([_turns(row["original"]) for row in recent], TURN_EDGES),
         "training": _histogram(training_turns, TURN_EDGES),
     }
-    for part in (tokens, turns):
+    tokens["shift"] = shift([row["token_count"] for row in recent], train_tokens, TOKEN_EDGES)
+    turns["shift"] = shift([_turns(row["original"]) for row in recent], training_turns, TURN_EDGES)
+    for name, part in (("token length", tokens), ("turn count", turns)):
         part["rows"] = list(zip(part["labels"], part["production"], part["training"], strict=True))
+        psi = part["shift"]["psi"]
+        if enough and psi is not None and psi > PSI_WARNING:
+            warnings.append(
+                f"{name} has shifted from the training data: PSI {psi:.2f} (above "
+                f"{PSI_WARNING}), KS {part['shift']['ks']:.2f}"
+            )
     return {
         "production": production.model if production else None,
         "version": version,
@@ -241,6 +312,8 @@ def drift_report(dataset: Dataset) -> dict[str, Any]:
         "negative_rate": negative_rate,
         "counts": counts,
         "warnings": warnings,
+        "warnings_note": warnings_note,
+        "min_sample": settings.drift_min_sample,
         "tokens": tokens,
         "turns": turns,
         "tools": {

@@ -6,10 +6,10 @@ from typing import Any
 
 from django import forms
 
+from training.evaluation.metrics import GATE_EVIDENCE, evidence_error
 from training.evaluation.models import Comparison
 from training.models import FineTuneJob
-from training.registry.promotion import GATE_METRICS
-from training.registry.stages import RegistrySettings
+from training.registry.stages import MAX_GATE_LEVEL, MIN_GATE_EXAMPLES, RegistrySettings
 
 
 class PromoteForm(forms.Form):
@@ -18,12 +18,6 @@ class PromoteForm(forms.Form):
         required=False,
         empty_label="Latest comparison with production",
         help_text="The comparison of this model with the production model the gate reads.",
-    )
-    metric = forms.ChoiceField(
-        choices=[("", "Judge or people's win rate"), *[(m, m) for m in GATE_METRICS]],
-        required=False,
-        label="Or pass on a metric",
-        help_text="Passes when the 95 % interval of the metric's difference lies above 0.",
     )
     force = forms.BooleanField(required=False, label="Override the gate (site staff)")
     reason = forms.CharField(
@@ -60,20 +54,32 @@ class RegistrySettingsForm(forms.ModelForm):
         fields = [
             "canary_max_excess",
             "canary_min_feedback",
+            "canary_false_rollback_rate",
             "novelty_threshold",
             "negative_feedback_threshold",
+            "gate_evidence",
+            "gate_level",
+            "gate_min_examples",
             "drift_window_days",
+            "drift_min_sample",
             "retrain_like",
             "retrain_weekly",
         ]
         labels = {
+            "gate_evidence": "The gate's evidence (the one test promotion applies)",
+            "gate_level": "The gate's level (chance of promoting a model that is not better)",
+            "gate_min_examples": "The gate decides on at least this many examples",
             "canary_max_excess": "Roll the canary back when its negative-feedback rate exceeds "
             "production's by more than (0 to 1)",
-            "canary_min_feedback": "…once each has at least this many rated conversations",
+            "canary_min_feedback": "…checked first when each has this many rated conversations "
+            "(then at twice, four times that…)",
+            "canary_false_rollback_rate": "Chance of rolling back a canary that is not worse, "
+            "over all its checks",
             "novelty_threshold": "Warn when this share of production prompts is novel (0 to 1)",
             "negative_feedback_threshold": "Warn when this share of rated production "
             "conversations is negative (0 to 1)",
             "drift_window_days": "Drift window (days)",
+            "drift_min_sample": "Drift warnings need at least this many recent conversations",
             "retrain_like": "Weekly retraining like job",
             "retrain_weekly": "Retrain weekly",
         }
@@ -82,6 +88,13 @@ class RegistrySettingsForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["retrain_like"].queryset = FineTuneJob.objects.filter(dataset=dataset)
         self.fields["retrain_like"].required = False
+        self.fields["gate_evidence"] = forms.ChoiceField(
+            choices=[(value, value) for value in GATE_EVIDENCE],
+            label=self._meta.labels["gate_evidence"],
+            help_text="Chosen before comparing: the judge's verdicts, people's blind verdicts, "
+            "or one quality metric (length ratio and latency are shown, never tested). "
+            "A comparison keeps the settings it was made under.",
+        )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -89,6 +102,18 @@ class RegistrySettingsForm(forms.ModelForm):
             value = data.get(name)
             if value is not None and not 0 <= value <= 1:
                 self.add_error(name, "Between 0 and 1.")
+        evidence = data.get("gate_evidence")
+        if evidence and evidence_error(evidence):
+            self.add_error("gate_evidence", evidence_error(evidence))
+        rate = data.get("canary_false_rollback_rate")
+        if rate is not None and not 0 < rate <= MAX_GATE_LEVEL:
+            self.add_error("canary_false_rollback_rate", f"Above 0 and at most {MAX_GATE_LEVEL}.")
+        level = data.get("gate_level")
+        if level is not None and not 0 < level <= MAX_GATE_LEVEL:
+            self.add_error("gate_level", f"Above 0 and at most {MAX_GATE_LEVEL}.")
+        minimum = data.get("gate_min_examples")
+        if minimum is not None and minimum < MIN_GATE_EXAMPLES:
+            self.add_error("gate_min_examples", f"At least {MIN_GATE_EXAMPLES}.")
         if data.get("retrain_weekly") and not data.get("retrain_like"):
             self.add_error("retrain_like", "Choose the job to retrain like.")
         return data

@@ -7,7 +7,11 @@ registered when their job succeeds; base models and endpoints when first evaluat
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
+from django.db.models import Q
+from django.urls import reverse
 
 __all__ = ["Model", "ModelKind"]
 
@@ -17,6 +21,15 @@ class ModelKind(models.TextChoices):
     HOSTED_FINETUNE = "hosted_finetune", "Hosted fine-tune"
     LOCAL_ADAPTER = "local_adapter", "Local LoRA adapter"
     ENDPOINT = "endpoint", "Configured endpoint"
+
+
+class ModelQuerySet(models.QuerySet):
+    def usable_by(self, dataset: Any) -> ModelQuerySet:
+        """Models a dataset may name: general ones (base models, endpoints), its own
+        fine-tunes, and fine-tunes of other datasets shared with it by site staff."""
+        return self.filter(
+            Q(dataset__isnull=True) | Q(dataset=dataset) | Q(shared_with=dataset)
+        ).distinct()
 
 
 class Model(models.Model):
@@ -50,7 +63,11 @@ class Model(models.Model):
     # Local adapters: [{"name", "size", "sha256"?}] as the job stored them.
     files = models.JSONField(default=list, blank=True)
     is_simulated = models.BooleanField(default=False)
+    # Datasets other than its own that may name this fine-tune (a staff action, audited).
+    shared_with = models.ManyToManyField("curation.Dataset", blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ModelQuerySet.as_manager()
 
     class Meta:
         ordering = ["provider", "name"]
@@ -69,6 +86,11 @@ class Model(models.Model):
         if self.kind == ModelKind.ENDPOINT:
             return self.provider
         return f"{self.provider}:{self.name}"
+
+    def usable_by(self, dataset: Any) -> bool:
+        if self.dataset_id is None or self.dataset_id == getattr(dataset, "pk", None):
+            return True
+        return self.shared_with.filter(pk=dataset.pk).exists()
 
     @property
     def is_local(self) -> bool:

@@ -34,7 +34,7 @@ from training.evaluation.services.comparisons import (
 from training.evaluation.services.runs import EvaluationError, create_eval_run, run_eval_job
 from training.models import FineTuneJob
 from training.registry.promotion import production_stage
-from training.registry.services import register_finetuned_model
+from training.registry.services import UnknownModel, register_finetuned_model, resolve_model
 from training.registry.stages import RegistrySettings, RetrainRun, RetrainStep
 from training.services.launch import LaunchError, create_finetune_job
 from training.services.runner import drive_finetune
@@ -76,11 +76,17 @@ def create_retrain(
         dataset=dataset, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
     ).exists():
         raise RetrainError(f"a retraining of {dataset.slug} is already under way")
+    chosen_judge = default_judge(dataset) if judge is None else judge
+    if chosen_judge:
+        try:  # the same resolver the comparison uses later: refused now, not at step 4
+            resolve_model(chosen_judge, dataset=dataset)
+        except UnknownModel as error:
+            raise RetrainError(f"judge: {error}") from None
     with transaction.atomic():
         run = RetrainRun.objects.create(
             dataset=dataset,
             like=like,
-            judge=default_judge(dataset) if judge is None else judge,
+            judge=chosen_judge,
             scheduled=scheduled,
             total=4,
             created_by=user if getattr(user, "is_authenticated", False) else None,

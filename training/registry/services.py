@@ -9,24 +9,38 @@ REF forms (``manage.py evaluate --model REF``):
   "openai", through ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``;
 - ``local:<base or adapter>`` — a local base model (HF id or directory) or an adapter prefix;
 - ``<endpoint name>`` — one of ``CURATOR_EVAL_ENDPOINTS``.
+
+Every REF is resolved *for a dataset* (``resolve_model(ref, dataset=…)``): the API, the
+forms, evaluations, judges, pre-scores, retraining, promotion and the lineage pages all go
+through here. A fine-tune of another dataset is "not found" unless site staff shared it
+with this one (``model_share``, audited), so its name, lineage and cost stay in its dataset.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
 
-from curation.models import AuditEvent, JobStatus
+from curation.models import AuditEvent, Dataset, JobStatus
 from training.models import FineTuneJob
 from training.providers import ProviderNotConfigured, provider_configs
 from training.registry.models import Model, ModelKind
+from training.registry.stages import ModelStage, StageName
 
 LOCAL = "local"
+# Model.name holds 300 characters; a REF adds at most a provider's name and a colon.
+MAX_REF_LENGTH = 300
+_JOB_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
 class UnknownModel(ValueError):
     """A REF that names no model Curator can call; the message says what was expected."""
+
+
+class ShareRefused(ValueError):
+    """Sharing a model that cannot be shared as asked; the message says why."""
 
 
 def endpoint_configs() -> dict[str, dict[str, Any]]:
@@ -103,20 +117,40 @@ def _provider_model(provider: str, name: str) -> Model:
     return model
 
 
-def resolve_model(ref: str) -> Model:
-    """The registry row a REF names, registering base models and endpoints on first use."""
+def ensure_usable(model: Model, dataset: Dataset, ref: str | None = None) -> Model:
+    """``model`` if the dataset may name it, else the same "not found" as a REF naming
+    nothing (no hint that another dataset has such a model)."""
+    if not model.usable_by(dataset):
+        raise UnknownModel(f"no model {ref or model.ref!r} in {dataset.slug}")
+    return model
+
+
+def resolve_model(ref: str, *, dataset: Dataset) -> Model:
+    """The registry row a REF names for ``dataset``, registering base models and endpoints
+    on first use; UnknownModel (a 4xx, never a 500) for anything else."""
     ref = ref.strip()
     if not ref:
         raise UnknownModel("empty model reference")
+    if len(ref) > MAX_REF_LENGTH:
+        raise UnknownModel(
+            f"a model reference is at most {MAX_REF_LENGTH} characters (this one has {len(ref)})"
+        )
     if ref.startswith("job:"):
         number = ref.removeprefix("job:")
-        job = FineTuneJob.objects.filter(pk=int(number)).first() if number.isdigit() else None
-        if job is None:
-            raise UnknownModel(f"no fine-tune job {number!r}")
+        job = (
+            FineTuneJob.objects.filter(pk=int(number)).first()
+            if _JOB_NUMBER.fullmatch(number)
+            else None
+        )
+        if job is None or (
+            job.dataset_id != dataset.pk
+            and not Model.objects.filter(job=job, shared_with=dataset).exists()
+        ):
+            raise UnknownModel(f"no fine-tune job {number!r} in {dataset.slug}")
         model = Model.objects.filter(job=job).first() or register_finetuned_model(job=job)
         if model is None:
             raise UnknownModel(f"fine-tune job {job.pk} is {job.status} and produced no model yet")
-        return model
+        return ensure_usable(model, dataset, ref)
     endpoints = endpoint_configs()
     if ref in endpoints:
         entry = endpoints[ref]
@@ -132,13 +166,14 @@ def resolve_model(ref: str) -> Model:
             f"{ref!r} is not a model reference: use job:<id>, <provider>:<model>, "
             "local:<model or adapter> or a configured endpoint's name"
         )
-    return _provider_model(provider, name)
+    return ensure_usable(_provider_model(provider, name), dataset, ref)
 
 
-def model_choices() -> list[tuple[str, str]]:
-    """REFs to offer on the run form: registered models, then each provider's base models."""
+def model_choices(dataset: Dataset) -> list[tuple[str, str]]:
+    """REFs to offer on the dataset's forms: the models it may name, then each provider's
+    base models and the configured endpoints."""
     choices: dict[str, str] = {}
-    for model in Model.objects.select_related("dataset").order_by("kind", "provider", "name"):
+    for model in Model.objects.usable_by(dataset).order_by("kind", "provider", "name"):
         choices[model.ref] = f"{model.get_kind_display()}: {model.label or model.name}"
     try:
         configs = provider_configs()
@@ -152,3 +187,30 @@ def model_choices() -> list[tuple[str, str]]:
     for name, entry in endpoint_configs().items():
         choices.setdefault(name, f"Endpoint: {entry.get('label') or name}")
     return list(choices.items())
+
+
+def model_share(*, model: Model, dataset: Dataset, user: Any) -> Model:
+    """Let ``dataset`` name another dataset's fine-tune (site staff only, audited)."""
+    if user is not None and not getattr(user, "is_staff", False):
+        raise ShareRefused("only site staff may share a model with another dataset")
+    if model.dataset_id is None or model.dataset_id == dataset.pk:
+        raise ShareRefused(f"{model.ref} needs no sharing: {dataset.slug} may already name it")
+    model.shared_with.add(dataset)
+    AuditEvent.record(
+        actor=user,
+        action="model.share",
+        obj=model,
+        dataset=dataset,
+        model=model.ref,
+        owner=model.dataset.slug if model.dataset else None,
+    )
+    return model
+
+
+def production_model_id(dataset: Dataset) -> int | None:
+    """The id of the dataset's production model (None before the first promotion)."""
+    return (
+        ModelStage.objects.filter(dataset=dataset, stage=StageName.PRODUCTION)
+        .values_list("model_id", flat=True)
+        .first()
+    )

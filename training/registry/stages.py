@@ -3,6 +3,8 @@ promotions and rollbacks, the admin's thresholds, and retraining runs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -11,6 +13,8 @@ from django.urls import reverse
 from curation.models import Dataset, DatasetVersion, Job
 
 __all__ = [
+    "MAX_GATE_LEVEL",
+    "MIN_GATE_EXAMPLES",
     "ModelStage",
     "RegistrySettings",
     "RetrainRun",
@@ -19,6 +23,11 @@ __all__ = [
     "StageEvent",
     "StageName",
 ]
+
+
+# Bounds of the gate settings (one owner: the form, the command and the checks read these).
+MAX_GATE_LEVEL = 0.2
+MIN_GATE_EXAMPLES = 10
 
 
 class StageName(models.TextChoices):
@@ -37,6 +46,9 @@ class ModelStage(models.Model):
     # Share of traffic a canary gets (0 < fraction < 1); null for other stages.
     fraction = models.FloatField(null=True, blank=True)
     since = models.DateTimeField()
+    # How many of the canary's sequential feedback checks have been made (each spends part
+    # of the false-rollback rate; see training.evaluation.stats.canary_look_level).
+    canary_looks = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["dataset", "stage", "-since"]
@@ -88,6 +100,12 @@ class StageEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The outgoing webhook's delivery: tries so far, the last error, and when it gave up
+    # (shown on the registry's timeline to the dataset's admins).
+    webhook_attempts = models.PositiveSmallIntegerField(default=0)
+    webhook_error = models.TextField(blank=True)
+    webhook_failed_at = models.DateTimeField(null=True, blank=True)
+    webhook_delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -106,14 +124,23 @@ class RegistrySettings(models.Model):
     # The canary is rolled back when its negative-feedback rate exceeds production's by more
     # than this (the lower end of the 95 % interval of the difference), once it has
     # `canary_min_feedback` rated conversations.
-    canary_max_excess = models.FloatField(null=True, blank=True)
+    canary_max_excess = models.FloatField(null=True, blank=True, default=0.05)
     canary_min_feedback = models.PositiveIntegerField(default=30)
+    # The chance of rolling back a canary that is not worse than that, over all its checks.
+    canary_false_rollback_rate = models.FloatField(default=0.05)
     # Dashboard warnings: share of recent production prompts with no near-duplicate in the
     # training version, and share of rated conversations that got a thumbs down.
     novelty_threshold = models.FloatField(null=True, blank=True)
     negative_feedback_threshold = models.FloatField(null=True, blank=True)
-    # How many days of ingested conversations the drift page compares.
+    # The gate's pre-registered test: the one kind of evidence promotion reads ("judge",
+    # "people" or "metric:<name>"), its one-sided level, and the fewest examples it decides on.
+    gate_evidence = models.CharField(max_length=64, default="judge")
+    gate_level = models.FloatField(default=0.05)
+    gate_min_examples = models.PositiveIntegerField(default=30)
+    # How many days of ingested conversations the drift page compares, and how many recent
+    # conversations it needs before it warns (one conversation is not "100 % novel").
     drift_window_days = models.PositiveIntegerField(default=30)
+    drift_min_sample = models.PositiveIntegerField(default=50)
     # Weekly retraining like this job (None: no schedule).
     retrain_like = models.ForeignKey(
         "training.FineTuneJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -123,6 +150,20 @@ class RegistrySettings(models.Model):
 
     def __str__(self) -> str:
         return f"Registry settings of {self.dataset_id}"
+
+    @classmethod
+    def for_dataset(cls, dataset: Dataset) -> RegistrySettings:
+        """The dataset's settings, or the defaults (unsaved) when it has none."""
+        return cls.objects.filter(dataset=dataset).first() or cls(dataset=dataset)
+
+    @property
+    def gate(self) -> dict[str, Any]:
+        """The pre-registered gate test, as a comparison records it when it is made."""
+        return {
+            "evidence": self.gate_evidence,
+            "level": self.gate_level,
+            "min_examples": self.gate_min_examples,
+        }
 
 
 class RetrainStep(models.TextChoices):

@@ -15,7 +15,12 @@ from django.views.decorators.http import require_POST
 from curation.models import Dataset
 from curation.permissions import get_dataset_for_user, is_dataset_admin
 from training.evaluation.models import Comparison, EvalRun
-from training.permissions import get_model_for_user, get_retrain_for_user
+from training.permissions import (
+    blind_open,
+    get_model_for_user,
+    get_retrain_for_user,
+    sees_blind_results,
+)
 from training.registry import drift as drift_service
 from training.registry.configure import registry_settings_update
 from training.registry.feedback import canary_report, feedback_counts, settings_for
@@ -43,9 +48,8 @@ def _context(dataset: Dataset, **extra: Any) -> dict[str, Any]:
 def _dataset_models(dataset: Dataset) -> list[Model]:
     stages = {stage.model_id: stage for stage in ModelStage.objects.filter(dataset=dataset)}
     models = list(
-        Model.objects.filter(
-            Q(dataset=dataset) | Q(stages__dataset=dataset) | Q(eval_runs__dataset=dataset)
-        )
+        Model.objects.usable_by(dataset)
+        .filter(Q(dataset=dataset) | Q(stages__dataset=dataset) | Q(eval_runs__dataset=dataset))
         .select_related("version", "job")
         .distinct()
         .order_by("-created_at")
@@ -87,9 +91,13 @@ def model_detail(request: HttpRequest, slug: str, model_id: int) -> HttpResponse
         if production and production.model_id != model.pk
         else Comparison.objects.none()
     )
+    open_comparisons, open_runs = (
+        (set(), set()) if sees_blind_results(request, dataset) else blind_open(dataset)
+    )
     all_comparisons = (
         Comparison.objects.filter(dataset=dataset)
         .filter(Q(run_a__model=model) | Q(run_b__model=model))
+        .exclude(pk__in=open_comparisons)
         .select_related("run_a__model", "run_b__model", "run_a__version")
         .order_by("-created_at")
     )
@@ -103,6 +111,7 @@ def model_detail(request: HttpRequest, slug: str, model_id: int) -> HttpResponse
             stage=stage.stage if stage else StageName.CANDIDATE,
             production=production,
             runs=EvalRun.objects.filter(dataset=dataset, model=model)
+            .exclude(pk__in=open_runs)
             .select_related("version")
             .order_by("-created_at"),
             comparisons=all_comparisons,
@@ -112,6 +121,7 @@ def model_detail(request: HttpRequest, slug: str, model_id: int) -> HttpResponse
             .exclude(dataset=dataset)
             .select_related("dataset"),
             promote_form=PromoteForm(comparisons=comparisons),
+            gate=settings_for(dataset).gate,
             canary_form=CanaryForm(),
             is_staff=request.user.is_staff,
         ),
@@ -137,7 +147,6 @@ def model_promote(request: HttpRequest, slug: str, model_id: int) -> HttpRespons
             model=model,
             user=request.user,
             comparison=form.cleaned_data["comparison"],
-            metric=form.cleaned_data["metric"],
             force=form.cleaned_data["force"],
             reason=form.cleaned_data["reason"],
         )

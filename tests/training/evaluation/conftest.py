@@ -18,6 +18,8 @@ from tests.training.conftest import DEFAULT_MODELS
 from training.simulator import SimulatorServer
 
 BASE = "gpt-4o-mini-2024-07-18"
+# A third model as judge: the judge is never one of the models it judges.
+JUDGE = "openai:gpt-4.1-2025-04-14"
 TOOLS = [
     {
         "type": "function",

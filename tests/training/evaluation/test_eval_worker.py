@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from curation.models import JobStatus
-from tests.training.evaluation.conftest import BASE
+from tests.training.evaluation.conftest import BASE, JUDGE
 from training.evaluation.models import EvalExample, EvalRun, ExampleStatus
 from training.evaluation.services.runs import create_eval_run, run_eval_job
 
@@ -23,7 +23,7 @@ def test_a_real_worker_runs_the_evaluation_on_the_eval_queue(
     sim: Any, dataset: Any, eval_version: Any, run_worker: Any, eval_queue: None
 ) -> None:
     run = create_eval_run(
-        dataset=dataset, version=eval_version, model=f"openai:{BASE}", judge=f"openai:{BASE}"
+        dataset=dataset, version=eval_version, model=f"openai:{BASE}", judge=JUDGE
     )
     run_worker("eval")
     run.refresh_from_db()

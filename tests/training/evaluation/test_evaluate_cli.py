@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.training.evaluation.conftest import BASE
+from tests.training.evaluation.conftest import BASE, JUDGE
 from training.evaluation.models import EvalExample, EvalRun
 from training.registry.models import Model, ModelKind
 
@@ -38,7 +38,7 @@ def test_the_finetune_beats_its_base_and_the_comparison_says_so(
         "--model",
         f"openai:{BASE}",
         "--judge",
-        f"openai:{BASE}",
+        JUDGE,
         "--wait",
     )
     tuned = run(
@@ -50,7 +50,7 @@ def test_the_finetune_beats_its_base_and_the_comparison_says_so(
         "--model",
         f"job:{finetune.pk}",
         "--judge",
-        f"openai:{BASE}",
+        JUDGE,
         "--wait",
     )
     assert base["status"] == tuned["status"] == "succeeded"
@@ -67,7 +67,7 @@ def test_the_finetune_beats_its_base_and_the_comparison_says_so(
         str(base["run"]),
         str(tuned["run"]),
         "--judge",
-        f"openai:{BASE}",
+        JUDGE,
         "--wait",
     )
     assert compared["runs"] == [base["run"], tuned["run"]]

@@ -10,7 +10,7 @@ import pytest
 from curation.models import AuditEvent
 from tests.factories import UserFactory
 from tests.helpers import ALL, as_user, assert_page_access
-from tests.training.evaluation.conftest import BASE
+from tests.training.evaluation.conftest import BASE, JUDGE
 from training.evaluation.models import Comparison, EvalRun, HumanVerdict
 from training.evaluation.services.comparisons import create_comparison
 from training.evaluation.services.runs import create_eval_run, run_eval_job
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def evaluated(finetune: Any, dataset: Any, eval_version: Any) -> dict[str, Any]:
     """The fine-tune and its base evaluated with a judge, and a comparison of the two."""
-    judge = f"openai:{BASE}"
+    judge = JUDGE
     runs = []
     for ref in (f"openai:{BASE}", f"job:{finetune.pk}"):
         run = create_eval_run(
@@ -47,11 +47,12 @@ def test_members_see_evaluation_pages_and_admins_alone_start_runs(
         who,
         {
             "home": (f"{base}/", members),
-            "run": (f"{base}/runs/{a.pk}/", members),
+            # Open for blind review: its runs, page and exports are the admins' alone.
+            "run": (f"{base}/runs/{a.pk}/", ("admin",)),
             "runs compare": (f"{base}/compare/?runs={a.pk}&runs={b.pk}", members),
-            "comparison": (f"{base}/comparisons/{comparison.pk}/", members),
-            "csv": (f"{base}/comparisons/{comparison.pk}/export.csv", members),
-            "json": (f"{base}/comparisons/{comparison.pk}/export.json", members),
+            "comparison": (f"{base}/comparisons/{comparison.pk}/", ("admin",)),
+            "csv": (f"{base}/comparisons/{comparison.pk}/export.csv", ("admin",)),
+            "json": (f"{base}/comparisons/{comparison.pk}/export.json", ("admin",)),
             "blind": (f"{base}/comparisons/{comparison.pk}/blind/", members),
             "prescore": (f"{base}/prescore/", members),
             "new run": (f"{base}/new/", ("admin",)),
@@ -90,7 +91,8 @@ def test_members_see_evaluation_pages_and_admins_alone_start_runs(
     )
     assert response.status_code == expected
     assert Comparison.objects.count() == comparisons_before + (1 if who == "admin" else 0)
-    pair = comparison.pairs.first()
+    client.get(f"{base}/comparisons/{comparison.pk}/blind/")  # a member is handed a pair
+    pair = comparison.pairs.order_by("position").first()
     response = client.post(
         f"{base}/comparisons/{comparison.pk}/blind/", {"pair": pair.pk, "choice": "tie"}
     )
@@ -100,10 +102,10 @@ def test_members_see_evaluation_pages_and_admins_alone_start_runs(
 
 
 def test_the_comparison_page_shows_both_models_escaped_with_intervals(
-    client_for: Any, reviewer: Any, evaluated: Any, dataset: Any
+    client_for: Any, admin_user: Any, evaluated: Any, dataset: Any
 ) -> None:
     comparison = evaluated["comparison"]
-    page = client_for(reviewer).get(f"/d/{dataset.slug}/evaluation/comparisons/{comparison.pk}/")
+    page = client_for(admin_user).get(f"/d/{dataset.slug}/evaluation/comparisons/{comparison.pk}/")
     html = page.content.decode()
     assert "Simulated results" in html
     assert "Largest regressions first" in html and "comparison-chart" in html
@@ -112,11 +114,13 @@ def test_the_comparison_page_shows_both_models_escaped_with_intervals(
 
 
 def test_a_run_page_shows_the_versioned_judge_prompt(
-    client_for: Any, reviewer: Any, evaluated: Any, dataset: Any
+    client_for: Any, admin_user: Any, evaluated: Any, dataset: Any
 ) -> None:
     run = evaluated["b"]
-    html = client_for(reviewer).get(f"/d/{dataset.slug}/evaluation/runs/{run.pk}/").content.decode()
-    assert "rubric-judge/1" in html and "&lt;&lt;&lt;RESPONSE&gt;&gt;&gt;" in html
+    html = (
+        client_for(admin_user).get(f"/d/{dataset.slug}/evaluation/runs/{run.pk}/").content.decode()
+    )
+    assert "rubric-judge/2" in html and "&lt;&lt;&lt;RESPONSE&gt;&gt;&gt;" in html
     assert "Invoice 100 totals 1000 euros" in html
 
 

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.django_db
 
 
 def judge_all(comparison: Comparison, reviewer: Any, choices: list[str]) -> None:
-    for pair, choice in zip(comparison.pairs.order_by("position"), choices, strict=False):
+    # Each verdict on the pair the queue hands the reviewer (its lease), in position order.
+    for choice in choices:
+        pair = blind.claim_next_pair(comparison=comparison, reviewer=reviewer)
+        assert pair is not None
         blind.submit_verdict(pair=pair, reviewer=reviewer, choice=choice)
 
 
@@ -28,6 +31,8 @@ def test_agreed_verdicts_become_pairs_once_and_the_rest_are_left_out(
     client_for: Any,
 ) -> None:
     comparison: Comparison = evaluated["comparison"]
+    comparison.reviews_needed = 2  # two people judge each pair
+    comparison.save(update_fields=["reviews_needed"])
     second = UserFactory()
     dataset.memberships.create(user=second, role="reviewer")
     judge_all(comparison, reviewer, ["left", "right", "tie", "both_bad", "left"])

@@ -16,10 +16,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_openai_refs_go_to_openai_base_url_when_no_openai_provider_is_configured(
-    sim: Any, monkeypatch: Any
+    sim: Any, monkeypatch: Any, dataset: Any
 ) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", sim.base_url)
-    model = resolve_model(f"openai:{BASE}")
+    model = resolve_model(f"openai:{BASE}", dataset=dataset)
     endpoint = endpoint_for(model)
     assert endpoint.url == sim.base_url
     reply = complete(endpoint, messages=[{"role": "user", "content": "Hello?"}])
@@ -27,7 +27,7 @@ def test_openai_refs_go_to_openai_base_url_when_no_openai_provider_is_configured
 
 
 def test_an_endpoint_reads_its_key_from_the_named_variable_only(
-    settings: Any, monkeypatch: Any
+    settings: Any, monkeypatch: Any, dataset: Any
 ) -> None:
     settings.CURATOR_EVAL_ENDPOINTS = [
         {
@@ -37,7 +37,7 @@ def test_an_endpoint_reads_its_key_from_the_named_variable_only(
             "api_key_env": "VLLM_KEY",
         }
     ]
-    model = resolve_model("vllm")
+    model = resolve_model("vllm", dataset=dataset)
     assert model.kind == ModelKind.ENDPOINT and model.name == "llama"
     monkeypatch.delenv("VLLM_KEY", raising=False)
     with pytest.raises(EndpointNotConfigured, match="VLLM_KEY"):
@@ -48,11 +48,11 @@ def test_an_endpoint_reads_its_key_from_the_named_variable_only(
     assert "secret-value" not in str(model.__dict__)
 
 
-def test_refs_that_name_nothing_say_what_is_expected(sim: Any) -> None:
+def test_refs_that_name_nothing_say_what_is_expected(sim: Any, dataset: Any) -> None:
     with pytest.raises(UnknownModel, match="job:<id>"):
-        resolve_model("gpt-4o")
+        resolve_model("gpt-4o", dataset=dataset)
     with pytest.raises(UnknownModel, match="no fine-tune job"):
-        resolve_model("job:999")
+        resolve_model("job:999", dataset=dataset)
 
 
 def test_endpoint_settings_are_checked(settings: Any) -> None:
@@ -89,4 +89,7 @@ def test_a_local_finetune_registers_its_adapter_with_lineage(
     assert model.kind == ModelKind.LOCAL_ADAPTER and model.is_local
     assert (model.base.provider, model.base.name) == ("local", "/models/tiny")
     assert model.files[0]["name"] == "adapter_model.safetensors"
-    assert resolve_model(f"job:{job.pk}") == model and register_finetuned_model(job=job) == model
+    assert (
+        resolve_model(f"job:{job.pk}", dataset=dataset) == model
+        and register_finetuned_model(job=job) == model
+    )

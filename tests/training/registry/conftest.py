@@ -49,14 +49,22 @@ def make_model(dataset: Any, version: Any) -> Callable[..., Model]:
 
 @pytest.fixture
 def make_comparison(dataset: Any, version: Any) -> Callable[..., Comparison]:
-    """make_comparison(a, b, winners=["b", "a", "tie", ...], metric={"rouge_l": (a, b)})."""
+    """make_comparison(a, b, winners=["b", "a", "tie", ...], metric={"rouge_l": (a, b)},
+    failed_b={3, 4}, split="validation", gate={"evidence": "metric:rouge_l"}).
+
+    Judge verdicts are written only for examples both sides answered, as the job does."""
     judge = Model.objects.create(kind=ModelKind.BASE, provider="openai", name="judge-model")
 
-    def run_for(model: Model, values: list[dict[str, float]]) -> EvalRun:
+    def run_for(
+        model: Model,
+        values: list[dict[str, float]],
+        failed: frozenset[int] = frozenset(),
+        split: str = "validation",
+    ) -> EvalRun:
         run = EvalRun.objects.create(
             dataset=dataset,
             version=version,
-            split="validation",
+            split=split,
             model=model,
             status="succeeded",
             examples=len(values),
@@ -68,9 +76,10 @@ def make_comparison(dataset: Any, version: Any) -> Callable[..., Comparison]:
                     run=run,
                     position=i,
                     key=f"k{i}",
-                    status=ExampleStatus.OK,
-                    metrics=metrics,
-                    output={"role": "assistant", "content": "x"},
+                    status=ExampleStatus.FAILED if i in failed else ExampleStatus.OK,
+                    error="HTTP 500" if i in failed else "",
+                    metrics={} if i in failed else metrics,
+                    output=None if i in failed else {"role": "assistant", "content": "x"},
                 )
                 for i, metrics in enumerate(values)
             ]
@@ -83,6 +92,10 @@ def make_comparison(dataset: Any, version: Any) -> Callable[..., Comparison]:
         *,
         winners: list[str] = (),
         metric: dict[str, tuple[list[float], list[float]]] | None = None,
+        failed_a: set[int] | frozenset[int] = frozenset(),
+        failed_b: set[int] | frozenset[int] = frozenset(),
+        split: str = "validation",
+        gate: dict[str, Any] | None = None,
     ) -> Comparison:
         count = max(len(winners), *(len(v[0]) for v in (metric or {}).values()), 1)
         values_a = [{} for _ in range(count)]
@@ -93,16 +106,18 @@ def make_comparison(dataset: Any, version: Any) -> Callable[..., Comparison]:
                 values_b[i][name] = list_b[i]
         comparison = Comparison.objects.create(
             dataset=dataset,
-            run_a=run_for(a, values_a),
-            run_b=run_for(b, values_b),
+            run_a=run_for(a, values_a, frozenset(failed_a), split),
+            run_b=run_for(b, values_b, frozenset(failed_b), split),
             judge=judge,
             status="succeeded",
             examples=count,
+            gate={"evidence": "judge", "level": 0.05, "min_examples": 30, **(gate or {})},
         )
         JudgeVerdict.objects.bulk_create(
             [
                 JudgeVerdict(comparison=comparison, key=f"k{i}", first=w, second=w, winner=w)
                 for i, w in enumerate(winners)
+                if i not in failed_a and i not in failed_b
             ]
         )
         return comparison

@@ -16,8 +16,8 @@ from training.registry.stages import ModelStage, StageAction, StageEvent
 
 pytestmark = pytest.mark.django_db
 
-WINS = ["b"] * 18 + ["a"] * 2  # the candidate (B) clearly better
-CLOSE = ["b"] * 6 + ["a"] * 5 + ["tie"] * 4  # not enough to say
+WINS = ["b"] * 36 + ["a"] * 4  # the candidate (B) clearly better
+CLOSE = ["b"] * 15 + ["a"] * 12 + ["tie"] * 8  # not enough to say
 
 
 def test_the_first_promotion_needs_no_comparison(dataset, make_model, admin_user):
@@ -47,7 +47,7 @@ def test_the_gate_reads_the_comparison_from_the_candidates_side(
     old, new = make_model("ft:old"), make_model("ft:new")
     promote_model(dataset=dataset, model=old, user=admin_user)
     # The candidate is run A here: A's wins are its wins.
-    make_comparison(new, old, winners=["a"] * 18 + ["b"] * 2)
+    make_comparison(new, old, winners=["a"] * 36 + ["b"] * 4)
     promote_model(dataset=dataset, model=new, user=admin_user)
     assert production_stage(dataset).model == new
 
@@ -62,11 +62,15 @@ def test_a_refused_promotion_changes_nothing_and_gives_the_numbers(
     events = StageEvent.objects.count()
     with pytest.raises(PromotionRefused) as refused:
         promote_model(dataset=dataset, model=new, user=admin_user)
-    assert "judge win rate" in refused.value.reason and "95% CI" in refused.value.reason
-    assert refused.value.details["judge"]["pairs"] == len(CLOSE)
+    assert "better than production" in refused.value.reason
+    assert "15 wins, 12 losses, 8 ties" in refused.value.reason
+    assert refused.value.details["test"]["examples"] == len(CLOSE)
     assert list(ModelStage.objects.values_list("model_id", "stage", "since")) == stages
     assert StageEvent.objects.count() == events
     assert not AuditEvent.objects.filter(action="model.promote", object_id=str(new.pk)).exists()
+    attempt = AuditEvent.objects.get(action="model.gate", object_id=str(new.pk))
+    assert attempt.details["passed"] is False
+    assert attempt.details["figures"]["test"]["wins"] == 15
 
 
 def test_without_a_comparison_a_second_promotion_is_refused(dataset, make_model, admin_user):
@@ -77,25 +81,22 @@ def test_without_a_comparison_a_second_promotion_is_refused(dataset, make_model,
     assert production_stage(dataset).model == old
 
 
-def test_a_metric_whose_difference_interval_is_above_zero_passes(
+def test_a_metric_pre_registered_as_the_evidence_decides_alone(
     dataset, make_model, make_comparison, admin_user
 ):
     old, new = make_model("ft:old"), make_model("ft:new")
     promote_model(dataset=dataset, model=old, user=admin_user)
-    comparison = make_comparison(
-        old,
-        new,
-        winners=CLOSE,
-        metric={
-            "rouge_l": ([0.2 + i / 100 for i in range(15)], [0.6 + i / 100 for i in range(15)])
-        },
+    rouge = ([0.2 + i / 100 for i in range(35)], [0.6 + i / 100 for i in range(35)])
+    judged = make_comparison(old, new, winners=CLOSE, metric={"rouge_l": rouge})
+    with pytest.raises(PromotionRefused):  # registered for the judge: ROUGE-L does not count
+        promote_model(dataset=dataset, model=new, user=admin_user, comparison=judged)
+    by_rouge = make_comparison(
+        old, new, winners=CLOSE, metric={"rouge_l": rouge}, gate={"evidence": "metric:rouge_l"}
     )
-    with pytest.raises(PromotionRefused):
-        promote_model(dataset=dataset, model=new, user=admin_user, comparison=comparison)
-    event = promote_model(
-        dataset=dataset, model=new, user=admin_user, comparison=comparison, metric="rouge_l"
-    )
-    assert event.details["passed_by"] == ["rouge_l"] and event.details["metric"]["ci95"][0] > 0
+    event = promote_model(dataset=dataset, model=new, user=admin_user, comparison=by_rouge)
+    assert event.details["evidence"] == "metric:rouge_l"
+    assert event.details["test"]["test"].startswith("Wilcoxon")
+    assert event.details["test"]["p_value"] < 0.05
 
 
 def test_a_comparison_of_other_models_is_refused(dataset, make_model, make_comparison, admin_user):

@@ -32,7 +32,7 @@ def test_promote_rollback_and_read_production_from_the_api(
         "forced": False,
         "comparison": None,
     }
-    comparison = make_comparison(old, new, winners=["b"] * 20)
+    comparison = make_comparison(old, new, winners=["b"] * 40)
     promoted = run(
         "promote", "--dataset", dataset.slug, "--model", new.ref, "--comparison", str(comparison.pk)
     )
@@ -65,9 +65,14 @@ def test_a_refused_promotion_is_a_one_line_error_with_the_numbers(
 ):
     old, new = make_model("ft:old"), make_model("ft:new")
     run("promote", "--dataset", dataset.slug, "--model", old.ref)
-    make_comparison(old, new, winners=["a"] * 10 + ["b"] * 10)
-    with pytest.raises(CommandError, match=r"judge win rate 0\.500"):
-        run("promote", "--dataset", dataset.slug, "--model", new.ref)
+    make_comparison(old, new, winners=["a"] * 20 + ["b"] * 20)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="20 wins, 20 losses"):
+        call_command("promote", "--dataset", dataset.slug, "--model", new.ref, "--json", stdout=out)
+    refusal = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert refusal["refused"] is True and "better than production" in refusal["reason"]
+    assert refusal["gate"]["gate"]["evidence"] == "judge"
+    assert refusal["gate"]["test"]["p_value"] > 0.5
     with pytest.raises(CommandError, match="--reason"):
         run("promote", "--dataset", dataset.slug, "--model", new.ref, "--force")
     forced = run(
@@ -105,7 +110,7 @@ def test_admin_tokens_promote_and_roll_back_through_the_api(
     assert first.status_code == 200 and first.json()["model"] == old.name
     refused = api.post(url, {"model": new.ref}, content_type="application/json", **admin)
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "gate_refused"
-    make_comparison(old, new, winners=["b"] * 20)
+    make_comparison(old, new, winners=["b"] * 40)
     assert (
         api.post(url, {"model": new.ref}, content_type="application/json", **admin).json()["model"]
         == new.name

@@ -72,11 +72,12 @@ def test_the_page_refuses_a_promotion_with_the_numbers_and_staff_can_override(
     dataset, staged, make_comparison, client_for, admin_user
 ):
     production, candidate, _ = staged
-    make_comparison(production, candidate, winners=["a"] * 8 + ["b"] * 8)
+    make_comparison(production, candidate, winners=["a"] * 20 + ["b"] * 20)
     url = reverse("registry_promote", args=[dataset.slug, candidate.pk])
     response = client_for(admin_user).post(url, {}, follow=True)
     assert b"Not promoted: the gate refused" in response.content
-    assert b"judge win rate 0.500" in response.content
+    assert b"20 wins, 20 losses, 0 ties" in response.content
+    assert b"better than production" in response.content
     assert production_stage(dataset).model == production
     staff = UserFactory(username="staff", is_staff=True)
     MembershipFactory(dataset=dataset, user=staff, role="admin")
@@ -114,11 +115,17 @@ def test_settings_are_saved_and_audited(dataset, client_for, admin_user):
         {
             "canary_max_excess": "0.05",
             "canary_min_feedback": "50",
+            "canary_false_rollback_rate": "0.05",
             "novelty_threshold": "0.4",
             "drift_window_days": "14",
+            "drift_min_sample": "50",
+            "gate_evidence": "people",
+            "gate_level": "0.05",
+            "gate_min_examples": "40",
         },
     )
     saved = RegistrySettings.objects.get(dataset=dataset)
+    assert saved.gate == {"evidence": "people", "level": 0.05, "min_examples": 40}
     assert saved.canary_max_excess == 0.05 and saved.novelty_threshold == 0.4
     assert AuditEvent.objects.filter(action="registry.settings", actor=admin_user).exists()
 

@@ -32,7 +32,7 @@ def test_promotion_and_rollback_post_signed_events(
     monkeypatch.setenv("CURATOR_REGISTRY_WEBHOOK_SECRET", SECRET)
     old, new = make_model("ft:old"), make_model("ft:new")
     promote_model(dataset=dataset, model=old, user=admin_user)
-    make_comparison(old, new, winners=["b"] * 20)
+    make_comparison(old, new, winners=["b"] * 40)
     promote_model(dataset=dataset, model=new, user=admin_user)
     rollback_production(dataset=dataset, user=admin_user)
     run_worker("default")

@@ -45,7 +45,9 @@ def test_retrain_wait_runs_every_step_and_compares_with_production(
     # Splits hash the ids: 30 % makes an empty validation split (0.7^24) all but impossible.
     settings.CURATOR_VALIDATION_FRACTION = 0.3
     approve_conversations(dataset)
-    promote_model(dataset=dataset, model=resolve_model(f"job:{finetune.pk}"), user=None)
+    promote_model(
+        dataset=dataset, model=resolve_model(f"job:{finetune.pk}", dataset=dataset), user=None
+    )
     out = io.StringIO()
     call_command(
         "retrain",
@@ -70,8 +72,8 @@ def test_retrain_wait_runs_every_step_and_compares_with_production(
     assert new_job.hyperparameters == finetune.hyperparameters
     comparison = Comparison.objects.get(pk=summary["comparison"])
     assert comparison.status == JobStatus.SUCCEEDED
-    assert comparison.run_a.model == resolve_model(f"job:{finetune.pk}")
-    assert comparison.run_b.model == resolve_model(f"job:{new_job.pk}")
+    assert comparison.run_a.model == resolve_model(f"job:{finetune.pk}", dataset=dataset)
+    assert comparison.run_b.model == resolve_model(f"job:{new_job.pk}", dataset=dataset)
     assert comparison.run_a.version_id == comparison.run_b.version_id
 
 

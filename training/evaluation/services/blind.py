@@ -66,8 +66,43 @@ def claim_next_pair(*, comparison: Comparison, reviewer: Any) -> BlindPair | Non
     return BlindPair.objects.select_related("comparison").get(pk=chosen.pk)
 
 
+def _blind_message(message: Any, ids: dict[str, str]) -> Any:
+    """A reply as a reviewer may see it: role, text and tool calls only, with every
+    tool-call id renamed in order of appearance (``call_1``…), so no provider-shaped id,
+    extra field or finish detail tells which model wrote it."""
+    if not isinstance(message, dict):
+        return message
+    shown: dict[str, Any] = {"role": message.get("role", "assistant")}
+    if "content" in message:
+        shown["content"] = message.get("content")
+    calls = []
+    for call in message.get("tool_calls") or []:
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function") or {}
+        original = str(call.get("id", ""))
+        calls.append(
+            {
+                "id": ids.setdefault(original, f"call_{len(ids) + 1}"),
+                "type": "function",
+                "function": {
+                    "name": function.get("name"),
+                    "arguments": function.get("arguments"),
+                },
+            }
+        )
+    if calls:
+        shown["tool_calls"] = calls
+    if message.get("tool_call_id"):
+        shown["tool_call_id"] = ids.setdefault(str(message["tool_call_id"]), f"call_{len(ids) + 1}")
+    if message.get("name") and message.get("role") == "tool":
+        shown["name"] = message["name"]
+    return shown
+
+
 def pair_sides(pair: BlindPair) -> dict[str, Any]:
-    """What the reviewer sees: the prompt, the reference and the two replies, left and right."""
+    """What the reviewer sees: the prompt, the reference and the two replies, left and right,
+    normalised so that nothing but the replies' substance differs between the sides."""
     comparison = pair.comparison
     rows = {
         row.run_id: row
@@ -77,12 +112,15 @@ def pair_sides(pair: BlindPair) -> dict[str, Any]:
     }
     a, b = rows.get(comparison.run_a_id), rows.get(comparison.run_b_id)
     left, right = (a, b) if pair.left_is_a else (b, a)
+    prompt_ids: dict[str, str] = {}
+    prompt = [_blind_message(m, prompt_ids) for m in (a.prompt if a else [])]
+    # Each side numbers its own calls after the prompt's, so equal calls look equal.
     return {
-        "prompt": a.prompt if a else [],
+        "prompt": prompt,
         "tools": a.tools if a else None,
-        "reference": a.reference if a else None,
-        "left": left.output if left else None,
-        "right": right.output if right else None,
+        "reference": _blind_message(a.reference, dict(prompt_ids)) if a else None,
+        "left": _blind_message(left.output, dict(prompt_ids)) if left else None,
+        "right": _blind_message(right.output, dict(prompt_ids)) if right else None,
     }
 
 
@@ -107,10 +145,36 @@ def submit_verdict(
     criteria: dict[str, str] | None = None,
     seconds: float | None = None,
 ) -> HumanVerdict:
+    """Record a reviewer's blind verdict: only on a pair they hold the lease on, and only
+    while the pair still wants verdicts (``reviews_needed``)."""
     if choice not in HumanChoice.values:
         raise VerdictError(f"unknown choice {choice!r}")
     try:
         with transaction.atomic():
+            locked = (
+                BlindPair.objects.select_for_update()
+                .select_related("comparison")
+                .filter(pk=pair.pk)
+                .first()
+            )
+            if locked is None:
+                raise VerdictError("this pair no longer exists")
+            if HumanVerdict.objects.filter(pair=locked, reviewer=reviewer).exists():
+                raise VerdictError("you already judged this pair")
+            if locked.verdict_count >= locked.comparison.reviews_needed:
+                raise VerdictError(
+                    f"this pair already has the {locked.comparison.reviews_needed} "
+                    "verdict(s) it needs; yours was not recorded"
+                )
+            if (
+                locked.leased_to_id != getattr(reviewer, "pk", None)
+                or locked.lease_expires_at is None
+                or locked.lease_expires_at < timezone.now()
+            ):
+                raise VerdictError(
+                    "this pair is not yours to judge (your hold on it expired or it was never "
+                    "handed to you); judge the pair the page shows now"
+                )
             verdict = HumanVerdict.objects.create(
                 pair=pair,
                 reviewer=reviewer,

@@ -9,6 +9,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from curation.agreement import krippendorff_alpha
@@ -34,8 +35,10 @@ from training.evaluation.models import (
     JudgeVerdict,
     Winner,
 )
+from training.evaluation.stats import cohen_kappa, majority
 from training.registry.models import Model
-from training.registry.services import UnknownModel, resolve_model
+from training.registry.services import UnknownModel, ensure_usable, resolve_model
+from training.registry.stages import RegistrySettings
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +61,57 @@ def shared_outputs(run_a: EvalRun, run_b: EvalRun) -> list[tuple[EvalExample, Ev
     ]
 
 
+def failure_outcomes(run_a: EvalRun, run_b: EvalRun) -> tuple[dict[str, str], list[str]]:
+    """Examples a failure decides, and the keys both runs answered.
+
+    A side that failed an example (or has no output for it) loses it; both failing is a tie.
+    Counting only the examples both answered would let a candidate that fails 4 of 10 pass
+    on 6 of 6 wins."""
+    status_a = dict(EvalExample.objects.filter(run=run_a).values_list("key", "status"))
+    status_b = dict(EvalExample.objects.filter(run=run_b).values_list("key", "status"))
+    decided: dict[str, str] = {}
+    both: list[str] = []
+    for key in sorted(status_a.keys() | status_b.keys()):
+        ok_a, ok_b = status_a.get(key) == ExampleStatus.OK, status_b.get(key) == ExampleStatus.OK
+        if ok_a and ok_b:
+            both.append(key)
+        else:
+            decided[key] = Winner.A if ok_a else Winner.B if ok_b else Winner.TIE
+    return decided, both
+
+
+def people_per_example(comparison: Comparison) -> dict[str, str]:
+    """One verdict per example from everyone who judged its blind pair (majority; a tie
+    when no option has the most votes), so three reviewers on one pair count once."""
+    votes: dict[str, list[str]] = {}
+    for key, winner in HumanVerdict.objects.filter(pair__comparison=comparison).values_list(
+        "pair__key", "winner"
+    ):
+        votes.setdefault(key, []).append(winner)
+    return {key: majority(values) for key, values in votes.items()}
+
+
+def judge_per_example(comparison: Comparison) -> dict[str, str]:
+    return dict(
+        JudgeVerdict.objects.filter(comparison=comparison, error="").values_list("key", "winner")
+    )
+
+
+def judge_people_agreement(judged: dict[str, str], people: dict[str, str]) -> dict[str, Any]:
+    """Can the judge be trusted? Its verdict against people's blind verdict (their majority)
+    on the same pairs: agreement rate and Cohen's kappa with its 95 % interval. A warning
+    when, over ten or more pairs, kappa stays below 0.4 (no better than fair agreement)."""
+    keys = sorted(judged.keys() & people.keys())
+
+    def label(winner: str) -> str:
+        return "tie" if winner in (Winner.TIE, Winner.BOTH_BAD) else winner
+
+    result = cohen_kappa([label(judged[k]) for k in keys], [label(people[k]) for k in keys])
+    kappa = result["kappa"]
+    result["warning"] = bool(len(keys) >= 10 and (kappa is None or kappa < 0.4))
+    return result
+
+
 def create_comparison(
     *,
     run_a: EvalRun,
@@ -66,6 +120,7 @@ def create_comparison(
     reviews_needed: int = 1,
     user: Any = None,
     enqueue: bool = True,
+    allow_contestant_judge: bool = False,
 ) -> Comparison:
     if run_a.pk == run_b.pk:
         raise ComparisonError("pick two different runs")
@@ -75,9 +130,24 @@ def create_comparison(
         if run.status != "succeeded":
             raise ComparisonError(f"run {run.pk} is {run.status}; compare finished runs")
     try:
-        chosen_judge = resolve_model(judge) if isinstance(judge, str) and judge else judge or None
+        chosen_judge = (
+            resolve_model(judge, dataset=run_a.dataset)
+            if isinstance(judge, str) and judge
+            else ensure_usable(judge, run_a.dataset)
+            if isinstance(judge, Model)
+            else None
+        )
     except UnknownModel as error:
         raise ComparisonError(str(error)) from None
+    if (
+        chosen_judge is not None
+        and chosen_judge.pk in (run_a.model_id, run_b.model_id)
+        and not allow_contestant_judge
+    ):
+        raise ComparisonError(
+            f"the judge {chosen_judge.ref} is one of the two models compared and would judge "
+            "its own replies; choose another judge (or force it, knowing the verdicts lean)"
+        )
     pairs = shared_outputs(run_a, run_b)
     if not pairs:
         raise ComparisonError("the runs share no scored example")
@@ -91,6 +161,7 @@ def create_comparison(
             judge_prompt_version=PAIRWISE_PROMPT_VERSION if chosen_judge else "",
             judge_prompt=judging.prompt_template([], pairwise=True) if chosen_judge else "",
             reviews_needed=max(1, reviews_needed),
+            gate=RegistrySettings.for_dataset(run_a.dataset).gate,
             examples=len(pairs),
             total=len(pairs),
             created_by=user if getattr(user, "is_authenticated", False) else None,
@@ -114,6 +185,9 @@ def create_comparison(
             dataset=run_a.dataset,
             runs=[run_a.pk, run_b.pk],
             judge=chosen_judge.ref if chosen_judge else None,
+            judge_is_contestant=bool(
+                chosen_judge and chosen_judge.pk in (run_a.model_id, run_b.model_id)
+            ),
         )
         if chosen_judge is None:
             comparison.succeed(done=0)
@@ -127,6 +201,8 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
 
     def judge() -> None:
         endpoint = endpoint_for(comparison.judge)
+        # Failed judgements are asked again on a retry; readable verdicts never are.
+        JudgeVerdict.objects.filter(comparison=comparison).exclude(error="").delete()
         judged = set(
             JudgeVerdict.objects.filter(comparison=comparison).values_list("key", flat=True)
         )
@@ -137,7 +213,7 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
         ]
         comparison.beat(total=len(judged) + len(pairs), done=len(judged))
 
-        def one(pair: tuple[EvalExample, EvalExample]) -> JudgeVerdict | None:
+        def one(pair: tuple[EvalExample, EvalExample]) -> JudgeVerdict:
             a, b = pair
             try:
                 first, second, winner, reasons = judging.pairwise(
@@ -148,9 +224,18 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
                     b=b.output,
                     reference=a.reference,
                 )
-            except judging.JudgeError as error:
+            except (judging.JudgeError, EndpointError) as error:
+                if isinstance(error, EndpointError) and error.unreachable:
+                    raise
                 logger.warning("comparison %s: %s", comparison.pk, error)
-                return None
+                return JudgeVerdict(
+                    comparison=comparison,
+                    key=a.key,
+                    first="",
+                    second="",
+                    winner="",
+                    error=str(error)[:2000] or type(error).__name__,
+                )
             return JudgeVerdict(
                 comparison=comparison,
                 key=a.key,
@@ -165,8 +250,7 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             batch: list[JudgeVerdict] = []
             for verdict in pool.map(one, pairs):
-                if verdict is not None:
-                    batch.append(verdict)
+                batch.append(verdict)
                 if len(batch) >= 25:
                     JudgeVerdict.objects.bulk_create(batch, ignore_conflicts=True)
                     done += len(batch)
@@ -174,7 +258,20 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
                     comparison.beat(done=done)
             JudgeVerdict.objects.bulk_create(batch, ignore_conflicts=True)
             done += len(batch)
-        comparison.succeed(done=done)
+        failures = JudgeVerdict.objects.filter(comparison=comparison).exclude(error="")
+        failed = failures.count()
+        total = JudgeVerdict.objects.filter(comparison=comparison).count()
+        limit = float(getattr(settings, "CURATOR_JUDGE_MAX_FAILURE_SHARE", 0.1))
+        if total and failed / total > limit:
+            first = failures.order_by("id").values_list("error", flat=True).first()
+            comparison.fail(
+                f"the judge failed on {failed} of {total} pairs (more than {limit:.0%}); "
+                f"first error: {first}. Retry asks it again about those pairs",
+                done=done,
+                judge_failures=failed,
+            )
+            return
+        comparison.succeed(done=done, judge_failures=failed)
 
     def unreachable(error: EndpointError | EndpointNotConfigured) -> None:
         comparison.fail(f"judge: {error}")
@@ -267,7 +364,10 @@ def metric_table(runs: list[EvalRun]) -> list[dict[str, Any]]:
 
 
 def regressions(comparison: Comparison, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Shared examples sorted by how much worse B did than A (judge score, then ROUGE-L)."""
+    """Examples where B did worse than A, worst first: B failed where A answered, the
+    judge preferred A, B's judge score is lower, or (with no judge figure) B's ROUGE-L is
+    lower. An empty list means there is no regression."""
+    verdicts = judge_per_example(comparison)
     rows = []
     for a, b in shared_outputs(comparison.run_a, comparison.run_b):
         judge_delta = (
@@ -277,6 +377,13 @@ def regressions(comparison: Comparison, *, limit: int = 50) -> list[dict[str, An
         )
         rouge_a, rouge_b = a.metrics.get("rouge_l"), b.metrics.get("rouge_l")
         rouge_delta = (rouge_b - rouge_a) if rouge_a is not None and rouge_b is not None else None
+        worse = (
+            verdicts.get(a.key) == Winner.A
+            or (judge_delta is not None and judge_delta < 0)
+            or (judge_delta is None and rouge_delta is not None and rouge_delta < 0)
+        )
+        if not worse:
+            continue
         rows.append(
             {
                 "key": a.key,
@@ -289,10 +396,34 @@ def regressions(comparison: Comparison, *, limit: int = 50) -> list[dict[str, An
                 "rouge_delta": rouge_delta,
                 "a_judge": a.judge_mean,
                 "b_judge": b.judge_mean,
+                "b_failed": "",
+            }
+        )
+    failed_b = {
+        row.key: row
+        for row in EvalExample.objects.filter(run=comparison.run_b).exclude(status=ExampleStatus.OK)
+    }
+    for a in EvalExample.objects.filter(
+        run=comparison.run_a, status=ExampleStatus.OK, key__in=list(failed_b)
+    ):
+        rows.append(
+            {
+                "key": a.key,
+                "position": a.position,
+                "prompt": a.prompt,
+                "reference": a.reference,
+                "a": a.output,
+                "b": None,
+                "judge_delta": None,
+                "rouge_delta": None,
+                "a_judge": a.judge_mean,
+                "b_judge": None,
+                "b_failed": failed_b[a.key].error or "failed",
             }
         )
     rows.sort(
         key=lambda r: (
+            0 if r["b_failed"] else 1,
             r["judge_delta"] if r["judge_delta"] is not None else 0,
             r["rouge_delta"] or 0,
         )
@@ -301,12 +432,13 @@ def regressions(comparison: Comparison, *, limit: int = 50) -> list[dict[str, An
 
 
 def comparison_summary(comparison: Comparison) -> dict[str, Any]:
-    judge_winners = list(
-        JudgeVerdict.objects.filter(comparison=comparison).values_list("winner", flat=True)
-    )
-    human_winners = list(
-        HumanVerdict.objects.filter(pair__comparison=comparison).values_list("winner", flat=True)
-    )
+    """Judge and people tallies per example, failed examples counted as the failing side's
+    losses (people's only once someone has judged)."""
+    decided, both = failure_outcomes(comparison.run_a, comparison.run_b)
+    judged = judge_per_example(comparison)
+    people = people_per_example(comparison)
+    judge_winners = [*judged.values(), *decided.values()] if comparison.judge_id else []
+    human_winners = [*people.values(), *decided.values()] if people else []
     criteria = [c["key"] for c in comparison.dataset.criteria]
     per_criterion = []
     for key in criteria:
@@ -323,6 +455,14 @@ def comparison_summary(comparison: Comparison) -> dict[str, Any]:
         "human": _tally(human_winners),
         "human_agreement": human_agreement(comparison),
         "per_criterion": per_criterion,
+        "failures": {
+            "a_failed": sum(1 for w in decided.values() if w == Winner.B),
+            "b_failed": sum(1 for w in decided.values() if w == Winner.A),
+            "both_failed": sum(1 for w in decided.values() if w == Winner.TIE),
+        },
+        "judge_failures": comparison.judge_failures,
+        "judge_people": judge_people_agreement(judged, people),
+        "unjudged": sum(1 for key in both if key not in judged) if comparison.judge_id else 0,
     }
 
 

@@ -25,7 +25,7 @@ from training.evaluation.judge_format import JUDGE_PROMPT_VERSION
 from training.evaluation.models import PreScore, PreScoreRun
 from training.evaluation.prescore_filter import PreScoreError
 from training.registry.models import Model
-from training.registry.services import UnknownModel, resolve_model
+from training.registry.services import UnknownModel, ensure_usable, resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,11 @@ def create_prescore_run(
     enqueue: bool = True,
 ) -> PreScoreRun:
     try:
-        chosen = resolve_model(judge) if isinstance(judge, str) else judge
+        chosen = (
+            resolve_model(judge, dataset=dataset)
+            if isinstance(judge, str)
+            else ensure_usable(judge, dataset)
+        )
     except UnknownModel as error:
         raise PreScoreError(str(error)) from None
     if chosen.is_local:

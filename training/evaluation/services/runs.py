@@ -39,7 +39,7 @@ from training.evaluation.judge_format import JUDGE_PROMPT_VERSION
 from training.evaluation.metrics import example_metrics, run_metrics
 from training.evaluation.models import EvalExample, EvalRun, ExampleStatus
 from training.registry.models import Model
-from training.registry.services import UnknownModel, resolve_model
+from training.registry.services import UnknownModel, ensure_usable, resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ def create_eval_run(
     limit: int | None = None,
     user: Any = None,
     enqueue: bool = True,
+    allow_contestant_judge: bool = False,
 ) -> EvalRun:
     if version.dataset_id != dataset.pk:
         raise EvaluationError(f"{version} is not a version of {dataset.slug}")
@@ -79,12 +80,27 @@ def create_eval_run(
     if not info or not info.get("examples"):
         raise EvaluationError(f"{version} has no {split} examples to evaluate on")
     try:
-        chosen = resolve_model(model) if isinstance(model, str) else model
-        chosen_judge = resolve_model(judge) if isinstance(judge, str) and judge else judge or None
+        chosen = (
+            resolve_model(model, dataset=dataset)
+            if isinstance(model, str)
+            else ensure_usable(model, dataset)
+        )
+        chosen_judge = (
+            resolve_model(judge, dataset=dataset)
+            if isinstance(judge, str) and judge
+            else ensure_usable(judge, dataset)
+            if isinstance(judge, Model)
+            else None
+        )
     except UnknownModel as error:
         raise EvaluationError(str(error)) from None
     if chosen_judge is not None and chosen_judge.is_local:
         raise EvaluationError("a judge must answer chat completions over HTTP, not a local model")
+    if chosen_judge is not None and chosen_judge.pk == chosen.pk and not allow_contestant_judge:
+        raise EvaluationError(
+            f"the judge {chosen_judge.ref} is the model evaluated and would score its own "
+            "replies; choose another judge (or force it, knowing the scores lean)"
+        )
     concurrency = concurrency or int(settings.CURATOR_EVAL_CONCURRENCY)
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise EvaluationError(f"concurrency must be between 1 and {MAX_CONCURRENCY}")
@@ -117,6 +133,7 @@ def create_eval_run(
             dataset=dataset,
             model=chosen.ref,
             judge=chosen_judge.ref if chosen_judge else None,
+            judge_is_contestant=bool(chosen_judge and chosen_judge.pk == chosen.pk),
             version=version.number,
             split=split,
         )
@@ -357,13 +374,30 @@ def judge_outputs(run: EvalRun, *, call_judge: Callable[..., Any] = judging.scor
 
 
 def finalize_run(run: EvalRun) -> dict[str, Any]:
+    """Aggregate the run and end it honestly: failed when no example got an answer,
+    succeeded (shown as partial) when some failed, with the first error and the counts."""
     rows = list(
         EvalExample.objects.filter(run=run).values(
             "status", "metrics", "latency_ms", "cost_usd", "judge_mean", "judge_scores"
         )
     )
     metrics = run_metrics(rows, examples=run.total or len(rows))
-    run.succeed(metrics=metrics, scored=metrics["scored"], failed=metrics["failed"], done=len(rows))
+    failed = EvalExample.objects.filter(run=run, status=ExampleStatus.FAILED)
+    first = failed.order_by("position").values_list("position", "error").first()
+    metrics["first_error"] = f"example {first[0]}: {first[1]}" if first else None
+    metrics["judge_failed"] = EvalExample.objects.filter(
+        run=run, judge_reason__startswith="judge failed"
+    ).count()
+    counts = {"scored": metrics["scored"], "failed": metrics["failed"], "done": len(rows)}
+    if rows and not metrics["scored"]:
+        run.fail(
+            f"no example got an answer: all {metrics['failed']} failed; first error "
+            f"{metrics['first_error']}",
+            metrics=metrics,
+            **counts,
+        )
+    else:
+        run.succeed(metrics=metrics, **counts)
     return metrics
 
 
@@ -420,10 +454,13 @@ def cli_summary(run: EvalRun) -> dict[str, Any]:
     return {
         "run": run.pk,
         "status": run.status,
+        "outcome": run.outcome,
         "model": run.model.ref,
         "examples": metrics.get("examples", run.examples),
         "scored": metrics.get("scored"),
         "failed": metrics.get("failed"),
+        "first_error": metrics.get("first_error"),
+        "judge_failed": metrics.get("judge_failed"),
         "simulated": run.is_simulated,
         "error": run.error or None,
         "metrics": {

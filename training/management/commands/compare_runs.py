@@ -24,6 +24,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--runs", nargs=2, type=int, required=True, metavar=("A", "B"))
         parser.add_argument("--judge", default="", metavar="REF")
+        parser.add_argument(
+            "--allow-contestant-judge",
+            action="store_true",
+            help="let the judge be a model it judges (its verdicts lean; a warning is printed)",
+        )
         parser.add_argument("--reviews-needed", type=int, default=1)
         parser.add_argument("--wait", action="store_true", help="judge here until done")
         parser.add_argument("--json", action="store_true", help="print one JSON object last")
@@ -41,9 +46,17 @@ class Command(BaseCommand):
                 reviews_needed=options["reviews_needed"],
                 user=None,
                 enqueue=not options["wait"],
+                allow_contestant_judge=options["allow_contestant_judge"],
             )
         except ComparisonError as error:
             raise CommandError(str(error)) from None
+        if comparison.judge_id and comparison.judge_id in (
+            comparison.run_a.model_id,
+            comparison.run_b.model_id,
+        ):
+            self.stderr.write(
+                "warning: the judge is one of the two models compared; its verdicts lean"
+            )
         if options["wait"] and comparison.is_active:
             comparison = run_comparison_job(comparison_id=comparison.pk)
             comparison.refresh_from_db()

@@ -33,6 +33,11 @@ class Command(BaseCommand):
         parser.add_argument("--split", default="validation", choices=["validation", "train"])
         parser.add_argument("--model", required=True, metavar="REF")
         parser.add_argument("--judge", default="", metavar="REF")
+        parser.add_argument(
+            "--allow-contestant-judge",
+            action="store_true",
+            help="let the judge be a model it judges (its verdicts lean; a warning is printed)",
+        )
         parser.add_argument("--limit", type=int, default=None, metavar="K")
         parser.add_argument("--concurrency", type=int, default=None, metavar="C")
         parser.add_argument("--temperature", type=float, default=0.0)
@@ -62,9 +67,12 @@ class Command(BaseCommand):
                 limit=options["limit"],
                 user=None,
                 enqueue=not options["wait"],
+                allow_contestant_judge=options["allow_contestant_judge"],
             )
         except EvaluationError as error:
             raise CommandError(str(error)) from None
+        if run.judge_id and run.judge_id == run.model_id:
+            self.stderr.write("warning: the judge is the model evaluated; its scores lean")
         if options["wait"]:
             self.stderr.write(f"evaluation {run.pk}: running here until it ends")
             run = run_eval_job(run_id=run.pk)

@@ -1,8 +1,9 @@
-"""manage.py promote --dataset SLUG --model REF [--comparison ID] [--metric NAME]
-[--force --reason TEXT] [--json]
+"""manage.py promote --dataset SLUG --model REF [--comparison ID] [--force --reason TEXT] [--json]
 
-Makes REF the dataset's production model through the gate (a comparison with the current
-production model showing it is not worse); the first promotion needs none. --force (with a
+Makes REF the dataset's production model through the gate (the dataset's one pre-registered
+test, set with ``manage.py gate``, showing the candidate better than production); the first
+promotion needs none. A refusal exits non-zero; with --json its last line is
+``{"refused": true, "reason": "…", "gate": {…}}``. --force (with a
 --reason) overrides a refusal, audited as the system or as --as USER, who must be staff.
 """
 
@@ -16,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from curation.models import Dataset
 from training.evaluation.models import Comparison
-from training.registry.promotion import GATE_METRICS, PromotionRefused, promote_model
+from training.registry.promotion import PromotionRefused, promote_model
 from training.registry.services import UnknownModel, resolve_model
 
 
@@ -27,7 +28,6 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", required=True, metavar="SLUG")
         parser.add_argument("--model", required=True, metavar="REF")
         parser.add_argument("--comparison", type=int, default=None, metavar="ID")
-        parser.add_argument("--metric", default="", choices=["", *GATE_METRICS])
         parser.add_argument("--force", action="store_true", help="override a refusal (staff)")
         parser.add_argument("--reason", default="", metavar="TEXT")
         parser.add_argument("--as", dest="username", default="", metavar="USER")
@@ -45,7 +45,7 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"no user {options['username']!r}")
         try:
-            model = resolve_model(options["model"])
+            model = resolve_model(options["model"], dataset=dataset)
         except UnknownModel as error:
             raise CommandError(str(error)) from None
         comparison = None
@@ -61,11 +61,14 @@ class Command(BaseCommand):
                 model=model,
                 user=user,
                 comparison=comparison,
-                metric=options["metric"],
                 force=options["force"],
                 reason=options["reason"],
             )
         except PromotionRefused as error:
+            if options["json"]:
+                self.stdout.write(
+                    json.dumps({"refused": True, "reason": error.reason, "gate": error.details})
+                )
             raise CommandError(error.reason) from None
         summary = {
             "dataset": dataset.slug,
