@@ -11,7 +11,6 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 
 __all__ = ["Model", "ModelKind"]
 
