@@ -257,9 +257,16 @@ _TABLES: list[tuple[str, str, RouteTable]] = [
 ]
 
 
-def register_routes(shape: str, prefix: str, table: RouteTable) -> None:
+# Handlers whose request bodies have a size limit of their own (Fireworks' ``:upload``).
+BODY_LIMITS: dict[Handler, int] = {}
+
+
+def register_routes(
+    shape: str, prefix: str, table: RouteTable, body_limits: dict[Any, int] | None = None
+) -> None:
     """Serve ``table`` for ``shape`` under the path ``prefix`` (e.g. "/together")."""
     _TABLES.append((shape, prefix.rstrip("/"), table))
+    BODY_LIMITS.update(body_limits or {})
 
 
 def route(method: str, path: str) -> Route | None:

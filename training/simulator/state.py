@@ -199,6 +199,11 @@ class SimulatorState:
             self.advance_all()
             return [job for job in self._jobs.values() if job.shape == shape]
 
+    def base_of(self, model: str) -> str | None:
+        """The base model a model fine-tuned here was trained from; None for any other."""
+        with self._lock:
+            return self._fine_tuned_models.get(model)
+
     @property
     def files(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -24,7 +24,7 @@ def install() -> None:
         if _installed:
             return
         register_routes("together", PREFIXES["together"], together.ROUTES)
-        register_routes("fireworks", PREFIXES["fireworks"], fireworks.ROUTES)
+        register_routes("fireworks", PREFIXES["fireworks"], fireworks.ROUTES, fireworks.BODY_LIMITS)
         _installed = True
 
 

@@ -8,10 +8,26 @@ import json
 import re
 from typing import Any
 
+from fireworks.types.dataset_create_params import DatasetCreateParams
+from fireworks.types.dataset_get_upload_endpoint_params import DatasetGetUploadEndpointParams
+from fireworks.types.dpo_job_create_params import DpoJobCreateParams
+from fireworks.types.shared_params.training_config import TrainingConfig
+from fireworks.types.supervised_fine_tuning_job_create_params import (
+    SupervisedFineTuningJobCreateParams,
+)
+
 from training.simulator.endpoints import Request, Response, RouteTable, parse_multipart
 from training.simulator.records import ApiError, SimJob
 from training.simulator.shapes.common import iso, metric_rows
 from training.simulator.state import SimulatorState
+from training.simulator.vendor_rules import (
+    FIREWORKS_UPLOAD_LIMIT,
+    FileRuleError,
+    check_dataset_lines,
+    check_fireworks_beta,
+    check_fireworks_ranges,
+    check_typed_dict,
+)
 
 SHAPE = "fireworks"
 STATE = {
@@ -23,6 +39,8 @@ STATE = {
     "cancelled": "JOB_STATE_CANCELLED",
 }
 COLLECTIONS = {"supervisedFineTuningJobs": "sft", "dpoJobs": "dpo"}
+# Fields that travel in the path or the query string, not in the body.
+PATH_FIELDS = frozenset({"account_id", "supervised_fine_tuning_job_id", "dpo_job_id", "dataset_id"})
 
 
 def _datasets(state: SimulatorState) -> dict[str, dict[str, Any]]:
@@ -44,30 +62,47 @@ def _dataset_api(account: str, dataset_id: str, record: dict[str, Any]) -> dict[
 
 def datasets_create(state: SimulatorState, request: Request) -> Response:
     body = request.json()
-    dataset_id = body.get("datasetId") or body.get("dataset_id")
+    check_typed_dict(body, DatasetCreateParams, skip=PATH_FIELDS - {"dataset_id"})
+    dataset_id = body.get("datasetId")
     if not isinstance(dataset_id, str) or not re.fullmatch(r"[a-z0-9-]{1,63}", dataset_id):
         raise ApiError(400, "datasetId must be 1-63 lowercase letters, digits or hyphens")
     datasets = _datasets(state)
     if dataset_id in datasets:
+        # google.rpc ALREADY_EXISTS: a client whose create reply was lost sees this on retry.
         raise ApiError(409, f'Dataset "{dataset_id}" already exists')
     dataset = body.get("dataset") or {}
     datasets[dataset_id] = {"created": state.clock(), "displayName": dataset.get("displayName")}
     return Response(body=_dataset_api(request.params["account"], dataset_id, datasets[dataset_id]))
 
 
-def datasets_upload(state: SimulatorState, request: Request) -> Response:
+def _dataset(state: SimulatorState, request: Request) -> dict[str, Any]:
     record = _datasets(state).get(request.params["id"])
     if record is None:
         raise ApiError(404, f'Dataset "{request.params["id"]}" not found')
+    return record
+
+
+def _store(state: SimulatorState, record: dict[str, Any], *, filename: str, data: bytes) -> Any:
+    """Check the lines by Fireworks' dataset rules, then keep them as the dataset's data."""
+    try:
+        examples = check_dataset_lines(data, provider=SHAPE)
+    except FileRuleError as error:
+        raise ApiError(400, f"invalid dataset file {filename}: {error}") from None
+    stored = state.create_file(filename=filename, purpose="fine-tune", data=data)
+    record["file_id"] = stored["id"]
+    record["examples"] = examples
+    return stored
+
+
+def datasets_upload(state: SimulatorState, request: Request) -> Response:
+    """``:upload``, the one-request path: at most 150 MB (the server refuses a bigger body
+    before reading it; see BODY_LIMITS)."""
+    record = _dataset(state, request)
     parts = parse_multipart(request.headers.get("content-type", ""), request.body)
     upload = parts.get("file")
     if upload is None:
         raise ApiError(400, "Missing the file part")
-    stored = state.create_file(
-        filename=upload.filename or "dataset.jsonl", purpose="fine-tune", data=upload.data
-    )
-    record["file_id"] = stored["id"]
-    record["examples"] = sum(1 for line in upload.data.splitlines() if line.strip())
+    stored = _store(state, record, filename=upload.filename or "dataset.jsonl", data=upload.data)
     return Response(
         body={
             "id": stored["id"],
@@ -78,6 +113,45 @@ def datasets_upload(state: SimulatorState, request: Request) -> Response:
             "purpose": "fine-tune",
         }
     )
+
+
+def datasets_upload_endpoint(state: SimulatorState, request: Request) -> Response:
+    """``:getUploadEndpoint``: one signed URL per file name, for files of any size."""
+    record = _dataset(state, request)
+    body = request.json()
+    check_typed_dict(body, DatasetGetUploadEndpointParams, skip=PATH_FIELDS)
+    sizes = body["filenameToSize"]
+    if len(sizes) != 1:
+        raise ApiError(400, "filenameToSize must name exactly one file")
+    ((filename, size),) = sizes.items()
+    record["pending"] = {"filename": filename, "size": int(size)}
+    url = f"{request.origin}/fireworks/_upload/{request.params['id']}/{filename}"
+    return Response(body={"filenameToSignedUrls": {filename: url}})
+
+
+def datasets_put(state: SimulatorState, request: Request) -> Response:
+    """The PUT to a signed URL (the URL is the credential, as on cloud storage)."""
+    record = _datasets(state).get(request.params["id"])
+    pending = (record or {}).get("pending")
+    if record is None or not pending or pending["filename"] != request.params["name"]:
+        raise ApiError(404, "No upload is pending under this URL")
+    if len(request.body) != pending["size"]:
+        raise ApiError(
+            400, f"uploaded {len(request.body)} bytes, but the signed URL was for {pending['size']}"
+        )
+    pending["data"] = request.body
+    return Response(body={})
+
+
+def datasets_validate_upload(state: SimulatorState, request: Request) -> Response:
+    """``:validateUpload``: the uploaded file becomes the dataset's data once it checks out."""
+    record = _dataset(state, request)
+    pending = record.get("pending") or {}
+    if "data" not in pending:
+        raise ApiError(400, f'Dataset "{request.params["id"]}" has no uploaded file to validate')
+    _store(state, record, filename=pending["filename"], data=pending["data"])
+    record.pop("pending")
+    return Response(body={})
 
 
 def datasets_get(state: SimulatorState, request: Request) -> Response:
@@ -104,12 +178,23 @@ def jobs_create(state: SimulatorState, request: Request) -> Response:
     job_id = request.query_value(key) or ""
     if not re.fullmatch(r"[a-z0-9-]{1,63}", job_id):
         raise ApiError(400, f"{key} must be 1-63 lowercase letters, digits or hyphens")
-    config = body if method == "sft" else (body.get("trainingConfig") or {})
+    if method == "sft":
+        check_typed_dict(body, SupervisedFineTuningJobCreateParams, skip=PATH_FIELDS)
+        config = body
+        check_fireworks_ranges(config)
+    else:
+        check_typed_dict(body, DpoJobCreateParams, skip=PATH_FIELDS)
+        config = body.get("trainingConfig") or {}
+        check_typed_dict(config, TrainingConfig, where="trainingConfig")
+        check_fireworks_ranges(config, where="trainingConfig")
+        check_fireworks_beta(body.get("lossConfig"))
     hyperparameters: dict[str, Any] = {}
-    if isinstance(config.get("epochs"), int):
-        hyperparameters["n_epochs"] = config["epochs"]
-    if isinstance(config.get("batchSize"), int):
-        hyperparameters["batch_size"] = max(1, min(256, config["batchSize"]))
+    if config.get("epochs") is not None:
+        hyperparameters["n_epochs"] = int(config["epochs"])
+    # batchSize counts tokens on Fireworks; the number of examples a step takes is
+    # batchSizeSamples, which is what the job's batch size means here.
+    if config.get("batchSizeSamples") is not None:
+        hyperparameters["batch_size"] = int(config["batchSizeSamples"])
     output = config.get("outputModel") or job_id
     try:
         state.create_job(
@@ -133,6 +218,8 @@ def jobs_create(state: SimulatorState, request: Request) -> Response:
                 "evaluation_dataset": body.get("evaluationDataset"),
                 "display_name": body.get("displayName"),
                 "lora_r": config.get("loraRank"),
+                "batch_size_tokens": config.get("batchSize"),
+                "loss_config": body.get("lossConfig"),
                 "learning_rate": config.get("learningRate"),
                 "max_context_length": config.get("maxContextLength"),
             },
@@ -174,7 +261,8 @@ def to_api(job: SimJob, request: Request) -> dict[str, Any]:
         "baseModel": job.model,
         "outputModel": job.planned_model,
         "epochs": hp.get("n_epochs") if isinstance(hp.get("n_epochs"), int) else None,
-        "batchSize": hp.get("batch_size") if isinstance(hp.get("batch_size"), int) else None,
+        "batchSize": job.extra.get("batch_size_tokens"),
+        "batchSizeSamples": hp.get("batch_size") if isinstance(hp.get("batch_size"), int) else None,
         "learningRate": job.extra.get("learning_rate"),
         "loraRank": job.extra.get("lora_r"),
         "maxContextLength": job.extra.get("max_context_length"),
@@ -185,6 +273,8 @@ def to_api(job: SimJob, request: Request) -> dict[str, Any]:
         fields["metricsFileSignedUrl"] = f"{request.origin}/fireworks/_metrics/{job.id}.jsonl"
     else:
         fields["trainingConfig"] = config
+        if job.extra.get("loss_config"):
+            fields["lossConfig"] = job.extra["loss_config"]
     return fields
 
 
@@ -242,6 +332,19 @@ _ID = r"(?P<id>[a-z0-9-]+)"
 ROUTES: RouteTable = [
     ("POST", re.compile(rf"^{_ACCOUNT}/datasets$"), "files.create", datasets_create),
     ("POST", re.compile(rf"^{_ACCOUNT}/datasets/{_ID}:upload$"), "files.upload", datasets_upload),
+    (
+        "POST",
+        re.compile(rf"^{_ACCOUNT}/datasets/{_ID}:getUploadEndpoint$"),
+        "files.upload",
+        datasets_upload_endpoint,
+    ),
+    ("PUT", re.compile(rf"^/_upload/{_ID}/(?P<name>[^/]+)$"), "_upload", datasets_put),
+    (
+        "POST",
+        re.compile(rf"^{_ACCOUNT}/datasets/{_ID}:validateUpload$"),
+        "files.upload",
+        datasets_validate_upload,
+    ),
     ("GET", re.compile(rf"^{_ACCOUNT}/datasets/{_ID}$"), "files.retrieve", datasets_get),
     ("POST", re.compile(rf"^{_ACCOUNT}/{_COLLECTION}$"), "jobs.create", jobs_create),
     ("GET", re.compile(rf"^{_ACCOUNT}/{_COLLECTION}$"), "jobs.list", jobs_list),
@@ -255,3 +358,6 @@ ROUTES: RouteTable = [
     ),
     ("GET", re.compile(rf"^/_metrics/{_ID}\.jsonl$"), "_metrics", metrics_file),
 ]
+
+# Bodies bigger than this are refused before they are read, by handler.
+BODY_LIMITS: dict[Any, int] = {datasets_upload: FIREWORKS_UPLOAD_LIMIT}

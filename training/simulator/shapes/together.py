@@ -11,10 +11,18 @@ import re
 import secrets
 from typing import Any
 
+from together.types.finetune_model_limits import FinetuneModelLimits
+
 from training.simulator.endpoints import Request, Response, RouteTable
 from training.simulator.records import ApiError, SimJob
 from training.simulator.shapes.common import adapter_archive, form, iso, metric_rows
 from training.simulator.state import SHAPE_MODELS, SimulatorState
+from training.simulator.vendor_rules import (
+    FileRuleError,
+    check_dataset_lines,
+    check_together_limits,
+    together_request,
+)
 
 SHAPE = "together"
 USER = "curator-sim"
@@ -101,18 +109,32 @@ def files_put(state: SimulatorState, request: Request) -> Response:
 
 
 def files_preprocess(state: SimulatorState, request: Request) -> Response:
-    return Response(body=_file_api(state.stored_file(request.params["id"])))
+    """Together checks a file's lines on the server once its bytes are in; a file that
+    breaks its dataset rules is refused here, naming the line."""
+    stored = state.stored_file(request.params["id"])
+    if stored.purpose == "fine-tune":
+        try:
+            check_dataset_lines(stored.data, provider=SHAPE)
+        except FileRuleError as error:
+            raise ApiError(400, f"Invalid file {stored.filename}: {error}", param="file") from None
+    return Response(body=_file_api(stored))
 
 
 def files_retrieve(state: SimulatorState, request: Request) -> Response:
     return Response(body=_file_api(state.stored_file(request.params["id"])))
 
 
-def model_limits(state: SimulatorState, request: Request) -> Response:
-    model = request.query_value("model_name") or ""
+def limits_for(model: str) -> FinetuneModelLimits:
+    """A model's limits, as the SDK's own type (the one fact both the limits endpoint and
+    the job checks read)."""
     if model not in SHAPE_MODELS[SHAPE]:
         raise ApiError(404, f"Model {model} is not available for fine-tuning", param="model_name")
-    return Response(body={**LIMITS, "model_name": model})
+    return FinetuneModelLimits.model_validate({**LIMITS, "model_name": model})
+
+
+def model_limits(state: SimulatorState, request: Request) -> Response:
+    limits = limits_for(request.query_value("model_name") or "")
+    return Response(body=limits.model_dump(mode="json", by_alias=True))
 
 
 def estimate_price(state: SimulatorState, request: Request) -> Response:
@@ -149,7 +171,14 @@ def _training_method(body: dict[str, Any]) -> dict[str, Any]:
 
 def jobs_create(state: SimulatorState, request: Request) -> Response:
     body = request.json()
+    # What client.fine_tuning.create sends is a FinetuneRequest; the server checks it against
+    # the model's limits (the SDK checks some of them too, but a server cannot count on it).
+    parsed = together_request(body)
     model = body.get("model")
+    base = state.base_of(model) if isinstance(model, str) else None
+    limits_model = base if base is not None else model
+    if isinstance(limits_model, str) and limits_model in SHAPE_MODELS[SHAPE]:
+        check_together_limits(parsed, limits_for(limits_model))
     suffix = body.get("suffix")
     if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 40):
         raise ApiError(400, "suffix must be a string of at most 40 characters", param="suffix")
