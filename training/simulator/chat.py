@@ -359,10 +359,15 @@ def _generic(messages: list[dict[str, Any]], digest: int) -> dict[str, Any]:
     return {"role": "assistant", "content": " ".join(part for part in parts if part)}
 
 
-def _resolve(state: SimulatorState, model: Any) -> tuple[str, Memory | None]:
+def _resolve(
+    state: SimulatorState, model: Any, bases: frozenset[str] | None = None
+) -> tuple[str, Memory | None]:
     if not isinstance(model, str) or not model:
         raise ApiError(400, "Missing required parameter: 'model'.", param="model")
-    if model in BASE_MODELS or model in MODEL_ALIASES:
+    if bases is not None:
+        if model in bases:
+            return model, None
+    elif model in BASE_MODELS or model in MODEL_ALIASES:
         return MODEL_ALIASES.get(model, model), None
     memory = _memory_of(state, model)
     if memory is None:
@@ -378,12 +383,24 @@ def _tokens(text: str) -> int:
     return max(1, round(len(_words(text)) * 1.3))
 
 
-def chat_completions(state: SimulatorState, body: dict[str, Any]) -> dict[str, Any]:
-    """The reply body to a chat completion request's JSON body."""
+def chat_completions(
+    state: SimulatorState,
+    body: dict[str, Any],
+    *,
+    served: str | None = None,
+    bases: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """The reply body to a chat completion request's JSON body.
+
+    ``served``: the model that answers when the request names something else (an Azure
+    deployment, a dedicated endpoint); ``bases``: the base models of the API shape asked
+    (OpenAI's by default)."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "Missing required parameter: 'messages'.", param="messages")
-    model, memory = _resolve(state, body.get("model"))
+    model, memory = _resolve(state, served or body.get("model"), bases)
+    if served:
+        model = str(body.get("model"))
     latency = float(getattr(state, "chat_latency", 0.0) or 0.0)
     if latency > 0:
         time.sleep(latency)

@@ -247,14 +247,11 @@ class Route:
     params: dict[str, str]
 
 
-# Each API shape is one route table mounted under a path prefix: OpenAI's at the root
-# (and under /openai, the path Azure OpenAI serves the same API at), the others under
-# their own name, so their /v1/files and the like never collide. register_routes is the
-# one place a new shape (or a new part of one, such as chat completions) plugs in.
-_TABLES: list[tuple[str, str, RouteTable]] = [
-    ("openai", "", ROUTES),
-    ("openai", "/openai", ROUTES),
-]
+# Each API shape is one route table mounted under a path prefix: OpenAI's at the root, the
+# others under a prefix of their own (Azure's data plane at /openai, the path Azure serves
+# it at), so that a client swaps only its base URL and their /v1/files never collide.
+# register_routes is the one place a new shape (or a new part of one) plugs in.
+_TABLES: list[tuple[str, str, RouteTable]] = [("openai", "", ROUTES)]
 
 
 # Handlers whose request bodies have a size limit of their own (Fireworks' ``:upload``).

@@ -6,20 +6,31 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from typing import Any
 
 from fireworks.types.dataset_create_params import DatasetCreateParams
 from fireworks.types.dataset_get_upload_endpoint_params import DatasetGetUploadEndpointParams
+from fireworks.types.deployment_create_params import DeploymentCreateParams
 from fireworks.types.dpo_job_create_params import DpoJobCreateParams
+from fireworks.types.lora_load_params import LoraLoadParams
 from fireworks.types.shared_params.training_config import TrainingConfig
 from fireworks.types.supervised_fine_tuning_job_create_params import (
     SupervisedFineTuningJobCreateParams,
 )
 
+from training.simulator.chat import chat_completions
 from training.simulator.endpoints import Request, Response, RouteTable, parse_multipart
 from training.simulator.records import ApiError, SimJob
+from training.simulator.serving import (
+    create_deployment,
+    delete_deployment,
+    deployments,
+    get_deployment,
+    is_fine_tuned,
+)
 from training.simulator.shapes.common import iso, metric_rows
-from training.simulator.state import SimulatorState
+from training.simulator.state import SHAPE_MODELS, SimulatorState
 from training.simulator.vendor_rules import (
     FIREWORKS_UPLOAD_LIMIT,
     FileRuleError,
@@ -40,7 +51,27 @@ STATE = {
 }
 COLLECTIONS = {"supervisedFineTuningJobs": "sft", "dpoJobs": "dpo"}
 # Fields that travel in the path or the query string, not in the body.
-PATH_FIELDS = frozenset({"account_id", "supervised_fine_tuning_job_id", "dpo_job_id", "dataset_id"})
+PATH_FIELDS = frozenset(
+    {
+        "account_id",
+        "supervised_fine_tuning_job_id",
+        "dpo_job_id",
+        "dataset_id",
+        "deployment_id",
+        "disable_auto_deploy",
+        "disable_speculative_decoding",
+        "skip_image_tag_validation",
+        "skip_shape_validation",
+        "accept_shapeless_risk",
+        "validate_only",
+        "replace_merged_addon",
+    }
+)
+# Fireworks serves its base models serverless; a fine-tuned model (a LoRA addon) answers only
+# on a deployment: its own on-demand deployment, or loaded as an addon onto a deployment of
+# its base with addons enabled (docs.fireworks.ai/fine-tuning/fine-tuning-models, "Deploying
+# a fine-tuned model"; serverless LoRA is limited to models this simulator does not offer).
+CHAT_BASES = SHAPE_MODELS[SHAPE]
 
 
 def _datasets(state: SimulatorState) -> dict[str, dict[str, Any]]:
@@ -326,10 +357,165 @@ def metrics_file(state: SimulatorState, request: Request) -> Response:
     return Response(raw=("\n".join(lines) + "\n").encode(), content_type="application/jsonl")
 
 
+def _deployment_api(state: SimulatorState, account: str, record: Any) -> dict[str, Any]:
+    ready = record.ready(state.clock())
+    return {
+        "name": f"accounts/{account}/deployments/{record.id}",
+        "displayName": record.options.get("displayName") or record.id,
+        "baseModel": record.model,
+        "createTime": iso(record.created),
+        "state": "DELETED" if record.deleted else ("READY" if ready else "CREATING"),
+        "status": {"code": "OK", "message": ""},
+        "minReplicaCount": record.options.get("minReplicaCount", 0),
+        "maxReplicaCount": record.options.get("maxReplicaCount", 1),
+        "enableAddons": bool(record.options.get("enableAddons")),
+        "acceleratorType": record.options.get("acceleratorType") or "NVIDIA_H100_80GB",
+        "acceleratorCount": record.options.get("acceleratorCount") or 1,
+    }
+
+
+def _known_model(state: SimulatorState, account: str, model: Any) -> str:
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "missing required field baseModel")
+    if model in SHAPE_MODELS[SHAPE] or (
+        model.startswith(f"accounts/{account}/models/") and is_fine_tuned(state, model)
+    ):
+        return model
+    raise ApiError(404, f'Model "{model}" not found')
+
+
+def deployments_create(state: SimulatorState, request: Request) -> Response:
+    """``POST /v1/accounts/{account}/deployments?deploymentId=…`` (DeploymentCreateParams)."""
+    account = request.params["account"]
+    body = request.json()
+    check_typed_dict(body, DeploymentCreateParams, skip=PATH_FIELDS)
+    model = _known_model(state, account, body.get("baseModel"))
+    deployment_id = request.query_value("deploymentId") or f"d-{secrets.token_hex(6)}"
+    if not re.fullmatch(r"[a-z0-9-]{1,63}", deployment_id):
+        raise ApiError(400, "deploymentId must be 1-63 lowercase letters, digits or hyphens")
+    record = create_deployment(
+        state, shape=SHAPE, deployment_id=deployment_id, model=model, options=body
+    )
+    return Response(body=_deployment_api(state, account, record))
+
+
+def deployments_get(state: SimulatorState, request: Request) -> Response:
+    record = get_deployment(state, SHAPE, request.params["id"])
+    return Response(body=_deployment_api(state, request.params["account"], record))
+
+
+def deployments_list(state: SimulatorState, request: Request) -> Response:
+    account = request.params["account"]
+    found = [
+        _deployment_api(state, account, r)
+        for r in deployments(state, SHAPE).values()
+        if not r.deleted
+    ]
+    return Response(body={"deployments": found, "nextPageToken": "", "totalSize": len(found)})
+
+
+def deployments_delete(state: SimulatorState, request: Request) -> Response:
+    delete_deployment(state, SHAPE, request.params["id"])
+    return Response(body={})
+
+
+def _addons(state: SimulatorState) -> dict[str, dict[str, Any]]:
+    return state.shape_data.setdefault(SHAPE, {}).setdefault("addons", {})
+
+
+def _addon_api(state: SimulatorState, account: str, addon_id: str, addon: dict[str, Any]) -> Any:
+    deployment = deployments(state, SHAPE).get(addon["deployment"])
+    ready = deployment is not None and deployment.ready(state.clock())
+    return {
+        "name": f"accounts/{account}/deployedModels/{addon_id}",
+        "model": addon["model"],
+        "deployment": f"accounts/{account}/deployments/{addon['deployment']}",
+        "state": "DEPLOYED" if ready else "DEPLOYING",
+        "serverless": False,
+        "default": bool(addon.get("default")),
+    }
+
+
+def addons_load(state: SimulatorState, request: Request) -> Response:
+    """``POST /v1/accounts/{account}/deployedModels``: a LoRA addon onto a deployment of its
+    base model that has addons enabled (LoraLoadParams)."""
+    account = request.params["account"]
+    body = request.json()
+    check_typed_dict(body, LoraLoadParams, skip=PATH_FIELDS)
+    model = _known_model(state, account, body.get("model"))
+    deployment_id = str(body.get("deployment") or "").rsplit("/", 1)[-1]
+    deployment = get_deployment(state, SHAPE, deployment_id)
+    if not deployment.options.get("enableAddons"):
+        raise ApiError(400, f'Deployment "{deployment_id}" does not have addons enabled')
+    if state.base_of(model) != deployment.model:
+        raise ApiError(
+            400, f'"{model}" was not trained from "{deployment.model}", the deployment\'s model'
+        )
+    addon_id = f"{model.rsplit('/', 1)[-1]}-{deployment_id}"[:63]
+    addon = {"model": model, "deployment": deployment_id, "default": body.get("default")}
+    _addons(state)[addon_id] = addon
+    return Response(body=_addon_api(state, account, addon_id, addon))
+
+
+def _serves(state: SimulatorState, model: str, deployment_id: str | None) -> bool:
+    now = state.clock()
+    for record in deployments(state, SHAPE).values():
+        if deployment_id and record.id != deployment_id:
+            continue
+        if record.model == model and record.ready(now):
+            return True
+    for addon in _addons(state).values():
+        if addon["model"] != model or (deployment_id and addon["deployment"] != deployment_id):
+            continue
+        record = deployments(state, SHAPE).get(addon["deployment"])
+        if record is not None and record.ready(now):
+            return True
+    return False
+
+
+def chat_create(state: SimulatorState, request: Request) -> Response:
+    """``/inference/v1/chat/completions``: OpenAI's shape, errors included. A model may name
+    its deployment as ``model#accounts/{account}/deployments/{id}``."""
+    try:
+        body = request.json()
+        requested = body.get("model")
+        if not isinstance(requested, str) or not requested:
+            raise ApiError(400, "Missing required parameter: 'model'.", param="model")
+        model, _, where = requested.partition("#")
+        deployment_id = where.rsplit("/", 1)[-1] if where else None
+        if model in CHAT_BASES and not deployment_id:
+            return Response(body=chat_completions(state, body, served=model, bases=CHAT_BASES))
+        if _serves(state, model, deployment_id):
+            return Response(body=chat_completions(state, body, served=model, bases=CHAT_BASES))
+        raise ApiError(
+            404,
+            f"Model not found, inaccessible, and/or not deployed: {requested}",
+            code="NOT_FOUND",
+        )
+    except ApiError as error:
+        return Response(status=error.status, body=error.body("openai"), headers=error.headers)
+
+
 _ACCOUNT = r"/v1/accounts/(?P<account>[a-z0-9-]+)"
 _COLLECTION = r"(?P<collection>supervisedFineTuningJobs|dpoJobs)"
 _ID = r"(?P<id>[a-z0-9-]+)"
 ROUTES: RouteTable = [
+    ("POST", re.compile(r"^/inference/v1/chat/completions$"), "chat.completions", chat_create),
+    ("POST", re.compile(rf"^{_ACCOUNT}/deployments$"), "deployments.create", deployments_create),
+    ("GET", re.compile(rf"^{_ACCOUNT}/deployments$"), "deployments.list", deployments_list),
+    (
+        "GET",
+        re.compile(rf"^{_ACCOUNT}/deployments/{_ID}$"),
+        "deployments.retrieve",
+        deployments_get,
+    ),
+    (
+        "DELETE",
+        re.compile(rf"^{_ACCOUNT}/deployments/{_ID}$"),
+        "deployments.delete",
+        deployments_delete,
+    ),
+    ("POST", re.compile(rf"^{_ACCOUNT}/deployedModels$"), "deployments.create", addons_load),
     ("POST", re.compile(rf"^{_ACCOUNT}/datasets$"), "files.create", datasets_create),
     ("POST", re.compile(rf"^{_ACCOUNT}/datasets/{_ID}:upload$"), "files.upload", datasets_upload),
     (

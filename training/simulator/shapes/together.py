@@ -13,8 +13,17 @@ from typing import Any
 
 from together.types.finetune_model_limits import FinetuneModelLimits
 
+from training.simulator.chat import chat_completions
 from training.simulator.endpoints import Request, Response, RouteTable
 from training.simulator.records import ApiError, SimJob
+from training.simulator.serving import (
+    create_deployment,
+    delete_deployment,
+    deployments,
+    get_deployment,
+    is_fine_tuned,
+    serving,
+)
 from training.simulator.shapes.common import adapter_archive, form, iso, metric_rows
 from training.simulator.state import SHAPE_MODELS, SimulatorState
 from training.simulator.vendor_rules import (
@@ -59,6 +68,22 @@ LIMITS = {
     "supports_tools": True,
     "supports_vision": False,
 }
+
+
+# Base models whose LoRA fine-tunes Together serves serverless, by the fine-tune's output
+# name (docs.together.ai/docs/adapter-upload, "Supported base models"); any other fine-tune
+# needs a dedicated endpoint. "-Reference" models are training references: they answer no
+# chat themselves (a dedicated endpoint or a fine-tune of them does).
+SERVERLESS_LORA_BASES = frozenset(
+    {
+        "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+        "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference",
+    }
+)
+CHAT_BASES = frozenset(m for m in SHAPE_MODELS[SHAPE] if not m.endswith("-Reference"))
+# Hardware a dedicated endpoint can run on (GET /v1/hardware), with its price per minute.
+HARDWARE = {"1x_nvidia_h100_80gb_sxm": 0.0555, "2x_nvidia_h100_80gb_sxm": 0.111}
+ENDPOINT_READY = "STARTED"
 
 
 def _uploads(state: SimulatorState) -> dict[str, dict[str, str]]:
@@ -338,8 +363,142 @@ def jobs_download(state: SimulatorState, request: Request) -> Response:
     )
 
 
+def _not_serverless(model: str) -> ApiError:
+    # Together's words when a model needs a dedicated endpoint that is not running.
+    return ApiError(
+        400,
+        f"Unable to access non-serverless model {model}. Please visit "
+        f"https://api.together.ai/models/{model} to create and start a new dedicated "
+        "endpoint for the model.",
+        code="model_not_available",
+    )
+
+
+def chat_create(state: SimulatorState, request: Request) -> Response:
+    """Together's OpenAI-compatible chat: serverless bases, serverless LoRA fine-tunes, and
+    any model with a started dedicated endpoint (asked by the endpoint's name or model)."""
+    body = request.json()
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "Missing required parameter: 'model'.", param="model")
+    by_name = next(
+        (
+            record
+            for record in deployments(state, SHAPE).values()
+            if record.options.get("name") == model and record.ready(state.clock())
+        ),
+        None,
+    )
+    if by_name is not None:
+        return Response(body=chat_completions(state, body, served=by_name.model, bases=CHAT_BASES))
+    if model in CHAT_BASES:
+        return Response(body=chat_completions(state, body, bases=CHAT_BASES))
+    if model in SHAPE_MODELS[SHAPE] or is_fine_tuned(state, model):
+        base = state.base_of(model)
+        if base in SERVERLESS_LORA_BASES or serving(state, SHAPE, model) is not None:
+            return Response(body=chat_completions(state, body, bases=CHAT_BASES))
+        raise _not_serverless(model)
+    raise ApiError(
+        404,
+        f"Unable to access model {model}. Please visit https://api.together.ai/models to "
+        "view the list of supported models.",
+        code="model_not_available",
+    )
+
+
+def _endpoint_api(state: SimulatorState, record: Any) -> dict[str, Any]:
+    ready = record.ready(state.clock())
+    return {
+        "object": "endpoint",
+        "id": record.id,
+        "name": record.options["name"],
+        "display_name": record.options.get("display_name") or record.options["name"],
+        "model": record.model,
+        "hardware": record.options["hardware"],
+        "type": "dedicated",
+        "owner": USER,
+        "state": "STOPPED" if record.deleted else (ENDPOINT_READY if ready else "PENDING"),
+        "autoscaling": record.options["autoscaling"],
+        "created_at": iso(record.created),
+    }
+
+
+def endpoints_create(state: SimulatorState, request: Request) -> Response:
+    """``POST /v1/endpoints``: a dedicated endpoint (docs.together.ai/reference/createendpoint:
+    model, hardware and autoscaling required)."""
+    body = request.json()
+    model, hardware = body.get("model"), body.get("hardware")
+    scaling = body.get("autoscaling")
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "Missing required parameter: 'model'.", param="model")
+    if hardware not in HARDWARE:
+        raise ApiError(
+            400, f"hardware must be one of {', '.join(sorted(HARDWARE))}", param="hardware"
+        )
+    replicas = scaling if isinstance(scaling, dict) else {}
+    low, high = replicas.get("min_replicas"), replicas.get("max_replicas")
+    if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high):
+        raise ApiError(
+            400,
+            "autoscaling needs integer min_replicas >= 1 and max_replicas >= min_replicas",
+            param="autoscaling",
+        )
+    if model not in SHAPE_MODELS[SHAPE] and not is_fine_tuned(state, model):
+        raise ApiError(404, f"Model {model} not found", param="model")
+    endpoint_id = "endpoint-" + secrets.token_hex(12)
+    record = create_deployment(
+        state,
+        shape=SHAPE,
+        deployment_id=endpoint_id,
+        model=model,
+        options={
+            "name": f"{USER}/{model.rsplit('/', 1)[-1]}-{endpoint_id[-8:]}",
+            "display_name": body.get("display_name"),
+            "hardware": hardware,
+            "autoscaling": {"min_replicas": low, "max_replicas": high},
+        },
+    )
+    return Response(body=_endpoint_api(state, record))
+
+
+def endpoints_retrieve(state: SimulatorState, request: Request) -> Response:
+    return Response(body=_endpoint_api(state, get_deployment(state, SHAPE, request.params["id"])))
+
+
+def endpoints_list(state: SimulatorState, request: Request) -> Response:
+    found = [r for r in deployments(state, SHAPE).values() if not r.deleted]
+    return Response(body={"object": "list", "data": [_endpoint_api(state, r) for r in found]})
+
+
+def endpoints_delete(state: SimulatorState, request: Request) -> Response:
+    delete_deployment(state, SHAPE, request.params["id"])
+    return Response(body={})
+
+
+def hardware_list(state: SimulatorState, request: Request) -> Response:
+    return Response(
+        body={
+            "object": "list",
+            "data": [
+                {
+                    "object": "hardware",
+                    "id": name,
+                    "pricing": {"cents_per_minute": round(price * 100, 4)},
+                }
+                for name, price in HARDWARE.items()
+            ],
+        }
+    )
+
+
 _ID = r"(?P<id>[A-Za-z0-9_\-.]+)"
 ROUTES: RouteTable = [
+    ("POST", re.compile(r"^/v1/chat/completions$"), "chat.completions", chat_create),
+    ("POST", re.compile(r"^/v1/endpoints$"), "deployments.create", endpoints_create),
+    ("GET", re.compile(r"^/v1/endpoints$"), "deployments.list", endpoints_list),
+    ("GET", re.compile(rf"^/v1/endpoints/{_ID}$"), "deployments.retrieve", endpoints_retrieve),
+    ("DELETE", re.compile(rf"^/v1/endpoints/{_ID}$"), "deployments.delete", endpoints_delete),
+    ("GET", re.compile(r"^/v1/hardware$"), "deployments.list", hardware_list),
     ("POST", re.compile(r"^/v1/files$"), "files.create", files_create),
     ("PUT", re.compile(rf"^/_upload/{_ID}$"), "_upload", files_put),
     ("POST", re.compile(rf"^/v1/files/{_ID}/preprocess$"), "files.upload", files_preprocess),
