@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from training.management.commands.run_openai_simulator import configured_port
-from training.simulator import FaultSpecError
+from training.simulator import FaultSpecError, SimulatorServer
 from training.simulator.faults import FaultPlan
 
 
@@ -40,3 +41,25 @@ def test_the_command_serves_on_the_port_the_app_calls(settings: Any) -> None:
     settings.CURATOR_SIMULATOR_URL = "http://127.0.0.1:9612/v1"
 
     assert configured_port() == 9612
+
+
+def test_azure_create_calls_have_a_fault_queue_of_their_own() -> None:
+    plan = FaultPlan("jobs.create=500;azure:jobs.create=timeout")
+
+    assert [str(plan.take("jobs.create", "azure")) for _ in range(3)] == ["500", "timeout", "None"]
+    assert [str(plan.take("jobs.create", "openai")) for _ in range(2)] == ["500", "None"]
+
+
+def test_a_fault_scripted_for_azure_hits_its_path_and_not_openais() -> None:
+    with SimulatorServer(port=0, faults="azure:jobs.create=500") as server:
+        body = {"model": "gpt-4o-mini", "training_file": "file-missing"}
+        azure = httpx.post(
+            f"{server.url}/openai/v1/fine_tuning/jobs", json=body, headers={"api-key": "k"}
+        )
+        plain = httpx.post(
+            f"{server.url}/v1/fine_tuning/jobs", json=body, headers={"authorization": "Bearer k"}
+        )
+    assert azure.status_code == 500
+    # OpenAI's own path answered the request itself (here: the file does not exist).
+    assert plain.status_code == 400
+    assert ("azure:jobs.create", "500") in server.state.request_log

@@ -385,11 +385,13 @@ def chat_create(state: SimulatorState, request: Request) -> Response:
         (
             record
             for record in deployments(state, SHAPE).values()
-            if record.options.get("name") == model and record.ready(state.clock())
+            if record.options.get("name") == model and not record.deleted
         ),
         None,
     )
     if by_name is not None:
+        if not by_name.ready(state.clock()):
+            raise _not_serverless(model)
         return Response(body=chat_completions(state, body, served=by_name.model, bases=CHAT_BASES))
     if model in CHAT_BASES:
         return Response(body=chat_completions(state, body, bases=CHAT_BASES))
