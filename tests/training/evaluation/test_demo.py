@@ -68,8 +68,8 @@ def test_the_demo_finetune_ran_like_any_other_and_can_be_evaluated_against_its_b
     assert job.version.validation_examples >= 30
     assert all(run.outputs.count() >= 30 for run in runs)
     # Seen on this data (98 validation examples): ROUGE-L 0.74 for the fine-tune (the nearest
-    # training reply), 0.10 for the base. A property of the demo's data, not of the simulator: a fine-tune of
-    # data unlike its validation prompts would not win.
+    # training reply), 0.10 for the base. A property of the demo's data, not of the
+    # simulator: a fine-tune of data unlike its validation prompts would not win.
     assert results[model.pk]["rouge_l"] > results[model.base.pk]["rouge_l"]
 
 
