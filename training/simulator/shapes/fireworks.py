@@ -29,7 +29,7 @@ from training.simulator.serving import (
     get_deployment,
     is_fine_tuned,
 )
-from training.simulator.shapes.common import iso, metric_rows
+from training.simulator.shapes.common import adapter_files, iso, metric_rows
 from training.simulator.state import SHAPE_MODELS, SimulatorState
 from training.simulator.vendor_rules import (
     FIREWORKS_UPLOAD_LIMIT,
@@ -496,6 +496,30 @@ def chat_create(state: SimulatorState, request: Request) -> Response:
         return Response(status=error.status, body=error.body("openai"), headers=error.headers)
 
 
+def _trained(state: SimulatorState, account: str, model_id: str) -> SimJob:
+    name = f"accounts/{account}/models/{model_id}"
+    for job in state.shape_jobs(SHAPE):
+        if job.fine_tuned_model == name:
+            return job
+    raise ApiError(404, f'Model "{name}" not found')
+
+
+def models_download_endpoint(state: SimulatorState, request: Request) -> Response:
+    """``GET …/models/{id}:getDownloadEndpoint``: a signed URL per file of the LoRA addon."""
+    job = _trained(state, request.params["account"], request.params["id"])
+    base = f"{request.origin}/fireworks/_models/{request.params['account']}/{request.params['id']}"
+    urls = {name: f"{base}/{name}" for name in adapter_files(job)}
+    return Response(body={"filenameToSignedUrls": urls})
+
+
+def models_file(state: SimulatorState, request: Request) -> Response:
+    job = _trained(state, request.params["account"], request.params["id"])
+    files = adapter_files(job)
+    if request.params["name"] not in files:
+        raise ApiError(404, "No such file")
+    return Response(raw=files[request.params["name"]], content_type="application/octet-stream")
+
+
 _ACCOUNT = r"/v1/accounts/(?P<account>[a-z0-9-]+)"
 _COLLECTION = r"(?P<collection>supervisedFineTuningJobs|dpoJobs)"
 _ID = r"(?P<id>[a-z0-9-]+)"
@@ -516,6 +540,20 @@ ROUTES: RouteTable = [
         deployments_delete,
     ),
     ("POST", re.compile(rf"^{_ACCOUNT}/deployedModels$"), "deployments.create", addons_load),
+    (
+        "GET",
+        re.compile(rf"^{_ACCOUNT}/models/{_ID}:getDownloadEndpoint$"),
+        "jobs.download",
+        models_download_endpoint,
+    ),
+    (
+        "GET",
+        re.compile(
+            r"^/_models/(?P<account>[a-z0-9-]+)/(?P<id>[a-z0-9-]+)/(?P<name>[A-Za-z0-9_.-]+)$"
+        ),
+        "_download",
+        models_file,
+    ),
     ("POST", re.compile(rf"^{_ACCOUNT}/datasets$"), "files.create", datasets_create),
     ("POST", re.compile(rf"^{_ACCOUNT}/datasets/{_ID}:upload$"), "files.upload", datasets_upload),
     (

@@ -24,7 +24,14 @@ from training.simulator.serving import (
     is_fine_tuned,
     serving,
 )
-from training.simulator.shapes.common import adapter_archive, form, iso, metric_rows
+from training.simulator.shapes.common import (
+    adapter_files,
+    form,
+    full_model_files,
+    iso,
+    metric_rows,
+    tar_archive,
+)
 from training.simulator.state import SHAPE_MODELS, SimulatorState
 from training.simulator.vendor_rules import (
     FileRuleError,
@@ -352,14 +359,34 @@ def jobs_metrics(state: SimulatorState, request: Request) -> Response:
 
 
 def jobs_download(state: SimulatorState, request: Request) -> Response:
+    """``GET /v1/finetune/download``: a ``.tar.zst`` as Together serves it. ``checkpoint``
+    is "adapter" (LoRA jobs only), "merged" (LoRA fused into its base) or
+    "model_output_path" (what the job trained: the full model of a full fine-tune)."""
     job = state.sim_job(request.query_value("ft_id") or "", shape=SHAPE)
     if job.status != "succeeded":
         raise ApiError(400, f"Job {job.id} has no trained model to download yet", param="ft_id")
-    name = job.planned_model.rsplit("/", 1)[-1]
+    checkpoint = request.query_value("checkpoint") or "model_output_path"
+    lora = (job.extra.get("training_type") or {}).get("type") == "Lora"
+    if checkpoint not in {"adapter", "merged", "model_output_path"}:
+        raise ApiError(
+            400,
+            "checkpoint must be one of adapter, merged, model_output_path",
+            param="checkpoint",
+        )
+    if checkpoint in {"adapter", "merged"} and not lora:
+        raise ApiError(
+            400,
+            f"Job {job.id} is a full fine-tune: it has no {checkpoint} checkpoint; "
+            "download model_output_path",
+            param="checkpoint",
+        )
+    adapter = lora and checkpoint in {"adapter", "model_output_path"}
+    files = adapter_files(job) if adapter else full_model_files(job)
+    name = job.planned_model.rsplit("/", 1)[-1] + ("-adapter" if adapter else "")
     return Response(
-        raw=adapter_archive(job),
-        content_type="application/gzip",
-        headers={"content-disposition": f'attachment; filename="{name}-adapter.tar.gz"'},
+        raw=tar_archive(files, mtime=int(job.created_clock), compression="zst"),
+        content_type="application/zstd",
+        headers={"content-disposition": f'attachment; filename="{name}.tar.zst"'},
     )
 
 
