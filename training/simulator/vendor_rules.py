@@ -34,7 +34,7 @@ from together.lib.constants import (
     DatasetFormat,
 )
 from together.lib.types.fine_tuning import FinetuneRequest
-from together.types.finetune_model_limits import FinetuneModelLimits
+from together.types.finetune_model_limits import FinetuneModelLimits, FullTraining, LoraTraining
 from typing_extensions import get_type_hints
 
 from training.simulator.records import ApiError
@@ -106,9 +106,9 @@ def check_together_limits(request: FinetuneRequest, limits: FinetuneModelLimits)
         )
         if not isinstance(rank, int) or not 1 <= rank <= limits.lora_training.max_rank:
             raise _out_of_range("training_type.lora_r", rank, 1, limits.lora_training.max_rank)
-        sizes = limits.lora_training
+        sizes: LoraTraining | FullTraining = limits.lora_training
     else:
-        if limits.full_training is None:
+        if not limits.supports_full_training or limits.full_training is None:
             raise ApiError(
                 400, "Full training is not supported for this model", param="training_type"
             )
@@ -226,7 +226,7 @@ def _invalid(where: str, value: Any, expected: str) -> ApiError:
 def wire_fields(typed_dict: Any) -> dict[str, tuple[str, Any, bool]]:
     """Wire name -> (python name, annotation, required) of a Stainless TypedDict."""
     hints = get_type_hints(typed_dict, include_extras=True)
-    required = getattr(typed_dict, "__required_keys__", frozenset())
+    required: frozenset[str] = getattr(typed_dict, "__required_keys__", frozenset())
     return {
         (_alias(annotation) or name): (name, annotation, name in required)
         for name, annotation in hints.items()

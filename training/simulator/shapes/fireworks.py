@@ -467,8 +467,8 @@ def _serves(state: SimulatorState, model: str, deployment_id: str | None) -> boo
     for addon in _addons(state).values():
         if addon["model"] != model or (deployment_id and addon["deployment"] != deployment_id):
             continue
-        record = deployments(state, SHAPE).get(addon["deployment"])
-        if record is not None and record.ready(now):
+        host = deployments(state, SHAPE).get(addon["deployment"])
+        if host is not None and host.ready(now):
             return True
     return False
 
