@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
+from tests.training.conftest import chat_example
 from training.management.commands.run_openai_simulator import configured_port
 from training.simulator import FaultSpecError, SimulatorServer
 from training.simulator.faults import FaultPlan
@@ -63,3 +66,24 @@ def test_a_fault_scripted_for_azure_hits_its_path_and_not_openais() -> None:
     # OpenAI's own path answered the request itself (here: the file does not exist).
     assert plain.status_code == 400
     assert ("azure:jobs.create", "500") in server.state.request_log
+
+
+def test_azure_and_openai_are_separate_accounts(tmp_path: Any) -> None:
+    lines = [json.dumps(chat_example(i)) for i in range(12)]
+    (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")
+    with SimulatorServer(port=0) as server:
+        azure = openai.OpenAI(
+            api_key="unused",
+            base_url=f"{server.url}/openai/v1",
+            default_headers={"api-key": "k"},
+            max_retries=0,
+        )
+        plain = openai.OpenAI(api_key="k", base_url=server.base_url, max_retries=0)
+        uploaded = azure.files.create(
+            file=(tmp_path / "train.jsonl").open("rb"), purpose="fine-tune"
+        )
+        job = azure.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=uploaded.id)
+        assert [j.id for j in azure.fine_tuning.jobs.list()] == [job.id]
+        assert list(plain.fine_tuning.jobs.list()) == []
+        with pytest.raises(openai.NotFoundError):
+            plain.fine_tuning.jobs.retrieve(job.id)

@@ -26,6 +26,8 @@ class Request:
     body: bytes
     # Where the client reached the server ("http://host:port"), for URLs in replies.
     origin: str = ""
+    # The API shape the request was routed to ("openai", "azure", …).
+    shape: str = "openai"
 
     def json(self) -> dict[str, Any]:
         if not self.body:
@@ -168,7 +170,7 @@ def files_delete(state: SimulatorState, request: Request) -> Response:
 
 
 def jobs_create(state: SimulatorState, request: Request) -> Response:
-    return Response(body=state.create_job(request.json()))
+    return Response(body=state.create_job(request.json(), shape=request.shape))
 
 
 _METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
@@ -187,11 +189,14 @@ def jobs_list(state: SimulatorState, request: Request) -> Response:
         raise ApiError(
             400, "Use either metadata[key]=value or metadata=null, not both", param="metadata"
         )
-    jobs = state.list_jobs(metadata=metadata or None, null_metadata=null_metadata)
+    jobs = state.list_jobs(
+        metadata=metadata or None, null_metadata=null_metadata, shape=request.shape
+    )
     return Response(body=paginate(jobs, request))
 
 
 def jobs_retrieve(state: SimulatorState, request: Request) -> Response:
+    state.sim_job(request.params["id"], shape=request.shape)  # 404 for another account's
     return Response(body=state.retrieve_job(request.params["id"]))
 
 

@@ -157,6 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers=self.headers,
                 body=body,
                 origin=f"http://{self.headers.get('host') or simulator.url.removeprefix('http://')}",
+                shape=shape,
             )
             response = found.handler(state, request)
         except ApiError as exc:
