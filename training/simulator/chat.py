@@ -26,6 +26,7 @@ import hashlib
 import json
 import re
 import time
+from collections import Counter
 from typing import Any
 
 from training.evaluation import judge_format as jf
@@ -115,17 +116,28 @@ class Memory:
 
     def __init__(self, examples: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]]) -> None:
         self.exact = {key: reply for key, (_, reply) in examples.items()}
-        self.by_words = [(_prompt_words(prompt), reply) for prompt, reply in examples.values()]
+        # Word counts per training prompt, counted once (a request only intersects them).
+        self.by_words = [
+            (Counter(words), len(words), reply)
+            for words, reply in ((_prompt_words(p), r) for p, r in examples.values())
+        ]
 
     def __contains__(self, key: str) -> bool:
         return key in self.exact
 
     def nearest(self, messages: list[dict[str, Any]]) -> tuple[float, dict[str, Any] | None]:
-        """The reply of the training prompt sharing the most words with ``messages``."""
-        words = _prompt_words(messages)
+        """The reply of the training prompt sharing the most words with ``messages`` (their
+        word-overlap F1; the first such prompt in file order on a tie)."""
+        asked = _prompt_words(messages)
+        counts, size = Counter(asked), len(asked)
         best: tuple[float, dict[str, Any] | None] = (0.0, None)
-        for prompt, reply in self.by_words:
-            score = _overlap(words, prompt)
+        if not size:
+            return best
+        for prompt, length, reply in self.by_words:
+            overlap = sum((counts & prompt).values())
+            if not overlap:
+                continue
+            score = 2 * overlap / (size + length)
             if score > best[0]:
                 best = (score, reply)
         return best
