@@ -85,6 +85,28 @@ def test_together_serves_other_fine_tunes_only_on_a_started_dedicated_endpoint(
         chat(base_url, name)
 
 
+def test_together_never_gives_a_reference_model_a_dedicated_endpoint(
+    simulator: SimulatorServer,
+) -> None:
+    name = "curator-sim/Meta-Llama-3.1-8B-Instruct-Reference-demo-9c8d7e6f"
+    teach(simulator, name, "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference")
+    headers = {"authorization": f"Bearer {KEY}"}
+    hardware = httpx.get(
+        f"{simulator.url}/together/v1/hardware", params={"model": name}, headers=headers
+    )
+    assert hardware.status_code == 404
+    created = httpx.post(
+        f"{simulator.url}/together/v1/endpoints",
+        json={
+            "model": name,
+            "hardware": "1x_nvidia_h100_80gb_sxm",
+            "autoscaling": {"min_replicas": 1, "max_replicas": 1},
+        },
+        headers=headers,
+    )
+    assert created.status_code == 400 and "-Reference" in created.json()["error"]["message"]
+
+
 def test_together_refuses_an_endpoint_without_hardware_or_replicas(
     simulator: SimulatorServer,
 ) -> None:

@@ -156,12 +156,25 @@ def files_retrieve(state: SimulatorState, request: Request) -> Response:
     return Response(body=_file_api(state.stored_file(request.params["id"])))
 
 
+# Context lengths (SFT, DPO) per model. The simulator's own figures, in the range Together's
+# supported-models page gives (32K to 131K); a real account reads its models' limits from
+# the limits endpoint, as clients of the simulator do.
+SEQUENCE_LIMITS = {
+    "meta-llama/Llama-3.2-3B-Instruct": (131072, 65536),
+    "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference": (131072, 65536),
+    "Qwen/Qwen2.5-7B-Instruct": (32768, 16384),
+}
+
+
 def limits_for(model: str) -> FinetuneModelLimits:
     """A model's limits, as the SDK's own type (the one fact both the limits endpoint and
     the job checks read)."""
     if model not in SHAPE_MODELS[SHAPE]:
         raise ApiError(404, f"Model {model} is not available for fine-tuning", param="model_name")
-    return FinetuneModelLimits.model_validate({**LIMITS, "model_name": model})
+    sft, dpo = SEQUENCE_LIMITS.get(model, (32768, 16384))
+    return FinetuneModelLimits.model_validate(
+        {**LIMITS, "model_name": model, "max_seq_length_sft": sft, "max_seq_length_dpo": dpo}
+    )
 
 
 def model_limits(state: SimulatorState, request: Request) -> Response:
@@ -474,6 +487,13 @@ def endpoints_create(state: SimulatorState, request: Request) -> Response:
         )
     if model not in SHAPE_MODELS[SHAPE] and not is_fine_tuned(state, model):
         raise ApiError(404, f"Model {model} not found", param="model")
+    if not _dedicated_allowed(state, model):
+        raise ApiError(
+            400,
+            f"Model {model} cannot be deployed as a dedicated endpoint: models with the "
+            "-Reference suffix (and fine-tunes of them) are served as serverless LoRA only",
+            param="model",
+        )
     endpoint_id = "endpoint-" + secrets.token_hex(12)
     record = create_deployment(
         state,
@@ -504,7 +524,22 @@ def endpoints_delete(state: SimulatorState, request: Request) -> Response:
     return Response(body={})
 
 
+def _dedicated_allowed(state: SimulatorState, model: str) -> bool:
+    # docs.together.ai/docs/fine-tuning-models: "-Reference" models can be fine-tuned but not
+    # deployed as dedicated endpoints; list_hardware answers 404 for them.
+    base = state.base_of(model) or model
+    return not base.endswith("-Reference")
+
+
 def hardware_list(state: SimulatorState, request: Request) -> Response:
+    """``GET /v1/hardware``: what a dedicated endpoint can run on; 404 for a ``model`` that
+    cannot have one."""
+    model = request.query_value("model")
+    if model is not None and (
+        (model not in SHAPE_MODELS[SHAPE] and not is_fine_tuned(state, model))
+        or not _dedicated_allowed(state, model)
+    ):
+        raise ApiError(404, f"No hardware is available for model {model}", param="model")
     return Response(
         body={
             "object": "list",
