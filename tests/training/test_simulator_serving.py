@@ -217,7 +217,8 @@ def test_azure_answers_a_fine_tune_only_through_a_deployment(
     )
     with pytest.raises(openai.NotFoundError, match="deployment"):
         v1.chat.completions.create(model=name, messages=QUESTION)  # type: ignore[arg-type]
-    created = deploy(simulator, "support-ft", name)
+    # The az CLI (and Curator) write the SKU in lower case; ARM takes it as Standard.
+    created = deploy(simulator, "support-ft", name, name="standard")
     assert created.status_code == 201
     assert created.json()["properties"]["provisioningState"] == "Creating"
     clock.advance(READY_AFTER)

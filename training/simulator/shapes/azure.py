@@ -86,7 +86,8 @@ def deployment_put(state: SimulatorState, request: Request) -> Response:
     sku = body.get("sku")
     properties = body.get("properties")
     model = properties.get("model") if isinstance(properties, dict) else None
-    if not isinstance(sku, dict) or sku.get("name") not in SKUS:
+    # ARM matches SKU names without regard to case (the az CLI sends "standard").
+    if not isinstance(sku, dict) or str(sku.get("name")).lower() not in {k.lower() for k in SKUS}:
         raise _arm_error(
             400,
             "InvalidResourceProperties",
