@@ -155,14 +155,23 @@ def _prompt_words(messages: list[dict[str, Any]]) -> list[str]:
 
 
 def _examples_from_jsonl(data: bytes) -> Memory:
-    """Every assistant turn of every line, with the turns before it as its prompt."""
+    """Every assistant turn of every line, with the turns before it as its prompt; for a
+    preference line, its preferred output after its input (what DPO pushes the model to)."""
     memory: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {}
     for line in data.splitlines():
         try:
             example = json.loads(line)
         except ValueError:
             continue
-        messages = example.get("messages") if isinstance(example, dict) else None
+        if not isinstance(example, dict):
+            continue
+        given, preferred = example.get("input"), example.get("preferred_output")
+        if isinstance(given, dict) and isinstance(preferred, list) and preferred:
+            prompt = given.get("messages")
+            if isinstance(prompt, list) and prompt and isinstance(preferred[0], dict):
+                memory[_prompt_key(prompt)] = (prompt, preferred[0])
+            continue
+        messages = example.get("messages")
         if not isinstance(messages, list):
             continue
         for index, message in enumerate(messages):

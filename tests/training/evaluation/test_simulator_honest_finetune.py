@@ -11,6 +11,7 @@ import openai
 
 from tests.training.conftest import TEST_KEY, FakeClock, write_jsonl
 from training.simulator import SimulatorServer
+from training.simulator.chat import remember_fine_tuned_model
 
 BASE = "gpt-4o-mini-2024-07-18"
 
@@ -97,3 +98,23 @@ def test_base_models_answer_each_prompt_differently_and_on_topic(
     assert all(topic in answer.lower() for topic, answer in zip(topics, answers, strict=True))
     openings = {answer.split(".")[0] for answer in answers}
     assert len(openings) > 4
+
+
+def test_a_preference_finetune_answers_with_what_it_was_taught_to_prefer(
+    simulator: SimulatorServer,
+) -> None:
+    question = [{"role": "user", "content": "Can I get a refund for last month?"}]
+    remember_fine_tuned_model(
+        simulator.state,
+        name="ft:gpt-4o-mini-2024-07-18:x:dpo:1",
+        base=BASE,
+        examples=[
+            {
+                "input": {"messages": question},
+                "preferred_output": [{"role": "assistant", "content": "Yes, within 30 days."}],
+                "non_preferred_output": [{"role": "assistant", "content": "No refunds ever."}],
+            }
+        ],
+    )
+    answer = ask(simulator, "ft:gpt-4o-mini-2024-07-18:x:dpo:1", question[0]["content"])
+    assert "within 30 days" in answer and "No refunds" not in answer
