@@ -26,6 +26,8 @@ class Request:
     body: bytes
     # Where the client reached the server ("http://host:port"), for URLs in replies.
     origin: str = ""
+    # The API shape the request was routed to ("openai", "azure", …).
+    shape: str = "openai"
 
     def json(self) -> dict[str, Any]:
         if not self.body:
@@ -168,7 +170,7 @@ def files_delete(state: SimulatorState, request: Request) -> Response:
 
 
 def jobs_create(state: SimulatorState, request: Request) -> Response:
-    return Response(body=state.create_job(request.json()))
+    return Response(body=state.create_job(request.json(), shape=request.shape))
 
 
 _METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
@@ -187,11 +189,14 @@ def jobs_list(state: SimulatorState, request: Request) -> Response:
         raise ApiError(
             400, "Use either metadata[key]=value or metadata=null, not both", param="metadata"
         )
-    jobs = state.list_jobs(metadata=metadata or None, null_metadata=null_metadata)
+    jobs = state.list_jobs(
+        metadata=metadata or None, null_metadata=null_metadata, shape=request.shape
+    )
     return Response(body=paginate(jobs, request))
 
 
 def jobs_retrieve(state: SimulatorState, request: Request) -> Response:
+    state.sim_job(request.params["id"], shape=request.shape)  # 404 for another account's
     return Response(body=state.retrieve_job(request.params["id"]))
 
 
@@ -247,19 +252,23 @@ class Route:
     params: dict[str, str]
 
 
-# Each API shape is one route table mounted under a path prefix: OpenAI's at the root
-# (and under /openai, the path Azure OpenAI serves the same API at), the others under
-# their own name, so their /v1/files and the like never collide. register_routes is the
-# one place a new shape (or a new part of one, such as chat completions) plugs in.
-_TABLES: list[tuple[str, str, RouteTable]] = [
-    ("openai", "", ROUTES),
-    ("openai", "/openai", ROUTES),
-]
+# Each API shape is one route table mounted under a path prefix: OpenAI's at the root, the
+# others under a prefix of their own (Azure's data plane at /openai, the path Azure serves
+# it at), so that a client swaps only its base URL and their /v1/files never collide.
+# register_routes is the one place a new shape (or a new part of one) plugs in.
+_TABLES: list[tuple[str, str, RouteTable]] = [("openai", "", ROUTES)]
 
 
-def register_routes(shape: str, prefix: str, table: RouteTable) -> None:
+# Handlers whose request bodies have a size limit of their own (Fireworks' ``:upload``).
+BODY_LIMITS: dict[Handler, int] = {}
+
+
+def register_routes(
+    shape: str, prefix: str, table: RouteTable, body_limits: dict[Any, int] | None = None
+) -> None:
     """Serve ``table`` for ``shape`` under the path ``prefix`` (e.g. "/together")."""
     _TABLES.append((shape, prefix.rstrip("/"), table))
+    BODY_LIMITS.update(body_limits or {})
 
 
 def route(method: str, path: str) -> Route | None:

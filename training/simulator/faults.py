@@ -35,9 +35,13 @@ ENDPOINTS: frozenset[str] = frozenset(
         "files.upload",
         "models.limits",
         "chat.completions",
+        "deployments.create",
+        "deployments.retrieve",
+        "deployments.list",
+        "deployments.delete",
     }
 )
-SHAPES: tuple[str, ...] = ("openai", "together", "fireworks")
+SHAPES: tuple[str, ...] = ("openai", "azure", "together", "fireworks")
 
 TIMEOUT = "timeout"
 DAILY_LIMIT = "429daily"

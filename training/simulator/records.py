@@ -14,7 +14,7 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 # HTTP status -> google.rpc.Code, for the Fireworks shape's error bodies.
-_GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 501: 12, 503: 14}
+_GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 413: 8, 429: 8, 500: 13, 501: 12, 503: 14}
 
 
 def new_id(prefix: str, length: int = 24) -> str:

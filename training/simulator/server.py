@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from training.simulator.endpoints import Request, Response, fault_error, route
+from training.simulator.endpoints import BODY_LIMITS, Request, Response, fault_error, route
 from training.simulator.faults import Fault, FaultPlan
 from training.simulator.records import ApiError, new_id
 from training.simulator.shapes import install as install_shapes
@@ -22,6 +22,14 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024**3
 DEFAULT_PORT = 8765
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"Request body too large: this endpoint takes at most {limit} bytes",
+        code="request_too_large",
+    )
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -55,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
 
-    def _read_body(self) -> bytes:
+    def _read_body(self, limit: int = MAX_BODY_BYTES) -> bytes:
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
             chunks: list[bytes] = []
             total = 0
@@ -67,13 +75,13 @@ class _Handler(BaseHTTPRequestHandler):
                         pass
                     return b"".join(chunks)
                 total += size
-                if total > MAX_BODY_BYTES:
-                    raise ApiError(413, "Request body too large", code="request_too_large")
+                if total > limit:
+                    raise _too_large(limit)
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
         length = int(self.headers.get("content-length") or 0)
-        if length > MAX_BODY_BYTES:
-            raise ApiError(413, "Request body too large", code="request_too_large")
+        if length > limit:
+            raise _too_large(limit)
         return self.rfile.read(length) if length else b""
 
     def _authenticate(self, path: str) -> None:
@@ -121,16 +129,21 @@ class _Handler(BaseHTTPRequestHandler):
         endpoint = f"{method} {url.path}"
         fault: Fault | None = None
         shape = "openai"
+        body_read = False
         try:
-            body = self._read_body()
             path = url.path.rstrip("/") or "/"
+            found = route(method, path)
+            if found is not None:
+                shape, endpoint = found.shape, found.endpoint
+            body = self._read_body(
+                BODY_LIMITS.get(found.handler, MAX_BODY_BYTES) if found else MAX_BODY_BYTES
+            )
+            body_read = True
             if method == "GET" and path == "/_simulator/jobs":
                 self._send(Response(body=state.jobs_by_shape()))
                 return
-            found = route(method, path)
             if found is None:
                 raise ApiError(404, f"Invalid URL ({method} {url.path})")
-            shape, endpoint = found.shape, found.endpoint
             if not endpoint.startswith("_"):
                 # "_"-named routes stand for signed URLs: the URL itself is the credential.
                 self._authenticate(path)
@@ -144,6 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers=self.headers,
                 body=body,
                 origin=f"http://{self.headers.get('host') or simulator.url.removeprefix('http://')}",
+                shape=shape,
             )
             response = found.handler(state, request)
         except ApiError as exc:
@@ -161,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         state.log_request(
             f"{shape}:{endpoint}" if shape != "openai" else endpoint, str(response.status)
         )
-        if response.status == 413:
+        if not body_read:
             # The body was not read, so the connection cannot carry another request.
             self.close_connection = True
         self._send(response)

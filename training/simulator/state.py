@@ -68,6 +68,11 @@ SHAPE_MODELS: dict[str, frozenset[str]] = {
     ),
 }
 
+# Shapes that speak OpenAI's fine-tuning API, each its own account: jobs made on Azure's
+# path are listed there and not on OpenAI's, as an Azure resource and an OpenAI
+# organisation never see each other's jobs.
+OPENAI_ACCOUNTS = frozenset({"openai", "azure"})
+
 FILE_PURPOSES = frozenset({"fine-tune", "assistants", "batch", "vision", "user_data", "evals"})
 
 
@@ -178,6 +183,7 @@ class SimulatorState:
             self.advance_all()
             listing: dict[str, list[dict[str, Any]]] = {
                 "openai": [],
+                "azure": [],
                 "together": [],
                 "fireworks": [],
             }
@@ -198,6 +204,11 @@ class SimulatorState:
         with self._lock:
             self.advance_all()
             return [job for job in self._jobs.values() if job.shape == shape]
+
+    def base_of(self, model: str) -> str | None:
+        """The base model a model fine-tuned here was trained from; None for any other."""
+        with self._lock:
+            return self._fine_tuned_models.get(model)
 
     @property
     def files(self) -> list[dict[str, Any]]:
@@ -273,7 +284,7 @@ class SimulatorState:
         """Return (model as the job shows it, base snapshot used in the new model's name)."""
         if not isinstance(model, str) or not model:
             raise ApiError(400, "Missing required parameter: 'model'.", param="model")
-        if shape != "openai":
+        if shape not in OPENAI_ACCOUNTS:
             if model in SHAPE_MODELS.get(shape, ()) or model in self._fine_tuned_models:
                 return model, self._fine_tuned_models.get(model, model)
             raise ApiError(
@@ -498,14 +509,18 @@ class SimulatorState:
             return self._job(job_id).to_api()
 
     def list_jobs(
-        self, *, metadata: dict[str, str] | None = None, null_metadata: bool = False
+        self,
+        *,
+        metadata: dict[str, str] | None = None,
+        null_metadata: bool = False,
+        shape: str = "openai",
     ) -> list[dict[str, Any]]:
         """Jobs newest first, filtered the way ``metadata[key]=value`` filters them."""
         with self._lock:
             self.advance_all()
             found = []
             for job in reversed(list(self._jobs.values())):
-                if job.shape != "openai":
+                if job.shape != shape:
                     continue
                 if null_metadata and job.metadata:
                     continue

@@ -1,5 +1,7 @@
 """`make run`'s demo: setup_demo leaves a finished fine-tune that a restarted simulator
-answers for, so evaluating it against its base shows the fine-tune winning."""
+answers for, evaluated against its base on a validation split big enough for the promotion
+gate. The simulated fine-tune learned its training file only; it beats its base here because
+the demo's validation prompts are like its training prompts (curation/demo/generate.py)."""
 
 from __future__ import annotations
 
@@ -57,13 +59,18 @@ def test_the_demo_finetune_ran_like_any_other_and_can_be_evaluated_against_its_b
     assert FineTuneJob.objects.filter(dataset=dataset).count() == 1
     with SimulatorServer(port=port) as server:
         assert teach_simulator(server.state) == 1
-        results = {}
+        results, runs = {}, []
         for target in (model.base, model):
             run = create_eval_run(dataset=dataset, version=job.version, model=target, enqueue=False)
+            runs.append(run)
             results[target.pk] = run_eval_job(run_id=run.pk).metrics
-    # Which examples land in validation follows the conversations' ids (0.79-0.91 seen against
-    # 0.07-0.09 for the base): the fine-tune wins by far, whatever the split.
-    assert results[model.pk]["rouge_l"] - results[model.base.pk]["rouge_l"] > 0.5
+    # The promotion gate's minimum sample (30) fits in the validation split.
+    assert job.version.validation_examples >= 30
+    assert all(run.outputs.count() >= 30 for run in runs)
+    # Seen on this data (98 validation examples): ROUGE-L 0.74 for the fine-tune (the nearest
+    # training reply), 0.10 for the base. A property of the demo's data, not of the
+    # simulator: a fine-tune of data unlike its validation prompts would not win.
+    assert results[model.pk]["rouge_l"] > results[model.base.pk]["rouge_l"]
 
 
 def test_the_demo_goes_without_a_finetune_where_the_simulator_address_is_taken(

@@ -134,14 +134,13 @@ def _train_on_simulator(
 
 
 def _examples(job: FineTuneJob) -> list[dict[str, Any]]:
-    examples = []
-    for name in ("train.jsonl", "validation.jsonl"):
-        info = job.version.file_info(name)
-        if not info or not default_storage.exists(info["name"]):
-            continue
-        with default_storage.open(info["name"], "rb") as handle:
-            examples.extend(json.loads(line) for line in handle if line.strip())
-    return examples
+    """The lines the fine-tune was trained on: its training file only, never the validation
+    file (a model that had seen those would win its evaluation by construction)."""
+    info = job.version.file_info("train.jsonl")
+    if not info or not default_storage.exists(info["name"]):
+        return []
+    with default_storage.open(info["name"], "rb") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def teach_simulator(state: SimulatorState) -> int:

@@ -84,7 +84,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Fine-tuning simulator listening on {server.url} (speed x{server.state.speed:g}): "
             f"OpenAI at {server.base_url}, Together at {server.url}/together, "
-            f"Fireworks at {server.url}/fireworks, Azure OpenAI at {server.url}/openai/v1"
+            f"Fireworks at {server.url}/fireworks, Azure OpenAI at {server.url}/openai/v1 "
+            f"(its control plane at {server.url}/azure-management)"
         )
         if server.base_url != simulator_url("openai"):
             self.stdout.write(

@@ -3,12 +3,15 @@ and the metrics the engine planned as events."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import tarfile
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
+
+import zstandard
 
 from training.simulator.endpoints import Request, parse_multipart
 from training.simulator.records import SimJob
@@ -43,9 +46,9 @@ def metric_rows(job: SimJob) -> list[dict[str, Any]]:
     ]
 
 
-def adapter_archive(job: SimJob) -> bytes:
-    """A LoRA adapter as the providers hand it out: a gzip tar of the PEFT files. The
-    weights are a stand-in; the config names the base model so a reader can check it."""
+def adapter_files(job: SimJob) -> dict[str, bytes]:
+    """A LoRA adapter's PEFT files. The weights are a stand-in; the config names the base
+    model so a reader can check it."""
     config = {
         "base_model_name_or_path": job.model,
         "peft_type": "LORA",
@@ -59,11 +62,32 @@ def adapter_archive(job: SimJob) -> bytes:
         "adapter_model.safetensors": b"simulated adapter weights for " + job.id.encode(),
         "README.md": f"# {job.fine_tuned_model}\n\nTrained by the Curator simulator.\n".encode(),
     }
+    return files
+
+
+def full_model_files(job: SimJob) -> dict[str, bytes]:
+    """A full (or merged) model's files: a config naming its base and stand-in weights."""
+    config = {"_name_or_path": job.model, "architectures": ["LlamaForCausalLM"]}
+    return {
+        "config.json": json.dumps(config, indent=2).encode(),
+        "model.safetensors": b"simulated model weights for " + job.id.encode(),
+        "README.md": f"# {job.fine_tuned_model}\n\nTrained by the Curator simulator.\n".encode(),
+    }
+
+
+def tar_archive(files: dict[str, bytes], *, mtime: int, compression: str = "gz") -> bytes:
+    """``files`` as a tar, gzip- (``"gz"``) or zstd-compressed (``"zst"``, Together's)."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
-            info.mtime = int(job.created_clock)
+            info.mtime = mtime
             archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    raw = buffer.getvalue()
+    if compression == "zst":
+        return zstandard.ZstdCompressor().compress(raw)
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=mtime) as packed:
+        packed.write(raw)
+    return out.getvalue()

@@ -11,10 +11,34 @@ import re
 import secrets
 from typing import Any
 
+from together.types.finetune_model_limits import FinetuneModelLimits
+
+from training.simulator.chat import chat_completions
 from training.simulator.endpoints import Request, Response, RouteTable
 from training.simulator.records import ApiError, SimJob
-from training.simulator.shapes.common import adapter_archive, form, iso, metric_rows
+from training.simulator.serving import (
+    create_deployment,
+    delete_deployment,
+    deployments,
+    get_deployment,
+    is_fine_tuned,
+    serving,
+)
+from training.simulator.shapes.common import (
+    adapter_files,
+    form,
+    full_model_files,
+    iso,
+    metric_rows,
+    tar_archive,
+)
 from training.simulator.state import SHAPE_MODELS, SimulatorState
+from training.simulator.vendor_rules import (
+    FileRuleError,
+    check_dataset_lines,
+    check_together_limits,
+    together_request,
+)
 
 SHAPE = "together"
 USER = "curator-sim"
@@ -51,6 +75,22 @@ LIMITS = {
     "supports_tools": True,
     "supports_vision": False,
 }
+
+
+# Base models whose LoRA fine-tunes Together serves serverless, by the fine-tune's output
+# name (docs.together.ai/docs/adapter-upload, "Supported base models"); any other fine-tune
+# needs a dedicated endpoint. "-Reference" models are training references: they answer no
+# chat themselves (a dedicated endpoint or a fine-tune of them does).
+SERVERLESS_LORA_BASES = frozenset(
+    {
+        "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+        "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference",
+    }
+)
+CHAT_BASES = frozenset(m for m in SHAPE_MODELS[SHAPE] if not m.endswith("-Reference"))
+# Hardware a dedicated endpoint can run on (GET /v1/hardware), with its price per minute.
+HARDWARE = {"1x_nvidia_h100_80gb_sxm": 0.0555, "2x_nvidia_h100_80gb_sxm": 0.111}
+ENDPOINT_READY = "STARTED"
 
 
 def _uploads(state: SimulatorState) -> dict[str, dict[str, str]]:
@@ -101,18 +141,45 @@ def files_put(state: SimulatorState, request: Request) -> Response:
 
 
 def files_preprocess(state: SimulatorState, request: Request) -> Response:
-    return Response(body=_file_api(state.stored_file(request.params["id"])))
+    """Together checks a file's lines on the server once its bytes are in; a file that
+    breaks its dataset rules is refused here, naming the line."""
+    stored = state.stored_file(request.params["id"])
+    if stored.purpose == "fine-tune":
+        try:
+            check_dataset_lines(stored.data, provider=SHAPE)
+        except FileRuleError as error:
+            raise ApiError(400, f"Invalid file {stored.filename}: {error}", param="file") from None
+    return Response(body=_file_api(stored))
 
 
 def files_retrieve(state: SimulatorState, request: Request) -> Response:
     return Response(body=_file_api(state.stored_file(request.params["id"])))
 
 
-def model_limits(state: SimulatorState, request: Request) -> Response:
-    model = request.query_value("model_name") or ""
+# Context lengths (SFT, DPO) per model. The simulator's own figures, in the range Together's
+# supported-models page gives (32K to 131K); a real account reads its models' limits from
+# the limits endpoint, as clients of the simulator do.
+SEQUENCE_LIMITS = {
+    "meta-llama/Llama-3.2-3B-Instruct": (131072, 65536),
+    "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference": (131072, 65536),
+    "Qwen/Qwen2.5-7B-Instruct": (32768, 16384),
+}
+
+
+def limits_for(model: str) -> FinetuneModelLimits:
+    """A model's limits, as the SDK's own type (the one fact both the limits endpoint and
+    the job checks read)."""
     if model not in SHAPE_MODELS[SHAPE]:
         raise ApiError(404, f"Model {model} is not available for fine-tuning", param="model_name")
-    return Response(body={**LIMITS, "model_name": model})
+    sft, dpo = SEQUENCE_LIMITS.get(model, (32768, 16384))
+    return FinetuneModelLimits.model_validate(
+        {**LIMITS, "model_name": model, "max_seq_length_sft": sft, "max_seq_length_dpo": dpo}
+    )
+
+
+def model_limits(state: SimulatorState, request: Request) -> Response:
+    limits = limits_for(request.query_value("model_name") or "")
+    return Response(body=limits.model_dump(mode="json", by_alias=True))
 
 
 def estimate_price(state: SimulatorState, request: Request) -> Response:
@@ -149,7 +216,14 @@ def _training_method(body: dict[str, Any]) -> dict[str, Any]:
 
 def jobs_create(state: SimulatorState, request: Request) -> Response:
     body = request.json()
+    # What client.fine_tuning.create sends is a FinetuneRequest; the server checks it against
+    # the model's limits (the SDK checks some of them too, but a server cannot count on it).
+    parsed = together_request(body)
     model = body.get("model")
+    base = state.base_of(model) if isinstance(model, str) else None
+    limits_model = base if base is not None else model
+    if isinstance(limits_model, str) and limits_model in SHAPE_MODELS[SHAPE]:
+        check_together_limits(parsed, limits_for(limits_model))
     suffix = body.get("suffix")
     if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 40):
         raise ApiError(400, "suffix must be a string of at most 40 characters", param="suffix")
@@ -298,19 +372,197 @@ def jobs_metrics(state: SimulatorState, request: Request) -> Response:
 
 
 def jobs_download(state: SimulatorState, request: Request) -> Response:
+    """``GET /v1/finetune/download``: a ``.tar.zst`` as Together serves it. ``checkpoint``
+    is "adapter" (LoRA jobs only), "merged" (LoRA fused into its base) or
+    "model_output_path" (what the job trained: the full model of a full fine-tune)."""
     job = state.sim_job(request.query_value("ft_id") or "", shape=SHAPE)
     if job.status != "succeeded":
         raise ApiError(400, f"Job {job.id} has no trained model to download yet", param="ft_id")
-    name = job.planned_model.rsplit("/", 1)[-1]
+    checkpoint = request.query_value("checkpoint") or "model_output_path"
+    lora = (job.extra.get("training_type") or {}).get("type") == "Lora"
+    if checkpoint not in {"adapter", "merged", "model_output_path"}:
+        raise ApiError(
+            400,
+            "checkpoint must be one of adapter, merged, model_output_path",
+            param="checkpoint",
+        )
+    if checkpoint in {"adapter", "merged"} and not lora:
+        raise ApiError(
+            400,
+            f"Job {job.id} is a full fine-tune: it has no {checkpoint} checkpoint; "
+            "download model_output_path",
+            param="checkpoint",
+        )
+    adapter = lora and checkpoint in {"adapter", "model_output_path"}
+    files = adapter_files(job) if adapter else full_model_files(job)
+    name = job.planned_model.rsplit("/", 1)[-1] + ("-adapter" if adapter else "")
     return Response(
-        raw=adapter_archive(job),
-        content_type="application/gzip",
-        headers={"content-disposition": f'attachment; filename="{name}-adapter.tar.gz"'},
+        raw=tar_archive(files, mtime=int(job.created_clock), compression="zst"),
+        content_type="application/zstd",
+        headers={"content-disposition": f'attachment; filename="{name}.tar.zst"'},
+    )
+
+
+def _not_serverless(model: str) -> ApiError:
+    # Together's words when a model needs a dedicated endpoint that is not running.
+    return ApiError(
+        400,
+        f"Unable to access non-serverless model {model}. Please visit "
+        f"https://api.together.ai/models/{model} to create and start a new dedicated "
+        "endpoint for the model.",
+        code="model_not_available",
+    )
+
+
+def chat_create(state: SimulatorState, request: Request) -> Response:
+    """Together's OpenAI-compatible chat: serverless bases, serverless LoRA fine-tunes, and
+    any model with a started dedicated endpoint (asked by the endpoint's name or model)."""
+    body = request.json()
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "Missing required parameter: 'model'.", param="model")
+    by_name = next(
+        (
+            record
+            for record in deployments(state, SHAPE).values()
+            if record.options.get("name") == model and not record.deleted
+        ),
+        None,
+    )
+    if by_name is not None:
+        if not by_name.ready(state.clock()):
+            raise _not_serverless(model)
+        return Response(body=chat_completions(state, body, served=by_name.model, bases=CHAT_BASES))
+    if model in CHAT_BASES:
+        return Response(body=chat_completions(state, body, bases=CHAT_BASES))
+    if model in SHAPE_MODELS[SHAPE] or is_fine_tuned(state, model):
+        base = state.base_of(model)
+        if base in SERVERLESS_LORA_BASES or serving(state, SHAPE, model) is not None:
+            return Response(body=chat_completions(state, body, bases=CHAT_BASES))
+        raise _not_serverless(model)
+    raise ApiError(
+        404,
+        f"Unable to access model {model}. Please visit https://api.together.ai/models to "
+        "view the list of supported models.",
+        code="model_not_available",
+    )
+
+
+def _endpoint_api(state: SimulatorState, record: Any) -> dict[str, Any]:
+    ready = record.ready(state.clock())
+    return {
+        "object": "endpoint",
+        "id": record.id,
+        "name": record.options["name"],
+        "display_name": record.options.get("display_name") or record.options["name"],
+        "model": record.model,
+        "hardware": record.options["hardware"],
+        "type": "dedicated",
+        "owner": USER,
+        "state": "STOPPED" if record.deleted else (ENDPOINT_READY if ready else "PENDING"),
+        "autoscaling": record.options["autoscaling"],
+        "created_at": iso(record.created),
+    }
+
+
+def endpoints_create(state: SimulatorState, request: Request) -> Response:
+    """``POST /v1/endpoints``: a dedicated endpoint (docs.together.ai/reference/createendpoint:
+    model, hardware and autoscaling required)."""
+    body = request.json()
+    model, hardware = body.get("model"), body.get("hardware")
+    scaling = body.get("autoscaling")
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "Missing required parameter: 'model'.", param="model")
+    if hardware not in HARDWARE:
+        raise ApiError(
+            400, f"hardware must be one of {', '.join(sorted(HARDWARE))}", param="hardware"
+        )
+    replicas = scaling if isinstance(scaling, dict) else {}
+    low, high = replicas.get("min_replicas"), replicas.get("max_replicas")
+    if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high):
+        raise ApiError(
+            400,
+            "autoscaling needs integer min_replicas >= 1 and max_replicas >= min_replicas",
+            param="autoscaling",
+        )
+    if model not in SHAPE_MODELS[SHAPE] and not is_fine_tuned(state, model):
+        raise ApiError(404, f"Model {model} not found", param="model")
+    if not _dedicated_allowed(state, model):
+        raise ApiError(
+            400,
+            f"Model {model} cannot be deployed as a dedicated endpoint: models with the "
+            "-Reference suffix (and fine-tunes of them) are served as serverless LoRA only",
+            param="model",
+        )
+    endpoint_id = "endpoint-" + secrets.token_hex(12)
+    record = create_deployment(
+        state,
+        shape=SHAPE,
+        deployment_id=endpoint_id,
+        model=model,
+        options={
+            "name": f"{USER}/{model.rsplit('/', 1)[-1]}-{endpoint_id[-8:]}",
+            "display_name": body.get("display_name"),
+            "hardware": hardware,
+            "autoscaling": {"min_replicas": low, "max_replicas": high},
+        },
+    )
+    return Response(body=_endpoint_api(state, record))
+
+
+def endpoints_retrieve(state: SimulatorState, request: Request) -> Response:
+    return Response(body=_endpoint_api(state, get_deployment(state, SHAPE, request.params["id"])))
+
+
+def endpoints_list(state: SimulatorState, request: Request) -> Response:
+    found = [r for r in deployments(state, SHAPE).values() if not r.deleted]
+    return Response(body={"object": "list", "data": [_endpoint_api(state, r) for r in found]})
+
+
+def endpoints_delete(state: SimulatorState, request: Request) -> Response:
+    delete_deployment(state, SHAPE, request.params["id"])
+    return Response(body={})
+
+
+def _dedicated_allowed(state: SimulatorState, model: str) -> bool:
+    # docs.together.ai/docs/fine-tuning-models: "-Reference" models can be fine-tuned but not
+    # deployed as dedicated endpoints; list_hardware answers 404 for them.
+    base = state.base_of(model) or model
+    return not base.endswith("-Reference")
+
+
+def hardware_list(state: SimulatorState, request: Request) -> Response:
+    """``GET /v1/hardware``: what a dedicated endpoint can run on; 404 for a ``model`` that
+    cannot have one."""
+    model = request.query_value("model")
+    if model is not None and (
+        (model not in SHAPE_MODELS[SHAPE] and not is_fine_tuned(state, model))
+        or not _dedicated_allowed(state, model)
+    ):
+        raise ApiError(404, f"No hardware is available for model {model}", param="model")
+    return Response(
+        body={
+            "object": "list",
+            "data": [
+                {
+                    "object": "hardware",
+                    "id": name,
+                    "pricing": {"cents_per_minute": round(price * 100, 4)},
+                }
+                for name, price in HARDWARE.items()
+            ],
+        }
     )
 
 
 _ID = r"(?P<id>[A-Za-z0-9_\-.]+)"
 ROUTES: RouteTable = [
+    ("POST", re.compile(r"^/v1/chat/completions$"), "chat.completions", chat_create),
+    ("POST", re.compile(r"^/v1/endpoints$"), "deployments.create", endpoints_create),
+    ("GET", re.compile(r"^/v1/endpoints$"), "deployments.list", endpoints_list),
+    ("GET", re.compile(rf"^/v1/endpoints/{_ID}$"), "deployments.retrieve", endpoints_retrieve),
+    ("DELETE", re.compile(rf"^/v1/endpoints/{_ID}$"), "deployments.delete", endpoints_delete),
+    ("GET", re.compile(r"^/v1/hardware$"), "deployments.list", hardware_list),
     ("POST", re.compile(r"^/v1/files$"), "files.create", files_create),
     ("PUT", re.compile(rf"^/_upload/{_ID}$"), "_upload", files_put),
     ("POST", re.compile(rf"^/v1/files/{_ID}/preprocess$"), "files.upload", files_preprocess),
