@@ -22,8 +22,7 @@ from curation.models import (
 from curation.services.versions.diff import iter_diff
 from curation.splits import near_duplicate_key
 from tests.conftest import REFERENCE
-from tests.curation.version_helpers import build, manifest, read
-from tests.curation.version_helpers import cookbook_tokens
+from tests.curation.version_helpers import build, cookbook_tokens, manifest, read
 from tests.factories import ConversationFactory, chat
 
 pytestmark = pytest.mark.django_db
