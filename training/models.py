@@ -311,6 +311,20 @@ class FineTuneJob(Job):
         return list((self.artifacts or {}).get("files") or [])
 
     @property
+    def uploads(self) -> dict[str, dict[str, Any]]:
+        """Per version file, what converting it for the provider did (lines sent, fields
+        mapped, lines left out and why); empty where the file went as it was."""
+        return dict((self.artifacts or {}).get("uploads") or {})
+
+    def record_upload(self, name: str, summary: dict[str, Any]) -> None:
+        """Keep what converting ``name`` for the provider did (see ``uploads``)."""
+        current = type(self).objects.filter(pk=self.pk).values_list("artifacts", flat=True)
+        artifacts = dict(current.first() or {})
+        artifacts["uploads"] = {**(artifacts.get("uploads") or {}), name: summary}
+        type(self).objects.filter(pk=self.pk).update(artifacts=artifacts)
+        self.artifacts = artifacts
+
+    @property
     def estimated_cost_text(self) -> str:
         return usd(self.estimated_cost)
 

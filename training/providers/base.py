@@ -209,6 +209,11 @@ class Provider(ABC):
         with nothing remote to reach (local training) have nothing to check here."""
         return None
 
+    def check_file(self, path: Path) -> None:
+        """Run the provider's own client-side check of a file about to be uploaded, where its
+        SDK ships one; PermanentProviderError carries its words."""
+        return None
+
     def download_adapter(self, job: RemoteJob, folder: Path) -> Path | None:
         """Download the trained adapter into ``folder``; the archive's path, or None where
         the provider does not hand adapters out."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import together
+from together.lib.utils.files import check_file
 
 from training.providers.base import (
     METADATA_TAG,
@@ -97,8 +98,7 @@ class TogetherProvider(SdkProvider):
 
     def upload_file(self, path: str | Path, *, purpose: str = "fine-tune") -> RemoteFile:
         path = Path(path)
-        # check=False: the version was validated when it was built; the SDK's own check
-        # would read the whole file again in the worker.
+        # check=False: check_file ran the SDK's check on this very file just before.
         uploaded = self._call(
             lambda: self.upload_client.files.upload(path, purpose=purpose, check=False)
         )
@@ -117,6 +117,15 @@ class TogetherProvider(SdkProvider):
             created_at=int(obj.created_at or 0),
             status_details=getattr(getattr(obj, "validation_report", None), "error", None),
         )
+
+    def check_file(self, path: Path) -> None:
+        """The SDK's own file check (``together files check``), before anything is sent."""
+        report = check_file(path, purpose="fine-tune")
+        if not report.get("is_check_passed"):
+            raise PermanentProviderError(
+                f"{self.label} refuses {path.name}: {report.get('message') or report}",
+                code="invalid_file",
+            )
 
     def wait_for_file(
         self, file_id: str, *, timeout: float = 600.0, poll_interval: float = 2.0

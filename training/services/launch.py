@@ -28,10 +28,12 @@ from curation.models import (
 )
 from curation.models.prices import estimate_cost
 from curation.services.versions.files import TamperedFileError, record_tampered, verify_file
+from curation.storage import open_stream
 from training.hyperparameters import clean_local_hyperparameters
 from training.local import TrainSettings
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob, FineTuneMethod, usd
 from training.pricing import model_end_date, offered_models, price_for
+from training.providers.files import convert_lines, converts
 from training.providers import (
     ModelInfo,
     ProviderConfig,
@@ -208,6 +210,35 @@ def _check_files(version: DatasetVersion, *, verify: bool) -> list[str]:
     return problems
 
 
+def _check_provider_files(version: DatasetVersion, config: ProviderConfig) -> list[str]:
+    """Convert the files for the provider without keeping the result: every line without a
+    mapping is named now, and lines left out (preference outputs it cannot take) must leave
+    enough to train on."""
+    problems: list[str] = []
+    for name in _data_files(version):
+        info = version.file_info(name)
+        if info is None:
+            continue
+        with open_stream(info["name"]) as stream:
+            conversion = convert_lines(
+                config.kind,
+                stream,
+                name=version.download_name(name),
+                preference=version.format == VersionFormat.PREFERENCE,
+                sink=None,
+            )
+        problems.extend(conversion.problems)
+        if name == "train.jsonl" and conversion.excluded and not conversion.problems:
+            if conversion.written < MIN_TRAIN_EXAMPLES:
+                first_line, reason = conversion.excluded[0]
+                problems.append(
+                    f"{conversion.name}: {len(conversion.excluded)} lines cannot be given to "
+                    f"{config.label} (line {first_line}: {reason}), leaving "
+                    f"{conversion.written}; fine-tuning needs at least {MIN_TRAIN_EXAMPLES}"
+                )
+    return problems
+
+
 def check_launch(
     *,
     version: DatasetVersion,
@@ -280,6 +311,8 @@ def check_launch(
             f"{model.token_limit:,}-token per-example limit of {model.name}"
         )
     problems.extend(_check_files(version, verify=verify_files))
+    if verify_files and config is not None and converts(config.kind) and not problems:
+        problems.extend(_check_provider_files(version, config))
 
     check.train_tokens = _train_tokens(version)
     epochs = hyperparameters.get("n_epochs", AUTO)
