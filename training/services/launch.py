@@ -33,7 +33,6 @@ from training.hyperparameters import clean_local_hyperparameters
 from training.local import TrainSettings
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob, FineTuneMethod, usd
 from training.pricing import model_end_date, offered_models, price_for
-from training.providers.files import convert_lines, converts
 from training.providers import (
     ModelInfo,
     ProviderConfig,
@@ -45,6 +44,7 @@ from training.providers import (
     get_local_backend,
     get_provider,
 )
+from training.providers.files import convert_lines, converts
 from training.services.config import MAX_FILE_BYTES, MIN_TRAIN_EXAMPLES
 from training.services.sync import refresh_finetune
 from training.services.version_files import LaunchError
@@ -228,14 +228,14 @@ def _check_provider_files(version: DatasetVersion, config: ProviderConfig) -> li
                 sink=None,
             )
         problems.extend(conversion.problems)
-        if name == "train.jsonl" and conversion.excluded and not conversion.problems:
-            if conversion.written < MIN_TRAIN_EXAMPLES:
-                first_line, reason = conversion.excluded[0]
-                problems.append(
-                    f"{conversion.name}: {len(conversion.excluded)} lines cannot be given to "
-                    f"{config.label} (line {first_line}: {reason}), leaving "
-                    f"{conversion.written}; fine-tuning needs at least {MIN_TRAIN_EXAMPLES}"
-                )
+        short = conversion.written < MIN_TRAIN_EXAMPLES
+        if name == "train.jsonl" and conversion.excluded and short and not conversion.problems:
+            first_line, reason = conversion.excluded[0]
+            problems.append(
+                f"{conversion.name}: {len(conversion.excluded)} lines cannot be given to "
+                f"{config.label} (line {first_line}: {reason}), leaving "
+                f"{conversion.written}; fine-tuning needs at least {MIN_TRAIN_EXAMPLES}"
+            )
     return problems
 
 
