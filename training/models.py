@@ -36,6 +36,16 @@ HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
 # Remote statuses as the OpenAI fine-tuning API names them.
 REMOTE_ACTIVE = ("validating_files", "queued", "running", "pausing", "paused")
 REMOTE_TERMINAL = ("succeeded", "failed", "cancelled")
+# Failures where the provider (or its SDK, or the file check) refused what we sent: a retry
+# would send the same settings and files again, so it is refused; a new launch changes them.
+REFUSED_AS_SENT = (
+    "invalid_settings",
+    "invalid_file",
+    "invalid_version",
+    "invalid_request_error",
+    "http_400",
+    "http_422",
+)
 METRIC_FIELDS = (
     "train_loss",
     "valid_loss",
@@ -180,7 +190,16 @@ class FineTuneJob(Job):
     @property
     def can_retry(self) -> bool:
         """A failed launch, or a job we lost track of; not one the provider itself ended."""
-        return self.status == JobStatus.FAILED and self.remote_status not in REMOTE_TERMINAL
+        return (
+            self.status == JobStatus.FAILED
+            and self.remote_status not in REMOTE_TERMINAL
+            and self.error_code not in REFUSED_AS_SENT
+        )
+
+    @property
+    def refused_as_sent(self) -> bool:
+        """The provider refused these settings or files: only a changed launch can help."""
+        return self.status == JobStatus.FAILED and self.error_code in REFUSED_AS_SENT
 
     @property
     def can_cancel(self) -> bool:
@@ -359,6 +378,7 @@ class FineTuneJob(Job):
             type(self)
             .objects.filter(pk=self.pk, status=JobStatus.FAILED)
             .exclude(remote_status__in=REMOTE_TERMINAL)
+            .exclude(error_code__in=REFUSED_AS_SENT)
             .update(
                 status=JobStatus.QUEUED,
                 error="",

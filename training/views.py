@@ -224,6 +224,12 @@ def finetune_retry(request: HttpRequest, slug: str, job_id: int) -> HttpResponse
     job = get_finetune_for_user(request, slug, job_id)
     if retry_finetune(job=job, user=request.user):
         messages.success(request, "Retrying; uploaded files and any remote job are reused.")
+    elif job.refused_as_sent:
+        messages.error(
+            request,
+            f"The provider refused what this job sends ({job.error}); a retry would send it "
+            "unchanged: use 'Launch again with these settings' and change what it names.",
+        )
     elif job.status == JobStatus.FAILED:
         messages.error(
             request,

@@ -209,6 +209,20 @@ class Provider(ABC):
         with nothing remote to reach (local training) have nothing to check here."""
         return None
 
+    def check_settings(
+        self,
+        *,
+        model: str,
+        hyperparameters: dict[str, Any] | None,
+        method: str,
+        validation: bool,
+        seed: int | None = None,
+    ) -> list[str]:
+        """Every reason the provider would refuse these settings for ``model``, in its own
+        words, found before anything is created (its published model limits, its SDK's own
+        request checks); empty where it publishes none."""
+        return []
+
     def check_file(self, path: Path) -> None:
         """Run the provider's own client-side check of a file about to be uploaded, where its
         SDK ships one; PermanentProviderError carries its words."""

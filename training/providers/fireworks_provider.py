@@ -36,6 +36,9 @@ from training.providers.base import (
 from training.providers.sdk import SdkProvider
 
 DEFAULT_BASE_URL = "https://api.fireworks.ai"
+# ``datasets.upload`` takes at most 150 MB (fireworks-ai 1.2.30 docstring: "This path can
+# handle file sizes up to 150Mb. For larger file sizes use Get Dataset Upload Endpoint").
+DIRECT_UPLOAD_BYTES = 150 * 1024**2
 STATES = {
     "JOB_STATE_VALIDATING": "validating_files",
     "JOB_STATE_CREATING": "validating_files",
@@ -101,6 +104,7 @@ class FireworksProvider(SdkProvider):
         self.inference_url = inference_url or f"{self.base_url.rstrip('/')}/inference/v1"
         self._sleep = sleep
         self.timeout = timeout
+        self.upload_timeout = upload_timeout
         self.client = fireworks.Fireworks(
             api_key=api_key,
             account_id=account_id,
@@ -146,12 +150,15 @@ class FireworksProvider(SdkProvider):
                 raise
         current = self._call(lambda: self.client.datasets.get(dataset_id))
         if current.state != "READY":
-            with path.open("rb") as handle:
-                self._call(
-                    lambda: self.upload_client.datasets.upload(
-                        dataset_id, file=(path.name, handle, "application/jsonl")
+            if path.stat().st_size > DIRECT_UPLOAD_BYTES:
+                self._upload_signed(dataset_id, path)
+            else:
+                with path.open("rb") as handle:
+                    self._call(
+                        lambda: self.upload_client.datasets.upload(
+                            dataset_id, file=(path.name, handle, "application/jsonl")
+                        )
                     )
-                )
         return RemoteFile(
             id=self._dataset_name(dataset_id),
             filename=path.name,
@@ -160,6 +167,57 @@ class FireworksProvider(SdkProvider):
             status="uploaded",
             created_at=int(time.time()),
         )
+
+    def _upload_signed(self, dataset_id: str, path: Path) -> None:
+        """Files over 150 MB: ask for a signed URL (getUploadEndpoint), PUT the bytes there,
+        then validateUpload, as the SDK's own ``fireworks.lib.dataset_upload`` does. The
+        signed URL gets the file and never the API key."""
+        size = path.stat().st_size
+        response = self._call(
+            lambda: self.client.datasets.get_upload_endpoint(
+                dataset_id, filename_to_size={path.name: str(size)}
+            )
+        )
+        url = (response.filename_to_signed_urls or {}).get(path.name)
+        if not url:
+            raise PermanentProviderError(
+                f"{self.label}: the upload endpoint gave no signed URL for {path.name}",
+                code="upload_endpoint",
+            )
+        if httpx.URL(url).scheme != "https" and not self.is_simulator:
+            raise PermanentProviderError(
+                f"{self.label}: refusing to upload {path.name} to a non-https URL",
+                code="upload_endpoint",
+            )
+        try:
+            with httpx.Client(timeout=self.upload_timeout) as http, path.open("rb") as handle:
+                put = http.put(
+                    url,
+                    content=handle,
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "X-Goog-Content-Length-Range": f"{size},{size}",
+                    },
+                )
+        except httpx.HTTPError as error:
+            raise TransientProviderError(
+                f"{self.label}: uploading {path.name} to its signed URL failed ({error})",
+                code="connection_error",
+            ) from None
+        if put.status_code >= 500 or put.status_code in (408, 429):
+            raise TransientProviderError(
+                f"{self.label}: the signed upload of {path.name} answered HTTP {put.status_code}",
+                code="server_error",
+                status_code=put.status_code,
+            )
+        if put.status_code >= 400:
+            raise PermanentProviderError(
+                f"{self.label}: the signed upload of {path.name} was refused "
+                f"(HTTP {put.status_code}: {put.text[:200]})",
+                code="upload_refused",
+                status_code=put.status_code,
+            )
+        self._call(lambda: self.client.datasets.validate_upload(dataset_id, body={}))
 
     def wait_for_file(
         self, file_id: str, *, timeout: float = 600.0, poll_interval: float = 2.0
@@ -248,6 +306,12 @@ class FireworksProvider(SdkProvider):
                     "display_name": display,
                     "training_config": {camel[k]: v for k, v in config.items()},
                 }
+                if isinstance(chosen.get("dpo_beta"), float | int):
+                    # lossConfig.dpo.beta (fireworks-ai DpoConfig: "> 0 and < 0.5").
+                    kwargs["loss_config"] = {
+                        "method": "DPO",
+                        "dpo": {"beta": float(chosen["dpo_beta"])},
+                    }
                 if job_id:
                     kwargs["dpo_job_id"] = job_id
                 created = self._call(lambda: self.client.dpo_jobs.create(**kwargs))
@@ -268,6 +332,30 @@ class FireworksProvider(SdkProvider):
                     return found
             raise
         return self._job(created)
+
+    def check_settings(
+        self,
+        *,
+        model: str,
+        hyperparameters: dict[str, Any] | None,
+        method: str,
+        validation: bool,
+        seed: int | None = None,
+    ) -> list[str]:
+        """Fireworks' documented rules for what create_job would send (fireworks-ai 1.2.30
+        request types: SupervisedFineTuningJob and DpoJob have no seed; DpoConfig's beta
+        "must be > 0 and < 0.5")."""
+        chosen = dict(hyperparameters or {})
+        problems = []
+        if seed is not None:
+            problems.append(
+                f"{self.label} fine-tuning jobs take no seed: leave the seed empty "
+                "(it would not be sent)"
+            )
+        beta = chosen.get("dpo_beta")
+        if method == "dpo" and isinstance(beta, float | int) and not 0 < beta < 0.5:
+            problems.append(f"{self.label}: DPO beta must be > 0 and < 0.5 (asked {beta:g})")
+        return problems
 
     def find_job_by_metadata(
         self, key: str, value: str, *, method: str | None = None

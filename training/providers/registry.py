@@ -50,6 +50,10 @@ INFERENCE_URLS = {
     "together": "https://api.together.xyz/v1",
     "fireworks": "https://api.fireworks.ai/inference/v1",
 }
+# Epochs each provider trains when none are given ("auto"): Together's SDK sends n_epochs=1
+# (together 3.1.1 fine_tuning.create); Fireworks' default is 1 epoch (docs.fireworks.ai
+# fine-tuning "epochs: default 1"). OpenAI's own rule depends on the example count.
+DEFAULT_EPOCHS = {"together": 1, "fireworks": 1}
 # The same paths on the simulator, beside its fine-tuning shapes (Together's SDK calls
 # /v1/... under its root, Fireworks serves inference under /inference/v1).
 SIMULATOR_INFERENCE_PATHS = {

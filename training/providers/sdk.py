@@ -113,6 +113,12 @@ def translate_error(
                 param=param,
                 retry_after=_retry_after(exc.response),
             )
+        if status == 409 and ("already exists" in message.lower() or code == "ALREADY_EXISTS"):
+            # Not a lock hiccup: what we asked to create exists (a create whose reply was
+            # lost went through). Retrying cannot change that; the caller looks it up.
+            return PermanentProviderError(
+                text, code="already_exists", status_code=status, param=param
+            )
         if status >= 500 or status in _TRANSIENT_STATUSES:
             return TransientProviderError(
                 text,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import together
+from together.lib.resources.fine_tuning import create_finetune_request
 from together.lib.utils.files import check_file
 
 from training.providers.base import (
@@ -31,6 +32,11 @@ from training.providers.base import (
 from training.providers.sdk import SdkProvider
 
 DEFAULT_BASE_URL = "https://api.together.ai"
+# Evaluations on the validation file during training (billed as validation tokens: each
+# evaluation runs over the whole file once).
+N_EVALS = 10
+# Together's default when no epochs are given (the SDK's fine_tuning.create n_epochs=1).
+DEFAULT_EPOCHS = 1
 # Together's suffix limit; the tag takes 16 of it, the person's suffix the rest.
 MAX_SUFFIX = 40
 STATUS = {
@@ -146,18 +152,20 @@ class TogetherProvider(SdkProvider):
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def create_job(
+    def _create_kwargs(
         self,
         *,
         model: str,
         training_file: str,
-        validation_file: str | None = None,
-        hyperparameters: dict[str, Any] | None = None,
-        suffix: str | None = None,
-        seed: int | None = None,
-        metadata: dict[str, str] | None = None,
-        method: str = "supervised",
-    ) -> RemoteJob:
+        validation_file: str | None,
+        hyperparameters: dict[str, Any] | None,
+        suffix: str | None,
+        seed: int | None,
+        metadata: dict[str, str] | None,
+        method: str,
+    ) -> dict[str, Any]:
+        """The SDK's ``fine_tuning.create`` arguments for our settings: every setting we
+        accept is sent under Together's name (the launch refuses the ones it has none for)."""
         chosen = dict(hyperparameters or {})
         tag = suffix_tag((metadata or {}).get(METADATA_TAG, "")) if metadata else ""
         full_suffix = "-".join(
@@ -172,7 +180,7 @@ class TogetherProvider(SdkProvider):
         }
         if validation_file:
             kwargs["validation_file"] = validation_file
-            kwargs["n_evals"] = 10
+            kwargs["n_evals"] = N_EVALS
         if isinstance(chosen.get("n_epochs"), int):
             kwargs["n_epochs"] = chosen["n_epochs"]
         if isinstance(chosen.get("batch_size"), int):
@@ -189,7 +197,97 @@ class TogetherProvider(SdkProvider):
             kwargs["dpo_beta"] = float(chosen["dpo_beta"])
         if seed is not None:
             kwargs["random_seed"] = seed
-        created = self._call(lambda: self.client.fine_tuning.create(**kwargs))
+        return kwargs
+
+    def model_limits(self, model: str) -> Any:
+        """Together's published limits for fine-tuning ``model`` (GET
+        /v1/fine-tunes/models/limits): epochs, batch sizes per method, LoRA rank, sequence
+        lengths, learning rates."""
+        return self._call(lambda: self.client.fine_tuning.model_limits(model_name=model))
+
+    def check_settings(
+        self,
+        *,
+        model: str,
+        hyperparameters: dict[str, Any] | None,
+        method: str,
+        validation: bool,
+        seed: int | None = None,
+    ) -> list[str]:
+        """Every reason Together would refuse these settings for ``model``, in its words:
+        its model limits, then the SDK's own client-side check (the ValueError that
+        ``fine_tuning.create`` raises before sending anything)."""
+        limits = self.model_limits(model)
+        kwargs = self._create_kwargs(
+            model=model,
+            training_file="file-launch-check",
+            validation_file="file-launch-check" if validation else None,
+            hyperparameters=hyperparameters,
+            suffix=None,
+            seed=seed,
+            metadata=None,
+            method=method,
+        )
+        problems = []
+        epochs = kwargs.get("n_epochs")
+        if isinstance(epochs, int) and epochs > limits.max_num_epochs:
+            problems.append(
+                f"{self.label}: {model} trains for at most {limits.max_num_epochs} epochs "
+                f"(asked {epochs})"
+            )
+        rank = kwargs.get("lora_r")
+        if kwargs["lora"] and isinstance(rank, int) and rank > limits.lora_training.max_rank:
+            problems.append(
+                f"{self.label}: LoRA rank for {model} is at most "
+                f"{limits.lora_training.max_rank} (asked {rank})"
+            )
+        rate = kwargs.get("learning_rate")
+        if isinstance(rate, float) and not (
+            limits.min_learning_rate <= rate <= limits.max_learning_rate
+        ):
+            problems.append(
+                f"{self.label}: the learning rate for {model} must be between "
+                f"{limits.min_learning_rate:g} and {limits.max_learning_rate:g} (asked {rate:g})"
+            )
+        if not kwargs["lora"] and not limits.supports_full_training:
+            problems.append(f"{self.label}: {model} can only be fine-tuned with LoRA")
+        else:
+            try:
+                create_finetune_request(model_limits=limits, **kwargs)
+            except ValueError as error:
+                problems.append(f"{self.label}: {error}")
+        return problems
+
+    def create_job(
+        self,
+        *,
+        model: str,
+        training_file: str,
+        validation_file: str | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        suffix: str | None = None,
+        seed: int | None = None,
+        metadata: dict[str, str] | None = None,
+        method: str = "supervised",
+    ) -> RemoteJob:
+        kwargs = self._create_kwargs(
+            model=model,
+            training_file=training_file,
+            validation_file=validation_file,
+            hyperparameters=hyperparameters,
+            suffix=suffix,
+            seed=seed,
+            metadata=metadata,
+            method=method,
+        )
+        try:
+            created = self._call(lambda: self.client.fine_tuning.create(**kwargs))
+        except ValueError as error:
+            # The SDK checks the request against the model's limits before sending it:
+            # a setting out of range, which no retry changes.
+            raise PermanentProviderError(
+                f"{self.label}: {error}", code="invalid_settings"
+            ) from None
         return self._job(created)
 
     def find_job_by_metadata(self, key: str, value: str) -> RemoteJob | None:

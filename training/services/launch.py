@@ -45,6 +45,7 @@ from training.providers import (
     get_provider,
 )
 from training.providers.files import convert_lines, converts
+from training.providers.registry import DEFAULT_EPOCHS
 from training.services.config import MAX_FILE_BYTES, MIN_TRAIN_EXAMPLES
 from training.services.sync import refresh_finetune
 from training.services.version_files import LaunchError
@@ -320,6 +321,8 @@ def check_launch(
         check.epochs = epochs
     elif check.is_local:
         check.epochs = TrainSettings().epochs  # the local trainer's "auto" is its default
+    elif config is not None and config.kind in DEFAULT_EPOCHS:
+        check.epochs = DEFAULT_EPOCHS[config.kind]  # what the provider trains when not told
     else:
         check.epochs = training_epochs(version.train_examples)
     check.price = price_for(config, base_model) if config is not None else None
@@ -394,6 +397,43 @@ def _check_local(check: LaunchCheck, config: ProviderConfig) -> list[str]:
     return list(availability.problems)
 
 
+def _provider_settings_problems(
+    *,
+    config: ProviderConfig,
+    base_model: str,
+    hyperparameters: dict[str, Any],
+    method: str,
+    seed: int | None,
+    validation: bool,
+) -> list[str]:
+    """Every chosen setting the provider has no place for, or would refuse, before anything
+    is created: a setting is sent or refused, never dropped."""
+    problems = []
+    if (
+        config.kind in HOSTED_EXTRA_KINDS
+        and hyperparameters.get("learning_rate_multiplier", AUTO) != AUTO
+    ):
+        problems.append(
+            f"{config.label} takes an absolute learning rate, not OpenAI's learning-rate "
+            "multiplier: leave the multiplier at auto and set the learning rate"
+        )
+    if not config.is_usable:
+        return problems
+    try:
+        problems.extend(
+            get_provider(config.name).check_settings(
+                model=base_model,
+                hyperparameters={k: v for k, v in hyperparameters.items() if v != AUTO},
+                method="dpo" if method == FineTuneMethod.DPO else "supervised",
+                validation=validation,
+                seed=seed,
+            )
+        )
+    except ProviderError as error:
+        problems.append(f"cannot check the settings with {config.display_label}: {error}")
+    return problems
+
+
 def method_version_problem(*, method: str, version: DatasetVersion) -> str:
     """Why this method cannot train on this version's files, or "" (DPO needs preference
     pairs, supervised training needs chat examples)."""
@@ -460,6 +500,17 @@ def create_finetune_job(
         except ValueError as error:
             raise LaunchError([str(error)]) from None
         cleaned = {**cleaned, **beta}
+    if not check.is_local:
+        settings_problems = _provider_settings_problems(
+            config=check.config,
+            base_model=base_model,
+            hyperparameters=cleaned,
+            method=method,
+            seed=seed,
+            validation=bool(version.validation_examples),
+        )
+        if settings_problems:
+            raise LaunchError(settings_problems)
     if check.is_local:
         try:
             cleaned = {**cleaned, **clean_local_hyperparameters(hyperparameters or {})}
@@ -543,12 +594,15 @@ def cancel_finetune(*, job: FineTuneJob, user: Any) -> tuple[bool, str]:
     if cancelled:
         job.add_timeline("cancelled")
         FineTuneJob.objects.filter(pk=job.pk).update(next_check_at=None)
+    remote_failure = ""
     if cancelled and job.remote_job_id and not remote_cancelled:
         # The worker created the remote job while we were marking the row cancelled.
         try:
             _cancel_remote(job)
-        except ProviderError:
+            remote_cancelled = True
+        except ProviderError as error:
             logger.exception("fine-tune %s: cancelling remote job %s", job.pk, job.remote_job_id)
+            remote_failure = str(error)
     AuditEvent.record(
         actor=user,
         action="finetune.cancel",
@@ -559,7 +613,12 @@ def cancel_finetune(*, job: FineTuneJob, user: Any) -> tuple[bool, str]:
     )
     if not cancelled:
         return False, f"This job is already {job.get_status_display().lower()}."
-    return True, "Cancelled." + (" The provider was told to stop." if job.remote_job_id else "")
+    if remote_failure:
+        return True, (
+            f"Cancelled here, but telling the provider to stop job {job.remote_job_id} failed "
+            f"({remote_failure}): it may still run and bill; cancel it at the provider."
+        )
+    return True, "Cancelled." + (" The provider was told to stop." if remote_cancelled else "")
 
 
 def _cancel_remote(job: FineTuneJob) -> None:
