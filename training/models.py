@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timeuntil
 
 from curation.models import ACTIVE_STATUSES, Dataset, DatasetVersion, Job, JobStatus, Role
 from curation.models.jobs import JobQuerySet
@@ -302,6 +303,17 @@ class FineTuneJob(Job):
             stride = math.ceil(len(steps) / rows)
             steps = sorted({*steps[::stride], steps[-1]})
         return list(self.metrics.filter(step__in=steps).order_by("step"))
+
+    @property
+    def finish_eta_text(self) -> str:
+        """ "in about 12 minutes", "within a minute", or "" when there is no estimate (never
+        "about 0 minutes")."""
+        eta = self.finish_eta
+        if eta is None:
+            return ""
+        if eta - timezone.now() < timedelta(seconds=60):
+            return "within a minute"
+        return f"in about {timeuntil(eta)}"
 
     @property
     def finish_eta(self) -> datetime | None:

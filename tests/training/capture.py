@@ -35,6 +35,13 @@ class Captured:
         answer = self.responder(request)
         status, body = answer if answer is not None else (404, {"error": "not found"})
         library = httpx2 if isinstance(request, httpx2.Request) else httpx
+        if isinstance(body, bytes):
+            # A download: the archive's bytes under the name it is served as.
+            headers = {
+                "content-type": "application/octet-stream",
+                "content-disposition": 'attachment; filename="download.tar.zst"',
+            }
+            return library.Response(status, headers=headers, content=body)
         return library.Response(
             status, headers={"content-type": "application/json"}, content=json.dumps(body)
         )

@@ -310,6 +310,7 @@ class TogetherProvider(SdkProvider):
                 "n_epochs": getattr(obj, "n_epochs", None),
                 "batch_size": getattr(obj, "batch_size", None),
                 "learning_rate": getattr(obj, "learning_rate", None),
+                "lora": getattr(kind, "type", "Lora") != "Full" if kind is not None else None,
                 "lora_rank": getattr(kind, "lora_r", None),
                 "lora_alpha": getattr(kind, "lora_alpha", None),
             }.items()
@@ -317,8 +318,9 @@ class TogetherProvider(SdkProvider):
         }
         progress = getattr(obj, "progress", None)
         estimated_finish = None
-        if progress is not None and getattr(progress, "estimate_available", False):
-            estimated_finish = int(time.time()) + int(progress.seconds_remaining or 0)
+        remaining = int(getattr(progress, "seconds_remaining", 0) or 0) if progress else 0
+        if progress is not None and getattr(progress, "estimate_available", False) and remaining:
+            estimated_finish = int(time.time()) + remaining
         error = None
         if status == "failed":
             error = RemoteJobError(code=str(obj.status), message=self._failure(obj.id))
@@ -349,61 +351,69 @@ class TogetherProvider(SdkProvider):
         return "the provider reports it failed"
 
     def list_events(self, job_id: str, *, after: str | None = None) -> list[RemoteEvent]:
+        """Together's events (ids: their position in the list, which only grows), one per
+        training step: a step's metrics ride on the event Together logged at that step, and
+        only steps with no event of their own get a metrics event (id ``m<step>``)."""
         raw = self._call(lambda: self.client.fine_tuning.list_events(job_id)).data
         start = int(after) + 1 if after and after.isdigit() else 0
+        rows = {row["step"]: row for row in self.metrics(job_id)} if raw else {}
+        total = next((e.total_steps for e in reversed(raw) if e.total_steps), None)
         events = []
         for index, event in enumerate(raw):
-            if index < start:
-                continue
             data: dict[str, Any] = {}
+            kind = "message"
             if event.step is not None:
                 data = {"step": event.step, "total_steps": event.total_steps}
+                row = rows.pop(event.step, None)
+                if row is not None:
+                    data = {**row, "total_steps": event.total_steps or total}
+                    kind = "metrics"
+            if index < start:
+                continue
             events.append(
                 RemoteEvent(
                     id=str(index),
                     created_at=_epoch(event.created_at) or 0,
-                    level="error" if event.level == "error" else "info",
+                    level="error" if event.level in {"error", "legacy_ierror"} else "info",
                     message=event.message or "",
-                    type="message",
+                    type=kind,
                     data={k: v for k, v in data.items() if v is not None},
                 )
             )
-        if events:
-            events.extend(self._metric_events(job_id, events))
-        return events
-
-    def _metric_events(self, job_id: str, events: list[RemoteEvent]) -> list[RemoteEvent]:
-        # Progress events say how many steps there are; metrics say what each step did.
-        total = next(
-            (e.data["total_steps"] for e in reversed(events) if e.data.get("total_steps")), None
-        )
-        rows = self.metrics(job_id)
-        return [
+        last = _epoch(raw[-1].created_at) or 0 if raw else 0
+        events.extend(
             RemoteEvent(
-                id=f"m{row['step']}",
-                created_at=events[-1].created_at,
+                id=f"m{step}",
+                created_at=last,
                 level="info",
-                message=f"Step {row['step']}: training loss={row['train_loss']:.4f}",
+                message=f"Step {step}: training loss={row['train_loss']:.4f}",
                 type="metrics",
                 data={**row, **({"total_steps": total} if total else {})},
             )
-            for row in rows
+            for step, row in sorted(rows.items())
             if "train_loss" in row
-        ]
+        )
+        return events
 
     def metrics(self, job_id: str) -> list[dict[str, Any]]:
+        """Per-step metrics from GET /v1/fine-tunes/{id}/metrics. Together names them
+        ``train/global_step``, ``train/loss`` and ``eval/loss`` (as the together 3.1.1 CLI
+        reads them: lib/cli/components/plot_finetune_metrics.py); the unprefixed names are
+        read too, for servers that report them so."""
         raw = self._call(lambda: self.client.fine_tuning.list_metrics(job_id)).metrics or []
-        rows = []
+        rows: dict[int, dict[str, Any]] = {}
         for item in raw:
-            if "global_step" not in item:
+            step = item.get("train/global_step", item.get("global_step"))
+            if step is None:
                 continue
-            row: dict[str, Any] = {"step": int(item["global_step"])}
-            if "train_loss" in item:
-                row["train_loss"] = item["train_loss"]
-            if "eval_loss" in item:
-                row["valid_loss"] = item["eval_loss"]
-            rows.append(row)
-        return sorted(rows, key=lambda row: row["step"])
+            row = rows.setdefault(int(step), {"step": int(step)})
+            train = item.get("train/loss", item.get("train_loss"))
+            if train is not None:
+                row["train_loss"] = train
+            valid = item.get("eval/loss", item.get("eval_loss"))
+            if valid is not None:
+                row["valid_loss"] = valid
+        return [rows[step] for step in sorted(rows)]
 
     def list_checkpoints(self, job_id: str) -> list[RemoteCheckpoint]:
         raw = self._call(lambda: self.client.fine_tuning.list_checkpoints(job_id)).data
@@ -426,10 +436,13 @@ class TogetherProvider(SdkProvider):
         return self.metrics(job.id)
 
     def download_adapter(self, job: RemoteJob, folder: Path) -> Path | None:
-        """The adapter archive as Together serves it (a tar, compressed)."""
+        """What Together trained, as it serves it (a ``.tar.zst``): the LoRA adapter, or for
+        a full fine-tune the full model (``checkpoint="model_output_path"``; "adapter" only
+        exists for LoRA jobs)."""
         folder.mkdir(parents=True, exist_ok=True)
+        checkpoint = "model_output_path" if job.hyperparameters.get("lora") is False else "adapter"
         with self._translated():
-            response = self.upload_client.fine_tuning.content(ft_id=job.id, checkpoint="adapter")
+            response = self.upload_client.fine_tuning.content(ft_id=job.id, checkpoint=checkpoint)
             disposition = response.headers.get("content-disposition", "")
             match = re.search(r'filename="?([^";]+)"?', disposition)
             name = Path(match.group(1)).name if match else f"{job.id}-adapter.tar.zst"

@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import zstandard
+
 from training.models import FineTuneJob
 from training.providers import Provider, ProviderError, RemoteJob
 from training.services.local_artifacts import adapter_prefix, save_tree
@@ -18,21 +20,33 @@ logger = logging.getLogger(__name__)
 
 # Members of an adapter archive worth unpacking (PEFT files, tokenizer, model card).
 MAX_MEMBER_BYTES = 8 * 1024**3
+# The first bytes of a Zstandard frame (RFC 8878, 3.1.1).
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def _unpack(archive: Path, target: Path) -> bool:
-    """Unpack a tar (gzip, bzip2, xz) safely into ``target``; False if it is not one we
-    can read (Together's .tar.zst needs Python's zstd support: it is kept packed then)."""
+    """Unpack a tar (gzip, bzip2, xz, or zstd as Together serves it: ``.tar.zst``) safely
+    into ``target``; False if it is not an archive we can read."""
     try:
+        with archive.open("rb") as raw:
+            zstd = raw.read(4) == ZSTD_MAGIC
+        if zstd:
+            with archive.open("rb") as raw:
+                reader = zstandard.ZstdDecompressor().stream_reader(raw)
+                with tarfile.open(fileobj=reader, mode="r|") as tar:
+                    for member in tar:
+                        if member.isfile() and member.size <= MAX_MEMBER_BYTES:
+                            # The "data" filter refuses absolute paths, links out, devices.
+                            tar.extract(member, target, filter="data")
+            return True
         with tarfile.open(archive) as tar:
             members = [
                 member
                 for member in tar.getmembers()
                 if member.isfile() and member.size <= MAX_MEMBER_BYTES
             ]
-            # The "data" filter refuses absolute paths, links out and device files.
             tar.extractall(target, members=members, filter="data")
-    except (tarfile.TarError, OSError) as error:
+    except (tarfile.TarError, OSError, zstandard.ZstdError) as error:
         logger.info("adapter archive %s not unpacked: %s", archive.name, error)
         return False
     return True
