@@ -21,7 +21,7 @@ from curation.token_auth import download_view
 from training.forms import LaunchForm
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob
 from training.permissions import get_finetune_for_user
-from training.providers import ProviderConfig, available_providers
+from training.providers import ProviderConfig, ProviderError, available_providers
 from training.services import (
     LaunchCheck,
     LaunchError,
@@ -38,6 +38,7 @@ from training.services.downloads import (
     record_adapter_download,
     zip_name,
 )
+from training.services.serving import NotServable, serving_deploy, serving_undeploy
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +218,24 @@ def finetune_cancel(request: HttpRequest, slug: str, job_id: int) -> HttpRespons
         "training/finetune_cancel.html",
         {"dataset": job.dataset, "is_admin": True, "job": job},
     )
+
+
+@require_POST
+def finetune_serve(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    """Deploy (where Curator may) and check that the fine-tune answers; ``undeploy`` removes
+    the deployment Curator created."""
+    job = get_finetune_for_user(request, slug, job_id)
+    try:
+        if request.POST.get("action") == "undeploy":
+            entry = serving_undeploy(job=job, user=request.user)
+        else:
+            entry = serving_deploy(job=job, user=request.user)
+    except (NotServable, ProviderError) as error:
+        messages.error(request, str(error))
+        return redirect(job)
+    notify = messages.success if entry["state"] == "answering" else messages.warning
+    notify(request, f"{entry['model']}: {entry['state'].replace('_', ' ')}. {entry['detail']}")
+    return redirect(job)
 
 
 @require_POST

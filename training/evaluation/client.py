@@ -114,6 +114,14 @@ def _prices_for(name: str) -> tuple[float, float] | None:
     return None
 
 
+def served_name(model: Model) -> str:
+    """The name chat requests use for ``model``: the deployment its fine-tune was served
+    under where the provider needs one (Azure), else the model's own name."""
+    job = model.job if model.job_id else None
+    serving = ((job.artifacts or {}).get("serving") or {}) if job is not None else {}
+    return str(serving.get("model") or model.name)
+
+
 def endpoint_for(model: Model) -> ChatEndpoint:
     """Where to send chat requests for ``model``; EndpointNotConfigured says what is missing."""
     timeout = float(settings.CURATOR_EVAL_TIMEOUT)
@@ -163,7 +171,7 @@ def endpoint_for(model: Model) -> ChatEndpoint:
         return ChatEndpoint(
             base_url=base_url,
             api_key=key,
-            model=model.name,
+            model=served_name(model),
             label=config.display_label,
             prices=_prices_for(model.name),
             timeout=timeout,

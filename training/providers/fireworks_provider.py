@@ -31,6 +31,7 @@ from training.providers.base import (
     RemoteFile,
     RemoteJob,
     RemoteJobError,
+    Serving,
     TransientProviderError,
 )
 from training.providers.sdk import SdkProvider
@@ -417,6 +418,29 @@ class FireworksProvider(SdkProvider):
             metadata={"metrics_url": getattr(obj, "metrics_file_signed_url", None) or ""},
             error=error,
             deployment=self.deployment_text(output) if status == "succeeded" and output else None,
+        )
+
+    def serving(self, job: RemoteJob) -> Serving:
+        """Fireworks serves a fine-tuned model once it is deployed: on its own on-demand
+        deployment, or as a LoRA addon on a deployment of its base (docs.fireworks.ai:
+        deploying fine-tuned models); both are billed per GPU-hour, so Curator checks and
+        says what to create rather than starting one."""
+        model = job.fine_tuned_model or ""
+        chat = self.client.chat.completions
+        if self.client._base_url_overridden:
+            # The SDK posts to {base_url}/v1/chat/completions when its URL is overridden,
+            # else to Fireworks' inference API: keep to the inference path either way.
+            chat = self.client.with_options(
+                base_url=self.inference_url.removesuffix("/v1")
+            ).chat.completions
+        return self._answers(
+            chat,
+            model,
+            not_deployed=(
+                f"Fireworks serves {model} only once deployed: firectl create deployment "
+                f"{model} (or firectl load-lora {model} --deployment <a deployment of its "
+                "base>), then check again"
+            ),
         )
 
     def deployment_text(self, model: str) -> str:

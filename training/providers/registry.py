@@ -305,6 +305,41 @@ def get_config(name: str) -> ProviderConfig:
     raise ProviderNotConfigured(f"no training provider named {name!r} is configured")
 
 
+# Settings of an Azure provider that give Curator the right to create deployments (all four,
+# or none: the job page then says which deployment to create by hand). The token is read from
+# the environment variable named by "management_token_env", like every key.
+AZURE_CONTROL_SETTINGS = ("subscription_id", "resource_group", "resource_name")
+
+
+def azure_control(config: ProviderConfig) -> dict[str, str] | None:
+    """The Azure control-plane settings of ``config``, or None where not given;
+    ImproperlyConfigured if only some are."""
+    if not config.options.get("azure"):
+        return None
+    values = {key: str(config.options.get(key) or "").strip() for key in AZURE_CONTROL_SETTINGS}
+    token_env = str(config.options.get("management_token_env") or "").strip()
+    token = os.environ.get(token_env, "").strip() if token_env else ""
+    given = [key for key, value in values.items() if value] + (
+        ["management_token_env"] if token_env else []
+    )
+    if not given:
+        return None
+    missing = [key for key in (*AZURE_CONTROL_SETTINGS, "management_token_env") if key not in given]
+    if missing:
+        raise ImproperlyConfigured(
+            f"CURATOR_TRAINING_PROVIDERS[{config.name!r}] sets {', '.join(given)} but not "
+            f"{', '.join(missing)}: give all of the Azure control-plane settings, or none"
+        )
+    if not token:
+        return None
+    return {
+        "subscription": values["subscription_id"],
+        "resource_group": values["resource_group"],
+        "resource": values["resource_name"],
+        "token": token,
+    }
+
+
 def build_provider(config: ProviderConfig) -> Provider:
     if config.kind in HOSTED_KINDS | {"simulator"}:
         api_key = config.api_key()
@@ -332,7 +367,9 @@ def build_provider(config: ProviderConfig) -> Provider:
                 account = SIMULATOR_ACCOUNT
             return import_string(HOSTED_BACKENDS["fireworks"])(account_id=account, **common)
         return import_string(HOSTED_BACKENDS["openai"])(
-            azure=bool(config.options.get("azure")), **common
+            azure=bool(config.options.get("azure")),
+            azure_control=azure_control(config),
+            **common,
         )
     raise ProviderNotConfigured(
         f"{config.label} trains on this installation's GPU workers: it has no provider API"

@@ -28,6 +28,7 @@ from training.providers.base import (
     RemoteFile,
     RemoteJob,
     RemoteJobError,
+    Serving,
 )
 from training.providers.sdk import SdkProvider
 
@@ -434,6 +435,21 @@ class TogetherProvider(SdkProvider):
 
     def result_metrics(self, job: RemoteJob) -> list[dict[str, Any]]:
         return self.metrics(job.id)
+
+    def serving(self, job: RemoteJob) -> Serving:
+        """A LoRA fine-tune of a base that Together serves serverless answers by its output
+        name at once; any other (a full fine-tune, a LoRA on another base) answers only on a
+        dedicated endpoint, which is billed per hour while it runs and which Curator does
+        not start on its own (docs.together.ai: LoRA inference; dedicated endpoints)."""
+        model = job.fine_tuned_model or ""
+        return self._answers(
+            self.client.chat.completions,
+            model,
+            not_deployed=(
+                f"Together does not serve {model} serverless: create a dedicated endpoint "
+                f"for it (together endpoints create --model {model}), then check again"
+            ),
+        )
 
     def download_adapter(self, job: RemoteJob, folder: Path) -> Path | None:
         """What Together trained, as it serves it (a ``.tar.zst``): the LoRA adapter, or for
