@@ -371,7 +371,14 @@ class FineTuneJob(Job):
             config = get_config(self.provider)
         except ProviderNotConfigured:
             return None
-        return cost_of_tokens(config, self.base_model, self.trained_tokens)
+        full = (self.hyperparameters or {}).get("lora") is False
+        return cost_of_tokens(
+            config,
+            self.base_model,
+            self.trained_tokens,
+            method="dpo" if self.method == FineTuneMethod.DPO else "supervised",
+            training_type="full" if full else "lora",
+        )
 
     # -- writing -----------------------------------------------------------------------
     def _finish(self, status: str, **fields: Any) -> None:

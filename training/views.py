@@ -19,7 +19,7 @@ from curation.models import DatasetVersion, JobStatus, VersionStatus
 from curation.permissions import get_dataset_for_user
 from curation.token_auth import download_view
 from training.forms import LaunchForm
-from training.models import AUTO, HYPERPARAMETERS, FineTuneJob
+from training.models import AUTO, HYPERPARAMETERS, FineTuneJob, FineTuneMethod
 from training.permissions import get_finetune_for_user
 from training.providers import ProviderConfig, ProviderError, available_providers
 from training.services import (
@@ -122,11 +122,14 @@ def _launch_check(form: LaunchForm) -> LaunchCheck | None:
         for name in HYPERPARAMETERS
         if not isinstance(values.get(name, AUTO), str)
     }
+    if values.get("full_training"):
+        hyperparameters["lora"] = False
     return check_launch(
         version=version,
         provider=values["provider"],
         base_model=values.get("base_model") or "",
         hyperparameters=hyperparameters,
+        method=str(values.get("method") or FineTuneMethod.SUPERVISED),
     )
 
 

@@ -54,6 +54,10 @@ INFERENCE_URLS = {
 # (together 3.1.1 fine_tuning.create); Fireworks' default is 1 epoch (docs.fireworks.ai
 # fine-tuning "epochs: default 1"). OpenAI's own rule depends on the example count.
 DEFAULT_EPOCHS = {"together": 1, "fireworks": 1}
+# Evaluations on the validation file Curator asks each provider for, where the provider bills
+# them: Together runs n_evals passes over it and bills n_evals x its tokens
+# (docs.together.ai fine-tuning pricing).
+VALIDATION_PASSES = {"together": 10}
 # The same paths on the simulator, beside its fine-tuning shapes (Together's SDK calls
 # /v1/... under its root, Fireworks serves inference under /inference/v1).
 SIMULATOR_INFERENCE_PATHS = {

@@ -30,12 +30,12 @@ from training.providers.base import (
     RemoteJobError,
     Serving,
 )
+from training.providers.registry import VALIDATION_PASSES
 from training.providers.sdk import SdkProvider
 
 DEFAULT_BASE_URL = "https://api.together.ai"
-# Evaluations on the validation file during training (billed as validation tokens: each
-# evaluation runs over the whole file once).
-N_EVALS = 10
+# Evaluations on the validation file during training (billed: registry.VALIDATION_PASSES).
+N_EVALS = VALIDATION_PASSES["together"]
 # Together's default when no epochs are given (the SDK's fine_tuning.create n_epochs=1).
 DEFAULT_EPOCHS = 1
 # Together's suffix limit; the tag takes 16 of it, the person's suffix the rest.

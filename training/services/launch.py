@@ -32,7 +32,7 @@ from curation.storage import open_stream
 from training.hyperparameters import clean_local_hyperparameters
 from training.local import TrainSettings
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob, FineTuneMethod, usd
-from training.pricing import model_end_date, offered_models, price_for
+from training.pricing import billed_validation_passes, model_end_date, offered_models, price_for
 from training.providers import (
     ModelInfo,
     ProviderConfig,
@@ -247,6 +247,7 @@ def check_launch(
     base_model: str,
     hyperparameters: dict[str, Any] | None = None,
     verify_files: bool = False,
+    method: str = FineTuneMethod.SUPERVISED,
 ) -> LaunchCheck:
     """Check ``version`` against the provider's rules and estimate the cost.
 
@@ -270,8 +271,8 @@ def check_launch(
             )
         offered = offered_models(config)
         model = offered.get(base_model)
-        if offered and model is None:
-            allowed = ", ".join(offered)
+        if model is None and (offered or config.kind != "local"):
+            allowed = ", ".join(offered) or "none yet: add its models and prices at /prices/"
             problems.append(
                 f"{base_model or '(no model)'} is not a base model {config.label} offers here "
                 f"(allowed: {allowed})"
@@ -325,15 +326,35 @@ def check_launch(
         check.epochs = DEFAULT_EPOCHS[config.kind]  # what the provider trains when not told
     else:
         check.epochs = training_epochs(version.train_examples)
-    check.price = price_for(config, base_model) if config is not None else None
+    full = hyperparameters.get("lora") is False or str(
+        hyperparameters.get("full_training") or ""
+    ).strip().lower() in {"on", "true", "1", "yes"}
+    check.price = (
+        price_for(
+            config,
+            base_model,
+            method="dpo" if method == FineTuneMethod.DPO else "supervised",
+            training_type="full" if full else "lora",
+        )
+        if config is not None
+        else None
+    )
+    passes = (
+        billed_validation_passes(config, has_validation=bool(version.validation_examples))
+        if config is not None
+        else 0
+    )
     estimate = estimate_cost(
         price=check.price,
         examples=version.train_examples,
         capped_tokens=check.train_tokens,
         epochs=check.epochs,
+        validation_tokens=int(tokens.get("validation") or 0),
+        validation_passes=passes,
     )
     check.billed_tokens = estimate.billed_tokens
-    if model is not None:
+    # No price row (a method or training type the table lacks): the cost is unknown, not $0.
+    if model is not None and (check.price is not None or check.is_local):
         check.cost = estimate.cost
     check.problems = problems
     return check
@@ -448,6 +469,16 @@ def method_version_problem(*, method: str, version: DatasetVersion) -> str:
     return ""
 
 
+def _training_type_of(raw: dict[str, Any]) -> dict[str, Any]:
+    """Only whether full fine-tuning was asked for, so the estimate prices the right row."""
+    return (
+        {"lora": False}
+        if raw.get("lora") is False
+        or str(raw.get("full_training") or "").strip().lower() in {"on", "true", "1", "yes"}
+        else {}
+    )
+
+
 def create_finetune_job(
     *,
     version: DatasetVersion,
@@ -471,8 +502,9 @@ def create_finetune_job(
         version=version,
         provider=provider,
         base_model=base_model,
-        hyperparameters=cleaned,
+        hyperparameters={**cleaned, **_training_type_of(hyperparameters or {})},
         verify_files=True,
+        method=method,
     )
     if not check.ok:
         raise LaunchError(check.problems)
