@@ -1,5 +1,6 @@
 """Fireworks datasets: files up to 150 MB go to ``:upload``; larger ones by signed URL
-(getUploadEndpoint, PUT without the API key, validateUpload), as fireworks-ai documents.
+(getUploadEndpoint, PUT without the API key, validateUpload), as fireworks-ai documents; a
+trained model comes back from the signed URLs of getDownloadEndpoint.
 Captured below the real fireworks-ai SDK: no simulator, no network."""
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.storage import default_storage
 
+from tests.factories import FineTuneJobFactory
 from tests.training.capture import Captured, capture
+from training.providers.base import RemoteJob
 from training.providers.fireworks_provider import DIRECT_UPLOAD_BYTES, FireworksProvider
+from training.services.remote_artifacts import store_remote_adapter
 
 SIGNED = "https://storage.googleapis.com/fireworks-datasets/acme/train.jsonl?X-Goog-Signature=abc"
 
@@ -85,3 +90,52 @@ def test_a_small_file_goes_to_upload_directly(
 
     assert any(r.url.path.endswith(":upload") for r in captured.requests)
     assert not any(r.url.path.endswith(":getUploadEndpoint") for r in captured.requests)
+
+
+CONFIG_URL = "https://storage.googleapis.com/fireworks-models/acme/adapter_config.json?sig=1"
+WEIGHTS_URL = "https://storage.googleapis.com/fireworks-models/acme/adapter_model.bin?sig=2"
+
+
+def fireworks_models(request: Any) -> tuple[int, Any] | None:
+    if request.url.path.endswith(":getDownloadEndpoint"):
+        return 200, {
+            "filenameToSignedUrls": {
+                "adapter_config.json": CONFIG_URL,
+                "adapter_model.bin": WEIGHTS_URL,
+            }
+        }
+    if str(request.url) == CONFIG_URL:
+        return 200, json.dumps({"r": 8, "peft_type": "LORA"}).encode()
+    if str(request.url) == WEIGHTS_URL:
+        return 200, b"\x00" * 64
+    return None
+
+
+@pytest.mark.django_db
+def test_a_fireworks_model_is_downloaded_from_its_signed_urls_into_storage(
+    monkeypatch: Any,
+) -> None:
+    captured = capture(monkeypatch, fireworks_models)
+    provider = FireworksProvider(api_key="fw-fake-key", account_id="acme")
+    job = FineTuneJobFactory(provider="fireworks", provider_kind="fireworks")
+    remote = RemoteJob(
+        id="supervisedFineTuningJobs/curator-1",
+        status="succeeded",
+        model="accounts/fireworks/models/llama-v3p1-8b-instruct",
+        training_file="accounts/acme/datasets/d",
+        created_at=0,
+        fine_tuned_model="accounts/acme/models/curator-1",
+    )
+
+    store_remote_adapter(job=job, provider=provider, remote=remote)
+
+    prefix = job.artifacts["adapter"]
+    assert json.loads(default_storage.open(f"{prefix}/adapter_config.json").read()) == {
+        "r": 8,
+        "peft_type": "LORA",
+    }
+    signed = [r for r in captured.requests if r.url.host == "storage.googleapis.com"]
+    assert len(signed) == 2
+    assert all("authorization" not in r.headers for r in signed)
+    endpoint = captured.requests[0]
+    assert endpoint.url.path == "/v1/accounts/acme/models/curator-1:getDownloadEndpoint"
