@@ -17,7 +17,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from tests.factories import FineTuneJobFactory
-from tests.training.capture import Captured, capture
+from tests.training.capture import Captured, capture, vendor_fixture
 from training.providers.base import RemoteJob
 from training.providers.together_provider import TogetherProvider
 from training.services.remote_artifacts import store_remote_adapter
@@ -165,3 +165,21 @@ def test_an_estimate_under_a_minute_never_reads_about_0_minutes() -> None:
     assert job.finish_eta_text == "within a minute"
     job.estimated_finish = timezone.now() + timedelta(minutes=12, seconds=30)
     assert job.finish_eta_text == "in about 12\xa0minutes"
+
+
+def test_a_completed_full_fine_tune_is_read_as_together_reports_it(monkeypatch: Any) -> None:
+    job = vendor_fixture("together_finetune_completed_full.json")
+    capture(
+        monkeypatch,
+        lambda r: (200, job) if r.url.path == f"/v1/fine-tunes/{job['id']}" else None,
+    )
+
+    remote = TogetherProvider(api_key="fake-together-key").get_job(job["id"])
+
+    assert remote.status == "succeeded"
+    assert remote.fine_tuned_model == job["model_output_name"]
+    assert remote.trained_tokens == 123456
+    assert remote.seed == 7
+    assert remote.hyperparameters["lora"] is False
+    assert remote.hyperparameters["n_epochs"] == 2
+    assert remote.estimated_finish is None
