@@ -448,6 +448,9 @@ CURATOR_EVAL_CONCURRENCY = env_int("CURATOR_EVAL_CONCURRENCY", 8)
 CURATOR_EVAL_MAX_ATTEMPTS = env_int("CURATOR_EVAL_MAX_ATTEMPTS", 5)
 CURATOR_EVAL_RETRY_SECONDS = env_float("CURATOR_EVAL_RETRY_SECONDS", 1.0)
 CURATOR_EVAL_TIMEOUT = env_float("CURATOR_EVAL_TIMEOUT", 120.0)
+# Remove the deployment Curator created to serve a fine-tune (Azure) once an evaluation of it
+# has finished, so it stops billing by the hour.
+CURATOR_UNDEPLOY_AFTER_EVALUATION = env_bool("CURATOR_UNDEPLOY_AFTER_EVALUATION", False)
 # The judge offered by default (a model REF as `manage.py evaluate --judge` takes).
 CURATOR_EVAL_JUDGE = env_str("CURATOR_EVAL_JUDGE", "")
 

@@ -16,8 +16,8 @@ from curation.models import JobStatus
 from tests.factories import FineTuneJobFactory
 from tests.training.capture import capture
 from training.evaluation.client import endpoint_for
-from training.registry.models import Model
-from training.services.serving import serving_deploy
+from training.registry.models import Model, ModelKind
+from training.services.serving import serving_deploy, serving_release_after_evaluation
 
 pytestmark = pytest.mark.django_db
 
@@ -200,3 +200,40 @@ def test_the_job_page_shows_what_is_deployed_after_a_check(
     text = response.content.decode()
     assert "Serving: <strong>answering</strong>" in text
     assert "https://api.together.xyz/v1" in text
+
+
+@pytest.mark.parametrize("undeploy", [True, False])
+def test_the_deployment_made_for_evaluation_is_removed_after_it_only_when_set(
+    providers: None, settings: Any, monkeypatch: Any, undeploy: bool
+) -> None:
+    settings.CURATOR_TRAINING_PROVIDERS[1].update(
+        subscription_id="sub-1",
+        resource_group="rg-1",
+        resource_name="curator-test",
+        management_token_env="AZURE_MANAGEMENT_TOKEN",
+    )
+    settings.CURATOR_UNDEPLOY_AFTER_EVALUATION = undeploy
+
+    def azure(request: Any) -> tuple[int, Any] | None:
+        if request.url.host == "management.azure.com":
+            return (200, AZURE_DEPLOYMENT) if request.method == "PUT" else (204, {})
+        return 200, CHAT
+
+    captured = capture(monkeypatch, azure)
+    job = job_on("azure", "gpt-4.1-mini-2025-04-14.ft-abc123")
+    serving_deploy(job=job, user=None)
+    model = Model.objects.create(
+        kind=ModelKind.HOSTED_FINETUNE, provider="azure", name=job.fine_tuned_model, job=job
+    )
+
+    removed = serving_release_after_evaluation(model=model)
+
+    deletes = [r for r in captured.requests if r.method == "DELETE"]
+    job.refresh_from_db()
+    if undeploy:
+        assert removed and len(deletes) == 1
+        assert deletes[0].url.path.endswith("/deployments/curator-abc123")
+        assert job.artifacts["serving"]["deployment"] == ""
+    else:
+        assert not removed and deletes == []
+        assert job.artifacts["serving"]["deployment"] == "curator-abc123"

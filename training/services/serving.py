@@ -8,14 +8,18 @@ not started silently: the job page then says exactly what to create, and Curator
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from curation.models import AuditEvent, JobStatus
 from training.models import FineTuneJob
 from training.providers import ProviderError, get_config, get_provider
 from training.providers.base import RemoteJob, Serving
+
+logger = logging.getLogger(__name__)
 
 
 class NotServable(ValueError):
@@ -98,4 +102,28 @@ def serving_undeploy(*, job: FineTuneJob, user: Any) -> dict[str, Any]:
     return entry
 
 
-__all__ = ["NotServable", "ProviderError", "serving_deploy", "serving_undeploy"]
+def serving_release_after_evaluation(*, model: Any) -> bool:
+    """With ``CURATOR_UNDEPLOY_AFTER_EVALUATION`` on, remove the deployment Curator created for
+    ``model``'s fine-tune once an evaluation of it has finished (it bills while it exists);
+    True if one was removed. A failure is noted on the job, never on the evaluation."""
+    if not getattr(settings, "CURATOR_UNDEPLOY_AFTER_EVALUATION", False):
+        return False
+    job = getattr(model, "job", None) if getattr(model, "job_id", None) else None
+    if job is None or not ((job.artifacts or {}).get("serving") or {}).get("deployment"):
+        return False
+    try:
+        serving_undeploy(job=job, user=None)
+    except (NotServable, ProviderError) as error:
+        logger.warning("fine-tune %s: removing its deployment failed: %s", job.pk, error)
+        job.beat(last_problem=f"Its deployment could not be removed after evaluation: {error}")
+        return False
+    return True
+
+
+__all__ = [
+    "NotServable",
+    "ProviderError",
+    "serving_deploy",
+    "serving_release_after_evaluation",
+    "serving_undeploy",
+]
