@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.test import Client
 
 from curation.models import DatasetVersion
-from tests.factories import built_version, finetune_example
+from tests.factories import FineTuneJobFactory, built_version, finetune_example
 from tests.training.conftest import FakeClock
 from tests.training.test_hosted_providers import MODELS, hosted  # noqa: F401
 from training.models import FineTuneJob
@@ -239,3 +240,24 @@ def test_together_trains_on_the_converted_file_and_the_job_says_what_was_mapped(
         "parallel_tool_calls dropped": 1,
     }
     assert job.uploads["train.jsonl"]["lines"] == 12
+
+
+@pytest.mark.django_db
+def test_the_job_page_lists_what_was_mapped_and_left_out(dataset: Any, admin_user: Any) -> None:
+    job = FineTuneJobFactory(dataset=dataset, provider="together", provider_kind="together")
+    job.record_upload(
+        "train.jsonl",
+        {
+            "lines": 11,
+            "mapped": {"developer → system": 2},
+            "excluded": [{"line": 4, "reason": "preferred_output holds 2 messages"}],
+        },
+    )
+    client = Client()
+    client.force_login(admin_user)
+
+    html = client.get(job.get_absolute_url()).content.decode()
+
+    assert "train.jsonl as sent" in html
+    assert "11 lines; developer → system (2); 1 left out" in html
+    assert "line 4: preferred_output holds 2 messages" in html
