@@ -106,9 +106,7 @@ def preview_version(
     # One estimate per model: the rate of this version's method, LoRA (the usual default).
     method = PricedMethod.DPO if format == VersionFormat.PREFERENCE else PricedMethod.SUPERVISED
     prices = list(
-        TrainingPrice.objects.seeded().filter(
-            method=method, training_type=PricedTrainingType.LORA
-        )
+        TrainingPrice.objects.seeded().filter(method=method, training_type=PricedTrainingType.LORA)
     )
     limits = sorted({price.token_limit for price in prices})
     # The prompt is added to examples flagged as having no system message at import.
