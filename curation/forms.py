@@ -453,7 +453,14 @@ class VersionForm(forms.Form):
 class PriceForm(forms.ModelForm):
     class Meta:
         model = TrainingPrice
-        fields = ["provider", "model", "price_per_million", "token_limit"]
+        fields = [
+            "provider",
+            "model",
+            "method",
+            "training_type",
+            "price_per_million",
+            "token_limit",
+        ]
 
 
 PriceFormSet = modelformset_factory(TrainingPrice, form=PriceForm, extra=1, can_delete=True)

@@ -203,73 +203,66 @@ CURATOR_VALIDATION_FRACTION = env_float("CURATOR_VALIDATION_FRACTION", 0.1)
 # Seeds the training price table (curation.TrainingPrice) the first time it is read; staff
 # edit the table afterwards at /prices/. USD per million trained tokens, per-example limit.
 CURATOR_TRAINING_PRICES = [
-    {
-        "provider": "openai",
-        "model": "gpt-4.1-2025-04-14",
-        "price_per_million": 25.0,
-        "token_limit": 65536,
-    },
-    {
-        "provider": "openai",
-        "model": "gpt-4.1-mini-2025-04-14",
-        "price_per_million": 5.0,
-        "token_limit": 65536,
-    },
-    {
-        "provider": "openai",
-        "model": "gpt-4.1-nano-2025-04-14",
-        "price_per_million": 1.5,
-        "token_limit": 65536,
-    },
-    {
-        "provider": "openai",
-        "model": "gpt-4o-2024-08-06",
-        "price_per_million": 25.0,
-        "token_limit": 65536,
-    },
-    {
-        "provider": "openai",
-        "model": "gpt-4o-mini-2024-07-18",
-        "price_per_million": 3.0,
-        "token_limit": 65536,
-    },
-    # Together AI (LoRA SFT list prices) and Fireworks AI (SFT, models up to 16B).
-    {
-        "provider": "together",
-        "model": "meta-llama/Llama-3.2-3B-Instruct",
-        "price_per_million": 0.48,
-        "token_limit": 8192,
-    },
-    {
-        "provider": "together",
-        "model": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
-        "price_per_million": 0.48,
-        "token_limit": 8192,
-    },
-    {
-        "provider": "together",
-        "model": "Qwen/Qwen2.5-7B-Instruct",
-        "price_per_million": 0.48,
-        "token_limit": 8192,
-    },
-    {
-        "provider": "fireworks",
-        "model": "accounts/fireworks/models/llama-v3p2-3b-instruct",
-        "price_per_million": 0.5,
-        "token_limit": 8192,
-    },
-    {
-        "provider": "fireworks",
-        "model": "accounts/fireworks/models/llama-v3p1-8b-instruct",
-        "price_per_million": 0.5,
-        "token_limit": 8192,
-    },
-    {
-        "provider": "fireworks",
-        "model": "accounts/fireworks/models/qwen2p5-7b-instruct",
-        "price_per_million": 0.5,
-        "token_limit": 8192,
-    },
+    # OpenAI's list prices per million trained tokens; DPO is billed at the SFT rate.
+    *[
+        {
+            "provider": provider,
+            "model": model,
+            "method": method,
+            "price_per_million": price,
+            "token_limit": 65536,
+        }
+        # Azure OpenAI: seeded at OpenAI's list prices. Azure's are per region and deployment
+        # type: check yours and edit them at /prices/.
+        for provider in ("openai", "azure")
+        for model, price in (
+            ("gpt-4.1-2025-04-14", 25.0),
+            ("gpt-4.1-mini-2025-04-14", 5.0),
+            ("gpt-4.1-nano-2025-04-14", 1.5),
+            ("gpt-4o-2024-08-06", 25.0),
+            ("gpt-4o-mini-2024-07-18", 3.0),
+        )
+        for method in ("supervised", "dpo")
+    ],
+    # Together AI, models up to 16B: one rate per method and training type (together.ai/pricing);
+    # it also bills its evaluations on the validation file. Token limits: each model's longest
+    # trainable sequence (GET /v1/fine-tunes/models/limits, max_seq_length_sft).
+    *[
+        {
+            "provider": "together",
+            "model": model,
+            "method": method,
+            "training_type": training_type,
+            "price_per_million": price,
+            "token_limit": limit,
+        }
+        for model, limit in (
+            ("meta-llama/Llama-3.2-3B-Instruct", 131072),
+            ("meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", 131072),
+            ("Qwen/Qwen2.5-7B-Instruct", 32768),
+        )
+        for method, training_type, price in (
+            ("supervised", "lora", 0.48),
+            ("supervised", "full", 0.54),
+            ("dpo", "lora", 1.20),
+            ("dpo", "full", 1.35),
+        )
+    ],
+    # Fireworks AI, supervised fine-tuning of models up to 16B (fireworks.ai/pricing); its
+    # preference (DPO) rate is not seeded: add it at /prices/ to estimate DPO jobs.
+    *[
+        {
+            "provider": "fireworks",
+            "model": model,
+            "price_per_million": 0.5,
+            "token_limit": limit,
+        }
+        for model, limit in (
+            ("accounts/fireworks/models/llama-v3p2-3b-instruct", 131072),
+            ("accounts/fireworks/models/llama-v3p1-8b-instruct", 131072),
+            ("accounts/fireworks/models/qwen2p5-7b-instruct", 32768),
+        )
+    ],
 ]
 # Where snapshot files live in the default storage (local media folder or S3-compatible).
 CURATOR_SNAPSHOT_PREFIX = env_str("CURATOR_SNAPSHOT_PREFIX", "snapshots")
@@ -479,6 +472,9 @@ CURATOR_EVAL_CONCURRENCY = env_int("CURATOR_EVAL_CONCURRENCY", 8)
 CURATOR_EVAL_MAX_ATTEMPTS = env_int("CURATOR_EVAL_MAX_ATTEMPTS", 5)
 CURATOR_EVAL_RETRY_SECONDS = env_float("CURATOR_EVAL_RETRY_SECONDS", 1.0)
 CURATOR_EVAL_TIMEOUT = env_float("CURATOR_EVAL_TIMEOUT", 120.0)
+# Remove the deployment Curator created to serve a fine-tune (Azure) once an evaluation of it
+# has finished, so it stops billing by the hour.
+CURATOR_UNDEPLOY_AFTER_EVALUATION = env_bool("CURATOR_UNDEPLOY_AFTER_EVALUATION", False)
 # The judge offered by default (a model REF as `manage.py evaluate --judge` takes).
 CURATOR_EVAL_JUDGE = env_str("CURATOR_EVAL_JUDGE", "")
 

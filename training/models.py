@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timeuntil
 
 from curation.models import ACTIVE_STATUSES, Dataset, DatasetVersion, Job, JobStatus, Role
 from curation.models.jobs import JobQuerySet
@@ -36,6 +37,16 @@ HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
 # Remote statuses as the OpenAI fine-tuning API names them.
 REMOTE_ACTIVE = ("validating_files", "queued", "running", "pausing", "paused")
 REMOTE_TERMINAL = ("succeeded", "failed", "cancelled")
+# Failures where the provider (or its SDK, or the file check) refused what we sent: a retry
+# would send the same settings and files again, so it is refused; a new launch changes them.
+REFUSED_AS_SENT = (
+    "invalid_settings",
+    "invalid_file",
+    "invalid_version",
+    "invalid_request_error",
+    "http_400",
+    "http_422",
+)
 METRIC_FIELDS = (
     "train_loss",
     "valid_loss",
@@ -181,7 +192,16 @@ class FineTuneJob(Job):
     def can_retry(self) -> bool:
         """A failed launch, or a job we lost track of; not one the provider itself ended."""
         lost = self.status == JobStatus.FAILED or self.is_lost or self.queued_long
-        return lost and self.remote_status not in REMOTE_TERMINAL
+        return (
+            lost
+            and self.remote_status not in REMOTE_TERMINAL
+            and self.error_code not in REFUSED_AS_SENT
+        )
+
+    @property
+    def refused_as_sent(self) -> bool:
+        """The provider refused these settings or files: only a changed launch can help."""
+        return self.status == JobStatus.FAILED and self.error_code in REFUSED_AS_SENT
 
     @property
     def can_cancel(self) -> bool:
@@ -286,6 +306,17 @@ class FineTuneJob(Job):
         return list(self.metrics.filter(step__in=steps).order_by("step"))
 
     @property
+    def finish_eta_text(self) -> str:
+        """ "in about 12 minutes", "within a minute", or "" when there is no estimate (never
+        "about 0 minutes")."""
+        eta = self.finish_eta
+        if eta is None:
+            return ""
+        if eta - timezone.now() < timedelta(seconds=60):
+            return "within a minute"
+        return f"in about {timeuntil(eta)}"
+
+    @property
     def finish_eta(self) -> datetime | None:
         """When a running job should end: the provider's estimate while it is still ahead,
         else the pace so far (steps done since training started) projected to the last
@@ -312,6 +343,20 @@ class FineTuneJob(Job):
         return list((self.artifacts or {}).get("files") or [])
 
     @property
+    def uploads(self) -> dict[str, dict[str, Any]]:
+        """Per version file, what converting it for the provider did (lines sent, fields
+        mapped, lines left out and why); empty where the file went as it was."""
+        return dict((self.artifacts or {}).get("uploads") or {})
+
+    def record_upload(self, name: str, summary: dict[str, Any]) -> None:
+        """Keep what converting ``name`` for the provider did (see ``uploads``)."""
+        current = type(self).objects.filter(pk=self.pk).values_list("artifacts", flat=True)
+        artifacts = dict(current.first() or {})
+        artifacts["uploads"] = {**(artifacts.get("uploads") or {}), name: summary}
+        type(self).objects.filter(pk=self.pk).update(artifacts=artifacts)
+        self.artifacts = artifacts
+
+    @property
     def estimated_cost_text(self) -> str:
         return usd(self.estimated_cost)
 
@@ -327,7 +372,14 @@ class FineTuneJob(Job):
             config = get_config(self.provider)
         except ProviderNotConfigured:
             return None
-        return cost_of_tokens(config, self.base_model, self.trained_tokens)
+        full = (self.hyperparameters or {}).get("lora") is False
+        return cost_of_tokens(
+            config,
+            self.base_model,
+            self.trained_tokens,
+            method="dpo" if self.method == FineTuneMethod.DPO else "supervised",
+            training_type="full" if full else "lora",
+        )
 
     # -- writing -----------------------------------------------------------------------
     def _finish(self, status: str, **fields: Any) -> None:
@@ -349,6 +401,7 @@ class FineTuneJob(Job):
             .objects.retryable()
             .filter(pk=self.pk)
             .exclude(remote_status__in=REMOTE_TERMINAL)
+            .exclude(error_code__in=REFUSED_AS_SENT)
             .update(
                 status=JobStatus.QUEUED,
                 error="",

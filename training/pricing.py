@@ -18,24 +18,56 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from curation.models.prices import TrainingPrice, estimate_cost
+from curation.models.prices import (
+    PricedMethod,
+    PricedTrainingType,
+    TrainingPrice,
+    estimate_cost,
+)
 from training.providers import ModelInfo, ProviderConfig
+from training.providers.registry import VALIDATION_PASSES
 
 
 def price_key(config: ProviderConfig) -> str:
     return str(config.options.get("prices") or config.shape)
 
 
-def price_for(config: ProviderConfig, model: str) -> TrainingPrice | None:
-    return TrainingPrice.objects.seeded().filter(provider=price_key(config), model=model).first()
+def price_for(
+    config: ProviderConfig,
+    model: str,
+    *,
+    method: str = PricedMethod.SUPERVISED,
+    training_type: str = PricedTrainingType.LORA,
+) -> TrainingPrice | None:
+    """The row for this model, method ("supervised" or "dpo") and training type ("lora" or
+    "full"); None where the table has none (the estimate then says it is unknown)."""
+    return (
+        TrainingPrice.objects.seeded()
+        .filter(provider=price_key(config), model=model, method=method, training_type=training_type)
+        .first()
+    )
+
+
+def billed_validation_passes(config: ProviderConfig, *, has_validation: bool) -> int:
+    """How many times the provider bills the validation file (Together: once per
+    evaluation, and Curator asks for N_EVALS of them)."""
+    return VALIDATION_PASSES.get(config.kind, 0) if has_validation else 0
 
 
 def offered_models(config: ProviderConfig) -> dict[str, ModelInfo]:
     """The base models to offer for ``config``: its own list, else the price table's."""
     if config.models:
         return dict(config.models)
-    rows = TrainingPrice.objects.seeded().filter(provider=price_key(config)).order_by("model")
-    return {row.model: ModelInfo(name=row.model, token_limit=row.token_limit) for row in rows}
+    rows = (
+        TrainingPrice.objects.seeded()
+        .filter(provider=price_key(config))
+        .order_by("model", "-method", "-training_type")
+    )
+    # One entry per model: its supervised LoRA row's limit where it has one.
+    offered: dict[str, ModelInfo] = {}
+    for row in rows:
+        offered.setdefault(row.model, ModelInfo(name=row.model, token_limit=row.token_limit))
+    return offered
 
 
 def model_end_date(config: ProviderConfig, model: str) -> date | None:
@@ -50,9 +82,17 @@ def model_end_date(config: ProviderConfig, model: str) -> date | None:
     return None
 
 
-def cost_of_tokens(config: ProviderConfig, model: str, tokens: int) -> Decimal | None:
-    """List price of ``tokens`` trained tokens (epochs included), None if unpriced."""
-    price = price_for(config, model)
+def cost_of_tokens(
+    config: ProviderConfig,
+    model: str,
+    tokens: int,
+    *,
+    method: str = PricedMethod.SUPERVISED,
+    training_type: str = PricedTrainingType.LORA,
+) -> Decimal | None:
+    """List price of ``tokens`` billed tokens (epochs and billed evaluations included),
+    None if unpriced."""
+    price = price_for(config, model, method=method, training_type=training_type)
     if price is None:
         return None
     return estimate_cost(price=price, examples=1, capped_tokens=tokens, epochs=1).cost

@@ -13,6 +13,7 @@ urlpatterns = [
         name="finetune_cancel",
     ),
     path("d/<slug:slug>/training/<int:job_id>/retry/", views.finetune_retry, name="finetune_retry"),
+    path("d/<slug:slug>/training/<int:job_id>/serve/", views.finetune_serve, name="finetune_serve"),
     path(
         "d/<slug:slug>/training/<int:job_id>/adapter.zip",
         views.finetune_adapter_zip,

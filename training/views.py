@@ -19,9 +19,9 @@ from curation.models import DatasetVersion, JobStatus, VersionStatus
 from curation.permissions import get_dataset_for_user
 from curation.token_auth import download_view
 from training.forms import LaunchForm
-from training.models import AUTO, HYPERPARAMETERS, FineTuneJob
+from training.models import AUTO, HYPERPARAMETERS, FineTuneJob, FineTuneMethod
 from training.permissions import get_finetune_for_user
-from training.providers import ProviderConfig, available_providers
+from training.providers import ProviderConfig, ProviderError, available_providers
 from training.services import (
     LaunchCheck,
     LaunchError,
@@ -38,6 +38,7 @@ from training.services.downloads import (
     record_adapter_download,
     zip_name,
 )
+from training.services.serving import NotServable, serving_deploy, serving_undeploy
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +122,14 @@ def _launch_check(form: LaunchForm) -> LaunchCheck | None:
         for name in HYPERPARAMETERS
         if not isinstance(values.get(name, AUTO), str)
     }
+    if values.get("full_training"):
+        hyperparameters["lora"] = False
     return check_launch(
         version=version,
         provider=values["provider"],
         base_model=values.get("base_model") or "",
         hyperparameters=hyperparameters,
+        method=str(values.get("method") or FineTuneMethod.SUPERVISED),
     )
 
 
@@ -220,10 +224,34 @@ def finetune_cancel(request: HttpRequest, slug: str, job_id: int) -> HttpRespons
 
 
 @require_POST
+def finetune_serve(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    """Deploy (where Curator may) and check that the fine-tune answers; ``undeploy`` removes
+    the deployment Curator created."""
+    job = get_finetune_for_user(request, slug, job_id)
+    try:
+        if request.POST.get("action") == "undeploy":
+            entry = serving_undeploy(job=job, user=request.user)
+        else:
+            entry = serving_deploy(job=job, user=request.user)
+    except (NotServable, ProviderError) as error:
+        messages.error(request, str(error))
+        return redirect(job)
+    notify = messages.success if entry["state"] == "answering" else messages.warning
+    notify(request, f"{entry['model']}: {entry['state'].replace('_', ' ')}. {entry['detail']}")
+    return redirect(job)
+
+
+@require_POST
 def finetune_retry(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
     job = get_finetune_for_user(request, slug, job_id)
     if retry_finetune(job=job, user=request.user):
         messages.success(request, "Retrying; uploaded files and any remote job are reused.")
+    elif job.refused_as_sent:
+        messages.error(
+            request,
+            f"The provider refused what this job sends ({job.error}); a retry would send it "
+            "unchanged: use 'Launch again with these settings' and change what it names.",
+        )
     elif job.status == JobStatus.FAILED:
         messages.error(
             request,

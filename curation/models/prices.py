@@ -10,7 +10,14 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-__all__ = ["Estimate", "TrainingPrice", "estimate_cost", "training_epochs"]
+__all__ = [
+    "Estimate",
+    "PricedMethod",
+    "PricedTrainingType",
+    "TrainingPrice",
+    "estimate_cost",
+    "training_epochs",
+]
 
 
 # OpenAI's fine-tuning data-preparation cookbook: aim for 3 epochs, but see at least 100 and at
@@ -44,6 +51,8 @@ class TrainingPriceQuerySet(models.QuerySet):
                         model=row["model"],
                         price_per_million=Decimal(str(row["price_per_million"])),
                         token_limit=int(row["token_limit"]),
+                        method=row.get("method", PricedMethod.SUPERVISED),
+                        training_type=row.get("training_type", PricedTrainingType.LORA),
                     )
                     for row in getattr(settings, "CURATOR_TRAINING_PRICES", [])
                 ],
@@ -52,11 +61,30 @@ class TrainingPriceQuerySet(models.QuerySet):
         return self.all()
 
 
+class PricedMethod(models.TextChoices):
+    SUPERVISED = "supervised", "Supervised (SFT)"
+    DPO = "dpo", "Preference (DPO)"
+
+
+class PricedTrainingType(models.TextChoices):
+    # OpenAI and Azure train one way and price it as "lora"; Together prices LoRA and full
+    # fine-tuning separately.
+    LORA = "lora", "LoRA"
+    FULL = "full", "Full"
+
+
 class TrainingPrice(models.Model):
-    """What a provider charges to train a base model, for cost estimates (editable by staff)."""
+    """What a provider charges to train a base model with one method and training type, for
+    cost estimates (editable by staff)."""
 
     provider = models.CharField(max_length=64)
     model = models.CharField("base model", max_length=200)
+    method = models.CharField(
+        max_length=16, choices=PricedMethod.choices, default=PricedMethod.SUPERVISED
+    )
+    training_type = models.CharField(
+        max_length=8, choices=PricedTrainingType.choices, default=PricedTrainingType.LORA
+    )
     price_per_million = models.DecimalField(
         "USD per million trained tokens", max_digits=10, decimal_places=4
     )
@@ -73,11 +101,17 @@ class TrainingPrice(models.Model):
     class Meta:
         ordering = ["provider", "model"]
         constraints = [
-            models.UniqueConstraint(fields=["provider", "model"], name="unique_training_price"),
+            models.UniqueConstraint(
+                fields=["provider", "model", "method", "training_type"],
+                name="unique_training_price",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.provider} {self.model}: ${self.price_per_million}/M tokens"
+        return (
+            f"{self.provider} {self.model} ({self.get_method_display()}, "
+            f"{self.get_training_type_display()}): ${self.price_per_million}/M tokens"
+        )
 
 
 MILLION = Decimal(1_000_000)
@@ -99,13 +133,17 @@ def estimate_cost(
     examples: int,
     capped_tokens: int,
     epochs: int | None = None,
+    validation_tokens: int = 0,
+    validation_passes: int = 0,
 ) -> Estimate:
     """Epochs, billed tokens and USD to train on ``examples`` examples whose token counts,
     each capped at the model's per-example limit, add up to ``capped_tokens``. ``epochs``
-    None means the provider's default for that many examples. Without a price (own GPUs,
-    a model missing from the table) the cost is zero."""
+    None means the provider's default for that many examples. Providers that bill their
+    evaluations (Together: n_epochs x training tokens + n_evals x validation tokens) pass
+    ``validation_passes``. Without a price (own GPUs, a model missing from the table) the
+    cost is zero."""
     chosen = training_epochs(examples) if epochs is None else epochs
-    billed = chosen * capped_tokens
+    billed = chosen * capped_tokens + validation_passes * validation_tokens
     cost = Decimal(0)
     if price is not None:
         cost = (Decimal(billed) * price.price_per_million / MILLION).quantize(Decimal("0.0001"))

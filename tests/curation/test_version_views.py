@@ -455,6 +455,8 @@ def test_staff_edit_prices_and_it_is_audited(db, client_for):
                 f"form-{index}-id": str(price.pk),
                 f"form-{index}-provider": price.provider,
                 f"form-{index}-model": price.model,
+                f"form-{index}-method": price.method,
+                f"form-{index}-training_type": price.training_type,
                 f"form-{index}-price_per_million": "7.5"
                 if index == 0
                 else str(price.price_per_million),
@@ -463,6 +465,8 @@ def test_staff_edit_prices_and_it_is_audited(db, client_for):
         )
     data[f"form-{len(prices)}-provider"] = "local"
     data[f"form-{len(prices)}-model"] = "llama-lora"
+    data[f"form-{len(prices)}-method"] = "supervised"
+    data[f"form-{len(prices)}-training_type"] = "lora"
     data[f"form-{len(prices)}-price_per_million"] = "0"
     data[f"form-{len(prices)}-token_limit"] = "8192"
     response = client.post(reverse("price_list"), data)

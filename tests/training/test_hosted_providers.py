@@ -19,6 +19,7 @@ from tests.training.conftest import FakeClock
 from tests.training.test_preference_training import preference_version
 from training.models import FineTuneJob
 from training.services import (
+    LaunchError,
     cancel_finetune,
     check_launch,
     create_finetune_job,
@@ -160,10 +161,23 @@ def test_a_cancel_stops_the_job_at_the_provider(
     assert FineTuneJob.objects.get(pk=job.pk).status == JobStatus.CANCELLED
 
 
-@pytest.mark.parametrize(
-    ("provider", "model"),
-    [("together", "meta-llama/Not-A-Model"), ("fireworks", "accounts/fireworks/models/nope")],
-)
+def test_a_model_together_does_not_fine_tune_is_refused_at_launch_in_its_words(
+    hosted: SimulatorServer, version: DatasetVersion
+) -> None:
+    model = "meta-llama/Not-A-Model"
+    TrainingPrice.objects.seeded()
+    TrainingPrice.objects.create(
+        provider="together", model=model, price_per_million=Decimal(1), token_limit=8192
+    )
+    # Together publishes each model's limits: the launch asks for them before creating.
+    with pytest.raises(LaunchError, match=f"Model {model} is not available for fine-tuning"):
+        create_finetune_job(
+            version=version, provider="together", base_model=model, user=None, enqueue=False
+        )
+    assert listed(hosted)["together"] == []
+
+
+@pytest.mark.parametrize(("provider", "model"), [("fireworks", "accounts/fireworks/models/nope")])
 def test_a_model_the_provider_refuses_fails_with_the_providers_message(
     hosted: SimulatorServer, clock: FakeClock, version: DatasetVersion, provider: str, model: str
 ) -> None:

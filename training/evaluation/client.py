@@ -17,8 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from training.providers import get_config
-from training.providers.registry import SIMULATOR_API_KEY
+from training.providers.registry import (
+    INFERENCE_URLS,
+    SIMULATOR_API_KEY,
+    ProviderNotConfigured,
+    provider_configs,
+)
 from training.registry.models import Model
 from training.registry.services import LOCAL, endpoint_configs
 from training.simulator.chat import FINGERPRINT
@@ -65,7 +69,7 @@ class Completion:
 
 @dataclass
 class ChatEndpoint:
-    base_url: str | None
+    base_url: str
     api_key: str
     model: str
     label: str
@@ -76,7 +80,7 @@ class ChatEndpoint:
 
     @property
     def url(self) -> str:
-        return self.base_url or "https://api.openai.com/v1"
+        return self.base_url
 
     def client(self) -> openai.OpenAI:
         if self._client is None:
@@ -110,6 +114,14 @@ def _prices_for(name: str) -> tuple[float, float] | None:
     return None
 
 
+def served_name(model: Model) -> str:
+    """The name chat requests use for ``model``: the deployment its fine-tune was served
+    under where the provider needs one (Azure), else the model's own name."""
+    job = model.job if model.job_id else None
+    serving = ((job.artifacts or {}).get("serving") or {}) if job is not None else {}
+    return str(serving.get("model") or model.name)
+
+
 def endpoint_for(model: Model) -> ChatEndpoint:
     """Where to send chat requests for ``model``; EndpointNotConfigured says what is missing."""
     timeout = float(settings.CURATOR_EVAL_TIMEOUT)
@@ -140,26 +152,33 @@ def endpoint_for(model: Model) -> ChatEndpoint:
         )
     if model.provider == LOCAL:
         raise EndpointNotConfigured("local models are generated on GPU workers, not over HTTP")
-    try:
-        config = get_config(model.provider)
-    except Exception:
-        config = None
+    # Malformed provider settings raise ImproperlyConfigured here, as themselves: they are
+    # not a reason to try another provider.
+    configs = {config.name: config for config in provider_configs()}
+    config = configs.get(model.provider)
     if config is not None:
         key = config.api_key()
         if key is None:
             raise EndpointNotConfigured(
                 f"{config.label}: set the environment variable {config.api_key_env} to its key"
             )
+        try:
+            # The provider's own chat endpoint (the simulator's when it is simulated): its
+            # key goes nowhere else.
+            base_url = config.inference_url
+        except ProviderNotConfigured as exc:
+            raise EndpointNotConfigured(str(exc)) from None
         return ChatEndpoint(
-            # The simulator's URL when the provider is simulated (no key of its own).
-            base_url=config.url,
+            base_url=base_url,
             api_key=key,
-            model=model.name,
+            model=served_name(model),
             label=config.display_label,
             prices=_prices_for(model.name),
             timeout=timeout,
         )
     if model.provider == "openai":
+        # An installation whose provider list leaves OpenAI out still evaluates OpenAI models
+        # named "openai" through the OPENAI_* variables, at OpenAI or the URL they name.
         base_url = os.environ.get("OPENAI_BASE_URL", "").strip() or None
         key = os.environ.get("OPENAI_API_KEY", "").strip()
         if not key and base_url is None:
@@ -167,7 +186,7 @@ def endpoint_for(model: Model) -> ChatEndpoint:
                 "openai: set OPENAI_API_KEY (and OPENAI_BASE_URL if needed)"
             )
         return ChatEndpoint(
-            base_url=base_url,
+            base_url=base_url or INFERENCE_URLS["openai"],
             # A compatible server at OPENAI_BASE_URL (the simulator) may not need a key.
             api_key=key or SIMULATOR_API_KEY,
             model=model.name,
@@ -175,7 +194,10 @@ def endpoint_for(model: Model) -> ChatEndpoint:
             prices=_prices_for(model.name),
             timeout=timeout,
         )
-    raise EndpointNotConfigured(f"no provider or endpoint named {model.provider!r} is configured")
+    raise EndpointNotConfigured(
+        f"no provider or endpoint named {model.provider!r} is configured "
+        "(CURATOR_TRAINING_PROVIDERS or the model endpoints)"
+    )
 
 
 # One gate per endpoint URL in this process: runs sharing a worker share the endpoint's limit.

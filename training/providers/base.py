@@ -142,6 +142,18 @@ class RemoteCheckpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Serving:
+    """Where a trained model answers chat, as far as the provider says: ``model`` is the name
+    chat requests use, ``state`` one of "answering", "deploying", "not_deployed", and
+    ``detail`` the provider's words or exactly what a person must create by hand."""
+
+    model: str
+    state: str
+    detail: str = ""
+    deployment: str = ""  # the provider's resource Curator created, if any
+
+
 class Provider(ABC):
     """A fine-tuning backend: OpenAI, an OpenAI-compatible service, the simulator, local LoRA.
 
@@ -207,6 +219,40 @@ class Provider(ABC):
         """Reach the provider with a cheap authenticated call; raises ProviderError (whose
         message names the URL) if it cannot be reached or refuses the key. Providers
         with nothing remote to reach (local training) have nothing to check here."""
+        return None
+
+    def serving(self, job: RemoteJob) -> Serving:
+        """Whether the job's model answers chat now (one short request), and if not, what
+        it takes; providers that serve every fine-tune as it is only check it answers."""
+        return Serving(model=job.fine_tuned_model or "", state="not_deployed")
+
+    def deploy(self, job: RemoteJob, *, name: str) -> Serving:
+        """Deploy the job's model where the provider requires it (``name`` for the
+        deployment it creates); where Curator may not, ``detail`` says what to create by
+        hand. Then as ``serving``."""
+        return self.serving(job)
+
+    def undeploy(self, serving: Serving) -> None:
+        """Remove a deployment Curator created (nothing where it created none)."""
+        return None
+
+    def check_settings(
+        self,
+        *,
+        model: str,
+        hyperparameters: dict[str, Any] | None,
+        method: str,
+        validation: bool,
+        seed: int | None = None,
+    ) -> list[str]:
+        """Every reason the provider would refuse these settings for ``model``, in its own
+        words, found before anything is created (its published model limits, its SDK's own
+        request checks); empty where it publishes none."""
+        return []
+
+    def check_file(self, path: Path) -> None:
+        """Run the provider's own client-side check of a file about to be uploaded, where its
+        SDK ships one; PermanentProviderError carries its words."""
         return None
 
     def download_adapter(self, job: RemoteJob, folder: Path) -> Path | None:

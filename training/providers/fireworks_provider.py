@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tarfile
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -31,11 +32,15 @@ from training.providers.base import (
     RemoteFile,
     RemoteJob,
     RemoteJobError,
+    Serving,
     TransientProviderError,
 )
 from training.providers.sdk import SdkProvider
 
 DEFAULT_BASE_URL = "https://api.fireworks.ai"
+# ``datasets.upload`` takes at most 150 MB (fireworks-ai 1.2.30 docstring: "This path can
+# handle file sizes up to 150Mb. For larger file sizes use Get Dataset Upload Endpoint").
+DIRECT_UPLOAD_BYTES = 150 * 1024**2
 STATES = {
     "JOB_STATE_VALIDATING": "validating_files",
     "JOB_STATE_CREATING": "validating_files",
@@ -101,6 +106,7 @@ class FireworksProvider(SdkProvider):
         self.inference_url = inference_url or f"{self.base_url.rstrip('/')}/inference/v1"
         self._sleep = sleep
         self.timeout = timeout
+        self.upload_timeout = upload_timeout
         self.client = fireworks.Fireworks(
             api_key=api_key,
             account_id=account_id,
@@ -146,12 +152,15 @@ class FireworksProvider(SdkProvider):
                 raise
         current = self._call(lambda: self.client.datasets.get(dataset_id))
         if current.state != "READY":
-            with path.open("rb") as handle:
-                self._call(
-                    lambda: self.upload_client.datasets.upload(
-                        dataset_id, file=(path.name, handle, "application/jsonl")
+            if path.stat().st_size > DIRECT_UPLOAD_BYTES:
+                self._upload_signed(dataset_id, path)
+            else:
+                with path.open("rb") as handle:
+                    self._call(
+                        lambda: self.upload_client.datasets.upload(
+                            dataset_id, file=(path.name, handle, "application/jsonl")
+                        )
                     )
-                )
         return RemoteFile(
             id=self._dataset_name(dataset_id),
             filename=path.name,
@@ -160,6 +169,57 @@ class FireworksProvider(SdkProvider):
             status="uploaded",
             created_at=int(time.time()),
         )
+
+    def _upload_signed(self, dataset_id: str, path: Path) -> None:
+        """Files over 150 MB: ask for a signed URL (getUploadEndpoint), PUT the bytes there,
+        then validateUpload, as the SDK's own ``fireworks.lib.dataset_upload`` does. The
+        signed URL gets the file and never the API key."""
+        size = path.stat().st_size
+        response = self._call(
+            lambda: self.client.datasets.get_upload_endpoint(
+                dataset_id, filename_to_size={path.name: str(size)}
+            )
+        )
+        url = (response.filename_to_signed_urls or {}).get(path.name)
+        if not url:
+            raise PermanentProviderError(
+                f"{self.label}: the upload endpoint gave no signed URL for {path.name}",
+                code="upload_endpoint",
+            )
+        if httpx.URL(url).scheme != "https" and not self.is_simulator:
+            raise PermanentProviderError(
+                f"{self.label}: refusing to upload {path.name} to a non-https URL",
+                code="upload_endpoint",
+            )
+        try:
+            with httpx.Client(timeout=self.upload_timeout) as http, path.open("rb") as handle:
+                put = http.put(
+                    url,
+                    content=handle,
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "X-Goog-Content-Length-Range": f"{size},{size}",
+                    },
+                )
+        except httpx.HTTPError as error:
+            raise TransientProviderError(
+                f"{self.label}: uploading {path.name} to its signed URL failed ({error})",
+                code="connection_error",
+            ) from None
+        if put.status_code >= 500 or put.status_code in (408, 429):
+            raise TransientProviderError(
+                f"{self.label}: the signed upload of {path.name} answered HTTP {put.status_code}",
+                code="server_error",
+                status_code=put.status_code,
+            )
+        if put.status_code >= 400:
+            raise PermanentProviderError(
+                f"{self.label}: the signed upload of {path.name} was refused "
+                f"(HTTP {put.status_code}: {put.text[:200]})",
+                code="upload_refused",
+                status_code=put.status_code,
+            )
+        self._call(lambda: self.client.datasets.validate_upload(dataset_id, body={}))
 
     def wait_for_file(
         self, file_id: str, *, timeout: float = 600.0, poll_interval: float = 2.0
@@ -248,6 +308,12 @@ class FireworksProvider(SdkProvider):
                     "display_name": display,
                     "training_config": {camel[k]: v for k, v in config.items()},
                 }
+                if isinstance(chosen.get("dpo_beta"), float | int):
+                    # lossConfig.dpo.beta (fireworks-ai DpoConfig: "> 0 and < 0.5").
+                    kwargs["loss_config"] = {
+                        "method": "DPO",
+                        "dpo": {"beta": float(chosen["dpo_beta"])},
+                    }
                 if job_id:
                     kwargs["dpo_job_id"] = job_id
                 created = self._call(lambda: self.client.dpo_jobs.create(**kwargs))
@@ -268,6 +334,30 @@ class FireworksProvider(SdkProvider):
                     return found
             raise
         return self._job(created)
+
+    def check_settings(
+        self,
+        *,
+        model: str,
+        hyperparameters: dict[str, Any] | None,
+        method: str,
+        validation: bool,
+        seed: int | None = None,
+    ) -> list[str]:
+        """Fireworks' documented rules for what create_job would send (fireworks-ai 1.2.30
+        request types: SupervisedFineTuningJob and DpoJob have no seed; DpoConfig's beta
+        "must be > 0 and < 0.5")."""
+        chosen = dict(hyperparameters or {})
+        problems = []
+        if seed is not None:
+            problems.append(
+                f"{self.label} fine-tuning jobs take no seed: leave the seed empty "
+                "(it would not be sent)"
+            )
+        beta = chosen.get("dpo_beta")
+        if method == "dpo" and isinstance(beta, float | int) and not 0 < beta < 0.5:
+            problems.append(f"{self.label}: DPO beta must be > 0 and < 0.5 (asked {beta:g})")
+        return problems
 
     def find_job_by_metadata(
         self, key: str, value: str, *, method: str | None = None
@@ -329,6 +419,29 @@ class FireworksProvider(SdkProvider):
             metadata={"metrics_url": getattr(obj, "metrics_file_signed_url", None) or ""},
             error=error,
             deployment=self.deployment_text(output) if status == "succeeded" and output else None,
+        )
+
+    def serving(self, job: RemoteJob) -> Serving:
+        """Fireworks serves a fine-tuned model once it is deployed: on its own on-demand
+        deployment, or as a LoRA addon on a deployment of its base (docs.fireworks.ai:
+        deploying fine-tuned models); both are billed per GPU-hour, so Curator checks and
+        says what to create rather than starting one."""
+        model = job.fine_tuned_model or ""
+        chat = self.client.chat.completions
+        if self.client._base_url_overridden:
+            # The SDK posts to {base_url}/v1/chat/completions when its URL is overridden,
+            # else to Fireworks' inference API: keep to the inference path either way.
+            chat = self.client.with_options(
+                base_url=self.inference_url.removesuffix("/v1")
+            ).chat.completions
+        return self._answers(
+            chat,
+            model,
+            not_deployed=(
+                f"Fireworks serves {model} only once deployed: firectl create deployment "
+                f"{model} (or firectl load-lora {model} --deployment <a deployment of its "
+                "base>), then check again"
+            ),
         )
 
     def deployment_text(self, model: str) -> str:
@@ -399,7 +512,41 @@ class FireworksProvider(SdkProvider):
         ]
 
     def list_checkpoints(self, job_id: str) -> list[RemoteCheckpoint]:
+        # fireworks-ai 1.2.30 lists no intermediate checkpoints of a fine-tuning job: the job
+        # page says the provider reported none.
         return []
+
+    def download_adapter(self, job: RemoteJob, folder: Path) -> Path | None:
+        """The trained model's files, from the signed URLs ``models.get_download_endpoint``
+        gives (each fetched without the API key), packed into one tar for storage."""
+        if not job.fine_tuned_model:
+            return None
+        model_id = job.fine_tuned_model.rsplit("/", 1)[-1]
+        response = self._call(lambda: self.client.models.get_download_endpoint(model_id))
+        urls = response.filename_to_signed_urls or {}
+        if not urls:
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+        raw = folder.parent / f"{folder.name}-files"
+        raw.mkdir(parents=True, exist_ok=True)
+        try:
+            with httpx.Client(timeout=self.upload_timeout, follow_redirects=True) as http:
+                for name, url in urls.items():
+                    target = raw / Path(name).name
+                    with http.stream("GET", url) as reply, target.open("wb") as sink:
+                        reply.raise_for_status()
+                        for chunk in reply.iter_bytes(1024 * 1024):
+                            sink.write(chunk)
+        except httpx.HTTPError as error:
+            raise TransientProviderError(
+                f"{self.label}: downloading {job.fine_tuned_model} failed ({error})",
+                code="download_failed",
+            ) from None
+        archive = folder / f"{model_id}.tar"
+        with tarfile.open(archive, "w") as tar:
+            for path in sorted(raw.iterdir()):
+                tar.add(path, arcname=path.name)
+        return archive
 
     def cancel(self, job_id: str) -> RemoteJob:
         resource, bare = self._resource(job_id)

@@ -9,12 +9,14 @@ import base64
 import binascii
 import csv
 import io
+import re
 import time
 from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 
 from training.providers.base import (
@@ -24,6 +26,8 @@ from training.providers.base import (
     RemoteFile,
     RemoteJob,
     RemoteJobError,
+    Serving,
+    TransientProviderError,
 )
 from training.providers.sdk import SdkProvider
 
@@ -31,6 +35,10 @@ OPENAI_HYPERPARAMETERS = frozenset({"n_epochs", "batch_size", "learning_rate_mul
 
 # Bounds on how far find_job_by_metadata and list_events page back, so a server that
 # ignores the metadata filter cannot turn one lookup into an unbounded scan.
+# The Azure control plane (Microsoft.CognitiveServices deployments); the api-version of its
+# REST reference for Deployments - Create Or Update.
+AZURE_MANAGEMENT = "https://management.azure.com"
+AZURE_MANAGEMENT_VERSION = "2024-10-01"
 MAX_SCANNED_JOBS = 2000
 MAX_SCANNED_EVENTS = 20000
 PAGE_SIZE = 100
@@ -174,6 +182,7 @@ class OpenAIProvider(SdkProvider):
         client: openai.OpenAI | None = None,
         sleep: Callable[[float], None] = time.sleep,
         azure: bool = False,
+        azure_control: dict[str, str] | None = None,
     ) -> None:
         if not api_key and client is None:
             raise PermanentProviderError(f"{label}: no API key configured", code="missing_api_key")
@@ -183,6 +192,11 @@ class OpenAIProvider(SdkProvider):
         self.upload_timeout = upload_timeout
         self._sleep = sleep
         self.base_url = base_url or "https://api.openai.com/v1"
+        self.azure = azure
+        # subscription, resource_group, resource, token: the Azure control plane, where a
+        # fine-tuned model becomes a deployment. Without them the page says what to create.
+        self.azure_control = azure_control or {}
+        self.upload_timeout = upload_timeout
         # Azure OpenAI's v1 API is OpenAI's API at https://RESOURCE.openai.azure.com/openai/v1
         # with the key in an api-key header; the bearer header is then left empty.
         headers = {"api-key": api_key} if azure else None
@@ -197,6 +211,103 @@ class OpenAIProvider(SdkProvider):
     def ping(self) -> None:
         with self._translated():
             self.client.fine_tuning.jobs.list(limit=1)
+
+    # -- serving ---------------------------------------------------------------------------
+
+    @staticmethod
+    def deployment_name(job: RemoteJob) -> str:
+        """The Azure deployment a job's model is served under: derived from the job, so a
+        deployment made by hand and one Curator makes have the same name."""
+        bare = re.sub(r"[^A-Za-z0-9-]+", "-", job.id.removeprefix("ftjob-")).strip("-")
+        return f"curator-{bare}"[:64]
+
+    def serving(self, job: RemoteJob) -> Serving:
+        model = job.fine_tuned_model or ""
+        if not self.azure:
+            # OpenAI serves every fine-tune by its name as soon as it exists.
+            return self._answers(
+                self.client.chat.completions,
+                model,
+                not_deployed=f"{self.label} does not serve {model}",
+            )
+        name = self.deployment_name(job)
+        return self._answers(
+            self.client.chat.completions,
+            name,
+            not_deployed=(
+                f"create the deployment {name!r} of the fine-tuned model {model} in the "
+                f"Azure OpenAI resource at {self.base_url} (Azure AI Foundry: Deployments, "
+                "Deploy fine-tuned model; or az cognitiveservices account deployment create "
+                f"--deployment-name {name} --model-name {model} --model-version 1 "
+                "--model-format OpenAI --sku-name standard --sku-capacity 1), then check again"
+            ),
+        )
+
+    def _management_url(self, name: str) -> str:
+        control = self.azure_control
+        return (
+            f"{AZURE_MANAGEMENT}/subscriptions/{control['subscription']}/resourceGroups/"
+            f"{control['resource_group']}/providers/Microsoft.CognitiveServices/accounts/"
+            f"{control['resource']}/deployments/{name}?api-version={AZURE_MANAGEMENT_VERSION}"
+        )
+
+    def deploy(self, job: RemoteJob, *, name: str) -> Serving:
+        """Azure: PUT the deployment through the control plane (learn.microsoft.com, "Deploy
+        a fine-tuned model", REST: Deployments - Create Or Update) when Curator has those
+        rights; it is billed per hour while it exists. Elsewhere as ``serving``."""
+        if not self.azure or not self.azure_control:
+            return self.serving(job)
+        name = self.deployment_name(job)
+        body = {
+            "sku": {"name": "standard", "capacity": 1},
+            "properties": {
+                "model": {"format": "OpenAI", "name": job.fine_tuned_model, "version": "1"}
+            },
+        }
+        reply = self._management("PUT", name, body)
+        state = str((reply.get("properties") or {}).get("provisioningState") or "")
+        if state != "Succeeded":
+            return Serving(
+                model=name,
+                state="deploying",
+                detail=f"Azure deployment {name!r} is {state or 'being created'}",
+                deployment=name,
+            )
+        answered = self.serving(job)
+        return Serving(model=name, state=answered.state, detail=answered.detail, deployment=name)
+
+    def undeploy(self, serving: Serving) -> None:
+        if self.azure and self.azure_control and serving.deployment:
+            self._management("DELETE", serving.deployment, None)
+
+    def _management(self, method: str, name: str, body: Any) -> dict[str, Any]:
+        try:
+            with httpx.Client(timeout=60.0) as http:
+                reply = http.request(
+                    method,
+                    self._management_url(name),
+                    json=body,
+                    headers={"Authorization": f"Bearer {self.azure_control['token']}"},
+                )
+        except httpx.HTTPError as error:
+            raise TransientProviderError(
+                f"{self.label}: the Azure control plane could not be reached ({error})",
+                code="connection_error",
+            ) from None
+        if reply.status_code >= 500 or reply.status_code == 429:
+            raise TransientProviderError(
+                f"{self.label}: the Azure control plane answered HTTP {reply.status_code}",
+                code="server_error",
+                status_code=reply.status_code,
+            )
+        if reply.status_code >= 400:
+            raise PermanentProviderError(
+                f"{self.label}: the Azure control plane refused {method} of deployment "
+                f"{name!r}: {reply.text[:300]} (HTTP {reply.status_code})",
+                code="azure_deployment_refused",
+                status_code=reply.status_code,
+            )
+        return reply.json() if reply.content else {}
 
     def upload_file(self, path: str | Path, *, purpose: str = "fine-tune") -> RemoteFile:
         path = Path(path)

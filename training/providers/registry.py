@@ -39,6 +39,32 @@ HOSTED_KINDS = frozenset({"openai", "together", "fireworks"})
 SIMULATOR_PATHS = {"openai": "/v1", **PREFIXES}
 KIND_LABELS = {"openai": "OpenAI", "together": "Together AI", "fireworks": "Fireworks AI"}
 DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8765/v1"
+# Where each hosted kind serves chat completions (OpenAI-compatible), when its entry names no
+# ``inference_url``: Together's and Fireworks' inference APIs are not their fine-tuning hosts'
+# roots, and a missing URL must never let the openai SDK fall back to api.openai.com with
+# another provider's key. Sources: docs.together.ai "OpenAI compatibility" (base_url
+# https://api.together.xyz/v1); docs.fireworks.ai "OpenAI compatibility"
+# (https://api.fireworks.ai/inference/v1).
+INFERENCE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "together": "https://api.together.xyz/v1",
+    "fireworks": "https://api.fireworks.ai/inference/v1",
+}
+# Epochs each provider trains when none are given ("auto"): Together's SDK sends n_epochs=1
+# (together 3.1.1 fine_tuning.create); Fireworks' default is 1 epoch (docs.fireworks.ai
+# fine-tuning "epochs: default 1"). OpenAI's own rule depends on the example count.
+DEFAULT_EPOCHS = {"together": 1, "fireworks": 1}
+# Evaluations on the validation file Curator asks each provider for, where the provider bills
+# them: Together runs n_evals passes over it and bills n_evals x its tokens
+# (docs.together.ai fine-tuning pricing).
+VALIDATION_PASSES = {"together": 10}
+# The same paths on the simulator, beside its fine-tuning shapes (Together's SDK calls
+# /v1/... under its root, Fireworks serves inference under /inference/v1).
+SIMULATOR_INFERENCE_PATHS = {
+    "openai": "/v1",
+    "together": "/together/v1",
+    "fireworks": "/fireworks/inference/v1",
+}
 # The simulator's Fireworks account when no real one is configured.
 SIMULATOR_ACCOUNT = "curator-sim"
 # The simulator accepts any key but one starting with "sk-bad"; a fixed one keeps
@@ -142,6 +168,30 @@ class ProviderConfig:
     def model(self, name: str) -> ModelInfo | None:
         return self.models.get(name)
 
+    @property
+    def inference_url(self) -> str:
+        """The OpenAI-compatible base URL its models (base and fine-tuned) answer chat at, and
+        so the only host its key is ever sent to for inference. ProviderNotConfigured where
+        there is none (local models are generated on GPU workers)."""
+        if self.simulated:
+            return (
+                simulator_url("openai").removesuffix("/v1") + SIMULATOR_INFERENCE_PATHS[self.shape]
+            )
+        if self.kind == "simulator":
+            return str(self.base_url)
+        explicit = self.options.get("inference_url")
+        if explicit:
+            return str(explicit).rstrip("/")
+        if self.kind == "openai":
+            # Azure's v1 API and compatible servers answer chat where they train.
+            return (self.base_url or INFERENCE_URLS["openai"]).rstrip("/")
+        if self.kind in INFERENCE_URLS:
+            return INFERENCE_URLS[self.kind]
+        raise ProviderNotConfigured(
+            f"{self.label} ({self.name!r}, kind {self.kind!r}) has no chat endpoint: its "
+            "models are generated on this installation's GPU workers"
+        )
+
 
 def simulator_url(shape: str = "openai") -> str:
     """The simulator's URL for one API shape, from ``CURATOR_SIMULATOR_URL`` (its OpenAI
@@ -206,6 +256,15 @@ def _parse(entry: Any, index: int) -> ProviderConfig:
     base_url = entry.get("base_url") or None
     if kind == "simulator" and base_url is None:
         base_url = getattr(settings, "CURATOR_SIMULATOR_URL", DEFAULT_SIMULATOR_URL)
+    where = f"CURATOR_TRAINING_PROVIDERS[{name!r}]"
+    for key in ("base_url", "inference_url"):
+        url = entry.get(key)
+        if url and not (isinstance(url, str) and url.startswith(("https://", "http://"))):
+            raise ImproperlyConfigured(f"{where}.{key} must be an http(s) URL, not {url!r}")
+    if kind == "openai" and entry.get("azure") and not base_url:
+        raise ImproperlyConfigured(
+            f"{where} is Azure OpenAI: set base_url to https://RESOURCE.openai.azure.com/openai/v1"
+        )
     known = {"name", "kind", "label", "base_url", "api_key_env", "models", "timeout", "backend"}
     return ProviderConfig(
         name=name,
@@ -250,6 +309,41 @@ def get_config(name: str) -> ProviderConfig:
     raise ProviderNotConfigured(f"no training provider named {name!r} is configured")
 
 
+# Settings of an Azure provider that give Curator the right to create deployments (all four,
+# or none: the job page then says which deployment to create by hand). The token is read from
+# the environment variable named by "management_token_env", like every key.
+AZURE_CONTROL_SETTINGS = ("subscription_id", "resource_group", "resource_name")
+
+
+def azure_control(config: ProviderConfig) -> dict[str, str] | None:
+    """The Azure control-plane settings of ``config``, or None where not given;
+    ImproperlyConfigured if only some are."""
+    if not config.options.get("azure"):
+        return None
+    values = {key: str(config.options.get(key) or "").strip() for key in AZURE_CONTROL_SETTINGS}
+    token_env = str(config.options.get("management_token_env") or "").strip()
+    token = os.environ.get(token_env, "").strip() if token_env else ""
+    given = [key for key, value in values.items() if value] + (
+        ["management_token_env"] if token_env else []
+    )
+    if not given:
+        return None
+    missing = [key for key in (*AZURE_CONTROL_SETTINGS, "management_token_env") if key not in given]
+    if missing:
+        raise ImproperlyConfigured(
+            f"CURATOR_TRAINING_PROVIDERS[{config.name!r}] sets {', '.join(given)} but not "
+            f"{', '.join(missing)}: give all of the Azure control-plane settings, or none"
+        )
+    if not token:
+        return None
+    return {
+        "subscription": values["subscription_id"],
+        "resource_group": values["resource_group"],
+        "resource": values["resource_name"],
+        "token": token,
+    }
+
+
 def build_provider(config: ProviderConfig) -> Provider:
     if config.kind in HOSTED_KINDS | {"simulator"}:
         api_key = config.api_key()
@@ -277,7 +371,9 @@ def build_provider(config: ProviderConfig) -> Provider:
                 account = SIMULATOR_ACCOUNT
             return import_string(HOSTED_BACKENDS["fireworks"])(account_id=account, **common)
         return import_string(HOSTED_BACKENDS["openai"])(
-            azure=bool(config.options.get("azure")), **common
+            azure=bool(config.options.get("azure")),
+            azure_control=azure_control(config),
+            **common,
         )
     raise ProviderNotConfigured(
         f"{config.label} trains on this installation's GPU workers: it has no provider API"

@@ -19,6 +19,7 @@ from training.providers.base import (
     Provider,
     ProviderError,
     RemoteFile,
+    Serving,
     TransientProviderError,
 )
 
@@ -113,6 +114,12 @@ def translate_error(
                 param=param,
                 retry_after=_retry_after(exc.response),
             )
+        if status == 409 and ("already exists" in message.lower() or code == "ALREADY_EXISTS"):
+            # Not a lock hiccup: what we asked to create exists (a create whose reply was
+            # lost went through). Retrying cannot change that; the caller looks it up.
+            return PermanentProviderError(
+                text, code="already_exists", status_code=status, param=param
+            )
         if status >= 500 or status in _TRANSIENT_STATUSES:
             return TransientProviderError(
                 text,
@@ -154,6 +161,24 @@ class SdkProvider(Provider):
     def _call(self, fn: Callable[[], T]) -> T:
         with self._translated():
             return fn()
+
+    def _answers(self, chat: Any, model: str, *, not_deployed: str) -> Serving:
+        """Ask ``model`` for one token through ``chat`` (the SDK's chat completions): a
+        reply means it answers; the provider's refusal (404, 400) means it is not served,
+        with ``not_deployed`` saying what to do; outages stay errors."""
+        try:
+            self._call(
+                lambda: chat.create(
+                    model=model, messages=[{"role": "user", "content": "ping"}], max_tokens=1
+                )
+            )
+        except PermanentProviderError as error:
+            if error.status_code in {400, 404, 422}:
+                return Serving(
+                    model=model, state="not_deployed", detail=f"{not_deployed} ({error})"
+                )
+            raise
+        return Serving(model=model, state="answering", detail=f"{model} answers chat")
 
     def _wait_until_ready(
         self,

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import together
+from together.lib.resources.fine_tuning import create_finetune_request
+from together.lib.utils.files import check_file
 
 from training.providers.base import (
     METADATA_TAG,
@@ -26,10 +28,16 @@ from training.providers.base import (
     RemoteFile,
     RemoteJob,
     RemoteJobError,
+    Serving,
 )
+from training.providers.registry import VALIDATION_PASSES
 from training.providers.sdk import SdkProvider
 
 DEFAULT_BASE_URL = "https://api.together.ai"
+# Evaluations on the validation file during training (billed: registry.VALIDATION_PASSES).
+N_EVALS = VALIDATION_PASSES["together"]
+# Together's default when no epochs are given (the SDK's fine_tuning.create n_epochs=1).
+DEFAULT_EPOCHS = 1
 # Together's suffix limit; the tag takes 16 of it, the person's suffix the rest.
 MAX_SUFFIX = 40
 STATUS = {
@@ -97,8 +105,7 @@ class TogetherProvider(SdkProvider):
 
     def upload_file(self, path: str | Path, *, purpose: str = "fine-tune") -> RemoteFile:
         path = Path(path)
-        # check=False: the version was validated when it was built; the SDK's own check
-        # would read the whole file again in the worker.
+        # check=False: check_file ran the SDK's check on this very file just before.
         uploaded = self._call(
             lambda: self.upload_client.files.upload(path, purpose=purpose, check=False)
         )
@@ -117,6 +124,15 @@ class TogetherProvider(SdkProvider):
             created_at=int(obj.created_at or 0),
             status_details=getattr(getattr(obj, "validation_report", None), "error", None),
         )
+
+    def check_file(self, path: Path) -> None:
+        """The SDK's own file check (``together files check``), before anything is sent."""
+        report = check_file(path, purpose="fine-tune")
+        if not report.get("is_check_passed"):
+            raise PermanentProviderError(
+                f"{self.label} refuses {path.name}: {report.get('message') or report}",
+                code="invalid_file",
+            )
 
     def wait_for_file(
         self, file_id: str, *, timeout: float = 600.0, poll_interval: float = 2.0
@@ -137,18 +153,20 @@ class TogetherProvider(SdkProvider):
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def create_job(
+    def _create_kwargs(
         self,
         *,
         model: str,
         training_file: str,
-        validation_file: str | None = None,
-        hyperparameters: dict[str, Any] | None = None,
-        suffix: str | None = None,
-        seed: int | None = None,
-        metadata: dict[str, str] | None = None,
-        method: str = "supervised",
-    ) -> RemoteJob:
+        validation_file: str | None,
+        hyperparameters: dict[str, Any] | None,
+        suffix: str | None,
+        seed: int | None,
+        metadata: dict[str, str] | None,
+        method: str,
+    ) -> dict[str, Any]:
+        """The SDK's ``fine_tuning.create`` arguments for our settings: every setting we
+        accept is sent under Together's name (the launch refuses the ones it has none for)."""
         chosen = dict(hyperparameters or {})
         tag = suffix_tag((metadata or {}).get(METADATA_TAG, "")) if metadata else ""
         full_suffix = "-".join(
@@ -163,7 +181,7 @@ class TogetherProvider(SdkProvider):
         }
         if validation_file:
             kwargs["validation_file"] = validation_file
-            kwargs["n_evals"] = 10
+            kwargs["n_evals"] = N_EVALS
         if isinstance(chosen.get("n_epochs"), int):
             kwargs["n_epochs"] = chosen["n_epochs"]
         if isinstance(chosen.get("batch_size"), int):
@@ -180,7 +198,97 @@ class TogetherProvider(SdkProvider):
             kwargs["dpo_beta"] = float(chosen["dpo_beta"])
         if seed is not None:
             kwargs["random_seed"] = seed
-        created = self._call(lambda: self.client.fine_tuning.create(**kwargs))
+        return kwargs
+
+    def model_limits(self, model: str) -> Any:
+        """Together's published limits for fine-tuning ``model`` (GET
+        /v1/fine-tunes/models/limits): epochs, batch sizes per method, LoRA rank, sequence
+        lengths, learning rates."""
+        return self._call(lambda: self.client.fine_tuning.model_limits(model_name=model))
+
+    def check_settings(
+        self,
+        *,
+        model: str,
+        hyperparameters: dict[str, Any] | None,
+        method: str,
+        validation: bool,
+        seed: int | None = None,
+    ) -> list[str]:
+        """Every reason Together would refuse these settings for ``model``, in its words:
+        its model limits, then the SDK's own client-side check (the ValueError that
+        ``fine_tuning.create`` raises before sending anything)."""
+        limits = self.model_limits(model)
+        kwargs = self._create_kwargs(
+            model=model,
+            training_file="file-launch-check",
+            validation_file="file-launch-check" if validation else None,
+            hyperparameters=hyperparameters,
+            suffix=None,
+            seed=seed,
+            metadata=None,
+            method=method,
+        )
+        problems = []
+        epochs = kwargs.get("n_epochs")
+        if isinstance(epochs, int) and epochs > limits.max_num_epochs:
+            problems.append(
+                f"{self.label}: {model} trains for at most {limits.max_num_epochs} epochs "
+                f"(asked {epochs})"
+            )
+        rank = kwargs.get("lora_r")
+        if kwargs["lora"] and isinstance(rank, int) and rank > limits.lora_training.max_rank:
+            problems.append(
+                f"{self.label}: LoRA rank for {model} is at most "
+                f"{limits.lora_training.max_rank} (asked {rank})"
+            )
+        rate = kwargs.get("learning_rate")
+        if isinstance(rate, float) and not (
+            limits.min_learning_rate <= rate <= limits.max_learning_rate
+        ):
+            problems.append(
+                f"{self.label}: the learning rate for {model} must be between "
+                f"{limits.min_learning_rate:g} and {limits.max_learning_rate:g} (asked {rate:g})"
+            )
+        if not kwargs["lora"] and not limits.supports_full_training:
+            problems.append(f"{self.label}: {model} can only be fine-tuned with LoRA")
+        else:
+            try:
+                create_finetune_request(model_limits=limits, **kwargs)
+            except ValueError as error:
+                problems.append(f"{self.label}: {error}")
+        return problems
+
+    def create_job(
+        self,
+        *,
+        model: str,
+        training_file: str,
+        validation_file: str | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        suffix: str | None = None,
+        seed: int | None = None,
+        metadata: dict[str, str] | None = None,
+        method: str = "supervised",
+    ) -> RemoteJob:
+        kwargs = self._create_kwargs(
+            model=model,
+            training_file=training_file,
+            validation_file=validation_file,
+            hyperparameters=hyperparameters,
+            suffix=suffix,
+            seed=seed,
+            metadata=metadata,
+            method=method,
+        )
+        try:
+            created = self._call(lambda: self.client.fine_tuning.create(**kwargs))
+        except ValueError as error:
+            # The SDK checks the request against the model's limits before sending it:
+            # a setting out of range, which no retry changes.
+            raise PermanentProviderError(
+                f"{self.label}: {error}", code="invalid_settings"
+            ) from None
         return self._job(created)
 
     def find_job_by_metadata(self, key: str, value: str) -> RemoteJob | None:
@@ -203,6 +311,7 @@ class TogetherProvider(SdkProvider):
                 "n_epochs": getattr(obj, "n_epochs", None),
                 "batch_size": getattr(obj, "batch_size", None),
                 "learning_rate": getattr(obj, "learning_rate", None),
+                "lora": getattr(kind, "type", "Lora") != "Full" if kind is not None else None,
                 "lora_rank": getattr(kind, "lora_r", None),
                 "lora_alpha": getattr(kind, "lora_alpha", None),
             }.items()
@@ -210,8 +319,9 @@ class TogetherProvider(SdkProvider):
         }
         progress = getattr(obj, "progress", None)
         estimated_finish = None
-        if progress is not None and getattr(progress, "estimate_available", False):
-            estimated_finish = int(time.time()) + int(progress.seconds_remaining or 0)
+        remaining = int(getattr(progress, "seconds_remaining", 0) or 0) if progress else 0
+        if progress is not None and getattr(progress, "estimate_available", False) and remaining:
+            estimated_finish = int(time.time()) + remaining
         error = None
         if status == "failed":
             error = RemoteJobError(code=str(obj.status), message=self._failure(obj.id))
@@ -242,61 +352,69 @@ class TogetherProvider(SdkProvider):
         return "the provider reports it failed"
 
     def list_events(self, job_id: str, *, after: str | None = None) -> list[RemoteEvent]:
+        """Together's events (ids: their position in the list, which only grows), one per
+        training step: a step's metrics ride on the event Together logged at that step, and
+        only steps with no event of their own get a metrics event (id ``m<step>``)."""
         raw = self._call(lambda: self.client.fine_tuning.list_events(job_id)).data
         start = int(after) + 1 if after and after.isdigit() else 0
+        rows = {row["step"]: row for row in self.metrics(job_id)} if raw else {}
+        total = next((e.total_steps for e in reversed(raw) if e.total_steps), None)
         events = []
         for index, event in enumerate(raw):
-            if index < start:
-                continue
             data: dict[str, Any] = {}
+            kind = "message"
             if event.step is not None:
                 data = {"step": event.step, "total_steps": event.total_steps}
+                row = rows.pop(event.step, None)
+                if row is not None:
+                    data = {**row, "total_steps": event.total_steps or total}
+                    kind = "metrics"
+            if index < start:
+                continue
             events.append(
                 RemoteEvent(
                     id=str(index),
                     created_at=_epoch(event.created_at) or 0,
-                    level="error" if event.level == "error" else "info",
+                    level="error" if event.level in {"error", "legacy_ierror"} else "info",
                     message=event.message or "",
-                    type="message",
+                    type=kind,
                     data={k: v for k, v in data.items() if v is not None},
                 )
             )
-        if events:
-            events.extend(self._metric_events(job_id, events))
-        return events
-
-    def _metric_events(self, job_id: str, events: list[RemoteEvent]) -> list[RemoteEvent]:
-        # Progress events say how many steps there are; metrics say what each step did.
-        total = next(
-            (e.data["total_steps"] for e in reversed(events) if e.data.get("total_steps")), None
-        )
-        rows = self.metrics(job_id)
-        return [
+        last = _epoch(raw[-1].created_at) or 0 if raw else 0
+        events.extend(
             RemoteEvent(
-                id=f"m{row['step']}",
-                created_at=events[-1].created_at,
+                id=f"m{step}",
+                created_at=last,
                 level="info",
-                message=f"Step {row['step']}: training loss={row['train_loss']:.4f}",
+                message=f"Step {step}: training loss={row['train_loss']:.4f}",
                 type="metrics",
                 data={**row, **({"total_steps": total} if total else {})},
             )
-            for row in rows
+            for step, row in sorted(rows.items())
             if "train_loss" in row
-        ]
+        )
+        return events
 
     def metrics(self, job_id: str) -> list[dict[str, Any]]:
+        """Per-step metrics from GET /v1/fine-tunes/{id}/metrics. Together names them
+        ``train/global_step``, ``train/loss`` and ``eval/loss`` (as the together 3.1.1 CLI
+        reads them: lib/cli/components/plot_finetune_metrics.py); the unprefixed names are
+        read too, for servers that report them so."""
         raw = self._call(lambda: self.client.fine_tuning.list_metrics(job_id)).metrics or []
-        rows = []
+        rows: dict[int, dict[str, Any]] = {}
         for item in raw:
-            if "global_step" not in item:
+            step = item.get("train/global_step", item.get("global_step"))
+            if step is None:
                 continue
-            row: dict[str, Any] = {"step": int(item["global_step"])}
-            if "train_loss" in item:
-                row["train_loss"] = item["train_loss"]
-            if "eval_loss" in item:
-                row["valid_loss"] = item["eval_loss"]
-            rows.append(row)
-        return sorted(rows, key=lambda row: row["step"])
+            row = rows.setdefault(int(step), {"step": int(step)})
+            train = item.get("train/loss", item.get("train_loss"))
+            if train is not None:
+                row["train_loss"] = train
+            valid = item.get("eval/loss", item.get("eval_loss"))
+            if valid is not None:
+                row["valid_loss"] = valid
+        return [rows[step] for step in sorted(rows)]
 
     def list_checkpoints(self, job_id: str) -> list[RemoteCheckpoint]:
         raw = self._call(lambda: self.client.fine_tuning.list_checkpoints(job_id)).data
@@ -318,11 +436,29 @@ class TogetherProvider(SdkProvider):
     def result_metrics(self, job: RemoteJob) -> list[dict[str, Any]]:
         return self.metrics(job.id)
 
+    def serving(self, job: RemoteJob) -> Serving:
+        """A LoRA fine-tune of a base that Together serves serverless answers by its output
+        name at once; any other (a full fine-tune, a LoRA on another base) answers only on a
+        dedicated endpoint, which is billed per hour while it runs and which Curator does
+        not start on its own (docs.together.ai: LoRA inference; dedicated endpoints)."""
+        model = job.fine_tuned_model or ""
+        return self._answers(
+            self.client.chat.completions,
+            model,
+            not_deployed=(
+                f"Together does not serve {model} serverless: create a dedicated endpoint "
+                f"for it (together endpoints create --model {model}), then check again"
+            ),
+        )
+
     def download_adapter(self, job: RemoteJob, folder: Path) -> Path | None:
-        """The adapter archive as Together serves it (a tar, compressed)."""
+        """What Together trained, as it serves it (a ``.tar.zst``): the LoRA adapter, or for
+        a full fine-tune the full model (``checkpoint="model_output_path"``; "adapter" only
+        exists for LoRA jobs)."""
         folder.mkdir(parents=True, exist_ok=True)
+        checkpoint = "model_output_path" if job.hyperparameters.get("lora") is False else "adapter"
         with self._translated():
-            response = self.upload_client.fine_tuning.content(ft_id=job.id, checkpoint="adapter")
+            response = self.upload_client.fine_tuning.content(ft_id=job.id, checkpoint=checkpoint)
             disposition = response.headers.get("content-disposition", "")
             match = re.search(r'filename="?([^";]+)"?', disposition)
             name = Path(match.group(1)).name if match else f"{job.id}-adapter.tar.zst"

@@ -31,7 +31,10 @@ def value(name: str) -> float:
 def poll_delay(polls: int) -> float:
     """Seconds until poll number ``polls + 1``: 5, 7.5, 11, … up to the maximum."""
     first = value("CURATOR_TRAINING_POLL_SECONDS")
-    return min(value("CURATOR_TRAINING_POLL_MAX_SECONDS"), first * 1.5 ** max(0, polls - 1))
+    # The exponent is capped: a job followed for days must not overflow the float.
+    return min(
+        value("CURATOR_TRAINING_POLL_MAX_SECONDS"), first * 1.5 ** min(max(0, polls - 1), 64)
+    )
 
 
 def retry_delay(failures: int, retry_after: float | None) -> float:

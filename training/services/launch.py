@@ -28,10 +28,11 @@ from curation.models import (
 )
 from curation.models.prices import estimate_cost
 from curation.services.versions.files import TamperedFileError, record_tampered, verify_file
+from curation.storage import open_stream
 from training.hyperparameters import clean_local_hyperparameters
 from training.local import TrainSettings
 from training.models import AUTO, HYPERPARAMETERS, FineTuneJob, FineTuneMethod, usd
-from training.pricing import model_end_date, offered_models, price_for
+from training.pricing import billed_validation_passes, model_end_date, offered_models, price_for
 from training.providers import (
     ModelInfo,
     ProviderConfig,
@@ -43,6 +44,8 @@ from training.providers import (
     get_local_backend,
     get_provider,
 )
+from training.providers.files import convert_lines, converts
+from training.providers.registry import DEFAULT_EPOCHS
 from training.services.config import MAX_FILE_BYTES, MIN_TRAIN_EXAMPLES
 from training.services.sync import refresh_finetune
 from training.services.version_files import LaunchError
@@ -208,6 +211,35 @@ def _check_files(version: DatasetVersion, *, verify: bool) -> list[str]:
     return problems
 
 
+def _check_provider_files(version: DatasetVersion, config: ProviderConfig) -> list[str]:
+    """Convert the files for the provider without keeping the result: every line without a
+    mapping is named now, and lines left out (preference outputs it cannot take) must leave
+    enough to train on."""
+    problems: list[str] = []
+    for name in _data_files(version):
+        info = version.file_info(name)
+        if info is None:
+            continue
+        with open_stream(info["name"]) as stream:
+            conversion = convert_lines(
+                config.kind,
+                stream,
+                name=version.download_name(name),
+                preference=version.format == VersionFormat.PREFERENCE,
+                sink=None,
+            )
+        problems.extend(conversion.problems)
+        short = conversion.written < MIN_TRAIN_EXAMPLES
+        if name == "train.jsonl" and conversion.excluded and short and not conversion.problems:
+            first_line, reason = conversion.excluded[0]
+            problems.append(
+                f"{conversion.name}: {len(conversion.excluded)} lines cannot be given to "
+                f"{config.label} (line {first_line}: {reason}), leaving "
+                f"{conversion.written}; fine-tuning needs at least {MIN_TRAIN_EXAMPLES}"
+            )
+    return problems
+
+
 def check_launch(
     *,
     version: DatasetVersion,
@@ -215,6 +247,7 @@ def check_launch(
     base_model: str,
     hyperparameters: dict[str, Any] | None = None,
     verify_files: bool = False,
+    method: str = FineTuneMethod.SUPERVISED,
 ) -> LaunchCheck:
     """Check ``version`` against the provider's rules and estimate the cost.
 
@@ -238,8 +271,8 @@ def check_launch(
             )
         offered = offered_models(config)
         model = offered.get(base_model)
-        if offered and model is None:
-            allowed = ", ".join(offered)
+        if model is None and (offered or config.kind != "local"):
+            allowed = ", ".join(offered) or "none yet: add its models and prices at /prices/"
             problems.append(
                 f"{base_model or '(no model)'} is not a base model {config.label} offers here "
                 f"(allowed: {allowed})"
@@ -280,6 +313,8 @@ def check_launch(
             f"{model.token_limit:,}-token per-example limit of {model.name}"
         )
     problems.extend(_check_files(version, verify=verify_files))
+    if verify_files and config is not None and converts(config.kind) and not problems:
+        problems.extend(_check_provider_files(version, config))
 
     check.train_tokens = _train_tokens(version)
     epochs = hyperparameters.get("n_epochs", AUTO)
@@ -287,17 +322,39 @@ def check_launch(
         check.epochs = epochs
     elif check.is_local:
         check.epochs = TrainSettings().epochs  # the local trainer's "auto" is its default
+    elif config is not None and config.kind in DEFAULT_EPOCHS:
+        check.epochs = DEFAULT_EPOCHS[config.kind]  # what the provider trains when not told
     else:
         check.epochs = training_epochs(version.train_examples)
-    check.price = price_for(config, base_model) if config is not None else None
+    full = hyperparameters.get("lora") is False or str(
+        hyperparameters.get("full_training") or ""
+    ).strip().lower() in {"on", "true", "1", "yes"}
+    check.price = (
+        price_for(
+            config,
+            base_model,
+            method="dpo" if method == FineTuneMethod.DPO else "supervised",
+            training_type="full" if full else "lora",
+        )
+        if config is not None
+        else None
+    )
+    passes = (
+        billed_validation_passes(config, has_validation=bool(version.validation_examples))
+        if config is not None
+        else 0
+    )
     estimate = estimate_cost(
         price=check.price,
         examples=version.train_examples,
         capped_tokens=check.train_tokens,
         epochs=check.epochs,
+        validation_tokens=int(tokens.get("validation") or 0),
+        validation_passes=passes,
     )
     check.billed_tokens = estimate.billed_tokens
-    if model is not None:
+    # No price row (a method or training type the table lacks): the cost is unknown, not $0.
+    if model is not None and (check.price is not None or check.is_local):
         check.cost = estimate.cost
     check.problems = problems
     return check
@@ -361,6 +418,43 @@ def _check_local(check: LaunchCheck, config: ProviderConfig) -> list[str]:
     return list(availability.problems)
 
 
+def _provider_settings_problems(
+    *,
+    config: ProviderConfig,
+    base_model: str,
+    hyperparameters: dict[str, Any],
+    method: str,
+    seed: int | None,
+    validation: bool,
+) -> list[str]:
+    """Every chosen setting the provider has no place for, or would refuse, before anything
+    is created: a setting is sent or refused, never dropped."""
+    problems = []
+    if (
+        config.kind in HOSTED_EXTRA_KINDS
+        and hyperparameters.get("learning_rate_multiplier", AUTO) != AUTO
+    ):
+        problems.append(
+            f"{config.label} takes an absolute learning rate, not OpenAI's learning-rate "
+            "multiplier: leave the multiplier at auto and set the learning rate"
+        )
+    if not config.is_usable:
+        return problems
+    try:
+        problems.extend(
+            get_provider(config.name).check_settings(
+                model=base_model,
+                hyperparameters={k: v for k, v in hyperparameters.items() if v != AUTO},
+                method="dpo" if method == FineTuneMethod.DPO else "supervised",
+                validation=validation,
+                seed=seed,
+            )
+        )
+    except ProviderError as error:
+        problems.append(f"cannot check the settings with {config.display_label}: {error}")
+    return problems
+
+
 def method_version_problem(*, method: str, version: DatasetVersion) -> str:
     """Why this method cannot train on this version's files, or "" (DPO needs preference
     pairs, supervised training needs chat examples)."""
@@ -373,6 +467,16 @@ def method_version_problem(*, method: str, version: DatasetVersion) -> str:
     if method != FineTuneMethod.DPO and preference:
         return f"v{version.number} holds preference pairs: train it with the DPO method"
     return ""
+
+
+def _training_type_of(raw: dict[str, Any]) -> dict[str, Any]:
+    """Only whether full fine-tuning was asked for, so the estimate prices the right row."""
+    return (
+        {"lora": False}
+        if raw.get("lora") is False
+        or str(raw.get("full_training") or "").strip().lower() in {"on", "true", "1", "yes"}
+        else {}
+    )
 
 
 def create_finetune_job(
@@ -398,8 +502,9 @@ def create_finetune_job(
         version=version,
         provider=provider,
         base_model=base_model,
-        hyperparameters=cleaned,
+        hyperparameters={**cleaned, **_training_type_of(hyperparameters or {})},
         verify_files=True,
+        method=method,
     )
     if not check.ok:
         raise LaunchError(check.problems)
@@ -427,6 +532,17 @@ def create_finetune_job(
         except ValueError as error:
             raise LaunchError([str(error)]) from None
         cleaned = {**cleaned, **beta}
+    if not check.is_local:
+        settings_problems = _provider_settings_problems(
+            config=check.config,
+            base_model=base_model,
+            hyperparameters=cleaned,
+            method=method,
+            seed=seed,
+            validation=bool(version.validation_examples),
+        )
+        if settings_problems:
+            raise LaunchError(settings_problems)
     if check.is_local:
         try:
             cleaned = {**cleaned, **clean_local_hyperparameters(hyperparameters or {})}
@@ -510,12 +626,15 @@ def cancel_finetune(*, job: FineTuneJob, user: Any) -> tuple[bool, str]:
     if cancelled:
         job.add_timeline("cancelled")
         FineTuneJob.objects.filter(pk=job.pk).update(next_check_at=None)
+    remote_failure = ""
     if cancelled and job.remote_job_id and not remote_cancelled:
         # The worker created the remote job while we were marking the row cancelled.
         try:
             _cancel_remote(job)
-        except ProviderError:
+            remote_cancelled = True
+        except ProviderError as error:
             logger.exception("fine-tune %s: cancelling remote job %s", job.pk, job.remote_job_id)
+            remote_failure = str(error)
     AuditEvent.record(
         actor=user,
         action="finetune.cancel",
@@ -526,7 +645,12 @@ def cancel_finetune(*, job: FineTuneJob, user: Any) -> tuple[bool, str]:
     )
     if not cancelled:
         return False, f"This job is already {job.get_status_display().lower()}."
-    return True, "Cancelled." + (" The provider was told to stop." if job.remote_job_id else "")
+    if remote_failure:
+        return True, (
+            f"Cancelled here, but telling the provider to stop job {job.remote_job_id} failed "
+            f"({remote_failure}): it may still run and bill; cancel it at the provider."
+        )
+    return True, "Cancelled." + (" The provider was told to stop." if remote_cancelled else "")
 
 
 def _cancel_remote(job: FineTuneJob) -> None:

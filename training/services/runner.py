@@ -24,7 +24,7 @@ import django_rq
 from django.db import transaction
 from django.utils import timezone
 
-from curation.models import JobStatus
+from curation.models import JobStatus, VersionFormat
 from curation.models.jobs import unexpected_error
 from training.models import FineTuneJob
 from training.providers import (
@@ -34,6 +34,7 @@ from training.providers import (
     get_provider,
 )
 from training.providers.base import METADATA_TAG
+from training.providers.files import FileRefused, convert_file, converts
 from training.services import config
 from training.services.local.handoff import step_local
 from training.services.retry import Schedule, Step, retry_later
@@ -158,7 +159,8 @@ def _needed_files(job: FineTuneJob) -> list[tuple[str, str]]:
 
 @contextmanager
 def materialized(job: FineTuneJob, name: str) -> Iterator[Path]:
-    """The version's file copied to a local temporary path, checked against its sha256.
+    """The version's file copied to a local temporary path, checked against its sha256,
+    then converted to what the job's provider accepts (``training.providers.files``).
 
     Copying (rather than handing the storage path over) means the bytes uploaded are the
     bytes hashed, for local and remote storage alike. The name tells whoever lists the
@@ -169,8 +171,22 @@ def materialized(job: FineTuneJob, name: str) -> Iterator[Path]:
     if info is None:
         raise LaunchError([f"{version.download_name(name)} is missing from the version's files"])
     with tempfile.TemporaryDirectory(prefix="curator-finetune-") as folder:
-        path = Path(folder) / f"{version.dataset.slug}-v{version.number}-ft{job.pk}-{name}"
+        stem = f"{version.dataset.slug}-v{version.number}-ft{job.pk}"
+        path = Path(folder) / f"{stem}-{name}"
         copy_verified(version, name, info, path, outcome="Nothing was uploaded.")
+        if converts(job.provider_kind):
+            source, path = path, Path(folder) / f"{stem}-{job.provider_kind}-{name}"
+            try:
+                conversion = convert_file(
+                    job.provider_kind,
+                    source,
+                    path,
+                    name=version.download_name(name),
+                    preference=version.format == VersionFormat.PREFERENCE,
+                )
+            except FileRefused as error:
+                raise LaunchError([*error.problems, "Nothing was uploaded."]) from None
+            job.record_upload(name, conversion.summary())
         yield path
 
 
@@ -188,6 +204,7 @@ def upload_files(*, job: FineTuneJob, provider: Provider) -> None:
             # may keep an upload we never learn the id of: the retry uploads again, leaving
             # an orphan file at the provider. Files are not billed and nothing refers to
             # the orphan, so that is accepted; the name above says where it came from.
+            provider.check_file(path)
             remote = provider.upload_file(path, purpose="fine-tune")
         stored = FineTuneJob.objects.filter(pk=job.pk, **{field: ""}).update(**{field: remote.id})
         if stored:

@@ -16,6 +16,8 @@ from curation.models import (
     Dataset,
     DatasetVersion,
     ImportBatch,
+    PricedMethod,
+    PricedTrainingType,
     TrainingPrice,
     VersionFormat,
     VersionStatus,
@@ -101,7 +103,11 @@ def preview_version(
     threshold = validation_threshold(validation_fraction)
     prompt = dataset.system_prompt if prepend_system_prompt else ""
     prompt_tokens = system_prompt_tokens(prompt)
-    prices = list(TrainingPrice.objects.seeded())
+    # One estimate per model: the rate of this version's method, LoRA (the usual default).
+    method = PricedMethod.DPO if format == VersionFormat.PREFERENCE else PricedMethod.SUPERVISED
+    prices = list(
+        TrainingPrice.objects.seeded().filter(method=method, training_type=PricedTrainingType.LORA)
+    )
     limits = sorted({price.token_limit for price in prices})
     # The prompt is added to examples flagged as having no system message at import.
     lacks_system = Q(flags__contains=["no_system_message"])

@@ -40,6 +40,7 @@ from training.evaluation.metrics import example_metrics, run_metrics
 from training.evaluation.models import EvalExample, EvalRun, ExampleStatus
 from training.registry.models import Model
 from training.registry.services import UnknownModel, ensure_usable, resolve_model
+from training.services.serving import serving_release_after_evaluation
 
 logger = logging.getLogger(__name__)
 
@@ -421,6 +422,8 @@ def run_eval_job(*, run_id: int) -> EvalRun:
             generate_remote(run, items, store, endpoint)
         judge_outputs(run)
         finalize_run(run)
+        # A deployment made only to evaluate stops billing here (a setting, off by default).
+        serving_release_after_evaluation(model=run.model)
 
     def unreachable(error: EndpointError) -> None:
         run.fail(f"{error} — is the endpoint down? Retry resumes with the examples not stored yet")

@@ -1,0 +1,129 @@
+"""Serving a finished hosted fine-tune so it can be evaluated: deploy it where the provider
+requires it (and Curator has the rights), check that it answers, and record where on the job
+(``artifacts["serving"]``), which the evaluation client reads for the name to call.
+
+Deployments that bill by the hour (Together dedicated endpoints, Fireworks deployments) are
+not started silently: the job page then says exactly what to create, and Curator checks it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from curation.models import AuditEvent, JobStatus
+from training.models import FineTuneJob
+from training.providers import ProviderError, get_config, get_provider
+from training.providers.base import RemoteJob, Serving
+
+logger = logging.getLogger(__name__)
+
+
+class NotServable(ValueError):
+    """This job has no trained hosted model to serve; the message says why."""
+
+
+def _remote(job: FineTuneJob) -> RemoteJob:
+    if job.is_local:
+        raise NotServable("local fine-tunes are evaluated on this installation's GPU workers")
+    if job.status != JobStatus.SUCCEEDED or not job.fine_tuned_model:
+        raise NotServable("only a succeeded fine-tune has a model to serve")
+    return RemoteJob(
+        id=job.remote_job_id,
+        status="succeeded",
+        model=job.base_model,
+        training_file=job.remote_training_file,
+        created_at=0,
+        fine_tuned_model=job.fine_tuned_model,
+        hyperparameters=dict(job.resolved_hyperparameters or {}),
+    )
+
+
+def _record(job: FineTuneJob, serving: Serving, *, deployment: str) -> dict[str, Any]:
+    config = get_config(job.provider)
+    entry = {
+        "model": serving.model,
+        "state": serving.state,
+        "detail": serving.detail,
+        "deployment": deployment,
+        "endpoint": config.inference_url,
+        "checked_at": timezone.now().isoformat(),
+    }
+    current = FineTuneJob.objects.filter(pk=job.pk).values_list("artifacts", flat=True).first()
+    artifacts = {**(current or {}), "serving": entry}
+    FineTuneJob.objects.filter(pk=job.pk).update(artifacts=artifacts)
+    job.artifacts = artifacts
+    return entry
+
+
+def serving_deploy(*, job: FineTuneJob, user: Any) -> dict[str, Any]:
+    """Deploy (where Curator may) and check the job's model answers; the recorded entry.
+    ProviderError when the provider cannot be asked; NotServable for a job with no model."""
+    remote = _remote(job)
+    provider = get_provider(job.provider)
+    serving = provider.deploy(remote, name=f"curator-{job.pk}")
+    earlier = ((job.artifacts or {}).get("serving") or {}).get("deployment", "")
+    entry = _record(job, serving, deployment=serving.deployment or earlier)
+    AuditEvent.record(
+        actor=user,
+        action="finetune.serve",
+        obj=job,
+        dataset=job.dataset,
+        model=entry["model"],
+        state=entry["state"],
+        deployment=entry["deployment"],
+    )
+    return entry
+
+
+def serving_undeploy(*, job: FineTuneJob, user: Any) -> dict[str, Any]:
+    """Remove the deployment Curator created for the job (it stops billing); the entry."""
+    _remote(job)
+    entry = dict((job.artifacts or {}).get("serving") or {})
+    if not entry.get("deployment"):
+        raise NotServable("Curator created no deployment for this job")
+    provider = get_provider(job.provider)
+    provider.undeploy(
+        Serving(model=entry["model"], state=entry["state"], deployment=entry["deployment"])
+    )
+    entry = _record(
+        job,
+        Serving(
+            model=entry["model"],
+            state="not_deployed",
+            detail=f"deployment {entry['deployment']!r} removed",
+        ),
+        deployment="",
+    )
+    AuditEvent.record(actor=user, action="finetune.undeploy", obj=job, dataset=job.dataset)
+    return entry
+
+
+def serving_release_after_evaluation(*, model: Any) -> bool:
+    """With ``CURATOR_UNDEPLOY_AFTER_EVALUATION`` on, remove the deployment Curator created for
+    ``model``'s fine-tune once an evaluation of it has finished (it bills while it exists);
+    True if one was removed. A failure is noted on the job, never on the evaluation."""
+    if not getattr(settings, "CURATOR_UNDEPLOY_AFTER_EVALUATION", False):
+        return False
+    job = getattr(model, "job", None) if getattr(model, "job_id", None) else None
+    if job is None or not ((job.artifacts or {}).get("serving") or {}).get("deployment"):
+        return False
+    try:
+        serving_undeploy(job=job, user=None)
+    except (NotServable, ProviderError) as error:
+        logger.warning("fine-tune %s: removing its deployment failed: %s", job.pk, error)
+        job.beat(last_problem=f"Its deployment could not be removed after evaluation: {error}")
+        return False
+    return True
+
+
+__all__ = [
+    "NotServable",
+    "ProviderError",
+    "serving_deploy",
+    "serving_release_after_evaluation",
+    "serving_undeploy",
+]
