@@ -162,7 +162,9 @@ def analyze_texts(
                 fingerprint=fingerprint,
                 spans=[list(span) for span in spans],
             )
-            for key, spans in zip(missing, fresh, strict=True)
+            # In key order: workers storing the same new texts at once then wait for one
+            # another on the unique index instead of deadlocking in opposite orders.
+            for key, spans in sorted(zip(missing, fresh, strict=True))
         ],
         batch_size=_BATCH,
         # Another worker may have stored the same text meanwhile: its spans are the same.
