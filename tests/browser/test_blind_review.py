@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from tests.training.evaluation.conftest import make_version, text_example
 from training.evaluation.models import EvalExample, EvalRun, HumanVerdict
@@ -35,7 +36,7 @@ def finished_run(dataset: Any, version: Any, name: str, replies: list[str]) -> E
 
 
 def test_a_reviewer_judges_pairs_with_the_keyboard(
-    page: Any, live_server: Any, login: Any, reviewer: Any, dataset: Any
+    page: Any, live_server: Any, login: Any, reviewer: Any, admin_user: Any, dataset: Any
 ) -> None:
     version = make_version(
         dataset, train=[text_example(i) for i in range(3)], validation=[text_example(9)]
@@ -80,6 +81,12 @@ def test_a_reviewer_judges_pairs_with_the_keyboard(
     assert verdicts == {"left", "right", "tie", "both_bad"}
     assert HumanVerdict.objects.filter(reviewer=reviewer).count() == 4
 
-    # The comparison page counts people's verdicts.
+    # A pair was skipped, so the comparison is still open for blind review: the reviewer
+    # does not see its results; an admin's page counts people's verdicts.
     page.goto(f"{live_server.url}/d/{dataset.slug}/evaluation/comparisons/{comparison.pk}/")
-    assert "B win rate, people" in page.content()
+    assert "open for blind review" in page.content()
+    assert "model-alpha" not in page.content()
+    admin = Client()
+    admin.force_login(admin_user)
+    html = admin.get(f"/d/{dataset.slug}/evaluation/comparisons/{comparison.pk}/").content
+    assert b"B win rate, people" in html and b"model-alpha" in html

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -171,13 +170,12 @@ def example_metrics(reference: dict[str, Any], output: dict[str, Any]) -> dict[s
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolation percentile (numpy's default), q in 0..100."""
+    """numpy's percentile (linear interpolation), q in 0..100; None without values."""
     if not values:
         return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    import numpy as np
+
+    return float(np.percentile(values, q))
 
 
 def mean(values: Sequence[float | None]) -> float | None:
@@ -223,17 +221,27 @@ def bootstrap_ci(
     seed: int = 0,
     level: float = 0.95,
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of ``statistic`` (the mean) over the values."""
+    """Percentile bootstrap interval of ``statistic`` (the mean) over the values, by
+    ``scipy.stats.bootstrap`` (shown beside metric deltas; the gate uses paired tests)."""
     if len(values) < 2:
         return None
-    stat = statistic or (lambda sample: sum(sample) / len(sample))
-    rng = random.Random(seed)
-    n = len(values)
-    estimates = sorted(stat([values[rng.randrange(n)] for _ in range(n)]) for _ in range(resamples))
-    tail = (1 - level) / 2
-    low = estimates[math.floor(tail * (resamples - 1))]
-    high = estimates[math.ceil((1 - tail) * (resamples - 1))]
-    return (low, high)
+    import numpy as np
+    from scipy import stats
+
+    data = np.asarray(values, dtype=float)
+    if np.all(data == data[0]):
+        return (float(data[0]), float(data[0]))  # scipy refuses a degenerate sample
+    result = stats.bootstrap(
+        (data,),
+        (lambda sample, axis: np.mean(sample, axis=axis))
+        if statistic is None
+        else (lambda sample, axis: np.apply_along_axis(statistic, axis, sample)),
+        n_resamples=resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return (float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
 def wilson_interval(
