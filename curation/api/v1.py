@@ -51,6 +51,7 @@ from training.registry.stages import ModelStage
 READ, INGEST, ADMIN = TokenScope.READ, TokenScope.INGEST, TokenScope.ADMIN
 PAGE_LIMIT = 200
 
+
 def _schema_needs_a_token(view: Any) -> Any:
     """The schema, like every other call, answers only a valid token (any scope) or a
     signed-in browser session: nothing under /api/v1/ is public."""
