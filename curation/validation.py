@@ -137,6 +137,12 @@ def _check_function_name(name: Any, where: str) -> None:
         raise RecordError(f"function name {shown} is not allowed: {FUNCTION_NAME_RULE}", where)
 
 
+def _function_of(tool: dict[str, Any]) -> dict[str, Any]:
+    """A tool's function definition, in OpenAI's nested shape or the legacy flat one."""
+    nested = tool.get("function")
+    return nested if isinstance(nested, dict) else tool
+
+
 def invalid_function_name(
     tools: list[Any] | None, messages: list[dict[str, Any]]
 ) -> tuple[str, str] | None:
@@ -145,8 +151,9 @@ def invalid_function_name(
     try:
         for index, tool in enumerate(tools or []):
             if isinstance(tool, dict):
-                function = tool.get("function") if isinstance(tool.get("function"), dict) else tool
-                _check_function_name(function.get("name"), f"tools[{index}].function.name")
+                _check_function_name(
+                    _function_of(tool).get("name"), f"tools[{index}].function.name"
+                )
         for number, message in enumerate(messages):
             for index, call in enumerate(message.get("tool_calls") or []):
                 if isinstance(call, dict) and isinstance(call.get("function"), dict):
@@ -268,7 +275,7 @@ def normalize_openai(record: Any) -> Normalized:
                 raise RecordError(
                     f"a tool must be an object, got {_json_type(tool)}", f"tools[{index}]"
                 )
-            function = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+            function = _function_of(tool)
             if "name" in function or tool.get("type") == "function":
                 _check_function_name(function.get("name"), f"tools[{index}].function.name")
     parallel = record.get("parallel_tool_calls")

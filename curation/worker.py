@@ -12,8 +12,10 @@ import os
 from typing import Any
 
 from django.db import connections
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.job import Job
 from rq.queue import Queue
+from rq.scheduler import RQScheduler
 from rq.worker import Worker
 
 from curation.lifelines import die_with_parent
@@ -27,6 +29,20 @@ from training.local import is_available as local_training_available
 logger = logging.getLogger(__name__)
 
 
+class _Scheduler(RQScheduler):
+    """RQ's scheduler process, which dies with the worker that forked it: left running after
+    its worker was killed outright, it would keep the scheduler lock from the next worker."""
+
+    def start(self) -> Any:
+        self._worker_pid = os.getpid()
+        return super().start()
+
+    def _install_signal_handlers(self) -> None:
+        # The first thing the forked scheduler process does.
+        die_with_parent(self._worker_pid)
+        super()._install_signal_handlers()
+
+
 class CuratorWorker(Worker):
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # A long-lived worker marks what a dead predecessor lost as it starts (in this
@@ -37,6 +53,35 @@ class CuratorWorker(Worker):
             if kwargs.get("with_scheduler"):
                 lost_jobs_schedule()
         return super().work(*args, **kwargs)
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        """RQ's own, with a scheduler whose process dies with this worker."""
+        self.scheduler = _Scheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if burst:
+            try:
+                self.scheduler.register_birth()
+                self.scheduler.enqueue_scheduled_jobs()
+            finally:
+                self.scheduler.release_locks()
+                self.scheduler.register_death()
+        else:
+            self.scheduler.start()
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
         super().bootstrap(*args, **kwargs)

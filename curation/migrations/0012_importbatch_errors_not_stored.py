@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('curation', '0011_version_example_no_version_index'),
+        ("curation", "0011_version_example_no_version_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='importbatch',
-            name='errors_not_stored',
+            model_name="importbatch",
+            name="errors_not_stored",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

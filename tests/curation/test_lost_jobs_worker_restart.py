@@ -1,5 +1,6 @@
 """After any worker restart, lost jobs are marked at once: a worker marks them itself as it
-starts, so it need not wait for a scheduler lock its dead predecessor still holds."""
+starts, so it need not wait for a scheduler lock its dead predecessor still holds; and the
+dead worker's scheduler process does not outlive it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 from datetime import timedelta
 
+import psutil
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -48,6 +50,13 @@ def stale_batch(dataset) -> ImportBatch:  # type: ignore[no-untyped-def]
     return batch
 
 
+def alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def marked_within(batch: ImportBatch, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -65,9 +74,18 @@ def test_each_started_worker_marks_lost_jobs_without_waiting_for_the_schedule(
     worker = start_worker()
     try:
         assert marked_within(first, 60)
-        # Killed outright: its scheduler lock stays behind until it expires.
+        deadline = time.monotonic() + 30
+        while not psutil.Process(worker.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        [scheduler] = psutil.Process(worker.pid).children()
+        # Killed outright: its scheduler lock stays behind until it expires, but its
+        # scheduler process dies with it.
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while alive(scheduler) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive(scheduler)
         second = stale_batch(dataset)
         worker = start_worker()
         assert marked_within(second, 60)
