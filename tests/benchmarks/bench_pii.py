@@ -2,10 +2,14 @@
 
 Run: ``.venv/bin/python tests/benchmarks/bench_pii.py [--rounds N] [--split all|dev|holdout]``.
 
-Precision (first): false redactions per 100 ordinary messages of the project's labelled set
-(``tests/data/pii_ordinary.jsonl``) and recall per planted kind (``pii_planted.jsonl``), with a
-new dataset's settings, beside Presidio's ``AnalyzerEngine`` defaults on the same texts; then
-redactions per 100 turns of FastChat's demo conversations (unlabelled, nearly no personal data).
+Precision (first): false redactions per 100 ordinary messages and recall per labelled kind, on
+the chosen ``--split`` (``dev``, ``holdout`` or ``all``) of each labelled set
+(``tests/data/pii_ordinary_*``/``pii_planted_*``, the public support conversations in
+``tests/data/pii_support/support_*`` read as whole conversations with their contexts, and the
+Chinese sentences ``pii_support/chinese_*``), with a new dataset's settings, beside Presidio's
+``AnalyzerEngine`` defaults restricted to Curator's own entity types; then redactions per 100
+turns of FastChat's demo conversations (unlabelled, nearly no personal data). Docs report the
+``holdout`` figures only.
 
 Throughput: messages/s of ``PiiEngine.analyze_texts`` (default dataset config) ÷ messages/s of
 spaCy ``nlp.pipe`` with only tok2vec + ner enabled, same texts, same process, best of N

@@ -19,6 +19,8 @@ _DATE_LIKE = regex.compile(
     r"^(?:\d{4}[\-./]\d{1,2}[\-./]\d{1,2}|\d{1,2}[\-./]\d{1,2}[\-./]\d{2,4})(?:[ \t]+\d{1,2})?$"
 )
 _SSN_LIKE = regex.compile(r"^\d{3}-\d{2}-\d{4}$")
+# "1903-1950", "2019 / 2024": a range of years, not a phone number.
+_YEAR_RANGE = regex.compile(r"^(?:1[5-9]|20)\d\d[ \t]*[\-\u2013/][ \t]*(?:1[5-9]|20)\d\d$")
 _ZIP4_LIKE = regex.compile(r"^\d{5}-\d{4}$")
 _IP_LIKE = regex.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _NANP = regex.compile(r"^(?:\+?1[ \t.\-]?)?(?:\(\d{3}\)[ \t]?|\d{3}[ \t.\-])\d{3}[ \t.\-]\d{4}$")
@@ -32,6 +34,8 @@ def _phone_score(value: str) -> float | None:
     if digits < 7 or digits > 15:
         return None
     if _DATE_LIKE.match(number) or _SSN_LIKE.match(number) or _ZIP4_LIKE.match(number):
+        return None
+    if _YEAR_RANGE.match(number):
         return None
     if _IP_LIKE.match(number):
         return None

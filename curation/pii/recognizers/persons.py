@@ -184,6 +184,14 @@ def _person_rules() -> list[Rule]:
             0.7,
             validate=_plausible_name(0.7),
         ),
+        # Chat sign-offs are often lower case and on the same line: "Sincerely, john".
+        Rule(
+            "lower-case sign-off",
+            r"(?i:regards|sincerely|cheers|thanks|thank[ \t]you|yours(?:[ \t]truly)?)[ \t]*,"
+            r"[ \t]*\n?[ \t]*(?P<pii>\p{Ll}{3,}(?:[ \t]+\p{Ll}{3,})?)[ \t.!]*$",
+            0.7,
+            validate=_plausible_name(0.7, rare_ok=False),
+        ),
         Rule(
             "relation",
             rf"\b(?i:my|his|her|our|their|your)[ \t]+(?i:{_RELATIONS})[ \t]*,?[ \t]+"
