@@ -6,6 +6,7 @@ import pytest
 
 from curation.models import AuditEvent
 from tests.factories import UserFactory
+from training.evaluation.services.comparisons import comparison_summary
 from training.registry.promotion import (
     PromotionRefused,
     production_stage,
@@ -50,6 +51,25 @@ def test_the_gate_reads_the_comparison_from_the_candidates_side(
     make_comparison(new, old, winners=["a"] * 18 + ["b"] * 2)
     promote_model(dataset=dataset, model=new, user=admin_user)
     assert production_stage(dataset).model == new
+
+
+def test_a_candidate_that_loses_as_run_a_is_refused_with_the_numbers_from_its_side(
+    dataset, make_model, make_comparison, admin_user
+):
+    old, new = make_model("ft:old"), make_model("ft:new")
+    promote_model(dataset=dataset, model=old, user=admin_user)
+    # The candidate is run A and production (B) wins 18 of 20.
+    comparison = make_comparison(new, old, winners=WINS)
+    b_side = comparison_summary(comparison)["judge"]
+    with pytest.raises(PromotionRefused) as refused:
+        promote_model(dataset=dataset, model=new, user=admin_user)
+    judge = refused.value.details["judge"]
+    assert (judge["candidate_wins"], judge["production_wins"], judge["pairs"]) == (2, 18, 20)
+    assert judge["win_rate"] == pytest.approx(1 - b_side["b_win_rate"]) == pytest.approx(0.1)
+    low, high = b_side["ci95"]
+    assert judge["ci95"] == pytest.approx([1 - high, 1 - low])
+    assert judge["ci95"][1] < 0.5
+    assert production_stage(dataset).model == old
 
 
 def test_a_refused_promotion_changes_nothing_and_gives_the_numbers(
