@@ -118,6 +118,34 @@ def test_a_metric_whose_difference_interval_is_above_zero_passes(
     assert event.details["passed_by"] == ["rouge_l"] and event.details["metric"]["ci95"][0] > 0
 
 
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        # Noise around production's scores: the difference interval straddles zero.
+        [0.5 + ((i * 3) % 5 - 2) / 100 for i in range(15)],
+        # The same scores: a difference of exactly zero is not "above zero".
+        [0.5 + ((i * 7) % 5 - 2) / 100 for i in range(15)],
+    ],
+    ids=["straddling", "equal"],
+)
+def test_a_metric_whose_difference_interval_reaches_zero_is_refused(
+    dataset, make_model, make_comparison, admin_user, candidate
+):
+    old, new = make_model("ft:old"), make_model("ft:new")
+    promote_model(dataset=dataset, model=old, user=admin_user)
+    production = [0.5 + ((i * 7) % 5 - 2) / 100 for i in range(15)]
+    comparison = make_comparison(
+        old, new, winners=CLOSE, metric={"rouge_l": (production, candidate)}
+    )
+    with pytest.raises(PromotionRefused) as refused:
+        promote_model(
+            dataset=dataset, model=new, user=admin_user, comparison=comparison, metric="rouge_l"
+        )
+    low, high = refused.value.details["metric"]["ci95"]
+    assert low <= 0 <= high and refused.value.details["passed_by"] == []
+    assert production_stage(dataset).model == old
+
+
 def test_a_comparison_of_other_models_is_refused(dataset, make_model, make_comparison, admin_user):
     old, new, stranger = make_model("ft:old"), make_model("ft:new"), make_model("ft:x")
     promote_model(dataset=dataset, model=old, user=admin_user)
