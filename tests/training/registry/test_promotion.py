@@ -39,6 +39,8 @@ def test_a_candidate_that_wins_clearly_is_promoted(
     assert production_stage(dataset).model == new
     assert event.comparison == comparison and event.previous == old and not event.forced
     assert event.details["judge"]["ci95"][0] > 0.5
+    judge = event.details["judge"]
+    assert (judge["candidate_wins"], judge["production_wins"], judge["pairs"]) == (18, 2, 20)
     assert ModelStage.objects.get(dataset=dataset, model=old).stage == "archived"
 
 
