@@ -148,11 +148,21 @@ def trained(
     dataset_info: dict[str, Any],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Any, Recorder, Path]:
-    from training.local.engine import train_lora
-
     output = tmp_path_factory.mktemp("run")
     recorder = Recorder()
-    result = train_lora(
+    result = train_snapshot(
+        base_dir, snapshot, output, recorder, dataset_info=dataset_info, merge=True
+    )
+    return result, recorder, output
+
+
+def train_snapshot(
+    base_dir: Path, snapshot: dict[str, Path], output: Path, recorder: Recorder, **options: Any
+) -> Any:
+    """The module's 30-step run (TRAIN, LORA) of the snapshot on CPU."""
+    from training.local.engine import train_lora
+
+    return train_lora(
         base_model=str(base_dir),
         train_path=snapshot["train"],
         validation_path=snapshot["validation"],
@@ -160,11 +170,9 @@ def trained(
         lora=LORA,
         train=TRAIN,
         callbacks=recorder,
-        dataset_info=dataset_info,
-        merge=True,
         device="cpu",
+        **options,
     )
-    return result, recorder, output
 
 
 # Torch-free surface --------------------------------------------------------------------------
@@ -526,22 +534,10 @@ def test_a_resumed_run_trains_the_batches_the_uninterrupted_run_trained(
     """The promise of resume: from the step-20 checkpoint, steps 21-30 see the same batches
     (the data position is restored), so their losses and token counts are the uninterrupted
     run's own."""
-    from training.local.engine import train_lora
-
     _, uninterrupted, _ = trained
     checkpoint = dict(uninterrupted.checkpoints)[20]
     recorder = Recorder()
-    result = train_lora(
-        base_model=str(base_dir),
-        train_path=snapshot["train"],
-        validation_path=snapshot["validation"],
-        output_dir=tmp_path,
-        lora=LORA,
-        train=TRAIN,
-        callbacks=recorder,
-        device="cpu",
-        resume_from=checkpoint,
-    )
+    result = train_snapshot(base_dir, snapshot, tmp_path, recorder, resume_from=checkpoint)
     assert result.status == "completed" and result.steps == 30
     assert ("info", "Resumed from the checkpoint at step 20 of 30") in recorder.events
     later = uninterrupted.steps[20:]

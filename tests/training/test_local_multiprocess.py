@@ -81,7 +81,9 @@ def test_retry_after_a_killed_worker_resumes_from_the_last_checkpoint(
     entry = local_entry(base_dir)
     entry.pop("sample_max_new_tokens")
     settings.CURATOR_TRAINING_PROVIDERS = [entry]
-    total = 400
+    # Enough steps that the kill (at the first checkpoint past 20) lands mid-run, few enough
+    # that the retry's remaining steps stay cheap on a 2-core machine.
+    total = 120
     job = launch(
         dataset, base_dir, enqueue=True, max_steps=total, save_every=10, eval_every=0, n_epochs=50
     )

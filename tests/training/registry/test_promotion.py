@@ -6,6 +6,7 @@ import pytest
 
 from curation.models import AuditEvent
 from tests.factories import UserFactory
+from training.evaluation.services.comparisons import comparison_summary
 from training.registry.promotion import (
     PromotionRefused,
     production_stage,
@@ -38,6 +39,8 @@ def test_a_candidate_that_wins_clearly_is_promoted(
     assert production_stage(dataset).model == new
     assert event.comparison == comparison and event.previous == old and not event.forced
     assert event.details["judge"]["ci95"][0] > 0.5
+    judge = event.details["judge"]
+    assert (judge["candidate_wins"], judge["production_wins"], judge["pairs"]) == (18, 2, 20)
     assert ModelStage.objects.get(dataset=dataset, model=old).stage == "archived"
 
 
@@ -50,6 +53,25 @@ def test_the_gate_reads_the_comparison_from_the_candidates_side(
     make_comparison(new, old, winners=["a"] * 36 + ["b"] * 4)
     promote_model(dataset=dataset, model=new, user=admin_user)
     assert production_stage(dataset).model == new
+
+
+def test_a_candidate_that_loses_as_run_a_is_refused_with_the_numbers_from_its_side(
+    dataset, make_model, make_comparison, admin_user
+):
+    old, new = make_model("ft:old"), make_model("ft:new")
+    promote_model(dataset=dataset, model=old, user=admin_user)
+    # The candidate is run A and production (B) wins 18 of 20.
+    comparison = make_comparison(new, old, winners=WINS)
+    b_side = comparison_summary(comparison)["judge"]
+    with pytest.raises(PromotionRefused) as refused:
+        promote_model(dataset=dataset, model=new, user=admin_user)
+    judge = refused.value.details["judge"]
+    assert (judge["candidate_wins"], judge["production_wins"], judge["pairs"]) == (2, 18, 20)
+    assert judge["win_rate"] == pytest.approx(1 - b_side["b_win_rate"]) == pytest.approx(0.1)
+    low, high = b_side["ci95"]
+    assert judge["ci95"] == pytest.approx([1 - high, 1 - low])
+    assert judge["ci95"][1] < 0.5
+    assert production_stage(dataset).model == old
 
 
 def test_a_refused_promotion_changes_nothing_and_gives_the_numbers(
@@ -97,6 +119,34 @@ def test_a_metric_pre_registered_as_the_evidence_decides_alone(
     assert event.details["evidence"] == "metric:rouge_l"
     assert event.details["test"]["test"].startswith("Wilcoxon")
     assert event.details["test"]["p_value"] < 0.05
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        # Noise around production's scores: the difference interval straddles zero.
+        [0.5 + ((i * 3) % 5 - 2) / 100 for i in range(15)],
+        # The same scores: a difference of exactly zero is not "above zero".
+        [0.5 + ((i * 7) % 5 - 2) / 100 for i in range(15)],
+    ],
+    ids=["straddling", "equal"],
+)
+def test_a_metric_whose_difference_interval_reaches_zero_is_refused(
+    dataset, make_model, make_comparison, admin_user, candidate
+):
+    old, new = make_model("ft:old"), make_model("ft:new")
+    promote_model(dataset=dataset, model=old, user=admin_user)
+    production = [0.5 + ((i * 7) % 5 - 2) / 100 for i in range(15)]
+    comparison = make_comparison(
+        old, new, winners=CLOSE, metric={"rouge_l": (production, candidate)}
+    )
+    with pytest.raises(PromotionRefused) as refused:
+        promote_model(
+            dataset=dataset, model=new, user=admin_user, comparison=comparison, metric="rouge_l"
+        )
+    low, high = refused.value.details["metric"]["ci95"]
+    assert low <= 0 <= high and refused.value.details["passed_by"] == []
+    assert production_stage(dataset).model == old
 
 
 def test_a_comparison_of_other_models_is_refused(dataset, make_model, make_comparison, admin_user):
