@@ -187,11 +187,13 @@ def _feedback_error(item: dict[str, Any]) -> tuple[str, str] | None:
     feedback = item.get("feedback")
     if feedback is not None and feedback not in FEEDBACK_VALUES:
         return "feedback", f'feedback must be "up" or "down", not {feedback!r}'
-    score = item.get("score")
-    if score is not None and (
-        isinstance(score, bool) or not isinstance(score, int | float) or not 1 <= score <= 5
-    ):
-        return "score", f"score must be a number from 1 to 5, not {score!r}"
+    # Present means a rating: "score": null is refused rather than read as no rating, so a
+    # serving bug that drops the number is seen at ingest, not in the canary's rates.
+    if "score" in item:
+        score = item["score"]
+        if isinstance(score, bool) or not isinstance(score, int | float) or not 1 <= score <= 5:
+            shown = "null" if score is None else repr(score)
+            return "score", f"score must be a number from 1 to 5 when present, not {shown}"
     for name, limit in TEXT_FIELDS.items():
         value = item.get(name)
         if value is None:

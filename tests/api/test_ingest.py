@@ -57,6 +57,18 @@ def test_good_items_are_imported_and_bad_ones_listed_by_index_and_field(
     assert ImportLineError.objects.filter(batch=first.batch).count() == 4
 
 
+@pytest.mark.parametrize("score", [None, "4", True])
+def test_a_score_that_is_present_must_be_a_number(api, dataset, admin_user, make_token, score):
+    secret = make_token(admin_user, "ingest")
+    response = post_items(api, dataset.slug, secret, [item(1, score=score), item(2, score=4)])
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["imported"] == 1
+    [error] = body["errors"]
+    assert error["index"] == 0 and error["field"] == "score"
+    assert "when present" in error["reason"]
+
+
 def test_jsonl_body_is_accepted_and_a_bad_line_is_an_item_error(
     api, dataset, admin_user, make_token
 ):

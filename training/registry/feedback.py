@@ -137,7 +137,7 @@ def feedback_counts(dataset: Dataset) -> dict[str, int]:
         ingested=Count("id"),
         rated=Count("id", filter=RATED),
         thumbs_down=Count("id", filter=Q(metadata__feedback="down")),
-        low_score=Count("id", filter=Q(metadata__score__lte=NEGATIVE_SCORE)),
+        low_score=Count("id", filter=NUMERIC_SCORE & Q(metadata__score__lte=NEGATIVE_SCORE)),
     )
 
 
