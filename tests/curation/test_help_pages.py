@@ -97,3 +97,21 @@ def test_raw_html_in_a_page_is_shown_as_text(client_for, outsider, settings, tmp
     assert "<script>" not in article and "&lt;script&gt;alert(1)&lt;/script&gt;" in article
     assert "<img" not in article and "&lt;img src=x onerror=alert(2)&gt;" in article
     assert "javascript:" not in article.replace("[click](javascript:alert(3))", "")
+
+
+def test_images_show_only_from_the_screenshots_folder(client_for, outsider, settings, tmp_path):
+    (tmp_path / "screenshots").mkdir()
+    (tmp_path / "screenshots" / "shot.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "README.md").write_text("# Help\n")
+    (tmp_path / "tour.md").write_text(
+        "# Tour\n\n![The home page](screenshots/shot.png)\n\n"
+        "![Missing](screenshots/none.png) ![Outside](../secret.png)\n"
+    )
+    settings.DOCS_DIR = tmp_path
+    client = client_for(outsider)
+    text = client.get(reverse("help_page", args=["tour"])).content.decode()
+    shot = reverse("help_screenshot", args=["shot.png"])
+    assert f'<img src="{shot}" alt="The home page"' in text
+    assert text.count("<img") == 1 and "Missing" in text and "Outside" in text
+    assert client.get(shot).status_code == 200
+    assert client.get(reverse("help_screenshot", args=["none.png"])).status_code == 404
