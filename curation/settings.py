@@ -21,6 +21,8 @@ from curation.storage import storage_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENV_FILE = load_env_file(BASE_DIR / ".env")
+# The Markdown documentation, served to signed-in users as the app's help at /help/.
+DOCS_DIR = BASE_DIR / "docs"
 
 DEBUG = env_bool("DEBUG", False)
 if DEBUG:

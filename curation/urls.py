@@ -10,6 +10,7 @@ from curation.views import (
     audit,
     conversations,
     datasets,
+    help_pages,
     imports,
     pii,
     reviews,
@@ -186,6 +187,10 @@ urlpatterns = [
     path("account/tokens/", access_tokens.token_list, name="token_list"),
     path("account/tokens/<int:token_id>/revoke/", access_tokens.token_revoke, name="token_revoke"),
     path("prices/", versions.price_list, name="price_list"),
+    # The docs/ pages, as the app's help
+    path("help/", help_pages.help_page, name="help_index"),
+    path("help/screenshots/<str:name>", help_pages.help_screenshot, name="help_screenshot"),
+    path("help/<slug:page>/", help_pages.help_page, name="help_page"),
     # Training: fine-tune jobs and the provider webhook
     path("", include("training.urls")),
     path("", include("training.evaluation.urls")),

@@ -159,12 +159,17 @@ class ImportBatch(Job):
             "invalid": self.invalid,
             "warnings": self.warnings,
             "numbered_by": self.numbered_by,
-            "errors": [
-                {self.numbered_by: error.line, "field": error.field, "reason": error.reason}
-                for error in self.line_errors.all()[:1000]
-            ],
+            "errors": [self._error_summary(error) for error in self.line_errors.all()[:1000]],
             "errors_not_stored": self.errors_not_stored,
         }
+
+    def _error_summary(self, error: ImportLineError) -> dict[str, object]:
+        # Scripts read "line" (DESIGN.md's contract), so it stays in every error; for a JSON
+        # array it holds the item number, and "item" plus "numbered_by" say so.
+        summary: dict[str, object] = {"line": error.line}
+        if self.numbered_by == "item":
+            summary.update(item=error.line, numbered_by="item")
+        return {**summary, "field": error.field, "reason": error.reason}
 
 
 class ImportLineError(models.Model):

@@ -53,9 +53,28 @@ def test_the_import_page_and_the_command_say_item_not_line(
     assert [error["item"] for error in last["errors"]] == [2, 4]
 
 
+def test_the_json_errors_of_an_array_file_keep_the_documented_line_key(dataset, tmp_path, capsys):
+    call_command(
+        "import_conversations",
+        "--dataset",
+        "x",
+        "--create",
+        "--json",
+        str(one_line_array(tmp_path)),
+    )
+    errors = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["errors"]
+    assert [(e["line"], e["item"], e["numbered_by"]) for e in errors] == [
+        (2, 2, "item"),
+        (4, 4, "item"),
+    ]
+    assert all(isinstance(e["reason"], str) and e["reason"] for e in errors)
+
+
 def test_jsonl_files_keep_numbering_by_line(dataset, tmp_path):
     path = tmp_path / "lines.jsonl"
     path.write_text(json.dumps(GOOD) + "\n" + json.dumps(BAD_ROLE) + "\n")
     batch = import_file(dataset, path)
     assert batch.numbered_by == "line"
     assert set(errors_by_line(batch)) == {2}
+    (error,) = batch.as_summary()["errors"]
+    assert error["line"] == 2 and "item" not in error
