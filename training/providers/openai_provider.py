@@ -29,6 +29,7 @@ from training.providers.base import (
     Serving,
     TransientProviderError,
 )
+from training.providers.registry import AZURE_MANAGEMENT_URL
 from training.providers.sdk import SdkProvider
 
 OPENAI_HYPERPARAMETERS = frozenset({"n_epochs", "batch_size", "learning_rate_multiplier"})
@@ -37,7 +38,6 @@ OPENAI_HYPERPARAMETERS = frozenset({"n_epochs", "batch_size", "learning_rate_mul
 # ignores the metadata filter cannot turn one lookup into an unbounded scan.
 # The Azure control plane (Microsoft.CognitiveServices deployments); the api-version of its
 # REST reference for Deployments - Create Or Update.
-AZURE_MANAGEMENT = "https://management.azure.com"
 AZURE_MANAGEMENT_VERSION = "2024-10-01"
 MAX_SCANNED_JOBS = 2000
 MAX_SCANNED_EVENTS = 20000
@@ -246,7 +246,7 @@ class OpenAIProvider(SdkProvider):
     def _management_url(self, name: str) -> str:
         control = self.azure_control
         return (
-            f"{AZURE_MANAGEMENT}/subscriptions/{control['subscription']}/resourceGroups/"
+            f"{control.get('management_url') or AZURE_MANAGEMENT_URL}/subscriptions/{control['subscription']}/resourceGroups/"
             f"{control['resource_group']}/providers/Microsoft.CognitiveServices/accounts/"
             f"{control['resource']}/deployments/{name}?api-version={AZURE_MANAGEMENT_VERSION}"
         )
