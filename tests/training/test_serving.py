@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
 
@@ -16,6 +17,7 @@ from curation.models import JobStatus
 from tests.factories import FineTuneJobFactory
 from tests.training.capture import capture
 from training.evaluation.client import endpoint_for
+from training.providers import get_config
 from training.registry.models import Model, ModelKind
 from training.services.serving import serving_deploy, serving_release_after_evaluation
 
@@ -146,7 +148,7 @@ def test_azure_with_control_plane_settings_creates_the_deployment_and_evaluation
 
     def azure(request: Any) -> tuple[int, Any] | None:
         if request.url.host == "management.azure.com":
-            return 201, AZURE_DEPLOYMENT
+            return (404, NOT_FOUND) if request.method == "GET" else (201, AZURE_DEPLOYMENT)
         return 200, CHAT
 
     captured = capture(monkeypatch, azure)
@@ -154,8 +156,8 @@ def test_azure_with_control_plane_settings_creates_the_deployment_and_evaluation
 
     entry = serving_deploy(job=job, user=None)
 
-    put = captured.requests[0]
-    assert put.method == "PUT"
+    get, put = captured.requests[:2]
+    assert get.method == "GET" and put.method == "PUT"
     assert put.url.path == (
         "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.CognitiveServices/"
         "accounts/curator-test/deployments/curator-abc123"
@@ -216,7 +218,8 @@ def test_the_deployment_made_for_evaluation_is_removed_after_it_only_when_set(
 
     def azure(request: Any) -> tuple[int, Any] | None:
         if request.url.host == "management.azure.com":
-            return (200, AZURE_DEPLOYMENT) if request.method == "PUT" else (204, {})
+            answers = {"GET": (404, NOT_FOUND), "PUT": (200, AZURE_DEPLOYMENT)}
+            return answers.get(request.method, (204, {}))
         return 200, CHAT
 
     captured = capture(monkeypatch, azure)
@@ -237,3 +240,45 @@ def test_the_deployment_made_for_evaluation_is_removed_after_it_only_when_set(
     else:
         assert not removed and deletes == []
         assert job.artifacts["serving"]["deployment"] == "curator-abc123"
+
+
+def test_the_management_token_goes_only_to_the_configured_management_host(
+    providers: None, settings: Any, monkeypatch: Any
+) -> None:
+    settings.CURATOR_TRAINING_PROVIDERS[1].update(
+        subscription_id="sub-1",
+        resource_group="rg-1",
+        resource_name="curator-test",
+        management_token_env="AZURE_MANAGEMENT_TOKEN",
+        management_url="https://management.usgovcloudapi.net/",
+    )
+
+    def azure(request: Any) -> tuple[int, Any] | None:
+        if request.url.host == "management.usgovcloudapi.net":
+            return (404, NOT_FOUND) if request.method == "GET" else (201, AZURE_DEPLOYMENT)
+        return 200, CHAT
+
+    captured = capture(monkeypatch, azure)
+    job = job_on("azure", "gpt-4.1-mini-2025-04-14.ft-abc123")
+
+    entry = serving_deploy(job=job, user=None)
+
+    assert entry["state"] == "answering"
+    tokened = {
+        r.url.host
+        for r in captured.requests
+        if "fake-management-token" in " ".join(r.headers.values())
+    }
+    assert tokened == {"management.usgovcloudapi.net"}
+    assert {r.url.host for r in captured.requests} == {
+        "management.usgovcloudapi.net",
+        "curator-test.openai.azure.com",
+    }
+
+
+def test_a_management_url_that_is_not_http_is_refused_naming_the_setting(
+    providers: None, settings: Any
+) -> None:
+    settings.CURATOR_TRAINING_PROVIDERS[1]["management_url"] = "management.azure.com"
+    with pytest.raises(ImproperlyConfigured, match=r"\['azure'\]\.management_url"):
+        get_config("azure")

@@ -264,7 +264,9 @@ class OpenAIProvider(SdkProvider):
                 "model": {"format": "OpenAI", "name": job.fine_tuned_model, "version": "1"}
             },
         }
-        reply = self._management("PUT", name, body)
+        # An existing deployment is only looked at: checking again while it comes up must not
+        # PUT it anew (an update restarts its provisioning).
+        reply = self._existing_deployment(name) or self._management("PUT", name, body)
         state = str((reply.get("properties") or {}).get("provisioningState") or "")
         if state != "Succeeded":
             return Serving(
@@ -275,6 +277,15 @@ class OpenAIProvider(SdkProvider):
             )
         answered = self.serving(job)
         return Serving(model=name, state=answered.state, detail=answered.detail, deployment=name)
+
+    def _existing_deployment(self, name: str) -> dict[str, Any] | None:
+        try:
+            found = self._management("GET", name, None)
+        except PermanentProviderError as error:
+            if error.status_code == 404:
+                return None
+            raise
+        return found or None
 
     def undeploy(self, serving: Serving) -> None:
         if self.azure and self.azure_control and serving.deployment:
