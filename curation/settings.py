@@ -359,7 +359,14 @@ CURATOR_TRAINING_PROVIDERS = [
     },
 ]
 # Azure OpenAI: the openai provider at https://RESOURCE.openai.azure.com (its v1 API).
-if env_str("AZURE_OPENAI_ENDPOINT", ""):
+# AZURE_MANAGEMENT_URL defaults to Azure Resource Manager, or to the simulator's control plane
+# (/azure-management) when the endpoint is the simulator's own root (`make run`, the tests).
+_SIMULATOR_ROOT = CURATOR_SIMULATOR_URL.rstrip("/").removesuffix("/v1")
+_AZURE_ENDPOINT = env_str("AZURE_OPENAI_ENDPOINT", "").rstrip("/")
+_AZURE_MANAGEMENT = env_str("AZURE_MANAGEMENT_URL", "") or (
+    f"{_SIMULATOR_ROOT}/azure-management" if _AZURE_ENDPOINT == _SIMULATOR_ROOT else None
+)
+if _AZURE_ENDPOINT:
     CURATOR_TRAINING_PROVIDERS.append(
         {
             "name": "azure",
@@ -371,7 +378,7 @@ if env_str("AZURE_OPENAI_ENDPOINT", ""):
             "prices": "azure",
             # Azure Resource Manager, where Curator creates deployments when given the rights
             # below; `make run` and the tests point it at the simulator's /azure-management.
-            "management_url": env_str("AZURE_MANAGEMENT_URL", "") or None,
+            "management_url": _AZURE_MANAGEMENT,
         }
     )
     if env_str("AZURE_SUBSCRIPTION_ID", ""):
