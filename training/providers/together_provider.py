@@ -466,29 +466,30 @@ class TogetherProvider(SdkProvider):
                 return dict(endpoint)
         return None
 
-    def _cheapest_hardware(self, model: str) -> tuple[str, float | None]:
-        """The cheapest hardware Together offers ``model`` a dedicated endpoint on, and its
-        price per hour in dollars where it says."""
+    def _hardware_prices(self, model: str) -> dict[str, float | None]:
+        """The hardware Together offers ``model`` a dedicated endpoint on, with its price per
+        hour in dollars where it says (``pricing.cents_per_minute``)."""
         listed = self._call(
             lambda: self.client.get(
                 "/v1/hardware", options={"params": {"model": model}}, cast_to=object
             )
         )
-        offers = [
-            (
-                str(item["id"]),
-                float((item.get("pricing") or {}).get("cents_per_minute") or 0) * 60 / 100,
-            )
-            for item in (listed or {}).get("data") or []
-            if item.get("id")
-        ]
+        prices: dict[str, float | None] = {}
+        for item in (listed or {}).get("data") or []:
+            cents = (item.get("pricing") or {}).get("cents_per_minute")
+            if item.get("id"):
+                prices[str(item["id"])] = float(cents) * 60 / 100 if cents is not None else None
+        return prices
+
+    def _cheapest_hardware(self, model: str) -> tuple[str, float | None]:
+        offers = self._hardware_prices(model)
         if not offers:
             raise PermanentProviderError(
                 f"{self.label}: no hardware is offered for a dedicated endpoint of {model}",
                 code="no_hardware",
             )
-        hardware, hourly = min(offers, key=lambda offer: offer[1])
-        return hardware, hourly or None
+        hardware = min(offers, key=lambda name: offers[name] or 0.0)
+        return hardware, offers[hardware]
 
     def deploy(self, job: RemoteJob, *, name: str) -> Serving:
         """Serverless where Together serves the model so; else, when Curator may start paid
@@ -520,6 +521,8 @@ class TogetherProvider(SdkProvider):
     def _endpoint_serving(self, endpoint: dict[str, Any]) -> Serving:
         served = str(endpoint.get("name") or "")
         cost = endpoint.get("cost")
+        if cost is None and endpoint.get("model") and endpoint.get("hardware"):
+            cost = self._hardware_prices(str(endpoint["model"])).get(str(endpoint["hardware"]))
         billed = f", ${cost:.2f}/hour" if cost else ""
         where = (
             f"dedicated endpoint {endpoint.get('id')} on {endpoint.get('hardware')}{billed}, "

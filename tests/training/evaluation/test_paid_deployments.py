@@ -134,6 +134,9 @@ def test_curator_deploys_waits_evaluates_and_removes_the_deployment(
     assert entry["state"] == "answering", entry["detail"]
     assert entry["deployment"]
     assert "billed" in entry["detail"]
+    if provider == "together":
+        # The simulator lists 1x H100 at 5.55 cents a minute: $3.33 an hour.
+        assert "$3.33/hour" in entry["detail"]
     made = [
         r for r in deployments(paid.state, provider).values() if r.model == job.fine_tuned_model
     ]
@@ -183,3 +186,15 @@ def test_with_paid_deployments_off_nothing_is_created_and_the_page_says_what_to_
     assert f"{command} {'--model ' if provider == 'together' else ''}{job.fine_tuned_model}" in page
     assert "CURATOR_ALLOW_PAID_DEPLOYMENTS" in page
     assert shapes_asked(paid) == {provider}
+
+
+def test_a_together_lora_of_a_serverless_base_needs_no_endpoint_even_when_allowed(
+    paid: SimulatorServer, text_version: DatasetVersion
+) -> None:
+    job = trained(text_version, "together", "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference")
+
+    entry = serving_deploy(job=job, user=None, wait=30)
+
+    assert entry["state"] == "answering" and entry["model"] == job.fine_tuned_model
+    assert entry["deployment"] == ""
+    assert deployments(paid.state, "together") == {}
