@@ -361,7 +361,14 @@ CURATOR_TRAINING_PROVIDERS = [
     },
 ]
 # Azure OpenAI: the openai provider at https://RESOURCE.openai.azure.com (its v1 API).
-if env_str("AZURE_OPENAI_ENDPOINT", ""):
+# AZURE_MANAGEMENT_URL defaults to Azure Resource Manager, or to the simulator's control plane
+# (/azure-management) when the endpoint is the simulator's own root (`make run`, the tests).
+_SIMULATOR_ROOT = CURATOR_SIMULATOR_URL.rstrip("/").removesuffix("/v1")
+_AZURE_ENDPOINT = env_str("AZURE_OPENAI_ENDPOINT", "").rstrip("/")
+_AZURE_MANAGEMENT = env_str("AZURE_MANAGEMENT_URL", "") or (
+    f"{_SIMULATOR_ROOT}/azure-management" if _AZURE_ENDPOINT == _SIMULATOR_ROOT else None
+)
+if _AZURE_ENDPOINT:
     CURATOR_TRAINING_PROVIDERS.append(
         {
             "name": "azure",
@@ -371,8 +378,27 @@ if env_str("AZURE_OPENAI_ENDPOINT", ""):
             "api_key_env": "AZURE_OPENAI_API_KEY",
             "azure": True,
             "prices": "azure",
+            # Azure Resource Manager, where Curator creates deployments when given the rights
+            # below; `make run` and the tests point it at the simulator's /azure-management.
+            "management_url": _AZURE_MANAGEMENT,
         }
     )
+    if env_str("AZURE_SUBSCRIPTION_ID", ""):
+        CURATOR_TRAINING_PROVIDERS[-1].update(
+            {
+                "subscription_id": env_str("AZURE_SUBSCRIPTION_ID", ""),
+                "resource_group": env_str("AZURE_RESOURCE_GROUP", ""),
+                "resource_name": env_str("AZURE_RESOURCE_NAME", ""),
+                # The name of the variable holding the token, never the token itself.
+                "management_token_env": "AZURE_MANAGEMENT_TOKEN",
+            }
+        )
+# Curator starts deployments billed by the hour (Together dedicated endpoints, Fireworks
+# deployments) to serve a fine-tune only when this is on (or a provider's entry sets
+# allow_paid_deployments); otherwise the job page names what to create by hand.
+CURATOR_ALLOW_PAID_DEPLOYMENTS = env_bool("CURATOR_ALLOW_PAID_DEPLOYMENTS", False)
+# While Curator waits for a deployment it started to answer: seconds between checks.
+CURATOR_SERVING_POLL_SECONDS = env_float("CURATOR_SERVING_POLL_SECONDS", 10.0)
 # OpenAI stops taking new fine-tuning jobs on its own API (not Azure, not other base URLs):
 # launches warn from WARN_FROM and are refused from ENDS, naming the alternatives.
 CURATOR_OPENAI_FINE_TUNING_WARN_FROM = env_str("CURATOR_OPENAI_FINE_TUNING_WARN_FROM", "2026-05-07")

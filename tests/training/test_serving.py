@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
 
@@ -16,6 +17,7 @@ from curation.models import JobStatus
 from tests.factories import FineTuneJobFactory
 from tests.training.capture import capture
 from training.evaluation.client import endpoint_for
+from training.providers import get_config
 from training.registry.models import Model, ModelKind
 from training.services.serving import serving_deploy, serving_release_after_evaluation
 
@@ -146,7 +148,7 @@ def test_azure_with_control_plane_settings_creates_the_deployment_and_evaluation
 
     def azure(request: Any) -> tuple[int, Any] | None:
         if request.url.host == "management.azure.com":
-            return 201, AZURE_DEPLOYMENT
+            return (404, NOT_FOUND) if request.method == "GET" else (201, AZURE_DEPLOYMENT)
         return 200, CHAT
 
     captured = capture(monkeypatch, azure)
@@ -154,8 +156,8 @@ def test_azure_with_control_plane_settings_creates_the_deployment_and_evaluation
 
     entry = serving_deploy(job=job, user=None)
 
-    put = captured.requests[0]
-    assert put.method == "PUT"
+    get, put = captured.requests[:2]
+    assert get.method == "GET" and put.method == "PUT"
     assert put.url.path == (
         "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.CognitiveServices/"
         "accounts/curator-test/deployments/curator-abc123"
@@ -216,7 +218,8 @@ def test_the_deployment_made_for_evaluation_is_removed_after_it_only_when_set(
 
     def azure(request: Any) -> tuple[int, Any] | None:
         if request.url.host == "management.azure.com":
-            return (200, AZURE_DEPLOYMENT) if request.method == "PUT" else (204, {})
+            answers = {"GET": (404, NOT_FOUND), "PUT": (200, AZURE_DEPLOYMENT)}
+            return answers.get(request.method, (204, {}))
         return 200, CHAT
 
     captured = capture(monkeypatch, azure)
@@ -237,3 +240,145 @@ def test_the_deployment_made_for_evaluation_is_removed_after_it_only_when_set(
     else:
         assert not removed and deletes == []
         assert job.artifacts["serving"]["deployment"] == "curator-abc123"
+
+
+def test_the_management_token_goes_only_to_the_configured_management_host(
+    providers: None, settings: Any, monkeypatch: Any
+) -> None:
+    settings.CURATOR_TRAINING_PROVIDERS[1].update(
+        subscription_id="sub-1",
+        resource_group="rg-1",
+        resource_name="curator-test",
+        management_token_env="AZURE_MANAGEMENT_TOKEN",
+        management_url="https://management.usgovcloudapi.net/",
+    )
+
+    def azure(request: Any) -> tuple[int, Any] | None:
+        if request.url.host == "management.usgovcloudapi.net":
+            return (404, NOT_FOUND) if request.method == "GET" else (201, AZURE_DEPLOYMENT)
+        return 200, CHAT
+
+    captured = capture(monkeypatch, azure)
+    job = job_on("azure", "gpt-4.1-mini-2025-04-14.ft-abc123")
+
+    entry = serving_deploy(job=job, user=None)
+
+    assert entry["state"] == "answering"
+    tokened = {
+        r.url.host
+        for r in captured.requests
+        if "fake-management-token" in " ".join(r.headers.values())
+    }
+    assert tokened == {"management.usgovcloudapi.net"}
+    assert {r.url.host for r in captured.requests} == {
+        "management.usgovcloudapi.net",
+        "curator-test.openai.azure.com",
+    }
+
+
+def test_a_management_url_that_is_not_http_is_refused_naming_the_setting(
+    providers: None, settings: Any
+) -> None:
+    settings.CURATOR_TRAINING_PROVIDERS[1]["management_url"] = "management.azure.com"
+    with pytest.raises(ImproperlyConfigured, match=r"\['azure'\]\.management_url"):
+        get_config("azure")
+
+
+# A reply to Together's createendpoint, with the fields its reference lists for the endpoint
+# object (docs.together.ai/reference/createendpoint: id, name, model, hardware, state,
+# autoscaling; the values are ours).
+TOGETHER_ENDPOINT = {
+    "object": "endpoint",
+    "id": "endpoint-d23901de-ef8f-44bf-b3e7-de9c1ca8f2d7",
+    "name": "acme/full-ft-a32b82a1",
+    "display_name": "curator-1",
+    "model": "acme/full-ft",
+    "hardware": "1x_nvidia_a100_80gb_sxm",
+    "type": "dedicated",
+    "owner": "acme",
+    "state": "PENDING",
+    "autoscaling": {"min_replicas": 1, "max_replicas": 1},
+    "created_at": "2025-02-04T10:43:55.405Z",
+}
+
+
+def test_with_paid_deployments_allowed_a_together_endpoint_is_created_as_documented(
+    providers: None, settings: Any, monkeypatch: Any
+) -> None:
+    settings.CURATOR_TRAINING_PROVIDERS[0]["allow_paid_deployments"] = True
+
+    def together(request: Any) -> tuple[int, Any] | None:
+        path = request.url.path
+        if path.endswith("/chat/completions"):
+            return 400, {"error": {"message": "Unable to access non-serverless model"}}
+        if path == "/v1/hardware":
+            return 200, {
+                "object": "list",
+                "data": [
+                    {"id": "2x_nvidia_h100_80gb_sxm", "pricing": {"cents_per_minute": 11.1}},
+                    {"id": "1x_nvidia_a100_80gb_sxm", "pricing": {"cents_per_minute": 4.2}},
+                ],
+            }
+        if path == "/v1/endpoints" and request.method == "GET":
+            return 200, {"object": "list", "data": []}
+        if path == "/v1/endpoints":
+            return 200, TOGETHER_ENDPOINT
+        return None
+
+    captured = capture(monkeypatch, together)
+    job = job_on("together", "acme/full-ft")
+
+    entry = serving_deploy(job=job, user=None)
+
+    (create,) = [r for r in captured.requests if r.method == "POST" and "endpoints" in r.url.path]
+    assert json.loads(create.content) == {
+        "model": "acme/full-ft",
+        "display_name": f"curator-{job.pk}",
+        "hardware": "1x_nvidia_a100_80gb_sxm",
+        "autoscaling": {"min_replicas": 1, "max_replicas": 1},
+    }
+    assert entry["state"] == "deploying"
+    assert entry["deployment"] == TOGETHER_ENDPOINT["id"]
+    assert entry["model"] == TOGETHER_ENDPOINT["name"]
+    assert "$2.52/hour" in entry["detail"]
+    assert {r.url.host for r in captured.requests} <= {"api.together.ai", "api.together.xyz"}
+
+
+def test_with_paid_deployments_allowed_a_fireworks_deployment_is_created_with_the_sdk(
+    providers: None, settings: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("FIREWORKS_API_KEY", "fake-fireworks-key")
+    monkeypatch.setenv("FIREWORKS_ACCOUNT_ID", "acme")
+    settings.CURATOR_TRAINING_PROVIDERS.append(
+        {
+            "name": "fireworks",
+            "kind": "fireworks",
+            "api_key_env": "FIREWORKS_API_KEY",
+            "allow_paid_deployments": True,
+        }
+    )
+
+    def fireworks(request: Any) -> tuple[int, Any] | None:
+        if request.url.path.endswith("/chat/completions"):
+            return 404, {"error": {"message": "Model not found, inaccessible, or not deployed"}}
+        if request.method == "POST" and request.url.path == "/v1/accounts/acme/deployments":
+            return 200, {
+                "name": "accounts/acme/deployments/x",
+                "baseModel": "accounts/acme/models/ft-1",
+                "state": "CREATING",
+            }
+        return None  # GET of a deployment that does not exist yet: 404
+
+    captured = capture(monkeypatch, fireworks)
+    job = job_on("fireworks", "accounts/acme/models/ft-1")
+
+    entry = serving_deploy(job=job, user=None)
+
+    (create,) = [r for r in captured.requests if r.method == "POST" and "deployments" in r.url.path]
+    assert create.url.params["deploymentId"] == f"curator-{job.pk}"
+    body = json.loads(create.content)
+    assert body["baseModel"] == "accounts/acme/models/ft-1"
+    assert body["minReplicaCount"] == body["maxReplicaCount"] == 1
+    assert entry == {**entry, "state": "deploying", "deployment": f"curator-{job.pk}"}
+    assert {r.url.host for r in captured.requests} == {"api.fireworks.ai"}
+    assert all("fake-together-key" not in " ".join(r.headers.values()) for r in captured.requests)

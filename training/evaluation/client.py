@@ -76,6 +76,8 @@ class ChatEndpoint:
     max_concurrency: int = 64
     prices: tuple[float, float] | None = None
     timeout: float = 120.0
+    # Azure OpenAI takes its key in an ``api-key`` header, as the training provider sends it.
+    azure: bool = False
     _client: openai.OpenAI | None = field(default=None, repr=False)
 
     @property
@@ -93,6 +95,7 @@ class ChatEndpoint:
                 base_url=self.base_url,
                 max_retries=0,
                 timeout=self.timeout,
+                default_headers={"api-key": self.api_key} if self.azure else None,
             )
         return self._client
 
@@ -175,6 +178,7 @@ def endpoint_for(model: Model) -> ChatEndpoint:
             label=config.display_label,
             prices=_prices_for(model.name),
             timeout=timeout,
+            azure=bool(config.options.get("azure")),
         )
     if model.provider == "openai":
         # An installation whose provider list leaves OpenAI out still evaluates OpenAI models

@@ -91,7 +91,9 @@ class FireworksProvider(SdkProvider):
         timeout: float = 60.0,
         upload_timeout: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
+        allow_paid_deployments: bool = False,
     ) -> None:
+        self.allow_paid_deployments = allow_paid_deployments
         if not api_key:
             raise PermanentProviderError(f"{label}: no API key configured", code="missing_api_key")
         if not account_id:
@@ -421,28 +423,86 @@ class FireworksProvider(SdkProvider):
             deployment=self.deployment_text(output) if status == "succeeded" and output else None,
         )
 
-    def serving(self, job: RemoteJob) -> Serving:
-        """Fireworks serves a fine-tuned model once it is deployed: on its own on-demand
-        deployment, or as a LoRA addon on a deployment of its base (docs.fireworks.ai:
-        deploying fine-tuned models); both are billed per GPU-hour, so Curator checks and
-        says what to create rather than starting one."""
-        model = job.fine_tuned_model or ""
-        chat = self.client.chat.completions
+    def _chat(self) -> Any:
         if self.client._base_url_overridden:
             # The SDK posts to {base_url}/v1/chat/completions when its URL is overridden,
             # else to Fireworks' inference API: keep to the inference path either way.
-            chat = self.client.with_options(
+            return self.client.with_options(
                 base_url=self.inference_url.removesuffix("/v1")
             ).chat.completions
+        return self.client.chat.completions
+
+    def serving(self, job: RemoteJob) -> Serving:
+        """Fireworks serves a fine-tuned model once it is deployed: on its own on-demand
+        deployment, or as a LoRA addon on a deployment of its base (docs.fireworks.ai:
+        deploying fine-tuned models); both are billed per GPU-hour."""
+        model = job.fine_tuned_model or ""
         return self._answers(
-            chat,
+            self._chat(),
             model,
             not_deployed=(
                 f"Fireworks serves {model} only once deployed: firectl create deployment "
                 f"{model} (or firectl load-lora {model} --deployment <a deployment of its "
-                "base>), then check again"
+                "base>), then check again; or let Curator create it "
+                "(CURATOR_ALLOW_PAID_DEPLOYMENTS, billed per GPU-hour)"
             ),
         )
+
+    def deploy(self, job: RemoteJob, *, name: str) -> Serving:
+        """When Curator may start paid deployments: an on-demand deployment of the model,
+        one replica, with the id ``name`` (``deployments.create``; a retry finds it by that
+        id, or is answered 409); then as ``serving``. Otherwise ``serving`` alone."""
+        model = job.fine_tuned_model or ""
+        if not self.allow_paid_deployments:
+            return self.serving(job)
+        deployment = self._deployment(name)
+        if deployment is None:
+            current = self.serving(job)
+            if current.state == "answering":
+                return current
+            try:
+                deployment = self._call(
+                    lambda: self.client.deployments.create(
+                        base_model=model,
+                        deployment_id=name,
+                        display_name=name,
+                        min_replica_count=1,
+                        max_replica_count=1,
+                    )
+                )
+            except PermanentProviderError as error:
+                if error.status_code != 409:
+                    raise
+                deployment = self._deployment(name)
+        state = str(getattr(deployment, "state", "") or "")
+        where = f"on-demand deployment {name} ({state or 'state unknown'}), billed per GPU-hour"
+        if state != "READY":
+            return Serving(model=model, state="deploying", detail=where, deployment=name)
+        answered = self.serving(job)
+        return Serving(
+            model=model,
+            state=answered.state,
+            detail=f"{answered.detail}; {where}",
+            deployment=name,
+        )
+
+    def _deployment(self, deployment_id: str) -> Any:
+        try:
+            return self._call(lambda: self.client.deployments.get(deployment_id))
+        except PermanentProviderError as error:
+            if error.status_code == 404:
+                return None
+            raise
+
+    def undeploy(self, serving: Serving) -> None:
+        """Delete the deployment Curator created (one already gone is fine)."""
+        if not serving.deployment:
+            return
+        try:
+            self._call(lambda: self.client.deployments.delete(serving.deployment))
+        except PermanentProviderError as error:
+            if error.status_code != 404:
+                raise
 
     def deployment_text(self, model: str) -> str:
         return (

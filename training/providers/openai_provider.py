@@ -29,6 +29,7 @@ from training.providers.base import (
     Serving,
     TransientProviderError,
 )
+from training.providers.registry import AZURE_MANAGEMENT_URL
 from training.providers.sdk import SdkProvider
 
 OPENAI_HYPERPARAMETERS = frozenset({"n_epochs", "batch_size", "learning_rate_multiplier"})
@@ -37,7 +38,6 @@ OPENAI_HYPERPARAMETERS = frozenset({"n_epochs", "batch_size", "learning_rate_mul
 # ignores the metadata filter cannot turn one lookup into an unbounded scan.
 # The Azure control plane (Microsoft.CognitiveServices deployments); the api-version of its
 # REST reference for Deployments - Create Or Update.
-AZURE_MANAGEMENT = "https://management.azure.com"
 AZURE_MANAGEMENT_VERSION = "2024-10-01"
 MAX_SCANNED_JOBS = 2000
 MAX_SCANNED_EVENTS = 20000
@@ -246,7 +246,7 @@ class OpenAIProvider(SdkProvider):
     def _management_url(self, name: str) -> str:
         control = self.azure_control
         return (
-            f"{AZURE_MANAGEMENT}/subscriptions/{control['subscription']}/resourceGroups/"
+            f"{control.get('management_url') or AZURE_MANAGEMENT_URL}/subscriptions/{control['subscription']}/resourceGroups/"
             f"{control['resource_group']}/providers/Microsoft.CognitiveServices/accounts/"
             f"{control['resource']}/deployments/{name}?api-version={AZURE_MANAGEMENT_VERSION}"
         )
@@ -264,7 +264,9 @@ class OpenAIProvider(SdkProvider):
                 "model": {"format": "OpenAI", "name": job.fine_tuned_model, "version": "1"}
             },
         }
-        reply = self._management("PUT", name, body)
+        # An existing deployment is only looked at: checking again while it comes up must not
+        # PUT it anew (an update restarts its provisioning).
+        reply = self._existing_deployment(name) or self._management("PUT", name, body)
         state = str((reply.get("properties") or {}).get("provisioningState") or "")
         if state != "Succeeded":
             return Serving(
@@ -275,6 +277,15 @@ class OpenAIProvider(SdkProvider):
             )
         answered = self.serving(job)
         return Serving(model=name, state=answered.state, detail=answered.detail, deployment=name)
+
+    def _existing_deployment(self, name: str) -> dict[str, Any] | None:
+        try:
+            found = self._management("GET", name, None)
+        except PermanentProviderError as error:
+            if error.status_code == 404:
+                return None
+            raise
+        return found or None
 
     def undeploy(self, serving: Serving) -> None:
         if self.azure and self.azure_control and serving.deployment:

@@ -169,6 +169,17 @@ class ProviderConfig:
         return self.models.get(name)
 
     @property
+    def allow_paid_deployments(self) -> bool:
+        """Whether Curator may itself start deployments that bill by the hour (Together
+        dedicated endpoints, Fireworks deployments) to serve a fine-tune: the entry's
+        ``allow_paid_deployments``, else ``CURATOR_ALLOW_PAID_DEPLOYMENTS`` (off by default:
+        the job page then names what to create by hand)."""
+        own = self.options.get("allow_paid_deployments")
+        if own is not None:
+            return bool(own)
+        return bool(getattr(settings, "CURATOR_ALLOW_PAID_DEPLOYMENTS", False))
+
+    @property
     def inference_url(self) -> str:
         """The OpenAI-compatible base URL its models (base and fine-tuned) answer chat at, and
         so the only host its key is ever sent to for inference. ProviderNotConfigured where
@@ -257,7 +268,7 @@ def _parse(entry: Any, index: int) -> ProviderConfig:
     if kind == "simulator" and base_url is None:
         base_url = getattr(settings, "CURATOR_SIMULATOR_URL", DEFAULT_SIMULATOR_URL)
     where = f"CURATOR_TRAINING_PROVIDERS[{name!r}]"
-    for key in ("base_url", "inference_url"):
+    for key in ("base_url", "inference_url", "management_url"):
         url = entry.get(key)
         if url and not (isinstance(url, str) and url.startswith(("https://", "http://"))):
             raise ImproperlyConfigured(f"{where}.{key} must be an http(s) URL, not {url!r}")
@@ -313,6 +324,10 @@ def get_config(name: str) -> ProviderConfig:
 # or none: the job page then says which deployment to create by hand). The token is read from
 # the environment variable named by "management_token_env", like every key.
 AZURE_CONTROL_SETTINGS = ("subscription_id", "resource_group", "resource_name")
+# Azure Resource Manager, where deployments are created (the entry's "management_url" points
+# elsewhere: a sovereign cloud, or the simulator's /azure-management). The management token
+# is sent to this host only.
+AZURE_MANAGEMENT_URL = "https://management.azure.com"
 
 
 def azure_control(config: ProviderConfig) -> dict[str, str] | None:
@@ -341,6 +356,9 @@ def azure_control(config: ProviderConfig) -> dict[str, str] | None:
         "resource_group": values["resource_group"],
         "resource": values["resource_name"],
         "token": token,
+        "management_url": str(config.options.get("management_url") or AZURE_MANAGEMENT_URL).rstrip(
+            "/"
+        ),
     }
 
 
@@ -361,7 +379,9 @@ def build_provider(config: ProviderConfig) -> Provider:
             "timeout": config.timeout,
         }
         if config.kind == "together":
-            return import_string(HOSTED_BACKENDS["together"])(**common)
+            return import_string(HOSTED_BACKENDS["together"])(
+                allow_paid_deployments=config.allow_paid_deployments, **common
+            )
         if config.kind == "fireworks":
             account_env = str(config.options.get("account_id_env") or "FIREWORKS_ACCOUNT_ID")
             account = os.environ.get(account_env, "").strip() or str(
@@ -369,7 +389,9 @@ def build_provider(config: ProviderConfig) -> Provider:
             )
             if config.simulated:
                 account = SIMULATOR_ACCOUNT
-            return import_string(HOSTED_BACKENDS["fireworks"])(account_id=account, **common)
+            return import_string(HOSTED_BACKENDS["fireworks"])(
+                account_id=account, allow_paid_deployments=config.allow_paid_deployments, **common
+            )
         return import_string(HOSTED_BACKENDS["openai"])(
             azure=bool(config.options.get("azure")),
             azure_control=azure_control(config),

@@ -85,9 +85,11 @@ class TogetherProvider(SdkProvider):
         timeout: float = 60.0,
         upload_timeout: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
+        allow_paid_deployments: bool = False,
     ) -> None:
         if not api_key:
             raise PermanentProviderError(f"{label}: no API key configured", code="missing_api_key")
+        self.allow_paid_deployments = allow_paid_deployments
         self.name = name
         self.label = label
         self.is_simulator = is_simulator
@@ -439,17 +441,121 @@ class TogetherProvider(SdkProvider):
     def serving(self, job: RemoteJob) -> Serving:
         """A LoRA fine-tune of a base that Together serves serverless answers by its output
         name at once; any other (a full fine-tune, a LoRA on another base) answers only on a
-        dedicated endpoint, which is billed per hour while it runs and which Curator does
-        not start on its own (docs.together.ai: LoRA inference; dedicated endpoints)."""
+        dedicated endpoint, which is billed per hour while it runs (docs.together.ai: LoRA
+        inference; dedicated endpoints)."""
         model = job.fine_tuned_model or ""
         return self._answers(
             self.client.chat.completions,
             model,
             not_deployed=(
                 f"Together does not serve {model} serverless: create a dedicated endpoint "
-                f"for it (together endpoints create --model {model}), then check again"
+                f"for it (together endpoints create --model {model}), then check again; or "
+                "let Curator start it (CURATOR_ALLOW_PAID_DEPLOYMENTS, billed by the hour)"
             ),
         )
+
+    # Dedicated endpoints through Together's documented v1 REST API (docs.together.ai
+    # reference: createendpoint, getendpoint, deleteendpoint, listhardware), sent by the SDK's
+    # own client (its auth, base URL and errors). together 3.1.1's ``endpoints.create`` is the
+    # newer per-project v2 API, which needs a project id that a plain API key does not name.
+
+    def _endpoint_named(self, name: str) -> dict[str, Any] | None:
+        listed = self._call(lambda: self.client.get("/v1/endpoints", cast_to=object))
+        for endpoint in (listed or {}).get("data") or []:
+            if endpoint.get("display_name") == name and endpoint.get("state") != "STOPPED":
+                return dict(endpoint)
+        return None
+
+    def _hardware_prices(self, model: str) -> dict[str, float | None]:
+        """The hardware Together offers ``model`` a dedicated endpoint on, with its price per
+        hour in dollars where it says (``pricing.cents_per_minute``)."""
+        listed = self._call(
+            lambda: self.client.get(
+                "/v1/hardware", options={"params": {"model": model}}, cast_to=object
+            )
+        )
+        prices: dict[str, float | None] = {}
+        for item in (listed or {}).get("data") or []:
+            cents = (item.get("pricing") or {}).get("cents_per_minute")
+            if item.get("id"):
+                prices[str(item["id"])] = float(cents) * 60 / 100 if cents is not None else None
+        return prices
+
+    def _cheapest_hardware(self, model: str) -> tuple[str, float | None]:
+        offers = self._hardware_prices(model)
+        if not offers:
+            raise PermanentProviderError(
+                f"{self.label}: no hardware is offered for a dedicated endpoint of {model}",
+                code="no_hardware",
+            )
+        hardware = min(offers, key=lambda name: offers[name] or 0.0)
+        return hardware, offers[hardware]
+
+    def deploy(self, job: RemoteJob, *, name: str) -> Serving:
+        """Serverless where Together serves the model so; else, when Curator may start paid
+        deployments, a dedicated endpoint of one replica on the cheapest hardware, found
+        again by its display name ``name`` (so checking again never starts a second)."""
+        model = job.fine_tuned_model or ""
+        endpoint = self._endpoint_named(name) if self.allow_paid_deployments else None
+        if endpoint is None:
+            current = self.serving(job)
+            if current.state == "answering" or not self.allow_paid_deployments:
+                return current
+            hardware, hourly = self._cheapest_hardware(model)
+            endpoint = self._call(
+                lambda: self.client.post(
+                    "/v1/endpoints",
+                    body={
+                        "model": model,
+                        "display_name": name,
+                        "hardware": hardware,
+                        "autoscaling": {"min_replicas": 1, "max_replicas": 1},
+                    },
+                    cast_to=object,
+                )
+            )
+            endpoint = dict(endpoint or {})
+            endpoint["cost"] = hourly
+        return self._endpoint_serving(endpoint)
+
+    def _endpoint_serving(self, endpoint: dict[str, Any]) -> Serving:
+        served = str(endpoint.get("name") or "")
+        cost = endpoint.get("cost")
+        if cost is None and endpoint.get("model") and endpoint.get("hardware"):
+            cost = self._hardware_prices(str(endpoint["model"])).get(str(endpoint["hardware"]))
+        billed = f", ${cost:.2f}/hour" if cost else ""
+        where = (
+            f"dedicated endpoint {endpoint.get('id')} on {endpoint.get('hardware')}{billed}, "
+            "billed while it runs"
+        )
+        if endpoint.get("state") != "STARTED":
+            return Serving(
+                model=served,
+                state="deploying",
+                detail=f"{where}: {str(endpoint.get('state') or 'PENDING').lower()}",
+                deployment=str(endpoint.get("id") or ""),
+            )
+        answered = self._answers(
+            self.client.chat.completions, served, not_deployed=f"{where} does not answer yet"
+        )
+        return Serving(
+            model=served,
+            state=answered.state,
+            detail=f"{answered.detail}; {where}",
+            deployment=str(endpoint.get("id") or ""),
+        )
+
+    def undeploy(self, serving: Serving) -> None:
+        """Delete the dedicated endpoint Curator started (one already gone is fine)."""
+        if not serving.deployment:
+            return
+        try:
+            self._call(
+                lambda: self.client.delete(f"/v1/endpoints/{serving.deployment}", cast_to=object)
+            )
+        except PermanentProviderError as error:
+            if error.status_code != 404:
+                raise
 
     def download_adapter(self, job: RemoteJob, folder: Path) -> Path | None:
         """What Together trained, as it serves it (a ``.tar.zst``): the LoRA adapter, or for

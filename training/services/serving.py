@@ -3,12 +3,16 @@ requires it (and Curator has the rights), check that it answers, and record wher
 (``artifacts["serving"]``), which the evaluation client reads for the name to call.
 
 Deployments that bill by the hour (Together dedicated endpoints, Fireworks deployments) are
-not started silently: the job page then says exactly what to create, and Curator checks it.
+started only where the provider's ``allow_paid_deployments`` (or
+``CURATOR_ALLOW_PAID_DEPLOYMENTS``) is on; otherwise the job page says exactly what to create,
+and Curator checks it.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -59,14 +63,28 @@ def _record(job: FineTuneJob, serving: Serving, *, deployment: str) -> dict[str,
     return entry
 
 
-def serving_deploy(*, job: FineTuneJob, user: Any) -> dict[str, Any]:
+def serving_deploy(
+    *,
+    job: FineTuneJob,
+    user: Any,
+    wait: float = 0.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
     """Deploy (where Curator may) and check the job's model answers; the recorded entry.
-    ProviderError when the provider cannot be asked; NotServable for a job with no model."""
+    With ``wait`` (seconds), a deployment still coming up is checked again every
+    ``CURATOR_SERVING_POLL_SECONDS`` until it answers or the time is up (checking again
+    never creates a second deployment). ProviderError when the provider cannot be asked;
+    NotServable for a job with no model."""
     remote = _remote(job)
     provider = get_provider(job.provider)
-    serving = provider.deploy(remote, name=f"curator-{job.pk}")
-    earlier = ((job.artifacts or {}).get("serving") or {}).get("deployment", "")
-    entry = _record(job, serving, deployment=serving.deployment or earlier)
+    deadline = time.monotonic() + wait
+    while True:
+        serving = provider.deploy(remote, name=f"curator-{job.pk}")
+        earlier = ((job.artifacts or {}).get("serving") or {}).get("deployment", "")
+        entry = _record(job, serving, deployment=serving.deployment or earlier)
+        if serving.state != "deploying" or time.monotonic() >= deadline:
+            break
+        sleep(float(getattr(settings, "CURATOR_SERVING_POLL_SECONDS", 10.0)))
     AuditEvent.record(
         actor=user,
         action="finetune.serve",
