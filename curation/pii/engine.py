@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 from curation.pii.config import (
@@ -86,6 +86,12 @@ def _without_transformers(model_name: str) -> Iterator[None]:
     if model_name.endswith("_trf"):
         yield
         return
+    # scipy's array helpers take any "torch" entry in sys.modules for the torch module, so a
+    # scipy.stats import running meanwhile in another thread (a first request loading the
+    # evaluation views while the web server warms the engine up) would fail on the None
+    # entry: load it before the entry exists.
+    with suppress(ImportError):
+        import scipy.stats  # noqa: F401
     blocked = [name for name in _TRANSFORMER_PACKAGES if name not in sys.modules]
     for name in blocked:
         sys.modules[name] = None  # type: ignore[assignment]
