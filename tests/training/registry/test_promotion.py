@@ -40,7 +40,7 @@ def test_a_candidate_that_wins_clearly_is_promoted(
     assert event.comparison == comparison and event.previous == old and not event.forced
     assert event.details["judge"]["ci95"][0] > 0.5
     judge = event.details["judge"]
-    assert (judge["candidate_wins"], judge["production_wins"], judge["pairs"]) == (18, 2, 20)
+    assert (judge["candidate_wins"], judge["production_wins"], judge["pairs"]) == (36, 4, 40)
     assert ModelStage.objects.get(dataset=dataset, model=old).stage == "archived"
 
 
@@ -60,13 +60,13 @@ def test_a_candidate_that_loses_as_run_a_is_refused_with_the_numbers_from_its_si
 ):
     old, new = make_model("ft:old"), make_model("ft:new")
     promote_model(dataset=dataset, model=old, user=admin_user)
-    # The candidate is run A and production (B) wins 18 of 20.
+    # The candidate is run A and production (B) wins 36 of 40.
     comparison = make_comparison(new, old, winners=WINS)
     b_side = comparison_summary(comparison)["judge"]
     with pytest.raises(PromotionRefused) as refused:
         promote_model(dataset=dataset, model=new, user=admin_user)
     judge = refused.value.details["judge"]
-    assert (judge["candidate_wins"], judge["production_wins"], judge["pairs"]) == (2, 18, 20)
+    assert (judge["candidate_wins"], judge["production_wins"], judge["pairs"]) == (4, 36, 40)
     assert judge["win_rate"] == pytest.approx(1 - b_side["b_win_rate"]) == pytest.approx(0.1)
     low, high = b_side["ci95"]
     assert judge["ci95"] == pytest.approx([1 - high, 1 - low])
@@ -124,28 +124,30 @@ def test_a_metric_pre_registered_as_the_evidence_decides_alone(
 @pytest.mark.parametrize(
     "candidate",
     [
-        # Noise around production's scores: the difference interval straddles zero.
-        [0.5 + ((i * 3) % 5 - 2) / 100 for i in range(15)],
-        # The same scores: a difference of exactly zero is not "above zero".
-        [0.5 + ((i * 7) % 5 - 2) / 100 for i in range(15)],
+        # Noise around production's scores: no difference a paired test can see.
+        [0.5 + ((i * 3) % 5 - 2) / 100 for i in range(40)],
+        # The same scores: a difference of exactly zero is not an improvement.
+        [0.5 + ((i * 7) % 5 - 2) / 100 for i in range(40)],
     ],
-    ids=["straddling", "equal"],
+    ids=["noise", "equal"],
 )
-def test_a_metric_whose_difference_interval_reaches_zero_is_refused(
+def test_a_metric_gate_refuses_a_candidate_that_is_not_better(
     dataset, make_model, make_comparison, admin_user, candidate
 ):
     old, new = make_model("ft:old"), make_model("ft:new")
     promote_model(dataset=dataset, model=old, user=admin_user)
-    production = [0.5 + ((i * 7) % 5 - 2) / 100 for i in range(15)]
-    comparison = make_comparison(
-        old, new, winners=CLOSE, metric={"rouge_l": (production, candidate)}
+    production = [0.5 + ((i * 7) % 5 - 2) / 100 for i in range(40)]
+    make_comparison(
+        old,
+        new,
+        metric={"rouge_l": (production, candidate)},
+        gate={"evidence": "metric:rouge_l"},
     )
     with pytest.raises(PromotionRefused) as refused:
-        promote_model(
-            dataset=dataset, model=new, user=admin_user, comparison=comparison, metric="rouge_l"
-        )
-    low, high = refused.value.details["metric"]["ci95"]
-    assert low <= 0 <= high and refused.value.details["passed_by"] == []
+        promote_model(dataset=dataset, model=new, user=admin_user)
+    test = refused.value.details["test"]
+    assert test["examples"] == 40 and not test["better"]
+    assert test["p_value"] > 0.05
     assert production_stage(dataset).model == old
 
 
