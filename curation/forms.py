@@ -38,7 +38,13 @@ def base_model_choices(current: str = "") -> list[tuple[str, Any]]:
     }
     groups: dict[str, list[tuple[str, str]]] = {}
     seen: set[str] = set()
-    for price in TrainingPrice.objects.seeded():
+    order = {name: index for index, name in enumerate(labels)}
+    # Configured providers first, in the settings' order: a model several providers sell
+    # (OpenAI's and Azure's gpt-4.1-mini) is listed under the first of them.
+    prices = sorted(
+        TrainingPrice.objects.seeded(), key=lambda price: order.get(price.provider, len(order))
+    )
+    for price in prices:
         if price.model in seen:
             continue
         seen.add(price.model)
