@@ -16,7 +16,7 @@ from training.local import TrainSettings
 from training.models import AUTO, HYPERPARAMETERS, FineTuneMethod
 from training.pricing import offered_models
 from training.providers import ProviderConfig, available_providers
-from training.services.launch import (
+from training.services.launch_checks import (
     DPO_KINDS,
     HOSTED_EXTRA_KINDS,
     clean_hosted_hyperparameters,

@@ -13,7 +13,6 @@ import logging
 import multiprocessing
 import os
 import queue
-import re
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -54,6 +53,12 @@ from curation.models import (
     QualityRun,
 )
 from curation.models.jobs import unexpected_error
+from curation.services.import_counts import (
+    OTHER_REASONS,
+    count_reasons,
+    count_unmapped,
+    merge_counts,
+)
 from curation.services.pii.runs import start_detection
 from curation.services.preference_imports import (
     PreferenceFacts,
@@ -262,45 +267,6 @@ def prepare_raw_chunk(
     return prepare_chunk(context, records, done=done, threads=False)
 
 
-# Distinct unmapped keys tracked per batch; the rest are counted together.
-MAX_UNMAPPED_KEYS = 100
-OTHER_KEYS = "(other keys)"
-
-
-def _count_unmapped(records: Iterable[SourceRecord]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for record in records:
-        for key in record.normalized.metadata:  # type: ignore[union-attr]
-            name = str(key)[:100]
-            counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
-OTHER_REASONS = "(other reasons)"
-_NUMBERS = re.compile(r"\d+")
-
-
-def _count_reasons(records: Iterable[SourceRecord]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for record in records:
-        reason = _NUMBERS.sub(
-            "N", f"{record.field}: {record.reason}" if record.field else record.reason
-        )[:300]
-        counts[reason] = counts.get(reason, 0) + 1
-    return counts
-
-
-def _merge_unmapped(
-    known: dict[str, int], new: dict[str, int], *, other: str = OTHER_KEYS
-) -> dict[str, int]:
-    merged = dict(known)
-    for key, count in new.items():
-        if key not in merged and len(merged) >= MAX_UNMAPPED_KEYS:
-            key = other
-        merged[key] = merged.get(key, 0) + count
-    return merged
-
-
 def import_records(*, batch: ImportBatch, records: Iterable[SourceRecord]) -> ImportBatch:
     """Write already-read records into a claimed batch exactly as a file import does (the
     ingest API's entry: same dedup, token counts, flags, bad-record errors, counters)."""
@@ -350,7 +316,7 @@ def prepare_chunk(
     """
     good = [record for record in chunk if record.normalized is not None]
     bad = [record for record in chunk if record.normalized is None]
-    unmapped = _count_unmapped(good)
+    unmapped = count_unmapped(good)
     seen: set[str] = set()
     unique: list[tuple[SourceRecord, str]] = []
     for record in good:
@@ -475,10 +441,10 @@ def _write_chunk(batch: ImportBatch, prepared: PreparedChunk) -> None:
             "warnings": batch.warnings + warnings,
         }
         if prepared.unmapped:
-            fields["unmapped_fields"] = _merge_unmapped(batch.unmapped_fields, prepared.unmapped)
+            fields["unmapped_fields"] = merge_counts(batch.unmapped_fields, prepared.unmapped)
         if len(prepared.bad) > room:
-            fields["errors_not_stored"] = _merge_unmapped(
-                batch.errors_not_stored, _count_reasons(prepared.bad[room:]), other=OTHER_REASONS
+            fields["errors_not_stored"] = merge_counts(
+                batch.errors_not_stored, count_reasons(prepared.bad[room:]), other=OTHER_REASONS
             )
         if prepared.done is not None:
             fields["done"] = max(batch.done, prepared.done)

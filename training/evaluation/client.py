@@ -25,7 +25,7 @@ from training.providers.registry import (
 )
 from training.registry.models import Model
 from training.registry.services import LOCAL, endpoint_configs
-from training.simulator.chat import FINGERPRINT
+from training.simulator_paths import FINGERPRINT
 
 if TYPE_CHECKING:
     import openai

@@ -17,14 +17,17 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-from scipy import stats
+# numpy and scipy load on first use: the views import this module, and `manage.py check`
+# and every web start must not pay for them (tests/curation/test_cli_startup.py).
 
 
 def sign_test_p(wins: Any, losses: Any) -> Any:
     """One-sided exact p-value of ``wins`` or more out of ``wins + losses`` at p = 0.5.
 
     P(X >= w) for X ~ Binomial(w + l, 1/2); 1.0 where nothing was decided."""
+    import numpy as np
+    from scipy import stats
+
     wins_arr = np.asarray(wins)
     decided = wins_arr + np.asarray(losses)
     p = stats.binom.sf(wins_arr - 1, decided, 0.5)
@@ -33,6 +36,8 @@ def sign_test_p(wins: Any, losses: Any) -> Any:
 
 def win_test(*, wins: int, losses: int, ties: int, level: float) -> dict[str, Any]:
     """The gate's test on win/loss/tie counts from the candidate's side."""
+    from scipy import stats
+
     decided = wins + losses
     total = decided + ties
     result: dict[str, Any] = {
@@ -58,6 +63,9 @@ def win_test(*, wins: int, losses: int, ties: int, level: float) -> dict[str, An
 
 def paired_metric_test(differences: Sequence[float], *, level: float) -> dict[str, Any]:
     """Candidate minus production, per example; one-sided "greater than zero"."""
+    import numpy as np
+    from scipy import stats
+
     values = np.asarray(differences, dtype=float)
     nonzero = values[values != 0]
     result: dict[str, Any] = {
@@ -97,6 +105,9 @@ def majority(votes: Iterable[str]) -> str:
 def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> dict[str, Any]:
     """Agreement of two raters on the same items: observed rate and Cohen's kappa with its
     large-sample 95 % interval (Fleiss, Cohen & Everitt 1969 standard error)."""
+    import numpy as np
+    from scipy import stats
+
     n = len(first)
     if n == 0 or n != len(second):
         return {"items": n, "agreement": None, "kappa": None, "ci95": None}
@@ -135,6 +146,9 @@ def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> dict[str, Any]:
 
 def wilson_bounds(successes: Any, total: Any, confidence: float = 0.95) -> tuple[Any, Any]:
     """Wilson's score interval, vectorised (numpy arrays in, arrays out)."""
+    import numpy as np
+    from scipy import stats
+
     z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
     n = np.asarray(total, dtype=float)
     p = np.asarray(successes, dtype=float) / np.where(n > 0, n, 1)
@@ -149,6 +163,8 @@ def newcombe_difference(
 ) -> tuple[Any, Any]:
     """Newcombe's (1998, method 10) interval of p1 - p2 from two Wilson intervals,
     vectorised; equals statsmodels' ``confint_proportions_2indep(method="newcomb")``."""
+    import numpy as np
+
     p1 = np.asarray(x1, dtype=float) / np.asarray(n1, dtype=float)
     p2 = np.asarray(x2, dtype=float) / np.asarray(n2, dtype=float)
     l1, u1 = wilson_bounds(x1, n1, confidence)
@@ -168,6 +184,8 @@ def canary_look_level(look: int, level: float) -> float:
 def canary_looks_due(rated: int, min_feedback: int) -> int:
     """Looks happen when the smaller side's rated count reaches min_feedback, then twice
     that, four times… (1 at min_feedback, 2 at twice, …; 0 before)."""
+    import numpy as np
+
     if min_feedback <= 0 or rated < min_feedback:
         return 0
     return int(np.floor(np.log2(rated / min_feedback))) + 1

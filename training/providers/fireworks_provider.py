@@ -36,6 +36,7 @@ from training.providers.base import (
     TransientProviderError,
 )
 from training.providers.sdk import SdkProvider
+from training.providers.signed_upload import put_signed
 
 DEFAULT_BASE_URL = "https://api.fireworks.ai"
 # ``datasets.upload`` takes at most 150 MB (fireworks-ai 1.2.30 docstring: "This path can
@@ -188,39 +189,14 @@ class FireworksProvider(SdkProvider):
                 f"{self.label}: the upload endpoint gave no signed URL for {path.name}",
                 code="upload_endpoint",
             )
-        if httpx.URL(url).scheme != "https" and not self.is_simulator:
-            raise PermanentProviderError(
-                f"{self.label}: refusing to upload {path.name} to a non-https URL",
-                code="upload_endpoint",
-            )
-        try:
-            with httpx.Client(timeout=self.upload_timeout) as http, path.open("rb") as handle:
-                put = http.put(
-                    url,
-                    content=handle,
-                    headers={
-                        "Content-Type": "application/octet-stream",
-                        "X-Goog-Content-Length-Range": f"{size},{size}",
-                    },
-                )
-        except httpx.HTTPError as error:
-            raise TransientProviderError(
-                f"{self.label}: uploading {path.name} to its signed URL failed ({error})",
-                code="connection_error",
-            ) from None
-        if put.status_code >= 500 or put.status_code in (408, 429):
-            raise TransientProviderError(
-                f"{self.label}: the signed upload of {path.name} answered HTTP {put.status_code}",
-                code="server_error",
-                status_code=put.status_code,
-            )
-        if put.status_code >= 400:
-            raise PermanentProviderError(
-                f"{self.label}: the signed upload of {path.name} was refused "
-                f"(HTTP {put.status_code}: {put.text[:200]})",
-                code="upload_refused",
-                status_code=put.status_code,
-            )
+        put_signed(
+            url,
+            path,
+            label=self.label,
+            timeout=self.upload_timeout,
+            allow_http=self.is_simulator,
+            headers={"X-Goog-Content-Length-Range": f"{size},{size}"},
+        )
         self._call(lambda: self.client.datasets.validate_upload(dataset_id, body={}))
 
     def wait_for_file(

@@ -31,7 +31,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from training.providers.base import LocalBackend, PermanentProviderError, Provider
-from training.simulator.shapes import PREFIXES
+from training.simulator_paths import PREFIXES
 
 KINDS = frozenset({"openai", "simulator", "local", "together", "fireworks"})
 # Hosted kinds; each speaks its own API, which the simulator serves under SIMULATOR_PATHS.

@@ -5,14 +5,13 @@
 """
 
 from training.services.launch import (
-    LaunchCheck,
     LaunchError,
     cancel_finetune,
-    check_launch,
     cli_summary,
     create_finetune_job,
     retry_finetune,
 )
+from training.services.launch_checks import LaunchCheck, check_launch
 from training.services.runner import (
     continue_finetune_job,
     drive_finetune,

@@ -32,10 +32,9 @@ from typing import Any
 from training.evaluation import judge_format as jf
 from training.simulator.records import ApiError, new_id
 from training.simulator.state import BASE_MODELS, MODEL_ALIASES, SimulatorState
+from training.simulator_paths import FINGERPRINT
 
 ENDPOINT = "chat.completions"
-# Marks every reply, so a client can label results as simulated.
-FINGERPRINT = "curator-simulator"
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # The base model's parts of speech; each reply draws one of each by the prompt's hash, so

@@ -11,14 +11,7 @@ import threading
 
 from training.simulator.endpoints import register_routes
 from training.simulator.shapes import azure, fireworks, together
-
-# Each shape's paths are the real host's paths under this prefix: swap the base URL only.
-# https://api.together.xyz/v1/… -> /together/v1/…; https://api.fireworks.ai/… (its
-# /v1/accounts/… and /inference/v1/…) -> /fireworks/…; https://{resource}.openai.azure.com
-# /openai/… -> /openai/… (Azure's own path already carries its prefix);
-# https://management.azure.com/subscriptions/… -> /azure-management/subscriptions/….
-PREFIXES = {"together": "/together", "fireworks": "/fireworks"}
-AZURE_PREFIXES = {"data": "/openai", "management": "/azure-management"}
+from training.simulator_paths import AZURE_PREFIXES, PREFIXES
 
 _installed = False
 _lock = threading.Lock()
