@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.db.models import Q
 from django.urls import reverse
 
@@ -21,6 +20,7 @@ from curation.models.pii import PiiRun
 from curation.models.versions import DatasetVersion, VersionStatus
 from curation.selectors.dashboards import status_counts
 from training.evaluation.models import Comparison, EvalRun
+from training.evaluation.services.runs import judge_against_base
 from training.models import FineTuneJob
 from training.registry.feedback import ingested
 from training.registry.models import Model
@@ -113,12 +113,10 @@ def dataset_loop(dataset: Dataset, *, role: str) -> Loop:
             .first()
         )
         if base_run is not None:
-            # The judge "Evaluate vs base" uses (training.evaluation.views.eval_quick), so the
-            # comparison has a verdict without asking a newcomer to name one.
-            base = model.base
-            judge = settings.CURATOR_EVAL_JUDGE or (
-                "" if base is None or base.is_local else base.ref
-            )
+            # The judge "Evaluate vs base" uses, so the comparison has a verdict without
+            # asking a newcomer to name one; never one of the two models compared, which the
+            # comparison would refuse.
+            judge = judge_against_base(model)
             query = {
                 "run_a": base_run.pk,
                 "run_b": finished.pk,

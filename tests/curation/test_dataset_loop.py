@@ -131,9 +131,18 @@ def _run(dataset, model, version):  # type: ignore[no-untyped-def]
     )
 
 
+@pytest.mark.parametrize(
+    ("site_judge", "judge_query"),
+    [
+        ("openai:gpt-4o", "&amp;judge=openai%3Agpt-4o"),  # a third model judges
+        ("", ""),  # no site judge: none, never the base
+        ("openai:gpt-4.1-mini", ""),  # the site judge is the base, a contestant: none
+    ],
+)
 def test_an_evaluated_fine_tune_links_to_comparing_it_with_its_base(
-    dataset, admin_user, client_for
+    dataset, admin_user, client_for, settings, site_judge, judge_query
 ):
+    settings.CURATOR_EVAL_JUDGE = site_judge
     job, model = _finished_finetune(dataset)
     base_run = _run(dataset, model.base, job.version)
     tuned_run = _run(dataset, model, job.version)
@@ -143,8 +152,7 @@ def test_an_evaluated_fine_tune_links_to_comparing_it_with_its_base(
         " — Compare with its base"
     )
     url = reverse("eval_comparison_create", args=[dataset.slug])
-    judge = "openai%3Agpt-4.1-mini"  # the base model judges, as "Evaluate vs base" does
-    assert f'href="{url}?run_a={base_run.pk}&amp;run_b={tuned_run.pk}&amp;judge={judge}"' in html
+    assert f'href="{url}?run_a={base_run.pk}&amp;run_b={tuned_run.pk}{judge_query}"' in html
 
 
 def test_a_compared_fine_tune_links_to_its_registry_page_to_promote_it(

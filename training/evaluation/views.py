@@ -9,7 +9,6 @@ import json
 import time
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -43,6 +42,7 @@ from training.evaluation.services.prescore import PreScoreError, create_prescore
 from training.evaluation.services.runs import (
     EvaluationError,
     create_eval_run,
+    judge_against_base,
     retry_eval_run,
 )
 from training.permissions import (
@@ -125,11 +125,7 @@ def eval_quick(request: HttpRequest, slug: str, model_id: int) -> HttpResponse:
     )
     if model is None or model.base is None or model.version is None:
         raise Http404("No such fine-tuned model.")
-    # The judge is never one of the two contestants: without a site judge, or when the
-    # site judge is the base or the fine-tune, the runs go without one.
-    judge = settings.CURATOR_EVAL_JUDGE or None
-    if judge and judge.strip() in (model.ref, model.base.ref):
-        judge = None
+    judge = judge_against_base(model)
     if judge is None:
         messages.info(
             request,

@@ -53,6 +53,15 @@ class EvaluationError(ValueError):
     """A run cannot be created as asked; the message says why, in one line."""
 
 
+def judge_against_base(model: Model) -> str | None:
+    """The judge of a fine-tune's evaluation and comparison against its base: the site's
+    judge, unless it is one of the two contestants (a model tends to prefer its own replies),
+    in which case none."""
+    judge = (settings.CURATOR_EVAL_JUDGE or "").strip()
+    contestants = {model.ref, model.base.ref if model.base is not None else ""}
+    return judge if judge and judge not in contestants else None
+
+
 def create_eval_run(
     *,
     dataset: Dataset,
