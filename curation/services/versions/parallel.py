@@ -60,6 +60,10 @@ def _child_start() -> None:
     # The build may run inside an RQ work horse, whose signal handlers a child must not run.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Whatever database connection the fork copied belongs to the parent: dropped unused
+    # (closing it would end the parent's session), so the child opens its own.
+    for wrapper in connections.all(initialized_only=True):
+        wrapper.connection = None
 
 
 def export_parts(*, version_id: int, parts: list[Part]) -> Stats:
