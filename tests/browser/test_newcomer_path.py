@@ -35,7 +35,10 @@ def press_next(page: Any, expected: str) -> None:
     """Check what "Next" says on the dataset page, then press its button."""
     text = next_text(page)
     assert expected in text, text
-    page.locator(".loop-next .loop-action").click()
+    # Every next action is a link or a form that answers with a redirect: wait for the page it
+    # leads to, so a burst worker started next finds the jobs the action queued.
+    with page.expect_navigation():
+        page.locator(".loop-next .loop-action").click()
 
 
 def test_a_newcomer_goes_from_an_empty_site_to_a_promoted_model_by_following_next(

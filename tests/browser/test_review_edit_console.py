@@ -25,6 +25,11 @@ def test_cancelling_an_edit_logs_no_htmx_error(live_server, page, login):
     for _ in range(2):
         page.keyboard.press("e")
         page.locator("[data-edit-form] textarea").wait_for()
+        # htmx binds the swapped-in form's links once the swap settles; a click before that
+        # (a busy machine) would reach a link nothing listens to yet.
+        page.wait_for_function(
+            "() => !document.querySelector('.htmx-swapping, .htmx-settling, .htmx-request')"
+        )
         page.locator("[data-edit-cancel]").click()
         page.locator("[data-edit-form]").wait_for(state="detached")
     errors = [line for line in logged if line.startswith("error") or "htmx" in line.lower()]
