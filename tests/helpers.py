@@ -6,6 +6,7 @@ dataset, an outsider (admin of another dataset only) and an anonymous visitor.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -58,3 +59,20 @@ def assert_admin_actions(
         assert response.status_code == expected, name
         if who == "anonymous":
             assert "/accounts/login/" in response["Location"], name
+
+
+def gunicorn_command(port: int) -> list[str]:
+    """The production app under gunicorn (its own settings module), one sync worker on a
+    loopback port: what the production tests and the ingest-memory benchmark start."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:curation.gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "curation.wsgi:application",
+    ]

@@ -32,6 +32,8 @@ BENCH_DB = "curator_bench_ingest_memory"
 TARGET_MB = 100
 sys.path.insert(0, str(ROOT))
 
+from tests.helpers import gunicorn_command  # noqa: E402 (after the path above)
+
 
 def reset_database(env: dict[str, str]) -> None:
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
@@ -110,18 +112,7 @@ def main() -> None:
     secret = make_token(env)
     port = free_port()
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:curation.gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "curation.wsgi:application",
-        ],
+        gunicorn_command(port),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

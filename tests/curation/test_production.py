@@ -17,6 +17,7 @@ import pytest
 from django.db import connection
 
 from tests.conftest import ROOT
+from tests.helpers import gunicorn_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,18 +103,7 @@ def gunicorn(tmp_path) -> Iterator:  # type: ignore[no-untyped-def]
         assert built.returncode == 0, built.stderr[-3000:]
         port = free_port()
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:curation.gunicorn",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "curation.wsgi:application",
-            ],
+            gunicorn_command(port),
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
