@@ -1,6 +1,6 @@
 """Forms with long choices (a token's scope, a provider's name) fit a 390 px phone: the page
 never scrolls sideways because a select's longest option is wider than the screen. Nor does
-the training page, whose job table holds long model names, at 1280 px or on a phone."""
+the training page, whose job table holds long model names, at 1280 px or on a phone, nor the price table with its seven columns of inputs."""
 
 from __future__ import annotations
 
@@ -50,4 +50,14 @@ def test_the_training_page_with_long_model_names_never_scrolls_sideways(
         login(page, admin)
         page.goto(live_server.url + reverse("training_jobs"))
         page.locator("#job-table table").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+@pytest.mark.parametrize("width", [1280, PHONE["width"]])
+def test_the_price_table_never_scrolls_the_page_sideways(live_server, browser, login, width):
+    staff = UserFactory(username="staff", is_staff=True)
+    for page in watched_page(browser, viewport={"width": width, "height": 900}):
+        login(page, staff)
+        page.goto(live_server.url + reverse("price_list"))
+        page.locator("form table").wait_for()
         assert page.evaluate("document.documentElement.scrollWidth") <= width
