@@ -6,6 +6,7 @@ response examples are fed back through the SDK into our parsers."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -107,6 +108,34 @@ def test_the_tag_seed_and_suffix_ride_in_fields_openais_request_type_has(
         {"curator_job": "0a1b2c3d"},
     )
     published_requests().validate_python(sent)
+
+
+def test_an_upload_is_a_fine_tune_file_and_the_published_reply_reads_as_processed(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    reply = vendor_fixture("openai/upload_file.response.json")
+    sent: list[Any] = []
+
+    def files_api(request: Any) -> tuple[int, Any]:
+        # The multipart body streams from the file: read it while the request is made.
+        sent.append((request, request.read().decode()))
+        return 200, reply
+
+    capture(monkeypatch, files_api)
+    provider = OpenAIProvider(api_key="fake-openai-key", base_url=OPENAI_URL)
+    path = tmp_path / "mydata.jsonl"
+    path.write_text('{"messages": []}\n', encoding="utf-8")
+
+    remote = provider.upload_file(path)
+
+    ((request, form),) = sent
+    assert request.url.path == "/v1/files"
+    assert request.headers["content-type"].startswith("multipart/form-data")
+    assert 'name="purpose"' in form and "fine-tune" in form
+    assert 'name="file"; filename="mydata.jsonl"' in form
+    # The published file object has no (deprecated) status: a file answered is processed.
+    assert (remote.id, remote.bytes, remote.purpose) == ("file-abc123", 120000, "fine-tune")
+    assert remote.status == "processed"
 
 
 # -- responses ---------------------------------------------------------------------------
@@ -263,6 +292,30 @@ def test_azures_published_events_and_checkpoints_are_read(monkeypatch: Any) -> N
     # Azure's key goes in the api-key header, to the resource's own host only.
     assert {r.url.host for r in captured.requests} == {"aoairesource.openai.azure.com"}
     assert all(r.headers.get("api-key") == "fake-azure-key" for r in captured.requests)
+
+
+def test_an_azure_upload_answered_pending_is_waited_for_until_processed(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    uploaded = body("azure/upload_file.json", "201")
+    processed = body("azure/get_file.json", "200")
+    provider, captured = azure_provider(
+        monkeypatch,
+        {
+            ("POST", "/files"): (201, uploaded),
+            ("GET", f"/files/{uploaded['id']}"): (200, processed),
+        },
+    )
+    path = tmp_path / "puppy.jsonl"
+    path.write_text('{"messages": []}\n', encoding="utf-8")
+
+    remote = provider.upload_file(path)
+    ready = provider.wait_for_file(remote.id, timeout=5, poll_interval=0)
+
+    # Azure answers the upload "pending" (no size yet); the file is used once "processed".
+    assert remote.status == "pending"
+    assert (ready.status, ready.bytes) == ("processed", 140)
+    assert {r.url.host for r in captured.requests} == {"aoairesource.openai.azure.com"}
 
 
 # -- Azure OpenAI: control plane (deployments) -------------------------------------------
