@@ -5,11 +5,18 @@ Fireworks' published API reference and the fireworks-ai SDK's own request types
 from __future__ import annotations
 
 import typing
+from pathlib import Path
 from typing import Any
 
 import pytest
+import typing_extensions
 from fireworks._utils import PropertyInfo
-from fireworks.types import dpo_job_create_params, supervised_fine_tuning_job_create_params
+from fireworks.types import (
+    dataset_create_params,
+    dataset_param,
+    dpo_job_create_params,
+    supervised_fine_tuning_job_create_params,
+)
 from fireworks.types.shared_params import dpo_config, reinforcement_learning_loss_config
 from fireworks.types.shared_params import training_config as training_config_params
 
@@ -32,6 +39,8 @@ def wire_names(typed_dict: Any) -> set[str]:
     """The JSON names of a fireworks-ai request TypedDict: each field's alias, else its name."""
     names = set()
     for name, hint in typing.get_type_hints(typed_dict, include_extras=True).items():
+        if typing.get_origin(hint) in {typing_extensions.Required, typing_extensions.NotRequired}:
+            hint = typing.get_args(hint)[0]
         aliases = [
             m.alias for m in getattr(hint, "__metadata__", ()) if isinstance(m, PropertyInfo)
         ]
@@ -50,6 +59,12 @@ def same_json_type(value: Any, published: Any) -> bool:
 
 def fireworks_api(request: Any) -> tuple[int, Any] | None:
     path = request.url.path
+    if request.method == "POST" and path.endswith("/datasets"):
+        return 200, {"name": "accounts/acme/datasets/x", "state": "UPLOADING"}
+    if request.method == "GET" and "/datasets/" in path:
+        return 200, {"name": path.removeprefix("/v1/"), "state": "UPLOADING"}
+    if path.endswith(":upload"):
+        return 200, {}
     if request.method == "POST" and path.endswith("/supervisedFineTuningJobs"):
         return 200, vendor_fixture("fireworks_sft_job.json")
     if request.method == "POST" and path.endswith("/dpoJobs"):
@@ -158,3 +173,28 @@ def test_the_published_dpo_job_is_read_through_its_training_config(
     # JOB_STATE_UNSPECIFIED is not a finished state: no model, no error yet.
     assert remote.status not in {"succeeded", "failed", "cancelled"}
     assert remote.fine_tuned_model is None and remote.error is None
+
+
+def test_a_dataset_is_created_as_the_published_example_then_uploaded_as_a_form_file(
+    fireworks: tuple[FireworksProvider, Captured], tmp_path: Path
+) -> None:
+    provider, captured = fireworks
+    published = vendor_fixture("fireworks/create_dataset.request.json")
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n', encoding="utf-8")
+
+    remote = provider.upload_file(path)
+
+    (sent,) = captured.bodies("POST", "/datasets")
+    # docs.fireworks.ai "Fine-tuning via API": POST .../datasets {"datasetId", "dataset":
+    # {"userUploaded": {}}}; the other fields are the SDK's DatasetParam's.
+    assert set(published) <= set(sent) <= wire_names(dataset_create_params.DatasetCreateParams)
+    assert set(published["dataset"]) <= set(sent["dataset"])
+    assert set(sent["dataset"]) <= wire_names(dataset_param.DatasetParam)
+    assert sent["dataset"]["userUploaded"] == {}
+    assert remote.id == f"accounts/acme/datasets/{sent['datasetId']}"
+    # "A streamlined file upload API is available for file sizes less than 150 MB":
+    # POST .../datasets/{id}:upload, multipart with the file in "file".
+    (upload,) = [r for r in captured.requests if r.url.path.endswith(":upload")]
+    assert upload.url.path == f"/v1/accounts/acme/datasets/{sent['datasetId']}:upload"
+    assert upload.headers["content-type"].startswith("multipart/form-data")
