@@ -220,9 +220,16 @@ _TOGETHER_PRICE = (
     "in the stored pages; docs.together.ai/docs/fine-tuning-pricing gives only the formula "
     "(n_epochs x training tokens + n_evals x validation tokens)"
 )
-_TOGETHER_LIMIT = (
-    f"{_UNVERIFIED}; the model's max_seq_length_sft as GET /v1/fine-tunes/models/limits "
-    "reports it live (checked at launch)"
+_TOGETHER_SFT_LIMIT = (
+    "https://github.com/togethercomputer/skills/blob/8b8324297b3e33e5753a4cd60f1487d243d1fba7/"
+    "skills/together-fine-tuning/references/supported-models.md (read 2026-12-07): "
+    "'Context (SFT)' 131K for Llama 3.1 8B Reference and Llama 3.2 3B Instruct, 32K for "
+    "Qwen2.5 7B Instruct (Together's own repository); the launch checks the live limit"
+)
+_TOGETHER_DPO_LIMIT = (
+    f"{_UNVERIFIED}; seeded at the SFT length, but Together's supported-models notes say 'DPO "
+    "context lengths are generally half of SFT context lengths': the launch checks the live "
+    "max_seq_length_dpo (GET /v1/fine-tunes/models/limits)"
 )
 _FIREWORKS_SFT_PRICE = (
     "https://fireworks.ai/pricing (read 2026-12-07): 'Models up to 16B parameters: $0.50 per "
@@ -273,7 +280,7 @@ CURATOR_TRAINING_PRICES = [
             "price_per_million": price,
             "token_limit": limit,
             "source": _TOGETHER_PRICE,
-            "limit_source": _TOGETHER_LIMIT,
+            "limit_source": _TOGETHER_SFT_LIMIT if method == "supervised" else _TOGETHER_DPO_LIMIT,
         }
         for model, limit in (
             ("meta-llama/Llama-3.2-3B-Instruct", 131072),

@@ -59,6 +59,24 @@ def test_the_one_verified_rate_is_the_one_the_cited_page_gives() -> None:
     assert {row.get("method", "supervised") for row in verified} == {"supervised"}
 
 
+def test_together_sft_limits_are_the_ones_togethers_supported_models_page_gives() -> None:
+    # togethercomputer/skills references/supported-models.md (read 2026-12-07), "Context
+    # (SFT)": 131K, 131K and 32K.
+    published = {
+        "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference": 131072,
+        "meta-llama/Llama-3.2-3B-Instruct": 131072,
+        "Qwen/Qwen2.5-7B-Instruct": 32768,
+    }
+    rows = [
+        row
+        for row in settings.CURATOR_TRAINING_PRICES
+        if row["provider"] == "together" and row["method"] == "supervised"
+    ]
+
+    assert {row["model"]: row["token_limit"] for row in rows} == published
+    assert all("togethercomputer/skills" in row["limit_source"] for row in rows)
+
+
 @pytest.mark.django_db
 def test_a_fireworks_dpo_launch_has_a_cost(
     hosted: SimulatorServer,  # noqa: F811
