@@ -55,7 +55,7 @@ def together_api(request: Any) -> tuple[int, Any] | None:
     if path == "/v1/fine-tunes" and request.method == "POST":
         # The published list item is a FinetuneResponseTruncated, the create reply's type.
         return 200, LISTED
-    if path == f"/v1/fine-tunes/{LISTED['id']}":
+    if path == f"/v1/fine-tunes/{LISTED['id']}" or path.endswith("/cancel"):
         return 200, LISTED
     if path.endswith("/events"):
         return 200, vendor_fixture("together/list_events.response.json")
@@ -181,3 +181,19 @@ def test_published_checkpoints_are_read_by_step_and_path(
     (checkpoint,) = provider.list_checkpoints(LISTED["id"])
 
     assert (checkpoint.step_number, checkpoint.fine_tuned_model_checkpoint) == (123, "<string>")
+
+
+def test_the_create_and_cancel_replies_are_read_as_the_published_job(
+    together: tuple[TogetherProvider, Captured],
+) -> None:
+    # Together's spec: FinetuneResponseTruncated is the reply of POST /fine-tunes, GET
+    # /fine-tunes and POST /fine-tunes/{id}/cancel; the published list item is one.
+    provider, captured = together
+
+    created = provider.create_job(model=MODEL, training_file="file-train", metadata=TAG)
+    provider.cancel(created.id)
+
+    assert created.id == LISTED["id"]
+    (cancel,) = [r for r in captured.requests if r.url.path.endswith("/cancel")]
+    assert (cancel.method, cancel.url.path) == ("POST", f"/v1/fine-tunes/{LISTED['id']}/cancel")
+    assert {r.url.host for r in captured.requests} == {"api.together.ai"}
