@@ -204,6 +204,46 @@ CURATOR_REVIEW_LEASE_SECONDS = env_int("CURATOR_REVIEW_LEASE_SECONDS", 900)
 CURATOR_VALIDATION_FRACTION = env_float("CURATOR_VALIDATION_FRACTION", 0.1)
 # Seeds the training price table (curation.TrainingPrice) the first time it is read; staff
 # edit the table afterwards at /prices/. USD per million trained tokens, per-example limit.
+# Every row names where its price ("source") and its token limit ("limit_source") come from,
+# as read on 2026-12-07; "unverified" where no stored vendor page gave the figure (then it is
+# kept as it was, and docs/providers.md lists it as unverified). Existing tables get new rows
+# through migrations (0013, 0015), which copy these values.
+_UNVERIFIED = "unverified: no stored vendor page gave this figure (checked 2026-12-07)"
+_OPENAI_PRICE = f"{_UNVERIFIED}; OpenAI's list price as seeded before"
+_AZURE_PRICE = (
+    f"{_UNVERIFIED}; seeded at OpenAI's list price (Azure prices per region and deployment "
+    "type: check yours at azure.microsoft.com/pricing/details/cognitive-services/openai-service)"
+)
+_OPENAI_LIMIT = f"{_UNVERIFIED}; Curator's default per-example limit"
+_TOGETHER_PRICE = (
+    f"{_UNVERIFIED}; together.ai/pricing (up to 16B, per method and training type) was not "
+    "in the stored pages; docs.together.ai/docs/fine-tuning-pricing gives only the formula "
+    "(n_epochs x training tokens + n_evals x validation tokens)"
+)
+_TOGETHER_SFT_LIMIT = (
+    "https://github.com/togethercomputer/skills/blob/8b8324297b3e33e5753a4cd60f1487d243d1fba7/"
+    "skills/together-fine-tuning/references/supported-models.md (read 2026-12-07): "
+    "'Context (SFT)' 131K for Llama 3.1 8B Reference and Llama 3.2 3B Instruct, 32K for "
+    "Qwen2.5 7B Instruct (Together's own repository); the launch checks the live limit"
+)
+_TOGETHER_DPO_LIMIT = (
+    f"{_UNVERIFIED}; seeded at the SFT length, but Together's supported-models notes say 'DPO "
+    "context lengths are generally half of SFT context lengths': the launch checks the live "
+    "max_seq_length_dpo (GET /v1/fine-tunes/models/limits)"
+)
+_FIREWORKS_SFT_PRICE = (
+    "https://fireworks.ai/pricing (read 2026-12-07): 'Models up to 16B parameters: $0.50 per "
+    "1M tokens in training'; billed on dataset tokens x epochs"
+)
+_FIREWORKS_DPO_PRICE = (
+    f"{_UNVERIFIED}; fireworks.ai/pricing lists one training rate ($0.50 per 1M tokens, up "
+    "to 16B) with no method split, and docs.fireworks.ai (managed fine-tuning) says SFT and "
+    "DPO are both billed per training token: seeded at that rate"
+)
+_FIREWORKS_LIMIT = (
+    f"{_UNVERIFIED}; docs.fireworks.ai/fine-tuning/managed-finetuning-intro has a 'max "
+    "supported context length' table, but not these models in the stored copy"
+)
 CURATOR_TRAINING_PRICES = [
     # OpenAI's list prices per million trained tokens; DPO is billed at the SFT rate.
     *[
@@ -213,6 +253,8 @@ CURATOR_TRAINING_PRICES = [
             "method": method,
             "price_per_million": price,
             "token_limit": 65536,
+            "source": _OPENAI_PRICE if provider == "openai" else _AZURE_PRICE,
+            "limit_source": _OPENAI_LIMIT,
         }
         # Azure OpenAI: seeded at OpenAI's list prices. Azure's are per region and deployment
         # type: check yours and edit them at /prices/.
@@ -226,9 +268,9 @@ CURATOR_TRAINING_PRICES = [
         )
         for method in ("supervised", "dpo")
     ],
-    # Together AI, models up to 16B: one rate per method and training type (together.ai/pricing);
-    # it also bills its evaluations on the validation file. Token limits: each model's longest
-    # trainable sequence (GET /v1/fine-tunes/models/limits, max_seq_length_sft).
+    # Together AI, models up to 16B: one rate per method and training type; it also bills its
+    # evaluations on the validation file. Token limits: each model's longest trainable
+    # sequence (GET /v1/fine-tunes/models/limits, max_seq_length_sft).
     *[
         {
             "provider": "together",
@@ -237,6 +279,8 @@ CURATOR_TRAINING_PRICES = [
             "training_type": training_type,
             "price_per_million": price,
             "token_limit": limit,
+            "source": _TOGETHER_PRICE,
+            "limit_source": _TOGETHER_SFT_LIMIT if method == "supervised" else _TOGETHER_DPO_LIMIT,
         }
         for model, limit in (
             ("meta-llama/Llama-3.2-3B-Instruct", 131072),
@@ -250,20 +294,24 @@ CURATOR_TRAINING_PRICES = [
             ("dpo", "full", 1.35),
         )
     ],
-    # Fireworks AI, supervised fine-tuning of models up to 16B (fireworks.ai/pricing); its
-    # preference (DPO) rate is not seeded: add it at /prices/ to estimate DPO jobs.
+    # Fireworks AI, models up to 16B, LoRA (its managed fine-tuning trains LoRA), supervised
+    # and preference (DPO).
     *[
         {
             "provider": "fireworks",
             "model": model,
+            "method": method,
             "price_per_million": 0.5,
             "token_limit": limit,
+            "source": _FIREWORKS_SFT_PRICE if method == "supervised" else _FIREWORKS_DPO_PRICE,
+            "limit_source": _FIREWORKS_LIMIT,
         }
         for model, limit in (
             ("accounts/fireworks/models/llama-v3p2-3b-instruct", 131072),
             ("accounts/fireworks/models/llama-v3p1-8b-instruct", 131072),
             ("accounts/fireworks/models/qwen2p5-7b-instruct", 32768),
         )
+        for method in ("supervised", "dpo")
     ],
 ]
 # Where snapshot files live in the default storage (local media folder or S3-compatible).

@@ -65,6 +65,9 @@ def test_a_method_the_table_does_not_price_has_an_unknown_cost_not_zero(
     hosted: SimulatorServer,  # noqa: F811
     version: DatasetVersion,
 ) -> None:
+    # Fireworks' DPO rate is seeded; a table without it (staff removed it) prices nothing.
+    TrainingPrice.objects.seeded().filter(provider="fireworks", method="dpo").delete()
+
     check = check_launch(
         version=version, provider="fireworks", base_model=MODELS["fireworks"], method="dpo"
     )
@@ -158,6 +161,8 @@ def test_the_migration_brings_an_existing_table_up_to_date_keeping_staff_edits(
     edited = TrainingPrice.objects.get(provider="fireworks", model__contains="qwen2p5")
     assert edited.token_limit == 8192 and edited.price_per_million == Decimal("0.6")
     assert TrainingPrice.objects.filter(provider="azure").count() == 10
+    # Fireworks' DPO rate came with migration 0015, not 0013.
+    assert not TrainingPrice.objects.filter(provider="fireworks", method="dpo").exists()
     assert (
         TrainingPrice.objects.filter(provider="together", model="Qwen/Qwen2.5-7B-Instruct").count()
         == 4

@@ -68,13 +68,22 @@ def to_remote_file(obj: Any) -> RemoteFile:
     )
 
 
+# Azure OpenAI's job states that OpenAI names otherwise: a created job that has not started is
+# "pending" there (azure-rest-api-specs, AzureOpenAI authoring 2024-10-21, examples/
+# post_finetuning_job.json), "queued" at OpenAI.
+AZURE_STATUSES = {"pending": "queued"}
+
+
 def to_remote_job(obj: Any) -> RemoteJob:
     hyperparameters = _plain(getattr(obj, "hyperparameters", None))
     method = getattr(obj, "method", None)
-    supervised = getattr(method, "supervised", None) if method is not None else None
-    if supervised is not None:
-        # The method block is authoritative; the top-level field is deprecated upstream.
-        hyperparameters = _plain(getattr(supervised, "hyperparameters", None)) or hyperparameters
+    # The method block is authoritative; the top-level field is deprecated upstream and null
+    # for DPO jobs (openai-openapi, POST /fine_tuning/jobs, the "DPO" example reply).
+    block = None
+    if method is not None:
+        block = getattr(method, "supervised", None) or getattr(method, "dpo", None)
+    if block is not None:
+        hyperparameters = _plain(getattr(block, "hyperparameters", None)) or hyperparameters
     error = getattr(obj, "error", None)
     remote_error = None
     if error is not None and (getattr(error, "code", None) or getattr(error, "message", None)):
@@ -85,7 +94,7 @@ def to_remote_job(obj: Any) -> RemoteJob:
         )
     return RemoteJob(
         id=obj.id,
-        status=obj.status,
+        status=AZURE_STATUSES.get(obj.status, obj.status),
         model=getattr(obj, "model", "") or "",
         training_file=getattr(obj, "training_file", "") or "",
         created_at=int(getattr(obj, "created_at", 0) or 0),
@@ -408,6 +417,9 @@ class OpenAIProvider(SdkProvider):
                     break
                 events.append(to_remote_event(event))
         events.reverse()
+        # OpenAI lists newest first; Azure's published example (get_finetuning_job_events.json)
+        # lists oldest first. Shown in the order they happened either way (stable for ties).
+        events.sort(key=lambda event: event.created_at)
         return events
 
     def list_checkpoints(self, job_id: str) -> list[RemoteCheckpoint]:
