@@ -201,7 +201,8 @@ def test_trains_through_faults_then_deploys_evaluates_and_compares_keeping_keys_
     for name, model in case.get("by_hand", {}).items():
         deploy_by_hand(providers, name, model)
     command("promote", "--dataset", dataset.slug, "--model", case["production"])
-    evaluate = ("evaluate", "--dataset", dataset.slug, "--version", "1", "--judge", case["judge"])
+    # No judge here: the comparison's judge decides; each reply is asked for once.
+    evaluate = ("evaluate", "--dataset", dataset.slug, "--version", "1")
     production = command(*evaluate, "--model", case["production"])
     candidate = command(*evaluate, "--model", f"job:{job.pk}")
     # Queued, not run: the worker deploys the fine-tune itself before it asks it anything.
