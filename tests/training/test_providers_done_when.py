@@ -20,6 +20,8 @@ import django_rq
 import httpx
 import pytest
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
 from curation.models import DatasetVersion, JobStatus
 from tests.training.evaluation.conftest import make_version, text_example
@@ -181,9 +183,12 @@ def test_trains_through_faults_then_deploys_evaluates_and_compares_keeping_keys_
     dataset: Any,
     version: DatasetVersion,
     run_worker: Any,
+    admin_user: Any,
     provider: str,
 ) -> None:
     case = CASES[provider]
+    as_admin = Client()
+    as_admin.force_login(admin_user)
     providers.set_faults(f"{provider}:jobs.create=500,timeout")
 
     job = create_finetune_job(
@@ -203,8 +208,22 @@ def test_trains_through_faults_then_deploys_evaluates_and_compares_keeping_keys_
     command("promote", "--dataset", dataset.slug, "--model", case["production"])
     # No judge here: the comparison's judge decides; each reply is asked for once.
     evaluate = ("evaluate", "--dataset", dataset.slug, "--version", "1")
-    production = command(*evaluate, "--model", case["production"])
-    candidate = command(*evaluate, "--model", f"job:{job.pk}")
+    production = command(*evaluate, "--model", case["production"])["run"]
+    # The fine-tune's evaluation from the UI's evaluation form, as an admin would start it.
+    page = as_admin.post(
+        reverse("eval_run_create", args=[dataset.slug]),
+        {
+            "version": version.number,
+            "split": "validation",
+            "model": f"job:{job.pk}",
+            "temperature": 0,
+            "max_tokens": 512,
+            "seed": 0,
+            "concurrency": 8,
+        },
+    )
+    assert page.status_code == 302, page.context["form"].errors
+    candidate = EvalRun.objects.get(model__job=job).pk
     # Queued, not run: the worker deploys the fine-tune itself before it asks it anything.
     assert not [
         r
@@ -214,10 +233,9 @@ def test_trains_through_faults_then_deploys_evaluates_and_compares_keeping_keys_
 
     run_worker("eval")
 
-    runs = {
-        run.pk: run for run in EvalRun.objects.filter(pk__in=[production["run"], candidate["run"]])
-    }
-    for run in runs.values():
+    runs = list(EvalRun.objects.filter(pk__in=[production, candidate]))
+    assert len(runs) == 2
+    for run in runs:
         assert run.status == JobStatus.SUCCEEDED, run.error
         assert run.metrics["scored"] == 4 and run.metrics["failed"] == 0
     served = FineTuneJob.objects.get(pk=job.pk).artifacts["serving"]
@@ -232,8 +250,8 @@ def test_trains_through_faults_then_deploys_evaluates_and_compares_keeping_keys_
     compared = command(
         "compare_runs",
         "--runs",
-        str(production["run"]),
-        str(candidate["run"]),
+        str(production),
+        str(candidate),
         "--judge",
         case["judge"],
         "--wait",
