@@ -168,8 +168,8 @@ def _unserved_reason(config: ProviderConfig, entry: dict[str, Any], *, wait: flo
             "AZURE_RESOURCE_NAME, AZURE_MANAGEMENT_TOKEN) so it creates the deployment itself"
         )
     return (
-        f"{config.display_label} does not serve {model}, so no example was sent: "
-        f"{entry.get('detail') or 'it did not answer'}{advice}. Then Retry this evaluation"
+        f"{config.display_label}: {model} does not answer, so no example was sent: "
+        f"{entry.get('detail') or 'no reply'}{advice}. Then Retry this evaluation"
     )
 
 
