@@ -447,6 +447,9 @@ if _AZURE_ENDPOINT:
 CURATOR_ALLOW_PAID_DEPLOYMENTS = env_bool("CURATOR_ALLOW_PAID_DEPLOYMENTS", False)
 # While Curator waits for a deployment it started to answer: seconds between checks.
 CURATOR_SERVING_POLL_SECONDS = env_float("CURATOR_SERVING_POLL_SECONDS", 10.0)
+# How long an evaluation of a hosted fine-tune waits, in its worker, for the deployment it
+# needs to answer before it ends failed naming the deployment (vendors take minutes).
+CURATOR_SERVING_WAIT_SECONDS = env_float("CURATOR_SERVING_WAIT_SECONDS", 1800.0)
 # OpenAI stops taking new fine-tuning jobs on its own API (not Azure, not other base URLs):
 # launches warn from WARN_FROM and are refused from ENDS, naming the alternatives.
 CURATOR_OPENAI_FINE_TUNING_WARN_FROM = env_str("CURATOR_OPENAI_FINE_TUNING_WARN_FROM", "2026-05-07")

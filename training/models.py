@@ -212,6 +212,20 @@ class FineTuneJob(Job):
         return self.provider_kind == "local"
 
     @property
+    def no_checkpoints_text(self) -> str:
+        """What the job page says where a finished job has no checkpoints."""
+        if self.provider_kind == "fireworks":
+            # fireworks-ai 1.2.30 has no call that lists a fine-tuning job's intermediate
+            # checkpoints (its SupervisedFineTuningJob and DpoJob resources offer create, get,
+            # list, cancel, delete, resume; DPO its metrics file), only the final model's files
+            # (models.get_download_endpoint).
+            return (
+                "None: Fireworks' API lists no intermediate checkpoints of a fine-tuning job; "
+                "only the final model's files can be downloaded."
+            )
+        return "None: the provider reported no checkpoints for this job."
+
+    @property
     def kind(self) -> str:
         """How the job trains: "local" on our GPU workers, "remote" at a hosted provider."""
         return "local" if self.is_local else "remote"

@@ -369,3 +369,28 @@ def test_a_finished_job_says_it_ran_and_where_its_model_is_served(
 
     assert "This job ran on the bundled simulator" in html
     assert "Fireworks model accounts/a/models/m" in html
+
+
+@pytest.mark.parametrize(
+    ("provider", "says"),
+    [
+        ("fireworks", "Fireworks&#x27; API lists no intermediate checkpoints of a fine-tuning job"),
+        ("together", "None: the provider reported no checkpoints for this job."),
+    ],
+)
+def test_a_finished_job_without_checkpoints_says_why_fireworks_has_none(
+    dataset: Any, admin_user: Any, provider: str, says: str
+) -> None:
+    job = FineTuneJobFactory(
+        dataset=dataset,
+        provider=provider,
+        provider_kind=provider,
+        status=JobStatus.SUCCEEDED,
+        remote_job_id="ft-1",
+        fine_tuned_model="acme/model-ft",
+    )
+
+    page = web(admin_user).get(reverse("finetune_detail", args=[dataset.slug, job.pk]))
+
+    assert page.status_code == 200
+    assert says in page.content.decode()

@@ -148,6 +148,10 @@ class ProviderConfig:
         own = self._own_key()
         if own is not None:
             return own
+        if self.simulated:
+            # A key of its own per simulated provider, so the simulator's log shows whose
+            # key reached which vendor's path (a test fails if one strays).
+            return f"{SIMULATOR_API_KEY}-{self.name}"
         if self.is_simulator:
             return SIMULATOR_API_KEY
         return None

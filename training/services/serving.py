@@ -22,12 +22,18 @@ from curation.models import AuditEvent, JobStatus
 from training.models import FineTuneJob
 from training.providers import ProviderError, get_config, get_provider
 from training.providers.base import RemoteJob, Serving
+from training.providers.registry import AZURE_CONTROL_SETTINGS, ProviderConfig, azure_control
 
 logger = logging.getLogger(__name__)
 
 
 class NotServable(ValueError):
     """This job has no trained hosted model to serve; the message says why."""
+
+
+class NotServed(ValueError):
+    """The fine-tune could not be made to answer before an evaluation; the message says
+    exactly which deployment to create or which setting to turn on."""
 
 
 def _remote(job: FineTuneJob) -> RemoteJob:
@@ -138,10 +144,76 @@ def serving_release_after_evaluation(*, model: Any) -> bool:
     return True
 
 
+def needs_serving(config: ProviderConfig) -> bool:
+    """Providers that serve a fine-tune only once it is deployed (or checked to answer
+    serverless): Together, Fireworks and Azure OpenAI. OpenAI serves every fine-tune by its
+    name as soon as it exists."""
+    return config.kind in {"together", "fireworks"} or bool(config.options.get("azure"))
+
+
+def _unserved_reason(config: ProviderConfig, entry: dict[str, Any], *, wait: float) -> str:
+    model, deployment = entry.get("model") or "", entry.get("deployment") or ""
+    if entry.get("state") == "deploying":
+        return (
+            f"{config.display_label}: {model} is still deploying after {wait:g}s "
+            f"(deployment {deployment!r}; CURATOR_SERVING_WAIT_SECONDS); no example was sent. "
+            "Retry checks the same deployment again, it never creates a second one"
+        )
+    advice = ""
+    if config.options.get("azure") and azure_control(config) is None:
+        settings_named = ", ".join(AZURE_CONTROL_SETTINGS)
+        advice = (
+            f"; or give Curator the Azure control-plane settings ({settings_named} and "
+            "management_token_env: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, "
+            "AZURE_RESOURCE_NAME, AZURE_MANAGEMENT_TOKEN) so it creates the deployment itself"
+        )
+    return (
+        f"{config.display_label}: {model} does not answer, so no example was sent: "
+        f"{entry.get('detail') or 'no reply'}{advice}. Then Retry this evaluation"
+    )
+
+
+def serving_for_evaluation(
+    *,
+    job: FineTuneJob,
+    wait: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any] | None:
+    """Make ``job``'s model answer before an evaluation sends it anything: deploy it where
+    the provider requires it (and Curator may), waiting up to ``wait`` seconds
+    (``CURATOR_SERVING_WAIT_SECONDS``) for a deployment to come up. The serving entry; None
+    for providers that serve every fine-tune as it is. NotServed, saying what to create or
+    turn on, when it does not answer (paid deployments not allowed, Azure without the
+    control-plane rights, still deploying after the wait) or the provider cannot be asked."""
+    if job.is_local:
+        return None
+    try:
+        config = get_config(job.provider)
+    except ProviderError as error:
+        raise NotServed(str(error)) from None
+    if not needs_serving(config):
+        return None
+    if wait is None:
+        wait = float(getattr(settings, "CURATOR_SERVING_WAIT_SECONDS", 1800.0))
+    try:
+        entry = serving_deploy(job=job, user=None, wait=wait, sleep=sleep)
+    except (NotServable, ProviderError) as error:
+        raise NotServed(
+            f"{config.display_label}: {job.fine_tuned_model or f'fine-tune {job.pk}'} could "
+            f"not be served, so no example was sent: {error}"
+        ) from None
+    if entry["state"] != "answering":
+        raise NotServed(_unserved_reason(config, entry, wait=wait))
+    return entry
+
+
 __all__ = [
     "NotServable",
+    "NotServed",
     "ProviderError",
+    "needs_serving",
     "serving_deploy",
+    "serving_for_evaluation",
     "serving_release_after_evaluation",
     "serving_undeploy",
 ]

@@ -17,11 +17,26 @@ from training.simulator.records import ApiError, new_id
 from training.simulator.shapes import install as install_shapes
 from training.simulator.state import Clock, SimulatorState
 from training.simulator.webhooks import WebhookSender, generate_secret
+from training.simulator_paths import AZURE_PREFIXES, PREFIXES
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024**3
 DEFAULT_PORT = 8765
+
+
+def _vendor_of(path: str) -> str:
+    """Whose host a path of the simulator stands for: its first segment is the vendor's
+    prefix (training.simulator_paths); anything else is OpenAI's."""
+    first = "/" + path.lstrip("/").split("/", 1)[0]
+    for vendor, prefix in PREFIXES.items():
+        if first == prefix:
+            return vendor
+    if first == AZURE_PREFIXES["data"]:
+        return "azure"
+    if first == AZURE_PREFIXES["management"]:
+        return "azure-management"
+    return "openai"
 
 
 def _too_large(limit: int) -> ApiError:
@@ -142,6 +157,12 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET" and path == "/_simulator/jobs":
                 self._send(Response(body=state.jobs_by_shape()))
                 return
+            credential = (
+                self.headers.get("api-key", "")
+                or self.headers.get("authorization", "").partition(" ")[2]
+            ).strip()
+            if credential:
+                state.log_credential(_vendor_of(path), credential)
             if found is None:
                 raise ApiError(404, f"Invalid URL ({method} {url.path})")
             if not endpoint.startswith("_"):

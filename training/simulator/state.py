@@ -164,6 +164,9 @@ class SimulatorState:
         self._fine_tuned_models: dict[str, str] = {}
         self._listeners: list[JobListener] = []
         self.request_log: list[tuple[str, str]] = []
+        # (API shape the request was addressed to, the key or token it carried): which
+        # vendor's path each credential reached, for tests that keys stay home.
+        self.credential_log: list[tuple[str, str]] = []
         # What the other shapes keep of their own (pending uploads, datasets), by shape.
         self.shape_data: dict[str, dict[str, Any]] = {}
 
@@ -223,6 +226,10 @@ class SimulatorState:
     def log_request(self, endpoint: str, outcome: str) -> None:
         with self._lock:
             self.request_log.append((endpoint, outcome))
+
+    def log_credential(self, shape: str, credential: str) -> None:
+        with self._lock:
+            self.credential_log.append((shape, credential))
 
     # -- files -----------------------------------------------------------------------------
 

@@ -40,7 +40,11 @@ from training.evaluation.metrics import example_metrics, run_metrics
 from training.evaluation.models import EvalExample, EvalRun, ExampleStatus
 from training.registry.models import Model
 from training.registry.services import UnknownModel, ensure_usable, resolve_model
-from training.services.serving import serving_release_after_evaluation
+from training.services.serving import (
+    NotServed,
+    serving_for_evaluation,
+    serving_release_after_evaluation,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -426,6 +430,11 @@ def run_eval_job(*, run_id: int) -> EvalRun:
                 generate_local(run, items, store)
             store.flush()
         else:
+            if items and run.model.job_id:
+                # A hosted fine-tune answers only once served (Together, Fireworks, Azure):
+                # deploy it and wait here, in the worker, rather than send every example to a
+                # model that 404s. NotServed ends the run saying what to create or turn on.
+                serving_for_evaluation(job=run.model.job)
             endpoint = endpoint_for(run.model)
             run.beat(endpoint_url=endpoint.url)
             generate_remote(run, items, store, endpoint)
@@ -437,7 +446,7 @@ def run_eval_job(*, run_id: int) -> EvalRun:
     def unreachable(error: EndpointError) -> None:
         run.fail(f"{error} — is the endpoint down? Retry resumes with the examples not stored yet")
 
-    def refused(error: EndpointNotConfigured | EvalSetError) -> None:
+    def refused(error: EndpointNotConfigured | EvalSetError | NotServed) -> None:
         run.fail(str(error))
 
     run.run_claimed(
@@ -446,6 +455,7 @@ def run_eval_job(*, run_id: int) -> EvalRun:
             EndpointError: unreachable,
             EndpointNotConfigured: refused,
             EvalSetError: refused,
+            NotServed: refused,
         },
         unexpected=lambda error: (
             f"unexpected error ({type(error).__name__}: {error}); Retry resumes where it stopped"
