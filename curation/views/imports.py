@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from curation.forms import ImportUploadForm
+from curation.http import HtmxHttpRequest
 from curation.permissions import get_batch_for_user, get_dataset_for_user, is_dataset_admin
 from curation.selectors.imports import import_warnings
 from curation.services.imports import create_import_batch
@@ -16,7 +17,7 @@ from curation.services.retries import job_retry
 from curation.views.flash import flash_queued
 
 
-def import_list(request: HttpRequest, slug: str) -> HttpResponse:
+def import_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
     admin = is_dataset_admin(dataset)
     form = ImportUploadForm()
@@ -50,7 +51,7 @@ def import_list(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def import_detail(request: HttpRequest, slug: str, batch_id: int) -> HttpResponse:
+def import_detail(request: HtmxHttpRequest, slug: str, batch_id: int) -> HttpResponse:
     batch = get_batch_for_user(request, slug, batch_id)
     template = "curation/import_detail.html"
     if request.htmx and request.GET.get("fragment") == "progress":
