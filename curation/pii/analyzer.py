@@ -136,7 +136,8 @@ class _PipeNlpEngine(SpacyNlpEngine):
                 default_score=_NER_SCORE,
             ),
         )
-        self.nlp = {language: nlp}
+        # Presidio's constructor sets it to None (read as its type) for load() to fill.
+        self.nlp = {language: nlp}  # type: ignore[assignment]
 
     def load(self) -> None:
         """The pipeline was loaded by ``PiiEngine``; never download a model here."""

@@ -164,6 +164,7 @@ class ChunkContext:
 def import_batch(*, batch: ImportBatch) -> ImportBatch:
     """Run (or resume) the import of a claimed batch. Raises ImportFileError for a bad file."""
     # Read through storage (local disk or S3), never a local .path: workers need no shared disk.
+    assert batch.file.name, "a batch is created with its file"
     path = partial(open_stream, batch.file.name)
     limits = import_limits()
     fmt = batch.detected_format or (batch.format if batch.format != "auto" else "")
@@ -250,7 +251,7 @@ def _prepared_chunks(
         return
     pending: deque[Future[PreparedChunk]] = deque()
     raw = iter_raw_lines(stream, limits=limits, skip=skip)
-    for chunk in _chunks(raw, size=size, max_bytes=max_bytes):  # type: ignore[arg-type]
+    for chunk in _chunks(raw, size=size, max_bytes=max_bytes):
         pending.append(pool.submit(prepare_raw_chunk, context, chunk, counter.position))
         # One chunk per process in flight, and one more read ahead.
         if len(pending) > settings.CURATOR_IMPORT_PROCESSES:

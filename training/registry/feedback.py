@@ -54,7 +54,7 @@ def model_rates(
     rows = ingested(dataset).filter(RATED, metadata__model__in=names)
     if since is not None:
         rows = rows.filter(created_at__gte=since)
-    counts = {
+    counts: dict[str, dict[str, Any]] = {
         row["metadata__model"]: row
         for row in rows.values("metadata__model").annotate(
             rated=Count("id"), negative=Count("id", filter=NEGATIVE)

@@ -337,7 +337,8 @@ def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, li
         )
         # Conversation-wide: a value detected in one message is found wherever else it appears.
         _add_other_occurrences(found[conversation.pk], fields)
-    found["_counts"] = counts  # type: ignore[assignment]
+    # The counts ride along under a str key that _store_detections pops before storing.
+    found["_counts"] = counts  # type: ignore[assignment,index]
     return found
 
 
