@@ -62,9 +62,9 @@ class BaseModelChoiceMixin:
     """Makes `base_model` a select of the price table's models instead of a free-text box."""
 
     def _base_model_select(self) -> None:
-        field = self.fields["base_model"]  # type: ignore[attr-defined]
-        current = self.initial.get("base_model") or ""  # type: ignore[attr-defined]
-        self.fields["base_model"] = forms.ChoiceField(  # type: ignore[attr-defined]
+        field = self.fields["base_model"]  # type: ignore[attr-defined]  # a mixin of forms that have the field
+        current = self.initial.get("base_model") or ""  # type: ignore[attr-defined]  # a mixin of forms that have the field
+        self.fields["base_model"] = forms.ChoiceField(  # type: ignore[attr-defined]  # a mixin of forms that have the field
             label=field.label,
             choices=base_model_choices(current),
             initial=current or field.initial,

@@ -68,7 +68,7 @@ def download_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRe
                     content_type="text/plain; charset=utf-8",
                 )
             request.user = token.user
-            request.access_token = token  # type: ignore[attr-defined]
+            request.access_token = token  # type: ignore[attr-defined]  # read back by the views that accept a token
         elif not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         return view(request, *args, **kwargs)

@@ -204,7 +204,7 @@ class LaunchForm(forms.Form):
             dataset=dataset, status=VersionStatus.SUCCEEDED
         ).select_related("dataset")
         cast(forms.ModelChoiceField, self.fields["version"]).queryset = versions
-        self.fields["version"].label_from_instance = (  # type: ignore[attr-defined]
+        self.fields["version"].label_from_instance = (  # type: ignore[attr-defined]  # a ModelChoiceField, relabelled per instance
             lambda v: (
                 f"{v.label} — {v.train_examples} train / {v.validation_examples} validation"
                 + (" (preference pairs)" if v.format == VersionFormat.PREFERENCE else "")

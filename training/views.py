@@ -114,7 +114,7 @@ def _launch_check(form: LaunchForm) -> LaunchCheck | None:
         }
         number = str(values.get("version") or "")
         values["version"] = (
-            form.fields["version"].queryset.filter(number=int(number)).first()  # type: ignore[attr-defined]
+            form.fields["version"].queryset.filter(number=int(number)).first()  # type: ignore[attr-defined]  # a ModelChoiceField
             if number.isdigit()
             else None
         )

@@ -157,8 +157,8 @@ def _artifacts(
     # The pipeline has no lemmatizer, and keyword extraction (a vocab lookup per token) only
     # feeds Presidio's lemma context enhancer, which this engine replaces.
     artifacts = NlpArtifacts(
-        entities=entities,  # type: ignore[arg-type]
-        tokens=doc,  # type: ignore[arg-type]
+        entities=entities,  # type: ignore[arg-type]  # our spans carry what Presidio reads of spaCy's
+        tokens=doc,  # type: ignore[arg-type]  # None when no pipeline ran; only context words read it
         tokens_indices=[],
         lemmas=[],
         nlp_engine=None,

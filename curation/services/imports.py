@@ -321,12 +321,12 @@ def prepare_chunk(
     seen: set[str] = set()
     unique: list[tuple[SourceRecord, str]] = []
     for record in good:
-        digest = record.normalized.content_hash  # type: ignore[union-attr]
+        digest = record.normalized.content_hash  # type: ignore[union-attr]  # `good` holds valid records only
         if digest not in seen:
             seen.add(digest)
             unique.append((record, digest))
     counts = count_conversations(
-        [(r.normalized.messages, r.normalized.tools) for r, _ in unique],  # type: ignore[union-attr]
+        [(r.normalized.messages, r.normalized.tools) for r, _ in unique],  # type: ignore[union-attr]  # `good` holds valid records only
         threads=threads,
     )
     now = timezone.now().isoformat().encode()

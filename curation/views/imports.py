@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -89,7 +90,7 @@ def import_errors_csv(request: HttpRequest, slug: str, batch_id: int) -> Streami
     batch = get_batch_for_user(request, slug, batch_id)
     writer = csv.writer(_Echo())
 
-    def rows():  # type: ignore[no-untyped-def]
+    def rows() -> Iterator[str]:
         yield writer.writerow(["file", batch.numbered_by, "field", "reason"])
         for error in batch.line_errors.iterator(chunk_size=2000):
             yield writer.writerow(

@@ -104,7 +104,7 @@ class EvalRun(Job):
         return f"Evaluation #{self.pk}: {self.model} on {self.version} {self.split}"
 
     @property
-    def queue_name(self) -> str:  # type: ignore[override]
+    def queue_name(self) -> str:  # type: ignore[override]  # per row: local models go to the GPU queue
         # Local models generate on the GPU workers, never in a web or eval process.
         return LOCAL_QUEUE if self.model.is_local else EVAL_QUEUE
 

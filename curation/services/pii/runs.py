@@ -389,7 +389,7 @@ def _overlaps(span: dict[str, Any], kept: Iterable[PiiFinding]) -> bool:
 
 
 def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]]) -> int:
-    counts: dict[int, list[int]] = detections.pop("_counts", {})  # type: ignore[call-overload]
+    counts: dict[int, list[int]] = detections.pop("_counts", {})  # type: ignore[call-overload]  # the counts ride along under "_counts"
     with transaction.atomic():
         # Lock the rows, waiting for another worker that holds some of them (an earlier run's
         # last chunk): once it commits, rows it analyzed for this run drop out of the filter,
