@@ -289,8 +289,9 @@ class NameListRecognizer(LocalRecognizer):
             )
         for match in _LOWER_PAIR.finditer(text):
             if match.group(1) in self.first_names and match.group(2) in self.last_names:
+                start, end = match.span()
                 results.append(
-                    RecognizerResult("PERSON", *match.span(), 0.5, recognition_metadata=metadata)
+                    RecognizerResult("PERSON", start, end, 0.5, recognition_metadata=metadata)
                 )
         return results
 
