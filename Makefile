@@ -97,7 +97,7 @@ mutate: install-test
 	$(VENV)/bin/mutmut results
 
 # Ruff (style and bugs), import-linter (the layers and no cycles: [tool.importlinter] in
-# pyproject.toml), mypy with django-stubs (the modules listed under [tool.mypy]).
+# pyproject.toml), mypy with django-stubs over every module of both apps ([tool.mypy]).
 lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check curation training tests

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
 
 from curation.models import (
     AuditEvent,
@@ -97,7 +99,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         "details",
     ]
 
-    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -119,13 +121,13 @@ class DatasetVersionAdmin(admin.ModelAdmin):
     list_filter = ["status", "dataset"]
     readonly_fields = [field.name for field in DatasetVersion._meta.fields]
 
-    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         # Deleting is an audited action on the version page that keeps the manifest.
         return False
 
@@ -145,7 +147,7 @@ class AccessTokenAdmin(admin.ModelAdmin):
         "revoked_at",
     ]
 
-    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False  # a secret is only ever shown to its owner, on their own page
 
 

@@ -22,10 +22,10 @@ LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval")
 Reviewer = TypeVar("Reviewer", bound=Hashable)
 Unit = TypeVar("Unit", bound=Hashable)
 Value = Any
-Units = Mapping[Hashable, Sequence[Value | None]] | Iterable[Sequence[Value | None]]
+Units = Mapping[Unit, Sequence[Value | None]] | Iterable[Sequence[Value | None]]
 
 
-def coincidences(units: Units) -> dict[tuple[Value, Value], float]:
+def coincidences(units: Units[Unit]) -> dict[tuple[Value, Value], float]:
     """The coincidence matrix: o[c, k] sums, over units, the ordered pairs of values (c, k)
     from different coders, each pair weighted 1 / (m_u - 1) where m_u is the number of values
     in the unit. Missing values (None) are dropped; a unit left with fewer than two values is
@@ -72,7 +72,7 @@ def _difference(level: Level, c: Value, k: Value) -> float:
     return gap * gap
 
 
-def krippendorff_alpha(units: Units, *, level: Level) -> float | None:
+def krippendorff_alpha(units: Units[Unit], *, level: Level) -> float | None:
     """Krippendorff's alpha over a reliability data matrix given unit by unit.
 
     `units` maps each unit to the values its coders gave it, or is an iterable of such

@@ -110,7 +110,7 @@ def env_size(name: str, default: int) -> int:
         raise EnvError(f"environment variable {name}={value!r} is not a size like 512M") from None
 
 
-def database_from_url(url: str, *, conn_max_age: int = 0, pool_size: int = 0) -> dict[str, object]:
+def database_from_url(url: str, *, conn_max_age: int = 0, pool_size: int = 0) -> dict[str, Any]:
     """Django's DATABASES entry for a postgres:// URL.
 
     `conn_max_age` keeps a connection per thread for that many seconds (only for servers that

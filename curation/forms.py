@@ -4,7 +4,8 @@ access tokens."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from operator import itemgetter
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -61,9 +62,9 @@ class BaseModelChoiceMixin:
     """Makes `base_model` a select of the price table's models instead of a free-text box."""
 
     def _base_model_select(self) -> None:
-        field = self.fields["base_model"]  # type: ignore[attr-defined]
-        current = self.initial.get("base_model") or ""  # type: ignore[attr-defined]
-        self.fields["base_model"] = forms.ChoiceField(  # type: ignore[attr-defined]
+        field = self.fields["base_model"]  # type: ignore[attr-defined]  # a mixin of forms that have the field
+        current = self.initial.get("base_model") or ""  # type: ignore[attr-defined]  # a mixin of forms that have the field
+        self.fields["base_model"] = forms.ChoiceField(  # type: ignore[attr-defined]  # a mixin of forms that have the field
             label=field.label,
             choices=base_model_choices(current),
             initial=current or field.initial,
@@ -105,7 +106,7 @@ class DatasetCreateForm(BaseModelChoiceMixin, forms.ModelForm):
             if not user.is_staff:
                 # Only site staff may add a staff account to a dataset.
                 people = people.filter(is_staff=False)
-        self.fields["reviewers"].queryset = people
+        cast(forms.ModelMultipleChoiceField, self.fields["reviewers"]).queryset = people
         self.fields["reviewers"].label = "Who reviews it?"
         if not people.exists():
             self.fields["reviewers"].help_text = (
@@ -141,7 +142,7 @@ class RubricField(forms.CharField):
             )
         return ""
 
-    def to_python(self, value: Any) -> list[dict[str, str]]:
+    def to_python(self, value: Any) -> list[dict[str, str]]:  # type: ignore[override]  # cleans the text to rows, by design
         text = super().to_python(value) or ""
         criteria: list[dict[str, str]] = []
         keys: set[str] = set()
@@ -238,7 +239,8 @@ class MultipleFileField(forms.FileField):
 
 
 class ImportUploadForm(forms.Form):
-    files = MultipleFileField(
+    # The form metaclass takes declared fields off the class, so `self.files` stays the upload.
+    files = MultipleFileField(  # type: ignore[assignment]
         help_text="JSONL, JSON, CSV, or any of them gzipped (.gz). Several files at once are fine.",
         error_messages={"required": "Choose at least one file to upload."},
     )
@@ -273,7 +275,7 @@ class LinesField(forms.CharField):
     def prepare_value(self, value: Any) -> str:
         return "\n".join(value) if isinstance(value, list) else (value or "")
 
-    def to_python(self, value: Any) -> list[str]:
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]  # cleans the text to rows, by design
         text = super().to_python(value) or ""
         return [line.strip() for line in text.splitlines() if line.strip()]
 
@@ -292,7 +294,7 @@ class PatternsField(forms.CharField):
             )
         return value or ""
 
-    def to_python(self, value: Any) -> list[dict[str, Any]]:
+    def to_python(self, value: Any) -> list[dict[str, Any]]:  # type: ignore[override]  # cleans the text to rows, by design
         text = super().to_python(value) or ""
         patterns = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -405,7 +407,7 @@ class VersionForm(forms.Form):
         label="Leave out examples flagged",
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        choices=sorted(FLAG_LABELS.items(), key=lambda item: item[1]),
+        choices=sorted(FLAG_LABELS.items(), key=itemgetter(1)),
     )
     batches = forms.MultipleChoiceField(
         label="Only from these imports",
@@ -438,7 +440,7 @@ class VersionForm(forms.Form):
 
     def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["batches"].choices = [
+        cast(forms.MultipleChoiceField, self.fields["batches"]).choices = [
             (str(batch.pk), f"{batch.original_name} (#{batch.pk})")
             for batch in dataset.batches.filter(status=JobStatus.SUCCEEDED).only(
                 "id", "original_name"
@@ -481,10 +483,11 @@ class VersionPairForm(forms.Form):
     def __init__(self, *args: Any, numbers: list[int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choices = [(number, f"v{number}") for number in numbers]
-        self.fields["a"].choices = self.fields["b"].choices = choices
+        for name in ("a", "b"):
+            cast(forms.TypedChoiceField, self.fields[name]).choices = choices
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("a") is not None and data.get("a") == data.get("b"):
             raise forms.ValidationError("Pick two different versions.")
         return data
@@ -526,11 +529,11 @@ class TokenForm(forms.Form):
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if user is not None:
-            self.fields["dataset"].queryset = Dataset.objects.for_user(user).order_by("name")
+            dataset_field = cast(forms.ModelChoiceField, self.fields["dataset"])
+            dataset_field.queryset = Dataset.objects.for_user(user).order_by("name")
         default = settings.CURATOR_TOKEN_LIFETIME_DAYS
         if default not in LIFETIMES:
-            self.fields["days"].choices = [
-                (default, f"{default} days"),
-                *self.fields["days"].choices,
-            ]
+            days = cast(forms.TypedChoiceField, self.fields["days"])
+            # The getter returns the normalised list; django-stubs types it as any setter input.
+            days.choices = [(default, f"{default} days"), *days.choices]  # type: ignore[misc]
         self.fields["days"].initial = default

@@ -46,7 +46,7 @@ def get_dataset_for_user(request: HttpRequest, slug: str, *, admin: bool = False
     if admin and membership.role != Role.ADMIN:
         raise PermissionDenied("Only dataset admins can do this.")
     dataset = membership.dataset
-    dataset.user_role = membership.role  # type: ignore[attr-defined]
+    dataset.user_role = membership.role  # type: ignore[attr-defined]  # the user's role, shown by templates
     return dataset
 
 

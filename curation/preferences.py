@@ -347,5 +347,5 @@ def _unranked_pair(record: dict[str, Any]) -> Normalized:
     )
     metadata = {key: value for key, value in record.items() if key not in {"prompt", "responses"}}
     normalized = _pair(prompt, first, second, metadata=metadata)
-    normalized.unranked = True  # type: ignore[attr-defined]
+    normalized.unranked = True  # type: ignore[attr-defined]  # read with getattr by services/preference_imports.py
     return normalized

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from curation.env import (
     EnvError,
@@ -392,7 +393,7 @@ LOGGING = {
 CURATOR_SIMULATOR_URL = env_str("CURATOR_SIMULATOR_URL", "http://127.0.0.1:8765/v1")
 CURATOR_SIMULATE_WITHOUT_KEYS = env_bool("CURATOR_SIMULATE_WITHOUT_KEYS", True)
 OPENAI_WEBHOOK_SECRET = env_str("OPENAI_WEBHOOK_SECRET", "")
-CURATOR_TRAINING_PROVIDERS = [
+CURATOR_TRAINING_PROVIDERS: list[dict[str, Any]] = [
     {
         "name": "openai",
         "kind": "openai",

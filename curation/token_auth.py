@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from curation.models import AccessToken, TokenScope
 
@@ -33,7 +34,7 @@ def _unauthorized(reason: str) -> HttpResponse:
     return response
 
 
-def download_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def download_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """For downloads that scripts fetch: a session user or `Authorization: Bearer <token>`.
 
     The view is exempt from LoginRequiredMiddleware and authenticates itself: a bearer
@@ -45,7 +46,7 @@ def download_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
 
     @login_not_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         secret = bearer_secret(request)
         if secret is not None:
             if not secret:
@@ -67,7 +68,7 @@ def download_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
                     content_type="text/plain; charset=utf-8",
                 )
             request.user = token.user
-            request.access_token = token  # type: ignore[attr-defined]
+            request.access_token = token  # type: ignore[attr-defined]  # read back by the views that accept a token
         elif not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         return view(request, *args, **kwargs)

@@ -110,7 +110,8 @@ class CuratorWorker(Worker):
         # (Only an existing pool: reading `.pool` would open one.)
         for connection in connections.all(initialized_only=True):
             if connection.alias in getattr(connection, "_connection_pools", {}):
-                connection.close_pool()
+                # Only PostgreSQL's wrapper keeps pools, and has close_pool().
+                connection.close_pool()  # type: ignore[attr-defined]
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         # RQ puts the work horse in a process group of its own, so a worker killed outright

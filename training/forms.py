@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.validators import RegexValidator
@@ -203,8 +203,8 @@ class LaunchForm(forms.Form):
         versions = DatasetVersion.objects.filter(
             dataset=dataset, status=VersionStatus.SUCCEEDED
         ).select_related("dataset")
-        self.fields["version"].queryset = versions
-        self.fields["version"].label_from_instance = (  # type: ignore[attr-defined]
+        cast(forms.ModelChoiceField, self.fields["version"]).queryset = versions
+        self.fields["version"].label_from_instance = (  # type: ignore[attr-defined]  # a ModelChoiceField, relabelled per instance
             lambda v: (
                 f"{v.label} — {v.train_examples} train / {v.validation_examples} validation"
                 + (" (preference pairs)" if v.format == VersionFormat.PREFERENCE else "")
@@ -212,7 +212,7 @@ class LaunchForm(forms.Form):
         )
         # DPO trains on preference pairs: offered only where a preference version exists.
         if not versions.filter(format=VersionFormat.PREFERENCE).exists():
-            self.fields["method"].choices = [
+            cast(forms.ChoiceField, self.fields["method"]).choices = [
                 choice for choice in FineTuneMethod.choices if choice[0] != FineTuneMethod.DPO
             ]
         self.fields["method"].help_text = (
@@ -220,15 +220,16 @@ class LaunchForm(forms.Form):
             "supervised on a supervised version."
         )
         self.configs = available_providers()
-        self.fields["provider"].choices = [(c.name, provider_label(c)) for c in self.configs]
-        self.fields["provider"].widget = ProviderSelect(choices=self.fields["provider"].choices)
+        provider_choices = [(c.name, provider_label(c)) for c in self.configs]
+        cast(forms.ChoiceField, self.fields["provider"]).choices = provider_choices
+        self.fields["provider"].widget = ProviderSelect(choices=provider_choices)
         self.fields["provider"].widget.kinds = {c.name: c.kind for c in self.configs}
         for name, value in local_defaults().items():
             if value is not None:
                 field = self.fields[name]
                 field.initial = "true" if value is True and name == "bf16" else value
         offered = {c.name: list(offered_models(c)) for c in self.configs}
-        self.fields["base_model"].choices = [
+        cast(forms.ChoiceField, self.fields["base_model"]).choices = [
             (provider_label(c), [(m, m) for m in offered[c.name]])
             for c in self.configs
             if offered[c.name]
@@ -246,6 +247,7 @@ class LaunchForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns cleaned_data, which add_error edits
         for name in HYPERPARAMETERS:
             if name in cleaned:
                 try:
@@ -257,7 +259,7 @@ class LaunchForm(forms.Form):
         else:
             # Another provider: the Local LoRA fieldset is not what is being launched.
             for name in LOCAL_HYPERPARAMETERS:
-                self._errors.pop(name, None)
+                self.errors.pop(name, None)
                 cleaned.pop(name, None)
         config = self.selected_config
         kind = config.kind if config is not None else ""
@@ -270,7 +272,7 @@ class LaunchForm(forms.Form):
                 self.add_error(None, str(error))
         else:
             for name in HOSTED_FIELDS:
-                self._errors.pop(name, None)
+                self.errors.pop(name, None)
         if cleaned.get("method") == FineTuneMethod.DPO and kind not in DPO_KINDS:
             self.add_error(
                 "method",
@@ -296,7 +298,7 @@ class LaunchForm(forms.Form):
                 "The local trainer takes an absolute learning rate (Local LoRA settings): "
                 "leave this at auto.",
             )
-        if any(name in self._errors for name in LOCAL_HYPERPARAMETERS):
+        if any(name in self.errors for name in LOCAL_HYPERPARAMETERS):
             return
         try:
             cleaned.update(
@@ -332,8 +334,12 @@ class LaunchForm(forms.Form):
     @property
     def main_fields(self) -> list[forms.BoundField]:
         # Without the Together/Fireworks fieldset, DPO's beta (OpenAI-compatible) shows here.
+        # The getter returns the (value, label) list; django-stubs types it as any setter input.
+        methods = cast(
+            list[tuple[str, str]], cast(forms.ChoiceField, self.fields["method"]).choices
+        )
         beta_here = not self.has_hosted_settings and any(
-            value == FineTuneMethod.DPO for value, _ in self.fields["method"].choices
+            value == FineTuneMethod.DPO for value, _ in methods
         )
         return [
             self[name]

@@ -12,7 +12,7 @@ import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -105,7 +105,7 @@ class FineTuneJobQuerySet(JobQuerySet):
             return self.none()
         return self.filter(dataset__memberships__user=user, dataset__memberships__role=Role.ADMIN)
 
-    def stale(self) -> FineTuneJobQuerySet:
+    def stale(self) -> Self:
         # Between scheduled polls no worker holds the row, so silence is expected until the
         # next check is due: a row is lost only when that check is overdue too.
         limit = timezone.now() - timedelta(seconds=settings.CURATOR_JOB_HEARTBEAT_TIMEOUT)
@@ -175,7 +175,9 @@ class FineTuneJob(Job):
     artifacts = models.JSONField(default=dict, blank=True)
     samples = models.JSONField(default=list, blank=True)
 
-    objects = FineTuneJobQuerySet.as_manager()
+    # Job declares `objects`; django-stubs wants a ClassVar override, which an as_manager()
+    # type cannot be spelled as (https://github.com/typeddjango/django-stubs/issues/1713).
+    objects = FineTuneJobQuerySet.as_manager()  # type: ignore[misc]
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -239,7 +241,7 @@ class FineTuneJob(Job):
             "learning_rate_multiplier": "Learning-rate multiplier",
             **local_labels(),
         }
-        names = list(HYPERPARAMETERS) + [
+        names: list[str] = list(HYPERPARAMETERS) + [
             key
             for key in {**self.hyperparameters, **self.resolved_hyperparameters}
             if key not in HYPERPARAMETERS

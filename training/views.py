@@ -11,10 +11,12 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
+from curation.http import HtmxHttpRequest
 from curation.models import DatasetVersion, JobStatus, VersionStatus
 from curation.permissions import get_dataset_for_user
 from curation.token_auth import download_view
@@ -50,7 +52,9 @@ def _simulator_in_use() -> list[ProviderConfig]:
     return [config for config in available_providers() if config.is_simulator]
 
 
-def _job_page(request: HttpRequest, jobs: QuerySet[FineTuneJob], template: str) -> tuple[Page, str]:
+def _job_page(
+    request: HtmxHttpRequest, jobs: QuerySet[FineTuneJob], template: str
+) -> tuple[Page, str]:
     """The requested page of ``jobs`` and what to render it with:
     both job lists poll their shared job table (``?fragment=table``) while a job runs."""
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
@@ -59,7 +63,7 @@ def _job_page(request: HttpRequest, jobs: QuerySet[FineTuneJob], template: str) 
     return page, template
 
 
-def training_jobs(request: HttpRequest) -> HttpResponse:
+def training_jobs(request: HtmxHttpRequest) -> HttpResponse:
     """Fine-tunes across the datasets the user administers."""
     jobs = FineTuneJob.objects.administered_by(request.user).select_related(
         "dataset", "version", "created_by"
@@ -77,7 +81,7 @@ def training_jobs(request: HttpRequest) -> HttpResponse:
     )
 
 
-def finetune_list(request: HttpRequest, slug: str) -> HttpResponse:
+def finetune_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
     jobs = FineTuneJob.objects.for_dataset(dataset).select_related("version", "created_by")
     page, template = _job_page(request, jobs, "training/finetune_list.html")
@@ -110,7 +114,7 @@ def _launch_check(form: LaunchForm) -> LaunchCheck | None:
         }
         number = str(values.get("version") or "")
         values["version"] = (
-            form.fields["version"].queryset.filter(number=int(number)).first()  # type: ignore[attr-defined]
+            form.fields["version"].queryset.filter(number=int(number)).first()  # type: ignore[attr-defined]  # a ModelChoiceField
             if number.isdigit()
             else None
         )
@@ -133,7 +137,7 @@ def _launch_check(form: LaunchForm) -> LaunchCheck | None:
     )
 
 
-def finetune_launch(request: HttpRequest, slug: str) -> HttpResponse:
+def finetune_launch(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug, admin=True)
     problems: list[str] = []
     if request.method == "POST":
@@ -183,7 +187,7 @@ def finetune_launch(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def finetune_detail(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+def finetune_detail(request: HtmxHttpRequest, slug: str, job_id: int) -> HttpResponse:
     job = get_finetune_for_user(request, slug, job_id)
     template = "training/finetune_detail.html"
     if request.htmx and request.GET.get("fragment") == "live":
@@ -268,7 +272,7 @@ def finetune_retry(request: HttpRequest, slug: str, job_id: int) -> HttpResponse
 
 @download_view
 @require_safe
-def finetune_adapter_zip(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+def finetune_adapter_zip(request: HttpRequest, slug: str, job_id: int) -> HttpResponseBase:
     """The trained adapter (``?merged=1``: with merged weights) and its model card as one
     zip; scripts fetch it with ``Authorization: Bearer <token>``."""
     job = get_finetune_for_user(request, slug, job_id)

@@ -33,7 +33,7 @@ class TokenAuth(HttpBearer):
     def __call__(self, request: HttpRequest) -> AccessToken | None:
         secret = bearer_secret(request)
         if not secret:
-            request.auth_problem = (  # type: ignore[attr-defined]
+            request.auth_problem = (  # type: ignore[attr-defined]  # read back by the 401 handler (api/v1.py)
                 "send a personal access token as: Authorization: Bearer <token>"
             )
             return None
@@ -42,7 +42,7 @@ class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> AccessToken | None:
         found = AccessToken.authenticate(token)
         if found is None:
-            request.auth_problem = (  # type: ignore[attr-defined]
+            request.auth_problem = (  # type: ignore[attr-defined]  # read back by the 401 handler (api/v1.py)
                 "this access token is not valid, has expired or has been revoked"
             )
             return None
@@ -51,7 +51,8 @@ class TokenAuth(HttpBearer):
 
 
 def api_token(request: HttpRequest) -> AccessToken:
-    return request.auth  # type: ignore[attr-defined,no-any-return]
+    # django-ninja sets `auth` on the request after the authenticator accepts it.
+    return request.auth  # type: ignore[attr-defined]
 
 
 def require_scope(request: HttpRequest, *scopes: str) -> AccessToken:
@@ -83,7 +84,7 @@ def api_dataset(request: HttpRequest, slug: str, *scopes: str, admin: bool = Fal
     if admin and membership.role != Role.ADMIN:
         raise ApiError(403, "only dataset admins can do this", "not_dataset_admin")
     dataset = membership.dataset
-    dataset.user_role = membership.role  # type: ignore[attr-defined]
+    dataset.user_role = membership.role  # type: ignore[attr-defined]  # the caller's role, for the API's replies
     return dataset
 
 

@@ -15,7 +15,7 @@ def _exempt(patterns: list[Any]) -> list[Any]:
         if isinstance(pattern, URLResolver):
             _exempt(pattern.url_patterns)
         elif isinstance(pattern, URLPattern):
-            pattern.callback.login_required = False  # type: ignore[attr-defined]
+            pattern.callback.login_required = False  # type: ignore[attr-defined]  # LoginRequiredMiddleware reads this flag on the view
     return patterns
 
 

@@ -68,7 +68,7 @@ def _schema_needs_a_token(view: Any) -> Any:
                 )
                 response["WWW-Authenticate"] = 'Bearer realm="curator", error="invalid_token"'
                 return response
-        return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+        return view(request, *args, **kwargs)
 
     return guarded
 
@@ -142,10 +142,10 @@ def list_datasets(request: HttpRequest) -> dict[str, Any]:
             "dataset_id", "role"
         )
     )
-    datasets = list(datasets)
-    for dataset in datasets:
-        dataset.user_role = roles.get(dataset.pk)  # type: ignore[attr-defined]
-    return {"items": [dataset_json(dataset) for dataset in datasets]}
+    listed = list(datasets)
+    for dataset in listed:
+        dataset.user_role = roles.get(dataset.pk)
+    return {"items": [dataset_json(dataset) for dataset in listed]}
 
 
 @api.get("/datasets/{slug}", tags=["datasets"])

@@ -224,7 +224,7 @@ class ItemSplitter:
                     self._escaped = False
                     pos += 1
                     continue
-                pos = _STRING_REST.match(chunk, pos).end()  # type: ignore[union-attr]
+                pos = _STRING_REST.match(chunk, pos).end()  # type: ignore[union-attr]  # this pattern matches the empty string too
                 if pos >= size:
                     return
                 if chunk[pos : pos + 1] == b"\\":  # an escape split by the chunk's end

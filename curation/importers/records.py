@@ -64,7 +64,7 @@ class CountingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        count = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        count = self.raw.readinto(buffer)  # type: ignore[attr-defined]  # a raw binary stream has readinto
         self.position += count or 0
         return count or 0
 
@@ -83,7 +83,7 @@ def open_binary(path: Source) -> tuple[IO[bytes], CountingReader]:
     counter = CountingReader(raw)
     buffered = io.BufferedReader(counter, CHUNK)
     if buffered.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered, mode="rb"), counter  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=buffered, mode="rb"), counter  # type: ignore[return-value]  # GzipFile reads like the buffered reader
     return buffered, counter
 
 

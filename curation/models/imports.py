@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -143,7 +145,7 @@ class ImportBatch(Job):
             "labelled": self.conversations.filter(reply_label__isnull=False).count(),
         }
 
-    def as_summary(self) -> dict[str, object]:
+    def as_summary(self) -> dict[str, Any]:
         """The CLI's `--json` contract (DESIGN.md)."""
         return {
             "batch": self.pk,

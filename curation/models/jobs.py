@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import django_rq
 from django.conf import settings
@@ -157,7 +157,7 @@ class JobQuerySet(models.QuerySet):
     def active(self) -> JobQuerySet:
         return self.filter(status__in=ACTIVE_STATUSES)
 
-    def stale(self) -> JobQuerySet:
+    def stale(self) -> Self:
         return self.filter(status=JobStatus.RUNNING, heartbeat_at__lt=heartbeat_cutoff())
 
     def retryable(self) -> JobQuerySet:

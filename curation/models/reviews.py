@@ -169,4 +169,5 @@ class Adjudication(models.Model):
 
 
 def decided(decision: str) -> str:
-    return {Decision.APPROVE: "approved", Decision.REJECT: "rejected"}.get(decision, "")
+    labels: dict[str, str] = {Decision.APPROVE: "approved", Decision.REJECT: "rejected"}
+    return labels.get(decision, "")

@@ -119,7 +119,9 @@ class DatasetVersion(Job):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    objects = DatasetVersionQuerySet.as_manager()
+    # Job declares `objects`; django-stubs wants a ClassVar override, which an as_manager()
+    # type cannot be spelled as (https://github.com/typeddjango/django-stubs/issues/1713).
+    objects = DatasetVersionQuerySet.as_manager()  # type: ignore[misc]
 
     class Meta:
         ordering = ["-number"]

@@ -136,7 +136,8 @@ class _PipeNlpEngine(SpacyNlpEngine):
                 default_score=_NER_SCORE,
             ),
         )
-        self.nlp = {language: nlp}
+        # Presidio's constructor sets it to None (read as its type) for load() to fill.
+        self.nlp = {language: nlp}  # type: ignore[assignment]
 
     def load(self) -> None:
         """The pipeline was loaded by ``PiiEngine``; never download a model here."""
@@ -156,8 +157,8 @@ def _artifacts(
     # The pipeline has no lemmatizer, and keyword extraction (a vocab lookup per token) only
     # feeds Presidio's lemma context enhancer, which this engine replaces.
     artifacts = NlpArtifacts(
-        entities=entities,  # type: ignore[arg-type]
-        tokens=doc,  # type: ignore[arg-type]
+        entities=entities,  # type: ignore[arg-type]  # our spans carry what Presidio reads of spaCy's
+        tokens=doc,  # type: ignore[arg-type]  # None when no pipeline ran; only context words read it
         tokens_indices=[],
         lemmas=[],
         nlp_engine=None,

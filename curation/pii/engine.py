@@ -94,7 +94,7 @@ def _without_transformers(model_name: str) -> Iterator[None]:
         import scipy.stats  # noqa: F401
     blocked = [name for name in _TRANSFORMER_PACKAGES if name not in sys.modules]
     for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]
+        sys.modules[name] = None  # type: ignore[assignment]  # None in sys.modules makes the import fail, on purpose
     try:
         yield
     finally:

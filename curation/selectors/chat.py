@@ -128,7 +128,7 @@ def message_segments(
             for part in content:
                 if not isinstance(part, dict):
                     continue
-                segments = next(text_parts, [])
+                segments: list[dict[str, Any]] = next(text_parts, [])
                 if part.get("type", "text") == "text":
                     blocks.extend(_blocks("".join(s["text"] for s in segments), segments))
                 else:

@@ -12,7 +12,14 @@ from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
-from curation.models import FLAG_LABELS, Conversation, ConversationStatus, Dataset, Review
+from curation.models import (
+    FLAG_LABELS,
+    Conversation,
+    ConversationQuerySet,
+    ConversationStatus,
+    Dataset,
+    Review,
+)
 from curation.pagination import KeysetPage, MatchCount, count_matches, keyset_page, rows_before
 from curation.params import parse_float, parse_int, parse_text
 
@@ -70,9 +77,9 @@ class ConversationFilter:
         found = cls()
         get = params.get
         if get("status") in ConversationStatus.values:
-            found.status = get("status")
+            found.status = params["status"]
         if get("flag") in {"passing", "any", "none", *FLAG_LABELS}:
-            found.flag = get("flag")
+            found.flag = params["flag"]
         found.batch = parse_int(get("batch"))
         found.reviewer = parse_text(get("reviewer"), max_length=150)
         found.score_min, found.score_max = _float(get("score_min")), _float(get("score_max"))
@@ -83,9 +90,9 @@ class ConversationFilter:
         found.cluster = parse_int(get("cluster"))
         found.q = parse_text(get("q"), max_length=200)
         if get("feedback") in FEEDBACK_FILTERS:
-            found.feedback = get("feedback")
+            found.feedback = params["feedback"]
         if get("sort") in SORTS:
-            found.sort = get("sort")
+            found.sort = params["sort"]
         for name in (
             "status",
             "flag",
@@ -106,7 +113,7 @@ class ConversationFilter:
             found.applied["sort"] = found.sort
         return found
 
-    def apply(self, conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    def apply(self, conversations: ConversationQuerySet) -> ConversationQuerySet:
         if self.status:
             conversations = conversations.filter(status=self.status)
         if self.flag == "passing":
@@ -194,7 +201,10 @@ def _range_text(low: float | None, high: float | None) -> str:
 
     if low is not None and high is not None:
         return f"{number(low)} to {number(high)}"
-    return f"at least {number(low)}" if low is not None else f"at most {number(high)}"
+    if low is not None:
+        return f"at least {number(low)}"
+    assert high is not None  # the caller shows a range only when one of its ends is set
+    return f"at most {number(high)}"
 
 
 # Rows a page of the conversation list shows.

@@ -5,6 +5,7 @@ bounded samples, so a page view costs the same at any dataset size."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connection
@@ -254,7 +255,7 @@ def reviewer_stats(dataset: Dataset) -> list[dict[str, Any]]:
     ]
 
 
-def pii_counts(dataset: Dataset, *, large: bool = False) -> list[dict[str, Any]]:
+def pii_counts(dataset: Dataset, *, large: bool = False) -> Sequence[Mapping[str, Any]]:
     """Findings per entity type; for a large dataset, estimated from a sample of pages."""
     if large:
         findings = PiiFinding._meta.db_table

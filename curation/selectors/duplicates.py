@@ -25,7 +25,7 @@ def clusters_with_members(*, dataset: Dataset, page: Any) -> Page:
     )
     found = Paginator(clusters, CLUSTERS_PER_PAGE).get_page(page)
     ids = [row["near_dup_cluster"] for row in found]
-    members: dict[int, list[Conversation]] = {}
+    members: dict[int | None, list[Conversation]] = {}
     for conversation in (
         dataset.conversations.filter(near_dup_cluster__in=ids)
         .only(

@@ -17,7 +17,7 @@ OTHER_KEYS = "(other keys)"
 def count_unmapped(records: Iterable[SourceRecord]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for record in records:
-        for key in record.normalized.metadata:  # type: ignore[union-attr]
+        for key in record.normalized.metadata:  # type: ignore[union-attr]  # only valid records are counted
             name = str(key)[:100]
             counts[name] = counts.get(name, 0) + 1
     return counts

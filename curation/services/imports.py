@@ -164,6 +164,7 @@ class ChunkContext:
 def import_batch(*, batch: ImportBatch) -> ImportBatch:
     """Run (or resume) the import of a claimed batch. Raises ImportFileError for a bad file."""
     # Read through storage (local disk or S3), never a local .path: workers need no shared disk.
+    assert batch.file.name, "a batch is created with its file"
     path = partial(open_stream, batch.file.name)
     limits = import_limits()
     fmt = batch.detected_format or (batch.format if batch.format != "auto" else "")
@@ -250,7 +251,7 @@ def _prepared_chunks(
         return
     pending: deque[Future[PreparedChunk]] = deque()
     raw = iter_raw_lines(stream, limits=limits, skip=skip)
-    for chunk in _chunks(raw, size=size, max_bytes=max_bytes):  # type: ignore[arg-type]
+    for chunk in _chunks(raw, size=size, max_bytes=max_bytes):
         pending.append(pool.submit(prepare_raw_chunk, context, chunk, counter.position))
         # One chunk per process in flight, and one more read ahead.
         if len(pending) > settings.CURATOR_IMPORT_PROCESSES:
@@ -320,12 +321,12 @@ def prepare_chunk(
     seen: set[str] = set()
     unique: list[tuple[SourceRecord, str]] = []
     for record in good:
-        digest = record.normalized.content_hash  # type: ignore[union-attr]
+        digest = record.normalized.content_hash  # type: ignore[union-attr]  # `good` holds valid records only
         if digest not in seen:
             seen.add(digest)
             unique.append((record, digest))
     counts = count_conversations(
-        [(r.normalized.messages, r.normalized.tools) for r, _ in unique],  # type: ignore[union-attr]
+        [(r.normalized.messages, r.normalized.tools) for r, _ in unique],  # type: ignore[union-attr]  # `good` holds valid records only
         threads=threads,
     )
     now = timezone.now().isoformat().encode()

@@ -28,7 +28,8 @@ from curation.models import (
 from curation.selectors.redaction import redacted_pair
 
 CHOICES = ("left", "right", "tie", "both_bad", "skip")
-SETTLED = {
+# Keyed by a verdict's value, as posted and as stored.
+SETTLED: dict[str, PairChoice] = {
     PairVerdict.A: PairChoice.A,
     PairVerdict.B: PairChoice.B,
     PairVerdict.TIE: PairChoice.TIE,
@@ -70,7 +71,7 @@ def pairwise_claim_next(*, dataset: Dataset, reviewer: Any) -> PreferencePair | 
             .first()
         )
         PreferencePair.objects.filter(conversation__dataset=dataset, leased_to=reviewer).exclude(
-            pk=chosen.pk if chosen else None
+            pk__in=[chosen.pk] if chosen else []
         ).update(leased_to=None, lease_expires_at=None)
         if chosen is None:
             return None

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -133,7 +133,8 @@ def _cluster_rows(dataset: Dataset) -> Iterable[tuple[int, list[int]]]:
         .values_list("id", "minhash")
         .order_by("id")
     )
-    yield from rows.iterator(chunk_size=5000)
+    # minhash__isnull=False above: every row has its signature.
+    yield from cast(Iterator[tuple[int, list[int]]], rows.iterator(chunk_size=5000))
 
 
 def cluster_near_duplicates_for_dataset(*, dataset: Dataset) -> dict[str, int]:

@@ -9,13 +9,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from curation.forms import TokenForm
+from curation.http import AuthenticatedHttpRequest
 from curation.models import AccessToken
 from curation.permissions import get_access_token_for_user
 from curation.services.access_tokens import access_token_create, access_token_revoke
 
 
 @never_cache
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = TokenForm(request.POST or None, user=request.user)
     new_secret = None
     if request.method == "POST" and form.is_valid():

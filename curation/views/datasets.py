@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from curation.forms import DatasetCreateForm, DatasetSettingsForm, MemberAddForm
+from curation.http import AuthenticatedHttpRequest
 from curation.models import ConversationStatus, Invitation, Membership, Role
 from curation.permissions import (
     can_create_datasets,
@@ -20,7 +21,7 @@ from curation.services import memberships
 from curation.services.memberships import MembershipError
 
 
-def dataset_list(request: HttpRequest) -> HttpResponse:
+def dataset_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     memberships = (
         Membership.objects.filter(user=request.user)
         .select_related("dataset")
@@ -165,7 +166,7 @@ def invitation_revoke(request: HttpRequest, slug: str, invitation_id: int) -> Ht
     return redirect("dataset_members", slug=dataset.slug)
 
 
-def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+def invitation_accept(request: AuthenticatedHttpRequest, token: str) -> HttpResponse:
     """Anyone signed in who holds the link may see which dataset it is for and join it."""
     invitation = Invitation.from_token(token)
     if invitation is None or not invitation.is_usable:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -9,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from curation.forms import ImportUploadForm
+from curation.http import HtmxHttpRequest
 from curation.permissions import get_batch_for_user, get_dataset_for_user, is_dataset_admin
 from curation.selectors.imports import import_warnings
 from curation.services.imports import create_import_batch
@@ -16,7 +18,7 @@ from curation.services.retries import job_retry
 from curation.views.flash import flash_queued
 
 
-def import_list(request: HttpRequest, slug: str) -> HttpResponse:
+def import_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
     admin = is_dataset_admin(dataset)
     form = ImportUploadForm()
@@ -50,7 +52,7 @@ def import_list(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def import_detail(request: HttpRequest, slug: str, batch_id: int) -> HttpResponse:
+def import_detail(request: HtmxHttpRequest, slug: str, batch_id: int) -> HttpResponse:
     batch = get_batch_for_user(request, slug, batch_id)
     template = "curation/import_detail.html"
     if request.htmx and request.GET.get("fragment") == "progress":
@@ -88,7 +90,7 @@ def import_errors_csv(request: HttpRequest, slug: str, batch_id: int) -> Streami
     batch = get_batch_for_user(request, slug, batch_id)
     writer = csv.writer(_Echo())
 
-    def rows():  # type: ignore[no-untyped-def]
+    def rows() -> Iterator[str]:
         yield writer.writerow(["file", batch.numbered_by, "field", "reason"])
         for error in batch.line_errors.iterator(chunk_size=2000):
             yield writer.writerow(

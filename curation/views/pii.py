@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from curation.forms import AddFindingForm, PiiSettingsForm
+from curation.http import HtmxHttpRequest
 from curation.models import FindingDecision, PiiFinding
 from curation.permissions import (
     get_conversation_for_user,
@@ -35,7 +36,7 @@ from curation.services.pii.runs import (
 from curation.views.flash import flash_queued
 
 
-def pii_overview(request: HttpRequest, slug: str) -> HttpResponse:
+def pii_overview(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
     runs = recent_runs(dataset)
     template = "curation/pii_overview.html"
@@ -144,7 +145,7 @@ def _decide(request: HttpRequest, finding: PiiFinding) -> str:
 
 @require_POST
 def finding_decide(
-    request: HttpRequest, slug: str, conversation_id: int, finding_id: int
+    request: HtmxHttpRequest, slug: str, conversation_id: int, finding_id: int
 ) -> HttpResponse:
     finding = get_finding_for_user(request, slug, conversation_id, finding_id)
     conversation = finding.conversation
@@ -159,7 +160,7 @@ def finding_decide(
 
 @require_POST
 def review_finding_decide(
-    request: HttpRequest, slug: str, conversation_id: int, finding_id: int
+    request: HtmxHttpRequest, slug: str, conversation_id: int, finding_id: int
 ) -> HttpResponse:
     """Keep or redact a finding from the review page; answers with the review chat."""
     finding = get_finding_for_user(request, slug, conversation_id, finding_id)
@@ -186,7 +187,7 @@ def review_finding_decide(
 
 
 @require_POST
-def finding_add(request: HttpRequest, slug: str, conversation_id: int) -> HttpResponse:
+def finding_add(request: HtmxHttpRequest, slug: str, conversation_id: int) -> HttpResponse:
     conversation = get_conversation_for_user(request, slug, conversation_id)
     if conversation.originals_purged_at is not None:
         raise PermissionDenied("The original text was purged; nothing is left to redact.")
@@ -210,7 +211,9 @@ def finding_add(request: HttpRequest, slug: str, conversation_id: int) -> HttpRe
         except ValueError as exc:
             error = str(exc)
     else:
-        error = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+        error = "; ".join(
+            f"{name}: {' '.join(map(str, errs))}" for name, errs in form.errors.items()
+        )
     if request.htmx:
         context = {**pii_chat(conversation, view=_view(request)), "pii_error": error}
         html = render_to_string("partials/pii_chat.html", context, request=request)

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from curation.http import HtmxHttpRequest
 from curation.models import FLAG_LABELS, Conversation, Dataset, Decision
 from curation.params import parse_float, parse_int, parse_ints
 from curation.permissions import (
@@ -92,12 +93,12 @@ def _open(request: HttpRequest, dataset: Dataset, conversation: Conversation) ->
     return _panel_context(request, dataset, conversation)
 
 
-def _partial(request: HttpRequest) -> bool:
+def _partial(request: HtmxHttpRequest) -> bool:
     # A history restore (back button after a cache miss) needs the whole page.
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
-def _panel_response(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+def _panel_response(request: HtmxHttpRequest, context: dict[str, Any]) -> HttpResponse:
     partial = _partial(request)
     response = render(request, PANEL if partial else "curation/review.html", context)
     conversation = context.get("conversation")
@@ -111,7 +112,7 @@ def _panel_response(request: HttpRequest, context: dict[str, Any]) -> HttpRespon
     return response
 
 
-def review_start(request: HttpRequest, slug: str) -> HttpResponse:
+def review_start(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The next conversation that needs me. `?exclude=ID` prefetches the one after ID."""
     dataset = get_dataset_for_user(request, slug)
     exclude = parse_ints(request.GET.getlist("exclude"), limit=5)
@@ -127,7 +128,7 @@ def review_start(request: HttpRequest, slug: str) -> HttpResponse:
     return _panel_response(request, _panel_context(request, dataset, conversation))
 
 
-def review_conversation(request: HttpRequest, slug: str, conversation_id: int) -> HttpResponse:
+def review_conversation(request: HtmxHttpRequest, slug: str, conversation_id: int) -> HttpResponse:
     conversation = get_conversation_for_user(request, slug, conversation_id)
     dataset = conversation.dataset
     if request.method == "POST":
@@ -139,7 +140,7 @@ def review_conversation(request: HttpRequest, slug: str, conversation_id: int) -
 
 
 def review_step(
-    request: HttpRequest, slug: str, conversation_id: int, direction: str
+    request: HtmxHttpRequest, slug: str, conversation_id: int, direction: str
 ) -> HttpResponse:
     """J/K: the conversation before or after this one in my review history, worked out when
     asked (a prefetched page cannot know a decision made after it was rendered). Past the
@@ -162,7 +163,7 @@ def review_step(
     return _panel_response(request, _open(request, dataset, step_to))
 
 
-def _decide(request: HttpRequest, dataset: Dataset, conversation: Conversation) -> HttpResponse:
+def _decide(request: HtmxHttpRequest, dataset: Dataset, conversation: Conversation) -> HttpResponse:
     action = request.POST.get("action", "")
     user = request.user
     if action == "skip":
@@ -182,7 +183,9 @@ def _decide(request: HttpRequest, dataset: Dataset, conversation: Conversation) 
                 seconds=_seconds(request),
             )
         except ReviewError as error:
-            posted = {key: int(value) for key, value in raw.items() if value.isdigit()}
+            posted: dict[str, int | str] = {
+                key: int(value) for key, value in raw.items() if value.isdigit()
+            }
             posted["comment"] = request.POST.get("comment", "")
             claim_for_review(conversation=conversation, reviewer=user)
             context = _panel_context(
@@ -201,7 +204,9 @@ def _decide(request: HttpRequest, dataset: Dataset, conversation: Conversation) 
     return redirect("review_start", slug=dataset.slug)
 
 
-def review_edit(request: HttpRequest, slug: str, conversation_id: int, index: int) -> HttpResponse:
+def review_edit(
+    request: HtmxHttpRequest, slug: str, conversation_id: int, index: int
+) -> HttpResponse:
     """Edit one assistant message inline; saved as a revision, the original kept."""
     conversation = get_conversation_for_user(request, slug, conversation_id)
     dataset = conversation.dataset

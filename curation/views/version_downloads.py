@@ -18,6 +18,7 @@ from django.http import (
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
 
 from curation.models import VERSION_FILES, DatasetVersion
@@ -95,7 +96,7 @@ def _refused(error: TamperedFileError, request: HttpRequest) -> HttpResponse:
 
 @download_view
 @require_safe
-def version_file(request: HttpRequest, slug: str, number: int, name: str) -> HttpResponse:
+def version_file(request: HttpRequest, slug: str, number: int, name: str) -> HttpResponseBase:
     version = get_version_for_user(request, slug, number)
     if name not in VERSION_FILES or name not in dict(version.available_files()):
         raise Http404("This file is not available: the version is not built, or was deleted.")
@@ -124,14 +125,14 @@ def version_file(request: HttpRequest, slug: str, number: int, name: str) -> Htt
         try:
             byte_range = parse_range(header, size)
         except UnsatisfiableRange:
-            response = HttpResponse(status=416)
+            response: HttpResponseBase = HttpResponse(status=416)
             response["Content-Range"] = f"bytes */{size}"
             response["Accept-Ranges"] = "bytes"
             return response
     if byte_range is None:
         if request.method == "GET":
             _record_download(request, version, name)
-        response: HttpResponse = FileResponse(
+        response = FileResponse(
             default_storage.open(info["name"], "rb"),
             as_attachment=True,
             filename=version.download_name(name),
@@ -175,7 +176,7 @@ def _zip_chunks(version: DatasetVersion) -> Iterator[bytes]:
 
 @download_view
 @require_safe
-def version_zip(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+def version_zip(request: HttpRequest, slug: str, number: int) -> HttpResponseBase:
     version = get_version_for_user(request, slug, number)
     if not version.is_built:
         raise Http404("Only a built version can be downloaded.")

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from curation.forms import PriceFormSet, VersionForm, VersionPairForm
+from curation.http import HtmxHttpRequest
 from curation.models import (
     COMPARED_STATUSES,
     Dataset,
@@ -75,14 +76,14 @@ def version_list(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def version_create(request: HttpRequest, slug: str) -> HttpResponse:
+def version_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The form, its preview (counts, tokens, cost) and, on "Freeze", the new version.
 
     The preview is a POST too (button `action=preview`, or htmx on every change) so that the
     CSRF token never ends up in a URL; it creates nothing.
     """
     dataset = get_dataset_for_user(request, slug, admin=True)
-    initial = {
+    initial: dict[str, Any] = {
         "validation_fraction": settings.CURATOR_VALIDATION_FRACTION,
         "seed": default_seed(dataset),
         "prepend_system_prompt": True,
@@ -144,7 +145,7 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+def version_detail(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
     version = get_version_for_user(request, slug, number)
     template = "curation/version_detail.html"
     if request.htmx and request.GET.get("fragment") == "progress":

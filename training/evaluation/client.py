@@ -132,7 +132,7 @@ def endpoint_for(model: Model) -> ChatEndpoint:
     if model.provider in endpoints:
         entry = endpoints[model.provider]
         key_env = entry.get("api_key_env") or ""
-        key = os.environ.get(key_env, "").strip() if key_env else ""
+        key: str | None = os.environ.get(key_env, "").strip() if key_env else ""
         if key_env and not key:
             raise EndpointNotConfigured(
                 f"endpoint {model.provider!r}: set the environment variable {key_env} to its key"
@@ -183,9 +183,9 @@ def endpoint_for(model: Model) -> ChatEndpoint:
     if model.provider == "openai":
         # An installation whose provider list leaves OpenAI out still evaluates OpenAI models
         # named "openai" through the OPENAI_* variables, at OpenAI or the URL they name.
-        base_url = os.environ.get("OPENAI_BASE_URL", "").strip() or None
+        base_url = os.environ.get("OPENAI_BASE_URL", "").strip()
         key = os.environ.get("OPENAI_API_KEY", "").strip()
-        if not key and base_url is None:
+        if not key and not base_url:
             raise EndpointNotConfigured(
                 "openai: set OPENAI_API_KEY (and OPENAI_BASE_URL if needed)"
             )

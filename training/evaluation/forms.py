@@ -46,7 +46,7 @@ class RunForm(forms.Form):
 
     def __init__(self, *args: Any, dataset: Dataset, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["version"].queryset = DatasetVersion.objects.filter(  # type: ignore[attr-defined]
+        self.fields["version"].queryset = DatasetVersion.objects.filter(  # type: ignore[attr-defined]  # a ModelChoiceField
             dataset=dataset, status=VersionStatus.SUCCEEDED
         ).order_by("-number")
         self.fields["concurrency"].initial = settings.CURATOR_EVAL_CONCURRENCY
@@ -74,8 +74,8 @@ class ComparisonForm(forms.Form):
             "model", "version"
         )
         for name in ("run_a", "run_b"):
-            self.fields[name].queryset = runs  # type: ignore[attr-defined]
-            self.fields[name].label_from_instance = lambda run: (  # type: ignore[attr-defined]
+            self.fields[name].queryset = runs  # type: ignore[attr-defined]  # a ModelChoiceField
+            self.fields[name].label_from_instance = lambda run: (  # type: ignore[attr-defined]  # a ModelChoiceField
                 f"#{run.pk} {run.model.ref} on {run.eval_set}"
             )
         self.fields["judge"].initial = settings.CURATOR_EVAL_JUDGE

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.core.files.storage import default_storage
 
@@ -128,7 +128,8 @@ def generate(
                 length = int(stop.nonzero()[0, 0]) if bool(stop.any()) else int(new.shape[0])
                 replies.append(
                     LocalReply(
-                        text=tokenizer.decode(new[:length], skip_special_tokens=True),
+                        # One sequence decodes to one string (a batch would give a list).
+                        text=cast(str, tokenizer.decode(new[:length], skip_special_tokens=True)),
                         prompt_tokens=int(encoded["attention_mask"][row].sum()),
                         completion_tokens=length,
                         # A batch answers together: each reply waited the batch's time.

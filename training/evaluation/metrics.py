@@ -15,13 +15,15 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from training.evaluation.messages import text_of
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
     from rouge_score import rouge_scorer
 
 _SPACE = re.compile(r"\s+")
@@ -109,7 +111,7 @@ def _arguments(raw: Any) -> Any:
     return raw
 
 
-def _calls(message: dict[str, Any] | None) -> list[tuple[str, Any]]:
+def _calls(message: dict[str, Any] | None) -> list[tuple[str | None, Any]]:
     calls = []
     for call in (message or {}).get("tool_calls") or []:
         function = call.get("function") or {}
@@ -183,7 +185,7 @@ def mean(values: Sequence[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
-def run_metrics(rows: Sequence[dict[str, Any]], *, examples: int) -> dict[str, Any]:
+def run_metrics(rows: Sequence[Mapping[str, Any]], *, examples: int) -> dict[str, Any]:
     """Aggregate per-example rows ({"status", "metrics", "latency_ms", "cost_usd",
     "judge_mean", "judge_scores"}) into the run's metrics."""
     scored = [row for row in rows if row["status"] == "ok"]
@@ -216,7 +218,7 @@ def run_metrics(rows: Sequence[dict[str, Any]], *, examples: int) -> dict[str, A
 def bootstrap_ci(
     values: Sequence[float],
     *,
-    statistic: Callable[[Sequence[float]], float] | None = None,
+    statistic: Callable[[NDArray[np.float64]], float] | None = None,
     resamples: int = 2000,
     seed: int = 0,
     level: float = 0.95,

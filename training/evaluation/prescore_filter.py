@@ -6,12 +6,16 @@ Kept apart from the pre-scoring job so the command line imports no HTTP client f
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 from django.db.models import QuerySet
 
 from curation.models import Conversation
 
 _WHERE = re.compile(r"^\s*judge\s*(<=|>=|<|>|=)\s*([0-9]+(?:\.[0-9]+)?)\s*$")
+# The caller's QuerySet class comes back, custom methods (`passing()`, …) and all.
+Conversations = TypeVar("Conversations", bound=QuerySet[Conversation])
+
 _LOOKUPS = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte", "=": "exact"}
 
 
@@ -27,9 +31,7 @@ class PreScoreError(ValueError):
     """Pre-scoring cannot start, or a pre-score condition cannot be read."""
 
 
-def filter_by_prescore(
-    conversations: QuerySet[Conversation], expression: str
-) -> QuerySet[Conversation]:
+def filter_by_prescore(conversations: Conversations, expression: str) -> Conversations:
     """Conversations whose judge pre-score meets ``judge<3``-style ``expression``."""
     parsed = parse_judge_where(expression)
     if parsed is None:

@@ -20,9 +20,11 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from curation.http import HtmxHttpRequest
 from curation.models import Dataset
 from curation.permissions import get_dataset_for_user, is_dataset_admin
 from training.evaluation import selectors
@@ -59,7 +61,7 @@ def _context(dataset: Dataset, **extra: Any) -> dict[str, Any]:
     return {"dataset": dataset, "is_admin": is_dataset_admin(dataset), **extra}
 
 
-def eval_home(request: HttpRequest, slug: str) -> HttpResponse:
+def eval_home(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     dataset = get_dataset_for_user(request, slug)
     open_comparisons, open_runs = blind_open(dataset)
     if sees_blind_results(request, dataset):
@@ -152,7 +154,7 @@ def eval_quick(request: HttpRequest, slug: str, model_id: int) -> HttpResponse:
     return redirect("eval_home", dataset.slug)
 
 
-def eval_run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+def eval_run_detail(request: HtmxHttpRequest, slug: str, run_id: int) -> HttpResponse:
     run = get_run_for_user(request, slug, run_id)
     if request.htmx and request.GET.get("fragment") == "progress":
         return render(
@@ -275,14 +277,14 @@ def eval_comparison_detail(request: HttpRequest, slug: str, comparison_id: int) 
 
 def eval_comparison_export(
     request: HttpRequest, slug: str, comparison_id: int, fmt: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     if fmt not in {"csv", "json"}:
         raise Http404("Export as .csv or .json.")
     comparison = get_comparison_for_user(request, slug, comparison_id, results=True)
     rows = export_rows(comparison)
     name = f"{comparison.dataset.slug}-comparison-{comparison.pk}"
     if fmt == "json":
-        response = JsonResponse(
+        response: HttpResponseBase = JsonResponse(
             {
                 "comparison": comparison.pk,
                 "runs": [comparison.run_a_id, comparison.run_b_id],

@@ -25,12 +25,11 @@ class Batch:
     trained: int
 
     def to(self, device: torch.device) -> Batch:
-        move = {"device": device, "non_blocking": True}
         return Batch(
-            self.input_ids.to(**move),
-            self.position_ids.to(**move),
-            self.index.to(**move),
-            self.targets.to(**move),
+            self.input_ids.to(device, non_blocking=True),
+            self.position_ids.to(device, non_blocking=True),
+            self.index.to(device, non_blocking=True),
+            self.targets.to(device, non_blocking=True),
             self.tokens,
             self.trained,
         )
@@ -54,8 +53,13 @@ def collate_rows(rows: Sequence[PackedRow], *, pad_id: int, length: int | None, 
     tensors = [input_ids, position_ids, index, flat[index]]
     if pin:
         tensors = [tensor.pin_memory() for tensor in tensors]
+    # Four tensors, as the Batch fields take them (named for the type checker).
+    ids, positions, trained_index, trained_targets = tensors
     return Batch(
-        *tensors,
+        ids,
+        positions,
+        trained_index,
+        trained_targets,
         tokens=sum(len(row) for row in rows),
         trained=int(index.numel()),
     )

@@ -29,7 +29,7 @@ def save_checkpoint(
 ) -> None:
     """Write the adapter, ``extra_files`` (the tokenizer, so the checkpoint is usable on its
     own) and the trainer state with ``progress`` (step, tokens, history, world size, seed)."""
-    model.save_pretrained(path)
+    model.save_pretrained(str(path))
     if extra_files is not None:
         extra_files(path)
     torch.save(

@@ -153,14 +153,14 @@ def train_dpo_lora(
     examples = load_preference_examples(train_path, tokenizer, max_seq_length=max_seq_length)
     if not examples:
         raise TrainingError("the training file has no preference pair")
-    model = load_base_model(
+    base = load_base_model(
         base_model,
         cache_dir=cache_dir,
         bf16=False,
         attn_implementation="eager",
         device=target,
     )
-    model = apply_lora(model, lora)
+    model = apply_lora(base, lora)
     model.train()
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=learning_rate
@@ -196,7 +196,7 @@ def train_dpo_lora(
             result.tokens += tokens
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output)
+    model.save_pretrained(str(output))
     tokenizer.save_pretrained(output)
     result.adapter_dir = output
     result.total_steps = total

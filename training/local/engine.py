@@ -232,7 +232,7 @@ def _train_and_save(
         result.seconds = time.monotonic() - started
         return result
 
-    peft_model.save_pretrained(output)
+    peft_model.save_pretrained(str(output))
     tokenizer.save_pretrained(output)
     result.adapter_dir = output
     if merge:

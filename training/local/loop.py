@@ -261,7 +261,7 @@ def train_on_examples(
                 all_sum(step_loss)
             if train.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(params, train.max_grad_norm)
-            learning_rate = scheduler.get_last_lr()[0]
+            learning_rate = float(scheduler.get_last_lr()[0])
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)

@@ -11,13 +11,16 @@ Importing this module imports torch: only the training processes do.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from peft import PeftModel
 from torch import nn
 
 from training.local.batches import Batch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 # How much float32 logits one chunk of the loss may hold. Large enough for full-width GEMMs,
 # small enough to stay a minor part of memory beside activations.
@@ -34,7 +37,7 @@ class LinearCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         hidden: torch.Tensor,
         weight: torch.Tensor,
@@ -90,7 +93,7 @@ class LossPath:
 
     def __init__(self, model: PeftModel, *, compile_decoder: bool) -> None:
         self.model = model
-        causal_lm = model.get_base_model()
+        causal_lm = cast("PreTrainedModel", model.get_base_model())
         head = causal_lm.get_output_embeddings()
         self.head: nn.Linear | None = None
         self.decoder: Any = None
@@ -138,6 +141,7 @@ class LossPath:
 
     def loss_sum(self, batch: Batch) -> torch.Tensor:
         if self.fused:
+            assert self.head is not None  # fused only over a plain linear head
             hidden = self.decoder(
                 input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False
             ).last_hidden_state

@@ -51,7 +51,8 @@ def load_base_model(
             "directory); download it to the GPU worker's model cache first"
         ) from exc
     model.config.use_cache = False
-    return model.to(device)
+    # transformers' decorated .to() is typed as if it took the model itself.
+    return model.to(device)  # type: ignore[arg-type]
 
 
 def apply_lora(

@@ -6,11 +6,11 @@ Importing this module imports torch: only the training processes do.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from peft import PeftModel
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, BatchEncoding
 
 from training.local.data import normalize_message
 from training.local.model import load_base_model, pick_device, resolve_bf16
@@ -58,11 +58,15 @@ def generate_samples(
 
     outputs: list[str] = []
     for prompt in prompts:
-        encoded = tokenizer.apply_chat_template(
-            [normalize_message(message) for message in prompt],
-            add_generation_prompt=True,
-            return_dict=True,
-            return_tensors="pt",
+        # return_dict=True: a BatchEncoding (the other return types are for other arguments).
+        encoded = cast(
+            BatchEncoding,
+            tokenizer.apply_chat_template(
+                [normalize_message(message) for message in prompt],
+                add_generation_prompt=True,
+                return_dict=True,
+                return_tensors="pt",
+            ),
         ).to(target)
         with torch.no_grad():
             generated = model.generate(
@@ -73,5 +77,6 @@ def generate_samples(
                 pad_token_id=pad_id,
             )
         new_tokens = generated[0, encoded["input_ids"].shape[1] :]
-        outputs.append(tokenizer.decode(new_tokens, skip_special_tokens=True))
+        # One sequence decodes to one string (a batch would give a list).
+        outputs.append(cast(str, tokenizer.decode(new_tokens, skip_special_tokens=True)))
     return outputs

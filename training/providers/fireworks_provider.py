@@ -11,6 +11,7 @@ inference API once deployed, which the job page shows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -23,6 +24,7 @@ from typing import Any
 
 import fireworks
 import httpx
+from fireworks.types import DpoJob, SupervisedFineTuningJob
 
 from training.providers.base import (
     METADATA_TAG,
@@ -143,10 +145,11 @@ class FireworksProvider(SdkProvider):
                 lambda: self.client.datasets.create(
                     dataset_id=dataset_id,
                     dataset={
-                        "displayName": path.name[:64],
-                        "exampleCount": str(lines),
+                        # The SDK sends these as displayName, exampleCount, userUploaded.
+                        "display_name": path.name[:64],
+                        "example_count": str(lines),
                         "format": "CHAT",
-                        "userUploaded": {},
+                        "user_uploaded": {},
                     },
                 )
             )
@@ -294,7 +297,9 @@ class FireworksProvider(SdkProvider):
                     }
                 if job_id:
                     kwargs["dpo_job_id"] = job_id
-                created = self._call(lambda: self.client.dpo_jobs.create(**kwargs))
+                created: DpoJob | SupervisedFineTuningJob = self._call(
+                    lambda: self.client.dpo_jobs.create(**kwargs)
+                )
             else:
                 kwargs = {"dataset": training_file, "display_name": display, **config}
                 if validation_file:
@@ -341,7 +346,7 @@ class FireworksProvider(SdkProvider):
         self, key: str, value: str, *, method: str | None = None
     ) -> RemoteJob | None:
         bare = job_id_for(value)
-        resources = {
+        resources: dict[str, Any] = {
             "supervised": self.client.supervised_fine_tuning_jobs,
             "dpo": self.client.dpo_jobs,
         }
@@ -349,7 +354,7 @@ class FireworksProvider(SdkProvider):
             if method is not None and kind != method:
                 continue
             try:
-                return self._job(self._call(lambda r=resource: r.get(bare)))
+                return self._job(self._call(functools.partial(resource.get, bare)))
             except PermanentProviderError as error:
                 if error.status_code != 404:
                     raise

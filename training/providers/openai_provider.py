@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import openai
+from openai.types import FilePurpose
 
 from training.providers.base import (
     PermanentProviderError,
@@ -334,7 +335,10 @@ class OpenAIProvider(SdkProvider):
         with path.open("rb") as handle:
             created = self._call(
                 lambda: self.client.files.create(
-                    file=(path.name, handle), purpose=purpose, timeout=self.upload_timeout
+                    file=(path.name, handle),
+                    # Sent as given (the runner's "fine-tune"); OpenAI refuses a purpose it lacks.
+                    purpose=cast(FilePurpose, purpose),
+                    timeout=self.upload_timeout,
                 )
             )
         return to_remote_file(created)

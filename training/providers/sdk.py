@@ -59,7 +59,8 @@ def _status_message(exc: Any) -> str:
     if isinstance(body, dict):
         # OpenAI and Together put the reason in {"error": {"message"}} (the SDKs unwrap
         # it), Fireworks in a google.rpc.Status {"code", "message"}.
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        error = body.get("error")
+        inner = error if isinstance(error, dict) else body
         if isinstance(inner.get("message"), str) and inner["message"]:
             return inner["message"]
     return str(exc.message)

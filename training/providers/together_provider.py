@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import together
 from together.lib.resources.fine_tuning import create_finetune_request
@@ -460,7 +460,7 @@ class TogetherProvider(SdkProvider):
     # newer per-project v2 API, which needs a project id that a plain API key does not name.
 
     def _endpoint_named(self, name: str) -> dict[str, Any] | None:
-        listed = self._call(lambda: self.client.get("/v1/endpoints", cast_to=object))
+        listed = self._call(lambda: self.client.get("/v1/endpoints", cast_to=dict[str, Any]))
         for endpoint in (listed or {}).get("data") or []:
             if endpoint.get("display_name") == name and endpoint.get("state") != "STOPPED":
                 return dict(endpoint)
@@ -471,7 +471,7 @@ class TogetherProvider(SdkProvider):
         hour in dollars where it says (``pricing.cents_per_minute``)."""
         listed = self._call(
             lambda: self.client.get(
-                "/v1/hardware", options={"params": {"model": model}}, cast_to=object
+                "/v1/hardware", options={"params": {"model": model}}, cast_to=dict[str, Any]
             )
         )
         prices: dict[str, float | None] = {}
@@ -511,7 +511,7 @@ class TogetherProvider(SdkProvider):
                         "hardware": hardware,
                         "autoscaling": {"min_replicas": 1, "max_replicas": 1},
                     },
-                    cast_to=object,
+                    cast_to=dict[str, Any],
                 )
             )
             endpoint = dict(endpoint or {})
@@ -562,7 +562,9 @@ class TogetherProvider(SdkProvider):
         a full fine-tune the full model (``checkpoint="model_output_path"``; "adapter" only
         exists for LoRA jobs)."""
         folder.mkdir(parents=True, exist_ok=True)
-        checkpoint = "model_output_path" if job.hyperparameters.get("lora") is False else "adapter"
+        checkpoint: Literal["model_output_path", "adapter"] = (
+            "model_output_path" if job.hyperparameters.get("lora") is False else "adapter"
+        )
         with self._translated():
             response = self.upload_client.fine_tuning.content(ft_id=job.id, checkpoint=checkpoint)
             disposition = response.headers.get("content-disposition", "")

@@ -282,12 +282,12 @@ def drift_report(dataset: Dataset) -> dict[str, Any]:
             f"{negative_rate:.0%} of rated production conversations got negative feedback "
             f"(threshold {settings.negative_feedback_threshold:.0%})"
         )
-    tokens = {
+    tokens: dict[str, Any] = {
         "labels": _bucket_labels(TOKEN_EDGES),
         "production": _histogram([row["token_count"] for row in recent], TOKEN_EDGES),
         "training": _histogram(train_tokens, TOKEN_EDGES),
     }
-    turns = {
+    turns: dict[str, Any] = {
         "labels": _bucket_labels(TURN_EDGES),
         "production": _histogram([_turns(row["original"]) for row in recent], TURN_EDGES),
         "training": _histogram(training_turns, TURN_EDGES),

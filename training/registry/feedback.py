@@ -8,6 +8,7 @@ A conversation is rated when it has either; negative when thumbs down or score â
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -54,7 +55,7 @@ def model_rates(
     rows = ingested(dataset).filter(RATED, metadata__model__in=names)
     if since is not None:
         rows = rows.filter(created_at__gte=since)
-    counts = {
+    counts: dict[str, Mapping[str, Any]] = {
         row["metadata__model"]: row
         for row in rows.values("metadata__model").annotate(
             rated=Count("id"), negative=Count("id", filter=NEGATIVE)

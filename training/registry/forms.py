@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -27,13 +27,15 @@ class PromoteForm(forms.Form):
     def __init__(self, *args: Any, comparisons: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if comparisons is not None:
-            self.fields["comparison"].queryset = comparisons
-            self.fields["comparison"].label_from_instance = lambda c: (
+            field = cast(forms.ModelChoiceField, self.fields["comparison"])
+            field.queryset = comparisons
+            field.label_from_instance = lambda c: (  # type: ignore[assignment]  # per instance, as Django allows
                 f"#{c.pk}: {c.run_a.model.ref} vs {c.run_b.model.ref} ({c.run_a.eval_set})"
             )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         if data.get("force") and not (data.get("reason") or "").strip():
             self.add_error("reason", "An override needs a written reason.")
         return data
@@ -86,11 +88,12 @@ class RegistrySettingsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, dataset: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["retrain_like"].queryset = FineTuneJob.objects.filter(dataset=dataset)
+        like = cast(forms.ModelChoiceField, self.fields["retrain_like"])
+        like.queryset = FineTuneJob.objects.filter(dataset=dataset)
         self.fields["retrain_like"].required = False
         self.fields["gate_evidence"] = forms.ChoiceField(
             choices=[(value, value) for value in GATE_EVIDENCE],
-            label=self._meta.labels["gate_evidence"],
+            label=self.Meta.labels["gate_evidence"],
             help_text="Chosen before comparing: the judge's verdicts, people's blind verdicts, "
             "or one quality metric (length ratio and latency are shown, never tested). "
             "A comparison keeps the settings it was made under.",
@@ -98,13 +101,14 @@ class RegistrySettingsForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         for name in ("canary_max_excess", "novelty_threshold", "negative_feedback_threshold"):
             value = data.get(name)
             if value is not None and not 0 <= value <= 1:
                 self.add_error(name, "Between 0 and 1.")
         evidence = data.get("gate_evidence")
-        if evidence and evidence_error(evidence):
-            self.add_error("gate_evidence", evidence_error(evidence))
+        if evidence and (problem := evidence_error(evidence)):
+            self.add_error("gate_evidence", problem)
         rate = data.get("canary_false_rollback_rate")
         if rate is not None and not 0 < rate <= MAX_GATE_LEVEL:
             self.add_error("canary_false_rollback_rate", f"Above 0 and at most {MAX_GATE_LEVEL}.")
@@ -133,9 +137,8 @@ class RetrainForm(forms.Form):
 
     def __init__(self, *args: Any, dataset: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["like"].queryset = FineTuneJob.objects.filter(dataset=dataset).order_by(
-            "-created_at"
-        )
-        self.fields["like"].label_from_instance = lambda job: (
+        like = cast(forms.ModelChoiceField, self.fields["like"])
+        like.queryset = FineTuneJob.objects.filter(dataset=dataset).order_by("-created_at")
+        like.label_from_instance = lambda job: (  # type: ignore[assignment]  # per instance, as Django allows
             f"#{job.pk} {job.provider} {job.base_model} on v{job.version.number} ({job.status})"
         )

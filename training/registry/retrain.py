@@ -110,6 +110,12 @@ def _move(run: RetrainRun, step: str, done: int, **fields: Any) -> None:
     run.beat(step=step, done=done, **fields)
 
 
+def _written(row_id: int | None) -> int:
+    """The id of a row an earlier step stored on the run (it moved on only once it had)."""
+    assert row_id is not None
+    return row_id
+
+
 def _step(run: RetrainRun, *, inline: bool, sleep: Callable[[float], None]) -> bool:
     """Advance as far as possible now; True when the run has finished (either way)."""
     dataset = run.dataset
@@ -129,7 +135,7 @@ def _step(run: RetrainRun, *, inline: bool, sleep: Callable[[float], None]) -> b
             _move(run, RetrainStep.VERSION, 0, version=version)
             if inline:
                 run_build_job(version_id=version.pk)
-        version = DatasetVersion.objects.get(pk=run.version_id)
+        version = DatasetVersion.objects.get(pk=_written(run.version_id))
         run.version = version
         if version.status in FAILED:
             run.fail(f"version {version.number} {version.status}: {version.error}")
@@ -138,7 +144,7 @@ def _step(run: RetrainRun, *, inline: bool, sleep: Callable[[float], None]) -> b
             return False
         _move(run, RetrainStep.FINETUNE, 1)
     if run.step == RetrainStep.FINETUNE:
-        run.version = DatasetVersion.objects.get(pk=run.version_id)
+        run.version = DatasetVersion.objects.get(pk=_written(run.version_id))
         if run.finetune_id is None:
             like = run.like
             try:
@@ -159,7 +165,7 @@ def _step(run: RetrainRun, *, inline: bool, sleep: Callable[[float], None]) -> b
             _move(run, RetrainStep.FINETUNE, 1, finetune=job)
             if inline:
                 drive_finetune(job_id=job.pk, sleep=sleep)
-        job = FineTuneJob.objects.get(pk=run.finetune_id)
+        job = FineTuneJob.objects.get(pk=_written(run.finetune_id))
         if job.status in FAILED:
             run.fail(f"fine-tune #{job.pk} {job.status}: {job.error}")
             return True
@@ -168,12 +174,13 @@ def _step(run: RetrainRun, *, inline: bool, sleep: Callable[[float], None]) -> b
         _move(run, RetrainStep.EVALUATE, 2)
     if run.step == RetrainStep.EVALUATE:
         if run.candidate_run_id is None:
-            job = FineTuneJob.objects.get(pk=run.finetune_id)
+            job = FineTuneJob.objects.get(pk=_written(run.finetune_id))
             candidate = register_finetuned_model(job=job)
             production = production_stage(dataset)
             if candidate is None:
                 run.fail(f"fine-tune #{job.pk} produced no model")
                 return True
+            assert run.version is not None  # written by the version step
             try:
                 runs = [
                     create_eval_run(
@@ -224,8 +231,8 @@ def _step(run: RetrainRun, *, inline: bool, sleep: Callable[[float], None]) -> b
         if run.comparison_id is None:
             try:
                 comparison = create_comparison(
-                    run_a=EvalRun.objects.get(pk=run.production_run_id),
-                    run_b=EvalRun.objects.get(pk=run.candidate_run_id),
+                    run_a=EvalRun.objects.get(pk=_written(run.production_run_id)),
+                    run_b=EvalRun.objects.get(pk=_written(run.candidate_run_id)),
                     judge=run.judge or None,
                     user=run.created_by,
                     enqueue=not inline,
@@ -236,7 +243,7 @@ def _step(run: RetrainRun, *, inline: bool, sleep: Callable[[float], None]) -> b
             _move(run, RetrainStep.COMPARE, 3, comparison=comparison)
             if inline and comparison.status == JobStatus.QUEUED:
                 run_comparison_job(comparison_id=comparison.pk)
-        comparison = Comparison.objects.get(pk=run.comparison_id)
+        comparison = Comparison.objects.get(pk=_written(run.comparison_id))
         if comparison.status in FAILED:
             run.fail(f"comparison #{comparison.pk} {comparison.status}: {comparison.error}")
             return True
@@ -304,7 +311,7 @@ def cli_summary(run: RetrainRun) -> dict[str, Any]:
         "retrain": run.pk,
         "status": run.status,
         "step": run.step,
-        "version": run.version.number if run.version_id else None,
+        "version": run.version.number if run.version else None,
         "job": run.finetune_id,
         "model": (
             run.finetune.fine_tuned_model or None if run.finetune_id and run.finetune else None
@@ -326,6 +333,7 @@ def start_scheduled_retrains() -> int:
         latest = RetrainRun.objects.filter(dataset=config.dataset).order_by("-created_at").first()
         if latest is not None and latest.created_at > cutoff:
             continue
+        assert config.retrain_like is not None  # retrain_like__isnull=False above
         try:
             create_retrain(
                 dataset=config.dataset, like=config.retrain_like, user=None, scheduled=True

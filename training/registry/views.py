@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from curation.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from curation.models import Dataset
 from curation.permissions import get_dataset_for_user, is_dataset_admin
 from training.evaluation.models import Comparison, EvalRun
@@ -56,8 +57,8 @@ def _dataset_models(dataset: Dataset) -> list[Model]:
     )
     for model in models:
         stage = stages.get(model.pk)
-        model.stage_name = stage.stage if stage else StageName.CANDIDATE  # type: ignore[attr-defined]
-        model.stage_fraction = stage.fraction if stage else None  # type: ignore[attr-defined]
+        model.stage_name = stage.stage if stage else StageName.CANDIDATE
+        model.stage_fraction = stage.fraction if stage else None
     return models
 
 
@@ -82,7 +83,7 @@ def registry_home(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def model_detail(request: HttpRequest, slug: str, model_id: int) -> HttpResponse:
+def model_detail(request: AuthenticatedHttpRequest, slug: str, model_id: int) -> HttpResponse:
     dataset, model = get_model_for_user(request, slug, model_id)
     stage = ModelStage.objects.filter(dataset=dataset, model=model).first()
     production = production_stage(dataset)
@@ -139,7 +140,9 @@ def model_promote(request: HttpRequest, slug: str, model_id: int) -> HttpRespons
     )
     form = PromoteForm(request.POST, comparisons=comparisons)
     if not form.is_valid():
-        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(
+            request, "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        )
         return redirect("registry_model", dataset.slug, model.pk)
     try:
         event = promote_model(
@@ -172,6 +175,7 @@ def registry_rollback(request: HttpRequest, slug: str) -> HttpResponse:
     except PromotionRefused as error:
         messages.error(request, f"Not rolled back: {error.reason}")
     else:
+        assert event.model is not None  # the event just written
         messages.success(request, f"Production is back to {event.model.ref}.")
     return redirect("registry_home", dataset.slug)
 
@@ -214,7 +218,9 @@ def registry_settings(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(
             request,
             "Settings not saved: "
-            + "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
+            + "; ".join(
+                f"{name}: {' '.join(map(str, errors))}" for name, errors in form.errors.items()
+            ),
         )
         return redirect("registry_home", dataset.slug)
     registry_settings_update(dataset=dataset, form=form, user=request.user)
@@ -243,12 +249,12 @@ def retrain_start(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("retrain_detail", dataset.slug, run.pk)
 
 
-def retrain_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+def retrain_detail(request: HtmxHttpRequest, slug: str, run_id: int) -> HttpResponse:
     run = get_retrain_for_user(request, slug, run_id)
     dataset = run.dataset
     template = (
         "training/registry/_retrain_steps.html"
-        if request.htmx  # type: ignore[attr-defined]
+        if request.htmx
         else "training/registry/retrain_detail.html"
     )
     return render(request, template, _context(dataset, run=run))

@@ -181,12 +181,16 @@ def finish_from_remote(job: FineTuneJob, provider: Provider, remote: RemoteJob) 
         )
         register_finetuned_model(job=job)
     elif remote.status == "failed":
-        error = remote.error
-        message = error.message if error and error.message else "the provider reports it failed"
-        where = f" (parameter {error.param})" if error and error.param else ""
+        remote_error = remote.error
+        message = (
+            remote_error.message
+            if remote_error and remote_error.message
+            else "the provider reports it failed"
+        )
+        where = f" (parameter {remote_error.param})" if remote_error and remote_error.param else ""
         job.fail(
             f"{job.provider_label or job.provider}: {message}{where}",
-            error_code=(error.code if error else "") or "failed",
+            error_code=(remote_error.code if remote_error else "") or "failed",
         )
     else:
         job._finish(JobStatus.CANCELLED)

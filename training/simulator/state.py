@@ -169,6 +169,8 @@ class SimulatorState:
         self.credential_log: list[tuple[str, str]] = []
         # What the other shapes keep of their own (pending uploads, datasets), by shape.
         self.shape_data: dict[str, dict[str, Any]] = {}
+        # Seconds each chat request waits (simulator/chat.py), set by the command line or a test.
+        self.chat_latency = 0.0
 
     # -- inspection helpers for tests and the management command --------------------------
 

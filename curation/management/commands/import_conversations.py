@@ -122,8 +122,8 @@ class Command(BaseCommand):
                     )
                 )
                 unit = batch.numbered_by
-                for error in summary["errors"][:20]:
-                    self.stdout.write(f"  {unit} {error[unit]}: {error['reason']}")
+                for line_error in summary["errors"][:20]:
+                    self.stdout.write(f"  {unit} {line_error[unit]}: {line_error['reason']}")
         result = summaries[0] if len(summaries) == 1 else _combine(summaries)
         if options["json"]:
             # The outcome always comes last, whatever happened.

@@ -7,9 +7,11 @@ the logins are printed only once everything works.
 
 from __future__ import annotations
 
+import functools
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -43,7 +45,9 @@ class Command(BaseCommand):
 
     def wait(self, urls: list[str], worker_pid: int | None, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        pending = {f"the service at {url}": (lambda url=url: _answers(url)) for url in urls}
+        pending: dict[str, Callable[[], bool]] = {
+            f"the service at {url}": functools.partial(_answers, url) for url in urls
+        }
         if worker_pid:
             pending["the RQ worker"] = lambda: _worker_ready(worker_pid)
         while pending:

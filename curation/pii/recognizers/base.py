@@ -61,6 +61,8 @@ class RegexRecognizer(LocalRecognizer):
     have no digits, so the numeric recognizers are skipped without running their patterns).
     """
 
+    name: str  # set by Presidio's EntityRecognizer.__init__, which mypy cannot infer
+
     def __init__(
         self,
         *,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from types import ModuleType
 
 import regex
 
@@ -35,7 +36,7 @@ _LOCK = threading.Lock()
 _loaded = False
 
 
-def _tagger():  # type: ignore[no-untyped-def]
+def _tagger() -> ModuleType:
     """jieba's tagger, its dictionary loaded once per process on first use."""
     global _loaded
     import jieba

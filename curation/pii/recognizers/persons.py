@@ -249,6 +249,8 @@ class NameListRecognizer(LocalRecognizer):
     colon. In lower-case text only a given name followed by a known family name counts (0.5).
     """
 
+    name: str  # set by Presidio's EntityRecognizer.__init__, which mypy cannot infer
+
     def __init__(self) -> None:
         self.first_names, self.last_names = given_names()
         super().__init__(supported_entities=["PERSON"], name="CuratorNameListRecognizer")
@@ -273,15 +275,24 @@ class NameListRecognizer(LocalRecognizer):
             start, end = match.span()
             tail = _NAME_TAIL.match(text, end)
             if tail is not None:
-                results.append(RecognizerResult("PERSON", start, tail.end(), 0.7, metadata))
+                results.append(
+                    RecognizerResult(
+                        "PERSON", start, tail.end(), 0.7, recognition_metadata=metadata
+                    )
+                )
                 continue
             following = text[end : end + 2].lstrip(" \t")[:1]
             opens_sentence = _SENTENCE_START.search(text, max(0, start - 40), start)
             score = 0.45 if opens_sentence and following not in (",", ":") else 0.55
-            results.append(RecognizerResult("PERSON", start, end, score, metadata))
+            results.append(
+                RecognizerResult("PERSON", start, end, score, recognition_metadata=metadata)
+            )
         for match in _LOWER_PAIR.finditer(text):
             if match.group(1) in self.first_names and match.group(2) in self.last_names:
-                results.append(RecognizerResult("PERSON", *match.span(), 0.5, metadata))
+                start, end = match.span()
+                results.append(
+                    RecognizerResult("PERSON", start, end, 0.5, recognition_metadata=metadata)
+                )
         return results
 
 
@@ -321,7 +332,7 @@ def more_person_mentions(
     def is_person(start: int, end: int) -> bool:
         return any(s < end and start < e for s, e in persons)
 
-    parts = set()
+    parts: set[str] = set()
     for start, end in persons:
         words = _NAME_PART.findall(text, start, end)
         if len(words) > 1:

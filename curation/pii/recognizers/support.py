@@ -214,10 +214,10 @@ def answers(text: str, context: TextContext, entities: frozenset[str]) -> Iterat
                 yield *match.span("pii"), "PHONE_NUMBER", 0.8
     if "STREET_ADDRESS" in asked and _IN_ADDRESS.search(text) is None:
         lead = _LEAD.match(text)
-        match = _ANSWER_STREET.match(text, lead.end() if lead else 0)
-        if match is not None:
-            value = match.group("pii").rstrip(" .,")
-            yield match.start(), match.start() + len(value), "STREET_ADDRESS", 0.7
+        street = _ANSWER_STREET.match(text, lead.end() if lead else 0)
+        if street is not None:
+            value = street.group("pii").rstrip(" .,")
+            yield street.start(), street.start() + len(value), "STREET_ADDRESS", 0.7
 
 
 def _name_answer(text: str) -> Iterator[Found]:

@@ -149,7 +149,7 @@ def analyze_texts(
         rows = PiiTextAnalysis.objects.filter(
             dataset_id=dataset_id, key__in=distinct[start : start + _BATCH]
         ).values_list("key", "spans")
-        known.update((bytes(key), [tuple(span) for span in spans]) for key, spans in rows)  # type: ignore[misc]
+        known.update((bytes(key), [tuple(span) for span in spans]) for key, spans in rows)
     first_item = {key: index for index, key in reversed(list(enumerate(keys)))}
     missing = [key for key in distinct if key not in known]
     fresh = _run_pipeline([items[first_item[key]] for key in missing], config)

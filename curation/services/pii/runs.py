@@ -337,7 +337,8 @@ def _detect(conversations: list[Conversation], dataset: Dataset) -> dict[int, li
         )
         # Conversation-wide: a value detected in one message is found wherever else it appears.
         _add_other_occurrences(found[conversation.pk], fields)
-    found["_counts"] = counts  # type: ignore[assignment]
+    # The counts ride along under a str key that _store_detections pops before storing.
+    found["_counts"] = counts  # type: ignore[assignment,index]
     return found
 
 
@@ -388,7 +389,7 @@ def _overlaps(span: dict[str, Any], kept: Iterable[PiiFinding]) -> bool:
 
 
 def _store_detections(*, run: PiiRun, detections: dict[int, list[dict[str, Any]]]) -> int:
-    counts: dict[int, list[int]] = detections.pop("_counts", {})  # type: ignore[call-overload]
+    counts: dict[int, list[int]] = detections.pop("_counts", {})  # type: ignore[call-overload]  # the counts ride along under "_counts"
     with transaction.atomic():
         # Lock the rows, waiting for another worker that holds some of them (an earlier run's
         # last chunk): once it commits, rows it analyzed for this run drop out of the filter,

@@ -155,10 +155,11 @@ def settle(*, conversation: Conversation, actor: Any = None) -> str:
         needed=dataset.reviews_needed,
         rule=dataset.approval_rule,
     )
-    status = {
+    statuses: dict[str | None, ConversationStatus] = {
         Decision.APPROVE: ConversationStatus.APPROVED,
         Decision.REJECT: ConversationStatus.REJECTED,
-    }.get(result, ConversationStatus.IN_REVIEW)
+    }
+    status = statuses.get(result, ConversationStatus.IN_REVIEW)
     if result == "conflict":
         Adjudication.objects.get_or_create(conversation=conversation, defaults={"dataset": dataset})
     else:

@@ -11,7 +11,7 @@ from django.db import connection
 from curation.models import DatasetVersion
 from curation.services.versions.export import CHUNK_SIZE, Part
 from curation.services.versions.files import HashingWriter
-from curation.services.versions.stats import Stats, parse_pii
+from curation.services.versions.stats import ExampleFigures, Stats, parse_pii
 from curation.splits import TRAIN, VALIDATION, split_for_key, validation_threshold
 
 
@@ -116,7 +116,7 @@ def assemble(
                     (_, _, _, _, _, tokens, assistant, score, prepended, _, pii) = row.rstrip(
                         b"\n"
                     ).split(b"\t")
-                    figures = {
+                    figures: ExampleFigures = {
                         "tokens": int(tokens),
                         "assistant_tokens": int(assistant),
                         "score": None if score == b"-" else float(score),

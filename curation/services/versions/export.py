@@ -211,7 +211,7 @@ def export_part(*, version_id: int, part: Part) -> Stats:
                             f"conversation {conversation.id}: {refused[0]}: {refused[1]}; "
                             "reject it or fix the name before building a version"
                         )
-                    example: dict[str, Any] = {"messages": messages}
+                    example = {"messages": messages}
                     if conversation.tools is not None:
                         example["tools"] = conversation.tools
                     if conversation.parallel_tool_calls is not None:
@@ -443,7 +443,8 @@ def _chunks(conversations: QuerySet[Conversation], dataset: Dataset) -> Iterator
                 redact_findings=findings.get(pk, []),
             )
             if pk not in edited:
-                conversation._prefetched_objects_cache = {"revisions": no_revisions}
+                # Django's own prefetch cache (not in its stubs): nothing to fetch for these.
+                conversation._prefetched_objects_cache = {"revisions": no_revisions}  # type: ignore[attr-defined]
             chunk.append(conversation)
             needs_model.append(conversation)
         if edited:

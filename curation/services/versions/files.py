@@ -75,6 +75,7 @@ class _BuiltFile(File):
     """A finished temporary file; FileSystemStorage moves it into place instead of copying."""
 
     def temporary_file_path(self) -> str:
+        assert self.file is not None  # made from an open temporary file
         return self.file.name
 
 

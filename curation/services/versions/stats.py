@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from curation.splits import TRAIN
 from curation.token_count import TOKEN_BUCKETS
 
 # Token histogram bucket edges (an example falls in the last edge ≤ its count).
 SCORE_BUCKETS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0)
+
+
+class ExampleFigures(TypedDict):
+    """What `Stats.add` counts of one example, besides its split."""
+
+    tokens: int
+    assistant_tokens: int
+    score: float | None
+    pii: dict[str, int]
+    prepended: bool
 
 
 @dataclass

@@ -55,7 +55,7 @@ def claim_next_pair(*, comparison: Comparison, reviewer: Any) -> BlindPair | Non
         )
         chosen = candidates.select_for_update(skip_locked=True, of=("self",)).only("id").first()
         BlindPair.objects.filter(comparison=comparison, leased_to=reviewer).exclude(
-            pk=chosen.pk if chosen else None
+            pk__in=[chosen.pk] if chosen else []
         ).update(leased_to=None, lease_expires_at=None)
         if chosen is None:
             return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -200,6 +201,7 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
     comparison = Comparison.objects.select_related("run_a", "run_b", "judge").get(pk=comparison_id)
 
     def judge() -> None:
+        assert comparison.judge is not None  # only a comparison with a judge is queued
         endpoint = endpoint_for(comparison.judge)
         # Failed judgements are asked again on a retry; readable verdicts never are.
         JudgeVerdict.objects.filter(comparison=comparison).exclude(error="").delete()
@@ -215,6 +217,7 @@ def run_comparison_job(*, comparison_id: int) -> Comparison:
 
         def one(pair: tuple[EvalExample, EvalExample]) -> JudgeVerdict:
             a, b = pair
+            assert a.output is not None and b.output is not None  # shared_outputs: scored only
             try:
                 first, second, winner, reasons = judging.pairwise(
                     endpoint,
@@ -329,7 +332,7 @@ def metric_table(runs: list[EvalRun]) -> list[dict[str, Any]]:
         for run in runs
     }
 
-    def value(row: dict[str, Any], name: str) -> float | None:
+    def value(row: Mapping[str, Any], name: str) -> float | None:
         if name in ("judge_mean", "latency_ms"):
             return row[name]
         return row["metrics"].get(name)

@@ -56,9 +56,9 @@ def pairs_from_verdicts(*, comparison: Comparison, user: Any) -> dict[str, int]:
         b = outputs.get((comparison.run_b_id, key))
         if a is None or b is None or not a.output or not b.output:
             continue
-        chosen, rejected = (a, b) if winner == Winner.A else (b, a)
-        record = Normalized(messages=[*a.prompt, _reply(chosen.output)], tools=a.tools or None)
-        record.alternative = [_reply(rejected.output)]
+        chosen, rejected = (a.output, b.output) if winner == Winner.A else (b.output, a.output)
+        record = Normalized(messages=[*a.prompt, _reply(chosen)], tools=a.tools or None)
+        record.alternative = [_reply(rejected)]
         [(tokens, assistant_tokens)] = count_conversations(
             [(record.messages, record.tools)], threads=False
         )

@@ -194,6 +194,7 @@ class _Store:
     """Buffers finished rows and writes them in batches (ignoring rows already there)."""
 
     def __init__(self, run: EvalRun, done: int) -> None:
+        self.rows: list[EvalExample]
         self.run, self.done, self.rows, self.flushed_at = run, done, [], time.monotonic()
         self.simulated = False
 

@@ -70,6 +70,7 @@ class Command(BaseCommand):
                     json.dumps({"refused": True, "reason": error.reason, "gate": error.details})
                 )
             raise CommandError(error.reason) from None
+        assert event.model is not None  # the event just written
         summary = {
             "dataset": dataset.slug,
             "production": event.model.name,

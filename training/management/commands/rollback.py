@@ -28,6 +28,7 @@ class Command(BaseCommand):
             event = rollback_production(dataset=dataset, user=None, reason=options["reason"])
         except PromotionRefused as error:
             raise CommandError(error.reason) from None
+        assert event.model is not None and event.previous is not None  # the event just written
         summary = {
             "dataset": dataset.slug,
             "production": event.model.name,

@@ -128,7 +128,7 @@ def _train(*, job: FineTuneJob, chain: str, backend: LocalBackend, callbacks: Jo
     lora = lora_settings(hyperparameters)
     train = train_settings(hyperparameters, seed=job.seed)
     merge = bool(hyperparameters.get("merge_weights"))
-    gpus = int(hyperparameters.get("gpus") or getattr(settings, "CURATOR_LOCAL_GPUS", 1))
+    gpus = int(hyperparameters.get("gpus") or settings.CURATOR_LOCAL_GPUS)
     if not is_available():
         _fail(
             job,
