@@ -431,7 +431,7 @@ def run_eval_job(*, run_id: int) -> EvalRun:
                 generate_local(run, items, store)
             store.flush()
         else:
-            if items and run.model.job_id:
+            if items and run.model.job is not None:
                 # A hosted fine-tune answers only once served (Together, Fireworks, Azure):
                 # deploy it and wait here, in the worker, rather than send every example to a
                 # model that 404s. NotServed ends the run saying what to create or turn on.
