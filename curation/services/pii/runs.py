@@ -225,14 +225,25 @@ def plan_detection(*, run_id: int) -> None:
 
 # Conversations per chunk at most: a chunk's texts, spans and redacted copies stay in memory.
 _MAX_CHUNK = 2000
+# Chunks per worker at least: workers pull chunks as they free up, so a run ends at most about
+# one chunk after its fastest worker; eight keep that tail near an eighth of a worker's share.
+_CHUNKS_PER_WORKER = 8
+# Workers assumed at least: a run is often planned before the pool it will run on is up (the
+# planner runs on the only listening worker, a burst worker or a scaled-out machine starts
+# after it), and chunks sized for one worker leave a later one nothing to take.
+_MIN_WORKERS = 2
 
 
 def chunk_size(*, conversations: int, workers: int) -> int:
-    """Conversations per chunk: the configured size, larger for big runs so that each chunk's
-    fixed cost (the forked work horse, its queries, the commit) is spread over more messages,
-    while every listening worker still gets at least four chunks to even out the load."""
+    """Conversations per chunk: at least the configured size, so that each chunk's fixed cost
+    (the forked work horse, its queries, the commit) stays small beside its messages, and at
+    most enough that every worker (two at least) gets eight chunks. Planned with no worker
+    listening, a run used to be cut into four large chunks: two workers took two each, and
+    whatever made one of them slower (a cold cache, more distinct texts, a later start) left
+    the other idle for the whole difference."""
     floor = settings.CURATOR_PII_CHUNK_SIZE
-    return max(floor, min(_MAX_CHUNK, conversations // (4 * max(1, workers))))
+    share = conversations // (_CHUNKS_PER_WORKER * max(_MIN_WORKERS, workers))
+    return max(floor, min(_MAX_CHUNK, share))
 
 
 def detect_chunk(*, run_id: int, first_id: int, last_id: int) -> int:
