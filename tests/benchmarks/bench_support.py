@@ -38,7 +38,8 @@ from support_chats import CORPORA, conversations, write_jsonl
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-BENCH_DB = "curator_bench_support"
+# Overridable so that two runs (sizes) can go side by side on one machine.
+BENCH_DB = os.environ.get("CURATOR_BENCH_SUPPORT_DB", "curator_bench_support")
 BENCH_REDIS = os.environ.get("CURATOR_BENCH_REDIS", "redis://127.0.0.1:6379/13")
 
 
