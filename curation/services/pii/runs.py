@@ -30,6 +30,7 @@ from curation.models import (
 )
 from curation.pii.config import Detection, TextContext
 from curation.pii.conversation import message_contexts, resolve_conversation
+from curation.pii.engine import get_engine
 from curation.pii.redaction import iter_text_fields, other_occurrences
 from curation.selectors.redaction import pii_config_for, pii_messages, redacted_messages
 from curation.services.pii.cache import analyze_texts, forget_other_settings
@@ -149,6 +150,12 @@ def run_detection_here(*, run: PiiRun) -> PiiRun:
     failed with the error, never "running".
     """
     run = PiiRun.objects.get(pk=run.pk)
+    # Loaded before the run's clock starts, as a worker loads it before taking jobs: the run's
+    # duration and rate are then the detection's alone (the load is seconds, tens of seconds
+    # on a busy machine, and made a small run look several times slower than a large one).
+    # An engine that fails to load fails again inside the run, which then ends failed with it.
+    with contextlib.suppress(Exception):
+        get_engine()
     run.claim()
     size = settings.CURATOR_PII_CHUNK_SIZE
     try:
