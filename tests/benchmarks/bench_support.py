@@ -1,7 +1,8 @@
 """Support-chat benchmark: import → PII → version on repetitive support traffic.
 
-Data: ``support_chats.py`` (ABCD's public support dialogues, MIT, re-personalised and scaled
-to ``--messages``, their repetition kept). Steps, each the operator's command in its own
+Data: ``support_chats.py``: CuCom's public e-commerce support conversations (Apache-2.0) by
+default, or ``--corpus abcd`` (ABCD's three sample dialogues re-personalised, the earlier
+data), scaled to ``--messages`` with their own repetition kept. Steps, each the operator's command in its own
 process (start-up included in the wall times), against a scratch database:
 
 1. ``import_conversations`` of the whole file (PII on: the import queues a detection run);
@@ -18,7 +19,7 @@ step, and spaCy's ``nlp.pipe`` (tok2vec + ner) over the distinct texts as the ce
 any spaCy-based detector that analyses each distinct text once could reach), with the
 machine's load average beside the figures (the machine is shared).
 
-    DEBUG=true .venv/bin/python tests/benchmarks/bench_support.py [--messages 100000] [--reference 6000]
+    DEBUG=true .venv/bin/python tests/benchmarks/bench_support.py [--messages 100000] [--reference 6000] [--corpus cucom|abcd] [--scale-out]
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from support_chats import write_jsonl
+from support_chats import CORPORA, conversations, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-BENCH_DB = "curator_bench_support"
+# Overridable so that two runs (sizes) can go side by side on one machine.
+BENCH_DB = os.environ.get("CURATOR_BENCH_SUPPORT_DB", "curator_bench_support")
 BENCH_REDIS = os.environ.get("CURATOR_BENCH_REDIS", "redis://127.0.0.1:6379/13")
 
 
@@ -134,6 +136,21 @@ def _spacy_ceiling(path: Path) -> tuple[int, int, float]:
     return len(texts), len(distinct), time.perf_counter() - started
 
 
+def _print_repetition(messages: int, corpus: str) -> None:
+    """Repeated texts in the file, and in the corpus's own conversations (before any replay)."""
+    texts: list[str] = []
+    published: list[str] = []
+    for chat in conversations(messages, corpus=corpus):
+        contents = [message["content"] for message in chat["messages"]]
+        texts.extend(contents)
+        if not chat.get("replayed"):
+            published.extend(contents)
+    print(
+        f"  repeated texts: {1 - len(set(texts)) / len(texts):.1%} of {len(texts)}; "
+        f"in the corpus's own conversations {1 - len(set(published)) / len(published):.1%} of {len(published)}"
+    )
+
+
 def _timed_workers(slug: str, workers: int) -> tuple[float, int]:
     """Wall seconds for `workers` burst `pii` workers, started together (process start, Django
     and engine load included), to finish a fresh run over the dataset with an empty cache."""
@@ -185,6 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--reference", type=int, default=3_000, help="messages analysed uncached")
+    parser.add_argument("--corpus", choices=CORPORA, default="cucom")
     parser.add_argument(
         "--scale-out", action="store_true", help="then time 1 and 2 burst workers on the run"
     )
@@ -207,7 +225,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         full, head = Path(folder) / "support.jsonl", Path(folder) / "head.jsonl"
-        conversations, messages = write_jsonl(full, args.messages)
+        chats, messages = write_jsonl(full, args.messages, corpus=args.corpus)
         lines = full.read_text().splitlines(keepends=True)
         reference_lines, counted = 0, 0
         while counted < args.reference and reference_lines < len(lines):
@@ -215,8 +233,9 @@ def main() -> None:
             reference_lines += 1
         head.write_text("".join(lines[:reference_lines]))
         print(
-            f"support benchmark: {conversations} conversations, {messages} messages (load {_load()})"
+            f"support benchmark ({args.corpus}): {chats} conversations, {messages} messages (load {_load()})"
         )
+        _print_repetition(args.messages, args.corpus)
 
         steps: dict[str, float] = {}
         steps["import"], imported = _manage(

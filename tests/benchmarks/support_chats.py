@@ -1,36 +1,52 @@
-"""Support chats for benchmarks: ABCD's sample dialogues, re-personalised and scaled.
+"""Support chats for benchmarks, from public support dialogues.
 
-Source: the three sample dialogues of ASAPP's Action-Based Conversations Dataset (Chen et al.,
-NAACL 2021), https://github.com/asappresearch/abcd, ``data/abcd_sample.json`` (commit 6b8700c),
-MIT licence; kept in ``data/abcd_sample.json`` (``convo_id``, ``scenario``, ``original`` only).
-Human-to-human e-commerce support chats: greetings, identity checks (name, username, e-mail,
-order id, phone), policy answers, closings.
+The default corpus (``cucom``): CuCom v0.1's e-commerce customer-support conversations
+(vakyansh/cucom, https://github.com/vakyansh/cucom, ``ecommerce/ecommerce_v_0_1.jsonl.zip`` at
+commit 60b9a7f, Apache-2.0), less the 490 conversations taken into the PII labelled sets
+(``tests/data/pii_support``): 5,510 conversations, 65,828 messages, kept unchanged in
+``data/cucom_ecommerce_support.jsonl.xz``. Each conversation gets the same system prompt, as
+fine-tuning data usually has one; that is the only repetition added.
 
-Scaling keeps the repetition real support traffic has and changes what would not repeat:
-each generated conversation follows one of the dialogues turn by turn, with a new customer
-(name, username, e-mail, phone, order id, address) written wherever the original customer's
-values appeared, in the same letter case. So agent templates and customer small talk recur
-verbatim, and every message that carries a personal value differs from its siblings by it.
-"System actions" (the agent tool's log lines) are left out; each conversation opens with the
-same system prompt, as fine-tuning data usually does. The third dialogue (a promo-code
-question) names no customer value, so it occurs once; the other two carry the scale.
+Scaling keeps the corpus's own repetition: conversations are written in the corpus's order,
+each once, until ``messages`` is reached; past the corpus's 71,338 messages (system prompts
+included) it is replayed from the start with every run of digits re-drawn (same length,
+seeded), so order ids, phone numbers and amounts are new while digit-free messages recur as a
+returning customer's small talk would. ``replayed`` on each conversation says which pass it
+came from, so benchmarks can give the reuse of the corpus as published apart.
+
+``abcd``: the three sample dialogues of ASAPP's ABCD (Chen et al., NAACL 2021,
+https://github.com/asappresearch/abcd, ``data/abcd_sample.json``, commit 6b8700c, MIT),
+re-personalised and scaled (each generated conversation follows one dialogue turn by turn
+with a new customer written wherever the original customer's values appeared). With three
+source dialogues it repeats far more than real traffic (83 % reuse at 100k); kept to compare
+with the figures measured on it before.
 """
 
 from __future__ import annotations
 
 import json
+import lzma
 import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-SAMPLE = Path(__file__).resolve().parent / "data" / "abcd_sample.json"
+DATA = Path(__file__).resolve().parent / "data"
+SAMPLE = DATA / "abcd_sample.json"
+CUCOM = DATA / "cucom_ecommerce_support.jsonl.xz"
+CORPORA = ("cucom", "abcd")
 SYSTEM_PROMPT = (
     "You are a customer support agent of an online clothing store. Verify the customer's "
     "identity before changing an order, and follow the store's policies."
 )
+CUCOM_SYSTEM_PROMPT = (
+    "You are a customer support agent of an online marketplace. Verify the order before "
+    "offering a refund or replacement, and follow the marketplace's policies."
+)
 _ROLES = {"agent": "assistant", "customer": "user"}
+_CUCOM_ROLES = {"agent": "assistant", "user": "user"}
+_DIGITS = re.compile(r"\d+")
 
 _FIRST = [
     "Maria",
@@ -210,8 +226,8 @@ def _customer(rng: random.Random) -> dict[str, str]:
     }
 
 
-def conversations(messages: int, *, seed: int = 30) -> Iterator[dict[str, Any]]:
-    """OpenAI-format conversations, about ``messages`` messages in all (whole conversations)."""
+def abcd_conversations(messages: int, *, seed: int = 30) -> Iterator[dict[str, Any]]:
+    """OpenAI-format conversations from ABCD's samples, about ``messages`` messages in all."""
     rng = random.Random(seed)
     templates = []
     for dialogue in _dialogues():
@@ -239,12 +255,55 @@ def conversations(messages: int, *, seed: int = 30) -> Iterator[dict[str, Any]]:
         yield {"messages": chat}
 
 
-def write_jsonl(path: Path, messages: int, *, seed: int = 30) -> tuple[int, int]:
-    """Write the conversations to ``path``; returns (conversations, messages)."""
+def _cucom() -> list[list[tuple[str, str]]]:
+    with lzma.open(CUCOM, "rt", encoding="utf-8") as source:
+        return [
+            [(_CUCOM_ROLES[turn["role"].lower()], turn["content"]) for turn in line["turns"]]
+            for line in map(json.loads, source)
+        ]
+
+
+def cucom_conversations(messages: int, *, seed: int = 30) -> Iterator[dict[str, Any]]:
+    """OpenAI-format conversations from CuCom's e-commerce set, about ``messages`` messages in
+    all (whole conversations), replayed with new digits past the corpus's end."""
+    rng = random.Random(seed)
+    corpus = _cucom()
+    written = 0
+    replay = 0
+    while written < messages:
+        for turns in corpus:
+            if written >= messages:
+                return
+            chat = [{"role": "system", "content": CUCOM_SYSTEM_PROMPT}]
+            for role, text in turns:
+                if replay:
+                    text = _DIGITS.sub(
+                        lambda match: "".join(rng.choice("0123456789") for _ in match.group(0)),
+                        text,
+                    )
+                chat.append({"role": role, "content": text})
+            written += len(chat)
+            yield {"messages": chat, "replayed": replay}
+        replay += 1
+
+
+def conversations(
+    messages: int, *, corpus: str = "cucom", seed: int = 30
+) -> Iterator[dict[str, Any]]:
+    """OpenAI-format support conversations from ``corpus`` (see the module's docstring)."""
+    if corpus == "abcd":
+        return abcd_conversations(messages, seed=seed)
+    return cucom_conversations(messages, seed=seed)
+
+
+def write_jsonl(
+    path: Path, messages: int, *, corpus: str = "cucom", seed: int = 30
+) -> tuple[int, int]:
+    """Write the conversations to ``path`` (messages only); returns (conversations, messages)."""
     count = total = 0
     with path.open("w") as out:
-        for chat in conversations(messages, seed=seed):
-            out.write(json.dumps(chat) + "\n")
+        for chat in conversations(messages, corpus=corpus, seed=seed):
+            out.write(json.dumps({"messages": chat["messages"]}) + "\n")
             count += 1
             total += len(chat["messages"])
     return count, total

@@ -23,6 +23,7 @@ from curation.models import (
 from curation.pii.patterns import pattern_problem
 from curation.services.pii.findings import PiiDecisionError, set_finding_decision
 from curation.services.pii.runs import (
+    chunk_size,
     detect_chunk,
     plan_detection,
     reconcile_runs,
@@ -185,3 +186,15 @@ def test_keeping_pii_on_an_approved_conversation_is_refused(dataset, reviewer, q
 
     finding.refresh_from_db()
     assert finding.decision == FindingDecision.REDACT
+
+
+def test_a_run_planned_with_no_worker_listening_leaves_eight_chunks_for_each_of_two(settings):
+    settings.CURATOR_PII_CHUNK_SIZE = 10
+    size = chunk_size(conversations=4000, workers=0)
+    assert -(-4000 // size) >= 16
+
+
+def test_more_listening_workers_get_more_chunks_but_never_below_the_configured_size(settings):
+    settings.CURATOR_PII_CHUNK_SIZE = 10
+    assert -(-4000 // chunk_size(conversations=4000, workers=5)) >= 40
+    assert chunk_size(conversations=100, workers=5) == 10

@@ -30,6 +30,7 @@ from curation.models import (
 )
 from curation.pii.config import Detection, TextContext
 from curation.pii.conversation import message_contexts, resolve_conversation
+from curation.pii.engine import get_engine
 from curation.pii.redaction import iter_text_fields, other_occurrences
 from curation.selectors.redaction import pii_config_for, pii_messages, redacted_messages
 from curation.services.pii.cache import analyze_texts, forget_other_settings
@@ -149,6 +150,12 @@ def run_detection_here(*, run: PiiRun) -> PiiRun:
     failed with the error, never "running".
     """
     run = PiiRun.objects.get(pk=run.pk)
+    # Loaded before the run's clock starts, as a worker loads it before taking jobs: the run's
+    # duration and rate are then the detection's alone (the load is seconds, tens of seconds
+    # on a busy machine, and made a small run look several times slower than a large one).
+    # An engine that fails to load fails again inside the run, which then ends failed with it.
+    with contextlib.suppress(Exception):
+        get_engine()
     run.claim()
     size = settings.CURATOR_PII_CHUNK_SIZE
     try:
@@ -225,14 +232,25 @@ def plan_detection(*, run_id: int) -> None:
 
 # Conversations per chunk at most: a chunk's texts, spans and redacted copies stay in memory.
 _MAX_CHUNK = 2000
+# Chunks per worker at least: workers pull chunks as they free up, so a run ends at most about
+# one chunk after its fastest worker; eight keep that tail near an eighth of a worker's share.
+_CHUNKS_PER_WORKER = 8
+# Workers assumed at least: a run is often planned before the pool it will run on is up (the
+# planner runs on the only listening worker, a burst worker or a scaled-out machine starts
+# after it), and chunks sized for one worker leave a later one nothing to take.
+_MIN_WORKERS = 2
 
 
 def chunk_size(*, conversations: int, workers: int) -> int:
-    """Conversations per chunk: the configured size, larger for big runs so that each chunk's
-    fixed cost (the forked work horse, its queries, the commit) is spread over more messages,
-    while every listening worker still gets at least four chunks to even out the load."""
+    """Conversations per chunk: at least the configured size, so that each chunk's fixed cost
+    (the forked work horse, its queries, the commit) stays small beside its messages, and at
+    most enough that every worker (two at least) gets eight chunks. Planned with no worker
+    listening, a run used to be cut into four large chunks: two workers took two each, and
+    whatever made one of them slower (a cold cache, more distinct texts, a later start) left
+    the other idle for the whole difference."""
     floor = settings.CURATOR_PII_CHUNK_SIZE
-    return max(floor, min(_MAX_CHUNK, conversations // (4 * max(1, workers))))
+    share = conversations // (_CHUNKS_PER_WORKER * max(_MIN_WORKERS, workers))
+    return max(floor, min(_MAX_CHUNK, share))
 
 
 def detect_chunk(*, run_id: int, first_id: int, last_id: int) -> int:
