@@ -33,9 +33,13 @@ _ID_CUES = (
     r"username|user[ \t]?name|user[ \t]?id|login|upi|vpa|gpay|phonepe|paytm"
 )
 # Words that may stand between the cue and the identifier: "order ID is #", "policy no. -".
+# Words need a boundary after them ("is" is not the start of "island"); punctuation does not
+# ("REF-1234567", "order, 321-…"). A short aside without digits may stand there too
+# ("order ID (I think): …"), and the identifier may open a bracket ("my order (…)").
 _ID_FILLER = (
-    r"(?:[ \t]*(?i:id|no\.?|number|num|nr\.?|#|code|ref(?:erence)?|is|was|hai|h|:|=|-|with|"
-    r"of|details?|handle|address|mera|my|the|it's|its)(?![\p{L}\d])){0,4}"
+    r"(?:[ \t]*(?:(?i:id|no\.?|number|num|nr\.?|code|ref(?:erence)?|is|was|hai|h|with|of|"
+    r"details?|handle|address|mera|meri|my|the|it's|its)(?![\p{L}\d])|[#:=,\-(]|"
+    r"\([^()\d\n]{1,20}\))){0,4}"
 )
 # An identifier: letters, digits and joiners with at least three digits (or a handle '@').
 _ID_VALUE = (
@@ -53,8 +57,11 @@ _USERNAME = regex.compile(
     r"(?P<pii>[\p{L}\d][\p{L}\d._\-]{2,40})(?![\p{L}\d@])",
     FLAGS,
 )
+# Between "card number" and the digits, any of a few short words in English or Hinglish
+# ("card number hai mera …", "card no. is: …").
 _CARD_CUE = regex.compile(
-    r"(?i)(?:card|debit|credit)[ \t]*(?:no\.?|number|num|#|details)?[ \t]*(?:is|:|hai|-)?[ \t]*"
+    r"(?i)(?:card|debit|credit)[ \t]*(?:no\.?|number|num|#|details)?"
+    r"(?:[ \t]*(?:(?:is|hai|mera|meri|my|the|was)(?![\p{L}\d])|[:\-,]))*[ \t]*"
     r"(?P<pii>\d(?:[ \-]?\d){11,18})(?![\d\-])",
     FLAGS,
 )
@@ -65,15 +72,17 @@ _PHONE_CUE = regex.compile(
     r"(?P<pii>\+?\(?\d[\d \-().]{6,18}\d)(?![\d\-])",
     FLAGS,
 )
-# UPI handles name their payment provider after '@' (NPCI's published list); no dot follows.
+# UPI handles name their payment provider after '@' (NPCI's published list); no domain part
+# follows (a full stop ending the sentence may).
 _UPI = regex.compile(
     r"(?<![\p{L}\d.\-_])(?P<pii>[\p{L}\d][\p{L}\d.\-_]{1,60}@(?i:ok[a-z]{2,10}|ybl|ibl|axl|"
     r"apl|paytm|upi|icici|sbi|hdfcbank|axisbank|kotak|yapl|ikwik|freecharge|jio|airtel|"
     r"pingpay|waaxis|wahdfcbank|wasbi|waicici|barodampay|idfcbank|indus|rbl|federal|kmbl|"
     r"fbl|pnb|boi|unionbank|cnrb|aubank|yesbank|abfspay|timecosmos|ptyes|ptaxis|pthdfc|ptsbi))"
-    r"(?![\p{L}\d.\-_@])",
+    r"(?![\p{L}\d\-_@]|\.[\p{L}\d])",
     FLAGS,
 )
+_JOINED_PREFIX = regex.compile(r"(?<![\p{L}\d])\p{L}{2,12}-$")
 # Numbers after these are never identifiers of a person (quantities, prices, sizes).
 _NOT_AN_ID = regex.compile(r"^(?:\d{1,2}|(?:19|20)\d\d)$")
 
@@ -88,6 +97,10 @@ def cued_identifiers(text: str) -> Iterator[Found]:
             value = value[1:]
         if _NOT_AN_ID.match(value):
             continue
+        # A cue joined to its number ("REF-2023-001") is the identifier's own prefix.
+        joined = _JOINED_PREFIX.search(text, 0, start)
+        if joined is not None:
+            start = joined.start()
         yield start, end, "ACCOUNT_ID", 0.85
     for match in _USERNAME.finditer(text):
         word = match.group("pii")
