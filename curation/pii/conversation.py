@@ -184,6 +184,13 @@ def analyze_conversation(
         {(i, "content"): t for i, t in fields.items()}, values
     ).items():
         for start, end, kind in spans:
-            if not any(d.start < end and start < d.end for d in found[index]):
-                found[index].append(Detection(start, end, kind, 1.0, texts[index][start:end]))
+            overlapping = [d for d in found[index] if d.start < end and start < d.end]
+            # A fragment inside the whole value gives way to it (as in the detection job).
+            if any(
+                d.start < start or d.end > end or (d.start, d.end) == (start, end)
+                for d in overlapping
+            ):
+                continue
+            found[index] = [d for d in found[index] if d not in overlapping]
+            found[index].append(Detection(start, end, kind, 1.0, texts[index][start:end]))
     return [sorted(found[index], key=lambda d: d.start) for index in range(len(texts))]

@@ -143,6 +143,30 @@ def test_a_message_differing_by_a_personal_value_is_analysed_again(dataset):
     assert values == ["Anna Berglund", "Lena Holtzmann"]
 
 
+def test_the_job_redacts_an_identifier_whole_where_another_message_shows_a_fragment(dataset):
+    ConversationFactory(
+        dataset=dataset,
+        status=ConversationStatus.PENDING_PII,
+        original=[
+            {"role": "user", "content": "mera loan ref number LD45678902 hai"},
+            {"role": "assistant", "content": "ठीक है, LD45678902. कृपया थोड़ा इंतज़ार करें।"},
+        ],
+    )
+
+    _detect(dataset)
+
+    assert [
+        (
+            finding.message_index,
+            finding.conversation.original[finding.message_index]["content"][
+                finding.start : finding.end
+            ],
+            finding.entity_type,
+        )
+        for finding in PiiFinding.objects.order_by("message_index")
+    ] == [(0, "LD45678902", "ACCOUNT_ID"), (1, "LD45678902", "ACCOUNT_ID")]
+
+
 def test_changing_the_entities_analyses_again_and_drops_the_old_entries(dataset):
     _load(dataset)
     first = _detect(dataset)

@@ -113,3 +113,12 @@ def test_only_a_user_turn_after_an_agent_turn_carries_the_question() -> None:
     assert [c.asked for c in contexts] == [frozenset(), frozenset({"PERSON"}), frozenset()]
     assert {c.region for c in contexts} == {"IN"}
     assert hash(contexts[1]) == hash(contexts[1].asking(frozenset({"PERSON"})))
+
+
+def test_an_identifier_found_whole_once_replaces_its_fragments_elsewhere(engine: PiiEngine) -> None:
+    messages = [
+        ("user", "mera loan ref number LD45678902 hai"),
+        ("assistant", "ठीक है, LD45678902. कृपया थोड़ा इंतज़ार करें।"),
+    ]
+
+    assert detected(engine, messages)[1] == {"LD45678902": "ACCOUNT_ID"}

@@ -33,6 +33,7 @@ def found(engine: PiiEngine, text: str, context: TextContext | None = None) -> d
         ("your order, ID 111-2223334-4445556, is late", "111-2223334-4445556"),
         ("Order ID (as per the app): 111-2223334-4445556.", "111-2223334-4445556"),
         ("please note it down: REF-7654321.", "REF-7654321"),
+        ("mera loan ref numbr h LD45678902. jaldi karo", "LD45678902"),
     ],
 )
 def test_an_identifier_after_its_cue_is_one_account_id(
@@ -85,6 +86,9 @@ def test_national_mobiles_are_phones_in_the_datasets_region_only(engine: PiiEngi
         "the policy changed in 2019 and again in 2021",
         "I need the 500GB one, and 2 days is too long",
         "Version 1.2.3.1 of the account page is live",
+        "ek transaction 5000 rupya tha aur dusra 2000 ka",
+        "the transaction of Rs. 25000 was not mine",
+        "my order came to 1499 rupees with shipping",
     ],
 )
 def test_numbers_after_a_cue_that_are_no_identifiers_stay(engine: PiiEngine, text: str) -> None:

@@ -37,7 +37,7 @@ _ID_CUES = (
 # ("REF-1234567", "order, 321-…"). A short aside without digits may stand there too
 # ("order ID (I think): …"), and the identifier may open a bracket ("my order (…)").
 _ID_FILLER = (
-    r"(?:[ \t]*(?:(?i:id|no\.?|number|num|nr\.?|code|ref(?:erence)?|is|was|hai|h|with|of|"
+    r"(?:[ \t]*(?:(?i:id|no\.?|number|numbr|nmbr|num|nr\.?|code|ref(?:erence)?|is|was|hai|h|with|of|"
     r"details?|handle|address|mera|meri|my|the|it's|its)(?![\p{L}\d])|[#:=,\-(]|"
     r"\([^()\d\n]{1,20}\))){0,4}"
 )
@@ -82,6 +82,21 @@ _UPI = regex.compile(
     r"(?![\p{L}\d\-_@]|\.[\p{L}\d])",
     FLAGS,
 )
+# A sum of money ("transaction 5000 rupya", "Rs. 25,000", "₹1500") is no identifier.
+_CURRENCY_AFTER = regex.compile(
+    r"[ \t]*(?:/-|(?i:rs|inr|rupees?|rupy?a|rupaye|rupaiye|usd|dollars?|euros?|eur|gbp|"
+    r"pounds?|yuan|rmb)(?![\p{L}]))"
+)
+_CURRENCY_BEFORE = regex.compile(r"(?:[₹$€£¥]|(?i:rs|inr|usd|eur|gbp|rmb)\.?)[ \t]*$")
+
+
+def is_amount(text: str, start: int, end: int) -> bool:
+    """Whether the number at ``text[start:end]`` is written as a sum of money."""
+    return bool(
+        _CURRENCY_AFTER.match(text, end) or _CURRENCY_BEFORE.search(text, max(0, start - 6), start)
+    )
+
+
 _JOINED_PREFIX = regex.compile(r"(?<![\p{L}\d])\p{L}{2,12}-$")
 # Numbers after these are never identifiers of a person (quantities, prices, sizes).
 _NOT_AN_ID = regex.compile(r"^(?:\d{1,2}|(?:19|20)\d\d)$")
@@ -95,7 +110,7 @@ def cued_identifiers(text: str) -> Iterator[Found]:
         if value.startswith("#"):
             start += 1
             value = value[1:]
-        if _NOT_AN_ID.match(value):
+        if _NOT_AN_ID.match(value) or is_amount(text, start, end):
             continue
         # A cue joined to its number ("REF-2023-001") is the identifier's own prefix.
         joined = _JOINED_PREFIX.search(text, 0, start)
@@ -219,7 +234,7 @@ def answers(text: str, context: TextContext, entities: frozenset[str]) -> Iterat
         yield from _name_answer(text)
     if "ACCOUNT_ID" in asked:
         for match in _ANSWER_NUMBER.finditer(text):
-            if not _NOT_AN_ID.match(match.group("pii")):
+            if not _NOT_AN_ID.match(match.group("pii")) and not is_amount(text, *match.span("pii")):
                 yield *match.span("pii"), "ACCOUNT_ID", 0.8
     if "PHONE_NUMBER" in asked:
         for match in _ANSWER_PHONE.finditer(text):
