@@ -35,6 +35,8 @@ from curation.pii.config import (
 from curation.pii.evidence import warm_up_evidence
 from curation.pii.recognizers import curator_recognizers
 from curation.pii.recognizers.chinese import HAN, chinese_names, chinese_phones
+from curation.pii.recognizers.devanagari import DEVANAGARI, devanagari_names
+from curation.pii.recognizers.devanagari import warm_up as warm_up_devanagari
 from curation.pii.recognizers.persons import NameListRecognizer, more_person_mentions
 from curation.pii.recognizers.support import (
     answers,
@@ -230,6 +232,7 @@ class PiiEngine:
         # Word frequencies, name lists and the name parser's model load here, once per
         # process (the worker builds the engine before forking its jobs).
         warm_up_evidence()
+        warm_up_devanagari()
         self._plans: dict[str, _Plan] = {}
         self._plans_lock = threading.Lock()
 
@@ -405,6 +408,9 @@ class PiiEngine:
             if "PERSON" in entities:
                 yield from chinese_names(text)
             yield from chinese_phones(text)
+        # And a message with Devanagari letters.
+        if "PERSON" in entities and DEVANAGARI.search(text) is not None:
+            yield from devanagari_names(text)
 
     def _plan(self, config: PiiConfig) -> _Plan:
         key = config.cache_key()
