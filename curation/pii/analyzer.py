@@ -68,6 +68,8 @@ _NER_LABELS = {
     "TIME": "DATE_TIME",
 }
 _NER_SCORE = 0.85
+# Health ids are reported only near their recognizer's cue words ("NHS number").
+_NEEDS_CUE = frozenset({"UK_NHS"})
 
 # NER runs on chunks of at most this many characters so one huge message cannot exhaust memory
 # (spaCy needs about 1 GB per 100k characters); regex recognizers still see the whole text.
@@ -343,6 +345,9 @@ class PiiEngine:
                 score = result.score
                 if slot.context is not None and score < 1.0:
                     score = boost(text, result.start, result.end, slot.context, score)
+                if result.entity_type in _NEEDS_CUE and score <= result.score:
+                    # A checksum alone proves nothing: 1 in 11 ten-digit numbers passes NHS's.
+                    continue
                 if score < threshold:
                     continue
                 if allow and text[result.start : result.end].strip().casefold() in allow:
