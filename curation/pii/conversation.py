@@ -46,7 +46,13 @@ def message_contexts(
             contexts.append(base.asking(asked_for(previous_text)))
         else:
             contexts.append(base)
-        previous_role, previous_text = role, text
+        if role.casefold() in _AGENT_ROLES and previous_role.casefold() in _AGENT_ROLES:
+            # An agent's question may span several short messages ("… the order ID and
+            # email" then "please"): the customer answers all of them.
+            previous_text = f"{previous_text}\n{text}"
+        else:
+            previous_text = text
+        previous_role = role
     return contexts
 
 

@@ -122,3 +122,15 @@ def test_an_identifier_found_whole_once_replaces_its_fragments_elsewhere(engine:
     ]
 
     assert detected(engine, messages)[1] == {"LD45678902": "ACCOUNT_ID"}
+
+
+def test_a_question_split_over_two_agent_messages_makes_the_answer_an_account_id(
+    engine: PiiEngine,
+) -> None:
+    messages = [
+        ("assistant", "next I will need the order ID and your email"),
+        ("assistant", "please"),
+        ("user", "5528103746"),
+    ]
+
+    assert detected(engine, messages)[2] == {"5528103746": "ACCOUNT_ID"}

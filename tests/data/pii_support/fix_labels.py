@@ -71,6 +71,8 @@ FIXES: tuple[tuple[str, str, str, str], ...] = (
     ("holdout", "conv_3948", "ZIP_CODE", "110092"),
     ("holdout", "conv_3907", "ZIP_CODE", "560001"),
     ("holdout", "conv_0845", "ZIP_CODE", "600017"),
+    # The customer (labelled "Rajesh" in the romanised messages) addressed in Devanagari.
+    ("holdout", "conv_2", "PERSON", "राजेश"),
 )
 
 
