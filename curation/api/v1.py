@@ -11,8 +11,10 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.text import slugify
 from ninja import NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -35,9 +37,13 @@ from curation.models import (
     DatasetVersion,
     ImportBatch,
     Membership,
+    Role,
     TokenScope,
 )
+from curation.permissions import can_create_datasets
+from curation.services import memberships
 from curation.services.ingest import IngestError, read_body
+from curation.services.pii.runs import pii_settings_update
 from curation.token_auth import bearer_secret
 from training.evaluation.models import Comparison, EvalRun
 from training.models import FineTuneJob
@@ -154,6 +160,61 @@ def get_dataset(request: HttpRequest, slug: str) -> dict[str, Any]:
     datasets it posts to), with its counts for a read token."""
     dataset = api_dataset(request, slug, READ, INGEST)
     return dataset_json(dataset, counts=api_token(request).allows(READ))
+
+
+class DatasetSettingsIn(Schema):
+    """PII settings the API sets: the default region for phone numbers and postcodes, and the
+    conversations' languages (empty: detected per message by script). Omitted: unchanged."""
+
+    region: str | None = None
+    languages: list[str] | None = None
+
+
+class DatasetCreateIn(DatasetSettingsIn):
+    name: str
+    slug: str = ""
+
+
+def _apply_settings(dataset: Dataset, payload: DatasetSettingsIn) -> list[str]:
+    """Set the given fields on ``dataset`` and check them as the settings page does."""
+    changed = []
+    if payload.region is not None:
+        dataset.region = payload.region.strip().upper()
+        changed.append("region")
+    if payload.languages is not None:
+        dataset.languages = [code.strip().lower() for code in payload.languages if code.strip()]
+        changed.append("languages")
+    checked = {"region", "languages", "name", "slug"} if dataset.pk is None else set(changed)
+    try:
+        dataset.clean_fields(
+            exclude=[f.name for f in Dataset._meta.fields if f.name not in checked]
+        )
+    except DjangoValidationError as error:
+        raise ApiError(422, "invalid settings", "invalid", fields=error.message_dict) from None
+    return changed
+
+
+@api.post("/datasets", tags=["datasets"], summary="Create a dataset (admin scope)")
+def create_dataset(request: HttpRequest, payload: DatasetCreateIn) -> HttpResponse:
+    token = require_scope(request, ADMIN)
+    if token.dataset_id is not None or not can_create_datasets(token.user):
+        raise ApiError(403, "this token's user may not create datasets", "cannot_create")
+    dataset = Dataset(name=payload.name.strip(), slug=slugify(payload.slug or payload.name))
+    _apply_settings(dataset, payload)
+    if Dataset.objects.filter(slug=dataset.slug).exists():
+        raise ApiError(409, f"a dataset {dataset.slug!r} exists", "slug_taken")
+    dataset = memberships.dataset_create(dataset=dataset, user=token.user)
+    dataset.user_role = Role.ADMIN  # type: ignore[attr-defined]
+    return JsonResponse(dataset_json(dataset), status=201)
+
+
+@api.patch("/datasets/{slug}", tags=["datasets"], summary="Change PII settings (admin scope)")
+def update_dataset(request: HttpRequest, slug: str, payload: DatasetSettingsIn) -> dict[str, Any]:
+    dataset = api_dataset(request, slug, ADMIN, admin=True)
+    changed = _apply_settings(dataset, payload)
+    if changed:
+        pii_settings_update(dataset=dataset, user=api_token(request).user, changed=changed)
+    return dataset_json(dataset)
 
 
 @api.get("/datasets/{slug}/versions", tags=["versions"])

@@ -35,6 +35,8 @@ from curation.pii.config import (
 from curation.pii.evidence import warm_up_evidence
 from curation.pii.recognizers import curator_recognizers
 from curation.pii.recognizers.chinese import HAN, chinese_names, chinese_phones
+from curation.pii.recognizers.devanagari import DEVANAGARI, devanagari_names
+from curation.pii.recognizers.devanagari import warm_up as warm_up_devanagari
 from curation.pii.recognizers.persons import NameListRecognizer, more_person_mentions
 from curation.pii.recognizers.support import (
     answers,
@@ -66,6 +68,8 @@ _NER_LABELS = {
     "TIME": "DATE_TIME",
 }
 _NER_SCORE = 0.85
+# Health ids are reported only near their recognizer's cue words ("NHS number").
+_NEEDS_CUE = frozenset({"UK_NHS"})
 
 # NER runs on chunks of at most this many characters so one huge message cannot exhaust memory
 # (spaCy needs about 1 GB per 100k characters); regex recognizers still see the whole text.
@@ -231,6 +235,7 @@ class PiiEngine:
         # Word frequencies, name lists and the name parser's model load here, once per
         # process (the worker builds the engine before forking its jobs).
         warm_up_evidence()
+        warm_up_devanagari()
         self._plans: dict[str, _Plan] = {}
         self._plans_lock = threading.Lock()
 
@@ -341,6 +346,9 @@ class PiiEngine:
                 score = result.score
                 if slot.context is not None and score < 1.0:
                     score = boost(text, result.start, result.end, slot.context, score)
+                if result.entity_type in _NEEDS_CUE and score <= result.score:
+                    # A checksum alone proves nothing: 1 in 11 ten-digit numbers passes NHS's.
+                    continue
                 if score < threshold:
                     continue
                 if allow and text[result.start : result.end].strip().casefold() in allow:
@@ -406,6 +414,9 @@ class PiiEngine:
             if "PERSON" in entities:
                 yield from chinese_names(text)
             yield from chinese_phones(text)
+        # And a message with Devanagari letters.
+        if "PERSON" in entities and DEVANAGARI.search(text) is not None:
+            yield from devanagari_names(text)
 
     def _plan(self, config: PiiConfig) -> _Plan:
         key = config.cache_key()

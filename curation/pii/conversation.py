@@ -46,7 +46,13 @@ def message_contexts(
             contexts.append(base.asking(asked_for(previous_text)))
         else:
             contexts.append(base)
-        previous_role, previous_text = role, text
+        if role.casefold() in _AGENT_ROLES and previous_role.casefold() in _AGENT_ROLES:
+            # An agent's question may span several short messages ("… the order ID and
+            # email" then "please"): the customer answers all of them.
+            previous_text = f"{previous_text}\n{text}"
+        else:
+            previous_text = text
+        previous_role = role
     return contexts
 
 
@@ -184,6 +190,13 @@ def analyze_conversation(
         {(i, "content"): t for i, t in fields.items()}, values
     ).items():
         for start, end, kind in spans:
-            if not any(d.start < end and start < d.end for d in found[index]):
-                found[index].append(Detection(start, end, kind, 1.0, texts[index][start:end]))
+            overlapping = [d for d in found[index] if d.start < end and start < d.end]
+            # A fragment inside the whole value gives way to it (as in the detection job).
+            if any(
+                d.start < start or d.end > end or (d.start, d.end) == (start, end)
+                for d in overlapping
+            ):
+                continue
+            found[index] = [d for d in found[index] if d not in overlapping]
+            found[index].append(Detection(start, end, kind, 1.0, texts[index][start:end]))
     return [sorted(found[index], key=lambda d: d.start) for index in range(len(texts))]

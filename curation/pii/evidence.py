@@ -14,6 +14,12 @@ only the NER or the name list found must therefore pass three checks before it i
   Einstein has none of these, while "my colleague Priya Raman" or a letter has. A single word
   also needs this and must not be a common English word.
 
+A full name of a globally known person (Pantheon 1.0: a biography in more than 25 Wikipedia
+languages) is never a private person's; a fictional character's full name (Wikipedia's
+"Fictional characters" category tree) is not one either where the message says nothing of the
+writer's own life ("Write an essay on Atticus Finch"). Both lists are in ``data/`` with the
+script that builds them and their sources.
+
 Candidates that context rules found ("my name is …", "Dear …", "my wife …") carry their own
 evidence and are not checked here.
 
@@ -27,8 +33,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import threading
+import unicodedata
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
 
 import regex
 
@@ -213,10 +221,32 @@ def lexicon() -> _Lexicon:
     return _LEXICON
 
 
+_NOTABLE_FILE = Path(__file__).resolve().parent / "data" / "notable_names.txt"
+
+
+@cache
+def notable_names() -> tuple[frozenset[str], frozenset[str]]:
+    """(public figures, fictional characters): case-folded full names from ``data/``."""
+    public, fictional = set(), set()
+    for line in _NOTABLE_FILE.read_text(encoding="utf-8").splitlines():
+        kind, _, name = line.partition("\t")
+        (public if kind == "p" else fictional).add(name)
+    return frozenset(public), frozenset(fictional)
+
+
+def is_notable(name: str, *, personal: bool) -> bool:
+    """Whether ``name`` is a public figure's full name, or (outside the writer's own life) a
+    fictional character's."""
+    key = unicodedata.normalize("NFC", " ".join(name.split())).casefold()
+    public, fictional = notable_names()
+    return key in public or (not personal and key in fictional)
+
+
 def warm_up_evidence() -> None:
     """Load everything the checks read, so that no detection pays for it."""
     lexicon().zipf("warm")
     _is_company("Jane Doe")
+    notable_names()
 
 
 @lru_cache(maxsize=4096)
@@ -289,6 +319,8 @@ def looks_like_private_name(text: str, start: int, end: int, *, personal: bool) 
     if not ((first_listed and surname) or folded[-1] in lex.last):
         return False
     if _shared_head(text, start, end, names[0], names[-1]):
+        return False
+    if is_notable(" ".join(words), personal=personal):
         return False
     common = all(lex.zipf(w) >= _COMMON_ZIPF for w in folded)
     if common and not (first_listed and last_listed):

@@ -4,10 +4,13 @@ analysing every message: same spans, types and scores, conversation-wide steps i
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from curation.models import Conversation, ConversationStatus, Dataset, PiiFinding, PiiTextAnalysis
+from curation.services.pii import cache
 from curation.services.pii.runs import run_detection_here, start_detection
 from tests.factories import ConversationFactory, DatasetFactory
 
@@ -140,6 +143,30 @@ def test_a_message_differing_by_a_personal_value_is_analysed_again(dataset):
     assert values == ["Anna Berglund", "Lena Holtzmann"]
 
 
+def test_the_job_redacts_an_identifier_whole_where_another_message_shows_a_fragment(dataset):
+    ConversationFactory(
+        dataset=dataset,
+        status=ConversationStatus.PENDING_PII,
+        original=[
+            {"role": "user", "content": "mera loan ref number LD45678902 hai"},
+            {"role": "assistant", "content": "ठीक है, LD45678902. कृपया थोड़ा इंतज़ार करें।"},
+        ],
+    )
+
+    _detect(dataset)
+
+    assert [
+        (
+            finding.message_index,
+            finding.conversation.original[finding.message_index]["content"][
+                finding.start : finding.end
+            ],
+            finding.entity_type,
+        )
+        for finding in PiiFinding.objects.order_by("message_index")
+    ] == [(0, "LD45678902", "ACCOUNT_ID"), (1, "LD45678902", "ACCOUNT_ID")]
+
+
 def test_changing_the_entities_analyses_again_and_drops_the_old_entries(dataset):
     _load(dataset)
     first = _detect(dataset)
@@ -169,3 +196,23 @@ def test_the_cache_holds_no_text_and_goes_with_the_dataset(dataset):
     dataset.delete()
     assert not PiiTextAnalysis.objects.exists()
     assert not Conversation.objects.exists()
+
+
+def test_a_changed_data_file_of_the_detector_changes_the_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "pii"
+    shutil.copytree(cache._DETECTOR_CODE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "_DETECTOR_CODE", copy)
+    digest = cache._detector_code_digest.__wrapped__
+    before = digest()
+    (copy / "data").mkdir(exist_ok=True)
+    (copy / "data" / "names.txt").write_text("someone\n", encoding="utf-8")
+
+    assert digest() != before
+
+
+def test_the_fingerprint_names_the_versions_of_the_packages_that_hold_name_and_phone_data() -> None:
+    packages = {name for name, _ in cache._versions("en_core_web_sm")}
+
+    assert {"phonenumbers", "jieba", "Faker", "probablepeople"} <= packages

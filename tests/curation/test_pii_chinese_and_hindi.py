@@ -50,3 +50,29 @@ def test_a_romanised_hindi_introduction_names_a_person(engine: PiiEngine) -> Non
 @pytest.mark.parametrize("text", ["Kya? 24 hours?? itna late kyu bhai?", "Bilkul, theek hai yaar"])
 def test_hindi_function_words_are_not_names(engine: PiiEngine, text: str) -> None:
     assert found(engine, text) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("मेरा नाम अमित शर्मा है और मेरा ऑर्डर नहीं आया।", "अमित शर्मा"),
+        ("नाम: प्रिया वर्मा, फोन नीचे है", "प्रिया वर्मा"),
+        ("कल अमित शर्मा ने फोन किया था।", "अमित शर्मा"),
+        ("शर्मा जी, आपका रिफंड हो गया है।", "शर्मा"),
+        ("Order mere bhai श्री राजेश कुमार ke naam pe hai", "राजेश कुमार"),
+    ],
+)
+def test_devanagari_names_are_persons_in_any_message(
+    engine: PiiEngine, text: str, name: str
+) -> None:
+    assert found(engine, text).get(name) == "PERSON"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["आपका नाम क्या है?", "कृपया अपना नाम बताएं", "मैं अमर प्रेम की कहानी पढ़ रहा हूँ।"],
+)
+def test_devanagari_questions_and_everyday_words_are_not_names(
+    engine: PiiEngine, text: str
+) -> None:
+    assert found(engine, text) == {}

@@ -113,3 +113,24 @@ def test_only_a_user_turn_after_an_agent_turn_carries_the_question() -> None:
     assert [c.asked for c in contexts] == [frozenset(), frozenset({"PERSON"}), frozenset()]
     assert {c.region for c in contexts} == {"IN"}
     assert hash(contexts[1]) == hash(contexts[1].asking(frozenset({"PERSON"})))
+
+
+def test_an_identifier_found_whole_once_replaces_its_fragments_elsewhere(engine: PiiEngine) -> None:
+    messages = [
+        ("user", "mera loan ref number LD45678902 hai"),
+        ("assistant", "ठीक है, LD45678902. कृपया थोड़ा इंतज़ार करें।"),
+    ]
+
+    assert detected(engine, messages)[1] == {"LD45678902": "ACCOUNT_ID"}
+
+
+def test_a_question_split_over_two_agent_messages_makes_the_answer_an_account_id(
+    engine: PiiEngine,
+) -> None:
+    messages = [
+        ("assistant", "next I will need the order ID and your email"),
+        ("assistant", "please"),
+        ("user", "5528103746"),
+    ]
+
+    assert detected(engine, messages)[2] == {"5528103746": "ACCOUNT_ID"}

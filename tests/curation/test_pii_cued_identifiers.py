@@ -28,6 +28,12 @@ def found(engine: PiiEngine, text: str, context: TextContext | None = None) -> d
         ("the ticket number is TKT20240518", "TKT20240518"),
         ("mera account number hai 30219876543", "30219876543"),
         ("AWB: 1234567890123 shows in transit", "1234567890123"),
+        # Punctuation between the cue and the identifier: a bracket, a comma, a hyphen, an aside.
+        ("My order (111-2223334-4445556) never came.", "111-2223334-4445556"),
+        ("your order, ID 111-2223334-4445556, is late", "111-2223334-4445556"),
+        ("Order ID (as per the app): 111-2223334-4445556.", "111-2223334-4445556"),
+        ("please note it down: REF-7654321.", "REF-7654321"),
+        ("mera loan ref numbr h LD45678902. jaldi karo", "LD45678902"),
     ],
 )
 def test_an_identifier_after_its_cue_is_one_account_id(
@@ -42,9 +48,20 @@ def test_a_card_number_after_card_is_redacted_even_when_it_fails_luhn(engine: Pi
     }
 
 
+def test_hinglish_words_between_card_number_and_the_digits_keep_the_cue(engine: PiiEngine) -> None:
+    assert found(engine, "haan, card number hai mera 4000123412341234 ok") == {
+        "4000123412341234": "CREDIT_CARD"
+    }
+
+
 @pytest.mark.parametrize("handle", ["priya.s@okaxis", "9876543210@ybl", "rahul@paytm"])
 def test_upi_handles_are_account_ids(engine: PiiEngine, handle: str) -> None:
     assert found(engine, f"refund it to {handle} please") == {handle: "ACCOUNT_ID"}
+
+
+def test_a_upi_handle_ending_a_sentence_is_found_but_not_an_email_domain(engine: PiiEngine) -> None:
+    assert found(engine, "my gpay one: abc@ybl. do it now") == {"abc@ybl": "ACCOUNT_ID"}
+    assert found(engine, "write to abc@upi.example.com") == {"abc@upi.example.com": "EMAIL_ADDRESS"}
 
 
 def test_a_username_after_its_cue_is_found_even_without_digits(engine: PiiEngine) -> None:
@@ -69,6 +86,9 @@ def test_national_mobiles_are_phones_in_the_datasets_region_only(engine: PiiEngi
         "the policy changed in 2019 and again in 2021",
         "I need the 500GB one, and 2 days is too long",
         "Version 1.2.3.1 of the account page is live",
+        "ek transaction 5000 rupya tha aur dusra 2000 ka",
+        "the transaction of Rs. 25000 was not mine",
+        "my order came to 1499 rupees with shipping",
     ],
 )
 def test_numbers_after_a_cue_that_are_no_identifiers_stay(engine: PiiEngine, text: str) -> None:

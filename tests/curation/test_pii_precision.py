@@ -12,6 +12,7 @@ import pytest
 from curation.models import Dataset
 from curation.pii.analyzer import PiiEngine
 from curation.pii.engine import PiiConfig, get_engine
+from curation.pii.evidence import notable_names
 from curation.pii.policy import DEFAULT_ENTITIES
 from tests.pii_labelled import Score, score
 
@@ -122,3 +123,38 @@ def test_account_ids_and_birth_dates_need_their_label(engine: PiiEngine) -> None
     assert found(engine, "My customer ID is CUST-0048213.") == {"CUST-0048213"}
     assert found(engine, "Date of birth: 14/03/1987") == {"14/03/1987"}
     assert found(engine, "The meeting is on 14/03/2027, aisle 0048213.") == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Write a short essay on how Atticus Finch shows courage in To Kill a Mockingbird.",
+        "Who wrote To Kill a Mockingbird? I think it was Harper Lee.",
+        "Compare Harry Potter and Hermione Granger as leaders in the second book.",
+        "I met Barack Obama once at a rally in Chicago.",
+    ],
+)
+def test_public_figures_and_fictional_characters_from_the_notable_list_stay(
+    engine: PiiEngine, text: str
+) -> None:
+    assert engine.analyze_texts([text], PiiConfig())[0] == []
+
+
+def test_a_private_name_beside_a_public_figure_is_still_redacted(engine: PiiEngine) -> None:
+    found = engine.analyze_texts(["I met Barack Obama with my friend Priya Raman."], PiiConfig())[0]
+
+    assert [d.text for d in found] == ["Priya Raman"]
+
+
+def test_a_self_introduction_is_redacted_even_with_a_notable_name(engine: PiiEngine) -> None:
+    found = engine.analyze_texts(["Hi, my name is Harper Lee and my order is late."], PiiConfig())
+
+    assert [d.text for d in found[0]] == ["Harper Lee"]
+
+
+def test_the_notable_list_holds_full_names_of_both_kinds() -> None:
+    public, fictional = notable_names()
+
+    assert {"harper lee", "abraham lincoln"} <= public
+    assert {"atticus finch", "harry potter"} <= fictional
+    assert not any(len(name.split()) < 2 for name in public | fictional)

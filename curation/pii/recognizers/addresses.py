@@ -52,6 +52,8 @@ _UNIT = (
 )
 _WORD = r"[\p{L}\d][\p{L}\d'\u2019.\-]*"
 _CAP_WORD = r"\p{Lu}[\p{L}'\u2019.\-]*"
+# A capitalised word, not an initial or an answer letter ("B." in "A. 2018 B. 2019").
+_NAME_WORD = r"\p{Lu}[\p{Ll}'\u2019][\p{L}'\u2019.\-]*"
 _HOUSE = r"\d{1,6}[A-Za-z]?"
 # Trailing unit on the same line or the next one ("12 Main St, Apt. 4" / "...\n Suite 279").
 _UNIT_TAIL = rf"(?:[ \t]*,?[ \t]*(?:\n[ \t>?*|\-]*)?{_UNIT})?"
@@ -71,8 +73,10 @@ def _street_rules() -> list[Rule]:
         # Continental style with the street type in front ("ul. Słowicza 10", "Via Roma 3").
         Rule(
             "prefix name number",
+            # A name stands between the street type and the number: "Place 4-5 noodles" is a
+            # quantity after a verb.
             rf"(?<![\p{{L}}])(?P<pii>(?:{_HOUSE}[ \t]+)?{_ENGLISH_PREFIX}(?i:{_STREET_PREFIX})[ \t]+"
-            rf"(?:{_WORD}[ \t]+){{0,4}}?{_HOUSE}(?![\w]|[.,]\d){_UNIT_TAIL})",
+            rf"(?:{_WORD}[ \t]+){{1,4}}?{_HOUSE}(?![\w]|[.,]\d){_UNIT_TAIL})",
             0.7,
         ),
         Rule(
@@ -91,7 +95,7 @@ def _street_rules() -> list[Rule]:
         # House number, capitalised name, number: common European form written number-first.
         Rule(
             "number name number",
-            rf"(?<![\w.,\-/:])(?P<pii>{_HOUSE}[ \t]+(?:{_CAP_WORD}[ \t]+){{1,3}}\d{{1,6}}[a-z]?"
+            rf"(?<![\w.,\-/:])(?P<pii>{_HOUSE}[ \t]+(?:{_NAME_WORD}[ \t]+){{1,3}}\d{{1,6}}[a-z]?"
             rf"(?![\w%:/]|[.,]\d){_UNIT_TAIL})",
             0.5,
         ),
@@ -253,7 +257,7 @@ _US_STATES = (
 )
 _POSTCODE = r"(?:\d{4,6}|\d{3}[ \t]\d{2}|\d{2}-\d{3}|\d{4}-\d{3}|\d{5}-\d{4})"
 _PLACE = (
-    rf"{_CAP_WORD}(?:[ \t]+(?:(?:de|da|do|di|del|la|le|sur|am|an|upon|on|en|nad|pod)[ \t]+)?"
+    rf"{_NAME_WORD}(?:[ \t]+(?:(?:de|da|do|di|del|la|le|sur|am|an|upon|on|en|nad|pod)[ \t]+)?"
     rf"(?:{_CAP_WORD}|\p{{Lu}})){{0,3}}"
 )
 

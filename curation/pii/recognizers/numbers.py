@@ -50,10 +50,38 @@ def _phone_score(value: str) -> float | None:
         return 0.7
     if _NANP.match(number):
         return 0.7
+    if _not_a_phone(number):
+        return None
     if not separated:
         # A bare run of digits is as likely an order number as a phone: context decides.
         return 0.3
     return 0.5
+
+
+def _not_a_phone(number: str) -> bool:
+    """Numbers that only look like phones: a decimal ("3.14159265358979"), a version
+    ("10.0.19041.1"), an ISBN ("978-0-06-112008-4", "0-06-112008-1") or a list of small
+    numbers ("1 2 3 4 5 6 7 8 9 10")."""
+    dots, hyphens = number.count("."), number.count("-")
+    groups = regex.split(r"[ \t.\-]+", number.strip("+"))
+    if (
+        dots
+        and not hyphens
+        and " " not in number
+        and (dots == 1 or any(len(group) == 1 or len(group) > 4 for group in groups))
+    ):
+        return True
+    if hyphens >= 2 and len(groups[-1]) == 1:
+        return True
+    digits = "".join(groups)
+    if len(digits) == 13 and digits[:3] in ("978", "979") and _isbn13_valid(digits):
+        return True
+    return len(groups) >= 5 and sum(len(group) == 1 for group in groups) * 2 > len(groups)
+
+
+def _isbn13_valid(digits: str) -> bool:
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits))
+    return total % 10 == 0
 
 
 def phone_recognizer() -> RegexRecognizer:

@@ -11,7 +11,7 @@ from presidio_analyzer import LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from curation.pii.evidence import COMMON_WORD_NAMES as _COMMON_WORD_NAMES
-from curation.pii.evidence import given_names, lexicon
+from curation.pii.evidence import given_names, is_notable, lexicon
 from curation.pii.recognizers.base import LINE_LEAD, RegexRecognizer, Rule, Validator
 
 # ---------------------------------------------------------------------------------------------
@@ -53,16 +53,19 @@ _RELATIONS = (
 )
 
 
-def _plausible_name(score: float, *, rare_ok: bool = True) -> Validator:
+def _plausible_name(score: float, *, rare_ok: bool = True, public_ok: bool = True) -> Validator:
     """A rule found a capitalised phrase where a name is expected; is it one?
 
     At least one of its words must be a listed given or family name, or a word too rare in
     English (wordfreq) to be an ordinary one: "Dear Hiring Manager" and "Thank you, Assistant"
     are not names, "Dear Olga" and "Dear Mr. Okafor" are. After weaker cues (a verb such as
-    "visit" or "call") only listed names count: "visit Machu Picchu" is no person.
+    "visit" or "call") only listed names count: "visit Machu Picchu" is no person, and
+    neither is a public figure ("I met Barack Obama").
     """
 
     def validate(value: str) -> float | None:
+        if not public_ok and is_notable(value, personal=True):
+            return None
         lex = lexicon()
         words = [w.strip(".,'\u2019").casefold() for w in value.split()]
         words = [w for w in words if len(w) > 1]
@@ -160,7 +163,7 @@ def _person_rules() -> list[Rule]:
             rf"complaint|invitation|card|gift|visit|invoice|order)[ \t]+(?i:from|to|for)[ \t]+"
             rf"{not_name}(?P<pii>{_NAME_SEQ})",
             0.6,
-            validate=_plausible_name(0.6, rare_ok=False),
+            validate=_plausible_name(0.6, rare_ok=False, public_ok=False),
         ),
         Rule(
             "write to",
@@ -168,7 +171,7 @@ def _person_rules() -> list[Rule]:
             rf"send[ \t]+(?:it|this|them|everything))[ \t]+(?i:to)[ \t]+"
             rf"{not_name}(?P<pii>{_NAME_SEQ})",
             0.6,
-            validate=_plausible_name(0.6, rare_ok=False),
+            validate=_plausible_name(0.6, rare_ok=False, public_ok=False),
         ),
         Rule(
             "greeting",
@@ -206,7 +209,7 @@ def _person_rules() -> list[Rule]:
             rf"thank|call|email|text|meet|met|pay|paid|hire|hired|contact)[ \t]+{not_name}"
             rf"(?P<pii>{_NAME_SEQ})",
             0.6,
-            validate=_plausible_name(0.6, rare_ok=False),
+            validate=_plausible_name(0.6, rare_ok=False, public_ok=False),
         ),
         Rule(
             "credit",

@@ -33,9 +33,13 @@ _ID_CUES = (
     r"username|user[ \t]?name|user[ \t]?id|login|upi|vpa|gpay|phonepe|paytm"
 )
 # Words that may stand between the cue and the identifier: "order ID is #", "policy no. -".
+# Words need a boundary after them ("is" is not the start of "island"); punctuation does not
+# ("REF-1234567", "order, 321-…"). A short aside without digits may stand there too
+# ("order ID (I think): …"), and the identifier may open a bracket ("my order (…)").
 _ID_FILLER = (
-    r"(?:[ \t]*(?i:id|no\.?|number|num|nr\.?|#|code|ref(?:erence)?|is|was|hai|h|:|=|-|with|"
-    r"of|details?|handle|address|mera|my|the|it's|its)(?![\p{L}\d])){0,4}"
+    r"(?:[ \t]*(?:(?i:id|no\.?|number|numbr|nmbr|num|nr\.?|code|ref(?:erence)?|is|was|hai|h|with|of|"
+    r"details?|handle|address|mera|meri|my|the|it's|its)(?![\p{L}\d])|[#:=,\-(]|"
+    r"\([^()\d\n]{1,20}\))){0,4}"
 )
 # An identifier: letters, digits and joiners with at least three digits (or a handle '@').
 _ID_VALUE = (
@@ -53,8 +57,11 @@ _USERNAME = regex.compile(
     r"(?P<pii>[\p{L}\d][\p{L}\d._\-]{2,40})(?![\p{L}\d@])",
     FLAGS,
 )
+# Between "card number" and the digits, any of a few short words in English or Hinglish
+# ("card number hai mera …", "card no. is: …").
 _CARD_CUE = regex.compile(
-    r"(?i)(?:card|debit|credit)[ \t]*(?:no\.?|number|num|#|details)?[ \t]*(?:is|:|hai|-)?[ \t]*"
+    r"(?i)(?:card|debit|credit)[ \t]*(?:no\.?|number|num|#|details)?"
+    r"(?:[ \t]*(?:(?:is|hai|mera|meri|my|the|was)(?![\p{L}\d])|[:\-,]))*[ \t]*"
     r"(?P<pii>\d(?:[ \-]?\d){11,18})(?![\d\-])",
     FLAGS,
 )
@@ -65,15 +72,32 @@ _PHONE_CUE = regex.compile(
     r"(?P<pii>\+?\(?\d[\d \-().]{6,18}\d)(?![\d\-])",
     FLAGS,
 )
-# UPI handles name their payment provider after '@' (NPCI's published list); no dot follows.
+# UPI handles name their payment provider after '@' (NPCI's published list); no domain part
+# follows (a full stop ending the sentence may).
 _UPI = regex.compile(
     r"(?<![\p{L}\d.\-_])(?P<pii>[\p{L}\d][\p{L}\d.\-_]{1,60}@(?i:ok[a-z]{2,10}|ybl|ibl|axl|"
     r"apl|paytm|upi|icici|sbi|hdfcbank|axisbank|kotak|yapl|ikwik|freecharge|jio|airtel|"
     r"pingpay|waaxis|wahdfcbank|wasbi|waicici|barodampay|idfcbank|indus|rbl|federal|kmbl|"
     r"fbl|pnb|boi|unionbank|cnrb|aubank|yesbank|abfspay|timecosmos|ptyes|ptaxis|pthdfc|ptsbi))"
-    r"(?![\p{L}\d.\-_@])",
+    r"(?![\p{L}\d\-_@]|\.[\p{L}\d])",
     FLAGS,
 )
+# A sum of money ("transaction 5000 rupya", "Rs. 25,000", "₹1500") is no identifier.
+_CURRENCY_AFTER = regex.compile(
+    r"[ \t]*(?:/-|(?i:rs|inr|rupees?|rupy?a|rupaye|rupaiye|usd|dollars?|euros?|eur|gbp|"
+    r"pounds?|yuan|rmb)(?![\p{L}]))"
+)
+_CURRENCY_BEFORE = regex.compile(r"(?:[₹$€£¥]|(?i:rs|inr|usd|eur|gbp|rmb)\.?)[ \t]*$")
+
+
+def is_amount(text: str, start: int, end: int) -> bool:
+    """Whether the number at ``text[start:end]`` is written as a sum of money."""
+    return bool(
+        _CURRENCY_AFTER.match(text, end) or _CURRENCY_BEFORE.search(text, max(0, start - 6), start)
+    )
+
+
+_JOINED_PREFIX = regex.compile(r"(?<![\p{L}\d])\p{L}{2,12}-$")
 # Numbers after these are never identifiers of a person (quantities, prices, sizes).
 _NOT_AN_ID = regex.compile(r"^(?:\d{1,2}|(?:19|20)\d\d)$")
 
@@ -86,8 +110,12 @@ def cued_identifiers(text: str) -> Iterator[Found]:
         if value.startswith("#"):
             start += 1
             value = value[1:]
-        if _NOT_AN_ID.match(value):
+        if _NOT_AN_ID.match(value) or is_amount(text, start, end):
             continue
+        # A cue joined to its number ("REF-2023-001") is the identifier's own prefix.
+        joined = _JOINED_PREFIX.search(text, 0, start)
+        if joined is not None:
+            start = joined.start()
         yield start, end, "ACCOUNT_ID", 0.85
     for match in _USERNAME.finditer(text):
         word = match.group("pii")
@@ -206,7 +234,7 @@ def answers(text: str, context: TextContext, entities: frozenset[str]) -> Iterat
         yield from _name_answer(text)
     if "ACCOUNT_ID" in asked:
         for match in _ANSWER_NUMBER.finditer(text):
-            if not _NOT_AN_ID.match(match.group("pii")):
+            if not _NOT_AN_ID.match(match.group("pii")) and not is_amount(text, *match.span("pii")):
                 yield *match.span("pii"), "ACCOUNT_ID", 0.8
     if "PHONE_NUMBER" in asked:
         for match in _ANSWER_PHONE.finditer(text):

@@ -38,7 +38,19 @@ from curation.pii.engine import configured_model_name, get_engine
 Span = tuple[int, int, str, float]
 
 
-_DETECTOR_PACKAGES = ("spacy", "presidio-analyzer", "wordfreq", "regex")
+# Every package whose code or data the detector reads (name lists, phone metadata, the Chinese
+# tagger's dictionary): a new version may find other spans.
+_DETECTOR_PACKAGES = (
+    "spacy",
+    "presidio-analyzer",
+    "wordfreq",
+    "regex",
+    "phonenumbers",
+    "jieba",
+    "probablepeople",
+    "Faker",
+    "tldextract",
+)
 _DETECTOR_CODE = Path(__file__).resolve().parents[2] / "pii"
 # Rows per bulk insert and keys per lookup query.
 _BATCH = 2000
@@ -46,10 +58,16 @@ _BATCH = 2000
 
 @functools.cache
 def _detector_code_digest() -> str:
-    """A digest of the detector's source (curation/pii/**), read once per process: a
-    deploy that changes a rule changes every key, so nothing found by old rules is reused."""
+    """A digest of the detector's source and data files (curation/pii/**, bytecode aside),
+    read once per process: a deploy that changes a rule or a shipped list changes every key,
+    so nothing found by old rules is reused."""
     digest = hashlib.sha256()
-    for path in sorted(_DETECTOR_CODE.rglob("*.py")):
+    files = (
+        path
+        for path in _DETECTOR_CODE.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
+    for path in sorted(files):
         digest.update(path.relative_to(_DETECTOR_CODE).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -376,14 +376,22 @@ def _add_other_occurrences(spans: list[dict[str, Any]], fields: dict[tuple[int, 
     }
     for (index, field), found in other_occurrences(fields, values).items():
         for start, end, entity_type in found:
-            if any(
-                s["message_index"] == index
+            overlapping = [
+                s
+                for s in spans
+                if s["message_index"] == index
                 and s["field"] == field
                 and s["start"] < end
                 and start < s["end"]
-                for s in spans
+            ]
+            # A fragment inside the whole value ("LD4567890" of "LD45678902") gives way to it:
+            # an identifier is redacted whole, never as pieces of other types.
+            if any(s["start"] < start or s["end"] > end for s in overlapping) or any(
+                (s["start"], s["end"]) == (start, end) for s in overlapping
             ):
                 continue
+            for fragment in overlapping:
+                spans.remove(fragment)
             spans.append(
                 {
                     "message_index": index,
