@@ -227,7 +227,8 @@ _NOTABLE_FILE = Path(__file__).resolve().parent / "data" / "notable_names.txt"
 @cache
 def notable_names() -> tuple[frozenset[str], frozenset[str]]:
     """(public figures, fictional characters): case-folded full names from ``data/``."""
-    public, fictional = set(), set()
+    public: set[str] = set()
+    fictional: set[str] = set()
     for line in _NOTABLE_FILE.read_text(encoding="utf-8").splitlines():
         kind, _, name = line.partition("\t")
         (public if kind == "p" else fictional).add(name)
