@@ -16,6 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 # Files written by others (sources and licences in tests/data/README.md).
 REFERENCE = DATA / "reference"
+# Flags for every `manage.py rqworker` a test starts: Django's system checks (they load the
+# URL conf and every view, about 0.5 s of CPU per start) are `manage.py check`'s business, not
+# the worker's; the suite starts some 60 workers.
+WORKER_START = ("--skip-checks",)
 
 
 @pytest.fixture
@@ -85,6 +89,7 @@ def run_worker(clear_queues) -> Callable[..., subprocess.CompletedProcess]:  # t
                 "rqworker",
                 *(queues or ("default",)),
                 "--burst",
+                *WORKER_START,
             ],
             env=env,
             capture_output=True,

@@ -89,9 +89,11 @@ def _without_transformers(model_name: str) -> Iterator[None]:
     # scipy's array helpers take any "torch" entry in sys.modules for the torch module, so a
     # scipy.stats import running meanwhile in another thread (a first request loading the
     # evaluation views while the web server warms the engine up) would fail on the None
-    # entry: load it before the entry exists.
-    with suppress(ImportError):
-        import scipy.stats  # noqa: F401
+    # entry: load it before the entry exists. A process with one thread (an RQ worker's
+    # start-up, a command) has no one to race, and skips the second of CPU it costs.
+    if threading.active_count() > 1:
+        with suppress(ImportError):
+            import scipy.stats  # noqa: F401
     blocked = [name for name in _TRANSFORMER_PACKAGES if name not in sys.modules]
     for name in blocked:
         sys.modules[name] = None  # type: ignore[assignment]  # None in sys.modules makes the import fail, on purpose

@@ -10,7 +10,7 @@ import pytest
 
 from curation.models import AccessToken, Conversation, Role
 from tests.api.conftest import item
-from tests.curation.test_production import gunicorn  # noqa: F401 (the fixture)
+from tests.curation.test_production import gunicorn, production_static  # noqa: F401 (fixtures)
 from tests.factories import DatasetFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,7 +15,7 @@ from django.core.files import File
 from django.db import connection
 
 from curation.services.imports import create_import_batch
-from tests.conftest import ROOT
+from tests.conftest import ROOT, WORKER_START
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -48,7 +48,7 @@ def test_killing_the_work_horse_leaves_no_parsing_process(dataset, tmp_path, cle
         "CURATOR_IMPORT_PARALLEL_MIN_BYTES": "1",
     }
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", "default"],
+        [sys.executable, "manage.py", "rqworker", "default", *WORKER_START],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

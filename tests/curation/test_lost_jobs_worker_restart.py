@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from curation.models import ImportBatch, JobStatus
 from curation.models.jobs import WORKER_LOST
-from tests.conftest import ROOT
+from tests.conftest import ROOT, WORKER_START
 from tests.factories import ImportBatchFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -34,7 +34,7 @@ def start_worker() -> subprocess.Popen:
         "CURATOR_LOST_JOBS_INTERVAL": "3600",
     }
     return subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", "default", "--with-scheduler"],
+        [sys.executable, "manage.py", "rqworker", "default", "--with-scheduler", *WORKER_START],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -23,7 +23,7 @@ from curation.services.pii.runs import (
     reconcile_runs,
     start_detection,
 )
-from tests.conftest import ROOT
+from tests.conftest import ROOT, WORKER_START
 from tests.factories import ConversationFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -65,7 +65,7 @@ def _worker_env() -> dict[str, str]:
 
 
 def _worker(*, burst: bool = True) -> subprocess.Popen:
-    command = [sys.executable, str(ROOT / "manage.py"), "rqworker", "pii"]
+    command = [sys.executable, str(ROOT / "manage.py"), "rqworker", "pii", *WORKER_START]
     return subprocess.Popen(
         [*command, "--burst"] if burst else command,
         env=_worker_env(),

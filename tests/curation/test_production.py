@@ -92,15 +92,24 @@ def wait_until_up(base: str, server: subprocess.Popen) -> None:
     raise AssertionError("gunicorn did not answer within a minute")
 
 
+@pytest.fixture(scope="session")
+def production_static(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The production static files, collected once for every gunicorn the tests start: the
+    settings they vary (redirects, proxies, ingest limits) change nothing in them, and each
+    collectstatic costs seconds of CPU."""
+    static_root = tmp_path_factory.mktemp("production-static")
+    built = collectstatic(production_env(static_root))
+    assert built.returncode == 0, built.stderr[-3000:]
+    return static_root
+
+
 @pytest.fixture
-def gunicorn(tmp_path) -> Iterator:  # type: ignore[no-untyped-def]
+def gunicorn(production_static: Path) -> Iterator:
     """gunicorn(**env) starts the production app on a free loopback port; returns its URL."""
     servers: list[subprocess.Popen] = []
 
     def start(**extra: str) -> str:
-        env = production_env(tmp_path / "static", **extra)
-        built = collectstatic(env)
-        assert built.returncode == 0, built.stderr[-3000:]
+        env = production_env(production_static, **extra)
         port = free_port()
         server = subprocess.Popen(
             gunicorn_command(port),

@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from curation.models import JobStatus
-from tests.conftest import ROOT
+from tests.conftest import ROOT, WORKER_START
 from tests.training import test_local_provider_training as local
 from tests.training.conftest import wait_until
 from training.models import FineTuneCheckpoint, FineTuneJob
@@ -96,6 +96,7 @@ def test_retry_after_a_killed_worker_resumes_from_the_last_checkpoint(
             "training",
             "training-gpu",
             "--burst",
+            *WORKER_START,
         ],
         env=env,
         cwd=ROOT,
