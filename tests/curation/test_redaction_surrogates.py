@@ -185,3 +185,17 @@ def test_a_surrogate_written_into_a_name_field_is_made_name_safe() -> None:
     out = redact_messages(messages, findings, operator="surrogate", seed=1)
 
     assert out[0]["name"] == "Xena_Cruz"
+
+
+def test_a_two_word_part_of_a_longer_name_gets_the_same_two_words_of_its_surrogate() -> None:
+    text = "Maria Ana Silva wrote. Later ana silva called."
+    messages = [{"role": "user", "content": text}]
+    # The reviewer's own surrogate for the full name, then the later mention of a part.
+    findings = [
+        finding(text, "Maria Ana Silva", "PERSON", surrogate="Rita Maria Lobo"),
+        finding(text, "ana silva", "PERSON"),
+    ]
+
+    out = redact_messages(messages, findings, operator="surrogate", seed=7)
+
+    assert out[0]["content"] == "Rita Maria Lobo wrote. Later maria lobo called."
