@@ -199,3 +199,9 @@ def test_a_two_word_part_of_a_longer_name_gets_the_same_two_words_of_its_surroga
     out = redact_messages(messages, findings, operator="surrogate", seed=7)
 
     assert out[0]["content"] == "Rita Maria Lobo wrote. Later maria lobo called."
+
+
+def test_surrogates_drawn_without_faker_are_the_same_on_every_export() -> None:
+    # Ages, nationalities and ids of custom types come from a seeded generator, not Faker.
+    for value, entity_type in [("tck-123456", "TICKET_ID"), ("42", "AGE"), ("Thai", "NRP")]:
+        assert surrogate_of(value, entity_type) == surrogate_of(value, entity_type)
