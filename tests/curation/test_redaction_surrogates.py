@@ -205,3 +205,29 @@ def test_surrogates_drawn_without_faker_are_the_same_on_every_export() -> None:
     # Ages, nationalities and ids of custom types come from a seeded generator, not Faker.
     for value, entity_type in [("tck-123456", "TICKET_ID"), ("42", "AGE"), ("Thai", "NRP")]:
         assert surrogate_of(value, entity_type) == surrogate_of(value, entity_type)
+
+
+def test_a_lower_case_city_gets_a_lower_case_surrogate_and_an_organisation_keeps_fakers_case() -> (
+    None
+):
+    city = surrogate_of("lisbon", "LOCATION")
+    company = surrogate_of("acme ltd", "ORGANIZATION")
+
+    assert city == city.lower() and city != "lisbon"
+    assert company != company.lower()
+
+
+def test_where_a_full_name_and_its_first_name_both_match_the_full_name_is_redacted() -> None:
+    text = "I'm Ana Silva, Ana to friends."
+    messages = [
+        {"role": "user", "content": text},
+        {"role": "assistant", "content": "Noted, ana silva."},
+    ]
+    findings = [
+        {"message_index": 0, "start": 4, "end": 13, "entity_type": "PERSON"},
+        {"message_index": 0, "start": 15, "end": 18, "entity_type": "PERSON"},
+    ]
+
+    out = redact_messages(messages, findings, operator="tag", seed=1)
+
+    assert out[1]["content"] == "Noted, <PERSON_1>."
