@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from curation.models import ConversationStatus, Dataset, Role
+from curation.models import ConversationStatus, Dataset, JobStatus, Role
 from curation.services.reviews.edits import warm_up
+from curation.splits import VALIDATION, split_of, validation_threshold
 from tests.browser.test_review import shown_id, wait_for_change
 from tests.factories import UserFactory
 from tests.training.evaluation.conftest import sim  # noqa: F401  (the simulator fixture)
+from training.evaluation.models import EvalRun
 from training.models import FineTuneJob
 from training.registry.stages import ModelStage, StageName
 from training.services import drive_finetune
@@ -113,6 +115,17 @@ def test_a_newcomer_goes_from_an_empty_site_to_a_promoted_model_by_following_nex
     # A version.
     page.reload()
     press_next(page, f"{CONVERSATIONS} approved, not in a version yet — New version")
+    # The split hashes conversation ids, which differ from run to run: at the default 10 %
+    # some runs hold out none of sixteen (nothing to evaluate on; CI met it once). Choose the
+    # seed, as a user may, that holds out 1 to 5, so the training file keeps its minimum of 10.
+    threshold = validation_threshold(0.1)
+    keys = list(dataset.conversations.values_list("pk", "near_dup_cluster"))
+    seed = next(
+        s
+        for s in range(1000)
+        if 1 <= sum(split_of(*key, seed=s, threshold=threshold) == VALIDATION for key in keys) <= 5
+    )
+    page.fill("#id_seed", str(seed))
     with page.expect_navigation():
         page.get_by_role("button", name="Freeze as version 1").click()
     run_worker("default")
@@ -129,6 +142,9 @@ def test_a_newcomer_goes_from_an_empty_site_to_a_promoted_model_by_following_nex
     page.goto(live_server.url + reverse("dataset_detail", args=["invoices"]))
     press_next(page, "is not evaluated yet — Evaluate vs base")
     run_worker("eval")
+    # Both runs (the fine-tune and its base) end succeeded; on failure, their errors show.
+    runs = list(EvalRun.objects.filter(dataset=dataset).values_list("status", "error", "failed"))
+    assert len(runs) == 2 and all(status == JobStatus.SUCCEEDED for status, _, _ in runs), runs
     page.goto(live_server.url + reverse("dataset_detail", args=["invoices"]))
     press_next(page, "not yet compared with its base — Compare with its base")
     page.get_by_role("button", name="Compare").click()
