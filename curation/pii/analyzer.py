@@ -6,11 +6,19 @@ NER itself. Here the texts go through ``nlp.pipe`` with only the components NER 
 entities become Presidio ``NlpArtifacts``, and the recognizers selected for the requested
 entity types run on the text. Context words are matched in a character window instead of
 lemmas, and recognizers that cannot match (no digit in the text, no '@') are skipped.
+
+The NER is skipped the same way where its output cannot count: when the only NER type
+requested is PERSON (the default), a NER name is reported only if it passes the evidence
+checks, which need a listed name word in it (``may_name_listed_person``). Texts are
+tokenized first, and only those holding a capitalised listed name word at token boundaries
+go on to the NER (about 3 % of support messages), with the same findings as running it on
+all.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -21,6 +29,7 @@ import spacy
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
 from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+from spacy.attrs import IDX, LENGTH
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -32,8 +41,9 @@ from curation.pii.config import (
     PiiConfig,
     TextContext,
 )
-from curation.pii.evidence import warm_up_evidence
+from curation.pii.evidence import may_name_listed_person, warm_up_evidence
 from curation.pii.recognizers import curator_recognizers
+from curation.pii.recognizers.base import warm_up_email_domains
 from curation.pii.recognizers.chinese import HAN, chinese_names, chinese_phones
 from curation.pii.recognizers.devanagari import DEVANAGARI, devanagari_names
 from curation.pii.recognizers.devanagari import warm_up as warm_up_devanagari
@@ -94,6 +104,8 @@ _PRESIDIO_GATES: dict[str, regex.Pattern[str] | None] = {
     "MedicalLicenseRecognizer": _DIGIT_GATE,
     "MacAddressRecognizer": _DIGIT_GATE,
     "UuidRecognizer": _DIGIT_GATE,
+    # Its pattern needs six digits ([0-9]{2} three times).
+    "UkNinoRecognizer": _DIGIT_GATE,
     "UrlRecognizer": regex.compile(r"\.\w"),
     "EmailRecognizer": regex.compile("@"),
     "OfflineEmailRecognizer": regex.compile("@"),
@@ -123,6 +135,8 @@ class _Plan:
     slots: tuple[_Slot, ...]
     entities: frozenset[str]
     needs_ner: bool
+    # The NER's only requested type is PERSON, whose spans must pass the evidence checks.
+    ner_persons_only: bool
     deny: regex.Pattern[str] | None
     deny_entity: str
     custom: tuple[tuple[str, float, regex.Pattern[str]], ...]
@@ -202,6 +216,13 @@ def _chunks(text: str, size: int = _NER_CHUNK_CHARS) -> Iterator[tuple[int, str]
     yield start, text[start:]
 
 
+def _token_bounds(doc: Doc) -> list[tuple[int, int]]:
+    """(start, end) character offsets of ``doc``'s tokens."""
+    if not len(doc):
+        return []
+    return [(start, start + length) for start, length in doc.to_array([IDX, LENGTH]).tolist()]
+
+
 def _context_regex(words: Iterable[str]) -> regex.Pattern[str] | None:
     words = [w.strip().lower() for w in words if w and w.strip()]
     if not words:
@@ -236,6 +257,7 @@ class PiiEngine:
         # process (the worker builds the engine before forking its jobs).
         warm_up_evidence()
         warm_up_devanagari()
+        warm_up_email_domains()
         self._plans: dict[str, _Plan] = {}
         self._plans_lock = threading.Lock()
 
@@ -251,9 +273,18 @@ class PiiEngine:
         batch_size: int = 64,
         *,
         contexts: Iterable[TextContext] | TextContext = NO_CONTEXT,
+        ner_prefilter: bool = True,
     ) -> list[list[Detection]]:
         """Detect PII in every text; the result lists line up with ``texts``."""
-        return list(self.iter_analyze(texts, config, batch_size=batch_size, contexts=contexts))
+        return list(
+            self.iter_analyze(
+                texts,
+                config,
+                batch_size=batch_size,
+                contexts=contexts,
+                ner_prefilter=ner_prefilter,
+            )
+        )
 
     def iter_analyze(
         self,
@@ -262,26 +293,31 @@ class PiiEngine:
         *,
         batch_size: int = 64,
         contexts: Iterable[TextContext] | TextContext = NO_CONTEXT,
+        ner_prefilter: bool = True,
     ) -> Iterator[list[Detection]]:
         """Like ``analyze_texts`` but streaming: one list of detections per text, in order.
 
         ``contexts``: one ``TextContext`` for all texts, or one per text (in order). The result
-        for a text depends only on (``config``, the text, its context).
+        for a text depends only on (``config``, the text, its context), not on
+        ``ner_prefilter``: off, every text goes through the NER (the reference the
+        prefilter is checked against, see ``bench_pii_prefilter.py``).
         """
         plan = self._plan(config)
         allow = {value.strip().casefold() for value in config.allow_list if value.strip()}
         threshold = float(config.threshold)
         each = repeat(contexts) if isinstance(contexts, TextContext) else iter(contexts)
-        for text, entities, doc in self._ner(texts, plan, batch_size):
+        gate = ner_prefilter and plan.ner_persons_only
+        for text, entities, doc in self._ner(texts, plan, batch_size, gate=gate):
             context = next(each, NO_CONTEXT)
             yield self._detect(text, entities, doc, plan, threshold, allow, context)
 
     # -- internals --------------------------------------------------------------------------
 
     def _ner(
-        self, texts: Iterable[str], plan: _Plan, batch_size: int
+        self, texts: Iterable[str], plan: _Plan, batch_size: int, *, gate: bool = False
     ) -> Iterator[tuple[str, list[_Entity], Doc | None]]:
-        """Yield each text with its NER entities, running ``nlp.pipe`` over all of them."""
+        """Yield each text with its NER entities, running ``nlp.pipe`` over all of them, or
+        with ``gate`` over those where a NER name could be reported (the others: none)."""
 
         def checked() -> Iterator[tuple[int, str]]:
             for index, text in enumerate(texts):
@@ -295,10 +331,21 @@ class PiiEngine:
             return
 
         pending: dict[int, str] = {}
+        # Texts the gate kept from the NER, in order, yielded as the NER reaches past them.
+        skipped: deque[tuple[int, str]] = deque()
 
         # Each chunk carries (text index, offset, is the text's last chunk).
-        def chunks() -> Iterator[tuple[str, tuple[int, int, bool]]]:
+        def chunks() -> Iterator[tuple[str | Doc, tuple[int, int, bool]]]:
             for index, text in checked():
+                if gate and len(text) <= _NER_CHUNK_CHARS:
+                    # Tokenized here, once: the NER takes the same Doc when it runs.
+                    doc = self.nlp.make_doc(text)
+                    if not may_name_listed_person(text, _token_bounds(doc)):
+                        skipped.append((index, text))
+                        continue
+                    pending[index] = text
+                    yield doc, (index, 0, True)
+                    continue
                 pending[index] = text
                 if not text.strip():
                     yield "", (index, 0, True)
@@ -312,6 +359,8 @@ class PiiEngine:
         for doc, (index, offset, last) in self.nlp.pipe(
             chunks(), as_tuples=True, batch_size=batch_size
         ):
+            while skipped and skipped[0][0] < index:
+                yield skipped.popleft()[1], [], None
             entities.extend(
                 _Entity(ent.start_char + offset, ent.end_char + offset, _NER_LABELS[ent.label_])
                 for ent in doc.ents
@@ -322,6 +371,8 @@ class PiiEngine:
             if last:
                 yield pending.pop(index), entities, doc if single else None
                 entities = []
+        while skipped:
+            yield skipped.popleft()[1], [], None
 
     def _detect(
         self,
@@ -446,10 +497,13 @@ class PiiEngine:
             (p["entity"], float(p.get("score", 1.0)), regex.compile(p["pattern"], regex.MULTILINE))
             for p in config.patterns
         )
+        ner_slots = [slot for slot in slots if isinstance(slot.recognizer, SpacyRecognizer)]
         plan = _Plan(
             slots=tuple(slots),
             entities=frozenset(requested),
-            needs_ner=any(isinstance(slot.recognizer, SpacyRecognizer) for slot in slots),
+            needs_ner=bool(ner_slots),
+            ner_persons_only=bool(ner_slots)
+            and all(slot.entities == ["PERSON"] and slot.needs_evidence for slot in ner_slots),
             deny=deny,
             deny_entity=config.deny_list_entity,
             custom=custom,

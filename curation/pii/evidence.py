@@ -334,6 +334,65 @@ def looks_like_private_name(text: str, start: int, end: int, *, personal: bool) 
 
 
 _RARE_ZIPF = 3.0
+
+
+_UPPER = regex.compile(r"\p{Lu}")
+# The longest stretch a name word (``_NAME_WORD``) can occupy: letters, apostrophes, hyphens.
+_NAME_RUN = regex.compile(r"[\p{L}'\u2019\-]+")
+# What ``_TRIM`` strips from the end of a span, read from its last character back.
+_TRIM_CHARS = frozenset(".,;:!?)]'\u2019")
+_APOSTROPHES = frozenset("'\u2019")
+
+
+def may_name_listed_person(text: str, tokens: Sequence[tuple[int, int]]) -> bool:
+    """Whether a NER PERSON span over ``tokens`` (their (start, end) offsets) could pass
+    ``looks_like_private_name``; when this is False no NER span in ``text`` can.
+
+    A span that passes holds a word (a whitespace-separated part of the span, after
+    ``person_span`` trimmed it) that matches ``_NAME_WORD`` and is on a name list: its first
+    word in the given names, or its last in the family or given names. NER spans start and
+    end at token boundaries, so such a word starts at a token's start or after whitespace,
+    and ends at a token's end, at that end less what ``_TRIM`` strips, or before whitespace.
+    This looks for any such word; it needs the tokens, not the NER.
+    """
+    if not text:
+        return False
+    starts = set()
+    ends = set()
+    for start, end in tokens:
+        starts.add(start)
+        ends.add(end)
+        ends.add(_trimmed_end(text, end))
+    lex = lexicon()
+    for upper in _UPPER.finditer(text):
+        start = upper.start()
+        if start not in starts and not (start and text[start - 1].isspace()):
+            continue
+        run_end = _NAME_RUN.match(text, start).end()  # type: ignore[union-attr]  # the capital itself matches
+        for end in range(start + 1, run_end + 1):
+            if end not in ends and not (
+                end == run_end and (end == len(text) or text[end].isspace())
+            ):
+                continue
+            word = text[start:end]
+            folded = word.casefold()
+            if (folded in lex.first or folded in lex.last) and _NAME_WORD.match(word):
+                return True
+    return False
+
+
+def _trimmed_end(text: str, end: int) -> int:
+    """Where ``person_span``'s ``_TRIM`` would end a span that ends at ``end``."""
+    while end > 0:
+        if text[end - 1] in _TRIM_CHARS:
+            end -= 1
+        elif text[end - 1] == "s" and end > 1 and text[end - 2] in _APOSTROPHES:
+            end -= 2
+        else:
+            break
+    return end
+
+
 # Where places go: "visit Petra", "in Wadi Rum". ("to" and "from" take people as often.)
 _PLACE_BEFORE = regex.compile(
     r"(?i)\b(?:in|at|near|visit|visiting|visited|around|across|through|via|towards?)[ \t]+$"

@@ -209,6 +209,7 @@ def _run_pipeline(items: Sequence[tuple[str, Hashable]], config: PiiConfig) -> l
             config,
             batch_size=batch_size,
             contexts=cast(TextContext, context),
+            ner_prefilter=settings.CURATOR_PII_NER_PREFILTER,
         )
         for index, found in zip(indexes, detections, strict=True):
             result[index] = [
