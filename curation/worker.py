@@ -84,15 +84,19 @@ class CuratorWorker(Worker):
             self.scheduler.start()
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
-        super().bootstrap(*args, **kwargs)
-        self.worker_pid = os.getpid()
         names = set(self.queue_names())
+        # Loaded before RQ's own bootstrap, which starts its pub/sub thread: with one thread
+        # the engine's loader has no one to race and skips importing scipy.stats (about 0.7 s
+        # of CPU, a sixth of a pii worker's start-up). The worker registers once ready.
         if names & {"default", "pii"}:
             get_counter()
         if "pii" in names:
             get_engine()
             # The detector's code and package versions are read here once, not per job.
             settings_fingerprint(PiiConfig())
+        super().bootstrap(*args, **kwargs)
+        self.worker_pid = os.getpid()
+        if "pii" in names:
             logger.info("PII engine loaded for %s", self.name)
         # Nothing is preloaded for GPU jobs: torch is imported (and CUDA set up) in the forked
         # job itself, since CUDA does not survive a fork. Only say early when the jobs would
