@@ -196,6 +196,7 @@ class _Lexicon:
         from wordfreq import zipf_frequency
 
         self.first, self.last = given_names()
+        self.names = self.first | self.last
         self._zipf = zipf_frequency
         self._cache: dict[str, float] = {}
 
@@ -344,6 +345,21 @@ _TRIM_CHARS = frozenset(".,;:!?)]'\u2019")
 _APOSTROPHES = frozenset("'\u2019")
 
 
+def holds_listed_name(text: str) -> bool:
+    """Whether some stretch of ``text`` matches ``_NAME_WORD`` and is on a name list, wherever
+    it starts and ends: the tokenizer-free first half of ``may_name_listed_person`` (when this
+    is False, so is that)."""
+    names = lexicon().names
+    for upper in _UPPER.finditer(text):
+        start = upper.start()
+        run_end = _NAME_RUN.match(text, start).end()  # type: ignore[union-attr]  # the capital itself matches
+        for end in range(start + 1, run_end + 1):
+            word = text[start:end]
+            if word.casefold() in names and _NAME_WORD.match(word):
+                return True
+    return False
+
+
 def may_name_listed_person(text: str, tokens: Sequence[tuple[int, int]]) -> bool:
     """Whether a NER PERSON span over ``tokens`` (their (start, end) offsets) could pass
     ``looks_like_private_name``; when this is False no NER span in ``text`` can.
@@ -363,7 +379,7 @@ def may_name_listed_person(text: str, tokens: Sequence[tuple[int, int]]) -> bool
         starts.add(start)
         ends.add(end)
         ends.add(_trimmed_end(text, end))
-    lex = lexicon()
+    names = lexicon().names
     for upper in _UPPER.finditer(text):
         start = upper.start()
         if start not in starts and not (start and text[start - 1].isspace()):
@@ -375,8 +391,7 @@ def may_name_listed_person(text: str, tokens: Sequence[tuple[int, int]]) -> bool
             ):
                 continue
             word = text[start:end]
-            folded = word.casefold()
-            if (folded in lex.first or folded in lex.last) and _NAME_WORD.match(word):
+            if word.casefold() in names and _NAME_WORD.match(word):
                 return True
     return False
 
