@@ -55,11 +55,11 @@ def _env(**extra: str) -> dict[str, str]:
     }
 
 
-def _manage(*args: str, **extra: str) -> tuple[float, dict]:
+def _manage(*args: str, cwd: Path = ROOT, **extra: str) -> tuple[float, dict]:
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "manage.py", *args, "--json"],
-        cwd=ROOT,
+        cwd=cwd,
         env=_env(**extra),
         capture_output=True,
         text=True,
@@ -208,6 +208,12 @@ def main() -> None:
         "--scale-out", action="store_true", help="then time 1 and 2 burst workers on the run"
     )
     parser.add_argument(
+        "--baseline-code",
+        type=Path,
+        help="a checkout of earlier code (git archive COMMIT | tar -x -C DIR) whose detector "
+        "analyses the reference, uncached: today's path exactly, in the same run",
+    )
+    parser.add_argument(
         "--skip-ceiling",
         action="store_true",
         help="leave out spaCy's nlp.pipe over all distinct texts (the longest step)",
@@ -274,6 +280,7 @@ def main() -> None:
             "--dataset",
             "support-plain",
             "--wait",
+            cwd=args.baseline_code or ROOT,
             CURATOR_PII_CACHE="false",
             CURATOR_PII_NER_PREFILTER="false",
         )
@@ -281,7 +288,9 @@ def main() -> None:
         assert plain_reused == 0
         same = _findings("support", reference_lines) == _findings("support-plain", reference_lines)
         print(
-            f"  PII (no cache, NER on every text: the path before both): {plain_messages} messages, {plain_rate:7.1f} msg/s per core (load {_load()})"
+            f"  PII (no cache, NER on every text: the path before both"
+            f"{', code of ' + str(args.baseline_code) if args.baseline_code else ''}): "
+            f"{plain_messages} messages, {plain_rate:7.1f} msg/s per core (load {_load()})"
         )
         print(
             f"  ratio cache / no cache (msg/s per core): {cached_rate / plain_rate:6.2f}   (target >= 3)"
