@@ -103,7 +103,8 @@ _PRESIDIO_GATES: dict[str, regex.Pattern[str] | None] = {
     "NhsRecognizer": regex.compile(r"\d{4}"),
     "CryptoRecognizer": _DIGIT_GATE,
     "DateRecognizer": _DIGIT_GATE,
-    "IbanRecognizer": regex.compile(r"\d{2}"),
+    # Two letters, then two digits: [A-Z]{2}[0-9]{2}, case-insensitive (so any letters).
+    "IbanRecognizer": regex.compile(r"\p{L}{2}\d{2}"),
     "IpRecognizer": regex.compile(r"\d|::"),
     "MedicalLicenseRecognizer": regex.compile(r"\d{7}"),
     # Hex pairs need no digit ("aa:bb:cc:dd:ee:ff"); a separator after two of them, they do.
