@@ -11,7 +11,7 @@ The NER is skipped the same way where its output cannot count: when the only NER
 requested is PERSON (the default), a NER name is reported only if it passes the evidence
 checks, which need a listed name word in it (``may_name_listed_person``). Texts holding
 a capitalised listed name word anywhere are tokenized, and only those holding one at token
-boundaries go on to the NER (about 3 % of support messages), with the same findings as
+boundaries go on to the NER (3.6 % of the CuCom support texts), with the same findings as
 running it on all.
 """
 
