@@ -91,7 +91,7 @@ _USER_GATE = regex.compile(r"(?i)user|login")
 # Presidio recognizers that need a digit (or '@', '.') somewhere in the text to match at all.
 # Each gate is implied by every pattern of its recognizer (read from presidio-analyzer
 # 2.2.366's patterns: "[0-9]{4}" somewhere in each pattern of the SSN recognizer, for
-# instance); test_pii_ner_prefilter.py pins those patterns, so an upgrade that changes one
+# instance); test_pii_recognizer_gates.py pins those patterns, so an upgrade that changes one
 # fails there until its gate is checked again.
 _PRESIDIO_GATES: dict[str, regex.Pattern[str] | None] = {
     "CreditCardRecognizer": regex.compile(r"\d{4}"),
