@@ -83,6 +83,17 @@ class ConversationFactory(factory.django.DjangoModelFactory):
 
             Conversation.objects.filter(pk=obj.pk).update(search_vector=search_vector())
 
+    @classmethod
+    def create_many(cls, size: int, **kwargs: object) -> list[Conversation]:
+        """``create_batch`` in two statements rather than two per row (thousands of rows)."""
+        from curation.models.conversations import search_vector
+
+        rows = Conversation.objects.bulk_create(cls.build_batch(size, **kwargs))
+        Conversation.objects.filter(pk__in=[row.pk for row in rows]).update(
+            search_vector=search_vector()
+        )
+        return rows
+
 
 class ReviewFactory(factory.django.DjangoModelFactory):
     class Meta:
