@@ -12,9 +12,10 @@ Usage: ``python curation/pii/data/build_notable_names.py PANTHEON_TSV FICTIONAL_
   "Fictional characters" (Wikipedia text is CC BY-SA 4.0), column ``Name``.
 - ``PANTHEON_2020_CSV`` (optional): people of Pantheon's 2020 update (biographies in more than
   15 Wikipedia languages, page views to 2020; https://pantheon.world), column ``name``: the
-  public figures famous since Pantheon 1.0 was compiled in 2014 ("Emmanuel Macron"). Read as
-  published in the MIT-licensed R package ``fullhouse`` (``data/hpi2020.rda``, 68,650 people
-  born up to 1980), written out as CSV (``name,gender,birthyear,hpi``).
+  public figures famous since Pantheon 1.0 was compiled in 2014 ("Emmanuel Macron"); Pantheon
+  by Datawheel, CC BY-SA 4.0. Read as published in the MIT-licensed R package ``fullhouse``
+  (``data/hpi2020.rda``, 68,650 people born up to 1980), written out as CSV
+  (``name,gender,birthyear,hpi``).
 
 Only full names are kept (two to four words, letters, no digits, not "The …"): a single word
 ("Aaron", "Hans") is also an everyday given name and proves nothing. Each line is one name,
