@@ -28,6 +28,8 @@ def found(engine: PiiEngine, text: str) -> dict[str, str]:
         ('{"patient_name": "陈建国"}', "陈建国"),
         ("我的朋友司马文静下周来取货。", "司马文静"),
         ("订单是玛丽娅·彼得罗娃下的，她明天到。", "玛丽娅·彼得罗娃"),
+        ("刘建平医生明天坐诊吗？", "刘建平"),
+        ("赵立新律师已经收到材料。", "赵立新"),
     ],
 )
 def test_chinese_script_names_are_persons(engine: PiiEngine, text: str, name: str) -> None:
