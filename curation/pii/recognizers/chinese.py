@@ -83,7 +83,9 @@ _CUED_NAME = regex.compile(
 )
 # "姓名" as a field label needs a colon, a verb or a space after it: "姓名的中间" speaks of names.
 # Honorific or profession after the name: "张伟先生", "李女士", "刘建平医生".
-_TITLE = regex.compile(r"先生|女士|小姐|老师|同学|经理|医生|大夫|律师|博士|教授|主任|校长|院长|总裁|董事长")
+_TITLE = regex.compile(
+    r"先生|女士|小姐|老师|同学|经理|医生|大夫|律师|博士|教授|主任|校长|院长|总裁|董事长"
+)
 
 _LOCK = threading.Lock()
 _loaded = False
