@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 
 from curation.models import JobStatus
-from tests.factories import FineTuneJobFactory, built_version
-from tests.training.conftest import DEFAULT_MODELS, FakeClock, wait_until
+from tests.factories import FineTuneJobFactory, built_version, simulator_provider
+from tests.training.conftest import FakeClock, wait_until
 from training.models import FineTuneJob
 from training.services import create_finetune_job, run_finetune_job
 from training.simulator import SimulatorServer, generate_secret
@@ -25,16 +25,7 @@ SECRET = generate_secret()
 @pytest.fixture
 def sim(simulator: SimulatorServer, settings: Any) -> SimulatorServer:
     settings.OPENAI_WEBHOOK_SECRET = SECRET
-    settings.CURATOR_TRAINING_PROVIDERS = [
-        {
-            "name": "simulator",
-            "kind": "simulator",
-            "label": "OpenAI simulator",
-            "base_url": simulator.base_url,
-            "models": DEFAULT_MODELS,
-            "timeout": 5,
-        }
-    ]
+    settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(simulator.base_url)]
     return simulator
 
 
@@ -140,16 +131,7 @@ def test_simulator_delivers_a_signed_webhook_to_the_running_app(
     url = live_server.url + reverse("openai_webhook")
     with SimulatorServer(clock=clock, webhook_url=url, webhook_secret=SECRET) as server:
         settings.OPENAI_WEBHOOK_SECRET = SECRET
-        settings.CURATOR_TRAINING_PROVIDERS = [
-            {
-                "name": "simulator",
-                "kind": "simulator",
-                "label": "OpenAI simulator",
-                "base_url": server.base_url,
-                "models": DEFAULT_MODELS,
-                "timeout": 5,
-            }
-        ]
+        settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(server.base_url)]
         job = create_finetune_job(
             version=built_version(dataset),
             provider="simulator",

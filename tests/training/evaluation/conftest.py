@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from curation.models import DatasetVersion
-from tests.training.conftest import DEFAULT_MODELS
+from tests.factories import simulator_provider
 from training.simulator import SimulatorServer
 
 BASE = "gpt-4o-mini-2024-07-18"
@@ -101,16 +101,7 @@ def eval_version(dataset: Any) -> DatasetVersion:
 
 
 def simulator_settings(settings: Any, server: SimulatorServer) -> None:
-    settings.CURATOR_TRAINING_PROVIDERS = [
-        {
-            "name": "openai",
-            "kind": "simulator",
-            "label": "OpenAI simulator",
-            "base_url": server.base_url,
-            "models": DEFAULT_MODELS,
-            "timeout": 5,
-        }
-    ]
+    settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(server.base_url, name="openai")]
     settings.CURATOR_SIMULATOR_URL = server.base_url
     settings.CURATOR_TRAINING_POLL_SECONDS = 0.02
     settings.CURATOR_TRAINING_POLL_MAX_SECONDS = 0.1

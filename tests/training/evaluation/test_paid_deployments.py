@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import reverse
 
 from curation.models import DatasetVersion
-from tests.training.conftest import DEFAULT_MODELS
+from tests.factories import simulator_provider
 from tests.training.evaluation.conftest import JUDGE, make_version, text_example
 from training.services import create_finetune_job, drive_finetune
 from training.services.serving import serving_deploy
@@ -44,14 +44,7 @@ def paid(settings: Any, monkeypatch: Any) -> Iterator[SimulatorServer]:
         monkeypatch.setenv("CURATOR_SIMULATOR_URL", server.base_url)
         settings.CURATOR_SIMULATOR_URL = server.base_url
         settings.CURATOR_TRAINING_PROVIDERS = [
-            {
-                "name": "openai",
-                "kind": "simulator",
-                "label": "OpenAI simulator",
-                "base_url": server.base_url,
-                "models": DEFAULT_MODELS,
-                "timeout": 5,
-            },
+            simulator_provider(server.base_url, name="openai"),
             {"name": "together", "kind": "together", "api_key_env": "TOGETHER_API_KEY"},
             {"name": "fireworks", "kind": "fireworks", "api_key_env": "FIREWORKS_API_KEY"},
         ]
