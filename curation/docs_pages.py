@@ -22,6 +22,10 @@ INDEX = "README"
 SCREENSHOTS = "screenshots"
 _PAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _IMAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.(png|jpe?g|gif|webp)$")
+# A table cell with this many characters of text or more is prose (a few words at least),
+# and with VERY_LONG_CELL or more a paragraph, given a wider column on a phone.
+LONG_CELL = 30
+VERY_LONG_CELL = 200
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,14 @@ def _parser(
             if token.type == "heading_open":
                 inline = state.tokens[index + 1]
                 token.attrSet("id", _unique(_slug(_plain(inline)), slugs))
+            if token.type in ("th_open", "td_open"):
+                # A cell of prose is marked, so that on a phone its column keeps a readable
+                # width (the table scrolls in its box) while short cells (numbers) stay narrow.
+                length = len(_plain(state.tokens[index + 1]))
+                if length >= LONG_CELL:
+                    token.attrJoin("class", "long")
+                if length >= VERY_LONG_CELL:
+                    token.attrJoin("class", "very-long")
             if token.type == "inline" and token.children:
                 token.children = _rewrite_inline(token.children, link_target, image_target)
 
