@@ -29,9 +29,8 @@ def sim(simulator: SimulatorServer, settings: Any) -> SimulatorServer:
     return simulator
 
 
-@pytest.fixture
-def started(sim: SimulatorServer, dataset: Any) -> FineTuneJob:
-    """A job whose remote job exists and is still validating (its next poll is far off)."""
+def start_job(dataset: Any) -> FineTuneJob:
+    """A one-epoch job on the simulator, its remote job created; no poll is scheduled."""
     job = create_finetune_job(
         version=built_version(dataset),
         provider="simulator",
@@ -42,6 +41,13 @@ def started(sim: SimulatorServer, dataset: Any) -> FineTuneJob:
     )
     run_finetune_job(job_id=job.pk, schedule=lambda *_: None)
     job.refresh_from_db()
+    return job
+
+
+@pytest.fixture
+def started(sim: SimulatorServer, dataset: Any) -> FineTuneJob:
+    """A job whose remote job exists and is still validating (its next poll is far off)."""
+    job = start_job(dataset)
     assert job.status == JobStatus.RUNNING and job.remote_job_id
     return job
 
@@ -132,15 +138,7 @@ def test_simulator_delivers_a_signed_webhook_to_the_running_app(
     with SimulatorServer(clock=clock, webhook_url=url, webhook_secret=SECRET) as server:
         settings.OPENAI_WEBHOOK_SECRET = SECRET
         settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(server.base_url)]
-        job = create_finetune_job(
-            version=built_version(dataset),
-            provider="simulator",
-            base_model="gpt-4.1-mini-2025-04-14",
-            hyperparameters={"n_epochs": 1},
-            user=None,
-            enqueue=False,
-        )
-        run_finetune_job(job_id=job.pk, schedule=lambda *_: None)  # no poll will follow
+        job = start_job(dataset)
         clock.advance(3600)
         assert server.webhooks is not None
         wait_until(lambda: server.webhooks.deliveries and server.webhooks.wait_idle())

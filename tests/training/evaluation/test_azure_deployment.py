@@ -12,8 +12,8 @@ import pytest
 
 from curation.models import DatasetVersion
 from tests.factories import azure_on_simulator, simulator_provider
-from tests.training.evaluation.conftest import make_version, text_example
-from tests.training.evaluation.test_paid_deployments import evaluate, shapes_asked, trained
+from tests.training.evaluation.conftest import trained
+from tests.training.evaluation.test_paid_deployments import evaluate, shapes_asked
 from training.services.serving import serving_deploy
 from training.simulator import SimulatorServer
 from training.simulator.serving import deployments
@@ -41,15 +41,6 @@ def azure(settings: Any, monkeypatch: Any) -> Iterator[SimulatorServer]:
         settings.CURATOR_EVAL_RETRY_SECONDS = 0.01
         settings.CURATOR_EVAL_TIMEOUT = 5
         yield server
-
-
-@pytest.fixture
-def text_version(dataset: Any) -> DatasetVersion:
-    return make_version(
-        dataset,
-        train=[text_example(i) for i in range(12)],
-        validation=[text_example(i) for i in range(100, 106)],
-    )
 
 
 def test_curator_deploys_an_azure_fine_tune_on_the_configured_control_plane_and_evaluates_it(

@@ -15,13 +15,8 @@ from django.core.management import CommandError, call_command
 
 from curation.models import DatasetVersion, JobStatus
 from tests.factories import azure_on_simulator, simulator_provider
-from tests.training.evaluation.test_paid_deployments import (
-    FIREWORKS_BASE,
-    TOGETHER_BASE,
-    paid,
-    text_version,
-    trained,
-)
+from tests.training.evaluation.conftest import trained
+from tests.training.evaluation.test_paid_deployments import FIREWORKS_BASE, TOGETHER_BASE, paid
 from training.evaluation.models import EvalExample
 from training.evaluation.services.runs import create_eval_run, run_eval_job
 from training.simulator import SimulatorServer
@@ -29,7 +24,7 @@ from training.simulator.serving import deployments
 
 pytestmark = pytest.mark.django_db
 
-__all__ = ["paid", "text_version"]  # fixtures, used by name
+__all__ = ["paid"]  # a fixture, used by name
 AZURE_BASE = "gpt-4o-mini-2024-07-18"
 
 
