@@ -1,7 +1,7 @@
-"""A help page's table is rendered inside its own scrolling box, and its cells of prose are
+"""A help page's table is rendered inside its own scrolling box, its cells of prose are
 marked so that the stylesheet keeps their columns readable on a phone while short cells (a
-number, a name) stay narrow. The layout itself is checked in a browser by
-tests/browser/test_help_pages_mobile.py."""
+number, a name) stay narrow, and long inline code may wrap after "_" or "/". The layout itself
+is checked in a browser by tests/browser/test_help_pages_mobile.py."""
 
 from __future__ import annotations
 
@@ -39,7 +39,22 @@ def test_cells_of_prose_are_marked_long_and_a_paragraph_very_long(tmp_path: Path
     assert '<td class="long">How long one request' in html
     assert '<td class="long very-long">A sentence' in html
     # A setting's name, a number and a one-word cell stay unmarked, however the column aligns.
-    assert "<td><code>CURATOR_EVAL_TIMEOUT</code></td>" in html
+    assert "<td><code>CURATOR_<wbr>EVAL_<wbr>TIMEOUT</code></td>" in html
     assert '<td style="text-align:right">60</td>' in html
     assert "<td>short</td>" in html
     assert html.count('class="long') == 2
+
+
+def test_a_long_identifier_or_url_may_wrap_after_its_underscores_and_slashes(
+    tmp_path: Path,
+) -> None:
+    html = rendered(
+        tmp_path,
+        "# Limits\n\nSet `CURATOR_ALLOW_PAID_DEPLOYMENTS`, `AZURE_RESOURCE_GROUP`, `n_epochs` and "
+        "`https://example.com/help/<page>/`.\n",
+    )
+
+    assert "<code>CURATOR_<wbr>ALLOW_<wbr>PAID_<wbr>DEPLOYMENTS</code>" in html
+    assert "<code>https://<wbr>example.com/<wbr>help/<wbr>&lt;page&gt;/</code>" in html
+    assert "<code>AZURE_<wbr>RESOURCE_<wbr>GROUP</code>" in html
+    assert "<code>n_epochs</code>" in html  # short code stays whole
