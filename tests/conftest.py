@@ -89,11 +89,10 @@ def run_worker(clear_queues) -> Callable[..., subprocess.CompletedProcess]:  # t
         queues = queues or ("default",)
         if _settings_as_read():
             return _forked_worker(queues, timeout)
-        settings_dict = connection.settings_dict
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}",
+            "DATABASE_URL": database_url(),
         }
         result = subprocess.run(
             [
@@ -114,6 +113,12 @@ def run_worker(clear_queues) -> Callable[..., subprocess.CompletedProcess]:  # t
         return result
 
     return run
+
+
+def database_url() -> str:
+    """The test database as DATABASE_URL, for the processes a test starts."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def _settings_as_read() -> bool:
