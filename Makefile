@@ -83,11 +83,14 @@ gpu-worker: install-gpu
 
 # pytest-xdist: one process per core (PYTEST_WORKERS=0 for one process), each with its own test
 # database, Redis database (counting down from TEST_REDIS_URL's), media folder and ports;
-# a test file's tests stay on one worker so its module fixtures are built once.
+# a test file's tests stay on one worker so its module fixtures are built once. Bytecode is
+# written even where the environment says not to (PYTHONDONTWRITEBYTECODE): otherwise every
+# xdist worker and every process a test starts compiles the project and re-rewrites the
+# tests' asserts (5 s of CPU per xdist worker).
 PYTEST_WORKERS ?= auto
 test: install-test
 	@$(PY) -m playwright --version >/dev/null
-	DEBUG=true $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= DEBUG=true $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # Mutation testing of the rules that cost users most ([tool.mutmut] in pyproject.toml), one
 # mutant at a time against one kept test database; not in CI (it takes hours on 2 cores).

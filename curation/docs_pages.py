@@ -16,12 +16,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 from markdown_it.token import Token
 
 INDEX = "README"
 SCREENSHOTS = "screenshots"
 _PAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _IMAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.(png|jpe?g|gif|webp)$")
+# A table cell with this many characters of text or more is prose (a few words at least),
+# and with VERY_LONG_CELL or more a paragraph, given a wider column on a phone.
+LONG_CELL = 30
+VERY_LONG_CELL = 200
+# Inline code this long (an environment variable, a test's name, a URL) may wrap after "_" or "/".
+LONG_CODE = 16
+_AFTER_SEPARATOR = re.compile(r"(?<=[_/])(?=[^_/])")
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,14 @@ def _parser(
             if token.type == "heading_open":
                 inline = state.tokens[index + 1]
                 token.attrSet("id", _unique(_slug(_plain(inline)), slugs))
+            if token.type in ("th_open", "td_open"):
+                # A cell of prose is marked, so that on a phone its column keeps a readable
+                # width (the table scrolls in its box) while short cells (numbers) stay narrow.
+                length = len(_plain(state.tokens[index + 1]))
+                if length >= LONG_CELL:
+                    token.attrJoin("class", "long")
+                if length >= VERY_LONG_CELL:
+                    token.attrJoin("class", "very-long")
             if token.type == "inline" and token.children:
                 token.children = _rewrite_inline(token.children, link_target, image_target)
 
@@ -113,6 +129,17 @@ def _parser(
     def table_close(self: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> str:
         return self.renderToken(tokens, idx, options, env) + "</div>\n"
 
+    def code_inline(self: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> str:
+        # A long identifier, path or URL may break after "_" or "/" (<wbr> adds no character,
+        # so it copies whole), not at any letter, where its column or line is too narrow.
+        token = tokens[idx]
+        parts = [token.content]
+        if len(token.content) >= LONG_CODE:
+            parts = _AFTER_SEPARATOR.split(token.content)
+        text = "<wbr>".join(escapeHtml(part) for part in parts)
+        return f"<code{self.renderAttrs(token)}>{text}</code>"
+
+    parser.add_render_rule("code_inline", code_inline)
     parser.add_render_rule("table_open", table_open)
     parser.add_render_rule("table_close", table_close)
     return parser

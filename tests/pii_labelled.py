@@ -135,16 +135,32 @@ def load_chinese(split: str = "all") -> list[dict[str, Any]]:
     return _rows("pii_support/chinese", split)
 
 
+def load_chinese_uner(split: str = "all") -> list[dict[str, Any]]:
+    """Real Chinese text nobody here wrote: Universal NER's Simplified-Chinese Wikipedia
+    sentences (CC BY-SA 4.0), their hand-labelled person names as PERSON_ZH (Chinese script)
+    and PERSON (Latin letters); support-set format, one sentence per conversation."""
+    return _rows("pii_support/chinese_uner", split)
+
+
+#: The conversation-shaped sets ``score_support`` reads.
+SUPPORT_SETS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
+    "support": load_support,
+    "chinese": load_chinese,
+    "chinese_uner": load_chinese_uner,
+}
+
+
 def score_support(
-    analyze: ConversationAnalyzer, split: str = "all", *, chinese: bool = False
+    analyze: ConversationAnalyzer, split: str = "all", *, corpus: str = "support"
 ) -> Score:
-    """Run ``analyze`` (conversations → spans per message) over the support conversations.
+    """Run ``analyze`` (conversations → spans per message) over the conversations of
+    ``corpus`` (a key of ``SUPPORT_SETS``).
 
     ``messages`` counts the messages without labelled personal data and ``false_redactions``
     the detections in them; recall is per labelled kind.
     """
     result = Score()
-    conversations = load_chinese(split) if chinese else load_support(split)
+    conversations = SUPPORT_SETS[corpus](split)
     for conversation, found in zip(conversations, analyze(conversations), strict=True):
         for message, spans in zip(conversation["messages"], found, strict=True):
             text = message["content"]

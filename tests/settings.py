@@ -49,6 +49,9 @@ STATIC_ROOT = tempfile.mkdtemp(prefix="curator-test-static-")
 DATABASES["default"]["TEST"] = {  # noqa: F405
     "NAME": os.environ.get("CURATOR_TEST_DB") or f"test_curator_{os.getpid()}"
 }
+# PostgreSQL as in production, but a transactional test is undone by deleting rows rather than
+# by TRUNCATE (seconds of disk work per test; see tests/pg_backend/base.py).
+DATABASES["default"]["ENGINE"] = "tests.pg_backend"  # noqa: F405
 # Services called in-process by tests start no heartbeat timer threads (they would outlive
 # their test); the tests of the timer turn it back on.
 CURATOR_JOB_TIMER_HEARTBEATS = False

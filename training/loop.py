@@ -124,6 +124,10 @@ def dataset_loop(dataset: Dataset, *, role: str) -> Loop:
             }
             compare_url = reverse("eval_comparison_create", args=[slug]) + "?" + urlencode(query)
     run_active = runs.active().exists()
+    # "Evaluate vs base" scores the fine-tune's own validation split; a small version can
+    # hold none (the split is a hash of each conversation), and the button would only fail.
+    trained_on = model.version if model is not None and model.version is not None else version
+    held_back = trained_on.validation_examples if trained_on is not None else 0
     compared = (
         model is not None
         and Comparison.objects.filter(status=JobStatus.SUCCEEDED)
@@ -183,6 +187,7 @@ def dataset_loop(dataset: Dataset, *, role: str) -> Loop:
         model=model,
         run_done=run_done,
         run_active=run_active,
+        held_back=held_back,
         compare_url=compare_url,
         compared=compared,
         promoted=promoted,
@@ -208,6 +213,7 @@ def _next_action(
     model: Model | None,
     run_done: bool,
     run_active: bool,
+    held_back: int,
     compare_url: str,
     compared: bool,
     promoted: bool,
@@ -286,6 +292,15 @@ def _next_action(
     if run_active:
         return NextAction(
             "evaluate", "An evaluation is running", "Follow it", reverse("eval_home", args=[slug])
+        )
+    if not run_done and not held_back:
+        return NextAction(
+            "evaluate",
+            f"Fine-tune #{job.pk} cannot be evaluated vs its base: version "
+            f"{version.number} holds no validation examples. Import more "
+            "conversations and build a new version, or evaluate on another split",
+            "New evaluation",
+            reverse("eval_run_create", args=[slug]),
         )
     if not run_done:
         return NextAction(

@@ -337,8 +337,13 @@ def labelled(split: str) -> None:
         ),
         (
             f"tests/data pii_support/chinese (written, Faker zh_CN names) [{split}]",
-            score_support(_support_analyzer(engine, config), split, chinese=True),
-            score_support(_presidio_support(analyzer, own), split, chinese=True),
+            score_support(_support_analyzer(engine, config), split, corpus="chinese"),
+            score_support(_presidio_support(analyzer, own), split, corpus="chinese"),
+        ),
+        (
+            f"tests/data pii_support/chinese_uner (real: UNER zh Wikipedia, hand-labelled) [{split}]",
+            score_support(_support_analyzer(engine, config), split, corpus="chinese_uner"),
+            score_support(_presidio_support(analyzer, own), split, corpus="chinese_uner"),
         ),
     ]
     targets = {

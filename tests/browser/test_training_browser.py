@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 
 from curation.models import JobStatus
-from tests.factories import built_version
-from tests.training.conftest import DEFAULT_MODELS, FakeClock
+from tests.factories import built_version, simulator_provider
+from tests.training.conftest import FakeClock
 from training.models import FineTuneJob
 from training.services import drive_finetune
 from training.simulator import SimulatorServer
@@ -28,16 +28,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def sim(clock: FakeClock, settings: Any) -> Iterator[SimulatorServer]:
     with SimulatorServer(port=0, clock=clock) as server:
-        settings.CURATOR_TRAINING_PROVIDERS = [
-            {
-                "name": "simulator",
-                "kind": "simulator",
-                "label": "OpenAI simulator",
-                "base_url": server.base_url,
-                "models": DEFAULT_MODELS,
-                "timeout": 5,
-            }
-        ]
+        settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(server.base_url)]
         yield server
 
 

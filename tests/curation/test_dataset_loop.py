@@ -165,3 +165,53 @@ def test_a_compared_fine_tune_links_to_its_registry_page_to_promote_it(
     html = dataset_page(client_for(admin_user), dataset)
     assert next_action(html) == f"Next: Fine-tune #{job.pk} is compared, not promoted — Promote"
     assert f'href="{reverse("registry_model", args=[dataset.slug, model.pk])}"' in html
+
+
+def test_a_fine_tune_whose_version_holds_nothing_back_says_so_instead_of_offering_evaluation(
+    dataset, admin_user, client_for
+):
+    version = built_version(dataset, train=16, validation=0)
+    job = FineTuneJobFactory(
+        dataset=dataset, version=version, status="succeeded", fine_tuned_model="ft:demo"
+    )
+    base = Model.objects.create(kind=ModelKind.BASE, provider="openai", name="gpt-4.1-mini")
+    model = Model.objects.create(
+        kind=ModelKind.HOSTED_FINETUNE,
+        provider="openai",
+        name="ft:demo",
+        base=base,
+        dataset=dataset,
+        version=version,
+        job=job,
+    )
+    html = dataset_page(client_for(admin_user), dataset)
+    assert next_action(html) == (
+        f"Next: Fine-tune #{job.pk} cannot be evaluated vs its base: version 1 holds no "
+        "validation examples. Import more conversations and build a new version, or evaluate "
+        "on another split — New evaluation"
+    )
+    assert f'href="{reverse("eval_run_create", args=[dataset.slug])}"' in html
+    assert reverse("eval_quick", args=[dataset.slug, model.pk]) not in html
+
+
+def test_the_evaluation_page_offers_evaluate_vs_base_only_where_the_version_holds_examples_back(
+    dataset, admin_user, client_for
+):
+    _job, model = _finished_finetune(dataset)
+    empty = built_version(dataset, train=16, validation=0)
+    empty_job = FineTuneJobFactory(
+        dataset=dataset, version=empty, status="succeeded", fine_tuned_model="ft:empty"
+    )
+    empty_model = Model.objects.create(
+        kind=ModelKind.HOSTED_FINETUNE,
+        provider="openai",
+        name="ft:empty",
+        base=model.base,
+        dataset=dataset,
+        version=empty,
+        job=empty_job,
+    )
+    html = client_for(admin_user).get(reverse("eval_home", args=[dataset.slug])).content.decode()
+    assert reverse("eval_quick", args=[dataset.slug, model.pk]) in html
+    assert reverse("eval_quick", args=[dataset.slug, empty_model.pk]) not in html
+    assert f"no validation examples in {empty.label}" in html

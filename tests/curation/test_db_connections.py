@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, database_url
 from tests.curation.test_production import free_port
 from tests.factories import UserFactory
 
@@ -35,12 +35,11 @@ def server_connections() -> int:
 
 
 def start_runserver(port: int, **extra: str) -> subprocess.Popen:
-    db = connection.settings_dict
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CURATOR_DB"))},
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DEBUG": "true",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         **extra,
     }
     return subprocess.Popen(

@@ -12,10 +12,9 @@ import time
 import psutil
 import pytest
 from django.core.files import File
-from django.db import connection
 
 from curation.services.imports import create_import_batch
-from tests.conftest import ROOT, WORKER_START
+from tests.conftest import ROOT, WORKER_START, database_url
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -39,11 +38,10 @@ def test_killing_the_work_horse_leaves_no_parsing_process(dataset, tmp_path, cle
         for n in range(400_000):
             line["messages"][0]["content"] = f"Where is order {n}? " * 20
             handle.write(json.dumps(line) + "\n")
-    db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "CURATOR_IMPORT_PROCESSES": "2",
         "CURATOR_IMPORT_PARALLEL_MIN_BYTES": "1",
     }

@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from curation.models import ImportOutcome, JobStatus
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT, database_url
 from tests.curation.import_helpers import import_file
 
 pytestmark = pytest.mark.django_db
@@ -147,16 +147,11 @@ def test_cli_process_exit_status_follows_the_outcome(tmp_path):
     import subprocess
     import sys
 
-    from django.db import connection
-
-    from tests.conftest import ROOT
-
-    settings_dict = connection.settings_dict
     env = {
         "PATH": "/usr/bin:/bin",
         "DEBUG": "true",
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}",
+        "DATABASE_URL": database_url(),
     }
     bad = write_lines(tmp_path / "bad.jsonl", ["{broken"])
     result = subprocess.run(

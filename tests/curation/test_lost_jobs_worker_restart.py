@@ -13,23 +13,21 @@ from datetime import timedelta
 
 import psutil
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from curation.models import ImportBatch, JobStatus
 from curation.models.jobs import WORKER_LOST
-from tests.conftest import ROOT, WORKER_START
+from tests.conftest import ROOT, WORKER_START, database_url
 from tests.factories import ImportBatchFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def start_worker() -> subprocess.Popen:
-    db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         # No slot of the periodic grid falls within the test: only the start-up run can mark.
         "CURATOR_LOST_JOBS_INTERVAL": "3600",
     }

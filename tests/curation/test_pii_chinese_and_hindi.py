@@ -26,6 +26,10 @@ def found(engine: PiiEngine, text: str) -> dict[str, str]:
         ("你好，张伟先生，请问有什么可以帮您？", "张伟"),
         ("我和妈妈刘秀英一起去的。", "刘秀英"),
         ('{"patient_name": "陈建国"}', "陈建国"),
+        ("我的朋友司马文静下周来取货。", "司马文静"),
+        ("订单是玛丽娅·彼得罗娃下的，她明天到。", "玛丽娅·彼得罗娃"),
+        ("刘建平医生明天坐诊吗？", "刘建平"),
+        ("赵立新律师已经收到材料。", "赵立新"),
     ],
 )
 def test_chinese_script_names_are_persons(engine: PiiEngine, text: str, name: str) -> None:
@@ -37,7 +41,19 @@ def test_a_phone_after_a_chinese_cue_is_found(engine: PiiEngine) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["华为手机和小米手机哪个好？", "麻烦尽快处理，谢谢！", "北京到上海要几天？"]
+    "text",
+    [
+        "华为手机和小米手机哪个好？",
+        "麻烦尽快处理，谢谢！",
+        "北京到上海要几天？",
+        "用支付宝付款可以吗？",
+        "比亚迪的车保修几年？",
+        "周末去莫愁湖走走。",
+        "参加中国·杭州国际马拉松需要报名吗？",
+        "表格里姓名的中间要空格吗？",
+        "我对于算命先生没兴趣。",
+        "东方明珠几点关门？",
+    ],
 )
 def test_chinese_brands_places_and_courtesies_are_not_persons(engine: PiiEngine, text: str) -> None:
     assert found(engine, text) == {}

@@ -140,21 +140,42 @@ def test_public_figures_and_fictional_characters_from_the_notable_list_stay(
     assert engine.analyze_texts([text], PiiConfig())[0] == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I met Emmanuel Macron once at a rally in Paris.",
+        "I met Kamala Harris at my cousin's graduation.",
+    ],
+)
+def test_public_figures_famous_since_2014_stay(engine: PiiEngine, text: str) -> None:
+    assert engine.analyze_texts([text], PiiConfig())[0] == []
+
+
 def test_a_private_name_beside_a_public_figure_is_still_redacted(engine: PiiEngine) -> None:
     found = engine.analyze_texts(["I met Barack Obama with my friend Priya Raman."], PiiConfig())[0]
 
     assert [d.text for d in found] == ["Priya Raman"]
 
 
-def test_a_self_introduction_is_redacted_even_with_a_notable_name(engine: PiiEngine) -> None:
-    found = engine.analyze_texts(["Hi, my name is Harper Lee and my order is late."], PiiConfig())
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Hi, my name is Harper Lee and my order is late.", "Harper Lee"),
+        ("Hi, my name is Kamala Harris and my parcel never arrived.", "Kamala Harris"),
+    ],
+)
+def test_a_self_introduction_is_redacted_even_with_a_notable_name(
+    engine: PiiEngine, text: str, name: str
+) -> None:
+    found = engine.analyze_texts([text], PiiConfig())
 
-    assert [d.text for d in found[0]] == ["Harper Lee"]
+    assert [d.text for d in found[0]] == [name]
 
 
 def test_the_notable_list_holds_full_names_of_both_kinds() -> None:
     public, fictional = notable_names()
 
     assert {"harper lee", "abraham lincoln"} <= public
+    assert {"emmanuel macron", "jacinda ardern", "volodymyr zelensky"} <= public
     assert {"atticus finch", "harry potter"} <= fictional
     assert not any(len(name.split()) < 2 for name in public | fictional)

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, database_url
 from tests.helpers import gunicorn_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,7 +33,6 @@ OPENER = urllib.request.build_opener(_NoRedirect)
 
 def production_env(static_root: Path, **extra: str) -> dict[str, str]:
     """Production settings (curation.settings, DEBUG off) against the test database."""
-    db = connection.settings_dict
     clean = {
         k: v
         for k, v in os.environ.items()
@@ -47,7 +45,7 @@ def production_env(static_root: Path, **extra: str) -> dict[str, str]:
         "SECRET_KEY": SECRET,
         "ALLOWED_HOSTS": "127.0.0.1",
         "STATIC_ROOT": str(static_root),
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "CURATOR_SSL_REDIRECT": "false",
         **extra,
     }

@@ -11,6 +11,7 @@ from django.db import connection
 from django.urls import reverse
 
 from curation.models import Adjudication, AuditEvent, Conversation, ConversationStatus, Role
+from tests.conftest import ROOT, database_url
 from tests.factories import (
     ConversationFactory,
     MembershipFactory,
@@ -270,14 +271,11 @@ def test_review_bulk_command_exits_non_zero_with_one_line(dataset):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
-
-    settings_dict = connection.settings_dict
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DEBUG": "true",
         "PATH": "/usr/bin:/bin",
-        "DATABASE_URL": f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}",
+        "DATABASE_URL": database_url(),
     }
     result = subprocess.run(
         [

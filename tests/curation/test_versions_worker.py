@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 def test_a_version_created_on_the_page_is_built_by_a_worker(
     dataset, admin_user, client_for, run_worker
 ):
-    ConversationFactory.create_batch(2100, dataset=dataset, status=ConversationStatus.APPROVED)
+    ConversationFactory.create_many(2100, dataset=dataset, status=ConversationStatus.APPROVED)
     ConversationFactory.create_batch(5, dataset=dataset, status=ConversationStatus.IN_REVIEW)
     client = client_for(admin_user)
     response = client.post(

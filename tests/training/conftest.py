@@ -19,11 +19,6 @@ from training.providers.openai_provider import OpenAIProvider
 from training.simulator import SimulatorServer
 
 TEST_KEY = "sk-test-curator"
-# OpenAI base models the tests offer (prices are the price table's).
-DEFAULT_MODELS = {
-    "gpt-4.1-mini-2025-04-14": {"token_limit": 65536},
-    "gpt-4o-mini-2024-07-18": {"token_limit": 65536},
-}
 
 
 class FakeClock:

@@ -9,8 +9,8 @@ import openai
 import pytest
 
 from curation.models import JobStatus
-from tests.factories import built_version
-from tests.training.conftest import DEFAULT_MODELS, TEST_KEY, FakeClock
+from tests.factories import DEFAULT_MODELS, built_version
+from tests.training.conftest import TEST_KEY, FakeClock
 from training.services import create_finetune_job, drive_finetune
 from training.simulator import SimulatorServer
 

@@ -11,8 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from curation.models import JobStatus, Role
-from tests.factories import MembershipFactory, UserFactory, built_version
-from tests.training.conftest import DEFAULT_MODELS
+from tests.factories import MembershipFactory, UserFactory, built_version, simulator_provider
 from training.models import FineTuneJob
 from training.simulator import SimulatorServer
 
@@ -26,16 +25,7 @@ def fast(settings: Any) -> Iterator[SimulatorServer]:
     """A simulator on the real clock, fast enough that a small job ends within a second,
     and polls every few hundredths of a second so --wait notices soon."""
     with SimulatorServer(port=0, speed=2000) as server:
-        settings.CURATOR_TRAINING_PROVIDERS = [
-            {
-                "name": "simulator",
-                "kind": "simulator",
-                "label": "OpenAI simulator",
-                "base_url": server.base_url,
-                "models": DEFAULT_MODELS,
-                "timeout": 5,
-            }
-        ]
+        settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(server.base_url)]
         settings.CURATOR_TRAINING_POLL_SECONDS = 0.02
         settings.CURATOR_TRAINING_POLL_MAX_SECONDS = 0.1
         yield server

@@ -16,8 +16,8 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from curation.models import AuditEvent, DatasetVersion, JobStatus
-from tests.factories import built_version
-from tests.training.conftest import DEFAULT_MODELS, FakeClock
+from tests.factories import DEFAULT_MODELS, built_version, simulator_provider
+from tests.training.conftest import FakeClock
 from training.models import METADATA_TAG, FineTuneEvent, FineTuneJob, FineTuneMetric
 from training.providers import get_provider
 from training.services import (
@@ -39,22 +39,10 @@ pytestmark = pytest.mark.django_db
 MODEL = "gpt-4.1-mini-2025-04-14"
 
 
-def simulator_provider(server: SimulatorServer, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": "simulator",
-        "kind": "simulator",
-        "label": "OpenAI simulator",
-        "base_url": server.base_url,
-        "models": DEFAULT_MODELS,
-        "timeout": 5,
-        **extra,
-    }
-
-
 @pytest.fixture
 def sim(simulator: SimulatorServer, settings: Any) -> SimulatorServer:
     """The simulator (on the test's fake clock) as the only configured provider."""
-    settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(simulator)]
+    settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(simulator.base_url)]
     return simulator
 
 
@@ -279,7 +267,7 @@ def test_bad_key_is_refused_at_launch_with_the_providers_message(
 ) -> None:
     monkeypatch.setenv("CURATOR_TEST_BAD_KEY", "sk-bad-0123456789")
     settings.CURATOR_TRAINING_PROVIDERS = [
-        simulator_provider(simulator, api_key_env="CURATOR_TEST_BAD_KEY")
+        simulator_provider(simulator.base_url, api_key_env="CURATOR_TEST_BAD_KEY")
     ]
     with pytest.raises(LaunchError) as raised:
         launch(version)
@@ -293,7 +281,7 @@ def test_unknown_model_at_the_provider_fails_clearly(
     simulator: SimulatorServer, clock: FakeClock, version: DatasetVersion, settings: Any
 ) -> None:
     models = {**DEFAULT_MODELS, "gpt-9-turbo": {"token_limit": 65536, "price_per_million": 1}}
-    settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(simulator, models=models)]
+    settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(simulator.base_url, models=models)]
     job = drive(launch(version, base_model="gpt-9-turbo"), clock)
     assert job.status == JobStatus.FAILED
     assert job.error_code == "model_not_available"

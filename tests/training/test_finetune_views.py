@@ -16,9 +16,9 @@ from tests.factories import (
     FineTuneJobFactory,
     MembershipFactory,
     built_version,
+    simulator_provider,
 )
 from tests.helpers import ALL, as_user, assert_admin_actions
-from tests.training.conftest import DEFAULT_MODELS
 from training.models import FineTuneJob
 
 pytestmark = pytest.mark.django_db
@@ -29,15 +29,7 @@ MODEL = "gpt-4.1-mini-2025-04-14"
 @pytest.fixture(autouse=True)
 def simulator_settings(settings: Any, simulator: Any) -> None:
     # The launch check reaches the provider, so a simulator answers on a free port.
-    settings.CURATOR_TRAINING_PROVIDERS = [
-        {
-            "name": "simulator",
-            "kind": "simulator",
-            "label": "OpenAI simulator",
-            "base_url": simulator.base_url,
-            "models": DEFAULT_MODELS,
-        }
-    ]
+    settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(simulator.base_url)]
 
 
 def web(user: Any) -> Client:

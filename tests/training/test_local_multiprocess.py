@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from curation.models import JobStatus
-from tests.conftest import ROOT, WORKER_START
+from tests.conftest import ROOT, WORKER_START, database_url
 from tests.training import test_local_provider_training as local
 from tests.training.conftest import wait_until
 from training.models import FineTuneCheckpoint, FineTuneJob
@@ -55,12 +54,10 @@ def test_two_processes_train_one_adapter_data_parallel(
 
 
 def _worker_env() -> dict[str, str]:
-    settings_dict = connection.settings_dict
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:"
-        f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}",
+        "DATABASE_URL": database_url(),
     }
 
 

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from curation.models import DatasetVersion
-from tests.factories import built_version
-from tests.training.conftest import DEFAULT_MODELS
+from tests.factories import DEFAULT_MODELS, built_version
 from training.services import check_launch
 
 pytestmark = pytest.mark.django_db

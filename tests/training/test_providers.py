@@ -11,7 +11,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from tests.training.conftest import DEFAULT_MODELS, TEST_KEY, FakeClock, chat_example, wait_until
+from tests.factories import DEFAULT_MODELS
+from tests.training.conftest import TEST_KEY, FakeClock, chat_example, wait_until
 from training.providers import (
     Availability,
     PermanentProviderError,

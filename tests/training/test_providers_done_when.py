@@ -24,6 +24,7 @@ from django.test import Client
 from django.urls import reverse
 
 from curation.models import DatasetVersion, JobStatus
+from tests.factories import azure_on_simulator
 from tests.training.evaluation.conftest import make_version, text_example
 from training.evaluation.models import EvalRun
 from training.models import FineTuneJob
@@ -118,20 +119,12 @@ def providers(settings: Any, monkeypatch: Any) -> Iterator[SimulatorServer]:
                 "api_key_env": "FIREWORKS_API_KEY",
                 "account_id_env": "FIREWORKS_ACCOUNT_ID",
             },
-            {
-                "name": "azure",
-                "kind": "openai",
-                "label": "Azure OpenAI",
-                "base_url": f"{root}/openai/v1",
-                "api_key_env": "AZURE_OPENAI_API_KEY",
-                "azure": True,
-                "prices": "azure",
-                "management_url": f"{root}/azure-management",
-                "subscription_id": SUBSCRIPTION,
-                "resource_group": GROUP,
-                "resource_name": RESOURCE,
-                "management_token_env": "AZURE_MANAGEMENT_TOKEN",
-            },
+            azure_on_simulator(
+                server.base_url,
+                subscription_id=SUBSCRIPTION,
+                resource_group=GROUP,
+                resource_name=RESOURCE,
+            ),
         ]
         settings.CURATOR_ALLOW_PAID_DEPLOYMENTS = True
         settings.CURATOR_SERVING_POLL_SECONDS = 0.02

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from curation.models import DatasetVersion, JobStatus
-from tests.factories import built_version
-from tests.training.conftest import DEFAULT_MODELS
+from tests.factories import built_version, simulator_provider
 from training.models import FineTuneJob
 from training.providers import get_provider
 from training.services import cancel_finetune, create_finetune_job
@@ -26,16 +25,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def sim(simulator: SimulatorServer, settings: Any) -> SimulatorServer:
-    settings.CURATOR_TRAINING_PROVIDERS = [
-        {
-            "name": "simulator",
-            "kind": "simulator",
-            "label": "OpenAI simulator",
-            "base_url": simulator.base_url,
-            "models": DEFAULT_MODELS,
-            "timeout": 5,
-        }
-    ]
+    settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(simulator.base_url)]
     return simulator
 
 

@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 
 from curation.models import JobStatus
-from tests.factories import FineTuneJobFactory, built_version
-from tests.training.conftest import DEFAULT_MODELS, FakeClock, wait_until
+from tests.factories import FineTuneJobFactory, built_version, simulator_provider
+from tests.training.conftest import FakeClock, wait_until
 from training.models import FineTuneJob
 from training.services import create_finetune_job, run_finetune_job
 from training.simulator import SimulatorServer, generate_secret
@@ -25,22 +25,12 @@ SECRET = generate_secret()
 @pytest.fixture
 def sim(simulator: SimulatorServer, settings: Any) -> SimulatorServer:
     settings.OPENAI_WEBHOOK_SECRET = SECRET
-    settings.CURATOR_TRAINING_PROVIDERS = [
-        {
-            "name": "simulator",
-            "kind": "simulator",
-            "label": "OpenAI simulator",
-            "base_url": simulator.base_url,
-            "models": DEFAULT_MODELS,
-            "timeout": 5,
-        }
-    ]
+    settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(simulator.base_url)]
     return simulator
 
 
-@pytest.fixture
-def started(sim: SimulatorServer, dataset: Any) -> FineTuneJob:
-    """A job whose remote job exists and is still validating (its next poll is far off)."""
+def start_job(dataset: Any) -> FineTuneJob:
+    """A one-epoch job on the simulator, its remote job created; no poll is scheduled."""
     job = create_finetune_job(
         version=built_version(dataset),
         provider="simulator",
@@ -51,6 +41,13 @@ def started(sim: SimulatorServer, dataset: Any) -> FineTuneJob:
     )
     run_finetune_job(job_id=job.pk, schedule=lambda *_: None)
     job.refresh_from_db()
+    return job
+
+
+@pytest.fixture
+def started(sim: SimulatorServer, dataset: Any) -> FineTuneJob:
+    """A job whose remote job exists and is still validating (its next poll is far off)."""
+    job = start_job(dataset)
     assert job.status == JobStatus.RUNNING and job.remote_job_id
     return job
 
@@ -140,25 +137,8 @@ def test_simulator_delivers_a_signed_webhook_to_the_running_app(
     url = live_server.url + reverse("openai_webhook")
     with SimulatorServer(clock=clock, webhook_url=url, webhook_secret=SECRET) as server:
         settings.OPENAI_WEBHOOK_SECRET = SECRET
-        settings.CURATOR_TRAINING_PROVIDERS = [
-            {
-                "name": "simulator",
-                "kind": "simulator",
-                "label": "OpenAI simulator",
-                "base_url": server.base_url,
-                "models": DEFAULT_MODELS,
-                "timeout": 5,
-            }
-        ]
-        job = create_finetune_job(
-            version=built_version(dataset),
-            provider="simulator",
-            base_model="gpt-4.1-mini-2025-04-14",
-            hyperparameters={"n_epochs": 1},
-            user=None,
-            enqueue=False,
-        )
-        run_finetune_job(job_id=job.pk, schedule=lambda *_: None)  # no poll will follow
+        settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(server.base_url)]
+        job = start_job(dataset)
         clock.advance(3600)
         assert server.webhooks is not None
         wait_until(lambda: server.webhooks.deliveries and server.webhooks.wait_idle())

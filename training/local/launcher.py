@@ -1,4 +1,5 @@
-"""Training as a separate process group: ``torchrun --standalone --nproc-per-node N``.
+"""Training as a separate process group: ``torchrun --standalone --nproc-per-node N``, or
+the one rank alone where N is 1.
 
 The RQ work horse that takes a local job is a fork of the worker; CUDA must never be
 initialised there (a forked CUDA context is unusable, and the next job in that worker would
@@ -61,6 +62,10 @@ class RunFiles:
 
 
 def command(*, spec: Path, gpus: int) -> list[str]:
+    if gpus <= 1:
+        # One rank needs no rendezvous: torchrun's agent would only cost another import of
+        # torch (seconds of CPU) before the rank starts; the rank reads WORLD_SIZE as 1.
+        return [sys.executable, "-m", ENTRY, str(spec)]
     return [
         sys.executable,
         "-m",
@@ -97,7 +102,8 @@ def run_group(
     poll_seconds: float = 0.2,
     env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run one training under torchrun and return rank 0's result (``result.json``).
+    """Run one training (under torchrun for several ranks) and return rank 0's result
+    (``result.json``).
 
     ``on_message`` gets every line rank 0 writes, in order; ``should_stop`` is asked each
     poll and, once true, the group is asked to stop (stop file), then made to.
@@ -152,7 +158,7 @@ def run_group(
     if files.result.exists():
         return dict(json.loads(files.result.read_text()))
     tail = files.log.read_text(errors="replace")[-LOG_TAIL:] if files.log.exists() else ""
-    raise LaunchFailed(f"torchrun exited with status {returncode} and no result:\n{tail}")
+    raise LaunchFailed(f"training exited with status {returncode} and no result:\n{tail}")
 
 
 def _forward(path: Path, offset: int, on_message: Callable[[dict[str, Any]], None]) -> int:

@@ -14,7 +14,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from curation.models import DatasetVersion
-from tests.training.conftest import DEFAULT_MODELS
+from tests.factories import simulator_provider
+from training.services import create_finetune_job, drive_finetune
 from training.simulator import SimulatorServer
 
 BASE = "gpt-4o-mini-2024-07-18"
@@ -101,16 +102,7 @@ def eval_version(dataset: Any) -> DatasetVersion:
 
 
 def simulator_settings(settings: Any, server: SimulatorServer) -> None:
-    settings.CURATOR_TRAINING_PROVIDERS = [
-        {
-            "name": "openai",
-            "kind": "simulator",
-            "label": "OpenAI simulator",
-            "base_url": server.base_url,
-            "models": DEFAULT_MODELS,
-            "timeout": 5,
-        }
-    ]
+    settings.CURATOR_TRAINING_PROVIDERS = [simulator_provider(server.base_url, name="openai")]
     settings.CURATOR_SIMULATOR_URL = server.base_url
     settings.CURATOR_TRAINING_POLL_SECONDS = 0.02
     settings.CURATOR_TRAINING_POLL_MAX_SECONDS = 0.1
@@ -129,15 +121,12 @@ def sim(settings: Any, monkeypatch: Any) -> Iterator[SimulatorServer]:
         yield server
 
 
-@pytest.fixture
-def finetune(sim: SimulatorServer, dataset: Any, eval_version: DatasetVersion) -> Any:
-    """A fine-tune of ``eval_version`` that really ran (fast) on the simulator."""
-    from training.services import create_finetune_job, drive_finetune
-
+def trained(version: DatasetVersion, provider: str, base: str) -> Any:
+    """A one-epoch fine-tune of `version` on `provider` that really ran (fast) to success."""
     job = create_finetune_job(
-        version=eval_version,
-        provider="openai",
-        base_model=BASE,
+        version=version,
+        provider=provider,
+        base_model=base,
         hyperparameters={"n_epochs": 1},
         user=None,
         enqueue=False,
@@ -145,6 +134,22 @@ def finetune(sim: SimulatorServer, dataset: Any, eval_version: DatasetVersion) -
     job = drive_finetune(job_id=job.pk, sleep=lambda seconds: time.sleep(0.02))
     assert job.status == "succeeded", job.error
     return job
+
+
+@pytest.fixture
+def text_version(dataset: Any) -> DatasetVersion:
+    """Text examples only: 12 to train on, 6 to evaluate."""
+    return make_version(
+        dataset,
+        train=[text_example(i) for i in range(12)],
+        validation=[text_example(i) for i in range(100, 106)],
+    )
+
+
+@pytest.fixture
+def finetune(sim: SimulatorServer, dataset: Any, eval_version: DatasetVersion) -> Any:
+    """A fine-tune of ``eval_version`` that really ran (fast) on the simulator."""
+    return trained(eval_version, "openai", BASE)
 
 
 @pytest.fixture

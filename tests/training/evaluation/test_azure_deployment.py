@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from curation.models import DatasetVersion
-from tests.training.conftest import DEFAULT_MODELS
-from tests.training.evaluation.conftest import make_version, text_example
-from tests.training.evaluation.test_paid_deployments import evaluate, shapes_asked, trained
+from tests.factories import azure_on_simulator, simulator_provider
+from tests.training.evaluation.conftest import trained
+from tests.training.evaluation.test_paid_deployments import evaluate, shapes_asked
 from training.services.serving import serving_deploy
 from training.simulator import SimulatorServer
 from training.simulator.serving import deployments
@@ -26,34 +26,13 @@ BASE = "gpt-4o-mini-2024-07-18"
 @pytest.fixture
 def azure(settings: Any, monkeypatch: Any) -> Iterator[SimulatorServer]:
     with SimulatorServer(port=0, speed=2000) as server:
-        root = server.base_url.removesuffix("/v1")
         monkeypatch.delenv("OPENAI_API_KEY", raising=False)
         monkeypatch.setenv("AZURE_OPENAI_API_KEY", "sk-azure-fake")
         monkeypatch.setenv("AZURE_MANAGEMENT_TOKEN", "arm-token-fake")
         settings.CURATOR_SIMULATOR_URL = server.base_url
         settings.CURATOR_TRAINING_PROVIDERS = [
-            {
-                "name": "openai",
-                "kind": "simulator",
-                "label": "OpenAI simulator",
-                "base_url": server.base_url,
-                "models": DEFAULT_MODELS,
-                "timeout": 5,
-            },
-            {
-                "name": "azure",
-                "kind": "openai",
-                "label": "Azure OpenAI",
-                "base_url": f"{root}/openai/v1",
-                "api_key_env": "AZURE_OPENAI_API_KEY",
-                "azure": True,
-                "prices": "azure",
-                "subscription_id": "sub-1",
-                "resource_group": "rg-1",
-                "resource_name": "curator-aoai",
-                "management_token_env": "AZURE_MANAGEMENT_TOKEN",
-                "management_url": f"{root}/azure-management",
-            },
+            simulator_provider(server.base_url, name="openai"),
+            azure_on_simulator(server.base_url),
         ]
         settings.CURATOR_UNDEPLOY_AFTER_EVALUATION = True
         settings.CURATOR_SERVING_POLL_SECONDS = 0.02
@@ -62,15 +41,6 @@ def azure(settings: Any, monkeypatch: Any) -> Iterator[SimulatorServer]:
         settings.CURATOR_EVAL_RETRY_SECONDS = 0.01
         settings.CURATOR_EVAL_TIMEOUT = 5
         yield server
-
-
-@pytest.fixture
-def text_version(dataset: Any) -> DatasetVersion:
-    return make_version(
-        dataset,
-        train=[text_example(i) for i in range(12)],
-        validation=[text_example(i) for i in range(100, 106)],
-    )
 
 
 def test_curator_deploys_an_azure_fine_tune_on_the_configured_control_plane_and_evaluates_it(

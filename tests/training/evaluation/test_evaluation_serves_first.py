@@ -14,14 +14,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from curation.models import DatasetVersion, JobStatus
-from tests.training.conftest import DEFAULT_MODELS
-from tests.training.evaluation.test_paid_deployments import (
-    FIREWORKS_BASE,
-    TOGETHER_BASE,
-    paid,
-    text_version,
-    trained,
-)
+from tests.factories import azure_on_simulator, simulator_provider
+from tests.training.evaluation.conftest import trained
+from tests.training.evaluation.test_paid_deployments import FIREWORKS_BASE, TOGETHER_BASE, paid
 from training.evaluation.models import EvalExample
 from training.evaluation.services.runs import create_eval_run, run_eval_job
 from training.simulator import SimulatorServer
@@ -29,7 +24,7 @@ from training.simulator.serving import deployments
 
 pytestmark = pytest.mark.django_db
 
-__all__ = ["paid", "text_version"]  # fixtures, used by name
+__all__ = ["paid"]  # a fixture, used by name
 AZURE_BASE = "gpt-4o-mini-2024-07-18"
 
 
@@ -123,26 +118,11 @@ def test_a_deployment_still_coming_up_after_the_wait_fails_the_run_and_retry_reu
 def azure_by_hand(settings: Any, monkeypatch: Any) -> Iterator[SimulatorServer]:
     """Azure on the simulator without the control-plane settings: deployments by hand."""
     with SimulatorServer(port=0, speed=2000) as server:
-        root = server.base_url.removesuffix("/v1")
         monkeypatch.setenv("AZURE_OPENAI_API_KEY", "sk-azure-fake")
         settings.CURATOR_SIMULATOR_URL = server.base_url
         settings.CURATOR_TRAINING_PROVIDERS = [
-            {
-                "name": "openai",
-                "kind": "simulator",
-                "base_url": server.base_url,
-                "models": DEFAULT_MODELS,
-                "timeout": 5,
-            },
-            {
-                "name": "azure",
-                "kind": "openai",
-                "label": "Azure OpenAI",
-                "base_url": f"{root}/openai/v1",
-                "api_key_env": "AZURE_OPENAI_API_KEY",
-                "azure": True,
-                "prices": "azure",
-            },
+            simulator_provider(server.base_url, name="openai"),
+            azure_on_simulator(server.base_url, control_plane=False),
         ]
         settings.CURATOR_TRAINING_POLL_SECONDS = 0.02
         settings.CURATOR_TRAINING_POLL_MAX_SECONDS = 0.1

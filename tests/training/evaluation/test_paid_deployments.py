@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,9 +18,8 @@ from django.test import Client
 from django.urls import reverse
 
 from curation.models import DatasetVersion
-from tests.training.conftest import DEFAULT_MODELS
-from tests.training.evaluation.conftest import JUDGE, make_version, text_example
-from training.services import create_finetune_job, drive_finetune
+from tests.factories import simulator_provider
+from tests.training.evaluation.conftest import JUDGE, trained
 from training.services.serving import serving_deploy
 from training.simulator import SimulatorServer
 from training.simulator.serving import deployments
@@ -44,14 +42,7 @@ def paid(settings: Any, monkeypatch: Any) -> Iterator[SimulatorServer]:
         monkeypatch.setenv("CURATOR_SIMULATOR_URL", server.base_url)
         settings.CURATOR_SIMULATOR_URL = server.base_url
         settings.CURATOR_TRAINING_PROVIDERS = [
-            {
-                "name": "openai",
-                "kind": "simulator",
-                "label": "OpenAI simulator",
-                "base_url": server.base_url,
-                "models": DEFAULT_MODELS,
-                "timeout": 5,
-            },
+            simulator_provider(server.base_url, name="openai"),
             {"name": "together", "kind": "together", "api_key_env": "TOGETHER_API_KEY"},
             {"name": "fireworks", "kind": "fireworks", "api_key_env": "FIREWORKS_API_KEY"},
         ]
@@ -63,29 +54,6 @@ def paid(settings: Any, monkeypatch: Any) -> Iterator[SimulatorServer]:
         settings.CURATOR_EVAL_RETRY_SECONDS = 0.01
         settings.CURATOR_EVAL_TIMEOUT = 5
         yield server
-
-
-@pytest.fixture
-def text_version(dataset: Any) -> DatasetVersion:
-    return make_version(
-        dataset,
-        train=[text_example(i) for i in range(12)],
-        validation=[text_example(i) for i in range(100, 106)],
-    )
-
-
-def trained(version: DatasetVersion, provider: str, base: str) -> Any:
-    job = create_finetune_job(
-        version=version,
-        provider=provider,
-        base_model=base,
-        hyperparameters={"n_epochs": 1},
-        user=None,
-        enqueue=False,
-    )
-    job = drive_finetune(job_id=job.pk, sleep=lambda seconds: time.sleep(0.02))
-    assert job.status == "succeeded", job.error
-    return job
 
 
 def evaluate(dataset: Any, job: Any) -> dict[str, Any]:
