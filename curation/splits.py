@@ -109,11 +109,17 @@ def near_duplicate_key(messages: Iterable[Mapping[str, Any]]) -> str:
     """A digest equal for examples that say the same thing: system messages, letter case,
     spacing, punctuation and placeholder numbers are ignored (the build puts examples with the
     same key in one split, so two near-identical examples never sit on both sides)."""
-    text = "\x01".join(
-        f"{message.get('role')}\x00{_text_of(message)}"
-        for message in messages
-        if message.get("role") not in SYSTEM_ROLES
-    )
+    parts = []
+    for message in messages:
+        role = message.get("role")
+        if role in SYSTEM_ROLES:
+            continue
+        content = message.get("content")
+        # The common plain text message without the call to _text_of (this runs per example).
+        if type(content) is not str or message.get("tool_calls"):
+            content = _text_of(message)
+        parts.append(f"{role}\x00{content}")
+    text = "\x01".join(parts)
     if "<" in text:
         text = _PLACEHOLDER.sub(r"<\1>", text)
     if not text.isascii():

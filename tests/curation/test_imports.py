@@ -250,11 +250,11 @@ def test_a_retry_after_a_killed_worker_completes_without_duplicates(
     real_write = import_service._write_chunk
     calls = {"n": 0}
 
-    def dying_write(batch, prepared):  # type: ignore[no-untyped-def]
+    def dying_write(batch, prepared, writes):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 4:
             raise WorkerKilled
-        return real_write(batch, prepared)
+        return real_write(batch, prepared, writes)
 
     monkeypatch.setattr(import_service, "_write_chunk", dying_write)
     with pytest.raises(WorkerKilled):
@@ -330,7 +330,7 @@ def test_cli_reports_an_unexpected_failure_in_one_line(dataset, monkeypatch):
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
-    def broken(batch, prepared):  # type: ignore[no-untyped-def]
+    def broken(batch, prepared, writes):  # type: ignore[no-untyped-def]
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(import_service, "_write_chunk", broken)

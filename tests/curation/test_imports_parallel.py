@@ -102,11 +102,11 @@ def test_a_parallel_import_killed_half_way_resumes_without_duplicates(
     real_write = import_service._write_chunk
     calls = {"n": 0}
 
-    def dying_write(batch, prepared):  # type: ignore[no-untyped-def]
+    def dying_write(batch, prepared, writes):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 5:
             raise WorkerKilled
-        return real_write(batch, prepared)
+        return real_write(batch, prepared, writes)
 
     monkeypatch.setattr(import_service, "_write_chunk", dying_write)
     with pytest.raises(WorkerKilled):
@@ -131,7 +131,7 @@ def test_a_conversation_another_import_inserted_meanwhile_is_counted_a_duplicate
     """The hash lookup and the COPY are two statements: when the dataset gains one of the
     chunk's hashes in between, the chunk falls back to ON CONFLICT DO NOTHING."""
     from curation.importers import SourceRecord
-    from curation.services.imports import ChunkContext, _insert_rows, prepare_chunk
+    from curation.services.imports import ChunkContext, _insert_rows, _Writes, prepare_chunk
     from curation.validation import normalize_openai
     from tests.factories import ImportBatchFactory
 
@@ -154,9 +154,10 @@ def test_a_conversation_another_import_inserted_meanwhile_is_counted_a_duplicate
         for n in range(1, 4)
     ]
     first = prepare_chunk(context, records[:1], done=None)
-    assert _insert_rows(dataset.pk, first) == (1, 1)
+    writes = _Writes(probe=True, wait_for_disk=True)
+    assert _insert_rows(dataset.pk, first, writes) == (1, 1)
     prepared = prepare_chunk(context, records, done=None)
     # As if the lookup ran before the other import committed: it finds nothing.
     prepared.hashes = ["0" * 64] * len(prepared.hashes)
-    assert _insert_rows(dataset.pk, prepared) == (2, 2)
+    assert _insert_rows(dataset.pk, prepared, writes) == (2, 2)
     assert Conversation.objects.filter(dataset=dataset).count() == 3

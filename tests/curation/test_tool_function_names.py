@@ -61,3 +61,15 @@ def test_a_version_refuses_a_stored_conversation_with_a_bad_function_name(datase
     version = DatasetVersion.objects.get(pk=version.pk)
     assert version.status == VersionStatus.FAILED
     assert f"conversation {bad.pk}: tools[0].function.name" in version.error
+
+
+def test_a_version_refuses_a_bad_name_in_a_tool_call_of_a_conversation_without_tools(dataset):
+    # Exported as stored (no finding, no edit): the build's fast path for such rows must
+    # still read the assistant's tool calls when the row has no tool definitions.
+    approved(dataset, 2)
+    [bad] = approved(dataset, 1, original=conversation("lookup", call_name=XSS)["messages"])
+    version = create_version(dataset=dataset, user=None, filter=normalize_filter(), enqueue=False)
+    run_build_job(version_id=version.pk)
+    version = DatasetVersion.objects.get(pk=version.pk)
+    assert version.status == VersionStatus.FAILED
+    assert f"conversation {bad.pk}: messages[1].tool_calls[0].function.name" in version.error

@@ -203,7 +203,13 @@ def export_part(*, version_id: int, part: Part) -> Stats:
                         messages = [prompt_message, *messages]
                         tokens += prompt_tokens
                         prepended = 1
-                    refused = invalid_function_name(conversation.tools, messages)
+                    # A row without tools whose stored text never says "tool_calls" names
+                    # no function: the per-message walk is skipped for it.
+                    refused = (
+                        None
+                        if type(conversation) is Row and conversation.no_functions
+                        else invalid_function_name(conversation.tools, messages)
+                    )
                     if refused is not None:
                         # Fail closed: a provider refuses the whole file for one such name,
                         # and a name is shown unescaped by other tools.
@@ -280,6 +286,7 @@ class Row:
         "assistant_tokens",
         "id",
         "near_dup_cluster",
+        "no_functions",
         "original",
         "parallel_tool_calls",
         "score_avg",
@@ -299,8 +306,11 @@ class Row:
         assistant: int,
         cluster: int | None,
         score: float | None,
+        *,
+        no_functions: bool = False,
     ) -> None:
         self.id, self.original, self.tools, self.parallel_tool_calls = pk, original, tools, parallel
+        self.no_functions = no_functions
         self.token_count, self.assistant_tokens = tokens, assistant
         self.near_dup_cluster, self.score_avg = cluster, score
 
@@ -421,6 +431,7 @@ def _chunks(conversations: QuerySet[Conversation], dataset: Dataset) -> Iterator
                         assistant,
                         cluster,
                         score,
+                        no_functions=tools is None and '"tool_calls"' not in original,
                     )
                 )
                 continue
