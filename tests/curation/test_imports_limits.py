@@ -10,6 +10,7 @@ import json
 import pytest
 
 from curation.models import Conversation, ImportBatch, ImportOutcome, JobStatus
+from curation.services import import_chunks
 from curation.services import imports as import_service
 from tests.curation.import_helpers import errors_by_line, import_file
 
@@ -150,13 +151,13 @@ def test_detection_reads_a_valid_first_line_longer_than_64_kb(dataset, tmp_path)
 def test_chunks_are_cut_by_bytes_as_well_as_by_count(dataset, settings, tmp_path, monkeypatch):
     settings.CURATOR_IMPORT_CHUNK_BYTES = 3000
     sizes: list[int] = []
-    real = import_service.prepare_chunk
+    real = import_chunks.prepare_chunk
 
     def spy(context, chunk, **kwargs):  # type: ignore[no-untyped-def]
         sizes.append(len(chunk))
         return real(context, chunk, **kwargs)
 
-    monkeypatch.setattr(import_service, "prepare_chunk", spy)
+    monkeypatch.setattr(import_chunks, "prepare_chunk", spy)
     path = tmp_path / "many.jsonl"
     path.write_bytes(jsonl([chat(n, "y" * 900) for n in range(10)]))
     batch = import_file(dataset, path)

@@ -65,18 +65,18 @@ def test_the_parallel_path_gives_exactly_the_serial_result(dataset, settings, tm
     settings.CURATOR_IMPORT_PROCESSES = 2
     settings.CURATOR_IMPORT_PARALLEL_MIN_BYTES = 0
     calls: list[int] = []
-    real = import_service._parsing_pool
+    real = import_service.parsing_pool
 
     def spy(*args):  # type: ignore[no-untyped-def]
         pool = real(*args)
         calls.append(pool is not None)
         return pool
 
-    import_service._parsing_pool = spy  # type: ignore[assignment]
+    import_service.parsing_pool = spy  # type: ignore[assignment]
     try:
         parallel = import_file(DatasetFactory(slug="other"), path)
     finally:
-        import_service._parsing_pool = real  # type: ignore[assignment]
+        import_service.parsing_pool = real  # type: ignore[assignment]
     assert calls == [True]
     assert snapshot(parallel) == snapshot(serial)
     assert serial.invalid > 5 and serial.duplicates > 10
@@ -131,7 +131,8 @@ def test_a_conversation_another_import_inserted_meanwhile_is_counted_a_duplicate
     """The hash lookup and the COPY are two statements: when the dataset gains one of the
     chunk's hashes in between, the chunk falls back to ON CONFLICT DO NOTHING."""
     from curation.importers import SourceRecord
-    from curation.services.imports import ChunkContext, _insert_rows, _Writes, prepare_chunk
+    from curation.services.import_chunks import ChunkContext, prepare_chunk
+    from curation.services.imports import _insert_rows, _Writes
     from curation.validation import normalize_openai
     from tests.factories import ImportBatchFactory
 
