@@ -8,6 +8,7 @@ the metadata check and the reasons' wording untested (docs/development.md, "Muta
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -96,11 +97,38 @@ def test_an_item_that_is_not_an_object_is_refused_naming_what_it_is(
 
 def test_the_imports_error_rows_keep_each_refused_items_line(api, dataset, admin_user, make_token):
     secret = make_token(admin_user, "ingest")
+    lines = [json.dumps(item(1)), json.dumps(item(2, score=9)), "{not json", '"text"']
 
-    response = post_items(
-        api, dataset.slug, secret, [item(1), item(2, score=9), item(3), "text", item(4)]
-    )
+    response = post_items(api, dataset.slug, secret, "\n".join(lines))
 
-    batch = response.json()["batch"]
-    rows = ImportLineError.objects.filter(batch_id=batch)
-    assert [(row.line, row.field) for row in rows] == [(2, "score"), (4, "")]
+    rows = ImportLineError.objects.filter(batch_id=response.json()["batch"])
+    assert [(row.line, row.field) for row in rows] == [(2, "score"), (3, ""), (4, "")]
+
+
+def test_an_item_over_the_size_limit_is_refused_naming_its_place_and_size(
+    api, dataset, admin_user, make_token, settings
+):
+    settings.CURATOR_MAX_LINE_BYTES = 2000
+    secret = make_token(admin_user, "ingest")
+    items = [item(1), item(2, comment="a" * 3000), item(3)]
+    body = json.dumps(items)
+    big = json.dumps(items[1])
+
+    response = post_items(api, dataset.slug, secret, body)
+
+    column, size = body.index(big) + 1, len(big)
+    assert errors_by_index(response) == {
+        1: ("", f"item at line 1, column {column} is {size} bytes, over the limit of 2000 per item")
+    }
+    rows = ImportLineError.objects.filter(batch_id=response.json()["batch"])
+    assert [row.line for row in rows] == [2]
+
+
+def test_a_text_that_only_mentions_the_nul_escape_is_imported(api, dataset, admin_user, make_token):
+    secret = make_token(admin_user, "ingest")
+    # The JSON text holds "\\u0000" (an escaped backslash), which is no NUL character.
+    mentions = item(1, comment="end a C string with \\u0000", metadata={"tags": ["c", "\\u0000"]})
+
+    response = post_items(api, dataset.slug, secret, [mentions])
+
+    assert response.json()["imported"] == 1 and response.json()["errors"] == []
