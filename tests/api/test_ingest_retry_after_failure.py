@@ -18,7 +18,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from curation.models import Conversation, ImportBatch, IngestRequest
+from curation.models import Conversation, ImportBatch, IngestRequest, JobStatus
 from tests.api.conftest import item, post_items
 
 pytestmark = pytest.mark.django_db
@@ -71,3 +71,28 @@ def test_a_retry_after_the_import_failed_on_a_database_error_imports_instead_of_
     assert ImportBatch.objects.get(pk=retry.json()["batch"]).ingest_request.idempotency_key == (
         "retry-1"
     )
+
+
+def test_a_request_of_several_chunks_that_failed_leaves_its_batch_failed_and_its_key_free(
+    dataset, admin_user, make_token, settings
+):
+    # Chunks commit one by one, so the batch outlives the failure: it must say it failed.
+    settings.CURATOR_IMPORT_BATCH_SIZE = 2
+    secret = make_token(admin_user, "ingest")
+    client = Client(raise_request_exception=False)
+    items = [item(1), item(2), item(3)]
+
+    with conversations_locked_by_another_session():
+        failed = post_items(client, dataset.slug, secret, items, HTTP_IDEMPOTENCY_KEY="retry-2")
+
+    assert failed.status_code == 500
+    batch = ImportBatch.objects.get()
+    assert batch.status == JobStatus.FAILED
+    assert "unexpected error (OperationalError: canceling statement due to lock timeout" in (
+        batch.error
+    )
+
+    retry = post_items(client, dataset.slug, secret, items, HTTP_IDEMPOTENCY_KEY="retry-2")
+
+    assert retry.status_code == 200, retry.content
+    assert retry.json()["imported"] == 3 and Conversation.objects.count() == 3
