@@ -100,6 +100,15 @@ def test_run_metrics_say_how_many_were_scored() -> None:
     assert metrics["latency_p50_ms"] == 200.0 and metrics["cost_usd"] == pytest.approx(0.003)
     assert metrics["judge_mean"] == 4.0 and metrics["judge_criteria"] == {"tone": 4.0}
     assert metrics["tool_call_accuracy"] is None
+    # The run page shows each mean with how many examples it is over, and the p95 latency.
+    assert (metrics["exact_match_n"], metrics["rouge_l_n"], metrics["tool_call_n"]) == (2, 2, 0)
+    assert metrics["latency_p95_ms"] == pytest.approx(290.0) and metrics["judged"] == 2
+
+
+def test_a_run_without_known_costs_has_no_cost_rather_than_zero() -> None:
+    row = {"status": "ok", "metrics": {}, "latency_ms": 5.0, "cost_usd": None}
+
+    assert run_metrics([row, row], examples=2)["cost_usd"] is None
 
 
 def test_percentiles_interpolate_like_numpy() -> None:
@@ -125,3 +134,10 @@ def test_bootstrap_interval_brackets_the_mean_and_is_reproducible() -> None:
     assert first == bootstrap_ci(values, resamples=500)
     assert first[0] < sum(values) / len(values) < first[1]
     assert bootstrap_ci([1.0]) is None
+
+
+def test_bootstrap_interval_of_two_values_exists_and_of_equal_values_is_that_value() -> None:
+    low, high = bootstrap_ci([0.0, 1.0], resamples=200)
+    assert 0.0 <= low <= high <= 1.0
+    # scipy refuses a sample whose values are all equal; the interval is then the value.
+    assert bootstrap_ci([0.5, 0.5, 0.5]) == (0.5, 0.5)
