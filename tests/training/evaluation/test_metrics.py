@@ -7,7 +7,9 @@ import json
 import pytest
 
 from training.evaluation.metrics import (
+    GATE_METRICS,
     bootstrap_ci,
+    evidence_error,
     example_metrics,
     percentile,
     run_metrics,
@@ -141,3 +143,36 @@ def test_bootstrap_interval_of_two_values_exists_and_of_equal_values_is_that_val
     assert 0.0 <= low <= high <= 1.0
     # scipy refuses a sample whose values are all equal; the interval is then the value.
     assert bootstrap_ci([0.5, 0.5, 0.5]) == (0.5, 0.5)
+
+
+def test_a_tool_turn_matches_exactly_when_its_calls_do_whatever_text_is_beside_them() -> None:
+    reference = reply("Let me look that up.", calls=[("lookup", {"order": 7})])
+    output = reply("One moment.", calls=[("lookup", {"order": 7})])
+
+    metrics = example_metrics(reference, output)
+
+    assert metrics["exact_match"] == 1.0 and metrics["tool_call"] == 1.0
+
+
+def test_a_reference_without_text_has_no_text_scores() -> None:
+    reference = reply(None, calls=[("lookup", {"order": 7})])
+
+    metrics = example_metrics(reference, reply("Order 7 is on its way."))
+
+    assert (metrics["rouge_l"], metrics["chrf"], metrics["length_ratio"]) == (None, None, None)
+
+
+def test_one_decided_comparison_has_a_wilson_interval() -> None:
+    low, high = wilson_interval(1, 1)
+    assert low == pytest.approx(0.2065, abs=1e-3) and high == pytest.approx(1.0)
+
+
+def test_gate_evidence_that_is_a_descriptive_figure_is_refused_saying_so() -> None:
+    assert evidence_error("judge") is None and evidence_error("metric:chrf") is None
+    assert evidence_error("metric:latency_ms") == (
+        "latency_ms is a descriptive figure (shown, never a gate metric); use judge, people or "
+        f"metric: one of {', '.join(GATE_METRICS)}"
+    )
+    assert evidence_error("metric:bleu") == (
+        f"evidence must be judge, people or metric:NAME with NAME one of {', '.join(GATE_METRICS)}"
+    )
