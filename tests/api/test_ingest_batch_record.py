@@ -33,6 +33,7 @@ def test_an_ingest_is_a_finished_batch_of_the_tokens_user_holding_the_exact_body
     assert re.fullmatch(r"api-ingest-\d{8}T\d{6}\.json", batch.original_name)
     assert (batch.format, batch.detected_format) == ("openai", "openai")
     assert (batch.size, batch.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    assert batch.file.name.startswith(f"imports/{dataset.pk}/api-ingest-")
     with batch.file.open("rb") as stored:
         assert stored.read() == body
     assert (batch.status, batch.attempts, batch.done, batch.total) == (
