@@ -102,3 +102,17 @@ def test_a_request_unanswered_for_15_minutes_is_taken_over_by_its_retry(
     assert retry.json()["imported"] == 2
     row.refresh_from_db()
     assert row.response == retry.json() and row.batch_id == retry.json()["batch"]
+
+
+def test_a_key_longer_than_200_characters_is_used_by_its_first_200(
+    api, dataset, admin_user, make_token
+):
+    secret = make_token(admin_user, "ingest")
+    key = "k" * 250
+
+    first = post_items(api, dataset.slug, secret, [item(1)], HTTP_IDEMPOTENCY_KEY=key)
+    retry = post_items(api, dataset.slug, secret, [item(1)], HTTP_IDEMPOTENCY_KEY=key)
+
+    assert first.status_code == 200, first.content
+    assert retry.json() == first.json() and retry["Idempotent-Replayed"] == "true"
+    assert IngestRequest.objects.get().idempotency_key == key[:200]
