@@ -15,15 +15,13 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from training.evaluation.messages import text_of
 
 if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
     from rouge_score import rouge_scorer
 
 _SPACE = re.compile(r"\s+")
@@ -218,13 +216,12 @@ def run_metrics(rows: Sequence[Mapping[str, Any]], *, examples: int) -> dict[str
 def bootstrap_ci(
     values: Sequence[float],
     *,
-    statistic: Callable[[NDArray[np.float64]], float] | None = None,
     resamples: int = 2000,
     seed: int = 0,
     level: float = 0.95,
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of ``statistic`` (the mean) over the values, by
-    ``scipy.stats.bootstrap`` (shown beside metric deltas; the gate uses paired tests)."""
+    """Percentile bootstrap interval of the mean of the values, by ``scipy.stats.bootstrap``
+    (shown beside metric deltas; the gate uses paired tests)."""
     if len(values) < 2:
         return None
     import numpy as np
@@ -235,9 +232,7 @@ def bootstrap_ci(
         return (float(data[0]), float(data[0]))  # scipy refuses a degenerate sample
     result = stats.bootstrap(
         (data,),
-        (lambda sample, axis: np.mean(sample, axis=axis))
-        if statistic is None
-        else (lambda sample, axis: np.apply_along_axis(statistic, axis, sample)),
+        lambda sample, axis: np.mean(sample, axis=axis),
         n_resamples=resamples,
         confidence_level=level,
         method="percentile",

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from training.evaluation.metrics import (
+    GATE_METRICS,
     bootstrap_ci,
+    evidence_error,
     example_metrics,
     percentile,
     run_metrics,
@@ -100,6 +102,15 @@ def test_run_metrics_say_how_many_were_scored() -> None:
     assert metrics["latency_p50_ms"] == 200.0 and metrics["cost_usd"] == pytest.approx(0.003)
     assert metrics["judge_mean"] == 4.0 and metrics["judge_criteria"] == {"tone": 4.0}
     assert metrics["tool_call_accuracy"] is None
+    # The run page shows each mean with how many examples it is over, and the p95 latency.
+    assert (metrics["exact_match_n"], metrics["rouge_l_n"], metrics["tool_call_n"]) == (2, 2, 0)
+    assert metrics["latency_p95_ms"] == pytest.approx(290.0) and metrics["judged"] == 2
+
+
+def test_a_run_without_known_costs_has_no_cost_rather_than_zero() -> None:
+    row = {"status": "ok", "metrics": {}, "latency_ms": 5.0, "cost_usd": None}
+
+    assert run_metrics([row, row], examples=2)["cost_usd"] is None
 
 
 def test_percentiles_interpolate_like_numpy() -> None:
@@ -125,3 +136,43 @@ def test_bootstrap_interval_brackets_the_mean_and_is_reproducible() -> None:
     assert first == bootstrap_ci(values, resamples=500)
     assert first[0] < sum(values) / len(values) < first[1]
     assert bootstrap_ci([1.0]) is None
+
+
+def test_bootstrap_interval_of_two_values_exists_and_of_equal_values_is_that_value() -> None:
+    low, high = bootstrap_ci([0.0, 1.0], resamples=200)
+    assert 0.0 <= low <= high <= 1.0
+    # scipy refuses a sample whose values are all equal; the interval is then the value.
+    assert bootstrap_ci([0.5, 0.5, 0.5]) == (0.5, 0.5)
+
+
+def test_a_tool_turn_matches_exactly_when_its_calls_do_whatever_text_is_beside_them() -> None:
+    reference = reply("Let me look that up.", calls=[("lookup", {"order": 7})])
+    output = reply("One moment.", calls=[("lookup", {"order": 7})])
+
+    metrics = example_metrics(reference, output)
+
+    assert metrics["exact_match"] == 1.0 and metrics["tool_call"] == 1.0
+
+
+def test_a_reference_without_text_has_no_text_scores() -> None:
+    reference = reply(None, calls=[("lookup", {"order": 7})])
+
+    metrics = example_metrics(reference, reply("Order 7 is on its way."))
+
+    assert (metrics["rouge_l"], metrics["chrf"], metrics["length_ratio"]) == (None, None, None)
+
+
+def test_one_decided_comparison_has_a_wilson_interval() -> None:
+    low, high = wilson_interval(1, 1)
+    assert low == pytest.approx(0.2065, abs=1e-3) and high == pytest.approx(1.0)
+
+
+def test_gate_evidence_that_is_a_descriptive_figure_is_refused_saying_so() -> None:
+    assert evidence_error("judge") is None and evidence_error("metric:chrf") is None
+    assert evidence_error("metric:latency_ms") == (
+        "latency_ms is a descriptive figure (shown, never a gate metric); use judge, people or "
+        f"metric: one of {', '.join(GATE_METRICS)}"
+    )
+    assert evidence_error("metric:bleu") == (
+        f"evidence must be judge, people or metric:NAME with NAME one of {', '.join(GATE_METRICS)}"
+    )

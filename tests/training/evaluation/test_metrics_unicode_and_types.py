@@ -70,6 +70,31 @@ def test_tool_call_arguments_keep_json_types() -> None:
     assert example_metrics(call('{"a": [true]}'), call('{"a": [true]}'))["tool_call"] == 1.0
 
 
+@pytest.mark.parametrize(
+    ("reference", "output"),
+    [
+        ('{"ids": [1, 2]}', '{"ids": [1, 3]}'),
+        ('{"ids": [1, 2]}', '{"ids": [1, 2, 3]}'),
+        ('{"ids": [1, 2]}', '{"ids": {"0": 1, "1": 2}}'),
+        ('{"ids": {"a": 1}}', '{"ids": ["a"]}'),
+        ('{"ids": [1]}', '{"ids": "[1]"}'),
+        ('{"city": "Paris"}', "city=Paris"),
+        ('{"city": "Paris"}', '{"city": "Rome"}'),
+        ('{"city": "Paris"}', '{"city": null}'),
+    ],
+)
+def test_tool_call_arguments_of_another_shape_or_element_do_not_match(
+    reference: str, output: str
+) -> None:
+    # A model's arguments may be any JSON or none: a mismatch scores 0, it never fails the run.
+    assert example_metrics(call(reference), call(output))["tool_call"] == 0.0
+
+
+def test_tool_call_arguments_with_equal_strings_and_nulls_match() -> None:
+    arguments = '{"city": "Paris", "street": null, "tags": ["a", "b"]}'
+    assert example_metrics(call(arguments), call(arguments))["tool_call"] == 1.0
+
+
 def test_json_validity_is_strict() -> None:
     reference = reply('{"total": 10}')
     assert example_metrics(reference, reply('{"total": NaN}'))["json_valid"] == 0.0
