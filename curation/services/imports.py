@@ -231,7 +231,10 @@ class _Writes:
 
     @classmethod
     def for_batch(cls, batch: ImportBatch, *, wait_for_disk: bool) -> _Writes:
-        held = Conversation.objects.filter(dataset_id=batch.dataset_id).exists()
+        # In a savepoint when nested, as every chunk is: a failure here (a lock timeout)
+        # leaves the caller's transaction usable for marking the batch failed.
+        with transaction.atomic():
+            held = Conversation.objects.filter(dataset_id=batch.dataset_id).exists()
         return cls(probe=held, wait_for_disk=wait_for_disk)
 
 
