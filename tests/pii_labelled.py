@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curation.pii.conversation import analyze_conversation
+
 DATA = Path(__file__).resolve().parent / "data"
 
 #: Planted kinds grouped as the targets name them.
@@ -177,3 +179,23 @@ def score_support(
                 else:
                     result.missed.append((gold["entity_type"], gold["value"]))
     return result
+
+
+def support_analyzer(engine: Any, config: Any) -> Callable[[list[dict[str, Any]]], Any]:
+    """Conversations → spans per message, as the detection job finds them (each
+    conversation with its region and languages)."""
+
+    def analyze(conversations: list[dict[str, Any]]) -> list[list[list[tuple[int, int]]]]:
+        found = []
+        for conversation in conversations:
+            detections = analyze_conversation(
+                engine,
+                [(m["role"], m["content"]) for m in conversation["messages"]],
+                config,
+                region=conversation["region"],
+                languages=tuple(conversation["languages"]),
+            )
+            found.append([[(d.start, d.end) for d in message] for message in detections])
+        return found
+
+    return analyze

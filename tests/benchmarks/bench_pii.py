@@ -265,26 +265,6 @@ def presidio_defaults() -> Any:
     return analyzer
 
 
-def _support_analyzer(engine: Any, config: Any) -> Any:
-    """Conversations → spans per message, as the detection job finds them."""
-    from curation.pii.conversation import analyze_conversation
-
-    def analyze(conversations: list[dict[str, Any]]) -> list[list[list[tuple[int, int]]]]:
-        found = []
-        for conversation in conversations:
-            detections = analyze_conversation(
-                engine,
-                [(m["role"], m["content"]) for m in conversation["messages"]],
-                config,
-                region=conversation["region"],
-                languages=tuple(conversation["languages"]),
-            )
-            found.append([[(d.start, d.end) for d in message] for message in detections])
-        return found
-
-    return analyze
-
-
 def _presidio_support(analyzer: Any, entities: list[str]) -> Any:
     def analyze(conversations: list[dict[str, Any]]) -> list[list[list[tuple[int, int]]]]:
         return [
@@ -305,7 +285,7 @@ def labelled(split: str) -> None:
     """False redactions per 100 ordinary messages and recall per kind (tests/data), on ``split``."""
     from curation.pii.engine import PiiConfig, get_engine
     from curation.pii.policy import DEFAULT_ENTITIES
-    from tests.pii_labelled import Score, score, score_support
+    from tests.pii_labelled import Score, score, score_support, support_analyzer
 
     # A new dataset's settings: the policy's entities at the default threshold (a test checks
     # that Dataset's defaults are these).
@@ -332,17 +312,17 @@ def labelled(split: str) -> None:
         ),
         (
             f"tests/data pii_support (CuCom, ABCD) [{split}]",
-            score_support(_support_analyzer(engine, config), split),
+            score_support(support_analyzer(engine, config), split),
             score_support(_presidio_support(analyzer, own), split),
         ),
         (
             f"tests/data pii_support/chinese (written, Faker zh_CN names) [{split}]",
-            score_support(_support_analyzer(engine, config), split, corpus="chinese"),
+            score_support(support_analyzer(engine, config), split, corpus="chinese"),
             score_support(_presidio_support(analyzer, own), split, corpus="chinese"),
         ),
         (
             f"tests/data pii_support/chinese_uner (real: UNER zh Wikipedia, hand-labelled) [{split}]",
-            score_support(_support_analyzer(engine, config), split, corpus="chinese_uner"),
+            score_support(support_analyzer(engine, config), split, corpus="chinese_uner"),
             score_support(_presidio_support(analyzer, own), split, corpus="chinese_uner"),
         ),
     ]

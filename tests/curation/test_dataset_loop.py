@@ -83,16 +83,17 @@ def test_a_version_not_trained_yet_asks_for_a_fine_tune(dataset, admin_user, cli
     assert f'href="{reverse("finetune_launch", args=[dataset.slug])}"' in html
 
 
-def _finished_finetune(dataset):  # type: ignore[no-untyped-def]
-    version = built_version(dataset, train=12, validation=3)
+def _finished_finetune(dataset, *, validation=3, name="ft:demo", base=None):  # type: ignore[no-untyped-def]
+    version = built_version(dataset, train=15 - validation, validation=validation)
     job = FineTuneJobFactory(
-        dataset=dataset, version=version, status="succeeded", fine_tuned_model="ft:demo"
+        dataset=dataset, version=version, status="succeeded", fine_tuned_model=name
     )
-    base = Model.objects.create(kind=ModelKind.BASE, provider="openai", name="gpt-4.1-mini")
+    if base is None:
+        base = Model.objects.create(kind=ModelKind.BASE, provider="openai", name="gpt-4.1-mini")
     model = Model.objects.create(
         kind=ModelKind.HOSTED_FINETUNE,
         provider="openai",
-        name="ft:demo",
+        name=name,
         base=base,
         dataset=dataset,
         version=version,
@@ -170,20 +171,7 @@ def test_a_compared_fine_tune_links_to_its_registry_page_to_promote_it(
 def test_a_fine_tune_whose_version_holds_nothing_back_says_so_instead_of_offering_evaluation(
     dataset, admin_user, client_for
 ):
-    version = built_version(dataset, train=16, validation=0)
-    job = FineTuneJobFactory(
-        dataset=dataset, version=version, status="succeeded", fine_tuned_model="ft:demo"
-    )
-    base = Model.objects.create(kind=ModelKind.BASE, provider="openai", name="gpt-4.1-mini")
-    model = Model.objects.create(
-        kind=ModelKind.HOSTED_FINETUNE,
-        provider="openai",
-        name="ft:demo",
-        base=base,
-        dataset=dataset,
-        version=version,
-        job=job,
-    )
+    job, model = _finished_finetune(dataset, validation=0)
     html = dataset_page(client_for(admin_user), dataset)
     assert next_action(html) == (
         f"Next: Fine-tune #{job.pk} cannot be evaluated vs its base: version 1 holds no "
@@ -198,19 +186,10 @@ def test_the_evaluation_page_offers_evaluate_vs_base_only_where_the_version_hold
     dataset, admin_user, client_for
 ):
     _job, model = _finished_finetune(dataset)
-    empty = built_version(dataset, train=16, validation=0)
-    empty_job = FineTuneJobFactory(
-        dataset=dataset, version=empty, status="succeeded", fine_tuned_model="ft:empty"
+    _empty_job, empty_model = _finished_finetune(
+        dataset, validation=0, name="ft:empty", base=model.base
     )
-    empty_model = Model.objects.create(
-        kind=ModelKind.HOSTED_FINETUNE,
-        provider="openai",
-        name="ft:empty",
-        base=model.base,
-        dataset=dataset,
-        version=empty,
-        job=empty_job,
-    )
+    empty = empty_model.version
     html = client_for(admin_user).get(reverse("eval_home", args=[dataset.slug])).content.decode()
     assert reverse("eval_quick", args=[dataset.slug, model.pk]) in html
     assert reverse("eval_quick", args=[dataset.slug, empty_model.pk]) not in html

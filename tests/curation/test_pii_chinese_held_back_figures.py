@@ -12,14 +12,11 @@ why its recall is far below the support sentences'.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from curation.pii.analyzer import PiiEngine
-from curation.pii.conversation import analyze_conversation
 from curation.pii.engine import PiiConfig, get_engine
-from tests.pii_labelled import Score, Spans, score_support
+from tests.pii_labelled import Score, score_support, support_analyzer
 
 
 @pytest.fixture(scope="module")
@@ -28,22 +25,7 @@ def engine() -> PiiEngine:
 
 
 def measure(engine: PiiEngine, corpus: str) -> Score:
-    config = PiiConfig()
-
-    def analyze(conversations: list[dict[str, Any]]) -> list[list[Spans]]:
-        found = []
-        for conversation in conversations:
-            detections = analyze_conversation(
-                engine,
-                [(m["role"], m["content"]) for m in conversation["messages"]],
-                config,
-                region=conversation["region"],
-                languages=tuple(conversation["languages"]),
-            )
-            found.append([[(d.start, d.end) for d in message] for message in detections])
-        return found
-
-    return score_support(analyze, "holdout", corpus=corpus)
+    return score_support(support_analyzer(engine, PiiConfig()), "holdout", corpus=corpus)
 
 
 @pytest.fixture(scope="module")
