@@ -77,7 +77,13 @@ def test_save_says_it_is_working_and_score_keys_pressed_meanwhile_count(live_ser
     # disabled box itself, as it does until the browser moves the focus off it.
     page.dispatch_event("[data-edit-form] textarea", "keydown", {"key": "4", "bubbles": True})
     page.keyboard.press("5")
-    eventually(lambda: bool(held), "the save was sent")
+    # Playwright runs the route handler only while one of its own calls waits (never during
+    # time.sleep): wait in the browser until the held request has arrived.
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the save was never sent"
     held[0].continue_()
     page.unroute("**/edit/")
     page.locator(f"{PANEL} .msg-edited").wait_for()
