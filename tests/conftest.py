@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -113,6 +114,14 @@ def run_worker(clear_queues) -> Callable[..., subprocess.CompletedProcess]:  # t
         return result
 
     return run
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the system's pick), for a server a test starts or a
+    connection that must be refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def database_url() -> str:

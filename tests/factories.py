@@ -292,3 +292,16 @@ class PreferencePairFactory(factory.django.DjangoModelFactory):
     )
     choice = "a"
     source = "imported"
+
+
+def pii_finding(text: str, value: str, entity_type: str, **extra: Any) -> dict[str, Any]:
+    """A finding of ``value`` in the first message's content, as redaction takes it."""
+    start = text.index(value)
+    return {
+        "message_index": 0,
+        "field": "content",
+        "start": start,
+        "end": start + len(value),
+        "entity_type": entity_type,
+        **extra,
+    }

@@ -7,30 +7,22 @@ survived every test (docs/development.md, "Mutation testing").
 
 from __future__ import annotations
 
-import socket
-
 import django_rq
 import pytest
 import redis
 
 from curation.models import ImportBatch, PiiRun, QualityRun
 from tests.api.conftest import item, post_items
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db
-
-
-def closed_port() -> int:
-    """A port nothing listens on: connecting to it is refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_a_follow_up_redis_refuses_runs_within_the_request(
     api, dataset, admin_user, make_token, monkeypatch
 ):
     secret = make_token(admin_user, "ingest")
-    dead = redis.Redis(host="127.0.0.1", port=closed_port(), socket_connect_timeout=1)
+    dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
     # Only the follow-up's connection: the request itself needs no Redis before it.
     monkeypatch.setattr(django_rq, "get_connection", lambda *args, **kwargs: dead)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, database_url
+from tests.conftest import ROOT, database_url, free_port
 from tests.helpers import gunicorn_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,12 +48,6 @@ def production_env(static_root: Path, **extra: str) -> dict[str, str]:
         "CURATOR_SSL_REDIRECT": "false",
         **extra,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:

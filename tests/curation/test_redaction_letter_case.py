@@ -10,25 +10,19 @@ from __future__ import annotations
 import re
 
 from curation.pii.redaction import redact_messages
-
-
-def name_finding(text: str, value: str, entity_type: str = "PERSON") -> dict[str, object]:
-    start = text.index(value)
-    return {
-        "message_index": 0,
-        "field": "content",
-        "start": start,
-        "end": start + len(value),
-        "entity_type": entity_type,
-        "decision": "redact",
-    }
+from tests.factories import pii_finding
 
 
 def test_a_name_written_in_capitals_gets_the_same_surrogate_in_capitals() -> None:
     text = "I'm Ana Silva. Signed, ANA SILVA"
     messages = [{"role": "user", "content": text}]
 
-    out = redact_messages(messages, [name_finding(text, "Ana Silva")], operator="surrogate", seed=4)
+    out = redact_messages(
+        messages,
+        [pii_finding(text, "Ana Silva", "PERSON", decision="redact")],
+        operator="surrogate",
+        seed=4,
+    )
 
     match = re.fullmatch(r"I'm (.+)\. Signed, (.+)", out[0]["content"])
     assert match is not None, out[0]["content"]
@@ -41,7 +35,12 @@ def test_a_two_letter_name_in_capitals_gets_its_surrogate_in_capitals() -> None:
     text = "Al here. Thanks, AL"
     messages = [{"role": "user", "content": text}]
 
-    out = redact_messages(messages, [name_finding(text, "Al")], operator="surrogate", seed=4)
+    out = redact_messages(
+        messages,
+        [pii_finding(text, "Al", "PERSON", decision="redact")],
+        operator="surrogate",
+        seed=4,
+    )
 
     match = re.fullmatch(r"(.+) here\. Thanks, (.+)", out[0]["content"])
     assert match is not None, out[0]["content"]
@@ -55,7 +54,10 @@ def test_a_lower_case_id_of_a_custom_type_keeps_lower_case_letters() -> None:
     messages = [{"role": "user", "content": text}]
 
     out = redact_messages(
-        messages, [name_finding(text, "tck-123456", "TICKET_ID")], operator="surrogate", seed=4
+        messages,
+        [pii_finding(text, "tck-123456", "TICKET_ID", decision="redact")],
+        operator="surrogate",
+        seed=4,
     )
 
     fake = out[0]["content"].removeprefix("my ticket is ")

@@ -11,35 +11,23 @@ from __future__ import annotations
 import itertools
 import re
 import string
-from typing import Any
 
 import pytest
 from faker.providers.person.en_US import Provider as EnglishNames
 
 from curation.pii.redaction import _NATIONALITIES, redact_messages
+from tests.factories import pii_finding
 
 FIRST_NAMES = set(EnglishNames.first_names)
 # The surrogate list is the redaction module's own fact; the test reads it, not a copy.
 NATIONALITIES = set(_NATIONALITIES)
 
 
-def finding(text: str, value: str, entity_type: str, **extra: Any) -> dict[str, Any]:
-    start = text.index(value)
-    return {
-        "message_index": 0,
-        "field": "content",
-        "start": start,
-        "end": start + len(value),
-        "entity_type": entity_type,
-        **extra,
-    }
-
-
 def surrogate_of(value: str, entity_type: str) -> str:
     text = f"[{value}]"
     out = redact_messages(
         [{"role": "user", "content": text}],
-        [finding(text, value, entity_type)],
+        [pii_finding(text, value, entity_type)],
         operator="surrogate",
         seed=7,
     )
@@ -104,7 +92,9 @@ def test_a_name_first_written_in_lower_case_is_capitalised_where_it_is_capitalis
     text = "call me ana. Ana it is."
     messages = [{"role": "user", "content": text}]
 
-    out = redact_messages(messages, [finding(text, "ana", "PERSON")], operator="surrogate", seed=7)
+    out = redact_messages(
+        messages, [pii_finding(text, "ana", "PERSON")], operator="surrogate", seed=7
+    )
 
     match = re.fullmatch(r"call me (\w+)\. (\w+) it is\.", out[0]["content"])
     assert match is not None, out[0]["content"]
@@ -138,7 +128,7 @@ def test_mask_keeps_line_breaks_inside_a_value() -> None:
     address = "12 Rua Augusta\nLisbon"
 
     out = redact_messages(
-        messages, [finding(text, address, "STREET_ADDRESS")], operator="mask", seed=1
+        messages, [pii_finding(text, address, "STREET_ADDRESS")], operator="mask", seed=1
     )
 
     assert out[0]["content"] == "At " + "*" * 14 + "\n" + "*" * 6 + ", ok"
@@ -148,8 +138,8 @@ def test_the_longest_of_overlapping_findings_names_the_merged_span() -> None:
     text = "Write to Ana Silva Lobo today"
     messages = [{"role": "user", "content": text}]
     findings = [
-        finding(text, "Ana Silva Lobo", "PERSON"),
-        finding(text, "Lobo", "LOCATION"),  # late inside the longer one
+        pii_finding(text, "Ana Silva Lobo", "PERSON"),
+        pii_finding(text, "Lobo", "LOCATION"),  # late inside the longer one
     ]
 
     out = redact_messages(messages, findings, operator="tag", seed=1)
@@ -180,8 +170,8 @@ def test_a_two_word_part_of_a_longer_name_gets_the_same_two_words_of_its_surroga
     messages = [{"role": "user", "content": text}]
     # The reviewer's own surrogate for the full name, then the later mention of a part.
     findings = [
-        finding(text, "Maria Ana Silva", "PERSON", surrogate="Rita Maria Lobo"),
-        finding(text, "ana silva", "PERSON"),
+        pii_finding(text, "Maria Ana Silva", "PERSON", surrogate="Rita Maria Lobo"),
+        pii_finding(text, "ana silva", "PERSON"),
     ]
 
     out = redact_messages(messages, findings, operator="surrogate", seed=7)

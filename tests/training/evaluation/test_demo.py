@@ -6,7 +6,6 @@ the demo's validation prompts are like its training prompts (curation/demo/gener
 from __future__ import annotations
 
 import io
-import socket
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from django.core.management import call_command
 
 from curation.models import ConversationStatus, Dataset
+from tests.conftest import free_port
 from tests.training.evaluation.conftest import simulator_settings
 from training.evaluation.services.demo import teach_simulator
 from training.evaluation.services.runs import create_eval_run, run_eval_job
@@ -22,12 +22,6 @@ from training.registry.models import Model
 from training.simulator import SimulatorServer
 
 pytestmark = pytest.mark.django_db
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_the_demo_finetune_ran_like_any_other_and_can_be_evaluated_against_its_base(
