@@ -126,8 +126,8 @@ def dataset_loop(dataset: Dataset, *, role: str) -> Loop:
     run_active = runs.active().exists()
     # "Evaluate vs base" scores the fine-tune's own validation split; a small version can
     # hold none (the split is a hash of each conversation), and the button would only fail.
-    trained_on = model.version if model is not None and model.version is not None else version
-    held_back = trained_on.validation_examples if trained_on is not None else 0
+    # The job (and so its model) is the latest version's: its validation split is that one's.
+    held_back = version.validation_examples if version is not None else 0
     compared = (
         model is not None
         and Comparison.objects.filter(status=JobStatus.SUCCEEDED)
